@@ -1,0 +1,29 @@
+// Definitions shared by every shader module; src/gpu/kernels.rs prepends this file.
+// The structs mirror `LayerMeta` and `BatchMeta` in src/gpu/meta.rs field for field.
+
+struct LayerMeta {
+    n_in: u32, n_out: u32, w_off: u32, b_off: u32,
+    x_off: u32, y_off: u32, t_x_off: u32, t_y_off: u32,
+    g_x_off: u32, g_y_off: u32, r_x_off: u32, r_y_off: u32,
+    // bit 0: the input x depends on θ (has a tangent and needs a cotangent);
+    // bit 1: accumulate into stats instead of overwriting (evaluation over several chunks)
+    flags: u32, target_off: u32, loss_off: u32, hit_off: u32,
+    lse_off: u32, t_loss_off: u32, target_width: u32, _pad0: u32,
+    // convolution / pooling geometry (NCHW); unused by dense layers
+    c_in: u32, h_in: u32, w_in: u32, c_out: u32,
+    h_out: u32, w_out: u32, k_h: u32, k_w: u32,
+    stride_h: u32, stride_w: u32, pad_h: u32, pad_w: u32,
+};
+
+struct BatchMeta {
+    rows: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+};
+
+const WORKGROUP: u32 = 256u;
+
+// Dispatches are 2-D when more than 65535 workgroups are needed (src/gpu/dispatch.rs);
+// this flattens the invocation id back to one item index.
+fn item_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * WORKGROUP;
+}
+

@@ -1,0 +1,241 @@
+//! Data sets: an in-memory table of features and targets, loaders, splits and normalisation, and
+//! its copy on the GPU. The UCI digits are embedded in the library so the default run needs no files.
+
+mod device;
+pub use device::DeviceDataset;
+
+use crate::error::{Error, Result};
+use crate::probe::SplitMix64;
+use std::io::Read;
+
+/// What a row is labelled with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    /// A class index per row, in `0..classes`.
+    Classes {
+        /// One label per row.
+        labels: Vec<u32>,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// `width` real values per row (regression).
+    Values {
+        /// `[rows, width]` row-major.
+        values: Vec<f32>,
+        /// Values per row.
+        width: usize,
+    },
+}
+
+impl Targets {
+    /// Values per row as stored on the GPU: 1 for class labels.
+    pub fn width(&self) -> usize {
+        match self {
+            Targets::Classes { .. } => 1,
+            Targets::Values { width, .. } => *width,
+        }
+    }
+
+    /// The targets as the GPU stores them (labels as exact small f32 integers).
+    pub fn as_f32(&self) -> Vec<f32> {
+        match self {
+            Targets::Classes { labels, .. } => labels.iter().map(|&l| l as f32).collect(),
+            Targets::Values { values, .. } => values.clone(),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Targets::Classes { labels, .. } => labels.len(),
+            Targets::Values { values, width } => values.len() / (*width).max(1),
+        }
+    }
+
+    fn select(&self, rows: &[usize]) -> Targets {
+        match self {
+            Targets::Classes { labels, classes } => {
+                Targets::Classes { labels: rows.iter().map(|&r| labels[r]).collect(), classes: *classes }
+            }
+            Targets::Values { values, width } => Targets::Values {
+                values: rows.iter().flat_map(|&r| values[r * width..(r + 1) * width].iter().copied()).collect(),
+                width: *width,
+            },
+        }
+    }
+}
+
+/// A table of `rows × features` f32 inputs with their targets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// `[rows, features]` row-major.
+    pub x: Vec<f32>,
+    /// Features per row.
+    pub features: usize,
+    /// Labels or values.
+    pub targets: Targets,
+}
+
+impl Dataset {
+    /// Builds a data set, checking sizes, finiteness and label ranges.
+    pub fn new(x: Vec<f32>, features: usize, targets: Targets) -> Result<Dataset> {
+        if features == 0 {
+            return Err(Error::Data("a data set needs at least one feature column".into()));
+        }
+        if x.len() % features != 0 {
+            return Err(Error::Data(format!("{} values do not make whole rows of {features} features", x.len())));
+        }
+        let rows = x.len() / features;
+        if rows == 0 {
+            return Err(Error::Data("the data set has no rows".into()));
+        }
+        if targets.rows() != rows || (targets.width() > 0 && targets.as_f32().len() % targets.width() != 0) {
+            return Err(Error::Data(format!("{rows} input rows but {} target rows", targets.rows())));
+        }
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "row {}, column {} is {} (NaN/Inf); clean or impute the data first",
+                i / features,
+                i % features,
+                x[i]
+            )));
+        }
+        match &targets {
+            Targets::Classes { labels, classes } => {
+                if let Some((r, l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= *classes) {
+                    return Err(Error::Data(format!("row {r} has label {l}, outside 0..{classes}")));
+                }
+            }
+            Targets::Values { values, width } => {
+                if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::Data(format!("target of row {} is NaN/Inf", i / width)));
+                }
+            }
+        }
+        Ok(Dataset { x, features, targets })
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.x.len() / self.features
+    }
+
+    /// Number of classes (0 for regression).
+    pub fn classes(&self) -> usize {
+        match &self.targets {
+            Targets::Classes { classes, .. } => *classes,
+            Targets::Values { .. } => 0,
+        }
+    }
+
+    /// The rows at these indices, in this order.
+    pub fn subset(&self, rows: &[usize]) -> Dataset {
+        let f = self.features;
+        Dataset {
+            x: rows.iter().flat_map(|&r| self.x[r * f..(r + 1) * f].iter().copied()).collect(),
+            features: f,
+            targets: self.targets.select(rows),
+        }
+    }
+
+    /// A seeded shuffle split into (train, test) with `round(rows * test_fraction)` test rows.
+    pub fn split(&self, test_fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
+        if !(0.0..1.0).contains(&test_fraction) {
+            return Err(Error::Config(format!("test fraction {test_fraction} must be in [0, 1)")));
+        }
+        let mut order: Vec<usize> = (0..self.rows()).collect();
+        SplitMix64::new(seed).shuffle(&mut order);
+        let n_test = (self.rows() as f64 * test_fraction).round() as usize;
+        let (test, train) = order.split_at(n_test);
+        Ok((self.subset(train), self.subset(test)))
+    }
+
+    /// Per-feature mean and standard deviation (std 1 where a feature is constant).
+    pub fn feature_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let f = self.features;
+        let n = self.rows() as f64;
+        let mut mean = vec![0f64; f];
+        let mut var = vec![0f64; f];
+        for row in self.x.chunks(f) {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += *v as f64 / n;
+            }
+        }
+        for row in self.x.chunks(f) {
+            for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (*v as f64 - m).powi(2) / n;
+            }
+        }
+        let std = var.iter().map(|v| if *v > 1e-12 { v.sqrt() as f32 } else { 1.0 }).collect();
+        (mean.iter().map(|m| *m as f32).collect(), std)
+    }
+
+    /// x ← (x − mean) / std, feature-wise.
+    pub fn normalize(&mut self, mean: &[f32], std: &[f32]) {
+        let f = self.features;
+        for row in self.x.chunks_mut(f) {
+            for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
+                *v = (*v - m) / s;
+            }
+        }
+    }
+
+    /// x ← x * factor.
+    pub fn scale(&mut self, factor: f32) {
+        self.x.iter_mut().for_each(|v| *v *= factor);
+    }
+}
+
+const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../data/digits8x8.csv.gz");
+
+/// The UCI optical-recognition digits (1797 rows, 64 pixels in 0..=16, 10 classes), embedded in
+/// the library (CC BY 4.0, see data/README.md). Pixels are scaled to [0, 1].
+pub fn digits() -> Result<Dataset> {
+    let text = gunzip_text(DIGITS_CSV_GZ, "embedded digits8x8.csv.gz")?;
+    let mut ds = parse_labelled_csv(&text, "digits8x8.csv", 10)?;
+    ds.scale(1.0 / 16.0);
+    Ok(ds)
+}
+
+/// Decompresses gzip bytes to text.
+pub fn gunzip_text(bytes: &[u8], what: &str) -> Result<String> {
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_string(&mut out)
+        .map_err(|e| Error::Data(format!("{what}: not valid gzip-compressed text ({e})")))?;
+    Ok(out)
+}
+
+/// Parses a CSV with a header row whose last column is an integer class label in `0..classes`.
+pub fn parse_labelled_csv(text: &str, what: &str, classes: usize) -> Result<Dataset> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| Error::Data(format!("{what}: the file is empty")))?;
+    let columns = header.split(',').count();
+    if columns < 2 {
+        return Err(Error::Data(format!("{what}: the header has {columns} column(s); need features and a label")));
+    }
+    let features = columns - 1;
+    let mut x = Vec::new();
+    let mut labels = Vec::new();
+    for (line_no, line) in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() != columns {
+            return Err(Error::Data(format!(
+                "{what}, line {}: {} cells, but the header has {columns}",
+                line_no + 1,
+                cells.len()
+            )));
+        }
+        for (c, cell) in cells[..features].iter().enumerate() {
+            let v: f32 = cell.trim().parse().map_err(|_| {
+                Error::Data(format!("{what}, line {}, column {}: '{cell}' is not a number", line_no + 1, c + 1))
+            })?;
+            x.push(v);
+        }
+        let label = cells[features].trim();
+        let l: u32 = label.parse().map_err(|_| {
+            Error::Data(format!("{what}, line {}: label '{label}' is not a non-negative integer", line_no + 1))
+        })?;
+        labels.push(l);
+    }
+    Dataset::new(x, features, Targets::Classes { labels, classes })
+}

@@ -1,0 +1,341 @@
+//! The typed kernel ids, the WGSL modules they live in, their bind-group layouts, and the
+//! pipeline cache that builds every pipeline once when the device is opened.
+
+use std::borrow::Cow;
+
+/// How a kernel's bindings are laid out. Every kernel of a layout binds the same buffers, so one
+/// bind group serves all four kernels of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BindLayout {
+    /// meta, batch, θ, z, ∇θ, Hz, work, stats (shaders/layer_bindings.wgsl)
+    Layer,
+    /// slice, step, θ, ∇θ, z, Hz, curv, state, stats (shaders/optim_bindings.wgsl)
+    Optim,
+    /// meta, batch, data, targets, index, work (shaders/gather.wgsl)
+    Gather,
+}
+
+/// Binding access of one entry of a layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// `var<uniform>`
+    Uniform,
+    /// `var<storage, read>`
+    Read,
+    /// `var<storage, read_write>`
+    ReadWrite,
+}
+
+impl BindLayout {
+    /// All layouts, in the order the pipeline cache stores them.
+    pub const ALL: [BindLayout; 3] = [BindLayout::Layer, BindLayout::Optim, BindLayout::Gather];
+
+    /// The bindings, in binding-index order.
+    pub fn entries(self) -> &'static [Access] {
+        use Access::*;
+        match self {
+            BindLayout::Layer => &[Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+            BindLayout::Optim => &[Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite],
+            BindLayout::Gather => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One WGSL module: a file of `shaders/` with the shared header(s) prepended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum ShaderModule {
+    Dense,
+    Activation,
+    Loss,
+    Probe,
+    Optim,
+    Gather,
+}
+
+macro_rules! shader {
+    ($($file:literal),+) => {
+        concat!($(include_str!(concat!("../../shaders/", $file)), "\n"),+)
+    };
+}
+
+impl ShaderModule {
+    /// Every module.
+    pub const ALL: [ShaderModule; 6] = [
+        ShaderModule::Dense,
+        ShaderModule::Activation,
+        ShaderModule::Loss,
+        ShaderModule::Probe,
+        ShaderModule::Optim,
+        ShaderModule::Gather,
+    ];
+
+    /// The complete WGSL source.
+    pub fn source(self) -> &'static str {
+        match self {
+            ShaderModule::Dense => shader!("common.wgsl", "layer_bindings.wgsl", "dense.wgsl"),
+            ShaderModule::Activation => shader!("common.wgsl", "layer_bindings.wgsl", "activation.wgsl"),
+            ShaderModule::Loss => shader!("common.wgsl", "layer_bindings.wgsl", "loss.wgsl"),
+            ShaderModule::Probe => shader!("common.wgsl", "optim_bindings.wgsl", "probe.wgsl"),
+            ShaderModule::Optim => shader!("common.wgsl", "optim_bindings.wgsl", "optim.wgsl"),
+            ShaderModule::Gather => shader!("common.wgsl", "gather.wgsl"),
+        }
+    }
+
+    /// The bind-group layout all entry points of this module use.
+    pub fn layout(self) -> BindLayout {
+        match self {
+            ShaderModule::Dense | ShaderModule::Activation | ShaderModule::Loss => BindLayout::Layer,
+            ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
+            ShaderModule::Gather => BindLayout::Gather,
+        }
+    }
+}
+
+/// Every compute kernel, named as its WGSL entry point (`Kernel::TanhRbwd` ↔ `tanh_rbwd`).
+#[allow(missing_docs)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    DenseFwd,
+    DenseTangent,
+    DenseBwdW,
+    DenseBwdX,
+    DenseRbwdW,
+    DenseRbwdX,
+    ReluFwd,
+    ReluTangent,
+    ReluBwd,
+    ReluRbwd,
+    TanhFwd,
+    TanhTangent,
+    TanhBwd,
+    TanhRbwd,
+    SigmoidFwd,
+    SigmoidTangent,
+    SigmoidBwd,
+    SigmoidRbwd,
+    SoftplusFwd,
+    SoftplusTangent,
+    SoftplusBwd,
+    SoftplusRbwd,
+    GeluFwd,
+    GeluTangent,
+    GeluBwd,
+    GeluRbwd,
+    CrossEntropyFwd,
+    CrossEntropyTangent,
+    CrossEntropyBwd,
+    CrossEntropyRbwd,
+    MseFwd,
+    MseTangent,
+    MseBwd,
+    MseRbwd,
+    LossReduce,
+    ProbeRademacher,
+    ProbeGaussian,
+    CurvAccumulate,
+    CurvAbs,
+    CurvGroupMean,
+    GradSumsq,
+    SgdStep,
+    AdamStep,
+    AdahessianStep,
+    SophiaStep,
+    GatherRows,
+    GatherTargets,
+}
+
+impl Kernel {
+    /// Every kernel; the pipeline cache is indexed by position in this list.
+    pub const ALL: [Kernel; 47] = {
+        use Kernel::*;
+        [
+            DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
+            ReluFwd, ReluTangent, ReluBwd, ReluRbwd,
+            TanhFwd, TanhTangent, TanhBwd, TanhRbwd,
+            SigmoidFwd, SigmoidTangent, SigmoidBwd, SigmoidRbwd,
+            SoftplusFwd, SoftplusTangent, SoftplusBwd, SoftplusRbwd,
+            GeluFwd, GeluTangent, GeluBwd, GeluRbwd,
+            CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd,
+            MseFwd, MseTangent, MseBwd, MseRbwd, LossReduce,
+            ProbeRademacher, ProbeGaussian, CurvAccumulate, CurvAbs, CurvGroupMean,
+            GradSumsq, SgdStep, AdamStep, AdahessianStep, SophiaStep,
+            GatherRows, GatherTargets,
+        ]
+    };
+
+    /// The WGSL entry point.
+    pub fn entry_point(self) -> &'static str {
+        use Kernel::*;
+        match self {
+            DenseFwd => "dense_fwd",
+            DenseTangent => "dense_tangent",
+            DenseBwdW => "dense_bwd_w",
+            DenseBwdX => "dense_bwd_x",
+            DenseRbwdW => "dense_rbwd_w",
+            DenseRbwdX => "dense_rbwd_x",
+            ReluFwd => "relu_fwd",
+            ReluTangent => "relu_tangent",
+            ReluBwd => "relu_bwd",
+            ReluRbwd => "relu_rbwd",
+            TanhFwd => "tanh_fwd",
+            TanhTangent => "tanh_tangent",
+            TanhBwd => "tanh_bwd",
+            TanhRbwd => "tanh_rbwd",
+            SigmoidFwd => "sigmoid_fwd",
+            SigmoidTangent => "sigmoid_tangent",
+            SigmoidBwd => "sigmoid_bwd",
+            SigmoidRbwd => "sigmoid_rbwd",
+            SoftplusFwd => "softplus_fwd",
+            SoftplusTangent => "softplus_tangent",
+            SoftplusBwd => "softplus_bwd",
+            SoftplusRbwd => "softplus_rbwd",
+            GeluFwd => "gelu_fwd",
+            GeluTangent => "gelu_tangent",
+            GeluBwd => "gelu_bwd",
+            GeluRbwd => "gelu_rbwd",
+            CrossEntropyFwd => "cross_entropy_fwd",
+            CrossEntropyTangent => "cross_entropy_tangent",
+            CrossEntropyBwd => "cross_entropy_bwd",
+            CrossEntropyRbwd => "cross_entropy_rbwd",
+            MseFwd => "mse_fwd",
+            MseTangent => "mse_tangent",
+            MseBwd => "mse_bwd",
+            MseRbwd => "mse_rbwd",
+            LossReduce => "loss_reduce",
+            ProbeRademacher => "probe_rademacher",
+            ProbeGaussian => "probe_gaussian",
+            CurvAccumulate => "curv_accumulate",
+            CurvAbs => "curv_abs",
+            CurvGroupMean => "curv_group_mean",
+            GradSumsq => "grad_sumsq",
+            SgdStep => "sgd_step",
+            AdamStep => "adam_step",
+            AdahessianStep => "adahessian_step",
+            SophiaStep => "sophia_step",
+            GatherRows => "gather_rows",
+            GatherTargets => "gather_targets",
+        }
+    }
+
+    /// The module that holds the entry point.
+    pub fn module(self) -> ShaderModule {
+        use Kernel::*;
+        match self {
+            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX => ShaderModule::Dense,
+            ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd | TanhRbwd
+            | SigmoidFwd | SigmoidTangent | SigmoidBwd | SigmoidRbwd | SoftplusFwd | SoftplusTangent
+            | SoftplusBwd | SoftplusRbwd | GeluFwd | GeluTangent | GeluBwd | GeluRbwd => ShaderModule::Activation,
+            CrossEntropyFwd | CrossEntropyTangent | CrossEntropyBwd | CrossEntropyRbwd | MseFwd
+            | MseTangent | MseBwd | MseRbwd | LossReduce => ShaderModule::Loss,
+            ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => ShaderModule::Probe,
+            GradSumsq | SgdStep | AdamStep | AdahessianStep | SophiaStep => ShaderModule::Optim,
+            GatherRows | GatherTargets => ShaderModule::Gather,
+        }
+    }
+
+    /// The bind-group layout of the kernel.
+    pub fn layout(self) -> BindLayout {
+        self.module().layout()
+    }
+
+    /// Kernels that run as exactly one workgroup (in-workgroup reductions).
+    pub fn is_single_workgroup(self) -> bool {
+        matches!(self, Kernel::LossReduce | Kernel::GradSumsq)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Bind-group layouts and every compute pipeline, built once per device.
+pub struct Pipelines {
+    layouts: Vec<wgpu::BindGroupLayout>,
+    pipelines: Vec<wgpu::ComputePipeline>,
+}
+
+impl Pipelines {
+    /// Compiles every module and builds every pipeline (a few hundred ms on a software GPU).
+    pub fn build(device: &wgpu::Device) -> Self {
+        let layouts: Vec<wgpu::BindGroupLayout> = BindLayout::ALL
+            .iter()
+            .map(|layout| {
+                let entries: Vec<wgpu::BindGroupLayoutEntry> = layout
+                    .entries()
+                    .iter()
+                    .enumerate()
+                    .map(|(binding, access)| wgpu::BindGroupLayoutEntry {
+                        binding: binding as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: match access {
+                            Access::Uniform => wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Uniform,
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                            Access::Read | Access::ReadWrite => wgpu::BindingType::Buffer {
+                                ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                                has_dynamic_offset: false,
+                                min_binding_size: None,
+                            },
+                        },
+                        count: None,
+                    })
+                    .collect();
+                device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(&format!("{layout:?}")),
+                    entries: &entries,
+                })
+            })
+            .collect();
+        let pipeline_layouts: Vec<wgpu::PipelineLayout> = layouts
+            .iter()
+            .map(|bgl| {
+                device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: None,
+                    bind_group_layouts: &[Some(bgl)],
+                    immediate_size: 0,
+                })
+            })
+            .collect();
+        let modules: Vec<wgpu::ShaderModule> = ShaderModule::ALL
+            .iter()
+            .map(|m| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&format!("{m:?}")),
+                    source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(m.source())),
+                })
+            })
+            .collect();
+        let pipelines = Kernel::ALL
+            .iter()
+            .map(|k| {
+                debug_assert_eq!(Kernel::ALL[k.index()], *k);
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(k.entry_point()),
+                    layout: Some(&pipeline_layouts[k.layout().index()]),
+                    module: &modules[k.module() as usize],
+                    entry_point: Some(k.entry_point()),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .collect();
+        Pipelines { layouts, pipelines }
+    }
+
+    /// The pipeline of a kernel.
+    pub fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        &self.pipelines[kernel.index()]
+    }
+
+    /// The bind-group layout.
+    pub fn layout(&self, layout: BindLayout) -> &wgpu::BindGroupLayout {
+        &self.layouts[layout.index()]
+    }
+}

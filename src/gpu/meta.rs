@@ -1,0 +1,112 @@
+//! Uniform structs shared with the shaders. Each mirrors a WGSL struct field for field
+//! (shaders/common.wgsl and shaders/optim_bindings.wgsl); `tests/shaders.rs` checks the sizes.
+//! Field meanings are documented once, in the WGSL.
+#![allow(missing_docs)]
+
+use bytemuck::{Pod, Zeroable};
+
+/// Offsets (in f32 elements) and sizes for one layer or loss kernel. Unused fields stay 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct LayerMeta {
+    pub n_in: u32,
+    pub n_out: u32,
+    pub w_off: u32,
+    pub b_off: u32,
+    pub x_off: u32,
+    pub y_off: u32,
+    pub t_x_off: u32,
+    pub t_y_off: u32,
+    pub g_x_off: u32,
+    pub g_y_off: u32,
+    pub r_x_off: u32,
+    pub r_y_off: u32,
+    pub flags: u32,
+    pub target_off: u32,
+    pub loss_off: u32,
+    pub hit_off: u32,
+    pub lse_off: u32,
+    pub t_loss_off: u32,
+    pub target_width: u32,
+    pub _pad0: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub k_h: u32,
+    pub k_w: u32,
+    pub stride_h: u32,
+    pub stride_w: u32,
+    pub pad_h: u32,
+    pub pad_w: u32,
+}
+
+/// `LayerMeta::flags`: the layer's input depends on θ (it has a tangent and needs a cotangent).
+pub const FLAG_INPUT_HAS_TANGENT: u32 = 1;
+/// `LayerMeta::flags`: loss_reduce adds to the stats instead of overwriting them.
+pub const FLAG_ACCUMULATE: u32 = 2;
+
+/// The number of rows in the current batch; written once per submit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct BatchMeta {
+    pub rows: u32,
+    pub _pad: [u32; 3],
+}
+
+/// A slice of the parameter arena for the probe / curvature / optimizer kernels.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct SliceMeta {
+    pub off: u32,
+    pub len: u32,
+    pub group_len: u32,
+    pub n_params: u32,
+    pub sample: u32,
+    pub n_samples: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+}
+
+/// Per-step optimizer scalars; written once per step.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct StepMeta {
+    pub t: u32,
+    pub t_curv: u32,
+    pub update_curv: u32,
+    pub flags: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub hessian_power: f32,
+    pub momentum: f32,
+    pub dampening: f32,
+    pub bias1: f32,
+    pub bias2: f32,
+    pub gamma: f32,
+    pub grad_clip: f32,
+}
+
+/// `StepMeta::flags`: Nesterov momentum (SGD).
+pub const STEP_NESTEROV: u32 = 1;
+/// `StepMeta::flags`: decoupled weight decay (AdamW).
+pub const STEP_DECOUPLED: u32 = 2;
+
+/// Slots of the `stats` buffer.
+pub mod stat {
+    /// Σ_b ℓ_b over the batch (or over all evaluated chunks).
+    pub const LOSS: usize = 0;
+    /// Number of rows whose argmax equals the label.
+    pub const HITS: usize = 1;
+    /// Σ_b t_ℓ_b, the directional derivative ⟨∇L, z⟩ times B.
+    pub const T_LOSS: usize = 2;
+    /// ‖∇L‖², for gradient clipping.
+    pub const GRAD_SUMSQ: usize = 3;
+    /// Length of the stats buffer.
+    pub const LEN: usize = 8;
+}

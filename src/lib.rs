@@ -1,0 +1,52 @@
+//! # adahessian-wgpu
+//!
+//! Curvature-aware training (AdaHessian, Sophia-H) and exact Hessian-vector products for small
+//! neural networks, written as WGSL compute shaders and driven through wgpu, so the same kernels
+//! run on Vulkan, Metal, DX12 and WebGPU.
+//!
+//! The layout follows the architecture:
+//! - [`gpu`]: adapter and device, the typed kernel enum and its build-once pipeline cache, buffers, readback;
+//! - [`nn`]: models (Dense layers, activations, losses), each layer's f64 reference next to its
+//!   kernels, and the GPU [`nn::Network`] with forward, backward and forward-over-reverse H·z;
+//! - [`optim`]: SGD, Adam/AdamW, AdaHessian and Sophia-H as one kernel over the flat parameter arena;
+//! - [`data`]: data sets (the UCI digits are embedded), splits, normalisation, GPU upload;
+//! - [`probe`]: the counter-based probe hash shared with the shaders;
+//! - [`train`]: epoch loops built on the above.
+//!
+//! ```no_run
+//! use adahessian_wgpu::{data, gpu, nn, optim, train};
+//! # fn main() -> adahessian_wgpu::Result<()> {
+//! let gpu = gpu::Gpu::new_blocking(gpu::GpuOptions::from_env()?)?;
+//! let (train_set, test_set) = data::digits()?.split(0.2, 0)?;
+//! let spec = nn::ModelSpec::mlp(&[64, 32, 10], nn::Activation::Tanh, nn::Loss::CrossEntropy);
+//! let net = nn::Network::new(&gpu, &spec, nn::NetworkOptions { max_batch: 64, seed: 0 })?;
+//! let train_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &train_set)?)?;
+//! let test_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &test_set)?)?;
+//! let config = optim::OptimizerConfig::AdaHessian(optim::AdaHessianConfig::default());
+//! let mut opt = optim::Optimizer::new(&gpu, &net, config)?;
+//! let mut order = train::BatchOrder::new(train_data.rows, 64, 0);
+//! for _epoch in 0..10 {
+//!     train::run_epoch(&gpu, &net, &mut opt, &train_data, &mut order)?;
+//! }
+//! let result = adahessian_wgpu::block_on(net.evaluate(&gpu, &test_data))?;
+//! println!("test accuracy {:.3}", result.accuracy);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod data;
+mod error;
+pub mod gpu;
+pub mod nn;
+pub mod optim;
+pub mod probe;
+pub mod train;
+
+pub use error::{Error, Result};
+
+/// Runs a future to completion on the current thread (native only; on the web, `.await` it).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    pollster::block_on(future)
+}

@@ -1,0 +1,164 @@
+//! Element-wise activations: the choice enum and the f64 reference of shaders/activation.wgsl.
+//!   fwd y = f(x); tangent t_y = f'(x) t_x; bwd g_x = f'(x) g_y; rbwd r_x = f'(x) r_y + f''(x) t_x g_y
+
+use crate::gpu::Kernel;
+
+/// Activation functions, defined exactly as PyTorch's modules of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// `nn.Identity`
+    Identity,
+    /// `nn.ReLU` (f'(0) = 0)
+    Relu,
+    /// `nn.Tanh`
+    Tanh,
+    /// `nn.Sigmoid`
+    Sigmoid,
+    /// `nn.Softplus(beta=1, threshold=20)`
+    Softplus,
+    /// `nn.GELU()` (exact erf form)
+    Gelu,
+}
+
+impl Activation {
+    /// Every activation.
+    pub const ALL: [Activation; 6] = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Softplus,
+        Activation::Gelu,
+    ];
+
+    /// The lower-case name used on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Softplus => "softplus",
+            Activation::Gelu => "gelu",
+        }
+    }
+
+    /// Parses a name from [`Activation::name`].
+    pub fn parse(name: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.name() == name.to_ascii_lowercase())
+    }
+
+    /// The (fwd, tangent, bwd, rbwd) kernels; None for the identity, which runs nothing.
+    pub fn kernels(self) -> Option<[Kernel; 4]> {
+        use Kernel::*;
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => Some([ReluFwd, ReluTangent, ReluBwd, ReluRbwd]),
+            Activation::Tanh => Some([TanhFwd, TanhTangent, TanhBwd, TanhRbwd]),
+            Activation::Sigmoid => Some([SigmoidFwd, SigmoidTangent, SigmoidBwd, SigmoidRbwd]),
+            Activation::Softplus => Some([SoftplusFwd, SoftplusTangent, SoftplusBwd, SoftplusRbwd]),
+            Activation::Gelu => Some([GeluFwd, GeluTangent, GeluBwd, GeluRbwd]),
+        }
+    }
+
+    /// f(x) in f64.
+    pub fn f(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Softplus => {
+                if x > 20.0 {
+                    x
+                } else {
+                    x.max(0.0) + (-x.abs()).exp().ln_1p()
+                }
+            }
+            Activation::Gelu => x * normal_cdf(x),
+        }
+    }
+
+    /// f'(x) in f64.
+    pub fn d1(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Relu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Tanh => 1.0 - x.tanh().powi(2),
+            Activation::Sigmoid => sigmoid(x) * sigmoid(-x),
+            Activation::Softplus => {
+                if x > 20.0 {
+                    1.0
+                } else {
+                    sigmoid(x)
+                }
+            }
+            Activation::Gelu => normal_cdf(x) + x * normal_pdf(x),
+        }
+    }
+
+    /// f''(x) in f64.
+    pub fn d2(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity | Activation::Relu => 0.0,
+            Activation::Tanh => {
+                let y = x.tanh();
+                -2.0 * y * (1.0 - y * y)
+            }
+            Activation::Sigmoid => sigmoid(x) * sigmoid(-x) * (sigmoid(-x) - sigmoid(x)),
+            Activation::Softplus => {
+                if x > 20.0 {
+                    0.0
+                } else {
+                    sigmoid(x) * sigmoid(-x)
+                }
+            }
+            Activation::Gelu => normal_pdf(x) * (2.0 - x * x),
+        }
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+fn normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
+fn normal_pdf(x: f64) -> f64 {
+    (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// y = f(x)
+pub fn fwd(act: Activation, x: &[f64]) -> Vec<f64> {
+    x.iter().map(|&v| act.f(v)).collect()
+}
+
+/// t_y = f'(x) t_x
+pub fn tangent(act: Activation, x: &[f64], t_x: &[f64]) -> Vec<f64> {
+    x.iter().zip(t_x).map(|(&v, &t)| act.d1(v) * t).collect()
+}
+
+/// g_x = f'(x) g_y
+pub fn bwd(act: Activation, x: &[f64], g_y: &[f64]) -> Vec<f64> {
+    x.iter().zip(g_y).map(|(&v, &g)| act.d1(v) * g).collect()
+}
+
+/// r_x = f'(x) r_y + f''(x) t_x g_y
+pub fn rbwd(act: Activation, x: &[f64], t_x: &[f64], g_y: &[f64], r_y: &[f64]) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| act.d1(x[i]) * r_y[i] + act.d2(x[i]) * t_x[i] * g_y[i])
+        .collect()
+}

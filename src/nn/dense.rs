@@ -1,0 +1,85 @@
+//! Dense layer y = W x + b (W `[n_out, n_in]` row-major, as `nn.Linear`): the f64 reference of
+//! the four kernels in shaders/dense.wgsl, with the same names and argument order.
+//! Batch tensors are `[rows, n]` row-major; `z_w`, `z_b` are the probe's slices for W and b.
+
+/// Sizes of one dense application.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseShape {
+    /// Batch rows B.
+    pub rows: usize,
+    /// Input width.
+    pub n_in: usize,
+    /// Output width.
+    pub n_out: usize,
+}
+
+/// y[b, o] = Σ_i W[o, i] x[b, i] + b[o]
+pub fn fwd(s: DenseShape, w: &[f64], b: &[f64], x: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; s.rows * s.n_out];
+    for r in 0..s.rows {
+        for o in 0..s.n_out {
+            let mut acc = b[o];
+            for i in 0..s.n_in {
+                acc += w[o * s.n_in + i] * x[r * s.n_in + i];
+            }
+            y[r * s.n_out + o] = acc;
+        }
+    }
+    y
+}
+
+/// t_y = W t_x + Z_W x + Z_b (t_x = None when x does not depend on θ)
+pub fn tangent(s: DenseShape, w: &[f64], z_w: &[f64], z_b: &[f64], x: &[f64], t_x: Option<&[f64]>) -> Vec<f64> {
+    let mut t_y = fwd(s, z_w, z_b, x);
+    if let Some(t_x) = t_x {
+        let zero = vec![0.0; s.n_out];
+        let w_t = fwd(s, w, &zero, t_x);
+        for (a, b) in t_y.iter_mut().zip(w_t) {
+            *a += b;
+        }
+    }
+    t_y
+}
+
+/// Returns (g_W, g_b, g_x): g_W = g_yᵀ x, g_b = Σ_b g_y, g_x = g_y W
+pub fn bwd(s: DenseShape, w: &[f64], x: &[f64], g_y: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut g_w = vec![0.0; s.n_out * s.n_in];
+    let mut g_b = vec![0.0; s.n_out];
+    let mut g_x = vec![0.0; s.rows * s.n_in];
+    for r in 0..s.rows {
+        for o in 0..s.n_out {
+            let gy = g_y[r * s.n_out + o];
+            g_b[o] += gy;
+            for i in 0..s.n_in {
+                g_w[o * s.n_in + i] += gy * x[r * s.n_in + i];
+                g_x[r * s.n_in + i] += gy * w[o * s.n_in + i];
+            }
+        }
+    }
+    (g_w, g_b, g_x)
+}
+
+/// Returns (r_gW, r_gb, r_gx): r_gW = r_yᵀ x + g_yᵀ t_x, r_gb = Σ_b r_y, r_gx = r_y W + g_y Z_W
+#[allow(clippy::too_many_arguments)]
+pub fn rbwd(
+    s: DenseShape,
+    w: &[f64],
+    z_w: &[f64],
+    x: &[f64],
+    t_x: Option<&[f64]>,
+    g_y: &[f64],
+    r_y: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut r_w, r_b, mut r_x) = bwd(s, w, x, r_y);
+    if let Some(t_x) = t_x {
+        let (extra_w, _, _) = bwd(s, w, t_x, g_y);
+        for (a, b) in r_w.iter_mut().zip(extra_w) {
+            *a += b;
+        }
+    }
+    let (_, _, extra_x) = bwd(s, z_w, x, g_y);
+    for (a, b) in r_x.iter_mut().zip(extra_x) {
+        *a += b;
+    }
+    (r_w, r_b, r_x)
+}

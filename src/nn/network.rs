@@ -1,0 +1,530 @@
+//! The model on the GPU: flat arenas, one bind group per layer built once, and the dispatch
+//! lists of the four passes (forward, tangent, backward, R-backward). Recording a pass never
+//! creates anything; only `prepare` writes the batch's row indices and size before a submit.
+
+use super::{LayerOp, ModelSpec, Resolved};
+use crate::data::DeviceDataset;
+use crate::error::{Error, Result};
+use crate::gpu::buffers::{map_read, staging_buffer};
+use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
+use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
+
+/// Options fixed when a network is built.
+#[derive(Clone, Copy, Debug)]
+pub struct NetworkOptions {
+    /// The largest batch any call will use (sizes the activation arena).
+    pub max_batch: usize,
+    /// Seed of the parameter initialisation.
+    pub seed: u64,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions { max_batch: 256, seed: 0 }
+    }
+}
+
+/// Which of the four passes to record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// x_{l+1} = layer(x_l), then the per-row loss.
+    Forward,
+    /// t_{l+1} = R{x_{l+1}} for the direction in `z`, then the per-row ⟨∇ℓ, t⟩.
+    Tangent,
+    /// g_L from the loss, then g_x and ∇θ back through the layers.
+    Backward,
+    /// r_L from the loss, then r_x and H z back through the layers.
+    RBackward,
+}
+
+/// The flat f32 arenas shared by the layer, loss and optimizer kernels.
+pub(crate) struct Arenas {
+    pub theta: wgpu::Buffer,
+    pub g_theta: wgpu::Buffer,
+    pub z: wgpu::Buffer,
+    pub r_theta: wgpu::Buffer,
+    pub work: wgpu::Buffer,
+    pub stats: wgpu::Buffer,
+    pub index: wgpu::Buffer,
+}
+
+/// A data set attached to this network's activation arena (a gather bind group, built once).
+pub struct BoundData {
+    group: wgpu::BindGroup,
+    /// Rows of the data set.
+    pub rows: usize,
+}
+
+/// A mini-batch: rows of a bound data set.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    /// The data.
+    pub data: &'a BoundData,
+    /// Row indices, at most `max_batch` of them.
+    pub indices: &'a [u32],
+}
+
+/// Loss and accuracy over a batch or a data set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss.
+    pub loss: f32,
+    /// Fraction of rows whose argmax is the label (0 for regression).
+    pub accuracy: f32,
+    /// Rows evaluated.
+    pub rows: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Items {
+    PerRow(u32),
+    Fixed(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Dispatch {
+    kernel: Kernel,
+    group: usize,
+    items: Items,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeOffsets {
+    x: u32,
+    t: u32,
+    g: u32,
+    r: u32,
+}
+
+/// The GPU model.
+pub struct Network {
+    spec: ModelSpec,
+    model: Resolved,
+    max_batch: usize,
+    pub(crate) arenas: Arenas,
+    batch_meta: wgpu::Buffer,
+    uniforms: UniformArena,
+    gather_slot: usize,
+    groups: Vec<wgpu::BindGroup>,
+    passes: [Vec<Dispatch>; 4],
+    reduce_group: usize,
+    reduce_accumulate_group: usize,
+    stats_staging: wgpu::Buffer,
+}
+
+impl Network {
+    /// Builds the network with PyTorch-default initial weights from `options.seed`.
+    pub fn new(gpu: &Gpu, spec: &ModelSpec, options: NetworkOptions) -> Result<Network> {
+        let model = spec.resolve()?;
+        if options.max_batch == 0 {
+            return Err(Error::Config("max_batch must be at least 1".into()));
+        }
+        let rows = options.max_batch;
+        let k = model.output_width();
+        let target_width = model.loss.target_width(k);
+
+        // ---- activation arena layout: per node x, t, g, r; then targets and per-row loss terms
+        let mut len = 0usize;
+        let mut take = |n: usize| {
+            let off = len;
+            len += n;
+            off as u32
+        };
+        let nodes: Vec<NodeOffsets> = model
+            .nodes
+            .iter()
+            .map(|&w| NodeOffsets { x: take(rows * w), t: take(rows * w), g: take(rows * w), r: take(rows * w) })
+            .collect();
+        let target_off = take(rows * target_width);
+        let loss_off = take(rows);
+        let hit_off = take(rows);
+        let lse_off = take(rows);
+        let t_loss_off = take(rows);
+        if len > u32::MAX as usize / 4 {
+            return Err(Error::Shape(format!("the activation arena ({len} floats) is too large; lower max_batch")));
+        }
+        gpu.check_storage_size(&format!("the activation arena for batch {rows}"), len as u64 * 4)?;
+
+        let arenas = Arenas {
+            theta: storage_buffer(gpu, "theta", model.n_params)?,
+            g_theta: storage_buffer(gpu, "g_theta", model.n_params)?,
+            z: storage_buffer(gpu, "z", model.n_params)?,
+            r_theta: storage_buffer(gpu, "r_theta (Hz)", model.n_params)?,
+            work: storage_buffer(gpu, "work", len)?,
+            stats: storage_buffer(gpu, "stats", stat::LEN)?,
+            index: storage_buffer(gpu, "batch indices", rows)?,
+        };
+        let theta0 = spec.init_params(options.seed)?;
+        gpu.queue.write_buffer(&arenas.theta, 0, bytemuck::cast_slice(&theta0));
+
+        // ---- one LayerMeta per layer, then the loss, the two reductions and the gather
+        let mut metas = Vec::new();
+        let mut passes: [Vec<Dispatch>; 4] = Default::default();
+        let [fwd, tangent, bwd, rbwd] = &mut passes;
+        for layer in &model.layers {
+            let (i, o) = (nodes[layer.input], nodes[layer.output]);
+            let mut meta = LayerMeta {
+                x_off: i.x,
+                y_off: o.x,
+                t_x_off: i.t,
+                t_y_off: o.t,
+                g_x_off: i.g,
+                g_y_off: o.g,
+                r_x_off: i.r,
+                r_y_off: o.r,
+                flags: if layer.input > 0 { FLAG_INPUT_HAS_TANGENT } else { 0 },
+                ..Default::default()
+            };
+            let group = metas.len();
+            let d = |kernel, items| Dispatch { kernel, group, items };
+            match layer.op {
+                LayerOp::Dense { n_in, n_out, w_off, b_off } => {
+                    meta.n_in = n_in as u32;
+                    meta.n_out = n_out as u32;
+                    meta.w_off = w_off as u32;
+                    meta.b_off = b_off as u32;
+                    let (n_in, n_out) = (n_in as u32, n_out as u32);
+                    fwd.push(d(Kernel::DenseFwd, Items::PerRow(n_out)));
+                    tangent.push(d(Kernel::DenseTangent, Items::PerRow(n_out)));
+                    // reverse passes run their dispatch lists back to front: push x before w so
+                    // that the layer's parameter kernel runs first (either order is correct)
+                    if layer.input > 0 {
+                        bwd.push(d(Kernel::DenseBwdX, Items::PerRow(n_in)));
+                        rbwd.push(d(Kernel::DenseRbwdX, Items::PerRow(n_in)));
+                    }
+                    bwd.push(d(Kernel::DenseBwdW, Items::Fixed(n_out * (n_in + 1))));
+                    rbwd.push(d(Kernel::DenseRbwdW, Items::Fixed(n_out * (n_in + 1))));
+                }
+                LayerOp::Activation { act, n } => {
+                    meta.n_in = n as u32;
+                    meta.n_out = n as u32;
+                    if let Some([f, t, b, r]) = act.kernels() {
+                        fwd.push(d(f, Items::PerRow(n as u32)));
+                        tangent.push(d(t, Items::PerRow(n as u32)));
+                        bwd.push(d(b, Items::PerRow(n as u32)));
+                        rbwd.push(d(r, Items::PerRow(n as u32)));
+                    }
+                }
+            }
+            metas.push(meta);
+        }
+        let out = *nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
+        let loss_meta = LayerMeta {
+            n_in: k as u32,
+            n_out: k as u32,
+            x_off: out.x,
+            t_x_off: out.t,
+            g_x_off: out.g,
+            r_x_off: out.r,
+            target_off,
+            loss_off,
+            hit_off,
+            lse_off,
+            t_loss_off,
+            target_width: target_width as u32,
+            ..Default::default()
+        };
+        let loss_group = metas.len();
+        metas.push(loss_meta);
+        let [lf, lt, lb, lr] = model.loss.kernels();
+        let k32 = k as u32;
+        fwd.push(Dispatch { kernel: lf, group: loss_group, items: Items::PerRow(1) });
+        tangent.push(Dispatch { kernel: lt, group: loss_group, items: Items::PerRow(1) });
+        bwd.push(Dispatch { kernel: lb, group: loss_group, items: Items::PerRow(k32) });
+        rbwd.push(Dispatch { kernel: lr, group: loss_group, items: Items::PerRow(k32) });
+        bwd.reverse();
+        rbwd.reverse();
+        let reduce_group = metas.len();
+        metas.push(loss_meta);
+        let reduce_accumulate_group = metas.len();
+        metas.push(LayerMeta { flags: FLAG_ACCUMULATE, ..loss_meta });
+        let gather_slot = metas.len();
+        metas.push(LayerMeta { n_in: model.nodes[0] as u32, x_off: nodes[0].x, ..loss_meta });
+
+        let uniforms = UniformArena::new(gpu, "layer metas", &metas);
+        let batch_meta = uniform_buffer(gpu, "batch meta", &BatchMeta { rows: 1, _pad: [0; 3] });
+        let groups = (0..gather_slot)
+            .map(|slot| {
+                let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
+                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("layer"),
+                    layout: gpu.pipelines().layout(BindLayout::Layer),
+                    entries: &[
+                        b(0, uniforms.binding(slot)),
+                        b(1, batch_meta.as_entire_binding()),
+                        b(2, arenas.theta.as_entire_binding()),
+                        b(3, arenas.z.as_entire_binding()),
+                        b(4, arenas.g_theta.as_entire_binding()),
+                        b(5, arenas.r_theta.as_entire_binding()),
+                        b(6, arenas.work.as_entire_binding()),
+                        b(7, arenas.stats.as_entire_binding()),
+                    ],
+                })
+            })
+            .collect();
+        let stats_staging = staging_buffer(gpu, "stats staging", (stat::LEN * 4) as u64);
+        gpu.check()?;
+        Ok(Network {
+            spec: spec.clone(),
+            model,
+            max_batch: rows,
+            arenas,
+            batch_meta,
+            uniforms,
+            gather_slot,
+            groups,
+            passes,
+            reduce_group,
+            reduce_accumulate_group,
+            stats_staging,
+        })
+    }
+
+    /// The architecture.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Shapes and the parameter layout.
+    pub fn model(&self) -> &Resolved {
+        &self.model
+    }
+
+    /// Number of parameters P.
+    pub fn n_params(&self) -> usize {
+        self.model.n_params
+    }
+
+    /// The largest batch.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Attaches a GPU data set (checks that its shape fits the model).
+    pub fn bind(&self, gpu: &Gpu, data: &DeviceDataset) -> Result<BoundData> {
+        let input = self.model.nodes[0];
+        if data.features != input {
+            return Err(Error::Shape(format!(
+                "the data has {} features per row but the model's first layer expects {input}",
+                data.features
+            )));
+        }
+        let k = self.model.output_width();
+        let want = self.model.loss.target_width(k);
+        if data.target_width != want {
+            return Err(Error::Shape(format!(
+                "the {} loss needs {want} target value(s) per row but the data has {}",
+                self.model.loss.name(),
+                data.target_width
+            )));
+        }
+        if data.classes > k && self.model.loss == super::Loss::CrossEntropy {
+            return Err(Error::Shape(format!(
+                "the data has {} classes but the model outputs {k} logits; make the last layer {} wide",
+                data.classes, data.classes
+            )));
+        }
+        let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
+        let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("gather"),
+            layout: gpu.pipelines().layout(BindLayout::Gather),
+            entries: &[
+                b(0, self.uniforms.binding(self.gather_slot)),
+                b(1, self.batch_meta.as_entire_binding()),
+                b(2, data.data.as_entire_binding()),
+                b(3, data.targets.as_entire_binding()),
+                b(4, self.arenas.index.as_entire_binding()),
+                b(5, self.arenas.work.as_entire_binding()),
+            ],
+        });
+        Ok(BoundData { group, rows: data.rows })
+    }
+
+    /// Validates a batch and queues the upload of its indices and size (takes effect at the
+    /// next submit). Returns the number of rows.
+    pub fn prepare(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<u32> {
+        let n = batch.indices.len();
+        if n == 0 {
+            return Err(Error::Config("a batch needs at least one row".into()));
+        }
+        if n > self.max_batch {
+            return Err(Error::Config(format!(
+                "batch of {n} rows exceeds this network's max_batch {}",
+                self.max_batch
+            )));
+        }
+        if let Some(bad) = batch.indices.iter().find(|&&i| i as usize >= batch.data.rows) {
+            return Err(Error::Data(format!("row index {bad} is out of range for a data set of {} rows", batch.data.rows)));
+        }
+        gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
+        gpu.queue.write_buffer(&self.batch_meta, 0, bytemuck::bytes_of(&BatchMeta { rows: n as u32, _pad: [0; 3] }));
+        Ok(n as u32)
+    }
+
+    /// Records the gather of the prepared batch into the input node and target slots.
+    pub fn encode_gather(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, data: &BoundData, rows: u32) {
+        let k = self.model.output_width();
+        let target_width = self.model.loss.target_width(k) as u32;
+        dispatch(gpu, pass, Kernel::GatherRows, &data.group, rows * self.model.nodes[0] as u32);
+        dispatch(gpu, pass, Kernel::GatherTargets, &data.group, rows * target_width);
+    }
+
+    /// Records one of the four passes for a batch of `rows`.
+    pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase, rows: u32) {
+        let list = match phase {
+            Phase::Forward => &self.passes[0],
+            Phase::Tangent => &self.passes[1],
+            Phase::Backward => &self.passes[2],
+            Phase::RBackward => &self.passes[3],
+        };
+        for d in list {
+            let items = match d.items {
+                Items::PerRow(n) => rows * n,
+                Items::Fixed(n) => n,
+            };
+            dispatch(gpu, pass, d.kernel, &self.groups[d.group], items);
+        }
+    }
+
+    /// Records the reduction of the per-row loss terms into `stats` (added to it if `accumulate`).
+    pub fn encode_reduce(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, accumulate: bool) {
+        let group = if accumulate { self.reduce_accumulate_group } else { self.reduce_group };
+        dispatch(gpu, pass, Kernel::LossReduce, &self.groups[group], 1);
+    }
+
+    /// Reads the stats scalars (a fixed staging buffer: fine inside a training loop).
+    pub async fn read_stats(&self, gpu: &Gpu) -> Result<[f32; stat::LEN]> {
+        let bytes = (stat::LEN * 4) as u64;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.arenas.stats, 0, &self.stats_staging, 0, bytes);
+        gpu.queue.submit(Some(encoder.finish()));
+        let data = map_read(gpu, &self.stats_staging, bytes).await?;
+        let mut out = [0f32; stat::LEN];
+        out.copy_from_slice(bytemuck::cast_slice(&data));
+        Ok(out)
+    }
+
+    /// Runs the given passes on a batch in one submit.
+    fn run(&self, gpu: &Gpu, batch: &Batch<'_>, phases: &[Phase]) -> Result<u32> {
+        let rows = self.prepare(gpu, batch)?;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            self.encode_gather(gpu, &mut pass, batch.data, rows);
+            for &phase in phases {
+                self.encode(gpu, &mut pass, phase, rows);
+            }
+            self.encode_reduce(gpu, &mut pass, false);
+        }
+        gpu.queue.submit(Some(encoder.finish()));
+        Ok(rows)
+    }
+
+    /// Mean loss and accuracy on a batch.
+    pub async fn loss(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<Evaluation> {
+        let rows = self.run(gpu, batch, &[Phase::Forward])?;
+        let s = self.read_stats(gpu).await?;
+        Ok(Evaluation { loss: s[stat::LOSS] / rows as f32, accuracy: s[stat::HITS] / rows as f32, rows: rows as usize })
+    }
+
+    /// Mean loss and ∇θ L on a batch.
+    pub async fn gradient(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<(f32, Vec<f32>)> {
+        let rows = self.run(gpu, batch, &[Phase::Forward, Phase::Backward])?;
+        let s = self.read_stats(gpu).await?;
+        let g = read_f32(gpu, &self.arenas.g_theta, 0, self.n_params()).await?;
+        Ok((s[stat::LOSS] / rows as f32, g))
+    }
+
+    /// H v on a batch, for any direction v of length P (forward-over-reverse: exact up to f32
+    /// rounding). Also leaves ∇L in the gradient arena.
+    pub async fn hvp(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<Vec<f32>> {
+        self.write_direction(gpu, v)?;
+        self.run(gpu, batch, &[Phase::Forward, Phase::Tangent, Phase::Backward, Phase::RBackward])?;
+        read_f32(gpu, &self.arenas.r_theta, 0, self.n_params()).await
+    }
+
+    /// The directional derivative ⟨∇L, v⟩ from the tangent pass alone (no backward pass).
+    pub async fn directional_derivative(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<f32> {
+        self.write_direction(gpu, v)?;
+        let rows = self.run(gpu, batch, &[Phase::Forward, Phase::Tangent])?;
+        let s = self.read_stats(gpu).await?;
+        Ok(s[stat::T_LOSS] / rows as f32)
+    }
+
+    fn write_direction(&self, gpu: &Gpu, v: &[f32]) -> Result<()> {
+        if v.len() != self.n_params() {
+            return Err(Error::Shape(format!("direction has {} entries, the model has {} parameters", v.len(), self.n_params())));
+        }
+        gpu.queue.write_buffer(&self.arenas.z, 0, bytemuck::cast_slice(v));
+        Ok(())
+    }
+
+    /// Mean loss and accuracy over a whole bound data set, in chunks of `max_batch` rows, with
+    /// one readback at the end.
+    pub async fn evaluate(&self, gpu: &Gpu, data: &BoundData) -> Result<Evaluation> {
+        let all: Vec<u32> = (0..data.rows as u32).collect();
+        for (c, chunk) in all.chunks(self.max_batch).enumerate() {
+            let batch = Batch { data, indices: chunk };
+            let rows = self.prepare(gpu, &batch)?;
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                self.encode_gather(gpu, &mut pass, data, rows);
+                self.encode(gpu, &mut pass, Phase::Forward, rows);
+                self.encode_reduce(gpu, &mut pass, c > 0);
+            }
+            gpu.queue.submit(Some(encoder.finish()));
+        }
+        let s = self.read_stats(gpu).await?;
+        let n = data.rows as f32;
+        Ok(Evaluation { loss: s[stat::LOSS] / n, accuracy: s[stat::HITS] / n, rows: data.rows })
+    }
+
+    /// All parameters, flat, in arena order.
+    pub async fn params(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        read_f32(gpu, &self.arenas.theta, 0, self.n_params()).await
+    }
+
+    /// Replaces all parameters.
+    pub fn set_params(&self, gpu: &Gpu, theta: &[f32]) -> Result<()> {
+        if theta.len() != self.n_params() {
+            return Err(Error::Shape(format!("{} values given for {} parameters", theta.len(), self.n_params())));
+        }
+        if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Data(format!("parameter {i} is {} (NaN/Inf)", theta[i])));
+        }
+        gpu.queue.write_buffer(&self.arenas.theta, 0, bytemuck::cast_slice(theta));
+        Ok(())
+    }
+
+    /// Every parameter tensor with its `nn.Sequential` name and PyTorch shape.
+    pub async fn named_params(&self, gpu: &Gpu) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        let theta = self.params(gpu).await?;
+        Ok(self
+            .model
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.shape.clone(), theta[p.offset..p.offset + p.len()].to_vec()))
+            .collect())
+    }
+
+    /// Overwrites one named tensor (e.g. `"2.weight"`), checking its shape.
+    pub fn set_tensor(&self, gpu: &Gpu, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
+        let p = self.model.param(name).ok_or_else(|| {
+            let names: Vec<&str> = self.model.params.iter().map(|p| p.name.as_str()).collect();
+            Error::Shape(format!("no parameter named '{name}'; the model has {}", names.join(", ")))
+        })?;
+        if p.shape != shape || values.len() != p.len() {
+            return Err(Error::Shape(format!(
+                "parameter '{name}' has shape {:?}; got shape {shape:?} with {} values",
+                p.shape,
+                values.len()
+            )));
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Data(format!("values for '{name}' contain NaN/Inf")));
+        }
+        gpu.queue.write_buffer(&self.arenas.theta, (p.offset * 4) as u64, bytemuck::cast_slice(values));
+        Ok(())
+    }
+}

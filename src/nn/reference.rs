@@ -1,0 +1,147 @@
+//! The whole model in f64 on the CPU: forward, gradient and forward-over-reverse Hessian-vector
+//! product, built only from the per-layer references (`dense`, `activation`, `loss`). It is the
+//! oracle the GPU is tested against, and is itself tested against finite differences.
+
+use super::{activation, dense, dense::DenseShape, LayerOp, Resolved};
+
+/// Everything one pass computes.
+#[derive(Clone, Debug)]
+pub struct Pass {
+    /// The mean loss.
+    pub loss: f64,
+    /// ∇θ L.
+    pub grad: Vec<f64>,
+    /// H z when a direction was given.
+    pub hz: Option<Vec<f64>>,
+    /// Every node's value, node 0 being the input.
+    pub nodes: Vec<Vec<f64>>,
+}
+
+/// Runs forward, backward and, when `z` is given, the tangent and R-backward passes.
+/// `x` is `[rows, input]`, `targets` `[rows, target_width]` (class indices as f64 for CE).
+pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: Option<&[f64]>) -> Pass {
+    let n_nodes = model.nodes.len();
+    let mut nodes: Vec<Vec<f64>> = vec![Vec::new(); n_nodes];
+    nodes[0] = x.to_vec();
+    // tangents: node 0 is data and does not depend on θ
+    let mut tangents: Vec<Vec<f64>> = vec![Vec::new(); n_nodes];
+    tangents[0] = vec![0.0; x.len()];
+    for layer in &model.layers {
+        let xin = &nodes[layer.input];
+        let (y, t_y) = match layer.op {
+            LayerOp::Dense { n_in, n_out, w_off, b_off } => {
+                let s = DenseShape { rows, n_in, n_out };
+                let w = &theta[w_off..w_off + n_in * n_out];
+                let b = &theta[b_off..b_off + n_out];
+                let y = dense::fwd(s, w, b, xin);
+                let t = z.map(|z| {
+                    let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
+                    dense::tangent(s, w, &z[w_off..w_off + n_in * n_out], &z[b_off..b_off + n_out], xin, t_x)
+                });
+                (y, t)
+            }
+            LayerOp::Activation { act, .. } => {
+                let y = activation::fwd(act, xin);
+                let t = z.map(|_| activation::tangent(act, xin, &tangents[layer.input]));
+                (y, t)
+            }
+        };
+        nodes[layer.output] = y;
+        if let Some(t) = t_y {
+            tangents[layer.output] = t;
+        }
+    }
+    let k = model.output_width();
+    let out = &nodes[n_nodes - 1];
+    let loss = model.loss.mean(out, targets, rows, k);
+    let mut g = vec![Vec::new(); n_nodes];
+    let mut r = vec![Vec::new(); n_nodes];
+    g[n_nodes - 1] = model.loss.bwd(out, targets, rows, k);
+    if z.is_some() {
+        r[n_nodes - 1] = model.loss.rbwd(out, &tangents[n_nodes - 1], rows, k);
+    }
+    let mut grad = vec![0.0; model.n_params];
+    let mut hz = z.map(|_| vec![0.0; model.n_params]);
+    for layer in model.layers.iter().rev() {
+        let xin = &nodes[layer.input];
+        let g_y = g[layer.output].clone();
+        match layer.op {
+            LayerOp::Dense { n_in, n_out, w_off, b_off } => {
+                let s = DenseShape { rows, n_in, n_out };
+                let w = &theta[w_off..w_off + n_in * n_out];
+                let (g_w, g_b, g_x) = dense::bwd(s, w, xin, &g_y);
+                grad[w_off..w_off + n_in * n_out].copy_from_slice(&g_w);
+                grad[b_off..b_off + n_out].copy_from_slice(&g_b);
+                g[layer.input] = g_x;
+                if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
+                    let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
+                    let (r_w, r_b, r_x) =
+                        dense::rbwd(s, w, &z[w_off..w_off + n_in * n_out], xin, t_x, &g_y, &r[layer.output]);
+                    hz[w_off..w_off + n_in * n_out].copy_from_slice(&r_w);
+                    hz[b_off..b_off + n_out].copy_from_slice(&r_b);
+                    r[layer.input] = r_x;
+                }
+            }
+            LayerOp::Activation { act, .. } => {
+                g[layer.input] = activation::bwd(act, xin, &g_y);
+                if z.is_some() {
+                    r[layer.input] = activation::rbwd(act, xin, &tangents[layer.input], &g_y, &r[layer.output]);
+                }
+            }
+        }
+    }
+    Pass { loss, grad, hz, nodes }
+}
+
+/// The mean loss.
+pub fn loss(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize) -> f64 {
+    pass(model, theta, x, targets, rows, None).loss
+}
+
+/// ∇θ L.
+pub fn gradient(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize) -> Vec<f64> {
+    pass(model, theta, x, targets, rows, None).grad
+}
+
+/// H z by forward-over-reverse.
+pub fn hvp(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: &[f64]) -> Vec<f64> {
+    pass(model, theta, x, targets, rows, Some(z)).hz.unwrap_or_default()
+}
+
+/// The dense Hessian `[P, P]` (row i = H e_i) from P unit-vector HVPs.
+pub fn hessian(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize) -> Vec<f64> {
+    let n = model.n_params;
+    let mut h = vec![0.0; n * n];
+    let mut e = vec![0.0; n];
+    for i in 0..n {
+        e[i] = 1.0;
+        let col = hvp(model, theta, x, targets, rows, &e);
+        h[i * n..(i + 1) * n].copy_from_slice(&col);
+        e[i] = 0.0;
+    }
+    h
+}
+
+/// Central finite difference of the gradient along z: (∇L(θ + εz) − ∇L(θ − εz)) / 2ε.
+pub fn fd_hvp(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: &[f64], eps: f64) -> Vec<f64> {
+    let plus: Vec<f64> = theta.iter().zip(z).map(|(t, v)| t + eps * v).collect();
+    let minus: Vec<f64> = theta.iter().zip(z).map(|(t, v)| t - eps * v).collect();
+    let gp = gradient(model, &plus, x, targets, rows);
+    let gm = gradient(model, &minus, x, targets, rows);
+    gp.iter().zip(gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect()
+}
+
+/// Central finite-difference gradient of the loss.
+pub fn fd_gradient(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, eps: f64) -> Vec<f64> {
+    let mut th = theta.to_vec();
+    (0..theta.len())
+        .map(|i| {
+            th[i] = theta[i] + eps;
+            let lp = loss(model, &th, x, targets, rows);
+            th[i] = theta[i] - eps;
+            let lm = loss(model, &th, x, targets, rows);
+            th[i] = theta[i];
+            (lp - lm) / (2.0 * eps)
+        })
+        .collect()
+}

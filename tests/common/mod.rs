@@ -1,0 +1,115 @@
+//! Shared test helpers: one GPU per test binary, tolerances, random problems.
+#![allow(dead_code)]
+
+use adahessian_wgpu::data::{Dataset, DeviceDataset, Targets};
+use adahessian_wgpu::gpu::{Gpu, GpuOptions};
+use adahessian_wgpu::nn::{BoundData, Loss, Network, Resolved};
+use adahessian_wgpu::probe::SplitMix64;
+use std::sync::OnceLock;
+
+/// The shared device, or None (with a message) when there is no adapter. With REQUIRE_GPU=1 a
+/// missing adapter fails the test instead.
+pub fn gpu() -> Option<&'static Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let options = GpuOptions::from_env().unwrap_or_default();
+        match Gpu::new_blocking(options) {
+            Ok(g) => {
+                eprintln!("GPU tests run on: {}", g.describe());
+                Some(g)
+            }
+            Err(e) => {
+                if std::env::var("REQUIRE_GPU").as_deref() == Ok("1") {
+                    panic!("REQUIRE_GPU=1 but no GPU could be opened: {e}");
+                }
+                eprintln!("SKIPPING GPU TESTS: no GPU adapter ({e}). Set REQUIRE_GPU=1 to make this a failure.");
+                None
+            }
+        }
+    })
+    .as_ref()
+}
+
+/// `let gpu = gpu_or_skip!();` returns from the test (passing, with a message) without a GPU.
+#[macro_export]
+macro_rules! gpu_or_skip {
+    () => {
+        match common::gpu() {
+            Some(g) => g,
+            None => {
+                eprintln!("skipped: no GPU adapter");
+                return;
+            }
+        }
+    };
+}
+
+/// |got − want| ≤ atol + rtol·|want|, element-wise.
+#[derive(Clone, Copy, Debug)]
+pub struct Tolerance {
+    pub atol: f64,
+    pub rtol: f64,
+}
+
+impl Tolerance {
+    pub const F32_KERNEL: Tolerance = Tolerance { atol: 1e-5, rtol: 1e-4 };
+    pub const F32_MODEL: Tolerance = Tolerance { atol: 2e-5, rtol: 2e-3 };
+    pub const FINITE_DIFF: Tolerance = Tolerance { atol: 1e-6, rtol: 1e-5 };
+
+    /// Panics with the worst element when any is out of tolerance; prints the max error.
+    pub fn check<A: Copy + Into<f64>>(self, what: &str, got: &[A], want: &[f64]) {
+        assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
+        let mut worst = (0usize, 0.0f64, 0.0f64);
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let g: f64 = g.into();
+            let err = (g - w).abs();
+            assert!(g.is_finite(), "{what}[{i}] is {g} (want {w})");
+            let excess = err / (self.atol + self.rtol * w.abs());
+            if excess > worst.2 {
+                worst = (i, err, excess);
+            }
+        }
+        eprintln!("{what}: max error {:.3e} at [{}] ({:.2} of tolerance)", worst.1, worst.0, worst.2);
+        assert!(
+            worst.2 <= 1.0,
+            "{what}[{}]: got {} want {} (|err| {:.3e} > {:.1e} + {:.1e}·|want|)",
+            worst.0,
+            Into::<f64>::into(got[worst.0]),
+            want[worst.0],
+            worst.1,
+            self.atol,
+            self.rtol
+        );
+    }
+}
+
+/// Uniform values in [lo, hi).
+pub fn uniform(rng: &mut SplitMix64, n: usize, lo: f64, hi: f64) -> Vec<f32> {
+    (0..n).map(|_| (lo + (hi - lo) * rng.next_f64()) as f32).collect()
+}
+
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// A random batch for a model: inputs in [-2, 2), labels or targets to match its loss.
+pub fn random_data(model: &Resolved, rows: usize, seed: u64) -> Dataset {
+    let mut rng = SplitMix64::new(seed);
+    let x = uniform(&mut rng, rows * model.nodes[0], -2.0, 2.0);
+    let k = model.output_width();
+    let targets = match model.loss {
+        Loss::CrossEntropy => Targets::Classes { labels: (0..rows).map(|_| rng.below(k) as u32).collect(), classes: k },
+        Loss::Mse => Targets::Values { values: uniform(&mut rng, rows * k, -1.0, 1.0), width: k },
+    };
+    Dataset::new(x, model.nodes[0], targets).unwrap()
+}
+
+/// Uploads and binds a data set.
+pub fn bind(gpu: &Gpu, net: &Network, ds: &Dataset) -> BoundData {
+    let dev = DeviceDataset::upload(gpu, ds).unwrap();
+    net.bind(gpu, &dev).unwrap()
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
