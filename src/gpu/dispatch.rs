@@ -18,7 +18,13 @@ pub fn workgroups_for(items: u32, max_per_dim: u32) -> (u32, u32) {
 }
 
 /// Records one kernel over `items` items (ignored for single-workgroup reductions).
-pub fn dispatch(gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, kernel: Kernel, group: &wgpu::BindGroup, items: u32) {
+pub fn dispatch(
+    gpu: &Gpu,
+    pass: &mut wgpu::ComputePass<'_>,
+    kernel: Kernel,
+    group: &wgpu::BindGroup,
+    items: u32,
+) {
     if items == 0 && !kernel.is_single_workgroup() {
         return;
     }

@@ -34,8 +34,12 @@ impl BindLayout {
     pub fn entries(self) -> &'static [Access] {
         use Access::*;
         match self {
-            BindLayout::Layer => &[Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
-            BindLayout::Optim => &[Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite],
+            BindLayout::Layer => &[
+                Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite,
+            ],
+            BindLayout::Optim => &[
+                Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite,
+            ],
             BindLayout::Gather => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
         }
     }
@@ -78,7 +82,9 @@ impl ShaderModule {
     pub fn source(self) -> &'static str {
         match self {
             ShaderModule::Dense => shader!("common.wgsl", "layer_bindings.wgsl", "dense.wgsl"),
-            ShaderModule::Activation => shader!("common.wgsl", "layer_bindings.wgsl", "activation.wgsl"),
+            ShaderModule::Activation => {
+                shader!("common.wgsl", "layer_bindings.wgsl", "activation.wgsl")
+            }
             ShaderModule::Loss => shader!("common.wgsl", "layer_bindings.wgsl", "loss.wgsl"),
             ShaderModule::Probe => shader!("common.wgsl", "optim_bindings.wgsl", "probe.wgsl"),
             ShaderModule::Optim => shader!("common.wgsl", "optim_bindings.wgsl", "optim.wgsl"),
@@ -89,7 +95,9 @@ impl ShaderModule {
     /// The bind-group layout all entry points of this module use.
     pub fn layout(self) -> BindLayout {
         match self {
-            ShaderModule::Dense | ShaderModule::Activation | ShaderModule::Loss => BindLayout::Layer,
+            ShaderModule::Dense | ShaderModule::Activation | ShaderModule::Loss => {
+                BindLayout::Layer
+            }
             ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
             ShaderModule::Gather => BindLayout::Gather,
         }
@@ -154,17 +162,53 @@ impl Kernel {
     pub const ALL: [Kernel; 47] = {
         use Kernel::*;
         [
-            DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
-            ReluFwd, ReluTangent, ReluBwd, ReluRbwd,
-            TanhFwd, TanhTangent, TanhBwd, TanhRbwd,
-            SigmoidFwd, SigmoidTangent, SigmoidBwd, SigmoidRbwd,
-            SoftplusFwd, SoftplusTangent, SoftplusBwd, SoftplusRbwd,
-            GeluFwd, GeluTangent, GeluBwd, GeluRbwd,
-            CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd,
-            MseFwd, MseTangent, MseBwd, MseRbwd, LossReduce,
-            ProbeRademacher, ProbeGaussian, CurvAccumulate, CurvAbs, CurvGroupMean,
-            GradSumsq, SgdStep, AdamStep, AdahessianStep, SophiaStep,
-            GatherRows, GatherTargets,
+            DenseFwd,
+            DenseTangent,
+            DenseBwdW,
+            DenseBwdX,
+            DenseRbwdW,
+            DenseRbwdX,
+            ReluFwd,
+            ReluTangent,
+            ReluBwd,
+            ReluRbwd,
+            TanhFwd,
+            TanhTangent,
+            TanhBwd,
+            TanhRbwd,
+            SigmoidFwd,
+            SigmoidTangent,
+            SigmoidBwd,
+            SigmoidRbwd,
+            SoftplusFwd,
+            SoftplusTangent,
+            SoftplusBwd,
+            SoftplusRbwd,
+            GeluFwd,
+            GeluTangent,
+            GeluBwd,
+            GeluRbwd,
+            CrossEntropyFwd,
+            CrossEntropyTangent,
+            CrossEntropyBwd,
+            CrossEntropyRbwd,
+            MseFwd,
+            MseTangent,
+            MseBwd,
+            MseRbwd,
+            LossReduce,
+            ProbeRademacher,
+            ProbeGaussian,
+            CurvAccumulate,
+            CurvAbs,
+            CurvGroupMean,
+            GradSumsq,
+            SgdStep,
+            AdamStep,
+            AdahessianStep,
+            SophiaStep,
+            GatherRows,
+            GatherTargets,
         ]
     };
 
@@ -226,13 +270,18 @@ impl Kernel {
     pub fn module(self) -> ShaderModule {
         use Kernel::*;
         match self {
-            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX => ShaderModule::Dense,
-            ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd | TanhRbwd
-            | SigmoidFwd | SigmoidTangent | SigmoidBwd | SigmoidRbwd | SoftplusFwd | SoftplusTangent
-            | SoftplusBwd | SoftplusRbwd | GeluFwd | GeluTangent | GeluBwd | GeluRbwd => ShaderModule::Activation,
+            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX => {
+                ShaderModule::Dense
+            }
+            ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd
+            | TanhRbwd | SigmoidFwd | SigmoidTangent | SigmoidBwd | SigmoidRbwd | SoftplusFwd
+            | SoftplusTangent | SoftplusBwd | SoftplusRbwd | GeluFwd | GeluTangent | GeluBwd
+            | GeluRbwd => ShaderModule::Activation,
             CrossEntropyFwd | CrossEntropyTangent | CrossEntropyBwd | CrossEntropyRbwd | MseFwd
             | MseTangent | MseBwd | MseRbwd | LossReduce => ShaderModule::Loss,
-            ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => ShaderModule::Probe,
+            ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => {
+                ShaderModule::Probe
+            }
             GradSumsq | SgdStep | AdamStep | AdahessianStep | SophiaStep => ShaderModule::Optim,
             GatherRows | GatherTargets => ShaderModule::Gather,
         }
@@ -279,7 +328,9 @@ impl Pipelines {
                                 min_binding_size: None,
                             },
                             Access::Read | Access::ReadWrite => wgpu::BindingType::Buffer {
-                                ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                                ty: wgpu::BufferBindingType::Storage {
+                                    read_only: *access == Access::Read,
+                                },
                                 has_dynamic_offset: false,
                                 min_binding_size: None,
                             },

@@ -45,7 +45,9 @@ impl Activation {
 
     /// Parses a name from [`Activation::name`].
     pub fn parse(name: &str) -> Option<Activation> {
-        Activation::ALL.into_iter().find(|a| a.name() == name.to_ascii_lowercase())
+        Activation::ALL
+            .into_iter()
+            .find(|a| a.name() == name.to_ascii_lowercase())
     }
 
     /// The (fwd, tangent, bwd, rbwd) kernels; None for the identity, which runs nothing.

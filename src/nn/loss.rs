@@ -18,7 +18,12 @@ impl Loss {
     pub fn kernels(self) -> [Kernel; 4] {
         use Kernel::*;
         match self {
-            Loss::CrossEntropy => [CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd],
+            Loss::CrossEntropy => [
+                CrossEntropyFwd,
+                CrossEntropyTangent,
+                CrossEntropyBwd,
+                CrossEntropyRbwd,
+            ],
             Loss::Mse => [MseFwd, MseTangent, MseBwd, MseRbwd],
         }
     }
@@ -47,7 +52,10 @@ impl Loss {
                 match self {
                     Loss::CrossEntropy => logsumexp(row) - row[targets[b] as usize],
                     Loss::Mse => {
-                        row.iter().zip(&targets[b * k..(b + 1) * k]).map(|(a, t)| (a - t).powi(2)).sum::<f64>()
+                        row.iter()
+                            .zip(&targets[b * k..(b + 1) * k])
+                            .map(|(a, t)| (a - t).powi(2))
+                            .sum::<f64>()
                             / k as f64
                     }
                 }

@@ -49,7 +49,11 @@ impl ModelSpec {
                 layers.push(Layer::Activation(activation));
             }
         }
-        ModelSpec { input: widths.first().copied().unwrap_or(0), layers, loss }
+        ModelSpec {
+            input: widths.first().copied().unwrap_or(0),
+            layers,
+            loss,
+        }
     }
 
     /// Checks the shapes and lays out the parameters.
@@ -58,7 +62,9 @@ impl ModelSpec {
             return Err(Error::Shape("the model's input width is 0".into()));
         }
         if !self.layers.iter().any(|l| matches!(l, Layer::Dense { .. })) {
-            return Err(Error::Shape("the model has no Dense layer, so nothing to train".into()));
+            return Err(Error::Shape(
+                "the model has no Dense layer, so nothing to train".into(),
+            ));
         }
         let mut nodes = vec![self.input];
         let mut layers = Vec::new();
@@ -95,7 +101,12 @@ impl ModelSpec {
                         torch_index: index,
                         input,
                         output: input + 1,
-                        op: LayerOp::Dense { n_in: width, n_out: out, w_off, b_off },
+                        op: LayerOp::Dense {
+                            n_in: width,
+                            n_out: out,
+                            w_off,
+                            b_off,
+                        },
                     });
                 }
                 Layer::Activation(Activation::Identity) => {}
@@ -111,9 +122,17 @@ impl ModelSpec {
             }
         }
         if n_params > u32::MAX as usize / 2 {
-            return Err(Error::Shape(format!("{n_params} parameters is more than this library addresses (2^31)")));
+            return Err(Error::Shape(format!(
+                "{n_params} parameters is more than this library addresses (2^31)"
+            )));
         }
-        Ok(Resolved { nodes, layers, params, n_params, loss: self.loss })
+        Ok(Resolved {
+            nodes,
+            layers,
+            params,
+            n_params,
+            loss: self.loss,
+        })
     }
 
     /// Parameters initialised as PyTorch's `nn.Linear` default does (kaiming_uniform with a = √5,

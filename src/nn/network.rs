@@ -7,7 +7,9 @@ use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{map_read, staging_buffer};
 use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
-use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
+use crate::gpu::{
+    dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena,
+};
 
 /// Options fixed when a network is built.
 #[derive(Clone, Copy, Debug)]
@@ -20,7 +22,10 @@ pub struct NetworkOptions {
 
 impl Default for NetworkOptions {
     fn default() -> Self {
-        NetworkOptions { max_batch: 256, seed: 0 }
+        NetworkOptions {
+            max_batch: 256,
+            seed: 0,
+        }
     }
 }
 
@@ -133,7 +138,12 @@ impl Network {
         let nodes: Vec<NodeOffsets> = model
             .nodes
             .iter()
-            .map(|&w| NodeOffsets { x: take(rows * w), t: take(rows * w), g: take(rows * w), r: take(rows * w) })
+            .map(|&w| NodeOffsets {
+                x: take(rows * w),
+                t: take(rows * w),
+                g: take(rows * w),
+                r: take(rows * w),
+            })
             .collect();
         let target_off = take(rows * target_width);
         let loss_off = take(rows);
@@ -141,9 +151,14 @@ impl Network {
         let lse_off = take(rows);
         let t_loss_off = take(rows);
         if len > u32::MAX as usize / 4 {
-            return Err(Error::Shape(format!("the activation arena ({len} floats) is too large; lower max_batch")));
+            return Err(Error::Shape(format!(
+                "the activation arena ({len} floats) is too large; lower max_batch"
+            )));
         }
-        gpu.check_storage_size(&format!("the activation arena for batch {rows}"), len as u64 * 4)?;
+        gpu.check_storage_size(
+            &format!("the activation arena for batch {rows}"),
+            len as u64 * 4,
+        )?;
 
         let arenas = Arenas {
             theta: storage_buffer(gpu, "theta", model.n_params)?,
@@ -155,7 +170,8 @@ impl Network {
             index: storage_buffer(gpu, "batch indices", rows)?,
         };
         let theta0 = spec.init_params(options.seed)?;
-        gpu.queue.write_buffer(&arenas.theta, 0, bytemuck::cast_slice(&theta0));
+        gpu.queue
+            .write_buffer(&arenas.theta, 0, bytemuck::cast_slice(&theta0));
 
         // ---- one LayerMeta per layer, then the loss, the two reductions and the gather
         let mut metas = Vec::new();
@@ -172,13 +188,26 @@ impl Network {
                 g_y_off: o.g,
                 r_x_off: i.r,
                 r_y_off: o.r,
-                flags: if layer.input > 0 { FLAG_INPUT_HAS_TANGENT } else { 0 },
+                flags: if layer.input > 0 {
+                    FLAG_INPUT_HAS_TANGENT
+                } else {
+                    0
+                },
                 ..Default::default()
             };
             let group = metas.len();
-            let d = |kernel, items| Dispatch { kernel, group, items };
+            let d = |kernel, items| Dispatch {
+                kernel,
+                group,
+                items,
+            };
             match layer.op {
-                LayerOp::Dense { n_in, n_out, w_off, b_off } => {
+                LayerOp::Dense {
+                    n_in,
+                    n_out,
+                    w_off,
+                    b_off,
+                } => {
                     meta.n_in = n_in as u32;
                     meta.n_out = n_out as u32;
                     meta.w_off = w_off as u32;
@@ -208,7 +237,9 @@ impl Network {
             }
             metas.push(meta);
         }
-        let out = *nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
+        let out = *nodes
+            .last()
+            .ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let loss_meta = LayerMeta {
             n_in: k as u32,
             n_out: k as u32,
@@ -228,21 +259,51 @@ impl Network {
         metas.push(loss_meta);
         let [lf, lt, lb, lr] = model.loss.kernels();
         let k32 = k as u32;
-        fwd.push(Dispatch { kernel: lf, group: loss_group, items: Items::PerRow(1) });
-        tangent.push(Dispatch { kernel: lt, group: loss_group, items: Items::PerRow(1) });
-        bwd.push(Dispatch { kernel: lb, group: loss_group, items: Items::PerRow(k32) });
-        rbwd.push(Dispatch { kernel: lr, group: loss_group, items: Items::PerRow(k32) });
+        fwd.push(Dispatch {
+            kernel: lf,
+            group: loss_group,
+            items: Items::PerRow(1),
+        });
+        tangent.push(Dispatch {
+            kernel: lt,
+            group: loss_group,
+            items: Items::PerRow(1),
+        });
+        bwd.push(Dispatch {
+            kernel: lb,
+            group: loss_group,
+            items: Items::PerRow(k32),
+        });
+        rbwd.push(Dispatch {
+            kernel: lr,
+            group: loss_group,
+            items: Items::PerRow(k32),
+        });
         bwd.reverse();
         rbwd.reverse();
         let reduce_group = metas.len();
         metas.push(loss_meta);
         let reduce_accumulate_group = metas.len();
-        metas.push(LayerMeta { flags: FLAG_ACCUMULATE, ..loss_meta });
+        metas.push(LayerMeta {
+            flags: FLAG_ACCUMULATE,
+            ..loss_meta
+        });
         let gather_slot = metas.len();
-        metas.push(LayerMeta { n_in: model.nodes[0] as u32, x_off: nodes[0].x, ..loss_meta });
+        metas.push(LayerMeta {
+            n_in: model.nodes[0] as u32,
+            x_off: nodes[0].x,
+            ..loss_meta
+        });
 
         let uniforms = UniformArena::new(gpu, "layer metas", &metas);
-        let batch_meta = uniform_buffer(gpu, "batch meta", &BatchMeta { rows: 1, _pad: [0; 3] });
+        let batch_meta = uniform_buffer(
+            gpu,
+            "batch meta",
+            &BatchMeta {
+                rows: 1,
+                _pad: [0; 3],
+            },
+        );
         let groups = (0..gather_slot)
             .map(|slot| {
                 let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
@@ -337,7 +398,10 @@ impl Network {
                 b(5, self.arenas.work.as_entire_binding()),
             ],
         });
-        Ok(BoundData { group, rows: data.rows })
+        Ok(BoundData {
+            group,
+            rows: data.rows,
+        })
     }
 
     /// Validates a batch and queues the upload of its indices and size (takes effect at the
@@ -353,20 +417,53 @@ impl Network {
                 self.max_batch
             )));
         }
-        if let Some(bad) = batch.indices.iter().find(|&&i| i as usize >= batch.data.rows) {
-            return Err(Error::Data(format!("row index {bad} is out of range for a data set of {} rows", batch.data.rows)));
+        if let Some(bad) = batch
+            .indices
+            .iter()
+            .find(|&&i| i as usize >= batch.data.rows)
+        {
+            return Err(Error::Data(format!(
+                "row index {bad} is out of range for a data set of {} rows",
+                batch.data.rows
+            )));
         }
-        gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
-        gpu.queue.write_buffer(&self.batch_meta, 0, bytemuck::bytes_of(&BatchMeta { rows: n as u32, _pad: [0; 3] }));
+        gpu.queue
+            .write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
+        gpu.queue.write_buffer(
+            &self.batch_meta,
+            0,
+            bytemuck::bytes_of(&BatchMeta {
+                rows: n as u32,
+                _pad: [0; 3],
+            }),
+        );
         Ok(n as u32)
     }
 
     /// Records the gather of the prepared batch into the input node and target slots.
-    pub fn encode_gather(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, data: &BoundData, rows: u32) {
+    pub fn encode_gather(
+        &self,
+        gpu: &Gpu,
+        pass: &mut wgpu::ComputePass<'_>,
+        data: &BoundData,
+        rows: u32,
+    ) {
         let k = self.model.output_width();
         let target_width = self.model.loss.target_width(k) as u32;
-        dispatch(gpu, pass, Kernel::GatherRows, &data.group, rows * self.model.nodes[0] as u32);
-        dispatch(gpu, pass, Kernel::GatherTargets, &data.group, rows * target_width);
+        dispatch(
+            gpu,
+            pass,
+            Kernel::GatherRows,
+            &data.group,
+            rows * self.model.nodes[0] as u32,
+        );
+        dispatch(
+            gpu,
+            pass,
+            Kernel::GatherTargets,
+            &data.group,
+            rows * target_width,
+        );
     }
 
     /// Records one of the four passes for a batch of `rows`.
@@ -388,7 +485,11 @@ impl Network {
 
     /// Records the reduction of the per-row loss terms into `stats` (added to it if `accumulate`).
     pub fn encode_reduce(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, accumulate: bool) {
-        let group = if accumulate { self.reduce_accumulate_group } else { self.reduce_group };
+        let group = if accumulate {
+            self.reduce_accumulate_group
+        } else {
+            self.reduce_group
+        };
         dispatch(gpu, pass, Kernel::LossReduce, &self.groups[group], 1);
     }
 
@@ -424,7 +525,11 @@ impl Network {
     pub async fn loss(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<Evaluation> {
         let rows = self.run(gpu, batch, &[Phase::Forward])?;
         let s = self.read_stats(gpu).await?;
-        Ok(Evaluation { loss: s[stat::LOSS] / rows as f32, accuracy: s[stat::HITS] / rows as f32, rows: rows as usize })
+        Ok(Evaluation {
+            loss: s[stat::LOSS] / rows as f32,
+            accuracy: s[stat::HITS] / rows as f32,
+            rows: rows as usize,
+        })
     }
 
     /// Mean loss and ∇θ L on a batch.
@@ -439,12 +544,26 @@ impl Network {
     /// rounding). Also leaves ∇L in the gradient arena.
     pub async fn hvp(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<Vec<f32>> {
         self.write_direction(gpu, v)?;
-        self.run(gpu, batch, &[Phase::Forward, Phase::Tangent, Phase::Backward, Phase::RBackward])?;
+        self.run(
+            gpu,
+            batch,
+            &[
+                Phase::Forward,
+                Phase::Tangent,
+                Phase::Backward,
+                Phase::RBackward,
+            ],
+        )?;
         read_f32(gpu, &self.arenas.r_theta, 0, self.n_params()).await
     }
 
     /// The directional derivative ⟨∇L, v⟩ from the tangent pass alone (no backward pass).
-    pub async fn directional_derivative(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<f32> {
+    pub async fn directional_derivative(
+        &self,
+        gpu: &Gpu,
+        batch: &Batch<'_>,
+        v: &[f32],
+    ) -> Result<f32> {
         self.write_direction(gpu, v)?;
         let rows = self.run(gpu, batch, &[Phase::Forward, Phase::Tangent])?;
         let s = self.read_stats(gpu).await?;
@@ -453,9 +572,14 @@ impl Network {
 
     fn write_direction(&self, gpu: &Gpu, v: &[f32]) -> Result<()> {
         if v.len() != self.n_params() {
-            return Err(Error::Shape(format!("direction has {} entries, the model has {} parameters", v.len(), self.n_params())));
+            return Err(Error::Shape(format!(
+                "direction has {} entries, the model has {} parameters",
+                v.len(),
+                self.n_params()
+            )));
         }
-        gpu.queue.write_buffer(&self.arenas.z, 0, bytemuck::cast_slice(v));
+        gpu.queue
+            .write_buffer(&self.arenas.z, 0, bytemuck::cast_slice(v));
         Ok(())
     }
 
@@ -464,7 +588,10 @@ impl Network {
     pub async fn evaluate(&self, gpu: &Gpu, data: &BoundData) -> Result<Evaluation> {
         let all: Vec<u32> = (0..data.rows as u32).collect();
         for (c, chunk) in all.chunks(self.max_batch).enumerate() {
-            let batch = Batch { data, indices: chunk };
+            let batch = Batch {
+                data,
+                indices: chunk,
+            };
             let rows = self.prepare(gpu, &batch)?;
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             {
@@ -477,7 +604,11 @@ impl Network {
         }
         let s = self.read_stats(gpu).await?;
         let n = data.rows as f32;
-        Ok(Evaluation { loss: s[stat::LOSS] / n, accuracy: s[stat::HITS] / n, rows: data.rows })
+        Ok(Evaluation {
+            loss: s[stat::LOSS] / n,
+            accuracy: s[stat::HITS] / n,
+            rows: data.rows,
+        })
     }
 
     /// All parameters, flat, in arena order.
@@ -488,12 +619,20 @@ impl Network {
     /// Replaces all parameters.
     pub fn set_params(&self, gpu: &Gpu, theta: &[f32]) -> Result<()> {
         if theta.len() != self.n_params() {
-            return Err(Error::Shape(format!("{} values given for {} parameters", theta.len(), self.n_params())));
+            return Err(Error::Shape(format!(
+                "{} values given for {} parameters",
+                theta.len(),
+                self.n_params()
+            )));
         }
         if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Data(format!("parameter {i} is {} (NaN/Inf)", theta[i])));
+            return Err(Error::Data(format!(
+                "parameter {i} is {} (NaN/Inf)",
+                theta[i]
+            )));
         }
-        gpu.queue.write_buffer(&self.arenas.theta, 0, bytemuck::cast_slice(theta));
+        gpu.queue
+            .write_buffer(&self.arenas.theta, 0, bytemuck::cast_slice(theta));
         Ok(())
     }
 
@@ -504,7 +643,13 @@ impl Network {
             .model
             .params
             .iter()
-            .map(|p| (p.name.clone(), p.shape.clone(), theta[p.offset..p.offset + p.len()].to_vec()))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.shape.clone(),
+                    theta[p.offset..p.offset + p.len()].to_vec(),
+                )
+            })
             .collect())
     }
 
@@ -512,7 +657,10 @@ impl Network {
     pub fn set_tensor(&self, gpu: &Gpu, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
         let p = self.model.param(name).ok_or_else(|| {
             let names: Vec<&str> = self.model.params.iter().map(|p| p.name.as_str()).collect();
-            Error::Shape(format!("no parameter named '{name}'; the model has {}", names.join(", ")))
+            Error::Shape(format!(
+                "no parameter named '{name}'; the model has {}",
+                names.join(", ")
+            ))
         })?;
         if p.shape != shape || values.len() != p.len() {
             return Err(Error::Shape(format!(
@@ -524,7 +672,11 @@ impl Network {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::Data(format!("values for '{name}' contain NaN/Inf")));
         }
-        gpu.queue.write_buffer(&self.arenas.theta, (p.offset * 4) as u64, bytemuck::cast_slice(values));
+        gpu.queue.write_buffer(
+            &self.arenas.theta,
+            (p.offset * 4) as u64,
+            bytemuck::cast_slice(values),
+        );
         Ok(())
     }
 }

@@ -19,7 +19,14 @@ pub struct Pass {
 
 /// Runs forward, backward and, when `z` is given, the tangent and R-backward passes.
 /// `x` is `[rows, input]`, `targets` `[rows, target_width]` (class indices as f64 for CE).
-pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: Option<&[f64]>) -> Pass {
+pub fn pass(
+    model: &Resolved,
+    theta: &[f64],
+    x: &[f64],
+    targets: &[f64],
+    rows: usize,
+    z: Option<&[f64]>,
+) -> Pass {
     let n_nodes = model.nodes.len();
     let mut nodes: Vec<Vec<f64>> = vec![Vec::new(); n_nodes];
     nodes[0] = x.to_vec();
@@ -29,14 +36,26 @@ pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
     for layer in &model.layers {
         let xin = &nodes[layer.input];
         let (y, t_y) = match layer.op {
-            LayerOp::Dense { n_in, n_out, w_off, b_off } => {
+            LayerOp::Dense {
+                n_in,
+                n_out,
+                w_off,
+                b_off,
+            } => {
                 let s = DenseShape { rows, n_in, n_out };
                 let w = &theta[w_off..w_off + n_in * n_out];
                 let b = &theta[b_off..b_off + n_out];
                 let y = dense::fwd(s, w, b, xin);
                 let t = z.map(|z| {
                     let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
-                    dense::tangent(s, w, &z[w_off..w_off + n_in * n_out], &z[b_off..b_off + n_out], xin, t_x)
+                    dense::tangent(
+                        s,
+                        w,
+                        &z[w_off..w_off + n_in * n_out],
+                        &z[b_off..b_off + n_out],
+                        xin,
+                        t_x,
+                    )
                 });
                 (y, t)
             }
@@ -66,7 +85,12 @@ pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
         let xin = &nodes[layer.input];
         let g_y = g[layer.output].clone();
         match layer.op {
-            LayerOp::Dense { n_in, n_out, w_off, b_off } => {
+            LayerOp::Dense {
+                n_in,
+                n_out,
+                w_off,
+                b_off,
+            } => {
                 let s = DenseShape { rows, n_in, n_out };
                 let w = &theta[w_off..w_off + n_in * n_out];
                 let (g_w, g_b, g_x) = dense::bwd(s, w, xin, &g_y);
@@ -75,8 +99,15 @@ pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
                 g[layer.input] = g_x;
                 if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
                     let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
-                    let (r_w, r_b, r_x) =
-                        dense::rbwd(s, w, &z[w_off..w_off + n_in * n_out], xin, t_x, &g_y, &r[layer.output]);
+                    let (r_w, r_b, r_x) = dense::rbwd(
+                        s,
+                        w,
+                        &z[w_off..w_off + n_in * n_out],
+                        xin,
+                        t_x,
+                        &g_y,
+                        &r[layer.output],
+                    );
                     hz[w_off..w_off + n_in * n_out].copy_from_slice(&r_w);
                     hz[b_off..b_off + n_out].copy_from_slice(&r_b);
                     r[layer.input] = r_x;
@@ -85,12 +116,18 @@ pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
             LayerOp::Activation { act, .. } => {
                 g[layer.input] = activation::bwd(act, xin, &g_y);
                 if z.is_some() {
-                    r[layer.input] = activation::rbwd(act, xin, &tangents[layer.input], &g_y, &r[layer.output]);
+                    r[layer.input] =
+                        activation::rbwd(act, xin, &tangents[layer.input], &g_y, &r[layer.output]);
                 }
             }
         }
     }
-    Pass { loss, grad, hz, nodes }
+    Pass {
+        loss,
+        grad,
+        hz,
+        nodes,
+    }
 }
 
 /// The mean loss.
@@ -99,17 +136,38 @@ pub fn loss(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
 }
 
 /// ∇θ L.
-pub fn gradient(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize) -> Vec<f64> {
+pub fn gradient(
+    model: &Resolved,
+    theta: &[f64],
+    x: &[f64],
+    targets: &[f64],
+    rows: usize,
+) -> Vec<f64> {
     pass(model, theta, x, targets, rows, None).grad
 }
 
 /// H z by forward-over-reverse.
-pub fn hvp(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: &[f64]) -> Vec<f64> {
-    pass(model, theta, x, targets, rows, Some(z)).hz.unwrap_or_default()
+pub fn hvp(
+    model: &Resolved,
+    theta: &[f64],
+    x: &[f64],
+    targets: &[f64],
+    rows: usize,
+    z: &[f64],
+) -> Vec<f64> {
+    pass(model, theta, x, targets, rows, Some(z))
+        .hz
+        .unwrap_or_default()
 }
 
 /// The dense Hessian `[P, P]` (row i = H e_i) from P unit-vector HVPs.
-pub fn hessian(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize) -> Vec<f64> {
+pub fn hessian(
+    model: &Resolved,
+    theta: &[f64],
+    x: &[f64],
+    targets: &[f64],
+    rows: usize,
+) -> Vec<f64> {
     let n = model.n_params;
     let mut h = vec![0.0; n * n];
     let mut e = vec![0.0; n];
@@ -123,16 +181,34 @@ pub fn hessian(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows
 }
 
 /// Central finite difference of the gradient along z: (∇L(θ + εz) − ∇L(θ − εz)) / 2ε.
-pub fn fd_hvp(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: &[f64], eps: f64) -> Vec<f64> {
+pub fn fd_hvp(
+    model: &Resolved,
+    theta: &[f64],
+    x: &[f64],
+    targets: &[f64],
+    rows: usize,
+    z: &[f64],
+    eps: f64,
+) -> Vec<f64> {
     let plus: Vec<f64> = theta.iter().zip(z).map(|(t, v)| t + eps * v).collect();
     let minus: Vec<f64> = theta.iter().zip(z).map(|(t, v)| t - eps * v).collect();
     let gp = gradient(model, &plus, x, targets, rows);
     let gm = gradient(model, &minus, x, targets, rows);
-    gp.iter().zip(gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect()
+    gp.iter()
+        .zip(gm)
+        .map(|(a, b)| (a - b) / (2.0 * eps))
+        .collect()
 }
 
 /// Central finite-difference gradient of the loss.
-pub fn fd_gradient(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, eps: f64) -> Vec<f64> {
+pub fn fd_gradient(
+    model: &Resolved,
+    theta: &[f64],
+    x: &[f64],
+    targets: &[f64],
+    rows: usize,
+    eps: f64,
+) -> Vec<f64> {
     let mut th = theta.to_vec();
     (0..theta.len())
         .map(|i| {

@@ -22,7 +22,14 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig { lr: 1e-3, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, grad_clip: None }
+        SgdConfig {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            grad_clip: None,
+        }
     }
 }
 
@@ -46,14 +53,25 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, decoupled: false, grad_clip: None }
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            grad_clip: None,
+        }
     }
 }
 
 impl AdamConfig {
     /// PyTorch `torch.optim.AdamW` defaults (weight decay 1e-2, decoupled).
     pub fn adamw() -> Self {
-        AdamConfig { weight_decay: 1e-2, decoupled: true, ..Default::default() }
+        AdamConfig {
+            weight_decay: 1e-2,
+            decoupled: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -201,7 +219,10 @@ impl OptimizerConfig {
 
     /// Whether the method needs Hessian-vector products.
     pub fn uses_curvature(&self) -> bool {
-        matches!(self, OptimizerConfig::AdaHessian(_) | OptimizerConfig::SophiaH(_))
+        matches!(
+            self,
+            OptimizerConfig::AdaHessian(_) | OptimizerConfig::SophiaH(_)
+        )
     }
 
     /// Checks every hyper-parameter's range; the message names the parameter and the range.
@@ -210,14 +231,18 @@ impl OptimizerConfig {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::Config(format!("{name} = {v} must be a finite number > 0")))
+                Err(Error::Config(format!(
+                    "{name} = {v} must be a finite number > 0"
+                )))
             }
         };
         let non_negative = |name: &str, v: f32| {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(Error::Config(format!("{name} = {v} must be a finite number ≥ 0")))
+                Err(Error::Config(format!(
+                    "{name} = {v} must be a finite number ≥ 0"
+                )))
             }
         };
         let beta = |name: &str, v: f32| {
@@ -243,7 +268,9 @@ impl OptimizerConfig {
                 non_negative("weight_decay", c.weight_decay)?;
                 clip(c.grad_clip)?;
                 if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
-                    return Err(Error::Config("nesterov needs momentum > 0 and dampening = 0".into()));
+                    return Err(Error::Config(
+                        "nesterov needs momentum > 0 and dampening = 0".into(),
+                    ));
                 }
             }
             OptimizerConfig::Adam(c) => {
@@ -261,7 +288,10 @@ impl OptimizerConfig {
                 positive("eps", c.eps)?;
                 non_negative("weight_decay", c.weight_decay)?;
                 if !(0.0..=1.0).contains(&c.hessian_power) {
-                    return Err(Error::Config(format!("hessian_power = {} must be in [0, 1]", c.hessian_power)));
+                    return Err(Error::Config(format!(
+                        "hessian_power = {} must be in [0, 1]",
+                        c.hessian_power
+                    )));
                 }
                 at_least_one("update_each", c.update_each)?;
                 at_least_one("n_samples", c.n_samples)?;

@@ -1,0 +1,158 @@
+//! Runs ONE kernel on host-supplied arenas and reads every arena back: the way tests check each
+//! kernel against its f64 reference in isolation, and a handy probe for anyone adding a kernel.
+//! Not for training loops (it allocates on every call).
+
+use super::buffers::{read_f32, storage_buffer, uniform_buffer};
+use super::meta::{BatchMeta, LayerMeta, SliceMeta, StepMeta};
+use super::{dispatch, BindLayout, Gpu, Kernel};
+use crate::error::{Error, Result};
+
+/// The arenas a layer or loss kernel binds (`BindLayout::Layer`).
+#[derive(Clone, Debug, Default)]
+pub struct LayerArenas {
+    /// θ
+    pub theta: Vec<f32>,
+    /// probe / direction
+    pub z: Vec<f32>,
+    /// ∇θ
+    pub g_theta: Vec<f32>,
+    /// H z
+    pub r_theta: Vec<f32>,
+    /// activations
+    pub work: Vec<f32>,
+    /// scalars
+    pub stats: Vec<f32>,
+}
+
+/// The arenas an optimizer, probe or curvature kernel binds (`BindLayout::Optim`).
+#[derive(Clone, Debug, Default)]
+pub struct OptimArenas {
+    /// θ
+    pub theta: Vec<f32>,
+    /// ∇θ
+    pub g_theta: Vec<f32>,
+    /// probe
+    pub z: Vec<f32>,
+    /// H z
+    pub r_theta: Vec<f32>,
+    /// curvature estimate
+    pub curv: Vec<f32>,
+    /// optimizer moments [m; v]
+    pub state: Vec<f32>,
+    /// scalars
+    pub stats: Vec<f32>,
+}
+
+fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
+    let buffer = storage_buffer(gpu, label, data.len())?;
+    if !data.is_empty() {
+        gpu.queue
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+    }
+    Ok(buffer)
+}
+
+async fn download(gpu: &Gpu, buffer: &wgpu::Buffer, out: &mut Vec<f32>) -> Result<()> {
+    let n = out.len();
+    *out = read_f32(gpu, buffer, 0, n).await?;
+    Ok(())
+}
+
+fn run(gpu: &Gpu, kernel: Kernel, group: &wgpu::BindGroup, items: u32) -> Result<()> {
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        dispatch(gpu, &mut pass, kernel, group, items);
+    }
+    gpu.queue.submit(Some(encoder.finish()));
+    gpu.check()
+}
+
+fn entries<'a>(resources: Vec<wgpu::BindingResource<'a>>) -> Vec<wgpu::BindGroupEntry<'a>> {
+    resources
+        .into_iter()
+        .enumerate()
+        .map(|(i, resource)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource,
+        })
+        .collect()
+}
+
+/// Runs a `BindLayout::Layer` kernel over `items` items with `rows` batch rows.
+pub async fn run_layer_kernel(
+    gpu: &Gpu,
+    kernel: Kernel,
+    meta: &LayerMeta,
+    rows: u32,
+    items: u32,
+    a: &mut LayerArenas,
+) -> Result<()> {
+    if kernel.layout() != BindLayout::Layer {
+        return Err(Error::Config(format!("{kernel:?} is not a layer kernel")));
+    }
+    let meta_buf = uniform_buffer(gpu, "meta", meta);
+    let batch = uniform_buffer(gpu, "batch", &BatchMeta { rows, _pad: [0; 3] });
+    let bufs = [
+        upload(gpu, "theta", &a.theta)?,
+        upload(gpu, "z", &a.z)?,
+        upload(gpu, "g_theta", &a.g_theta)?,
+        upload(gpu, "r_theta", &a.r_theta)?,
+        upload(gpu, "work", &a.work)?,
+        upload(gpu, "stats", &a.stats)?,
+    ];
+    let mut resources = vec![meta_buf.as_entire_binding(), batch.as_entire_binding()];
+    resources.extend(bufs.iter().map(|b| b.as_entire_binding()));
+    let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("harness"),
+        layout: gpu.pipelines().layout(BindLayout::Layer),
+        entries: &entries(resources),
+    });
+    run(gpu, kernel, &group, items)?;
+    download(gpu, &bufs[2], &mut a.g_theta).await?;
+    download(gpu, &bufs[3], &mut a.r_theta).await?;
+    download(gpu, &bufs[4], &mut a.work).await?;
+    download(gpu, &bufs[5], &mut a.stats).await?;
+    Ok(())
+}
+
+/// Runs a `BindLayout::Optim` kernel over `items` items.
+pub async fn run_optim_kernel(
+    gpu: &Gpu,
+    kernel: Kernel,
+    slice: &SliceMeta,
+    step: &StepMeta,
+    items: u32,
+    a: &mut OptimArenas,
+) -> Result<()> {
+    if kernel.layout() != BindLayout::Optim {
+        return Err(Error::Config(format!(
+            "{kernel:?} is not an optimizer kernel"
+        )));
+    }
+    let slice_buf = uniform_buffer(gpu, "slice", slice);
+    let step_buf = uniform_buffer(gpu, "step", step);
+    let bufs = [
+        upload(gpu, "theta", &a.theta)?,
+        upload(gpu, "g_theta", &a.g_theta)?,
+        upload(gpu, "z", &a.z)?,
+        upload(gpu, "r_theta", &a.r_theta)?,
+        upload(gpu, "curv", &a.curv)?,
+        upload(gpu, "state", &a.state)?,
+        upload(gpu, "stats", &a.stats)?,
+    ];
+    let mut resources = vec![slice_buf.as_entire_binding(), step_buf.as_entire_binding()];
+    resources.extend(bufs.iter().map(|b| b.as_entire_binding()));
+    let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("harness"),
+        layout: gpu.pipelines().layout(BindLayout::Optim),
+        entries: &entries(resources),
+    });
+    run(gpu, kernel, &group, items)?;
+    download(gpu, &bufs[0], &mut a.theta).await?;
+    download(gpu, &bufs[2], &mut a.z).await?;
+    download(gpu, &bufs[4], &mut a.curv).await?;
+    download(gpu, &bufs[5], &mut a.state).await?;
+    download(gpu, &bufs[6], &mut a.stats).await?;
+    Ok(())
+}
