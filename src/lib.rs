@@ -50,3 +50,8 @@ pub use error::{Error, Result};
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     pollster::block_on(future)
 }
+
+/// The README's Rust example, compiled as a doctest so the front page stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
