@@ -15,8 +15,13 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let widths: Vec<usize> =
-        args.get(1).map(String::as_str).unwrap_or("64-64-10").split('-').map(|w| w.parse()).collect::<Result<_, _>>()?;
+    let widths: Vec<usize> = args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("64-64-10")
+        .split('-')
+        .map(|w| w.parse())
+        .collect::<Result<_, _>>()?;
     let batch: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(32);
     let steps: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(100);
     let act = Activation::parse(args.get(4).map(String::as_str).unwrap_or("tanh"))

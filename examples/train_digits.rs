@@ -17,18 +17,10 @@ fn main() -> anyhow::Result<()> {
     println!("adapter: {}", gpu.describe());
     let (train_set, test_set) = data::digits()?.split(0.2, 0)?;
     let spec = ModelSpec::mlp(&[64, 64, 10], Activation::Tanh, Loss::CrossEntropy);
-    for config in [
-        OptimizerConfig::AdaHessian(AdaHessianConfig::default()),
-        OptimizerConfig::Adam(AdamConfig::default()),
-    ] {
-        let net = Network::new(
-            &gpu,
-            &spec,
-            NetworkOptions {
-                max_batch: batch,
-                seed: 0,
-            },
-        )?;
+    for config in
+        [OptimizerConfig::AdaHessian(AdaHessianConfig::default()), OptimizerConfig::Adam(AdamConfig::default())]
+    {
+        let net = Network::new(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
         let train_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &train_set)?)?;
         let test_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &test_set)?)?;
         let mut opt = Optimizer::new(&gpu, &net, config)?;

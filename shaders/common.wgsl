@@ -8,7 +8,7 @@ struct LayerMeta {
     // bit 0: the input x depends on θ (has a tangent and needs a cotangent);
     // bit 1: accumulate into stats instead of overwriting (evaluation over several chunks)
     flags: u32, target_off: u32, loss_off: u32, hit_off: u32,
-    lse_off: u32, t_loss_off: u32, target_width: u32, _pad0: u32,
+    lse_off: u32, t_loss_off: u32, target_width: u32, aux_off: u32,
     // convolution / pooling geometry (NCHW); unused by dense layers
     c_in: u32, h_in: u32, w_in: u32, c_out: u32,
     h_out: u32, w_out: u32, k_h: u32, k_w: u32,
@@ -27,3 +27,8 @@ fn item_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WORKGROUP;
 }
 
+
+// For kernels that run one WORKGROUP per item (reductions over a long axis): the item index.
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}

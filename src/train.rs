@@ -33,10 +33,7 @@ impl BatchOrder {
     pub fn next_epoch(&mut self) -> Vec<Vec<u32>> {
         self.rng.shuffle(&mut self.order);
         self.epoch += 1;
-        self.order
-            .chunks(self.batch_size)
-            .map(|c| c.to_vec())
-            .collect()
+        self.order.chunks(self.batch_size).map(|c| c.to_vec()).collect()
     }
 
     /// Epochs drawn so far.
@@ -86,18 +83,11 @@ pub async fn run_epoch_async(
     order: &mut BatchOrder,
 ) -> Result<EpochReport> {
     if order.rows() != data.rows {
-        return Err(Error::Config(format!(
-            "batch order is for {} rows, the data has {}",
-            order.rows(),
-            data.rows
-        )));
+        return Err(Error::Config(format!("batch order is for {} rows, the data has {}", order.rows(), data.rows)));
     }
     let batches = order.next_epoch();
     let last = batches.len() - 1;
-    let mut report = EpochReport {
-        steps: 0,
-        last_batch_loss: f32::NAN,
-    };
+    let mut report = EpochReport { steps: 0, last_batch_loss: f32::NAN };
     for (i, indices) in batches.iter().enumerate() {
         let batch = Batch { data, indices };
         if i == last {

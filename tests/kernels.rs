@@ -6,9 +6,7 @@ mod common;
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::gpu::harness::{run_layer_kernel, run_optim_kernel, LayerArenas, OptimArenas};
-use adahessian_wgpu::gpu::meta::{
-    stat, LayerMeta, SliceMeta, StepMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT,
-};
+use adahessian_wgpu::gpu::meta::{stat, LayerMeta, SliceMeta, StepMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
 use adahessian_wgpu::gpu::Kernel;
 use adahessian_wgpu::nn::{activation, dense, dense::DenseShape, loss, Activation, Loss};
 use adahessian_wgpu::probe::{ProbeKey, ProbeKind, SplitMix64};
@@ -35,10 +33,7 @@ fn slots(rows: usize, n_in: usize, n_out: usize) -> Slots {
         r_y_off: 4 * a + 3 * b,
         ..Default::default()
     };
-    Slots {
-        meta,
-        len: 4 * (a + b) as usize,
-    }
+    Slots { meta, len: 4 * (a + b) as usize }
 }
 
 fn slice(v: &[f32], off: u32, len: usize) -> &[f32] {
@@ -50,109 +45,61 @@ fn dense_kernels_match_reference() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(1);
     // (rows, n_in, n_out): batch 1, item counts around 256 and 512, odd sizes
-    for &(rows, n_in, n_out) in &[
-        (1, 3, 2),
-        (1, 255, 1),
-        (3, 7, 85),
-        (2, 128, 129),
-        (257, 2, 1),
-        (5, 17, 51),
-        (16, 33, 16),
-    ] {
+    for &(rows, n_in, n_out) in
+        &[(1, 3, 2), (1, 255, 1), (3, 7, 85), (2, 128, 129), (257, 2, 1), (5, 17, 51), (16, 33, 16)]
+    {
         let s = slots(rows, n_in, n_out);
         let shape = DenseShape { rows, n_in, n_out };
         let p = n_out * n_in + n_out;
-        let mut meta = LayerMeta {
-            w_off: 0,
-            b_off: (n_out * n_in) as u32,
-            ..s.meta
-        };
+        let mut meta = LayerMeta { w_off: 0, b_off: (n_out * n_in) as u32, ..s.meta };
         let theta = uniform(&mut rng, p, -1.0, 1.0);
         let z = uniform(&mut rng, p, -1.0, 1.0);
         let mut work = uniform(&mut rng, s.len, -2.0, 2.0);
         work[0] = 0.0;
-        let (w, b) = (
-            to_f64(&theta[..n_out * n_in]),
-            to_f64(&theta[n_out * n_in..]),
-        );
+        let (w, b) = (to_f64(&theta[..n_out * n_in]), to_f64(&theta[n_out * n_in..]));
         let (zw, zb) = (to_f64(&z[..n_out * n_in]), to_f64(&z[n_out * n_in..]));
         let x = to_f64(slice(&work, meta.x_off, rows * n_in));
         let t_x = to_f64(slice(&work, meta.t_x_off, rows * n_in));
         let g_y = to_f64(slice(&work, meta.g_y_off, rows * n_out));
         let r_y = to_f64(slice(&work, meta.r_y_off, rows * n_out));
         let tag = format!("dense rows {rows} {n_in}->{n_out}");
-        let arenas = LayerArenas {
-            theta,
-            z,
-            g_theta: vec![0.0; p],
-            r_theta: vec![0.0; p],
-            work,
-            stats: vec![0.0; 8],
-        };
+        let arenas = LayerArenas { theta, z, g_theta: vec![0.0; p], r_theta: vec![0.0; p], work, stats: vec![0.0; 8] };
         let run = |kernel, meta: &LayerMeta, items: usize| {
             let mut a = arenas.clone();
-            block_on(run_layer_kernel(
-                gpu,
-                kernel,
-                meta,
-                rows as u32,
-                items as u32,
-                &mut a,
-            ))
-            .unwrap();
+            block_on(run_layer_kernel(gpu, kernel, meta, rows as u32, items as u32, &mut a)).unwrap();
             a
         };
         let tol = Tolerance::F32_KERNEL;
 
         let a = run(Kernel::DenseFwd, &meta, rows * n_out);
-        tol.check(
-            &format!("{tag} fwd"),
-            slice(&a.work, meta.y_off, rows * n_out),
-            &dense::fwd(shape, &w, &b, &x),
-        );
+        tol.check(&format!("{tag} fwd"), slice(&a.work, meta.y_off, rows * n_out), &dense::fwd(shape, &w, &b, &x));
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
             let t_in = has_t.then_some(t_x.as_slice());
             let a = run(Kernel::DenseTangent, &meta, rows * n_out);
             let want = dense::tangent(shape, &w, &zw, &zb, &x, t_in);
-            tol.check(
-                &format!("{tag} tangent (t_x: {has_t})"),
-                slice(&a.work, meta.t_y_off, rows * n_out),
-                &want,
-            );
+            tol.check(&format!("{tag} tangent (t_x: {has_t})"), slice(&a.work, meta.t_y_off, rows * n_out), &want);
             let (rw, rb, rx) = dense::rbwd(shape, &w, &zw, &x, t_in, &g_y, &r_y);
             let a = run(Kernel::DenseRbwdW, &meta, n_out * (n_in + 1));
-            tol.check(
-                &format!("{tag} rbwd W (t_x: {has_t})"),
-                &a.r_theta[..n_out * n_in],
-                &rw,
-            );
+            tol.check(&format!("{tag} rbwd W (t_x: {has_t})"), &a.r_theta[..n_out * n_in], &rw);
             tol.check(&format!("{tag} rbwd b"), &a.r_theta[n_out * n_in..], &rb);
             let a = run(Kernel::DenseRbwdX, &meta, rows * n_in);
-            tol.check(
-                &format!("{tag} rbwd x"),
-                slice(&a.work, meta.r_x_off, rows * n_in),
-                &rx,
-            );
+            tol.check(&format!("{tag} rbwd x"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
         }
         let (gw, gb, gx) = dense::bwd(shape, &w, &x, &g_y);
         let a = run(Kernel::DenseBwdW, &meta, n_out * (n_in + 1));
         tol.check(&format!("{tag} bwd W"), &a.g_theta[..n_out * n_in], &gw);
         tol.check(&format!("{tag} bwd b"), &a.g_theta[n_out * n_in..], &gb);
         let a = run(Kernel::DenseBwdX, &meta, rows * n_in);
-        tol.check(
-            &format!("{tag} bwd x"),
-            slice(&a.work, meta.g_x_off, rows * n_in),
-            &gx,
-        );
+        tol.check(&format!("{tag} bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
     }
 }
 
 /// Inputs with the edges every activation must survive, padded with random values to `n`.
 fn edge_inputs(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
     let edges = [
-        0.0, -0.0, 45.0, -45.0, 100.0, -100.0, 88.8, -88.8, 1e4, -1e4, 20.0, 20.0001, 19.9999,
-        -20.0, 1e-6, -1e-6, 0.005, -0.005, 3.0, -3.0, 6.0, -6.0, 12.0, -12.0,
+        0.0, -0.0, 45.0, -45.0, 100.0, -100.0, 88.8, -88.8, 1e4, -1e4, 20.0, 20.0001, 19.9999, -20.0, 1e-6, -1e-6,
+        0.005, -0.005, 3.0, -3.0, 6.0, -6.0, 12.0, -12.0,
     ];
     let mut x = uniform(rng, n, -8.0, 8.0);
     for (i, e) in edges.iter().enumerate().take(n) {
@@ -190,38 +137,19 @@ fn activation_kernels_match_reference_on_edge_inputs() {
             };
             let run = |kernel| {
                 let mut a = arenas.clone();
-                block_on(run_layer_kernel(
-                    gpu,
-                    kernel,
-                    &m,
-                    rows as u32,
-                    len as u32,
-                    &mut a,
-                ))
-                .unwrap();
+                block_on(run_layer_kernel(gpu, kernel, &m, rows as u32, len as u32, &mut a)).unwrap();
                 a.work
             };
             let tag = format!("{act:?} rows {rows} n {n}");
             // f itself is large for large x (x = 1e4): a relative tolerance of f32's size is right
-            let tol = Tolerance {
-                atol: 2e-6,
-                rtol: 2e-5,
-            };
-            tol.check(
-                &format!("{tag} fwd"),
-                slice(&run(fwd), m.y_off, len),
-                &activation::fwd(act, &x),
-            );
+            let tol = Tolerance { atol: 2e-6, rtol: 2e-5 };
+            tol.check(&format!("{tag} fwd"), slice(&run(fwd), m.y_off, len), &activation::fwd(act, &x));
             tol.check(
                 &format!("{tag} tangent"),
                 slice(&run(tangent), m.t_y_off, len),
                 &activation::tangent(act, &x, &t_x),
             );
-            tol.check(
-                &format!("{tag} bwd"),
-                slice(&run(bwd), m.g_x_off, len),
-                &activation::bwd(act, &x, &g_y),
-            );
+            tol.check(&format!("{tag} bwd"), slice(&run(bwd), m.g_x_off, len), &activation::bwd(act, &x, &g_y));
             tol.check(
                 &format!("{tag} rbwd"),
                 slice(&run(rbwd), m.r_x_off, len),
@@ -268,8 +196,7 @@ fn loss_kernels_match_reference() {
                 Loss::CrossEntropy => (0..rows).map(|_| rng.below(k) as f32).collect(),
                 Loss::Mse => uniform(&mut rng, n, -1.0, 1.0),
             };
-            work[meta.target_off as usize..meta.target_off as usize + rows * tw]
-                .copy_from_slice(&targets);
+            work[meta.target_off as usize..meta.target_off as usize + rows * tw].copy_from_slice(&targets);
             let y = to_f64(&work[..n]);
             let t = to_f64(slice(&work, meta.t_x_off, n));
             let tg = to_f64(&targets);
@@ -286,42 +213,17 @@ fn loss_kernels_match_reference() {
             let tol = Tolerance::F32_KERNEL;
             // forward first: the other kernels read the log-sum-exp it stores
             let mut a = arenas.clone();
-            block_on(run_layer_kernel(
-                gpu,
-                fwd,
-                &meta,
-                rows as u32,
-                rows as u32,
-                &mut a,
-            ))
-            .unwrap();
-            tol.check(
-                &format!("{tag} fwd"),
-                slice(&a.work, meta.loss_off, rows),
-                &loss_kind.fwd(&y, &tg, rows, k),
-            );
+            block_on(run_layer_kernel(gpu, fwd, &meta, rows as u32, rows as u32, &mut a)).unwrap();
+            tol.check(&format!("{tag} fwd"), slice(&a.work, meta.loss_off, rows), &loss_kind.fwd(&y, &tg, rows, k));
             if loss_kind == Loss::CrossEntropy {
-                let hits: Vec<f64> = (0..rows)
-                    .map(|b| (loss::argmax(&y[b * k..(b + 1) * k]) == tg[b] as usize) as u8 as f64)
-                    .collect();
-                tol.check(
-                    &format!("{tag} hits"),
-                    slice(&a.work, meta.hit_off, rows),
-                    &hits,
-                );
+                let hits: Vec<f64> =
+                    (0..rows).map(|b| (loss::argmax(&y[b * k..(b + 1) * k]) == tg[b] as usize) as u8 as f64).collect();
+                tol.check(&format!("{tag} hits"), slice(&a.work, meta.hit_off, rows), &hits);
             }
             let after_fwd = a.clone();
             let run = |kernel, items: usize| {
                 let mut b = after_fwd.clone();
-                block_on(run_layer_kernel(
-                    gpu,
-                    kernel,
-                    &meta,
-                    rows as u32,
-                    items as u32,
-                    &mut b,
-                ))
-                .unwrap();
+                block_on(run_layer_kernel(gpu, kernel, &meta, rows as u32, items as u32, &mut b)).unwrap();
                 b
             };
             let b = run(tangent, rows);
@@ -331,47 +233,19 @@ fn loss_kernels_match_reference() {
                 &loss_kind.tangent(&y, &tg, &t, rows, k),
             );
             let b = run(bwd, n);
-            tol.check(
-                &format!("{tag} bwd"),
-                slice(&b.work, meta.g_x_off, n),
-                &loss_kind.bwd(&y, &tg, rows, k),
-            );
+            tol.check(&format!("{tag} bwd"), slice(&b.work, meta.g_x_off, n), &loss_kind.bwd(&y, &tg, rows, k));
             let b = run(rbwd, n);
-            tol.check(
-                &format!("{tag} rbwd"),
-                slice(&b.work, meta.r_x_off, n),
-                &loss_kind.rbwd(&y, &t, rows, k),
-            );
+            tol.check(&format!("{tag} rbwd"), slice(&b.work, meta.r_x_off, n), &loss_kind.rbwd(&y, &t, rows, k));
 
             // loss_reduce sums the per-row terms, overwriting or accumulating
             let b = run(Kernel::LossReduce, 1);
-            let sum = |off: u32| {
-                slice(&b.work, off, rows)
-                    .iter()
-                    .map(|&v| v as f64)
-                    .sum::<f64>()
-            };
+            let sum = |off: u32| slice(&b.work, off, rows).iter().map(|&v| v as f64).sum::<f64>();
             let want = [sum(meta.loss_off), sum(meta.hit_off), sum(meta.t_loss_off)];
             tol.check(&format!("{tag} reduce"), &b.stats[..3], &want);
             let mut c = b.clone();
-            let acc = LayerMeta {
-                flags: FLAG_ACCUMULATE,
-                ..meta
-            };
-            block_on(run_layer_kernel(
-                gpu,
-                Kernel::LossReduce,
-                &acc,
-                rows as u32,
-                1,
-                &mut c,
-            ))
-            .unwrap();
-            tol.check(
-                &format!("{tag} reduce accumulate"),
-                &c.stats[..3],
-                &want.map(|v| 2.0 * v),
-            );
+            let acc = LayerMeta { flags: FLAG_ACCUMULATE, ..meta };
+            block_on(run_layer_kernel(gpu, Kernel::LossReduce, &acc, rows as u32, 1, &mut c)).unwrap();
+            tol.check(&format!("{tag} reduce accumulate"), &c.stats[..3], &want.map(|v| 2.0 * v));
         }
     }
 }
@@ -388,28 +262,15 @@ fn probe_run(kernel: Kernel, n: usize, key: ProbeKey) -> Option<Vec<f32>> {
         seed_hi: (key.seed >> 32) as u32,
         ..Default::default()
     };
-    let step = StepMeta {
-        t: key.step,
-        ..Default::default()
-    };
-    let mut a = OptimArenas {
-        z: vec![0.0; n],
-        ..Default::default()
-    };
-    block_on(run_optim_kernel(
-        gpu, kernel, &slice, &step, n as u32, &mut a,
-    ))
-    .unwrap();
+    let step = StepMeta { t: key.step, ..Default::default() };
+    let mut a = OptimArenas { z: vec![0.0; n], ..Default::default() };
+    block_on(run_optim_kernel(gpu, kernel, &slice, &step, n as u32, &mut a)).unwrap();
     Some(a.z)
 }
 
 #[test]
 fn rademacher_probe_is_bit_identical_to_the_cpu_mirror_and_mean_zero() {
-    let key = ProbeKey {
-        seed: 0xDEAD_BEEF_1234,
-        step: 7,
-        sample: 1,
-    };
+    let key = ProbeKey { seed: 0xDEAD_BEEF_1234, step: 7, sample: 1 };
     let n = 256 * 40 + 1;
     let Some(z) = probe_run(Kernel::ProbeRademacher, n, key) else {
         return;
@@ -417,16 +278,12 @@ fn rademacher_probe_is_bit_identical_to_the_cpu_mirror_and_mean_zero() {
     assert_eq!(z, key.vector(ProbeKind::Rademacher, n));
     let mean = z.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
     // ±1 i.i.d.: the mean has standard deviation 1/√n ≈ 0.0098; 5σ
-    assert!(
-        mean.abs() < 5.0 / (n as f64).sqrt(),
-        "Rademacher mean {mean}"
-    );
+    assert!(mean.abs() < 5.0 / (n as f64).sqrt(), "Rademacher mean {mean}");
     // fresh each step and each sample
     let other = key.vector(ProbeKind::Rademacher, n);
     let next_step = ProbeKey { step: 8, ..key }.vector(ProbeKind::Rademacher, n);
     let next_sample = ProbeKey { sample: 2, ..key }.vector(ProbeKind::Rademacher, n);
-    let agree =
-        |a: &[f32], b: &[f32]| a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / n as f64;
+    let agree = |a: &[f32], b: &[f32]| a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / n as f64;
     assert_eq!(agree(&other, &z), 1.0);
     assert!((agree(&next_step, &z) - 0.5).abs() < 0.05);
     assert!((agree(&next_sample, &z) - 0.5).abs() < 0.05);
@@ -434,25 +291,13 @@ fn rademacher_probe_is_bit_identical_to_the_cpu_mirror_and_mean_zero() {
 
 #[test]
 fn gaussian_probe_matches_the_cpu_mirror_and_is_standard_normal() {
-    let key = ProbeKey {
-        seed: 42,
-        step: 3,
-        sample: 0,
-    };
+    let key = ProbeKey { seed: 42, step: 3, sample: 0 };
     let n = 256 * 64 - 1;
     let Some(z) = probe_run(Kernel::ProbeGaussian, n, key) else {
         return;
     };
-    let want: Vec<f64> = key
-        .vector(ProbeKind::Gaussian, n)
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
-    Tolerance {
-        atol: 1e-5,
-        rtol: 1e-4,
-    }
-    .check("gaussian probe", &z, &want);
+    let want: Vec<f64> = key.vector(ProbeKind::Gaussian, n).iter().map(|&v| v as f64).collect();
+    Tolerance { atol: 1e-5, rtol: 1e-4 }.check("gaussian probe", &z, &want);
     let mean = z.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
     let var = z.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
     assert!(mean.abs() < 5.0 / (n as f64).sqrt(), "mean {mean}");
@@ -468,73 +313,23 @@ fn curvature_kernels_match_reference() {
     let hz = uniform(&mut rng, n, -2.0, 2.0);
     let prior = uniform(&mut rng, n, -1.0, 1.0);
     let step = StepMeta::default();
-    let base = SliceMeta {
-        n_params: n as u32,
-        len: n as u32,
-        group_len: 1,
-        n_samples: 2,
-        ..Default::default()
-    };
+    let base = SliceMeta { n_params: n as u32, len: n as u32, group_len: 1, n_samples: 2, ..Default::default() };
     for sample in [0u32, 1] {
-        let mut a = OptimArenas {
-            z: z.clone(),
-            r_theta: hz.clone(),
-            curv: prior.clone(),
-            ..Default::default()
-        };
+        let mut a = OptimArenas { z: z.clone(), r_theta: hz.clone(), curv: prior.clone(), ..Default::default() };
         let slice = SliceMeta { sample, ..base };
-        block_on(run_optim_kernel(
-            gpu,
-            Kernel::CurvAccumulate,
-            &slice,
-            &step,
-            n as u32,
-            &mut a,
-        ))
-        .unwrap();
+        block_on(run_optim_kernel(gpu, Kernel::CurvAccumulate, &slice, &step, n as u32, &mut a)).unwrap();
         let want: Vec<f64> = (0..n)
             .map(|i| if sample == 0 { 0.0 } else { prior[i] as f64 } + z[i] as f64 * hz[i] as f64 / 2.0)
             .collect();
         Tolerance::F32_KERNEL.check(&format!("curv_accumulate sample {sample}"), &a.curv, &want);
     }
-    let mut a = OptimArenas {
-        curv: prior.clone(),
-        ..Default::default()
-    };
-    block_on(run_optim_kernel(
-        gpu,
-        Kernel::CurvAbs,
-        &base,
-        &step,
-        n as u32,
-        &mut a,
-    ))
-    .unwrap();
-    Tolerance::F32_KERNEL.check(
-        "curv_abs",
-        &a.curv,
-        &prior.iter().map(|v| v.abs() as f64).collect::<Vec<_>>(),
-    );
+    let mut a = OptimArenas { curv: prior.clone(), ..Default::default() };
+    block_on(run_optim_kernel(gpu, Kernel::CurvAbs, &base, &step, n as u32, &mut a)).unwrap();
+    Tolerance::F32_KERNEL.check("curv_abs", &a.curv, &prior.iter().map(|v| v.abs() as f64).collect::<Vec<_>>());
     // mean over groups of 9 inside [100, 100 + 27·9), the rest untouched
-    let slice = SliceMeta {
-        off: 100,
-        len: 243,
-        group_len: 9,
-        ..base
-    };
-    let mut a = OptimArenas {
-        curv: prior.clone(),
-        ..Default::default()
-    };
-    block_on(run_optim_kernel(
-        gpu,
-        Kernel::CurvGroupMean,
-        &slice,
-        &step,
-        27,
-        &mut a,
-    ))
-    .unwrap();
+    let slice = SliceMeta { off: 100, len: 243, group_len: 9, ..base };
+    let mut a = OptimArenas { curv: prior.clone(), ..Default::default() };
+    block_on(run_optim_kernel(gpu, Kernel::CurvGroupMean, &slice, &step, 27, &mut a)).unwrap();
     let mut want = to_f64(&prior);
     for chunk in want[100..343].chunks_mut(9) {
         let m = chunk.iter().sum::<f64>() / 9.0;
@@ -549,27 +344,9 @@ fn grad_sumsq_reduces_the_whole_arena() {
     let mut rng = SplitMix64::new(5);
     for n in [1usize, 255, 256, 257, 4097] {
         let g = uniform(&mut rng, n, -1.0, 1.0);
-        let slice = SliceMeta {
-            n_params: n as u32,
-            len: n as u32,
-            group_len: 1,
-            n_samples: 1,
-            ..Default::default()
-        };
-        let mut a = OptimArenas {
-            g_theta: g.clone(),
-            stats: vec![0.0; stat::LEN],
-            ..Default::default()
-        };
-        block_on(run_optim_kernel(
-            gpu,
-            Kernel::GradSumsq,
-            &slice,
-            &StepMeta::default(),
-            1,
-            &mut a,
-        ))
-        .unwrap();
+        let slice = SliceMeta { n_params: n as u32, len: n as u32, group_len: 1, n_samples: 1, ..Default::default() };
+        let mut a = OptimArenas { g_theta: g.clone(), stats: vec![0.0; stat::LEN], ..Default::default() };
+        block_on(run_optim_kernel(gpu, Kernel::GradSumsq, &slice, &StepMeta::default(), 1, &mut a)).unwrap();
         let want = g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
         Tolerance::F32_KERNEL.check(
             &format!("grad_sumsq n {n}"),

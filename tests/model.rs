@@ -5,9 +5,7 @@
 mod common;
 
 use adahessian_wgpu::block_on;
-use adahessian_wgpu::nn::{
-    reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions,
-};
+use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::probe::SplitMix64;
 use common::{dot, random_data, to_f64, uniform, Tolerance};
 
@@ -17,32 +15,18 @@ fn random_spec(rng: &mut SplitMix64, loss: Loss) -> ModelSpec {
     let hidden = 1 + rng.below(3);
     let mut layers = Vec::new();
     for _ in 0..hidden {
-        layers.push(Layer::Dense {
-            out: 1 + rng.below(9),
-        });
-        layers.push(Layer::Activation(
-            Activation::ALL[rng.below(Activation::ALL.len())],
-        ));
+        layers.push(Layer::Dense { out: 1 + rng.below(9) });
+        layers.push(Layer::Activation(Activation::ALL[rng.below(Activation::ALL.len())]));
     }
-    layers.push(Layer::Dense {
-        out: 2 + rng.below(4),
-    });
-    ModelSpec {
-        input,
-        layers,
-        loss,
-    }
+    layers.push(Layer::Dense { out: 2 + rng.below(4) });
+    ModelSpec { input: vec![input], layers, loss }
 }
 
 #[test]
 fn reference_gradient_and_hvp_match_finite_differences() {
     let mut rng = SplitMix64::new(11);
     for case in 0..24 {
-        let loss = if case % 2 == 0 {
-            Loss::CrossEntropy
-        } else {
-            Loss::Mse
-        };
+        let loss = if case % 2 == 0 { Loss::CrossEntropy } else { Loss::Mse };
         let spec = random_spec(&mut rng, loss);
         let model = spec.resolve().unwrap();
         let theta = to_f64(&spec.init_params(case).unwrap());
@@ -51,19 +35,11 @@ fn reference_gradient_and_hvp_match_finite_differences() {
         let rows = ds.rows();
         let g = reference::gradient(&model, &theta, &x, &t, rows);
         let fd = reference::fd_gradient(&model, &theta, &x, &t, rows, 1e-6);
-        Tolerance {
-            atol: 1e-7,
-            rtol: 1e-5,
-        }
-        .check(&format!("case {case} {spec:?} gradient vs FD"), &g, &fd);
+        Tolerance { atol: 1e-7, rtol: 1e-5 }.check(&format!("case {case} {spec:?} gradient vs FD"), &g, &fd);
         let z = to_f64(&uniform(&mut rng, model.n_params, -1.0, 1.0));
         let hz = reference::hvp(&model, &theta, &x, &t, rows, &z);
         let fd_hz = reference::fd_hvp(&model, &theta, &x, &t, rows, &z, 1e-5);
-        Tolerance {
-            atol: 1e-6,
-            rtol: 1e-5,
-        }
-        .check(&format!("case {case} Hz vs FD"), &hz, &fd_hz);
+        Tolerance { atol: 1e-6, rtol: 1e-5 }.check(&format!("case {case} Hz vs FD"), &hz, &fd_hz);
     }
 }
 
@@ -72,30 +48,15 @@ fn gpu_gradient_and_hvp_match_reference_for_random_architectures() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(7);
     for case in 0..16 {
-        let loss = if case % 2 == 0 {
-            Loss::CrossEntropy
-        } else {
-            Loss::Mse
-        };
+        let loss = if case % 2 == 0 { Loss::CrossEntropy } else { Loss::Mse };
         let spec = random_spec(&mut rng, loss);
         let model = spec.resolve().unwrap();
         let rows = if case % 4 == 0 { 1 } else { 1 + rng.below(12) };
-        let net = Network::new(
-            gpu,
-            &spec,
-            NetworkOptions {
-                max_batch: rows,
-                seed: case,
-            },
-        )
-        .unwrap();
+        let net = Network::new(gpu, &spec, NetworkOptions { max_batch: rows, seed: case }).unwrap();
         let ds = random_data(&model, rows, 200 + case);
         let data = common::bind(gpu, &net, &ds);
         let indices: Vec<u32> = (0..rows as u32).collect();
-        let batch = Batch {
-            data: &data,
-            indices: &indices,
-        };
+        let batch = Batch { data: &data, indices: &indices };
         let theta = to_f64(&block_on(net.params(gpu)).unwrap());
         let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
         let z32 = uniform(&mut rng, model.n_params, -1.0, 1.0);
@@ -116,28 +77,14 @@ fn gpu_gradient_and_hvp_match_reference_for_random_architectures() {
 #[test]
 fn gpu_hvp_is_symmetric() {
     let gpu = gpu_or_skip!();
-    for (i, act) in [Activation::Tanh, Activation::Gelu, Activation::Softplus]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, act) in [Activation::Tanh, Activation::Gelu, Activation::Softplus].into_iter().enumerate() {
         let spec = ModelSpec::mlp(&[5, 8, 6, 3], act, Loss::CrossEntropy);
         let model = spec.resolve().unwrap();
-        let net = Network::new(
-            gpu,
-            &spec,
-            NetworkOptions {
-                max_batch: 16,
-                seed: 3,
-            },
-        )
-        .unwrap();
+        let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 16, seed: 3 }).unwrap();
         let ds = random_data(&model, 16, 9 + i as u64);
         let data = common::bind(gpu, &net, &ds);
         let indices: Vec<u32> = (0..16).collect();
-        let batch = Batch {
-            data: &data,
-            indices: &indices,
-        };
+        let batch = Batch { data: &data, indices: &indices };
         let mut rng = SplitMix64::new(5);
         for _ in 0..3 {
             let u = uniform(&mut rng, model.n_params, -1.0, 1.0);
@@ -146,10 +93,7 @@ fn gpu_hvp_is_symmetric() {
             let hu = to_f64(&block_on(net.hvp(gpu, &batch, &u)).unwrap());
             let (a, b) = (dot(&to_f64(&u), &hz), dot(&to_f64(&z), &hu));
             eprintln!("{act:?}: <u, Hz> = {a:.6e}, <z, Hu> = {b:.6e}");
-            assert!(
-                (a - b).abs() <= 1e-4 * (a.abs() + b.abs()) + 1e-6,
-                "{act:?}: <u,Hz> {a} != <z,Hu> {b}"
-            );
+            assert!((a - b).abs() <= 1e-4 * (a.abs() + b.abs()) + 1e-6, "{act:?}: <u,Hz> {a} != <z,Hu> {b}");
         }
     }
 }
@@ -174,37 +118,19 @@ fn full_hessian_of_a_tiny_model_is_symmetric_and_matches_finite_differences() {
         fd[i * n..(i + 1) * n].copy_from_slice(&col);
         e[i] = 0.0;
     }
-    Tolerance {
-        atol: 1e-7,
-        rtol: 1e-5,
-    }
-    .check("Hessian vs FD Hessian", &h, &fd);
+    Tolerance { atol: 1e-7, rtol: 1e-5 }.check("Hessian vs FD Hessian", &h, &fd);
     for i in 0..n {
         for j in 0..n {
-            assert!(
-                (h[i * n + j] - h[j * n + i]).abs() < 1e-12,
-                "H[{i},{j}] != H[{j},{i}]"
-            );
+            assert!((h[i * n + j] - h[j * n + i]).abs() < 1e-12, "H[{i},{j}] != H[{j},{i}]");
         }
     }
 
     // and the GPU's unit-vector HVPs give the same matrix
     let Some(gpu) = common::gpu() else { return };
-    let net = Network::new(
-        gpu,
-        &spec,
-        NetworkOptions {
-            max_batch: 5,
-            seed: 1,
-        },
-    )
-    .unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 5, seed: 1 }).unwrap();
     let data = common::bind(gpu, &net, &ds);
     let indices: Vec<u32> = (0..5).collect();
-    let batch = Batch {
-        data: &data,
-        indices: &indices,
-    };
+    let batch = Batch { data: &data, indices: &indices };
     let mut gpu_h = Vec::with_capacity(n * n);
     let mut e = vec![0f32; n];
     for i in 0..n {

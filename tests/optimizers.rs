@@ -10,13 +10,10 @@ use adahessian_wgpu::gpu::harness::{run_optim_kernel, OptimArenas};
 use adahessian_wgpu::gpu::meta::{SliceMeta, StepMeta};
 use adahessian_wgpu::gpu::{Gpu, Kernel};
 use adahessian_wgpu::nn::{
-    reference, Activation, Batch, BoundData, Layer, LayerOp, Loss, ModelSpec, Network,
-    NetworkOptions, Resolved,
+    reference, Activation, Batch, BoundData, Layer, Loss, ModelSpec, Network, NetworkOptions, Resolved,
 };
 use adahessian_wgpu::optim::reference as oref;
-use adahessian_wgpu::optim::{
-    AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig,
-};
+use adahessian_wgpu::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig};
 use adahessian_wgpu::probe::{ProbeKey, ProbeKind, SplitMix64};
 use common::{random_data, to_f64, uniform, Tolerance};
 
@@ -32,27 +29,11 @@ struct Problem {
 
 fn problem(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64) -> Problem {
     let model = spec.resolve().unwrap();
-    let net = Network::new(
-        gpu,
-        &spec,
-        NetworkOptions {
-            max_batch: rows,
-            seed,
-        },
-    )
-    .unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: rows, seed }).unwrap();
     let ds = random_data(&model, rows, seed + 1);
     let data = common::bind(gpu, &net, &ds);
     let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
-    Problem {
-        spec,
-        model,
-        net,
-        data,
-        x,
-        t,
-        rows,
-    }
+    Problem { spec, model, net, data, x, t, rows }
 }
 
 /// Runs `steps` GPU steps and the f64 reference side by side, comparing θ after every step.
@@ -61,31 +42,15 @@ fn compare(gpu: &Gpu, p: &Problem, config: OptimizerConfig, steps: usize) {
     let mut theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
     let mut state = oref::State::new(p.model.n_params);
     let indices: Vec<u32> = (0..p.rows as u32).collect();
-    let batch = Batch {
-        data: &p.data,
-        indices: &indices,
-    };
+    let batch = Batch { data: &p.data, indices: &indices };
     let n = p.model.n_params;
     for step in 1..=steps as u32 {
         let g = reference::gradient(&p.model, &theta, &p.x, &p.t, p.rows);
         // the same probes the GPU draws for this step
         let probes = |seed: u64, kind: ProbeKind, samples: u32| -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
-            let zs: Vec<Vec<f64>> = (0..samples)
-                .map(|s| {
-                    to_f64(
-                        &ProbeKey {
-                            seed,
-                            step,
-                            sample: s,
-                        }
-                        .vector(kind, n),
-                    )
-                })
-                .collect();
-            let hzs = zs
-                .iter()
-                .map(|z| reference::hvp(&p.model, &theta, &p.x, &p.t, p.rows, z))
-                .collect();
+            let zs: Vec<Vec<f64>> =
+                (0..samples).map(|s| to_f64(&ProbeKey { seed, step, sample: s }.vector(kind, n))).collect();
+            let hzs = zs.iter().map(|z| reference::hvp(&p.model, &theta, &p.x, &p.t, p.rows, z)).collect();
             (zs, hzs)
         };
         match &config {
@@ -94,17 +59,7 @@ fn compare(gpu: &Gpu, p: &Problem, config: OptimizerConfig, steps: usize) {
             OptimizerConfig::AdaHessian(c) => {
                 let d = ((step - 1) % c.update_each == 0).then(|| {
                     let (zs, hzs) = probes(c.seed, c.probe, c.n_samples);
-                    let mut groups = Vec::new();
-                    if c.average_dense {
-                        for l in &p.model.layers {
-                            if let LayerOp::Dense {
-                                n_in, n_out, w_off, ..
-                            } = l.op
-                            {
-                                groups.push((w_off, n_in * n_out, n_in));
-                            }
-                        }
-                    }
+                    let groups = c.averaging_groups(&p.model);
                     oref::adahessian_curvature(&zs, &hzs, &groups)
                 });
                 oref::adahessian(c, &mut theta, &g, d.as_deref(), &mut state);
@@ -113,10 +68,7 @@ fn compare(gpu: &Gpu, p: &Problem, config: OptimizerConfig, steps: usize) {
                 let h = ((step - 1) % c.update_each == 0).then(|| {
                     let (zs, hzs) = probes(c.seed, c.probe, c.n_samples);
                     (0..n)
-                        .map(|i| {
-                            zs.iter().zip(&hzs).map(|(z, h)| z[i] * h[i]).sum::<f64>()
-                                / zs.len() as f64
-                        })
+                        .map(|i| zs.iter().zip(&hzs).map(|(z, h)| z[i] * h[i]).sum::<f64>() / zs.len() as f64)
                         .collect::<Vec<_>>()
                 });
                 oref::sophia_h(c, &mut theta, &g, h.as_deref(), &mut state);
@@ -124,11 +76,7 @@ fn compare(gpu: &Gpu, p: &Problem, config: OptimizerConfig, steps: usize) {
         }
         opt.step(gpu, &p.net, &batch).unwrap();
         let got = block_on(p.net.params(gpu)).unwrap();
-        Tolerance {
-            atol: 1e-5,
-            rtol: 1e-4,
-        }
-        .check(&format!("{} step {step} θ", config.name()), &got, &theta);
+        Tolerance { atol: 1e-5, rtol: 1e-4 }.check(&format!("{} step {step} θ", config.name()), &got, &theta);
     }
     assert_eq!(opt.steps(), steps as u64);
 }
@@ -142,33 +90,12 @@ fn sgd_variants_match_reference() {
     let gpu = gpu_or_skip!();
     let p = problem(gpu, small_mlp(Activation::Tanh, Loss::CrossEntropy), 8, 1);
     for c in [
-        SgdConfig {
-            lr: 0.1,
-            ..Default::default()
-        },
-        SgdConfig {
-            lr: 0.1,
-            momentum: 0.9,
-            weight_decay: 1e-3,
-            ..Default::default()
-        },
-        SgdConfig {
-            lr: 0.05,
-            momentum: 0.9,
-            dampening: 0.1,
-            ..Default::default()
-        },
-        SgdConfig {
-            lr: 0.05,
-            momentum: 0.8,
-            nesterov: true,
-            grad_clip: Some(0.1),
-            ..Default::default()
-        },
+        SgdConfig { lr: 0.1, ..Default::default() },
+        SgdConfig { lr: 0.1, momentum: 0.9, weight_decay: 1e-3, ..Default::default() },
+        SgdConfig { lr: 0.05, momentum: 0.9, dampening: 0.1, ..Default::default() },
+        SgdConfig { lr: 0.05, momentum: 0.8, nesterov: true, grad_clip: Some(0.1), ..Default::default() },
     ] {
-        p.net
-            .set_params(gpu, &p.spec.init_params(1).unwrap())
-            .unwrap();
+        p.net.set_params(gpu, &p.spec.init_params(1).unwrap()).unwrap();
         compare(gpu, &p, OptimizerConfig::Sgd(c), 5);
     }
 }
@@ -178,28 +105,12 @@ fn adam_and_adamw_match_reference() {
     let gpu = gpu_or_skip!();
     let p = problem(gpu, small_mlp(Activation::Gelu, Loss::Mse), 6, 2);
     for c in [
-        AdamConfig {
-            lr: 0.01,
-            ..Default::default()
-        },
-        AdamConfig {
-            lr: 0.01,
-            weight_decay: 0.1,
-            ..Default::default()
-        },
-        AdamConfig {
-            lr: 0.01,
-            ..AdamConfig::adamw()
-        },
-        AdamConfig {
-            lr: 0.01,
-            grad_clip: Some(0.05),
-            ..AdamConfig::adamw()
-        },
+        AdamConfig { lr: 0.01, ..Default::default() },
+        AdamConfig { lr: 0.01, weight_decay: 0.1, ..Default::default() },
+        AdamConfig { lr: 0.01, ..AdamConfig::adamw() },
+        AdamConfig { lr: 0.01, grad_clip: Some(0.05), ..AdamConfig::adamw() },
     ] {
-        p.net
-            .set_params(gpu, &p.spec.init_params(2).unwrap())
-            .unwrap();
+        p.net.set_params(gpu, &p.spec.init_params(2).unwrap()).unwrap();
         compare(gpu, &p, OptimizerConfig::Adam(c), 5);
     }
 }
@@ -207,48 +118,18 @@ fn adam_and_adamw_match_reference() {
 #[test]
 fn adahessian_matches_the_official_rule_step_by_step_with_every_option() {
     let gpu = gpu_or_skip!();
-    let p = problem(
-        gpu,
-        small_mlp(Activation::Softplus, Loss::CrossEntropy),
-        8,
-        3,
-    );
-    let base = AdaHessianConfig {
-        lr: 0.05,
-        seed: 77,
-        ..Default::default()
-    };
+    let p = problem(gpu, small_mlp(Activation::Softplus, Loss::CrossEntropy), 8, 3);
+    let base = AdaHessianConfig { lr: 0.05, seed: 77, ..Default::default() };
     for c in [
         AdaHessianConfig { lr: 0.15, ..base }, // official defaults
-        AdaHessianConfig {
-            hessian_power: 0.5,
-            ..base
-        },
-        AdaHessianConfig {
-            update_each: 3,
-            ..base
-        },
-        AdaHessianConfig {
-            n_samples: 3,
-            ..base
-        },
-        AdaHessianConfig {
-            average_dense: true,
-            ..base
-        },
-        AdaHessianConfig {
-            probe: ProbeKind::Gaussian,
-            ..base
-        },
-        AdaHessianConfig {
-            grad_clip: Some(0.05),
-            weight_decay: 0.01,
-            ..base
-        },
+        AdaHessianConfig { hessian_power: 0.5, ..base },
+        AdaHessianConfig { update_each: 3, ..base },
+        AdaHessianConfig { n_samples: 3, ..base },
+        AdaHessianConfig { average_dense: true, ..base },
+        AdaHessianConfig { probe: ProbeKind::Gaussian, ..base },
+        AdaHessianConfig { grad_clip: Some(0.05), weight_decay: 0.01, ..base },
     ] {
-        p.net
-            .set_params(gpu, &p.spec.init_params(3).unwrap())
-            .unwrap();
+        p.net.set_params(gpu, &p.spec.init_params(3).unwrap()).unwrap();
         compare(gpu, &p, OptimizerConfig::AdaHessian(c), 6);
     }
 }
@@ -258,12 +139,7 @@ fn sophia_h_matches_reference() {
     let gpu = gpu_or_skip!();
     let p = problem(gpu, small_mlp(Activation::Tanh, Loss::Mse), 8, 4);
     for c in [
-        SophiaHConfig {
-            lr: 0.01,
-            update_each: 2,
-            seed: 5,
-            ..Default::default()
-        },
+        SophiaHConfig { lr: 0.01, update_each: 2, seed: 5, ..Default::default() },
         SophiaHConfig {
             lr: 0.01,
             update_each: 1,
@@ -273,9 +149,7 @@ fn sophia_h_matches_reference() {
             ..Default::default()
         },
     ] {
-        p.net
-            .set_params(gpu, &p.spec.init_params(4).unwrap())
-            .unwrap();
+        p.net.set_params(gpu, &p.spec.init_params(4).unwrap()).unwrap();
         compare(gpu, &p, OptimizerConfig::SophiaH(c), 6);
     }
 }
@@ -290,14 +164,8 @@ fn hutchinson_is_exact_on_a_separable_quadratic_and_the_step_is_newton() {
     let mut rng = SplitMix64::new(6);
     let a = uniform(&mut rng, n, 0.1, 10.0);
     let theta = uniform(&mut rng, n, -3.0, 3.0);
-    let slice = SliceMeta {
-        n_params: n as u32,
-        len: n as u32,
-        group_len: 1,
-        n_samples: 1,
-        seed_lo: 9,
-        ..Default::default()
-    };
+    let slice =
+        SliceMeta { n_params: n as u32, len: n as u32, group_len: 1, n_samples: 1, seed_lo: 9, ..Default::default() };
     let step = StepMeta {
         t: 1,
         t_curv: 1,
@@ -320,38 +188,14 @@ fn hutchinson_is_exact_on_a_separable_quadratic_and_the_step_is_newton() {
         state: vec![0.0; 2 * n],
         stats: vec![0.0; 8],
     };
-    block_on(run_optim_kernel(
-        gpu,
-        Kernel::ProbeRademacher,
-        &slice,
-        &step,
-        n as u32,
-        &mut s,
-    ))
-    .unwrap();
+    block_on(run_optim_kernel(gpu, Kernel::ProbeRademacher, &slice, &step, n as u32, &mut s)).unwrap();
     s.r_theta = s.z.iter().zip(&a).map(|(z, a)| z * a).collect(); // H z for H = diag(a)
     for k in [Kernel::CurvAccumulate, Kernel::CurvAbs] {
         block_on(run_optim_kernel(gpu, k, &slice, &step, n as u32, &mut s)).unwrap();
     }
-    Tolerance {
-        atol: 0.0,
-        rtol: 1e-7,
-    }
-    .check("Hutchinson diagonal", &s.curv, &to_f64(&a));
-    block_on(run_optim_kernel(
-        gpu,
-        Kernel::AdahessianStep,
-        &slice,
-        &step,
-        n as u32,
-        &mut s,
-    ))
-    .unwrap();
-    Tolerance {
-        atol: 1e-6,
-        rtol: 0.0,
-    }
-    .check("θ after one Newton step", &s.theta, &vec![0.0; n]);
+    Tolerance { atol: 0.0, rtol: 1e-7 }.check("Hutchinson diagonal", &s.curv, &to_f64(&a));
+    block_on(run_optim_kernel(gpu, Kernel::AdahessianStep, &slice, &step, n as u32, &mut s)).unwrap();
+    Tolerance { atol: 1e-6, rtol: 0.0 }.check("θ after one Newton step", &s.theta, &vec![0.0; n]);
 }
 
 /// The same identity through the whole network: MSE on a bias-only path (inputs zero) is
@@ -361,66 +205,24 @@ fn hutchinson_is_exact_on_a_separable_quadratic_and_the_step_is_newton() {
 fn one_adahessian_step_solves_a_separable_quadratic_through_the_network() {
     let gpu = gpu_or_skip!();
     let k = 5;
-    let spec = ModelSpec {
-        input: 3,
-        layers: vec![Layer::Dense { out: k }],
-        loss: Loss::Mse,
-    };
-    let net = Network::new(
-        gpu,
-        &spec,
-        NetworkOptions {
-            max_batch: 4,
-            seed: 1,
-        },
-    )
-    .unwrap();
-    let targets: Vec<f32> = (0..4)
-        .flat_map(|_| (0..k).map(|j| j as f32 - 2.0))
-        .collect();
+    let spec = ModelSpec { input: vec![3], layers: vec![Layer::Dense { out: k }], loss: Loss::Mse };
+    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 4, seed: 1 }).unwrap();
+    let targets: Vec<f32> = (0..4).flat_map(|_| (0..k).map(|j| j as f32 - 2.0)).collect();
     let ds = adahessian_wgpu::data::Dataset::new(
         vec![0.0; 12],
         3,
-        adahessian_wgpu::data::Targets::Values {
-            values: targets,
-            width: k,
-        },
+        adahessian_wgpu::data::Targets::Values { values: targets, width: k },
     )
     .unwrap();
     let data = common::bind(gpu, &net, &ds);
-    let config = AdaHessianConfig {
-        lr: 1.0,
-        betas: (0.0, 0.0),
-        eps: 1e-12,
-        ..Default::default()
-    };
+    let config = AdaHessianConfig { lr: 1.0, betas: (0.0, 0.0), eps: 1e-12, ..Default::default() };
     let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(config)).unwrap();
     let indices = [0u32, 1, 2, 3];
-    opt.step(
-        gpu,
-        &net,
-        &Batch {
-            data: &data,
-            indices: &indices,
-        },
-    )
-    .unwrap();
+    opt.step(gpu, &net, &Batch { data: &data, indices: &indices }).unwrap();
     let named = block_on(net.named_params(gpu)).unwrap();
     let bias = &named.iter().find(|(n, _, _)| n == "0.bias").unwrap().2;
-    Tolerance {
-        atol: 1e-5,
-        rtol: 0.0,
-    }
-    .check("bias after one step", bias, &[-2.0, -1.0, 0.0, 1.0, 2.0]);
-    let loss = block_on(net.loss(
-        gpu,
-        &Batch {
-            data: &data,
-            indices: &indices,
-        },
-    ))
-    .unwrap()
-    .loss;
+    Tolerance { atol: 1e-5, rtol: 0.0 }.check("bias after one step", bias, &[-2.0, -1.0, 0.0, 1.0, 2.0]);
+    let loss = block_on(net.loss(gpu, &Batch { data: &data, indices: &indices })).unwrap().loss;
     assert!(loss < 1e-9, "loss after the Newton step: {loss}");
 }
 
@@ -428,18 +230,8 @@ fn one_adahessian_step_solves_a_separable_quadratic_through_the_network() {
 #[test]
 fn hessian_power_zero_is_ema_momentum_sgd() {
     let gpu = gpu_or_skip!();
-    let p = problem(
-        gpu,
-        small_mlp(Activation::Sigmoid, Loss::CrossEntropy),
-        8,
-        5,
-    );
-    let c = AdaHessianConfig {
-        hessian_power: 0.0,
-        lr: 0.3,
-        seed: 3,
-        ..Default::default()
-    };
+    let p = problem(gpu, small_mlp(Activation::Sigmoid, Loss::CrossEntropy), 8, 5);
+    let c = AdaHessianConfig { hessian_power: 0.0, lr: 0.3, seed: 3, ..Default::default() };
     let mut opt = Optimizer::new(gpu, &p.net, OptimizerConfig::AdaHessian(c)).unwrap();
     let indices: Vec<u32> = (0..8).collect();
     let mut theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
@@ -451,21 +243,9 @@ fn hessian_power_zero_is_ema_momentum_sgd() {
             m[i] = 0.9 * m[i] + 0.1 * g[i];
             theta[i] -= 0.3 * (m[i] / bias1) / (1.0 + 1e-4);
         }
-        opt.step(
-            gpu,
-            &p.net,
-            &Batch {
-                data: &p.data,
-                indices: &indices,
-            },
-        )
-        .unwrap();
+        opt.step(gpu, &p.net, &Batch { data: &p.data, indices: &indices }).unwrap();
         let got = block_on(p.net.params(gpu)).unwrap();
-        Tolerance {
-            atol: 1e-5,
-            rtol: 1e-4,
-        }
-        .check(&format!("k = 0 step {t}"), &got, &theta);
+        Tolerance { atol: 1e-5, rtol: 1e-4 }.check(&format!("k = 0 step {t}"), &got, &theta);
     }
 }
 
@@ -479,38 +259,19 @@ fn second_moment_converges_to_squared_row_norms_not_the_diagonal() {
     let n = p.model.n_params;
     let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
     let h = reference::hessian(&p.model, &theta, &p.x, &p.t, p.rows);
-    let row_norm2: Vec<f64> = (0..n)
-        .map(|i| (0..n).map(|j| h[i * n + j].powi(2)).sum())
-        .collect();
+    let row_norm2: Vec<f64> = (0..n).map(|i| (0..n).map(|j| h[i * n + j].powi(2)).sum()).collect();
     let diag2: Vec<f64> = (0..n).map(|i| h[i * n + i].powi(2)).collect();
     // lr so small that θ does not move; β2 = 0.998 averages ~500 probes
-    let c = AdaHessianConfig {
-        lr: 1e-20,
-        betas: (0.9, 0.998),
-        seed: 11,
-        ..Default::default()
-    };
+    let c = AdaHessianConfig { lr: 1e-20, betas: (0.9, 0.998), seed: 11, ..Default::default() };
     let mut opt = Optimizer::new(gpu, &p.net, OptimizerConfig::AdaHessian(c)).unwrap();
     let indices: Vec<u32> = (0..6).collect();
     for _ in 0..1500 {
-        opt.step(
-            gpu,
-            &p.net,
-            &Batch {
-                data: &p.data,
-                indices: &indices,
-            },
-        )
-        .unwrap();
+        opt.step(gpu, &p.net, &Batch { data: &p.data, indices: &indices }).unwrap();
     }
     let state = block_on(opt.read_state(gpu)).unwrap();
     let bias2 = 1.0 - 0.998f64.powi(1500);
     let v_hat: Vec<f64> = state.v.iter().map(|&v| v as f64 / bias2).collect();
-    Tolerance {
-        atol: 1e-6,
-        rtol: 0.25,
-    }
-    .check("v̂ vs squared row norms", &v_hat, &row_norm2);
+    Tolerance { atol: 1e-6, rtol: 0.25 }.check("v̂ vs squared row norms", &v_hat, &row_norm2);
     // and where the row has off-diagonal mass, v̂ is clearly not H_ii²
     let mut distinguished = 0;
     for i in 0..n {
@@ -534,11 +295,7 @@ fn same_seed_gives_bit_identical_weights() {
     let gpu = gpu_or_skip!();
     let run = || {
         let p = problem(gpu, small_mlp(Activation::Gelu, Loss::CrossEntropy), 8, 9);
-        let c = AdaHessianConfig {
-            seed: 4,
-            n_samples: 2,
-            ..Default::default()
-        };
+        let c = AdaHessianConfig { seed: 4, n_samples: 2, ..Default::default() };
         let mut opt = Optimizer::new(gpu, &p.net, OptimizerConfig::AdaHessian(c)).unwrap();
         let mut order = adahessian_wgpu::train::BatchOrder::new(8, 3, 1);
         for _ in 0..6 {
@@ -547,64 +304,22 @@ fn same_seed_gives_bit_identical_weights() {
         block_on(p.net.params(gpu)).unwrap()
     };
     let (a, b) = (run(), run());
-    assert!(
-        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
-        "two runs with one seed differ"
-    );
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "two runs with one seed differ");
 }
 
 #[test]
 fn invalid_hyper_parameters_are_refused_with_the_name_and_range() {
     let bad = [
-        (
-            OptimizerConfig::Adam(AdamConfig {
-                lr: 0.0,
-                ..Default::default()
-            }),
-            "lr",
-        ),
-        (
-            OptimizerConfig::Adam(AdamConfig {
-                betas: (1.0, 0.999),
-                ..Default::default()
-            }),
-            "beta1",
-        ),
-        (
-            OptimizerConfig::AdaHessian(AdaHessianConfig {
-                hessian_power: 1.5,
-                ..Default::default()
-            }),
-            "hessian_power",
-        ),
-        (
-            OptimizerConfig::AdaHessian(AdaHessianConfig {
-                update_each: 0,
-                ..Default::default()
-            }),
-            "update_each",
-        ),
-        (
-            OptimizerConfig::Sgd(SgdConfig {
-                nesterov: true,
-                ..Default::default()
-            }),
-            "nesterov",
-        ),
-        (
-            OptimizerConfig::SophiaH(SophiaHConfig {
-                gamma: -1.0,
-                ..Default::default()
-            }),
-            "gamma",
-        ),
+        (OptimizerConfig::Adam(AdamConfig { lr: 0.0, ..Default::default() }), "lr"),
+        (OptimizerConfig::Adam(AdamConfig { betas: (1.0, 0.999), ..Default::default() }), "beta1"),
+        (OptimizerConfig::AdaHessian(AdaHessianConfig { hessian_power: 1.5, ..Default::default() }), "hessian_power"),
+        (OptimizerConfig::AdaHessian(AdaHessianConfig { update_each: 0, ..Default::default() }), "update_each"),
+        (OptimizerConfig::Sgd(SgdConfig { nesterov: true, ..Default::default() }), "nesterov"),
+        (OptimizerConfig::SophiaH(SophiaHConfig { gamma: -1.0, ..Default::default() }), "gamma"),
     ];
     for (config, name) in bad {
         let e = config.validate().unwrap_err().to_string();
         assert!(e.contains(name), "{e}");
     }
-    assert!(OptimizerConfig::default_for("lion")
-        .unwrap_err()
-        .to_string()
-        .contains("adahessian"));
+    assert!(OptimizerConfig::default_for("lion").unwrap_err().to_string().contains("adahessian"));
 }

@@ -7,15 +7,12 @@ use adahessian_wgpu::gpu::meta::{BatchMeta, LayerMeta, SliceMeta, StepMeta};
 use adahessian_wgpu::gpu::Kernel;
 
 fn parse(m: ShaderModule) -> (naga::Module, naga::valid::ModuleInfo) {
-    let module = naga::front::wgsl::parse_str(m.source())
-        .unwrap_or_else(|e| panic!("{m:?}: {}", e.emit_to_string(m.source())));
+    let module =
+        naga::front::wgsl::parse_str(m.source()).unwrap_or_else(|e| panic!("{m:?}: {}", e.emit_to_string(m.source())));
     // Capabilities::empty(): nothing beyond what WebGPU guarantees (no f64, no float atomics)
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{m:?} does not validate: {}", e.emit_to_string(m.source())));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{m:?} does not validate: {}", e.emit_to_string(m.source())));
     (module, info)
 }
 
@@ -34,28 +31,16 @@ fn every_kernel_has_its_entry_point_with_256_invocations() {
             .entry_points
             .iter()
             .find(|e| e.name == k.entry_point())
-            .unwrap_or_else(|| {
-                panic!(
-                    "{k:?}: no entry point '{}' in {:?}",
-                    k.entry_point(),
-                    k.module()
-                )
-            });
+            .unwrap_or_else(|| panic!("{k:?}: no entry point '{}' in {:?}", k.entry_point(), k.module()));
         assert_eq!(ep.stage, naga::ShaderStage::Compute, "{k:?}");
-        assert_eq!(
-            ep.workgroup_size,
-            [256, 1, 1],
-            "{k:?}: the dispatch code assumes 256 invocations"
-        );
+        assert_eq!(ep.workgroup_size, [256, 1, 1], "{k:?}: the dispatch code assumes 256 invocations");
     }
     // and no entry point is left without a Kernel
     for m in ShaderModule::ALL {
         let (module, _) = parse(m);
         for ep in &module.entry_points {
             assert!(
-                Kernel::ALL
-                    .iter()
-                    .any(|k| k.module() == m && k.entry_point() == ep.name),
+                Kernel::ALL.iter().any(|k| k.module() == m && k.entry_point() == ep.name),
                 "{m:?}::{} has no Kernel variant",
                 ep.name
             );
@@ -75,17 +60,10 @@ fn shader_bindings_match_the_rust_layouts() {
             };
             assert_eq!(binding.group, 0, "{m:?}: {:?} not in group 0", var.name);
             let i = binding.binding as usize;
-            assert!(
-                i < entries.len(),
-                "{m:?}: binding {i} ({:?}) not in the {:?} layout",
-                var.name,
-                m.layout()
-            );
+            assert!(i < entries.len(), "{m:?}: binding {i} ({:?}) not in the {:?} layout", var.name, m.layout());
             let access = match var.space {
                 naga::AddressSpace::Uniform => Access::Uniform,
-                naga::AddressSpace::Storage { access }
-                    if access.contains(naga::StorageAccess::STORE) =>
-                {
+                naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => {
                     Access::ReadWrite
                 }
                 naga::AddressSpace::Storage { .. } => Access::Read,
@@ -94,19 +72,11 @@ fn shader_bindings_match_the_rust_layouts() {
             assert_eq!(access, entries[i], "{m:?}: binding {i} ({:?})", var.name);
             seen[i] = true;
         }
-        assert!(
-            seen.iter().all(|s| *s),
-            "{m:?}: the layout has bindings the shader never declares: {seen:?}"
-        );
+        assert!(seen.iter().all(|s| *s), "{m:?}: the layout has bindings the shader never declares: {seen:?}");
     }
     // WebGPU's default limit: at most 8 storage buffers per stage
     for m in ShaderModule::ALL {
-        let storage = m
-            .layout()
-            .entries()
-            .iter()
-            .filter(|a| **a != Access::Uniform)
-            .count();
+        let storage = m.layout().entries().iter().filter(|a| **a != Access::Uniform).count();
         assert!(storage <= 8, "{m:?}: {storage} storage buffers");
     }
 }
@@ -126,21 +96,16 @@ fn struct_size(module: &naga::Module, name: &str) -> u32 {
 #[test]
 fn uniform_structs_match_their_rust_mirrors() {
     let (layer, _) = parse(ShaderModule::Dense);
-    assert_eq!(
-        struct_size(&layer, "LayerMeta") as usize,
-        std::mem::size_of::<LayerMeta>()
-    );
-    assert_eq!(
-        struct_size(&layer, "BatchMeta") as usize,
-        std::mem::size_of::<BatchMeta>()
-    );
+    assert_eq!(struct_size(&layer, "LayerMeta") as usize, std::mem::size_of::<LayerMeta>());
+    assert_eq!(struct_size(&layer, "BatchMeta") as usize, std::mem::size_of::<BatchMeta>());
     let (optim, _) = parse(ShaderModule::Optim);
-    assert_eq!(
-        struct_size(&optim, "SliceMeta") as usize,
-        std::mem::size_of::<SliceMeta>()
-    );
-    assert_eq!(
-        struct_size(&optim, "StepMeta") as usize,
-        std::mem::size_of::<StepMeta>()
-    );
+    assert_eq!(struct_size(&optim, "SliceMeta") as usize, std::mem::size_of::<SliceMeta>());
+    assert_eq!(struct_size(&optim, "StepMeta") as usize, std::mem::size_of::<StepMeta>());
+}
+
+#[test]
+fn kernel_list_is_in_declaration_order() {
+    for (i, k) in Kernel::ALL.iter().enumerate() {
+        assert_eq!(*k as usize, i, "{k:?}");
+    }
 }

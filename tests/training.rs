@@ -14,21 +14,9 @@ fn train_digits(config: OptimizerConfig, epochs: usize) -> Option<f32> {
     let (train_set, test_set) = data::digits().unwrap().split(0.2, 0).unwrap();
     assert_eq!((train_set.rows(), test_set.rows()), (1438, 359));
     let spec = ModelSpec::mlp(&[64, 64, 10], Activation::Tanh, Loss::CrossEntropy);
-    let net = Network::new(
-        gpu,
-        &spec,
-        NetworkOptions {
-            max_batch: 32,
-            seed: 0,
-        },
-    )
-    .unwrap();
-    let train_data = net
-        .bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap())
-        .unwrap();
-    let test_data = net
-        .bind(gpu, &DeviceDataset::upload(gpu, &test_set).unwrap())
-        .unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 32, seed: 0 }).unwrap();
+    let train_data = net.bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap()).unwrap();
+    let test_data = net.bind(gpu, &DeviceDataset::upload(gpu, &test_set).unwrap()).unwrap();
     let mut opt = Optimizer::new(gpu, &net, config).unwrap();
     let mut order = train::BatchOrder::new(train_data.rows, 32, 0);
     for _ in 0..epochs {
@@ -46,8 +34,7 @@ fn train_digits(config: OptimizerConfig, epochs: usize) -> Option<f32> {
 
 #[test]
 fn adahessian_at_default_lr_reaches_95_percent_on_digits() {
-    let Some(acc) = train_digits(OptimizerConfig::AdaHessian(AdaHessianConfig::default()), 20)
-    else {
+    let Some(acc) = train_digits(OptimizerConfig::AdaHessian(AdaHessianConfig::default()), 20) else {
         return;
     };
     assert!(acc >= 0.95, "AdaHessian test accuracy {acc}");
@@ -66,24 +53,11 @@ fn a_nan_loss_is_reported_with_its_step() {
     let gpu = gpu_or_skip!();
     let (train_set, _) = data::digits().unwrap().split(0.2, 0).unwrap();
     let spec = ModelSpec::mlp(&[64, 8, 10], Activation::Relu, Loss::CrossEntropy);
-    let net = Network::new(
-        gpu,
-        &spec,
-        NetworkOptions {
-            max_batch: 16,
-            seed: 0,
-        },
-    )
-    .unwrap();
-    let data = net
-        .bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap())
-        .unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 16, seed: 0 }).unwrap();
+    let data = net.bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap()).unwrap();
     let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::Sgd(SgdConfig::default())).unwrap();
     let indices: Vec<u32> = (0..16).collect();
-    let batch = Batch {
-        data: &data,
-        indices: &indices,
-    };
+    let batch = Batch { data: &data, indices: &indices };
     block_on(opt.step_with_loss(gpu, &net, &batch)).unwrap();
     // weights near f32::MAX overflow the logits to ±inf, and log-sum-exp to NaN
     net.set_params(gpu, &vec![3e38; net.n_params()]).unwrap();

@@ -24,10 +24,8 @@ impl DeviceDataset {
         let data = storage_buffer(gpu, "data set inputs", ds.x.len())?;
         let targets_f32 = ds.targets.as_f32();
         let targets = storage_buffer(gpu, "data set targets", targets_f32.len())?;
-        gpu.queue
-            .write_buffer(&data, 0, bytemuck::cast_slice(&ds.x));
-        gpu.queue
-            .write_buffer(&targets, 0, bytemuck::cast_slice(&targets_f32));
+        gpu.queue.write_buffer(&data, 0, bytemuck::cast_slice(&ds.x));
+        gpu.queue.write_buffer(&targets, 0, bytemuck::cast_slice(&targets_f32));
         Ok(DeviceDataset {
             data,
             targets,

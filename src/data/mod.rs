@@ -53,15 +53,11 @@ impl Targets {
 
     fn select(&self, rows: &[usize]) -> Targets {
         match self {
-            Targets::Classes { labels, classes } => Targets::Classes {
-                labels: rows.iter().map(|&r| labels[r]).collect(),
-                classes: *classes,
-            },
+            Targets::Classes { labels, classes } => {
+                Targets::Classes { labels: rows.iter().map(|&r| labels[r]).collect(), classes: *classes }
+            }
             Targets::Values { values, width } => Targets::Values {
-                values: rows
-                    .iter()
-                    .flat_map(|&r| values[r * width..(r + 1) * width].iter().copied())
-                    .collect(),
+                values: rows.iter().flat_map(|&r| values[r * width..(r + 1) * width].iter().copied()).collect(),
                 width: *width,
             },
         }
@@ -83,27 +79,17 @@ impl Dataset {
     /// Builds a data set, checking sizes, finiteness and label ranges.
     pub fn new(x: Vec<f32>, features: usize, targets: Targets) -> Result<Dataset> {
         if features == 0 {
-            return Err(Error::Data(
-                "a data set needs at least one feature column".into(),
-            ));
+            return Err(Error::Data("a data set needs at least one feature column".into()));
         }
         if x.len() % features != 0 {
-            return Err(Error::Data(format!(
-                "{} values do not make whole rows of {features} features",
-                x.len()
-            )));
+            return Err(Error::Data(format!("{} values do not make whole rows of {features} features", x.len())));
         }
         let rows = x.len() / features;
         if rows == 0 {
             return Err(Error::Data("the data set has no rows".into()));
         }
-        if targets.rows() != rows
-            || (targets.width() > 0 && targets.as_f32().len() % targets.width() != 0)
-        {
-            return Err(Error::Data(format!(
-                "{rows} input rows but {} target rows",
-                targets.rows()
-            )));
+        if targets.rows() != rows || (targets.width() > 0 && targets.as_f32().len() % targets.width() != 0) {
+            return Err(Error::Data(format!("{rows} input rows but {} target rows", targets.rows())));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
             return Err(Error::Data(format!(
@@ -115,30 +101,17 @@ impl Dataset {
         }
         match &targets {
             Targets::Classes { labels, classes } => {
-                if let Some((r, l)) = labels
-                    .iter()
-                    .enumerate()
-                    .find(|(_, l)| **l as usize >= *classes)
-                {
-                    return Err(Error::Data(format!(
-                        "row {r} has label {l}, outside 0..{classes}"
-                    )));
+                if let Some((r, l)) = labels.iter().enumerate().find(|(_, l)| **l as usize >= *classes) {
+                    return Err(Error::Data(format!("row {r} has label {l}, outside 0..{classes}")));
                 }
             }
             Targets::Values { values, width } => {
                 if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::Data(format!(
-                        "target of row {} is NaN/Inf",
-                        i / width
-                    )));
+                    return Err(Error::Data(format!("target of row {} is NaN/Inf", i / width)));
                 }
             }
         }
-        Ok(Dataset {
-            x,
-            features,
-            targets,
-        })
+        Ok(Dataset { x, features, targets })
     }
 
     /// Number of rows.
@@ -158,10 +131,7 @@ impl Dataset {
     pub fn subset(&self, rows: &[usize]) -> Dataset {
         let f = self.features;
         Dataset {
-            x: rows
-                .iter()
-                .flat_map(|&r| self.x[r * f..(r + 1) * f].iter().copied())
-                .collect(),
+            x: rows.iter().flat_map(|&r| self.x[r * f..(r + 1) * f].iter().copied()).collect(),
             features: f,
             targets: self.targets.select(rows),
         }
@@ -170,9 +140,7 @@ impl Dataset {
     /// A seeded shuffle split into (train, test) with `round(rows * test_fraction)` test rows.
     pub fn split(&self, test_fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
         if !(0.0..1.0).contains(&test_fraction) {
-            return Err(Error::Config(format!(
-                "test fraction {test_fraction} must be in [0, 1)"
-            )));
+            return Err(Error::Config(format!("test fraction {test_fraction} must be in [0, 1)")));
         }
         let mut order: Vec<usize> = (0..self.rows()).collect();
         SplitMix64::new(seed).shuffle(&mut order);
@@ -197,10 +165,7 @@ impl Dataset {
                 *s += (*v as f64 - m).powi(2) / n;
             }
         }
-        let std = var
-            .iter()
-            .map(|v| if *v > 1e-12 { v.sqrt() as f32 } else { 1.0 })
-            .collect();
+        let std = var.iter().map(|v| if *v > 1e-12 { v.sqrt() as f32 } else { 1.0 }).collect();
         (mean.iter().map(|m| *m as f32).collect(), std)
     }
 
@@ -242,18 +207,11 @@ pub fn gunzip_text(bytes: &[u8], what: &str) -> Result<String> {
 
 /// Parses a CSV with a header row whose last column is an integer class label in `0..classes`.
 pub fn parse_labelled_csv(text: &str, what: &str, classes: usize) -> Result<Dataset> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines
-        .next()
-        .ok_or_else(|| Error::Data(format!("{what}: the file is empty")))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| Error::Data(format!("{what}: the file is empty")))?;
     let columns = header.split(',').count();
     if columns < 2 {
-        return Err(Error::Data(format!(
-            "{what}: the header has {columns} column(s); need features and a label"
-        )));
+        return Err(Error::Data(format!("{what}: the header has {columns} column(s); need features and a label")));
     }
     let features = columns - 1;
     let mut x = Vec::new();
@@ -269,20 +227,13 @@ pub fn parse_labelled_csv(text: &str, what: &str, classes: usize) -> Result<Data
         }
         for (c, cell) in cells[..features].iter().enumerate() {
             let v: f32 = cell.trim().parse().map_err(|_| {
-                Error::Data(format!(
-                    "{what}, line {}, column {}: '{cell}' is not a number",
-                    line_no + 1,
-                    c + 1
-                ))
+                Error::Data(format!("{what}, line {}, column {}: '{cell}' is not a number", line_no + 1, c + 1))
             })?;
             x.push(v);
         }
         let label = cells[features].trim();
         let l: u32 = label.parse().map_err(|_| {
-            Error::Data(format!(
-                "{what}, line {}: label '{label}' is not a non-negative integer",
-                line_no + 1
-            ))
+            Error::Data(format!("{what}, line {}: label '{label}' is not a non-negative integer", line_no + 1))
         })?;
         labels.push(l);
     }

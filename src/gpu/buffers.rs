@@ -13,21 +13,18 @@ pub fn storage_buffer(gpu: &Gpu, label: &str, len: usize) -> Result<wgpu::Buffer
     Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes,
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     }))
 }
 
 /// A uniform buffer holding `value`, writable later with `queue.write_buffer`.
 pub fn uniform_buffer<T: bytemuck::Pod>(gpu: &Gpu, label: &str, value: &T) -> wgpu::Buffer {
-    gpu.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::bytes_of(value),
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        })
+    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytemuck::bytes_of(value),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    })
 }
 
 /// Many small uniform structs in one buffer, each in its own 256-byte-aligned slot, so that every
@@ -49,18 +46,12 @@ impl UniformArena {
             let start = i * slot as usize;
             bytes[start..start + size as usize].copy_from_slice(bytemuck::bytes_of(v));
         }
-        let buffer = gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: &bytes,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            });
-        UniformArena {
-            buffer,
-            slot,
-            count: values.len(),
-        }
+        let buffer = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        UniformArena { buffer, slot, count: values.len() }
     }
 
     /// The binding of slot `i`, of `size` bytes.
@@ -76,19 +67,9 @@ impl UniformArena {
 
 /// Copies `len` f32 from `src` (starting at element `offset`) into `staging` and reads them back.
 /// `staging` must be a MAP_READ | COPY_DST buffer of at least `len * 4` bytes.
-async fn read_via(
-    gpu: &Gpu,
-    src: &wgpu::Buffer,
-    offset: usize,
-    len: usize,
-    staging: &wgpu::Buffer,
-) -> Result<Vec<u8>> {
+async fn read_via(gpu: &Gpu, src: &wgpu::Buffer, offset: usize, len: usize, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
     let bytes = (len * 4) as u64;
-    let mut encoder = gpu
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("readback"),
-        });
+    let mut encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
     encoder.copy_buffer_to_buffer(src, (offset * 4) as u64, staging, 0, bytes);
     gpu.queue.submit(Some(encoder.finish()));
     map_read(gpu, staging, bytes).await
@@ -101,17 +82,12 @@ pub(crate) async fn map_read(gpu: &Gpu, staging: &wgpu::Buffer, bytes: u64) -> R
         let _ = sender.send(r);
     });
     #[cfg(not(target_arch = "wasm32"))]
-    gpu.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::Readback(e.to_string()))?;
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Readback(e.to_string()))?;
     receiver
         .await
         .map_err(|_| Error::Readback("the device was lost before the buffer was mapped".into()))?
         .map_err(|e| Error::Readback(e.to_string()))?;
-    let data = staging
-        .get_mapped_range(0..bytes)
-        .map_err(|e| Error::Readback(format!("{e:?}")))?
-        .to_vec();
+    let data = staging.get_mapped_range(0..bytes).map_err(|e| Error::Readback(format!("{e:?}")))?.to_vec();
     staging.unmap();
     gpu.check()?;
     Ok(data)
@@ -129,12 +105,7 @@ pub(crate) fn staging_buffer(gpu: &Gpu, label: &str, bytes: u64) -> wgpu::Buffer
 
 /// Reads `len` f32 starting at element `offset` of a storage buffer (creates a staging buffer:
 /// for occasional reads, not for the training loop).
-pub async fn read_f32(
-    gpu: &Gpu,
-    src: &wgpu::Buffer,
-    offset: usize,
-    len: usize,
-) -> Result<Vec<f32>> {
+pub async fn read_f32(gpu: &Gpu, src: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
     if len == 0 {
         return Ok(Vec::new());
     }
@@ -144,12 +115,7 @@ pub async fn read_f32(
 }
 
 /// Reads `len` u32 starting at element `offset`.
-pub async fn read_u32(
-    gpu: &Gpu,
-    src: &wgpu::Buffer,
-    offset: usize,
-    len: usize,
-) -> Result<Vec<u32>> {
+pub async fn read_u32(gpu: &Gpu, src: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<u32>> {
     if len == 0 {
         return Ok(Vec::new());
     }

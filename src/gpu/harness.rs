@@ -46,8 +46,7 @@ pub struct OptimArenas {
 fn upload(gpu: &Gpu, label: &str, data: &[f32]) -> Result<wgpu::Buffer> {
     let buffer = storage_buffer(gpu, label, data.len())?;
     if !data.is_empty() {
-        gpu.queue
-            .write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+        gpu.queue.write_buffer(&buffer, 0, bytemuck::cast_slice(data));
     }
     Ok(buffer)
 }
@@ -72,10 +71,7 @@ fn entries<'a>(resources: Vec<wgpu::BindingResource<'a>>) -> Vec<wgpu::BindGroup
     resources
         .into_iter()
         .enumerate()
-        .map(|(i, resource)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource,
-        })
+        .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
         .collect()
 }
 
@@ -126,9 +122,7 @@ pub async fn run_optim_kernel(
     a: &mut OptimArenas,
 ) -> Result<()> {
     if kernel.layout() != BindLayout::Optim {
-        return Err(Error::Config(format!(
-            "{kernel:?} is not an optimizer kernel"
-        )));
+        return Err(Error::Config(format!("{kernel:?} is not an optimizer kernel")));
     }
     let slice_buf = uniform_buffer(gpu, "slice", slice);
     let step_buf = uniform_buffer(gpu, "step", step);

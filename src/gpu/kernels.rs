@@ -34,12 +34,8 @@ impl BindLayout {
     pub fn entries(self) -> &'static [Access] {
         use Access::*;
         match self {
-            BindLayout::Layer => &[
-                Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite,
-            ],
-            BindLayout::Optim => &[
-                Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite,
-            ],
+            BindLayout::Layer => &[Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+            BindLayout::Optim => &[Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Gather => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
         }
     }
@@ -54,6 +50,8 @@ impl BindLayout {
 #[allow(missing_docs)]
 pub enum ShaderModule {
     Dense,
+    Conv,
+    Pool,
     Activation,
     Loss,
     Probe,
@@ -69,8 +67,10 @@ macro_rules! shader {
 
 impl ShaderModule {
     /// Every module.
-    pub const ALL: [ShaderModule; 6] = [
+    pub const ALL: [ShaderModule; 8] = [
         ShaderModule::Dense,
+        ShaderModule::Conv,
+        ShaderModule::Pool,
         ShaderModule::Activation,
         ShaderModule::Loss,
         ShaderModule::Probe,
@@ -82,6 +82,8 @@ impl ShaderModule {
     pub fn source(self) -> &'static str {
         match self {
             ShaderModule::Dense => shader!("common.wgsl", "layer_bindings.wgsl", "dense.wgsl"),
+            ShaderModule::Conv => shader!("common.wgsl", "layer_bindings.wgsl", "conv.wgsl"),
+            ShaderModule::Pool => shader!("common.wgsl", "layer_bindings.wgsl", "pool.wgsl"),
             ShaderModule::Activation => {
                 shader!("common.wgsl", "layer_bindings.wgsl", "activation.wgsl")
             }
@@ -95,9 +97,11 @@ impl ShaderModule {
     /// The bind-group layout all entry points of this module use.
     pub fn layout(self) -> BindLayout {
         match self {
-            ShaderModule::Dense | ShaderModule::Activation | ShaderModule::Loss => {
-                BindLayout::Layer
-            }
+            ShaderModule::Dense
+            | ShaderModule::Conv
+            | ShaderModule::Pool
+            | ShaderModule::Activation
+            | ShaderModule::Loss => BindLayout::Layer,
             ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
             ShaderModule::Gather => BindLayout::Gather,
         }
@@ -114,6 +118,20 @@ pub enum Kernel {
     DenseBwdX,
     DenseRbwdW,
     DenseRbwdX,
+    ConvFwd,
+    ConvTangent,
+    ConvBwdW,
+    ConvBwdX,
+    ConvRbwdW,
+    ConvRbwdX,
+    MaxpoolFwd,
+    MaxpoolTangent,
+    MaxpoolBwd,
+    MaxpoolRbwd,
+    AvgpoolFwd,
+    AvgpoolTangent,
+    AvgpoolBwd,
+    AvgpoolRbwd,
     ReluFwd,
     ReluTangent,
     ReluBwd,
@@ -159,56 +177,24 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel; the pipeline cache is indexed by position in this list.
-    pub const ALL: [Kernel; 47] = {
+    #[rustfmt::skip]
+    pub const ALL: [Kernel; 61] = {
         use Kernel::*;
         [
-            DenseFwd,
-            DenseTangent,
-            DenseBwdW,
-            DenseBwdX,
-            DenseRbwdW,
-            DenseRbwdX,
-            ReluFwd,
-            ReluTangent,
-            ReluBwd,
-            ReluRbwd,
-            TanhFwd,
-            TanhTangent,
-            TanhBwd,
-            TanhRbwd,
-            SigmoidFwd,
-            SigmoidTangent,
-            SigmoidBwd,
-            SigmoidRbwd,
-            SoftplusFwd,
-            SoftplusTangent,
-            SoftplusBwd,
-            SoftplusRbwd,
-            GeluFwd,
-            GeluTangent,
-            GeluBwd,
-            GeluRbwd,
-            CrossEntropyFwd,
-            CrossEntropyTangent,
-            CrossEntropyBwd,
-            CrossEntropyRbwd,
-            MseFwd,
-            MseTangent,
-            MseBwd,
-            MseRbwd,
-            LossReduce,
-            ProbeRademacher,
-            ProbeGaussian,
-            CurvAccumulate,
-            CurvAbs,
-            CurvGroupMean,
-            GradSumsq,
-            SgdStep,
-            AdamStep,
-            AdahessianStep,
-            SophiaStep,
-            GatherRows,
-            GatherTargets,
+            DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
+            ConvFwd, ConvTangent, ConvBwdW, ConvBwdX, ConvRbwdW, ConvRbwdX,
+            MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd,
+            AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd,
+            ReluFwd, ReluTangent, ReluBwd, ReluRbwd,
+            TanhFwd, TanhTangent, TanhBwd, TanhRbwd,
+            SigmoidFwd, SigmoidTangent, SigmoidBwd, SigmoidRbwd,
+            SoftplusFwd, SoftplusTangent, SoftplusBwd, SoftplusRbwd,
+            GeluFwd, GeluTangent, GeluBwd, GeluRbwd,
+            CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd,
+            MseFwd, MseTangent, MseBwd, MseRbwd, LossReduce,
+            ProbeRademacher, ProbeGaussian, CurvAccumulate, CurvAbs, CurvGroupMean,
+            GradSumsq, SgdStep, AdamStep, AdahessianStep, SophiaStep,
+            GatherRows, GatherTargets,
         ]
     };
 
@@ -222,6 +208,20 @@ impl Kernel {
             DenseBwdX => "dense_bwd_x",
             DenseRbwdW => "dense_rbwd_w",
             DenseRbwdX => "dense_rbwd_x",
+            ConvFwd => "conv_fwd",
+            ConvTangent => "conv_tangent",
+            ConvBwdW => "conv_bwd_w",
+            ConvBwdX => "conv_bwd_x",
+            ConvRbwdW => "conv_rbwd_w",
+            ConvRbwdX => "conv_rbwd_x",
+            MaxpoolFwd => "maxpool_fwd",
+            MaxpoolTangent => "maxpool_tangent",
+            MaxpoolBwd => "maxpool_bwd",
+            MaxpoolRbwd => "maxpool_rbwd",
+            AvgpoolFwd => "avgpool_fwd",
+            AvgpoolTangent => "avgpool_tangent",
+            AvgpoolBwd => "avgpool_bwd",
+            AvgpoolRbwd => "avgpool_rbwd",
             ReluFwd => "relu_fwd",
             ReluTangent => "relu_tangent",
             ReluBwd => "relu_bwd",
@@ -270,18 +270,16 @@ impl Kernel {
     pub fn module(self) -> ShaderModule {
         use Kernel::*;
         match self {
-            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX => {
-                ShaderModule::Dense
-            }
-            ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd
-            | TanhRbwd | SigmoidFwd | SigmoidTangent | SigmoidBwd | SigmoidRbwd | SoftplusFwd
-            | SoftplusTangent | SoftplusBwd | SoftplusRbwd | GeluFwd | GeluTangent | GeluBwd
-            | GeluRbwd => ShaderModule::Activation,
-            CrossEntropyFwd | CrossEntropyTangent | CrossEntropyBwd | CrossEntropyRbwd | MseFwd
-            | MseTangent | MseBwd | MseRbwd | LossReduce => ShaderModule::Loss,
-            ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => {
-                ShaderModule::Probe
-            }
+            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX => ShaderModule::Dense,
+            ConvFwd | ConvTangent | ConvBwdW | ConvBwdX | ConvRbwdW | ConvRbwdX => ShaderModule::Conv,
+            MaxpoolFwd | MaxpoolTangent | MaxpoolBwd | MaxpoolRbwd | AvgpoolFwd | AvgpoolTangent | AvgpoolBwd
+            | AvgpoolRbwd => ShaderModule::Pool,
+            ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd | TanhRbwd | SigmoidFwd
+            | SigmoidTangent | SigmoidBwd | SigmoidRbwd | SoftplusFwd | SoftplusTangent | SoftplusBwd
+            | SoftplusRbwd | GeluFwd | GeluTangent | GeluBwd | GeluRbwd => ShaderModule::Activation,
+            CrossEntropyFwd | CrossEntropyTangent | CrossEntropyBwd | CrossEntropyRbwd | MseFwd | MseTangent
+            | MseBwd | MseRbwd | LossReduce => ShaderModule::Loss,
+            ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => ShaderModule::Probe,
             GradSumsq | SgdStep | AdamStep | AdahessianStep | SophiaStep => ShaderModule::Optim,
             GatherRows | GatherTargets => ShaderModule::Gather,
         }
@@ -292,14 +290,29 @@ impl Kernel {
         self.module().layout()
     }
 
-    /// Kernels that run as exactly one workgroup (in-workgroup reductions).
-    pub fn is_single_workgroup(self) -> bool {
-        matches!(self, Kernel::LossReduce | Kernel::GradSumsq)
+    /// How items map to workgroups.
+    pub fn grid(self) -> Grid {
+        match self {
+            Kernel::LossReduce | Kernel::GradSumsq => Grid::Single,
+            Kernel::ConvBwdW | Kernel::ConvRbwdW => Grid::WorkgroupPerItem,
+            _ => Grid::InvocationPerItem,
+        }
     }
 
     fn index(self) -> usize {
         self as usize
     }
+}
+
+/// How a kernel's items map onto its dispatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grid {
+    /// One invocation per item, 256 per workgroup (`item_index` in WGSL).
+    InvocationPerItem,
+    /// One 256-thread workgroup per item, reducing over a long axis (`group_index` in WGSL).
+    WorkgroupPerItem,
+    /// Exactly one workgroup, whatever the item count.
+    Single,
 }
 
 /// Bind-group layouts and every compute pipeline, built once per device.
@@ -328,9 +341,7 @@ impl Pipelines {
                                 min_binding_size: None,
                             },
                             Access::Read | Access::ReadWrite => wgpu::BindingType::Buffer {
-                                ty: wgpu::BufferBindingType::Storage {
-                                    read_only: *access == Access::Read,
-                                },
+                                ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
                                 has_dynamic_offset: false,
                                 min_binding_size: None,
                             },
@@ -366,7 +377,7 @@ impl Pipelines {
         let pipelines = Kernel::ALL
             .iter()
             .map(|k| {
-                debug_assert_eq!(Kernel::ALL[k.index()], *k);
+                assert_eq!(Kernel::ALL[k.index()], *k, "Kernel::ALL must list variants in declaration order");
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(k.entry_point()),
                     layout: Some(&pipeline_layouts[k.layout().index()]),

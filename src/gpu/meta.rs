@@ -28,7 +28,7 @@ pub struct LayerMeta {
     pub lse_off: u32,
     pub t_loss_off: u32,
     pub target_width: u32,
-    pub _pad0: u32,
+    pub aux_off: u32,
     pub c_in: u32,
     pub h_in: u32,
     pub w_in: u32,

@@ -88,9 +88,7 @@ impl Gpu {
                     ..Default::default()
                 })
                 .await
-                .map_err(|_| Error::NoAdapter {
-                    backends: format!("{backends:?}"),
-                })?,
+                .map_err(|_| Error::NoAdapter { backends: format!("{backends:?}") })?,
         };
         let info = adapter.get_info();
         let limits = wgpu::Limits::default();
@@ -102,10 +100,7 @@ impl Gpu {
                 ..Default::default()
             })
             .await
-            .map_err(|e| Error::DeviceRequest {
-                adapter: info.name.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), reason: e.to_string() })?;
         // wgpu's default handler panics on a validation error; keep the message and report it
         // as an Error from the next call that checks (`Gpu::check`).
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -116,14 +111,7 @@ impl Gpu {
             }
         }));
         let pipelines = Pipelines::build(&device);
-        let gpu = Gpu {
-            device,
-            queue,
-            info,
-            limits,
-            pipelines,
-            errors,
-        };
+        let gpu = Gpu { device, queue, info, limits, pipelines, errors };
         gpu.check()?;
         Ok(gpu)
     }
@@ -161,10 +149,7 @@ impl Gpu {
 
     /// Returns the first wgpu error reported since the last check, if any.
     pub fn check(&self) -> Result<()> {
-        let mut list = self
-            .errors
-            .lock()
-            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut list = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if list.is_empty() {
             Ok(())
         } else {
@@ -207,26 +192,14 @@ pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<(wgpu::AdapterInfo
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
-    pollster::block_on(instance.enumerate_adapters(backends))
-        .into_iter()
-        .map(|a| (a.get_info(), a.limits()))
-        .collect()
+    pollster::block_on(instance.enumerate_adapters(backends)).into_iter().map(|a| (a.get_info(), a.limits())).collect()
 }
 
 /// A one-line description of an adapter.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
-    let driver = if info.driver.is_empty() {
-        String::new()
-    } else {
-        format!(", driver {} {}", info.driver, info.driver_info)
-    };
-    format!(
-        "{} ({:?}, {:?}{})",
-        info.name,
-        info.backend,
-        info.device_type,
-        driver.trim_end()
-    )
+    let driver =
+        if info.driver.is_empty() { String::new() } else { format!(", driver {} {}", info.driver, info.driver_info) };
+    format!("{} ({:?}, {:?}{})", info.name, info.backend, info.device_type, driver.trim_end())
 }
 
 async fn pick_adapter_by_name(
@@ -236,17 +209,12 @@ async fn pick_adapter_by_name(
 ) -> Result<wgpu::Adapter> {
     let adapters = instance.enumerate_adapters(backends).await;
     if adapters.is_empty() {
-        return Err(Error::NoAdapter {
-            backends: format!("{backends:?}"),
-        });
+        return Err(Error::NoAdapter { backends: format!("{backends:?}") });
     }
     let needle = wanted.to_ascii_lowercase();
     let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
     adapters
         .into_iter()
         .find(|a| a.get_info().name.to_ascii_lowercase().contains(&needle))
-        .ok_or_else(|| Error::AdapterNotFound {
-            wanted: wanted.to_string(),
-            available: names.join(", "),
-        })
+        .ok_or_else(|| Error::AdapterNotFound { wanted: wanted.to_string(), available: names.join(", ") })
 }

@@ -43,11 +43,21 @@ impl Activation {
         }
     }
 
+    /// The PyTorch module.
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            Activation::Identity => "Identity",
+            Activation::Relu => "ReLU",
+            Activation::Tanh => "Tanh",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Softplus => "Softplus",
+            Activation::Gelu => "GELU",
+        }
+    }
+
     /// Parses a name from [`Activation::name`].
     pub fn parse(name: &str) -> Option<Activation> {
-        Activation::ALL
-            .into_iter()
-            .find(|a| a.name() == name.to_ascii_lowercase())
+        Activation::ALL.into_iter().find(|a| a.name() == name.to_ascii_lowercase())
     }
 
     /// The (fwd, tangent, bwd, rbwd) kernels; None for the identity, which runs nothing.
@@ -160,7 +170,5 @@ pub fn bwd(act: Activation, x: &[f64], g_y: &[f64]) -> Vec<f64> {
 
 /// r_x = f'(x) r_y + f''(x) t_x g_y
 pub fn rbwd(act: Activation, x: &[f64], t_x: &[f64], g_y: &[f64], r_y: &[f64]) -> Vec<f64> {
-    (0..x.len())
-        .map(|i| act.d1(x[i]) * r_y[i] + act.d2(x[i]) * t_x[i] * g_y[i])
-        .collect()
+    (0..x.len()).map(|i| act.d1(x[i]) * r_y[i] + act.d2(x[i]) * t_x[i] * g_y[i]).collect()
 }

@@ -29,14 +29,7 @@ pub fn fwd(s: DenseShape, w: &[f64], b: &[f64], x: &[f64]) -> Vec<f64> {
 }
 
 /// t_y = W t_x + Z_W x + Z_b (t_x = None when x does not depend on θ)
-pub fn tangent(
-    s: DenseShape,
-    w: &[f64],
-    z_w: &[f64],
-    z_b: &[f64],
-    x: &[f64],
-    t_x: Option<&[f64]>,
-) -> Vec<f64> {
+pub fn tangent(s: DenseShape, w: &[f64], z_w: &[f64], z_b: &[f64], x: &[f64], t_x: Option<&[f64]>) -> Vec<f64> {
     let mut t_y = fwd(s, z_w, z_b, x);
     if let Some(t_x) = t_x {
         let zero = vec![0.0; s.n_out];

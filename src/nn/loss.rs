@@ -18,12 +18,7 @@ impl Loss {
     pub fn kernels(self) -> [Kernel; 4] {
         use Kernel::*;
         match self {
-            Loss::CrossEntropy => [
-                CrossEntropyFwd,
-                CrossEntropyTangent,
-                CrossEntropyBwd,
-                CrossEntropyRbwd,
-            ],
+            Loss::CrossEntropy => [CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd],
             Loss::Mse => [MseFwd, MseTangent, MseBwd, MseRbwd],
         }
     }
@@ -52,10 +47,7 @@ impl Loss {
                 match self {
                     Loss::CrossEntropy => logsumexp(row) - row[targets[b] as usize],
                     Loss::Mse => {
-                        row.iter()
-                            .zip(&targets[b * k..(b + 1) * k])
-                            .map(|(a, t)| (a - t).powi(2))
-                            .sum::<f64>()
+                        row.iter().zip(&targets[b * k..(b + 1) * k]).map(|(a, t)| (a - t).powi(2)).sum::<f64>()
                             / k as f64
                     }
                 }
@@ -71,9 +63,7 @@ impl Loss {
     /// Per-row directional derivatives t_ℓ_b = Σ_k (∂ℓ_b/∂y_k) t_k.
     pub fn tangent(self, y: &[f64], targets: &[f64], t: &[f64], rows: usize, k: usize) -> Vec<f64> {
         let g = self.bwd(y, targets, rows, k);
-        (0..rows)
-            .map(|b| (0..k).map(|j| g[b * k + j] * t[b * k + j]).sum::<f64>() * rows as f64)
-            .collect()
+        (0..rows).map(|b| (0..k).map(|j| g[b * k + j] * t[b * k + j]).sum::<f64>() * rows as f64).collect()
     }
 
     /// g_y = ∂L/∂y for the mean loss.

@@ -2,9 +2,11 @@
 //! shapes), initialisation, the f64 reference of every layer, and the GPU network.
 
 pub mod activation;
+pub mod conv;
 pub mod dense;
 pub mod loss;
 pub(crate) mod network;
+pub mod pool;
 pub mod reference;
 
 pub use activation::Activation;
@@ -14,23 +16,52 @@ pub use network::{Batch, BoundData, Evaluation, Network, NetworkOptions, Phase};
 use crate::error::{Error, Result};
 use crate::probe::SplitMix64;
 
-/// One layer of a sequential model, in PyTorch order.
+/// One layer of a sequential model, in PyTorch order, with PyTorch's semantics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layer {
-    /// `nn.Linear(in, out)`; `in` is the width of whatever comes before.
+    /// `nn.Linear(in, out)`; `in` is the (flat) width of whatever comes before.
     Dense {
         /// Output features.
         out: usize,
     },
+    /// `nn.Conv2d(in, out, kernel, stride, padding)` on `[C, H, W]` inputs, zero padding, with bias.
+    Conv2d {
+        /// Output channels.
+        out: usize,
+        /// (k_h, k_w).
+        kernel: (usize, usize),
+        /// (s_h, s_w).
+        stride: (usize, usize),
+        /// (p_h, p_w).
+        padding: (usize, usize),
+    },
+    /// `nn.MaxPool2d(kernel, stride)` (no padding, floor mode).
+    MaxPool2d {
+        /// (k_h, k_w).
+        kernel: (usize, usize),
+        /// (s_h, s_w).
+        stride: (usize, usize),
+    },
+    /// `nn.AvgPool2d(kernel, stride)` (no padding, floor mode).
+    AvgPool2d {
+        /// (k_h, k_w).
+        kernel: (usize, usize),
+        /// (s_h, s_w).
+        stride: (usize, usize),
+    },
+    /// `nn.AdaptiveAvgPool2d(1)`: `[C, H, W]` → `[C, 1, 1]`.
+    GlobalAvgPool,
+    /// `nn.Flatten()`: `[C, H, W]` → `[C·H·W]` (free: NCHW is already row-major).
+    Flatten,
     /// An element-wise activation (`nn.ReLU()`, `nn.Tanh()`, ...).
     Activation(Activation),
 }
 
-/// A sequential model: input width, layers, loss.
+/// A sequential model: input shape, layers, loss.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
-    /// Features per input row.
-    pub input: usize,
+    /// Shape of one input row: `[features]` or `[channels, height, width]`.
+    pub input: Vec<usize>,
     /// Layers in order; parameter names follow their index as in `nn.Sequential`.
     pub layers: Vec<Layer>,
     /// The loss applied to the last layer's output.
@@ -49,94 +80,114 @@ impl ModelSpec {
                 layers.push(Layer::Activation(activation));
             }
         }
-        ModelSpec {
-            input: widths.first().copied().unwrap_or(0),
-            layers,
-            loss,
-        }
+        ModelSpec { input: vec![widths.first().copied().unwrap_or(0)], layers, loss }
     }
 
-    /// Checks the shapes and lays out the parameters.
+    /// Checks every shape (errors name the layer, its index and the shapes) and lays out the
+    /// parameters.
     pub fn resolve(&self) -> Result<Resolved> {
-        if self.input == 0 {
-            return Err(Error::Shape("the model's input width is 0".into()));
+        if self.input.is_empty() || self.input.contains(&0) || !(self.input.len() == 1 || self.input.len() == 3) {
+            return Err(Error::Shape(format!(
+                "the input shape {:?} must be [features] or [channels, height, width], all > 0",
+                self.input
+            )));
         }
-        if !self.layers.iter().any(|l| matches!(l, Layer::Dense { .. })) {
-            return Err(Error::Shape(
-                "the model has no Dense layer, so nothing to train".into(),
-            ));
+        if !self.layers.iter().any(|l| l.has_params()) {
+            return Err(Error::Shape("the model has no Linear or Conv2d layer, so nothing to train".into()));
         }
-        let mut nodes = vec![self.input];
+        let mut shape = self.input.clone();
+        let mut nodes = vec![shape.iter().product::<usize>()];
         let mut layers = Vec::new();
         let mut params = Vec::new();
         let mut n_params = 0usize;
+        let mut add_param = |name: String, shape: Vec<usize>, fan_in: usize, role: ParamRole| {
+            let offset = n_params;
+            n_params += shape.iter().product::<usize>();
+            params.push(ParamTensor { name, shape, offset, fan_in, role });
+            offset
+        };
         for (index, layer) in self.layers.iter().enumerate() {
             let input = nodes.len() - 1;
-            let width = nodes[input];
-            match *layer {
-                Layer::Dense { out } => {
-                    if out == 0 {
-                        return Err(Error::Shape(format!("layer {index} (Dense) has 0 outputs")));
+            let what = format!("layer {index} ({})", layer.torch_name());
+            let planes = |shape: &[usize]| -> Result<(usize, usize, usize)> {
+                match *shape {
+                    [c, h, w] => Ok((c, h, w)),
+                    _ => {
+                        Err(Error::Shape(format!("{what} needs a [channels, height, width] input but gets {shape:?}")))
                     }
-                    let w_off = n_params;
-                    params.push(ParamTensor {
-                        name: format!("{index}.weight"),
-                        shape: vec![out, width],
-                        offset: w_off,
-                        fan_in: width,
-                        role: ParamRole::Weight,
-                    });
-                    n_params += out * width;
-                    let b_off = n_params;
-                    params.push(ParamTensor {
-                        name: format!("{index}.bias"),
-                        shape: vec![out],
-                        offset: b_off,
-                        fan_in: width,
-                        role: ParamRole::Bias,
-                    });
-                    n_params += out;
-                    nodes.push(out);
-                    layers.push(ResolvedLayer {
-                        torch_index: index,
-                        input,
-                        output: input + 1,
-                        op: LayerOp::Dense {
-                            n_in: width,
-                            n_out: out,
-                            w_off,
-                            b_off,
-                        },
-                    });
                 }
-                Layer::Activation(Activation::Identity) => {}
-                Layer::Activation(act) => {
-                    nodes.push(width);
-                    layers.push(ResolvedLayer {
-                        torch_index: index,
-                        input,
-                        output: input + 1,
-                        op: LayerOp::Activation { act, n: width },
-                    });
+            };
+            let op = match *layer {
+                Layer::Dense { out } => {
+                    if shape.len() != 1 {
+                        return Err(Error::Shape(format!(
+                            "{what} needs a flat input but gets {shape:?}; add Flatten before it"
+                        )));
+                    }
+                    if out == 0 {
+                        return Err(Error::Shape(format!("{what} has 0 outputs")));
+                    }
+                    let n_in = shape[0];
+                    let w_off = add_param(format!("{index}.weight"), vec![out, n_in], n_in, ParamRole::Weight);
+                    let b_off = add_param(format!("{index}.bias"), vec![out], n_in, ParamRole::Bias);
+                    shape = vec![out];
+                    Some(LayerOp::Dense { n_in, n_out: out, w_off, b_off })
                 }
+                Layer::Conv2d { out, kernel, stride, padding } => {
+                    let (c, h, w) = planes(&shape)?;
+                    let geom = Geometry::new(&what, (c, h, w), out, kernel, stride, padding)?;
+                    let fan_in = c * kernel.0 * kernel.1;
+                    let w_off = add_param(
+                        format!("{index}.weight"),
+                        vec![out, c, kernel.0, kernel.1],
+                        fan_in,
+                        ParamRole::Weight,
+                    );
+                    let b_off = add_param(format!("{index}.bias"), vec![out], fan_in, ParamRole::Bias);
+                    shape = vec![out, geom.h_out, geom.w_out];
+                    Some(LayerOp::Conv2d { geom, w_off, b_off })
+                }
+                Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+                    let (c, h, w) = planes(&shape)?;
+                    let geom = Geometry::new(&what, (c, h, w), c, kernel, stride, (0, 0))?;
+                    shape = vec![c, geom.h_out, geom.w_out];
+                    Some(match layer {
+                        Layer::MaxPool2d { .. } => LayerOp::MaxPool2d { geom },
+                        _ => LayerOp::AvgPool2d { geom },
+                    })
+                }
+                Layer::GlobalAvgPool => {
+                    let (c, h, w) = planes(&shape)?;
+                    let geom = Geometry::new(&what, (c, h, w), c, (h, w), (h, w), (0, 0))?;
+                    shape = vec![c, 1, 1];
+                    Some(LayerOp::AvgPool2d { geom })
+                }
+                Layer::Flatten => {
+                    shape = vec![shape.iter().product()];
+                    None
+                }
+                Layer::Activation(Activation::Identity) => None,
+                Layer::Activation(act) => Some(LayerOp::Activation { act, n: shape.iter().product() }),
+            };
+            if let Some(op) = op {
+                nodes.push(shape.iter().product());
+                layers.push(ResolvedLayer { torch_index: index, input, output: input + 1, op });
             }
         }
-        if n_params > u32::MAX as usize / 2 {
+        if shape.len() != 1 {
             return Err(Error::Shape(format!(
-                "{n_params} parameters is more than this library addresses (2^31)"
+                "the model ends with shape {shape:?}; the loss needs a flat output: add Flatten and a Linear layer"
             )));
         }
-        Ok(Resolved {
-            nodes,
-            layers,
-            params,
-            n_params,
-            loss: self.loss,
-        })
+        if n_params > u32::MAX as usize / 2 {
+            return Err(Error::Shape(format!("{n_params} parameters is more than this library addresses (2^31)")));
+        }
+        Ok(Resolved { nodes, layers, params, n_params, loss: self.loss })
     }
 
-    /// Parameters initialised as PyTorch's `nn.Linear` default does (kaiming_uniform with a = √5,
-    /// i.e. weights and biases U(−1/√fan_in, 1/√fan_in)), from a seeded generator.
+    /// Parameters initialised as PyTorch's `nn.Linear` / `nn.Conv2d` defaults do (kaiming_uniform
+    /// with a = √5, i.e. weights and biases U(−1/√fan_in, 1/√fan_in), fan_in = in·k_h·k_w), from a
+    /// seeded generator.
     pub fn init_params(&self, seed: u64) -> Result<Vec<f32>> {
         let resolved = self.resolve()?;
         let mut rng = SplitMix64::new(seed);
@@ -148,6 +199,104 @@ impl ModelSpec {
             }
         }
         Ok(theta)
+    }
+}
+
+impl Layer {
+    /// Whether the layer has parameters.
+    pub fn has_params(&self) -> bool {
+        matches!(self, Layer::Dense { .. } | Layer::Conv2d { .. })
+    }
+
+    /// The PyTorch module this layer is.
+    pub fn torch_name(&self) -> &'static str {
+        match self {
+            Layer::Dense { .. } => "Linear",
+            Layer::Conv2d { .. } => "Conv2d",
+            Layer::MaxPool2d { .. } => "MaxPool2d",
+            Layer::AvgPool2d { .. } => "AvgPool2d",
+            Layer::GlobalAvgPool => "AdaptiveAvgPool2d",
+            Layer::Flatten => "Flatten",
+            Layer::Activation(a) => a.torch_name(),
+        }
+    }
+}
+
+/// The geometry of a Conv2d or pooling layer (NCHW); field for field the tail of `LayerMeta`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height.
+    pub h_in: usize,
+    /// Input width.
+    pub w_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Output height ⌊(h_in + 2 p_h − k_h) / s_h⌋ + 1.
+    pub h_out: usize,
+    /// Output width.
+    pub w_out: usize,
+    /// Kernel height.
+    pub k_h: usize,
+    /// Kernel width.
+    pub k_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Vertical zero padding.
+    pub pad_h: usize,
+    /// Horizontal zero padding.
+    pub pad_w: usize,
+}
+
+impl Geometry {
+    fn new(
+        what: &str,
+        (c, h, w): (usize, usize, usize),
+        c_out: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Result<Geometry> {
+        if c_out == 0 || kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
+            return Err(Error::Shape(format!("{what}: channels, kernel and stride must all be at least 1")));
+        }
+        if h + 2 * padding.0 < kernel.0 || w + 2 * padding.1 < kernel.1 {
+            return Err(Error::Shape(format!(
+                "{what}: kernel {kernel:?} is larger than its padded input [{c}, {h}, {w}] (padding {padding:?})"
+            )));
+        }
+        Ok(Geometry {
+            c_in: c,
+            h_in: h,
+            w_in: w,
+            c_out,
+            h_out: (h + 2 * padding.0 - kernel.0) / stride.0 + 1,
+            w_out: (w + 2 * padding.1 - kernel.1) / stride.1 + 1,
+            k_h: kernel.0,
+            k_w: kernel.1,
+            stride_h: stride.0,
+            stride_w: stride.1,
+            pad_h: padding.0,
+            pad_w: padding.1,
+        })
+    }
+
+    /// Elements of one input row.
+    pub fn in_len(&self) -> usize {
+        self.c_in * self.h_in * self.w_in
+    }
+
+    /// Elements of one output row.
+    pub fn out_len(&self) -> usize {
+        self.c_out * self.h_out * self.w_out
+    }
+
+    /// Elements of a Conv2d weight `[c_out, c_in, k_h, k_w]`.
+    pub fn weight_len(&self) -> usize {
+        self.c_out * self.c_in * self.k_h * self.k_w
     }
 }
 
@@ -200,6 +349,25 @@ pub enum LayerOp {
         w_off: usize,
         /// Offset of b in θ.
         b_off: usize,
+    },
+    /// Conv2d; W `[c_out, c_in, k_h, k_w]` at `w_off`, b at `b_off`.
+    Conv2d {
+        /// Shapes.
+        geom: Geometry,
+        /// Offset of W in θ.
+        w_off: usize,
+        /// Offset of b in θ.
+        b_off: usize,
+    },
+    /// Max pooling (also needs an argmax slot per output).
+    MaxPool2d {
+        /// Shapes.
+        geom: Geometry,
+    },
+    /// Average pooling (and global average pooling).
+    AvgPool2d {
+        /// Shapes.
+        geom: Geometry,
     },
     /// y = f(x) over `n` features.
     Activation {

@@ -7,9 +7,7 @@ use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{map_read, staging_buffer};
 use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
-use crate::gpu::{
-    dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena,
-};
+use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
 
 /// Options fixed when a network is built.
 #[derive(Clone, Copy, Debug)]
@@ -22,10 +20,7 @@ pub struct NetworkOptions {
 
 impl Default for NetworkOptions {
     fn default() -> Self {
-        NetworkOptions {
-            max_batch: 256,
-            seed: 0,
-        }
+        NetworkOptions { max_batch: 256, seed: 0 }
     }
 }
 
@@ -101,6 +96,24 @@ struct NodeOffsets {
     r: u32,
 }
 
+fn set_geometry(meta: &mut LayerMeta, g: &super::Geometry) {
+    let u = |v: usize| v as u32;
+    meta.c_in = u(g.c_in);
+    meta.h_in = u(g.h_in);
+    meta.w_in = u(g.w_in);
+    meta.c_out = u(g.c_out);
+    meta.h_out = u(g.h_out);
+    meta.w_out = u(g.w_out);
+    meta.k_h = u(g.k_h);
+    meta.k_w = u(g.k_w);
+    meta.stride_h = u(g.stride_h);
+    meta.stride_w = u(g.stride_w);
+    meta.pad_h = u(g.pad_h);
+    meta.pad_w = u(g.pad_w);
+    meta.n_in = u(g.in_len());
+    meta.n_out = u(g.out_len());
+}
+
 /// The GPU model.
 pub struct Network {
     spec: ModelSpec,
@@ -138,41 +151,13 @@ impl Network {
         let nodes: Vec<NodeOffsets> = model
             .nodes
             .iter()
-            .map(|&w| NodeOffsets {
-                x: take(rows * w),
-                t: take(rows * w),
-                g: take(rows * w),
-                r: take(rows * w),
-            })
+            .map(|&w| NodeOffsets { x: take(rows * w), t: take(rows * w), g: take(rows * w), r: take(rows * w) })
             .collect();
         let target_off = take(rows * target_width);
         let loss_off = take(rows);
         let hit_off = take(rows);
         let lse_off = take(rows);
         let t_loss_off = take(rows);
-        if len > u32::MAX as usize / 4 {
-            return Err(Error::Shape(format!(
-                "the activation arena ({len} floats) is too large; lower max_batch"
-            )));
-        }
-        gpu.check_storage_size(
-            &format!("the activation arena for batch {rows}"),
-            len as u64 * 4,
-        )?;
-
-        let arenas = Arenas {
-            theta: storage_buffer(gpu, "theta", model.n_params)?,
-            g_theta: storage_buffer(gpu, "g_theta", model.n_params)?,
-            z: storage_buffer(gpu, "z", model.n_params)?,
-            r_theta: storage_buffer(gpu, "r_theta (Hz)", model.n_params)?,
-            work: storage_buffer(gpu, "work", len)?,
-            stats: storage_buffer(gpu, "stats", stat::LEN)?,
-            index: storage_buffer(gpu, "batch indices", rows)?,
-        };
-        let theta0 = spec.init_params(options.seed)?;
-        gpu.queue
-            .write_buffer(&arenas.theta, 0, bytemuck::cast_slice(&theta0));
-
         // ---- one LayerMeta per layer, then the loss, the two reductions and the gather
         let mut metas = Vec::new();
         let mut passes: [Vec<Dispatch>; 4] = Default::default();
@@ -188,26 +173,13 @@ impl Network {
                 g_y_off: o.g,
                 r_x_off: i.r,
                 r_y_off: o.r,
-                flags: if layer.input > 0 {
-                    FLAG_INPUT_HAS_TANGENT
-                } else {
-                    0
-                },
+                flags: if layer.input > 0 { FLAG_INPUT_HAS_TANGENT } else { 0 },
                 ..Default::default()
             };
             let group = metas.len();
-            let d = |kernel, items| Dispatch {
-                kernel,
-                group,
-                items,
-            };
+            let d = |kernel, items| Dispatch { kernel, group, items };
             match layer.op {
-                LayerOp::Dense {
-                    n_in,
-                    n_out,
-                    w_off,
-                    b_off,
-                } => {
+                LayerOp::Dense { n_in, n_out, w_off, b_off } => {
                     meta.n_in = n_in as u32;
                     meta.n_out = n_out as u32;
                     meta.w_off = w_off as u32;
@@ -224,6 +196,39 @@ impl Network {
                     bwd.push(d(Kernel::DenseBwdW, Items::Fixed(n_out * (n_in + 1))));
                     rbwd.push(d(Kernel::DenseRbwdW, Items::Fixed(n_out * (n_in + 1))));
                 }
+                LayerOp::Conv2d { geom, w_off, b_off } => {
+                    set_geometry(&mut meta, &geom);
+                    meta.w_off = w_off as u32;
+                    meta.b_off = b_off as u32;
+                    let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
+                    fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
+                    tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
+                    if layer.input > 0 {
+                        bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
+                        rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
+                    }
+                    // one workgroup per weight and per bias
+                    let params = (geom.weight_len() + geom.c_out) as u32;
+                    bwd.push(d(Kernel::ConvBwdW, Items::Fixed(params)));
+                    rbwd.push(d(Kernel::ConvRbwdW, Items::Fixed(params)));
+                }
+                LayerOp::MaxPool2d { geom } => {
+                    set_geometry(&mut meta, &geom);
+                    meta.aux_off = take(rows * geom.out_len());
+                    let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
+                    fwd.push(d(Kernel::MaxpoolFwd, Items::PerRow(n_y)));
+                    tangent.push(d(Kernel::MaxpoolTangent, Items::PerRow(n_y)));
+                    bwd.push(d(Kernel::MaxpoolBwd, Items::PerRow(n_x)));
+                    rbwd.push(d(Kernel::MaxpoolRbwd, Items::PerRow(n_x)));
+                }
+                LayerOp::AvgPool2d { geom } => {
+                    set_geometry(&mut meta, &geom);
+                    let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
+                    fwd.push(d(Kernel::AvgpoolFwd, Items::PerRow(n_y)));
+                    tangent.push(d(Kernel::AvgpoolTangent, Items::PerRow(n_y)));
+                    bwd.push(d(Kernel::AvgpoolBwd, Items::PerRow(n_x)));
+                    rbwd.push(d(Kernel::AvgpoolRbwd, Items::PerRow(n_x)));
+                }
                 LayerOp::Activation { act, n } => {
                     meta.n_in = n as u32;
                     meta.n_out = n as u32;
@@ -237,9 +242,7 @@ impl Network {
             }
             metas.push(meta);
         }
-        let out = *nodes
-            .last()
-            .ok_or_else(|| Error::Shape("model without nodes".into()))?;
+        let out = *nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let loss_meta = LayerMeta {
             n_in: k as u32,
             n_out: k as u32,
@@ -259,51 +262,38 @@ impl Network {
         metas.push(loss_meta);
         let [lf, lt, lb, lr] = model.loss.kernels();
         let k32 = k as u32;
-        fwd.push(Dispatch {
-            kernel: lf,
-            group: loss_group,
-            items: Items::PerRow(1),
-        });
-        tangent.push(Dispatch {
-            kernel: lt,
-            group: loss_group,
-            items: Items::PerRow(1),
-        });
-        bwd.push(Dispatch {
-            kernel: lb,
-            group: loss_group,
-            items: Items::PerRow(k32),
-        });
-        rbwd.push(Dispatch {
-            kernel: lr,
-            group: loss_group,
-            items: Items::PerRow(k32),
-        });
+        fwd.push(Dispatch { kernel: lf, group: loss_group, items: Items::PerRow(1) });
+        tangent.push(Dispatch { kernel: lt, group: loss_group, items: Items::PerRow(1) });
+        bwd.push(Dispatch { kernel: lb, group: loss_group, items: Items::PerRow(k32) });
+        rbwd.push(Dispatch { kernel: lr, group: loss_group, items: Items::PerRow(k32) });
         bwd.reverse();
         rbwd.reverse();
         let reduce_group = metas.len();
         metas.push(loss_meta);
         let reduce_accumulate_group = metas.len();
-        metas.push(LayerMeta {
-            flags: FLAG_ACCUMULATE,
-            ..loss_meta
-        });
+        metas.push(LayerMeta { flags: FLAG_ACCUMULATE, ..loss_meta });
         let gather_slot = metas.len();
-        metas.push(LayerMeta {
-            n_in: model.nodes[0] as u32,
-            x_off: nodes[0].x,
-            ..loss_meta
-        });
+        metas.push(LayerMeta { n_in: model.nodes[0] as u32, x_off: nodes[0].x, ..loss_meta });
+
+        if len > u32::MAX as usize / 4 {
+            return Err(Error::Shape(format!("the activation arena ({len} floats) is too large; lower max_batch")));
+        }
+        gpu.check_storage_size(&format!("the activation arena for batch {rows}"), len as u64 * 4)?;
+
+        let arenas = Arenas {
+            theta: storage_buffer(gpu, "theta", model.n_params)?,
+            g_theta: storage_buffer(gpu, "g_theta", model.n_params)?,
+            z: storage_buffer(gpu, "z", model.n_params)?,
+            r_theta: storage_buffer(gpu, "r_theta (Hz)", model.n_params)?,
+            work: storage_buffer(gpu, "work", len)?,
+            stats: storage_buffer(gpu, "stats", stat::LEN)?,
+            index: storage_buffer(gpu, "batch indices", rows)?,
+        };
+        let theta0 = spec.init_params(options.seed)?;
+        gpu.queue.write_buffer(&arenas.theta, 0, bytemuck::cast_slice(&theta0));
 
         let uniforms = UniformArena::new(gpu, "layer metas", &metas);
-        let batch_meta = uniform_buffer(
-            gpu,
-            "batch meta",
-            &BatchMeta {
-                rows: 1,
-                _pad: [0; 3],
-            },
-        );
+        let batch_meta = uniform_buffer(gpu, "batch meta", &BatchMeta { rows: 1, _pad: [0; 3] });
         let groups = (0..gather_slot)
             .map(|slot| {
                 let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
@@ -398,10 +388,7 @@ impl Network {
                 b(5, self.arenas.work.as_entire_binding()),
             ],
         });
-        Ok(BoundData {
-            group,
-            rows: data.rows,
-        })
+        Ok(BoundData { group, rows: data.rows })
     }
 
     /// Validates a batch and queues the upload of its indices and size (takes effect at the
@@ -417,53 +404,23 @@ impl Network {
                 self.max_batch
             )));
         }
-        if let Some(bad) = batch
-            .indices
-            .iter()
-            .find(|&&i| i as usize >= batch.data.rows)
-        {
+        if let Some(bad) = batch.indices.iter().find(|&&i| i as usize >= batch.data.rows) {
             return Err(Error::Data(format!(
                 "row index {bad} is out of range for a data set of {} rows",
                 batch.data.rows
             )));
         }
-        gpu.queue
-            .write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
-        gpu.queue.write_buffer(
-            &self.batch_meta,
-            0,
-            bytemuck::bytes_of(&BatchMeta {
-                rows: n as u32,
-                _pad: [0; 3],
-            }),
-        );
+        gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
+        gpu.queue.write_buffer(&self.batch_meta, 0, bytemuck::bytes_of(&BatchMeta { rows: n as u32, _pad: [0; 3] }));
         Ok(n as u32)
     }
 
     /// Records the gather of the prepared batch into the input node and target slots.
-    pub fn encode_gather(
-        &self,
-        gpu: &Gpu,
-        pass: &mut wgpu::ComputePass<'_>,
-        data: &BoundData,
-        rows: u32,
-    ) {
+    pub fn encode_gather(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, data: &BoundData, rows: u32) {
         let k = self.model.output_width();
         let target_width = self.model.loss.target_width(k) as u32;
-        dispatch(
-            gpu,
-            pass,
-            Kernel::GatherRows,
-            &data.group,
-            rows * self.model.nodes[0] as u32,
-        );
-        dispatch(
-            gpu,
-            pass,
-            Kernel::GatherTargets,
-            &data.group,
-            rows * target_width,
-        );
+        dispatch(gpu, pass, Kernel::GatherRows, &data.group, rows * self.model.nodes[0] as u32);
+        dispatch(gpu, pass, Kernel::GatherTargets, &data.group, rows * target_width);
     }
 
     /// Records one of the four passes for a batch of `rows`.
@@ -485,11 +442,7 @@ impl Network {
 
     /// Records the reduction of the per-row loss terms into `stats` (added to it if `accumulate`).
     pub fn encode_reduce(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, accumulate: bool) {
-        let group = if accumulate {
-            self.reduce_accumulate_group
-        } else {
-            self.reduce_group
-        };
+        let group = if accumulate { self.reduce_accumulate_group } else { self.reduce_group };
         dispatch(gpu, pass, Kernel::LossReduce, &self.groups[group], 1);
     }
 
@@ -525,11 +478,7 @@ impl Network {
     pub async fn loss(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<Evaluation> {
         let rows = self.run(gpu, batch, &[Phase::Forward])?;
         let s = self.read_stats(gpu).await?;
-        Ok(Evaluation {
-            loss: s[stat::LOSS] / rows as f32,
-            accuracy: s[stat::HITS] / rows as f32,
-            rows: rows as usize,
-        })
+        Ok(Evaluation { loss: s[stat::LOSS] / rows as f32, accuracy: s[stat::HITS] / rows as f32, rows: rows as usize })
     }
 
     /// Mean loss and ∇θ L on a batch.
@@ -544,26 +493,12 @@ impl Network {
     /// rounding). Also leaves ∇L in the gradient arena.
     pub async fn hvp(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<Vec<f32>> {
         self.write_direction(gpu, v)?;
-        self.run(
-            gpu,
-            batch,
-            &[
-                Phase::Forward,
-                Phase::Tangent,
-                Phase::Backward,
-                Phase::RBackward,
-            ],
-        )?;
+        self.run(gpu, batch, &[Phase::Forward, Phase::Tangent, Phase::Backward, Phase::RBackward])?;
         read_f32(gpu, &self.arenas.r_theta, 0, self.n_params()).await
     }
 
     /// The directional derivative ⟨∇L, v⟩ from the tangent pass alone (no backward pass).
-    pub async fn directional_derivative(
-        &self,
-        gpu: &Gpu,
-        batch: &Batch<'_>,
-        v: &[f32],
-    ) -> Result<f32> {
+    pub async fn directional_derivative(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<f32> {
         self.write_direction(gpu, v)?;
         let rows = self.run(gpu, batch, &[Phase::Forward, Phase::Tangent])?;
         let s = self.read_stats(gpu).await?;
@@ -578,8 +513,7 @@ impl Network {
                 self.n_params()
             )));
         }
-        gpu.queue
-            .write_buffer(&self.arenas.z, 0, bytemuck::cast_slice(v));
+        gpu.queue.write_buffer(&self.arenas.z, 0, bytemuck::cast_slice(v));
         Ok(())
     }
 
@@ -588,10 +522,7 @@ impl Network {
     pub async fn evaluate(&self, gpu: &Gpu, data: &BoundData) -> Result<Evaluation> {
         let all: Vec<u32> = (0..data.rows as u32).collect();
         for (c, chunk) in all.chunks(self.max_batch).enumerate() {
-            let batch = Batch {
-                data,
-                indices: chunk,
-            };
+            let batch = Batch { data, indices: chunk };
             let rows = self.prepare(gpu, &batch)?;
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             {
@@ -604,11 +535,7 @@ impl Network {
         }
         let s = self.read_stats(gpu).await?;
         let n = data.rows as f32;
-        Ok(Evaluation {
-            loss: s[stat::LOSS] / n,
-            accuracy: s[stat::HITS] / n,
-            rows: data.rows,
-        })
+        Ok(Evaluation { loss: s[stat::LOSS] / n, accuracy: s[stat::HITS] / n, rows: data.rows })
     }
 
     /// All parameters, flat, in arena order.
@@ -619,20 +546,12 @@ impl Network {
     /// Replaces all parameters.
     pub fn set_params(&self, gpu: &Gpu, theta: &[f32]) -> Result<()> {
         if theta.len() != self.n_params() {
-            return Err(Error::Shape(format!(
-                "{} values given for {} parameters",
-                theta.len(),
-                self.n_params()
-            )));
+            return Err(Error::Shape(format!("{} values given for {} parameters", theta.len(), self.n_params())));
         }
         if let Some(i) = theta.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Data(format!(
-                "parameter {i} is {} (NaN/Inf)",
-                theta[i]
-            )));
+            return Err(Error::Data(format!("parameter {i} is {} (NaN/Inf)", theta[i])));
         }
-        gpu.queue
-            .write_buffer(&self.arenas.theta, 0, bytemuck::cast_slice(theta));
+        gpu.queue.write_buffer(&self.arenas.theta, 0, bytemuck::cast_slice(theta));
         Ok(())
     }
 
@@ -643,13 +562,7 @@ impl Network {
             .model
             .params
             .iter()
-            .map(|p| {
-                (
-                    p.name.clone(),
-                    p.shape.clone(),
-                    theta[p.offset..p.offset + p.len()].to_vec(),
-                )
-            })
+            .map(|p| (p.name.clone(), p.shape.clone(), theta[p.offset..p.offset + p.len()].to_vec()))
             .collect())
     }
 
@@ -657,10 +570,7 @@ impl Network {
     pub fn set_tensor(&self, gpu: &Gpu, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
         let p = self.model.param(name).ok_or_else(|| {
             let names: Vec<&str> = self.model.params.iter().map(|p| p.name.as_str()).collect();
-            Error::Shape(format!(
-                "no parameter named '{name}'; the model has {}",
-                names.join(", ")
-            ))
+            Error::Shape(format!("no parameter named '{name}'; the model has {}", names.join(", ")))
         })?;
         if p.shape != shape || values.len() != p.len() {
             return Err(Error::Shape(format!(
@@ -672,11 +582,7 @@ impl Network {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::Data(format!("values for '{name}' contain NaN/Inf")));
         }
-        gpu.queue.write_buffer(
-            &self.arenas.theta,
-            (p.offset * 4) as u64,
-            bytemuck::cast_slice(values),
-        );
+        gpu.queue.write_buffer(&self.arenas.theta, (p.offset * 4) as u64, bytemuck::cast_slice(values));
         Ok(())
     }
 }

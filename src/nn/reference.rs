@@ -2,7 +2,7 @@
 //! product, built only from the per-layer references (`dense`, `activation`, `loss`). It is the
 //! oracle the GPU is tested against, and is itself tested against finite differences.
 
-use super::{activation, dense, dense::DenseShape, LayerOp, Resolved};
+use super::{activation, conv, dense, dense::DenseShape, pool, LayerOp, Resolved};
 
 /// Everything one pass computes.
 #[derive(Clone, Debug)]
@@ -19,14 +19,7 @@ pub struct Pass {
 
 /// Runs forward, backward and, when `z` is given, the tangent and R-backward passes.
 /// `x` is `[rows, input]`, `targets` `[rows, target_width]` (class indices as f64 for CE).
-pub fn pass(
-    model: &Resolved,
-    theta: &[f64],
-    x: &[f64],
-    targets: &[f64],
-    rows: usize,
-    z: Option<&[f64]>,
-) -> Pass {
+pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: Option<&[f64]>) -> Pass {
     let n_nodes = model.nodes.len();
     let mut nodes: Vec<Vec<f64>> = vec![Vec::new(); n_nodes];
     nodes[0] = x.to_vec();
@@ -36,28 +29,35 @@ pub fn pass(
     for layer in &model.layers {
         let xin = &nodes[layer.input];
         let (y, t_y) = match layer.op {
-            LayerOp::Dense {
-                n_in,
-                n_out,
-                w_off,
-                b_off,
-            } => {
+            LayerOp::Dense { n_in, n_out, w_off, b_off } => {
                 let s = DenseShape { rows, n_in, n_out };
                 let w = &theta[w_off..w_off + n_in * n_out];
                 let b = &theta[b_off..b_off + n_out];
                 let y = dense::fwd(s, w, b, xin);
                 let t = z.map(|z| {
                     let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
-                    dense::tangent(
-                        s,
-                        w,
-                        &z[w_off..w_off + n_in * n_out],
-                        &z[b_off..b_off + n_out],
-                        xin,
-                        t_x,
-                    )
+                    dense::tangent(s, w, &z[w_off..w_off + n_in * n_out], &z[b_off..b_off + n_out], xin, t_x)
                 });
                 (y, t)
+            }
+            LayerOp::Conv2d { geom, w_off, b_off } => {
+                let (wl, bl) = (geom.weight_len(), geom.c_out);
+                let w = &theta[w_off..w_off + wl];
+                let y = conv::fwd(&geom, rows, w, &theta[b_off..b_off + bl], xin);
+                let t = z.map(|z| {
+                    let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
+                    conv::tangent(&geom, rows, w, &z[w_off..w_off + wl], &z[b_off..b_off + bl], xin, t_x)
+                });
+                (y, t)
+            }
+            LayerOp::MaxPool2d { geom } => {
+                let arg = pool::argmax(&geom, rows, xin);
+                let t = z.map(|_| pool::max_gather(&arg, &tangents[layer.input]));
+                (pool::max_gather(&arg, xin), t)
+            }
+            LayerOp::AvgPool2d { geom } => {
+                let t = z.map(|_| pool::avg_fwd(&geom, rows, &tangents[layer.input]));
+                (pool::avg_fwd(&geom, rows, xin), t)
             }
             LayerOp::Activation { act, .. } => {
                 let y = activation::fwd(act, xin);
@@ -85,12 +85,7 @@ pub fn pass(
         let xin = &nodes[layer.input];
         let g_y = g[layer.output].clone();
         match layer.op {
-            LayerOp::Dense {
-                n_in,
-                n_out,
-                w_off,
-                b_off,
-            } => {
+            LayerOp::Dense { n_in, n_out, w_off, b_off } => {
                 let s = DenseShape { rows, n_in, n_out };
                 let w = &theta[w_off..w_off + n_in * n_out];
                 let (g_w, g_b, g_x) = dense::bwd(s, w, xin, &g_y);
@@ -99,35 +94,51 @@ pub fn pass(
                 g[layer.input] = g_x;
                 if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
                     let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
-                    let (r_w, r_b, r_x) = dense::rbwd(
-                        s,
-                        w,
-                        &z[w_off..w_off + n_in * n_out],
-                        xin,
-                        t_x,
-                        &g_y,
-                        &r[layer.output],
-                    );
+                    let (r_w, r_b, r_x) =
+                        dense::rbwd(s, w, &z[w_off..w_off + n_in * n_out], xin, t_x, &g_y, &r[layer.output]);
                     hz[w_off..w_off + n_in * n_out].copy_from_slice(&r_w);
                     hz[b_off..b_off + n_out].copy_from_slice(&r_b);
                     r[layer.input] = r_x;
                 }
             }
+            LayerOp::Conv2d { geom, w_off, b_off } => {
+                let (wl, bl) = (geom.weight_len(), geom.c_out);
+                let w = &theta[w_off..w_off + wl];
+                let (g_w, g_b, g_x) = conv::bwd(&geom, rows, w, xin, &g_y);
+                grad[w_off..w_off + wl].copy_from_slice(&g_w);
+                grad[b_off..b_off + bl].copy_from_slice(&g_b);
+                g[layer.input] = g_x;
+                if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
+                    let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
+                    let (r_w, r_b, r_x) =
+                        conv::rbwd(&geom, rows, w, &z[w_off..w_off + wl], xin, t_x, &g_y, &r[layer.output]);
+                    hz[w_off..w_off + wl].copy_from_slice(&r_w);
+                    hz[b_off..b_off + bl].copy_from_slice(&r_b);
+                    r[layer.input] = r_x;
+                }
+            }
+            LayerOp::MaxPool2d { geom } => {
+                let arg = pool::argmax(&geom, rows, xin);
+                g[layer.input] = pool::max_scatter(&arg, &g_y, xin.len());
+                if z.is_some() {
+                    r[layer.input] = pool::max_scatter(&arg, &r[layer.output], xin.len());
+                }
+            }
+            LayerOp::AvgPool2d { geom } => {
+                g[layer.input] = pool::avg_bwd(&geom, rows, &g_y);
+                if z.is_some() {
+                    r[layer.input] = pool::avg_bwd(&geom, rows, &r[layer.output]);
+                }
+            }
             LayerOp::Activation { act, .. } => {
                 g[layer.input] = activation::bwd(act, xin, &g_y);
                 if z.is_some() {
-                    r[layer.input] =
-                        activation::rbwd(act, xin, &tangents[layer.input], &g_y, &r[layer.output]);
+                    r[layer.input] = activation::rbwd(act, xin, &tangents[layer.input], &g_y, &r[layer.output]);
                 }
             }
         }
     }
-    Pass {
-        loss,
-        grad,
-        hz,
-        nodes,
-    }
+    Pass { loss, grad, hz, nodes }
 }
 
 /// The mean loss.
@@ -136,38 +147,17 @@ pub fn loss(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
 }
 
 /// ∇θ L.
-pub fn gradient(
-    model: &Resolved,
-    theta: &[f64],
-    x: &[f64],
-    targets: &[f64],
-    rows: usize,
-) -> Vec<f64> {
+pub fn gradient(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize) -> Vec<f64> {
     pass(model, theta, x, targets, rows, None).grad
 }
 
 /// H z by forward-over-reverse.
-pub fn hvp(
-    model: &Resolved,
-    theta: &[f64],
-    x: &[f64],
-    targets: &[f64],
-    rows: usize,
-    z: &[f64],
-) -> Vec<f64> {
-    pass(model, theta, x, targets, rows, Some(z))
-        .hz
-        .unwrap_or_default()
+pub fn hvp(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: &[f64]) -> Vec<f64> {
+    pass(model, theta, x, targets, rows, Some(z)).hz.unwrap_or_default()
 }
 
 /// The dense Hessian `[P, P]` (row i = H e_i) from P unit-vector HVPs.
-pub fn hessian(
-    model: &Resolved,
-    theta: &[f64],
-    x: &[f64],
-    targets: &[f64],
-    rows: usize,
-) -> Vec<f64> {
+pub fn hessian(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize) -> Vec<f64> {
     let n = model.n_params;
     let mut h = vec![0.0; n * n];
     let mut e = vec![0.0; n];
@@ -194,21 +184,11 @@ pub fn fd_hvp(
     let minus: Vec<f64> = theta.iter().zip(z).map(|(t, v)| t - eps * v).collect();
     let gp = gradient(model, &plus, x, targets, rows);
     let gm = gradient(model, &minus, x, targets, rows);
-    gp.iter()
-        .zip(gm)
-        .map(|(a, b)| (a - b) / (2.0 * eps))
-        .collect()
+    gp.iter().zip(gm).map(|(a, b)| (a - b) / (2.0 * eps)).collect()
 }
 
 /// Central finite-difference gradient of the loss.
-pub fn fd_gradient(
-    model: &Resolved,
-    theta: &[f64],
-    x: &[f64],
-    targets: &[f64],
-    rows: usize,
-    eps: f64,
-) -> Vec<f64> {
+pub fn fd_gradient(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, eps: f64) -> Vec<f64> {
     let mut th = theta.to_vec();
     (0..theta.len())
         .map(|i| {

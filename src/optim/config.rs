@@ -1,6 +1,7 @@
 //! Typed optimizer configurations. Each `Default` is the method's published default.
 
 use crate::error::{Error, Result};
+use crate::nn::{LayerOp, Resolved};
 use crate::probe::ProbeKind;
 
 /// PyTorch `torch.optim.SGD` (defaults of PyTorch 2.x: lr 1e-3, no momentum).
@@ -22,14 +23,7 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig {
-            lr: 1e-3,
-            momentum: 0.0,
-            dampening: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-            grad_clip: None,
-        }
+        SgdConfig { lr: 1e-3, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, grad_clip: None }
     }
 }
 
@@ -53,25 +47,14 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig {
-            lr: 1e-3,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled: false,
-            grad_clip: None,
-        }
+        AdamConfig { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, decoupled: false, grad_clip: None }
     }
 }
 
 impl AdamConfig {
     /// PyTorch `torch.optim.AdamW` defaults (weight decay 1e-2, decoupled).
     pub fn adamw() -> Self {
-        AdamConfig {
-            weight_decay: 1e-2,
-            decoupled: true,
-            ..Default::default()
-        }
+        AdamConfig { weight_decay: 1e-2, decoupled: true, ..Default::default() }
     }
 }
 
@@ -120,6 +103,27 @@ impl Default for AdaHessianConfig {
             grad_clip: None,
             seed: 0,
         }
+    }
+}
+
+impl AdaHessianConfig {
+    /// The slices of θ whose |Hz| is replaced by group means, as (offset, length, group length):
+    /// each kh×kw window of a Conv2d kernel `[out, in, kh, kw]` (official spatial averaging,
+    /// `average_conv`), and each output row of a Dense weight `[out, in]` (`average_dense`).
+    pub fn averaging_groups(&self, model: &Resolved) -> Vec<(usize, usize, usize)> {
+        let mut groups = Vec::new();
+        for layer in &model.layers {
+            match layer.op {
+                LayerOp::Dense { n_in, n_out, w_off, .. } if self.average_dense && n_in > 1 => {
+                    groups.push((w_off, n_in * n_out, n_in));
+                }
+                LayerOp::Conv2d { geom, w_off, .. } if self.average_conv && geom.k_h * geom.k_w > 1 => {
+                    groups.push((w_off, geom.weight_len(), geom.k_h * geom.k_w));
+                }
+                _ => {}
+            }
+        }
+        groups
     }
 }
 
@@ -219,10 +223,7 @@ impl OptimizerConfig {
 
     /// Whether the method needs Hessian-vector products.
     pub fn uses_curvature(&self) -> bool {
-        matches!(
-            self,
-            OptimizerConfig::AdaHessian(_) | OptimizerConfig::SophiaH(_)
-        )
+        matches!(self, OptimizerConfig::AdaHessian(_) | OptimizerConfig::SophiaH(_))
     }
 
     /// Checks every hyper-parameter's range; the message names the parameter and the range.
@@ -231,18 +232,14 @@ impl OptimizerConfig {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(Error::Config(format!(
-                    "{name} = {v} must be a finite number > 0"
-                )))
+                Err(Error::Config(format!("{name} = {v} must be a finite number > 0")))
             }
         };
         let non_negative = |name: &str, v: f32| {
             if v.is_finite() && v >= 0.0 {
                 Ok(())
             } else {
-                Err(Error::Config(format!(
-                    "{name} = {v} must be a finite number ≥ 0"
-                )))
+                Err(Error::Config(format!("{name} = {v} must be a finite number ≥ 0")))
             }
         };
         let beta = |name: &str, v: f32| {
@@ -268,9 +265,7 @@ impl OptimizerConfig {
                 non_negative("weight_decay", c.weight_decay)?;
                 clip(c.grad_clip)?;
                 if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
-                    return Err(Error::Config(
-                        "nesterov needs momentum > 0 and dampening = 0".into(),
-                    ));
+                    return Err(Error::Config("nesterov needs momentum > 0 and dampening = 0".into()));
                 }
             }
             OptimizerConfig::Adam(c) => {
@@ -288,10 +283,7 @@ impl OptimizerConfig {
                 positive("eps", c.eps)?;
                 non_negative("weight_decay", c.weight_decay)?;
                 if !(0.0..=1.0).contains(&c.hessian_power) {
-                    return Err(Error::Config(format!(
-                        "hessian_power = {} must be in [0, 1]",
-                        c.hessian_power
-                    )));
+                    return Err(Error::Config(format!("hessian_power = {} must be in [0, 1]", c.hessian_power)));
                 }
                 at_least_one("update_each", c.update_each)?;
                 at_least_one("n_samples", c.n_samples)?;

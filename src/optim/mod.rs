@@ -8,11 +8,9 @@ pub use config::{AdaHessianConfig, AdamConfig, OptimizerConfig, SgdConfig, Sophi
 
 use crate::error::{Error, Result};
 use crate::gpu::meta::{stat, SliceMeta, StepMeta, STEP_DECOUPLED, STEP_NESTEROV};
-use crate::gpu::{
-    dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena,
-};
+use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
 use crate::nn::Phase;
-use crate::nn::{Batch, Evaluation, LayerOp, Network};
+use crate::nn::{Batch, Evaluation, Network};
 use crate::probe::ProbeKind;
 
 /// What one step reports when its loss is read back.
@@ -65,21 +63,9 @@ impl Optimizer {
         let mut slices: Vec<SliceMeta> = (0..n_samples).map(whole).collect();
         let mut group_means = Vec::new();
         if let OptimizerConfig::AdaHessian(c) = config {
-            for layer in &net.model().layers {
-                if let LayerOp::Dense {
-                    n_in, n_out, w_off, ..
-                } = layer.op
-                {
-                    if c.average_dense && n_in > 1 {
-                        group_means.push((slices.len(), n_out as u32));
-                        slices.push(SliceMeta {
-                            off: w_off as u32,
-                            len: (n_in * n_out) as u32,
-                            group_len: n_in as u32,
-                            ..whole(0)
-                        });
-                    }
-                }
+            for (off, len, group_len) in c.averaging_groups(net.model()) {
+                group_means.push((slices.len(), (len / group_len) as u32));
+                slices.push(SliceMeta { off: off as u32, len: len as u32, group_len: group_len as u32, ..whole(0) });
             }
         }
         let curv = storage_buffer(gpu, "curvature estimate", p)?;
@@ -146,9 +132,7 @@ impl Optimizer {
     /// Changes the learning rate (for schedules); takes effect at the next step.
     pub fn set_lr(&mut self, lr: f32) -> Result<()> {
         if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::Config(format!(
-                "lr = {lr} must be a finite number > 0"
-            )));
+            return Err(Error::Config(format!("lr = {lr} must be a finite number > 0")));
         }
         self.lr = lr;
         Ok(())
@@ -169,29 +153,18 @@ impl Optimizer {
         let p = self.n_params as usize;
         let mv = read_f32(gpu, &self.state, 0, 2 * p).await?;
         let curv = read_f32(gpu, &self.curv, 0, p).await?;
-        Ok(OptimizerState {
-            t: self.t,
-            t_curv: self.t_curv,
-            m: mv[..p].to_vec(),
-            v: mv[p..].to_vec(),
-            curvature: curv,
-        })
+        Ok(OptimizerState { t: self.t, t_curv: self.t_curv, m: mv[..p].to_vec(), v: mv[p..].to_vec(), curvature: curv })
     }
 
     /// Restores a state read with [`Optimizer::read_state`] (resume from a checkpoint).
     pub fn write_state(&mut self, gpu: &Gpu, s: &OptimizerState) -> Result<()> {
         let p = self.n_params as usize;
         if s.m.len() != p || s.v.len() != p || s.curvature.len() != p {
-            return Err(Error::Shape(format!(
-                "optimizer state is for a different model (expected {p} parameters)"
-            )));
+            return Err(Error::Shape(format!("optimizer state is for a different model (expected {p} parameters)")));
         }
-        gpu.queue
-            .write_buffer(&self.state, 0, bytemuck::cast_slice(&s.m));
-        gpu.queue
-            .write_buffer(&self.state, (p * 4) as u64, bytemuck::cast_slice(&s.v));
-        gpu.queue
-            .write_buffer(&self.curv, 0, bytemuck::cast_slice(&s.curvature));
+        gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&s.m));
+        gpu.queue.write_buffer(&self.state, (p * 4) as u64, bytemuck::cast_slice(&s.v));
+        gpu.queue.write_buffer(&self.curv, 0, bytemuck::cast_slice(&s.curvature));
         self.t = s.t;
         self.t_curv = s.t_curv;
         Ok(())
@@ -208,11 +181,7 @@ impl Optimizer {
             _ => (false, 0),
         };
         let t_curv = self.t_curv + curv_step as u64;
-        gpu.queue.write_buffer(
-            &self.step_meta,
-            0,
-            bytemuck::bytes_of(&self.step_meta(t, t_curv, curv_step)),
-        );
+        gpu.queue.write_buffer(&self.step_meta, 0, bytemuck::bytes_of(&self.step_meta(t, t_curv, curv_step)));
 
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
@@ -236,24 +205,12 @@ impl Optimizer {
                     dispatch(gpu, &mut pass, probe_kernel, &self.groups[s], whole);
                     net.encode(gpu, &mut pass, Phase::Tangent, rows);
                     net.encode(gpu, &mut pass, Phase::RBackward, rows);
-                    dispatch(
-                        gpu,
-                        &mut pass,
-                        Kernel::CurvAccumulate,
-                        &self.groups[s],
-                        whole,
-                    );
+                    dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[s], whole);
                 }
                 if let OptimizerConfig::AdaHessian(_) = self.config {
                     dispatch(gpu, &mut pass, Kernel::CurvAbs, &self.groups[0], whole);
                     for &(group, count) in &self.group_means {
-                        dispatch(
-                            gpu,
-                            &mut pass,
-                            Kernel::CurvGroupMean,
-                            &self.groups[group],
-                            count,
-                        );
+                        dispatch(gpu, &mut pass, Kernel::CurvGroupMean, &self.groups[group], count);
                     }
                 }
             }
@@ -276,31 +233,15 @@ impl Optimizer {
 
     /// [`Optimizer::step`], then reads the batch loss back; a NaN/Inf loss is an error that names
     /// the step (the parameters have then already been updated with it: restore a checkpoint).
-    pub async fn step_with_loss(
-        &mut self,
-        gpu: &Gpu,
-        net: &Network,
-        batch: &Batch<'_>,
-    ) -> Result<StepReport> {
+    pub async fn step_with_loss(&mut self, gpu: &Gpu, net: &Network, batch: &Batch<'_>) -> Result<StepReport> {
         self.step(gpu, net, batch)?;
         let s = net.read_stats(gpu).await?;
         let rows = batch.indices.len();
         let loss = s[stat::LOSS] / rows as f32;
         if !loss.is_finite() {
-            return Err(Error::NonFinite {
-                what: "the training loss",
-                value: loss,
-                step: self.t,
-            });
+            return Err(Error::NonFinite { what: "the training loss", value: loss, step: self.t });
         }
-        Ok(StepReport {
-            step: self.t,
-            batch: Evaluation {
-                loss,
-                accuracy: s[stat::HITS] / rows as f32,
-                rows,
-            },
-        })
+        Ok(StepReport { step: self.t, batch: Evaluation { loss, accuracy: s[stat::HITS] / rows as f32, rows } })
     }
 
     fn grad_clip(&self) -> Option<f32> {

@@ -19,12 +19,7 @@ pub struct State {
 impl State {
     /// Zero state for n parameters.
     pub fn new(n: usize) -> Self {
-        State {
-            t: 0,
-            t_curv: 0,
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-        }
+        State { t: 0, t_curv: 0, m: vec![0.0; n], v: vec![0.0; n] }
     }
 }
 
@@ -43,20 +38,11 @@ pub fn clip_factor(g: &[f64], clip: Option<f32>) -> f64 {
 pub fn sgd(c: &SgdConfig, theta: &mut [f64], g: &[f64], s: &mut State) {
     s.t += 1;
     let scale = clip_factor(g, c.grad_clip);
-    let (lr, mu, damp, wd) = (
-        c.lr as f64,
-        c.momentum as f64,
-        c.dampening as f64,
-        c.weight_decay as f64,
-    );
+    let (lr, mu, damp, wd) = (c.lr as f64, c.momentum as f64, c.dampening as f64, c.weight_decay as f64);
     for i in 0..theta.len() {
         let mut d = g[i] * scale + wd * theta[i];
         if mu != 0.0 {
-            let buf = if s.t == 1 {
-                d
-            } else {
-                mu * s.m[i] + (1.0 - damp) * d
-            };
+            let buf = if s.t == 1 { d } else { mu * s.m[i] + (1.0 - damp) * d };
             s.m[i] = buf;
             d = if c.nesterov { d + mu * buf } else { buf };
         }
@@ -88,11 +74,7 @@ pub fn adam(c: &AdamConfig, theta: &mut [f64], g: &[f64], s: &mut State) {
 
 /// The AdaHessian curvature estimate from probes z_s and their H z_s: |mean_s z_s ⊙ Hz_s|,
 /// then each `groups` range `(offset, len, group_len)` replaced by its group means.
-pub fn adahessian_curvature(
-    zs: &[Vec<f64>],
-    hzs: &[Vec<f64>],
-    groups: &[(usize, usize, usize)],
-) -> Vec<f64> {
+pub fn adahessian_curvature(zs: &[Vec<f64>], hzs: &[Vec<f64>], groups: &[(usize, usize, usize)]) -> Vec<f64> {
     let n = zs[0].len();
     let mut d = vec![0.0; n];
     for (z, hz) in zs.iter().zip(hzs) {
@@ -114,25 +96,14 @@ pub fn adahessian_curvature(
 
 /// One AdaHessian step (ALGORITHM.md §1). `d` is the new curvature estimate on curvature steps,
 /// None on the steps that reuse the last one (update_each > 1).
-pub fn adahessian(
-    c: &AdaHessianConfig,
-    theta: &mut [f64],
-    g: &[f64],
-    d: Option<&[f64]>,
-    s: &mut State,
-) {
+pub fn adahessian(c: &AdaHessianConfig, theta: &mut [f64], g: &[f64], d: Option<&[f64]>, s: &mut State) {
     s.t += 1;
     if d.is_some() {
         s.t_curv += 1;
     }
     let scale = clip_factor(g, c.grad_clip);
     let (b1, b2) = (c.betas.0 as f64, c.betas.1 as f64);
-    let (lr, eps, wd, k) = (
-        c.lr as f64,
-        c.eps as f64,
-        c.weight_decay as f64,
-        c.hessian_power as f64,
-    );
+    let (lr, eps, wd, k) = (c.lr as f64, c.eps as f64, c.weight_decay as f64, c.hessian_power as f64);
     let bias1 = 1.0 - b1.powi(s.t as i32);
     let bias2 = 1.0 - b2.powi(s.t_curv as i32);
     for i in 0..theta.len() {
@@ -148,25 +119,14 @@ pub fn adahessian(
 }
 
 /// One Sophia-H step (ALGORITHM.md §2b); `h_hat` = mean_s z_s ⊙ Hz_s on curvature steps.
-pub fn sophia_h(
-    c: &SophiaHConfig,
-    theta: &mut [f64],
-    g: &[f64],
-    h_hat: Option<&[f64]>,
-    s: &mut State,
-) {
+pub fn sophia_h(c: &SophiaHConfig, theta: &mut [f64], g: &[f64], h_hat: Option<&[f64]>, s: &mut State) {
     s.t += 1;
     if h_hat.is_some() {
         s.t_curv += 1;
     }
     let scale = clip_factor(g, c.grad_clip);
     let (b1, b2) = (c.betas.0 as f64, c.betas.1 as f64);
-    let (lr, eps, wd, gamma) = (
-        c.lr as f64,
-        c.eps as f64,
-        c.weight_decay as f64,
-        c.gamma as f64,
-    );
+    let (lr, eps, wd, gamma) = (c.lr as f64, c.eps as f64, c.weight_decay as f64, c.gamma as f64);
     let bias1 = 1.0 - b1.powi(s.t as i32);
     for i in 0..theta.len() {
         s.m[i] = b1 * s.m[i] + (1.0 - b1) * g[i] * scale;

@@ -52,28 +52,13 @@ pub struct Tolerance {
 }
 
 impl Tolerance {
-    pub const F32_KERNEL: Tolerance = Tolerance {
-        atol: 1e-5,
-        rtol: 1e-4,
-    };
-    pub const F32_MODEL: Tolerance = Tolerance {
-        atol: 2e-5,
-        rtol: 2e-3,
-    };
-    pub const FINITE_DIFF: Tolerance = Tolerance {
-        atol: 1e-6,
-        rtol: 1e-5,
-    };
+    pub const F32_KERNEL: Tolerance = Tolerance { atol: 1e-5, rtol: 1e-4 };
+    pub const F32_MODEL: Tolerance = Tolerance { atol: 2e-5, rtol: 2e-3 };
+    pub const FINITE_DIFF: Tolerance = Tolerance { atol: 1e-6, rtol: 1e-5 };
 
     /// Panics with the worst element when any is out of tolerance; prints the max error.
     pub fn check<A: Copy + Into<f64>>(self, what: &str, got: &[A], want: &[f64]) {
-        assert_eq!(
-            got.len(),
-            want.len(),
-            "{what}: length {} vs {}",
-            got.len(),
-            want.len()
-        );
+        assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
         let mut worst = (0usize, 0.0f64, 0.0f64);
         for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
             let g: f64 = g.into();
@@ -84,10 +69,7 @@ impl Tolerance {
                 worst = (i, err, excess);
             }
         }
-        eprintln!(
-            "{what}: max error {:.3e} at [{}] ({:.2} of tolerance)",
-            worst.1, worst.0, worst.2
-        );
+        eprintln!("{what}: max error {:.3e} at [{}] ({:.2} of tolerance)", worst.1, worst.0, worst.2);
         assert!(
             worst.2 <= 1.0,
             "{what}[{}]: got {} want {} (|err| {:.3e} > {:.1e} + {:.1e}·|want|)",
@@ -103,9 +85,7 @@ impl Tolerance {
 
 /// Uniform values in [lo, hi).
 pub fn uniform(rng: &mut SplitMix64, n: usize, lo: f64, hi: f64) -> Vec<f32> {
-    (0..n)
-        .map(|_| (lo + (hi - lo) * rng.next_f64()) as f32)
-        .collect()
+    (0..n).map(|_| (lo + (hi - lo) * rng.next_f64()) as f32).collect()
 }
 
 pub fn to_f64(v: &[f32]) -> Vec<f64> {
@@ -118,14 +98,8 @@ pub fn random_data(model: &Resolved, rows: usize, seed: u64) -> Dataset {
     let x = uniform(&mut rng, rows * model.nodes[0], -2.0, 2.0);
     let k = model.output_width();
     let targets = match model.loss {
-        Loss::CrossEntropy => Targets::Classes {
-            labels: (0..rows).map(|_| rng.below(k) as u32).collect(),
-            classes: k,
-        },
-        Loss::Mse => Targets::Values {
-            values: uniform(&mut rng, rows * k, -1.0, 1.0),
-            width: k,
-        },
+        Loss::CrossEntropy => Targets::Classes { labels: (0..rows).map(|_| rng.below(k) as u32).collect(), classes: k },
+        Loss::Mse => Targets::Values { values: uniform(&mut rng, rows * k, -1.0, 1.0), width: k },
     };
     Dataset::new(x, model.nodes[0], targets).unwrap()
 }

@@ -1,0 +1,143 @@
+// 2-D pooling, NCHW, no padding, floor mode (PyTorch defaults), kernel (k_h, k_w), stride (s_h, s_w);
+// c_in = c_out. Global average pooling is avg-pooling with the whole plane as the window.
+// Max pooling (the argmax a, the first maximum in row-major window order, is saved by fwd as the
+// in-plane index h·w_in + w in aux[b, c, oh, ow]):
+//   fwd      y = x[a],  tangent t_y = t_x[a],  bwd g_x[i] = Σ_{windows with a = i} g_y,  rbwd likewise with r_y
+// Average pooling (linear, so its R-ops are itself):
+//   fwd      y = mean_window x,  tangent t_y = mean_window t_x,  bwd g_x[i] = Σ_{windows ∋ i} g_y / (k_h k_w),  rbwd likewise
+// bwd/rbwd gather over the few windows that contain an input: no atomics, deterministic.
+
+fn px_index(b: u32, c: u32, h: u32, w: u32) -> u32 {
+    return ((b * layer.c_in + c) * layer.h_in + h) * layer.w_in + w;
+}
+fn py_index(b: u32, c: u32, h: u32, w: u32) -> u32 {
+    return ((b * layer.c_out + c) * layer.h_out + h) * layer.w_out + w;
+}
+fn pool_out_len() -> u32 { return batch.rows * layer.c_out * layer.h_out * layer.w_out; }
+fn pool_in_len() -> u32 { return batch.rows * layer.c_in * layer.h_in * layer.w_in; }
+
+struct Site { bc: u32, h: u32, w: u32, };   // bc = b·C + c
+fn out_site(i: u32) -> Site {
+    return Site(i / (layer.h_out * layer.w_out), (i / layer.w_out) % layer.h_out, i % layer.w_out);
+}
+fn in_site(i: u32) -> Site {
+    return Site(i / (layer.h_in * layer.w_in), (i / layer.w_in) % layer.h_in, i % layer.w_in);
+}
+
+// first and one-past-last output rows (or columns) whose window covers input row `i`
+fn covering(i: u32, k: u32, s: u32, n_out: u32) -> vec2<u32> {
+    let first = select((i + s - k) / s, 0u, i + 1u < k);   // ceil((i − k + 1) / s), clamped at 0
+    let last = min(i / s + 1u, n_out);
+    return vec2<u32>(first, last);
+}
+
+@compute @workgroup_size(256)
+fn maxpool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_out_len()) { return; }
+    let o = out_site(i);
+    let base = layer.x_off + o.bc * layer.h_in * layer.w_in;
+    var best_at = (o.h * layer.stride_h) * layer.w_in + o.w * layer.stride_w;
+    var best = work[base + best_at];
+    for (var kh = 0u; kh < layer.k_h; kh++) {
+        for (var kw = 0u; kw < layer.k_w; kw++) {
+            let at = (o.h * layer.stride_h + kh) * layer.w_in + o.w * layer.stride_w + kw;
+            let v = work[base + at];
+            if (v > best) { best = v; best_at = at; }
+        }
+    }
+    work[layer.y_off + i] = best;
+    work[layer.aux_off + i] = f32(best_at);
+}
+
+@compute @workgroup_size(256)
+fn maxpool_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_out_len()) { return; }
+    let o = out_site(i);
+    let at = u32(work[layer.aux_off + i]);
+    work[layer.t_y_off + i] = work[layer.t_x_off + o.bc * layer.h_in * layer.w_in + at];
+}
+
+// Σ of cot over the windows whose argmax is input i
+fn max_routed(i: u32, cot: u32) -> f32 {
+    let p = in_site(i);
+    let at = f32(p.h * layer.w_in + p.w);
+    let rh = covering(p.h, layer.k_h, layer.stride_h, layer.h_out);
+    let rw = covering(p.w, layer.k_w, layer.stride_w, layer.w_out);
+    var acc = 0.0;
+    for (var oh = rh.x; oh < rh.y; oh++) {
+        for (var ow = rw.x; ow < rw.y; ow++) {
+            let o = (p.bc * layer.h_out + oh) * layer.w_out + ow;
+            if (work[layer.aux_off + o] == at) { acc += work[cot + o]; }
+        }
+    }
+    return acc;
+}
+
+@compute @workgroup_size(256)
+fn maxpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_in_len()) { return; }
+    work[layer.g_x_off + i] = max_routed(i, layer.g_y_off);
+}
+
+@compute @workgroup_size(256)
+fn maxpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_in_len()) { return; }
+    work[layer.r_x_off + i] = max_routed(i, layer.r_y_off);
+}
+
+fn window_mean(i: u32, src_off: u32) -> f32 {
+    let o = out_site(i);
+    let base = src_off + o.bc * layer.h_in * layer.w_in;
+    var acc = 0.0;
+    for (var kh = 0u; kh < layer.k_h; kh++) {
+        for (var kw = 0u; kw < layer.k_w; kw++) {
+            acc += work[base + (o.h * layer.stride_h + kh) * layer.w_in + o.w * layer.stride_w + kw];
+        }
+    }
+    return acc / f32(layer.k_h * layer.k_w);
+}
+
+fn window_spread(i: u32, cot: u32) -> f32 {
+    let p = in_site(i);
+    let rh = covering(p.h, layer.k_h, layer.stride_h, layer.h_out);
+    let rw = covering(p.w, layer.k_w, layer.stride_w, layer.w_out);
+    var acc = 0.0;
+    for (var oh = rh.x; oh < rh.y; oh++) {
+        for (var ow = rw.x; ow < rw.y; ow++) {
+            acc += work[cot + (p.bc * layer.h_out + oh) * layer.w_out + ow];
+        }
+    }
+    return acc / f32(layer.k_h * layer.k_w);
+}
+
+@compute @workgroup_size(256)
+fn avgpool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_out_len()) { return; }
+    work[layer.y_off + i] = window_mean(i, layer.x_off);
+}
+
+@compute @workgroup_size(256)
+fn avgpool_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_out_len()) { return; }
+    work[layer.t_y_off + i] = window_mean(i, layer.t_x_off);
+}
+
+@compute @workgroup_size(256)
+fn avgpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_in_len()) { return; }
+    work[layer.g_x_off + i] = window_spread(i, layer.g_y_off);
+}
+
+@compute @workgroup_size(256)
+fn avgpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_in_len()) { return; }
+    work[layer.r_x_off + i] = window_spread(i, layer.r_y_off);
+}

@@ -1,0 +1,127 @@
+//! Conv2d (NCHW, W `[c_out, c_in, k_h, k_w]`, zero padding, stride): the f64 reference of the
+//! kernels in shaders/conv.wgsl, with the same names. Batch tensors are `[rows, C, H, W]`.
+//!   fwd y = conv(x, W) + b; tangent t_y = conv(t_x, W) + conv(x, Z_W) + Z_b;
+//!   bwd g_W = corr(g_y, x), g_b = Σ g_y, g_x = convᵀ(g_y, W);
+//!   rbwd r_W = corr(r_y, x) + corr(g_y, t_x), r_b = Σ r_y, r_x = convᵀ(r_y, W) + convᵀ(g_y, Z_W)
+
+use super::Geometry;
+
+/// Calls `f(oh, ow, ih, iw, kh, kw)` for every (output pixel, kernel tap) pair that reads a real
+/// (not padded) input pixel.
+fn taps(g: &Geometry, mut f: impl FnMut(usize, usize, usize, usize, usize, usize)) {
+    for oh in 0..g.h_out {
+        for ow in 0..g.w_out {
+            for kh in 0..g.k_h {
+                let ih = (oh * g.stride_h + kh) as isize - g.pad_h as isize;
+                if ih < 0 || ih >= g.h_in as isize {
+                    continue;
+                }
+                for kw in 0..g.k_w {
+                    let iw = (ow * g.stride_w + kw) as isize - g.pad_w as isize;
+                    if iw < 0 || iw >= g.w_in as isize {
+                        continue;
+                    }
+                    f(oh, ow, ih as usize, iw as usize, kh, kw);
+                }
+            }
+        }
+    }
+}
+
+fn xi(g: &Geometry, b: usize, c: usize, h: usize, w: usize) -> usize {
+    ((b * g.c_in + c) * g.h_in + h) * g.w_in + w
+}
+fn yi(g: &Geometry, b: usize, c: usize, h: usize, w: usize) -> usize {
+    ((b * g.c_out + c) * g.h_out + h) * g.w_out + w
+}
+fn wi(g: &Geometry, co: usize, ci: usize, kh: usize, kw: usize) -> usize {
+    ((co * g.c_in + ci) * g.k_h + kh) * g.k_w + kw
+}
+
+/// y = conv(x, W) + b
+pub fn fwd(g: &Geometry, rows: usize, w: &[f64], b: &[f64], x: &[f64]) -> Vec<f64> {
+    let mut y = vec![0.0; rows * g.out_len()];
+    for r in 0..rows {
+        for co in 0..g.c_out {
+            for oh in 0..g.h_out {
+                for ow in 0..g.w_out {
+                    y[yi(g, r, co, oh, ow)] = b[co];
+                }
+            }
+            for ci in 0..g.c_in {
+                taps(g, |oh, ow, ih, iw, kh, kw| {
+                    y[yi(g, r, co, oh, ow)] += w[wi(g, co, ci, kh, kw)] * x[xi(g, r, ci, ih, iw)];
+                });
+            }
+        }
+    }
+    y
+}
+
+/// t_y = conv(t_x, W) + conv(x, Z_W) + Z_b (t_x = None when x does not depend on θ)
+pub fn tangent(
+    g: &Geometry,
+    rows: usize,
+    w: &[f64],
+    z_w: &[f64],
+    z_b: &[f64],
+    x: &[f64],
+    t_x: Option<&[f64]>,
+) -> Vec<f64> {
+    let mut t = fwd(g, rows, z_w, z_b, x);
+    if let Some(t_x) = t_x {
+        let zero = vec![0.0; g.c_out];
+        for (a, b) in t.iter_mut().zip(fwd(g, rows, w, &zero, t_x)) {
+            *a += b;
+        }
+    }
+    t
+}
+
+/// Returns (g_W, g_b, g_x).
+pub fn bwd(g: &Geometry, rows: usize, w: &[f64], x: &[f64], g_y: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut g_w = vec![0.0; g.weight_len()];
+    let mut g_b = vec![0.0; g.c_out];
+    let mut g_x = vec![0.0; rows * g.in_len()];
+    for r in 0..rows {
+        for co in 0..g.c_out {
+            for oh in 0..g.h_out {
+                for ow in 0..g.w_out {
+                    g_b[co] += g_y[yi(g, r, co, oh, ow)];
+                }
+            }
+            for ci in 0..g.c_in {
+                taps(g, |oh, ow, ih, iw, kh, kw| {
+                    let gy = g_y[yi(g, r, co, oh, ow)];
+                    g_w[wi(g, co, ci, kh, kw)] += gy * x[xi(g, r, ci, ih, iw)];
+                    g_x[xi(g, r, ci, ih, iw)] += gy * w[wi(g, co, ci, kh, kw)];
+                });
+            }
+        }
+    }
+    (g_w, g_b, g_x)
+}
+
+/// Returns (r_W, r_b, r_x).
+#[allow(clippy::too_many_arguments)]
+pub fn rbwd(
+    g: &Geometry,
+    rows: usize,
+    w: &[f64],
+    z_w: &[f64],
+    x: &[f64],
+    t_x: Option<&[f64]>,
+    g_y: &[f64],
+    r_y: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut r_w, r_b, mut r_x) = bwd(g, rows, w, x, r_y);
+    if let Some(t_x) = t_x {
+        for (a, b) in r_w.iter_mut().zip(bwd(g, rows, w, t_x, g_y).0) {
+            *a += b;
+        }
+    }
+    for (a, b) in r_x.iter_mut().zip(bwd(g, rows, z_w, x, g_y).2) {
+        *a += b;
+    }
+    (r_w, r_b, r_x)
+}

@@ -1,0 +1,84 @@
+//! Max and average pooling (NCHW, no padding, floor mode): the f64 reference of shaders/pool.wgsl.
+//! Max pooling routes tangents and cotangents through the argmax (first maximum in row-major
+//! window order); average pooling is linear, so its tangent and R-backward are itself.
+
+use super::Geometry;
+
+/// For each output (rows × C × H_out × W_out), the flat input index of its window's maximum.
+pub fn argmax(g: &Geometry, rows: usize, x: &[f64]) -> Vec<usize> {
+    let mut out = Vec::with_capacity(rows * g.out_len());
+    for bc in 0..rows * g.c_in {
+        let base = bc * g.h_in * g.w_in;
+        for oh in 0..g.h_out {
+            for ow in 0..g.w_out {
+                let mut best = base + oh * g.stride_h * g.w_in + ow * g.stride_w;
+                for kh in 0..g.k_h {
+                    for kw in 0..g.k_w {
+                        let i = base + (oh * g.stride_h + kh) * g.w_in + ow * g.stride_w + kw;
+                        if x[i] > x[best] {
+                            best = i;
+                        }
+                    }
+                }
+                out.push(best);
+            }
+        }
+    }
+    out
+}
+
+/// y = x[argmax]; also the tangent (pass t_x with the argmax of x).
+pub fn max_gather(arg: &[usize], v: &[f64]) -> Vec<f64> {
+    arg.iter().map(|&i| v[i]).collect()
+}
+
+/// g_x[i] = Σ over outputs whose argmax is i of g_y; also rbwd (pass r_y).
+pub fn max_scatter(arg: &[usize], g_y: &[f64], in_len: usize) -> Vec<f64> {
+    let mut g_x = vec![0.0; in_len];
+    for (o, &i) in arg.iter().enumerate() {
+        g_x[i] += g_y[o];
+    }
+    g_x
+}
+
+/// y = mean over each window; also the tangent (pass t_x).
+pub fn avg_fwd(g: &Geometry, rows: usize, x: &[f64]) -> Vec<f64> {
+    let mut y = Vec::with_capacity(rows * g.out_len());
+    let area = (g.k_h * g.k_w) as f64;
+    for bc in 0..rows * g.c_in {
+        let base = bc * g.h_in * g.w_in;
+        for oh in 0..g.h_out {
+            for ow in 0..g.w_out {
+                let mut acc = 0.0;
+                for kh in 0..g.k_h {
+                    for kw in 0..g.k_w {
+                        acc += x[base + (oh * g.stride_h + kh) * g.w_in + ow * g.stride_w + kw];
+                    }
+                }
+                y.push(acc / area);
+            }
+        }
+    }
+    y
+}
+
+/// g_x = adjoint of avg_fwd applied to g_y; also rbwd (pass r_y).
+pub fn avg_bwd(g: &Geometry, rows: usize, g_y: &[f64]) -> Vec<f64> {
+    let mut g_x = vec![0.0; rows * g.in_len()];
+    let area = (g.k_h * g.k_w) as f64;
+    let mut o = 0;
+    for bc in 0..rows * g.c_in {
+        let base = bc * g.h_in * g.w_in;
+        for oh in 0..g.h_out {
+            for ow in 0..g.w_out {
+                for kh in 0..g.k_h {
+                    for kw in 0..g.k_w {
+                        g_x[base + (oh * g.stride_h + kh) * g.w_in + ow * g.stride_w + kw] += g_y[o] / area;
+                    }
+                }
+                o += 1;
+            }
+        }
+    }
+    g_x
+}
