@@ -205,3 +205,34 @@ fn conv_rbwd_w(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         if (j < n_weights()) { r_theta[layer.w_off + j] = total; } else { r_theta[layer.b_off + j - n_weights()] = total; }
     }
 }
+
+// The same two reductions with ONE INVOCATION per weight (then per bias) looping over the batch
+// and plane serially: cheaper where barriers are expensive (CPU adapters) or the reduction is
+// short; src/nn/network.rs picks the variant per layer.
+fn serial_sum(j: u32, cot: u32, inp: u32) -> f32 {
+    var acc = 0.0;
+    if (j < n_weights()) {
+        let k = split_w(j);
+        for (var t = 0u; t < WORKGROUP; t++) { acc += correlate_share(t, k.co, k.ci, k.kh, k.kw, cot, inp); }
+    } else {
+        for (var t = 0u; t < WORKGROUP; t++) { acc += plane_share(t, j - n_weights(), cot); }
+    }
+    return acc;
+}
+
+@compute @workgroup_size(256)
+fn conv_bwd_w_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let j = item_index(gid, nwg);
+    if (j >= n_weights() + layer.c_out) { return; }
+    let total = serial_sum(j, layer.g_y_off, layer.x_off);
+    if (j < n_weights()) { g_theta[layer.w_off + j] = total; } else { g_theta[layer.b_off + j - n_weights()] = total; }
+}
+
+@compute @workgroup_size(256)
+fn conv_rbwd_w_serial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let j = item_index(gid, nwg);
+    if (j >= n_weights() + layer.c_out) { return; }
+    var total = serial_sum(j, layer.r_y_off, layer.x_off);
+    if (j < n_weights() && input_has_tangent()) { total += serial_sum(j, layer.g_y_off, layer.t_x_off); }
+    if (j < n_weights()) { r_theta[layer.w_off + j] = total; } else { r_theta[layer.b_off + j - n_weights()] = total; }
+}

@@ -8,78 +8,11 @@ mod common;
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::gpu::harness::{run_optim_kernel, OptimArenas};
 use adahessian_wgpu::gpu::meta::{SliceMeta, StepMeta};
-use adahessian_wgpu::gpu::{Gpu, Kernel};
-use adahessian_wgpu::nn::{
-    reference, Activation, Batch, BoundData, Layer, Loss, ModelSpec, Network, NetworkOptions, Resolved,
-};
-use adahessian_wgpu::optim::reference as oref;
+use adahessian_wgpu::gpu::Kernel;
+use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig};
-use adahessian_wgpu::probe::{ProbeKey, ProbeKind, SplitMix64};
-use common::{random_data, to_f64, uniform, Tolerance};
-
-struct Problem {
-    spec: ModelSpec,
-    model: Resolved,
-    net: Network,
-    data: BoundData,
-    x: Vec<f64>,
-    t: Vec<f64>,
-    rows: usize,
-}
-
-fn problem(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64) -> Problem {
-    let model = spec.resolve().unwrap();
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: rows, seed }).unwrap();
-    let ds = random_data(&model, rows, seed + 1);
-    let data = common::bind(gpu, &net, &ds);
-    let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
-    Problem { spec, model, net, data, x, t, rows }
-}
-
-/// Runs `steps` GPU steps and the f64 reference side by side, comparing θ after every step.
-fn compare(gpu: &Gpu, p: &Problem, config: OptimizerConfig, steps: usize) {
-    let mut opt = Optimizer::new(gpu, &p.net, config).unwrap();
-    let mut theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
-    let mut state = oref::State::new(p.model.n_params);
-    let indices: Vec<u32> = (0..p.rows as u32).collect();
-    let batch = Batch { data: &p.data, indices: &indices };
-    let n = p.model.n_params;
-    for step in 1..=steps as u32 {
-        let g = reference::gradient(&p.model, &theta, &p.x, &p.t, p.rows);
-        // the same probes the GPU draws for this step
-        let probes = |seed: u64, kind: ProbeKind, samples: u32| -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
-            let zs: Vec<Vec<f64>> =
-                (0..samples).map(|s| to_f64(&ProbeKey { seed, step, sample: s }.vector(kind, n))).collect();
-            let hzs = zs.iter().map(|z| reference::hvp(&p.model, &theta, &p.x, &p.t, p.rows, z)).collect();
-            (zs, hzs)
-        };
-        match &config {
-            OptimizerConfig::Sgd(c) => oref::sgd(c, &mut theta, &g, &mut state),
-            OptimizerConfig::Adam(c) => oref::adam(c, &mut theta, &g, &mut state),
-            OptimizerConfig::AdaHessian(c) => {
-                let d = ((step - 1) % c.update_each == 0).then(|| {
-                    let (zs, hzs) = probes(c.seed, c.probe, c.n_samples);
-                    let groups = c.averaging_groups(&p.model);
-                    oref::adahessian_curvature(&zs, &hzs, &groups)
-                });
-                oref::adahessian(c, &mut theta, &g, d.as_deref(), &mut state);
-            }
-            OptimizerConfig::SophiaH(c) => {
-                let h = ((step - 1) % c.update_each == 0).then(|| {
-                    let (zs, hzs) = probes(c.seed, c.probe, c.n_samples);
-                    (0..n)
-                        .map(|i| zs.iter().zip(&hzs).map(|(z, h)| z[i] * h[i]).sum::<f64>() / zs.len() as f64)
-                        .collect::<Vec<_>>()
-                });
-                oref::sophia_h(c, &mut theta, &g, h.as_deref(), &mut state);
-            }
-        }
-        opt.step(gpu, &p.net, &batch).unwrap();
-        let got = block_on(p.net.params(gpu)).unwrap();
-        Tolerance { atol: 1e-5, rtol: 1e-4 }.check(&format!("{} step {step} θ", config.name()), &got, &theta);
-    }
-    assert_eq!(opt.steps(), steps as u64);
-}
+use adahessian_wgpu::probe::{ProbeKind, SplitMix64};
+use common::{compare, problem, to_f64, uniform, Tolerance};
 
 fn small_mlp(act: Activation, loss: Loss) -> ModelSpec {
     ModelSpec::mlp(&[4, 6, 3], act, loss)

@@ -2,6 +2,7 @@
 //! its copy on the GPU. The UCI digits are embedded in the library so the default run needs no files.
 
 mod device;
+pub mod idx;
 pub use device::DeviceDataset;
 
 use crate::error::{Error, Result};
@@ -73,6 +74,8 @@ pub struct Dataset {
     pub features: usize,
     /// Labels or values.
     pub targets: Targets,
+    /// The shape of one row, `[features]` or `[channels, height, width]` for images.
+    pub shape: Vec<usize>,
 }
 
 impl Dataset {
@@ -111,7 +114,16 @@ impl Dataset {
                 }
             }
         }
-        Ok(Dataset { x, features, targets })
+        Ok(Dataset { x, features, targets, shape: vec![features] })
+    }
+
+    /// The same data with each row viewed as `shape` (its product must be the feature count).
+    pub fn with_shape(mut self, shape: Vec<usize>) -> Result<Dataset> {
+        if shape.iter().product::<usize>() != self.features {
+            return Err(Error::Data(format!("shape {shape:?} does not hold the {} features of a row", self.features)));
+        }
+        self.shape = shape;
+        Ok(self)
     }
 
     /// Number of rows.
@@ -134,6 +146,7 @@ impl Dataset {
             x: rows.iter().flat_map(|&r| self.x[r * f..(r + 1) * f].iter().copied()).collect(),
             features: f,
             targets: self.targets.select(rows),
+            shape: self.shape.clone(),
         }
     }
 
@@ -193,7 +206,7 @@ pub fn digits() -> Result<Dataset> {
     let text = gunzip_text(DIGITS_CSV_GZ, "embedded digits8x8.csv.gz")?;
     let mut ds = parse_labelled_csv(&text, "digits8x8.csv", 10)?;
     ds.scale(1.0 / 16.0);
-    Ok(ds)
+    ds.with_shape(vec![1, 8, 8])
 }
 
 /// Decompresses gzip bytes to text.

@@ -124,6 +124,8 @@ pub enum Kernel {
     ConvBwdX,
     ConvRbwdW,
     ConvRbwdX,
+    ConvBwdWSerial,
+    ConvRbwdWSerial,
     MaxpoolFwd,
     MaxpoolTangent,
     MaxpoolBwd,
@@ -178,11 +180,11 @@ pub enum Kernel {
 impl Kernel {
     /// Every kernel; the pipeline cache is indexed by position in this list.
     #[rustfmt::skip]
-    pub const ALL: [Kernel; 61] = {
+    pub const ALL: [Kernel; 63] = {
         use Kernel::*;
         [
             DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
-            ConvFwd, ConvTangent, ConvBwdW, ConvBwdX, ConvRbwdW, ConvRbwdX,
+            ConvFwd, ConvTangent, ConvBwdW, ConvBwdX, ConvRbwdW, ConvRbwdX, ConvBwdWSerial, ConvRbwdWSerial,
             MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd,
             AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd,
             ReluFwd, ReluTangent, ReluBwd, ReluRbwd,
@@ -214,6 +216,8 @@ impl Kernel {
             ConvBwdX => "conv_bwd_x",
             ConvRbwdW => "conv_rbwd_w",
             ConvRbwdX => "conv_rbwd_x",
+            ConvBwdWSerial => "conv_bwd_w_serial",
+            ConvRbwdWSerial => "conv_rbwd_w_serial",
             MaxpoolFwd => "maxpool_fwd",
             MaxpoolTangent => "maxpool_tangent",
             MaxpoolBwd => "maxpool_bwd",
@@ -271,7 +275,9 @@ impl Kernel {
         use Kernel::*;
         match self {
             DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX => ShaderModule::Dense,
-            ConvFwd | ConvTangent | ConvBwdW | ConvBwdX | ConvRbwdW | ConvRbwdX => ShaderModule::Conv,
+            ConvFwd | ConvTangent | ConvBwdW | ConvBwdX | ConvRbwdW | ConvRbwdX | ConvBwdWSerial | ConvRbwdWSerial => {
+                ShaderModule::Conv
+            }
             MaxpoolFwd | MaxpoolTangent | MaxpoolBwd | MaxpoolRbwd | AvgpoolFwd | AvgpoolTangent | AvgpoolBwd
             | AvgpoolRbwd => ShaderModule::Pool,
             ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd | TanhRbwd | SigmoidFwd

@@ -8,6 +8,7 @@ pub mod loss;
 pub(crate) mod network;
 pub mod pool;
 pub mod reference;
+pub mod text;
 
 pub use activation::Activation;
 pub use loss::Loss;

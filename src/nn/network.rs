@@ -207,10 +207,18 @@ impl Network {
                         bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
                         rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
                     }
-                    // one workgroup per weight and per bias
+                    // one item per weight and per bias, each a sum over batch × output plane:
+                    // a workgroup per item where that sum is long and the adapter is a real GPU,
+                    // one invocation per item on CPU adapters (barriers cost more than they save)
                     let params = (geom.weight_len() + geom.c_out) as u32;
-                    bwd.push(d(Kernel::ConvBwdW, Items::Fixed(params)));
-                    rbwd.push(d(Kernel::ConvRbwdW, Items::Fixed(params)));
+                    let reduction = rows * geom.h_out * geom.w_out;
+                    let (wb, wr) = if reduction > 256 && gpu.adapter_info().device_type != wgpu::DeviceType::Cpu {
+                        (Kernel::ConvBwdW, Kernel::ConvRbwdW)
+                    } else {
+                        (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
+                    };
+                    bwd.push(d(wb, Items::Fixed(params)));
+                    rbwd.push(d(wr, Items::Fixed(params)));
                 }
                 LayerOp::MaxPool2d { geom } => {
                     set_geometry(&mut meta, &geom);

@@ -1,10 +1,13 @@
 //! Shared test helpers: one GPU per test binary, tolerances, random problems.
 #![allow(dead_code)]
 
+use adahessian_wgpu::block_on;
 use adahessian_wgpu::data::{Dataset, DeviceDataset, Targets};
 use adahessian_wgpu::gpu::{Gpu, GpuOptions};
-use adahessian_wgpu::nn::{BoundData, Loss, Network, Resolved};
-use adahessian_wgpu::probe::SplitMix64;
+use adahessian_wgpu::nn::{reference, Batch, BoundData, Loss, ModelSpec, Network, NetworkOptions, Resolved};
+use adahessian_wgpu::optim::reference as oref;
+use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
+use adahessian_wgpu::probe::{ProbeKey, ProbeKind, SplitMix64};
 use std::sync::OnceLock;
 
 /// The shared device, or None (with a message) when there is no adapter. With REQUIRE_GPU=1 a
@@ -112,4 +115,68 @@ pub fn bind(gpu: &Gpu, net: &Network, ds: &Dataset) -> BoundData {
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub struct Problem {
+    pub spec: ModelSpec,
+    pub model: Resolved,
+    pub net: Network,
+    pub data: BoundData,
+    pub x: Vec<f64>,
+    pub t: Vec<f64>,
+    pub rows: usize,
+}
+
+pub fn problem(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64) -> Problem {
+    let model = spec.resolve().unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: rows, seed }).unwrap();
+    let ds = random_data(&model, rows, seed + 1);
+    let data = bind(gpu, &net, &ds);
+    let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
+    Problem { spec, model, net, data, x, t, rows }
+}
+
+/// Runs `steps` GPU steps and the f64 reference side by side, comparing θ after every step.
+pub fn compare(gpu: &Gpu, p: &Problem, config: OptimizerConfig, steps: usize) {
+    let mut opt = Optimizer::new(gpu, &p.net, config).unwrap();
+    let mut theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
+    let mut state = oref::State::new(p.model.n_params);
+    let indices: Vec<u32> = (0..p.rows as u32).collect();
+    let batch = Batch { data: &p.data, indices: &indices };
+    let n = p.model.n_params;
+    for step in 1..=steps as u32 {
+        let g = reference::gradient(&p.model, &theta, &p.x, &p.t, p.rows);
+        // the same probes the GPU draws for this step
+        let probes = |seed: u64, kind: ProbeKind, samples: u32| -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+            let zs: Vec<Vec<f64>> =
+                (0..samples).map(|s| to_f64(&ProbeKey { seed, step, sample: s }.vector(kind, n))).collect();
+            let hzs = zs.iter().map(|z| reference::hvp(&p.model, &theta, &p.x, &p.t, p.rows, z)).collect();
+            (zs, hzs)
+        };
+        match &config {
+            OptimizerConfig::Sgd(c) => oref::sgd(c, &mut theta, &g, &mut state),
+            OptimizerConfig::Adam(c) => oref::adam(c, &mut theta, &g, &mut state),
+            OptimizerConfig::AdaHessian(c) => {
+                let d = ((step - 1) % c.update_each == 0).then(|| {
+                    let (zs, hzs) = probes(c.seed, c.probe, c.n_samples);
+                    let groups = c.averaging_groups(&p.model);
+                    oref::adahessian_curvature(&zs, &hzs, &groups)
+                });
+                oref::adahessian(c, &mut theta, &g, d.as_deref(), &mut state);
+            }
+            OptimizerConfig::SophiaH(c) => {
+                let h = ((step - 1) % c.update_each == 0).then(|| {
+                    let (zs, hzs) = probes(c.seed, c.probe, c.n_samples);
+                    (0..n)
+                        .map(|i| zs.iter().zip(&hzs).map(|(z, h)| z[i] * h[i]).sum::<f64>() / zs.len() as f64)
+                        .collect::<Vec<_>>()
+                });
+                oref::sophia_h(c, &mut theta, &g, h.as_deref(), &mut state);
+            }
+        }
+        opt.step(gpu, &p.net, &batch).unwrap();
+        let got = block_on(p.net.params(gpu)).unwrap();
+        Tolerance { atol: 1e-5, rtol: 1e-4 }.check(&format!("{} step {step} θ", config.name()), &got, &theta);
+    }
+    assert_eq!(opt.steps(), steps as u64);
 }

@@ -1,0 +1,102 @@
+//! The MNIST IDX format (LeCun et al.): big-endian magic 2051 for images (`u8 [n, rows, cols]`)
+//! and 2049 for labels (`u8 [n]`), optionally gzip-compressed. Works for the bundled 10k MNIST
+//! files and for the full MNIST / Fashion-MNIST files a user downloads.
+
+use super::{Dataset, Targets};
+use crate::error::{Error, Result};
+use std::io::Read;
+
+const IMAGES_MAGIC: u32 = 2051;
+const LABELS_MAGIC: u32 = 2049;
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Decompresses when the bytes start with the gzip magic, else returns them as they are.
+pub fn maybe_gunzip(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::Data(format!("{what}: corrupt gzip data ({e})")))?;
+        Ok(out)
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// Parses an IDX image file: returns (count, rows, cols, pixels).
+pub fn parse_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let bytes = maybe_gunzip(bytes, what)?;
+    if bytes.len() < 16 {
+        return Err(Error::Data(format!(
+            "{what}: {} bytes is too short for an IDX image header (16 bytes)",
+            bytes.len()
+        )));
+    }
+    let magic = be_u32(&bytes, 0);
+    if magic != IMAGES_MAGIC {
+        let hint = if magic == LABELS_MAGIC { " (this is a label file: swap the two paths)" } else { "" };
+        return Err(Error::Data(format!("{what}: magic number {magic}, expected {IMAGES_MAGIC} for IDX images{hint}")));
+    }
+    let (n, rows, cols) = (be_u32(&bytes, 4) as usize, be_u32(&bytes, 8) as usize, be_u32(&bytes, 12) as usize);
+    let need = n * rows * cols;
+    if bytes.len() - 16 < need {
+        return Err(Error::Data(format!(
+            "{what}: truncated: the header promises {n} images of {rows}x{cols} ({need} bytes) but {} bytes follow",
+            bytes.len() - 16
+        )));
+    }
+    Ok((n, rows, cols, bytes[16..16 + need].to_vec()))
+}
+
+/// Parses an IDX label file.
+pub fn parse_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+    let bytes = maybe_gunzip(bytes, what)?;
+    if bytes.len() < 8 {
+        return Err(Error::Data(format!(
+            "{what}: {} bytes is too short for an IDX label header (8 bytes)",
+            bytes.len()
+        )));
+    }
+    let magic = be_u32(&bytes, 0);
+    if magic != LABELS_MAGIC {
+        let hint = if magic == IMAGES_MAGIC { " (this is an image file: swap the two paths)" } else { "" };
+        return Err(Error::Data(format!("{what}: magic number {magic}, expected {LABELS_MAGIC} for IDX labels{hint}")));
+    }
+    let n = be_u32(&bytes, 4) as usize;
+    if bytes.len() - 8 < n {
+        return Err(Error::Data(format!(
+            "{what}: truncated: the header promises {n} labels but {} bytes follow",
+            bytes.len() - 8
+        )));
+    }
+    Ok(bytes[8..8 + n].to_vec())
+}
+
+/// Images and labels as a data set of `[1, rows, cols]` inputs scaled to [0, 1] and 10 classes
+/// (or more if a label says so).
+pub fn dataset(images: &[u8], labels: &[u8], images_what: &str, labels_what: &str) -> Result<Dataset> {
+    let (n, rows, cols, pixels) = parse_images(images, images_what)?;
+    let labels = parse_labels(labels, labels_what)?;
+    if labels.len() != n {
+        return Err(Error::Data(format!("{images_what} has {n} images but {labels_what} has {} labels", labels.len())));
+    }
+    let classes = (labels.iter().copied().max().unwrap_or(0) as usize + 1).max(10);
+    let x = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    Dataset::new(x, rows * cols, Targets::Classes { labels: labels.iter().map(|&l| l as u32).collect(), classes })
+        .and_then(|d| d.with_shape(vec![1, rows, cols]))
+}
+
+/// Reads an IDX image file and label file from disk.
+pub fn load(images_path: &std::path::Path, labels_path: &std::path::Path) -> Result<Dataset> {
+    let read =
+        |p: &std::path::Path| std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source });
+    dataset(
+        &read(images_path)?,
+        &read(labels_path)?,
+        &images_path.display().to_string(),
+        &labels_path.display().to_string(),
+    )
+}

@@ -1,0 +1,255 @@
+//! The human-readable model description: one line per layer in PyTorch's terms, used by
+//! `model.json` files and the command line.
+//!
+//! ```text
+//! input 1x8x8
+//! conv2d(16, k=3, p=1)        # out channels, kernel, stride s=1, padding p=0 by default
+//! relu
+//! maxpool2d(2)                # kernel; stride defaults to the kernel
+//! flatten
+//! linear(10)
+//! loss cross_entropy          # or mse
+//! ```
+//!
+//! The same layers separated by `;` fit on one line; `mlp:64-128-10:tanh` is shorthand for an MLP
+//! (`:mse` at the end picks the MSE loss). `model.json` holds
+//! `{"input": [1, 8, 8], "layers": ["conv2d(16, k=3, p=1)", ...], "loss": "cross_entropy"}`.
+
+use super::{Activation, Layer, Loss, ModelSpec};
+use crate::error::{Error, Result};
+
+impl ModelSpec {
+    /// Parses the text form, the `mlp:` shorthand or JSON (detected by a leading `{`), and checks
+    /// every shape.
+    pub fn parse(text: &str) -> Result<ModelSpec> {
+        let text = text.trim();
+        let spec = if text.starts_with('{') {
+            parse_json(text)?
+        } else if let Some(rest) = text.strip_prefix("mlp:") {
+            parse_mlp(rest)?
+        } else {
+            parse_lines(text)?
+        };
+        spec.resolve()?;
+        Ok(spec)
+    }
+
+    /// The text form, one layer per line (parses back to the same model).
+    pub fn to_text(&self) -> String {
+        let mut out = format!("input {}\n", shape_text(&self.input));
+        for l in &self.layers {
+            out.push_str(&layer_text(l));
+            out.push('\n');
+        }
+        out.push_str(&format!("loss {}\n", self.loss.name()));
+        out
+    }
+
+    /// The `model.json` form.
+    pub fn to_json(&self) -> String {
+        let layers: Vec<serde_json::Value> = self.layers.iter().map(|l| layer_text(l).into()).collect();
+        let value = serde_json::json!({ "input": self.input, "layers": layers, "loss": self.loss.name() });
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    shape.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("x")
+}
+
+fn pair_text((a, b): (usize, usize)) -> String {
+    if a == b {
+        a.to_string()
+    } else {
+        format!("{a}x{b}")
+    }
+}
+
+/// The text of one layer.
+pub fn layer_text(layer: &Layer) -> String {
+    match *layer {
+        Layer::Dense { out } => format!("linear({out})"),
+        Layer::Conv2d { out, kernel, stride, padding } => {
+            format!("conv2d({out}, k={}, s={}, p={})", pair_text(kernel), pair_text(stride), pair_text(padding))
+        }
+        Layer::MaxPool2d { kernel, stride } => format!("maxpool2d({}, s={})", pair_text(kernel), pair_text(stride)),
+        Layer::AvgPool2d { kernel, stride } => format!("avgpool2d({}, s={})", pair_text(kernel), pair_text(stride)),
+        Layer::GlobalAvgPool => "globalavgpool".into(),
+        Layer::Flatten => "flatten".into(),
+        Layer::Activation(a) => a.name().into(),
+    }
+}
+
+fn parse_loss(name: &str) -> Result<Loss> {
+    match name.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+        "cross_entropy" | "ce" | "crossentropy" => Ok(Loss::CrossEntropy),
+        "mse" => Ok(Loss::Mse),
+        other => Err(Error::Config(format!("unknown loss '{other}'; use cross_entropy or mse"))),
+    }
+}
+
+fn parse_number(what: &str, s: &str) -> Result<usize> {
+    s.trim().parse().map_err(|_| Error::Config(format!("{what}: '{}' is not a whole number", s.trim())))
+}
+
+/// `3` or `5x3`
+fn parse_pair(what: &str, s: &str) -> Result<(usize, usize)> {
+    match s.split_once('x') {
+        Some((a, b)) => Ok((parse_number(what, a)?, parse_number(what, b)?)),
+        None => {
+            let v = parse_number(what, s)?;
+            Ok((v, v))
+        }
+    }
+}
+
+/// Parses one layer, e.g. `conv2d(16, k=3, p=1)`; `index` names it in errors.
+pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
+    let text = text.trim();
+    let what = format!("layer {index} '{text}'");
+    let (name, args) = match text.split_once('(') {
+        Some((name, rest)) => {
+            let inner = rest.strip_suffix(')').ok_or_else(|| Error::Config(format!("{what}: missing ')'")))?;
+            (name.trim().to_ascii_lowercase(), inner.split(',').map(str::trim).filter(|a| !a.is_empty()).collect())
+        }
+        None => (text.to_ascii_lowercase(), Vec::new()),
+    };
+    let mut positional = Vec::new();
+    let mut named = Vec::new();
+    for a in args {
+        match a.split_once('=') {
+            Some((k, v)) => named.push((k.trim().to_ascii_lowercase(), v.trim())),
+            None => positional.push(a),
+        }
+    }
+    let take = |keys: &[&str]| named.iter().find(|(k, _)| keys.contains(&k.as_str())).map(|(_, v)| *v);
+    let no_args = |layer: Layer| {
+        if positional.is_empty() && named.is_empty() {
+            Ok(layer)
+        } else {
+            Err(Error::Config(format!("{what}: '{name}' takes no arguments")))
+        }
+    };
+    if let Some(act) = Activation::parse(&name) {
+        return no_args(Layer::Activation(act));
+    }
+    match name.as_str() {
+        "linear" | "dense" => {
+            let out = positional.first().or(take(&["out", "out_features"]).as_ref()).copied();
+            let out = out.ok_or_else(|| Error::Config(format!("{what}: give the output width, e.g. linear(10)")))?;
+            Ok(Layer::Dense { out: parse_number(&what, out)? })
+        }
+        "conv2d" | "conv" => {
+            let out = positional.first().copied().or(take(&["out", "out_channels"]));
+            let out =
+                out.ok_or_else(|| Error::Config(format!("{what}: give the output channels, e.g. conv2d(16, k=3)")))?;
+            let kernel = positional.get(1).copied().or(take(&["k", "kernel", "kernel_size"]));
+            let kernel = kernel.ok_or_else(|| Error::Config(format!("{what}: give the kernel size, e.g. k=3")))?;
+            Ok(Layer::Conv2d {
+                out: parse_number(&what, out)?,
+                kernel: parse_pair(&what, kernel)?,
+                stride: take(&["s", "stride"]).map(|v| parse_pair(&what, v)).transpose()?.unwrap_or((1, 1)),
+                padding: take(&["p", "padding"]).map(|v| parse_pair(&what, v)).transpose()?.unwrap_or((0, 0)),
+            })
+        }
+        "maxpool2d" | "maxpool" | "avgpool2d" | "avgpool" => {
+            let kernel = positional.first().copied().or(take(&["k", "kernel", "kernel_size"]));
+            let kernel = kernel.ok_or_else(|| Error::Config(format!("{what}: give the window, e.g. {name}(2)")))?;
+            let kernel = parse_pair(&what, kernel)?;
+            let stride = take(&["s", "stride"]).map(|v| parse_pair(&what, v)).transpose()?.unwrap_or(kernel);
+            Ok(if name.starts_with("max") {
+                Layer::MaxPool2d { kernel, stride }
+            } else {
+                Layer::AvgPool2d { kernel, stride }
+            })
+        }
+        "globalavgpool" | "gap" | "adaptiveavgpool2d" => no_args(Layer::GlobalAvgPool),
+        "flatten" => no_args(Layer::Flatten),
+        _ => Err(Error::Config(format!(
+            "{what}: unknown layer '{name}'; use linear, conv2d, maxpool2d, avgpool2d, globalavgpool, flatten, \
+             relu, tanh, sigmoid, softplus, gelu or identity"
+        ))),
+    }
+}
+
+fn parse_lines(text: &str) -> Result<ModelSpec> {
+    let mut input = None;
+    let mut loss = Loss::CrossEntropy;
+    let mut layers = Vec::new();
+    for raw in text.split(['\n', ';']) {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("input") {
+            let rest = rest.trim_start_matches([' ', '=', ':']);
+            let shape = rest.split('x').map(|v| parse_number("input shape", v)).collect::<Result<Vec<_>>>()?;
+            input = Some(shape);
+        } else if let Some(rest) = line.strip_prefix("loss") {
+            loss = parse_loss(rest.trim_start_matches([' ', '=', ':']))?;
+        } else {
+            layers.push(parse_layer(layers.len(), line)?);
+        }
+    }
+    let input =
+        input.ok_or_else(|| Error::Config("the model description needs an 'input' line, e.g. 'input 1x8x8'".into()))?;
+    Ok(ModelSpec { input, layers, loss })
+}
+
+fn parse_mlp(rest: &str) -> Result<ModelSpec> {
+    let mut parts = rest.split(':');
+    let widths =
+        parts.next().unwrap_or("").split('-').map(|w| parse_number("mlp widths", w)).collect::<Result<Vec<_>>>()?;
+    if widths.len() < 2 {
+        return Err(Error::Config(
+            "an MLP needs at least an input and an output width, e.g. mlp:64-128-10:tanh".into(),
+        ));
+    }
+    let mut activation = Activation::Relu;
+    let mut loss = Loss::CrossEntropy;
+    for p in parts {
+        if let Some(a) = Activation::parse(p) {
+            activation = a;
+        } else {
+            loss = parse_loss(p).map_err(|_| {
+                Error::Config(format!(
+                    "mlp: '{p}' is neither an activation (relu, tanh, ...) nor a loss (cross_entropy, mse)"
+                ))
+            })?;
+        }
+    }
+    Ok(ModelSpec::mlp(&widths, activation, loss))
+}
+
+fn parse_json(text: &str) -> Result<ModelSpec> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?;
+    let input = v
+        .get("input")
+        .and_then(|i| i.as_array())
+        .ok_or_else(|| Error::Config("model JSON needs \"input\": an array such as [1, 8, 8]".into()))?
+        .iter()
+        .map(|d| {
+            d.as_u64()
+                .map(|d| d as usize)
+                .ok_or_else(|| Error::Config(format!("input dimension {d} is not a whole number")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let layers = v
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .ok_or_else(|| Error::Config("model JSON needs \"layers\": an array of layer strings".into()))?
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            l.as_str()
+                .ok_or_else(|| Error::Config(format!("layer {i} must be a string such as \"linear(10)\", not {l}")))
+                .and_then(|s| parse_layer(i, s))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let loss = match v.get("loss") {
+        Some(l) => parse_loss(l.as_str().ok_or_else(|| Error::Config("\"loss\" must be a string".into()))?)?,
+        None => Loss::CrossEntropy,
+    };
+    Ok(ModelSpec { input, layers, loss })
+}

@@ -1,0 +1,335 @@
+//! The CNN path climbs the same ladder as the MLP path: conv and pooling kernels against their f64
+//! references (odd sizes, stride > 1, padding, kernels larger than 3, batch 1), the f64 CNN
+//! against finite differences, the whole GPU CNN's gradient and H·z against the reference and the
+//! symmetry identity, AdaHessian's spatial averaging against its f64 rule, and a small CNN
+//! trained on the 8×8 digits to ≥ 97% test accuracy.
+
+mod common;
+
+use adahessian_wgpu::block_on;
+use adahessian_wgpu::data::{self, DeviceDataset};
+use adahessian_wgpu::gpu::harness::{run_layer_kernel, LayerArenas};
+use adahessian_wgpu::gpu::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
+use adahessian_wgpu::gpu::Kernel;
+use adahessian_wgpu::nn::{
+    conv, pool, reference, Batch, Geometry, Layer, LayerOp, Loss, ModelSpec, Network, NetworkOptions,
+};
+use adahessian_wgpu::optim::{AdaHessianConfig, Optimizer, OptimizerConfig};
+use adahessian_wgpu::probe::SplitMix64;
+use adahessian_wgpu::train;
+use common::{compare, dot, problem, random_data, to_f64, uniform, Tolerance};
+
+fn geometry(spec_input: [usize; 3], layer: Layer) -> Geometry {
+    let spec = ModelSpec {
+        input: spec_input.to_vec(),
+        layers: vec![layer, Layer::Flatten, Layer::Dense { out: 2 }],
+        loss: Loss::Mse,
+    };
+    match spec.resolve().unwrap().layers[0].op {
+        LayerOp::Conv2d { geom, .. } | LayerOp::MaxPool2d { geom } | LayerOp::AvgPool2d { geom } => geom,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn meta_for(g: &Geometry, rows: usize) -> (LayerMeta, usize) {
+    let (a, b) = ((rows * g.in_len()) as u32, (rows * g.out_len()) as u32);
+    let meta = LayerMeta {
+        n_in: g.in_len() as u32,
+        n_out: g.out_len() as u32,
+        x_off: 0,
+        t_x_off: a,
+        g_x_off: 2 * a,
+        r_x_off: 3 * a,
+        y_off: 4 * a,
+        t_y_off: 4 * a + b,
+        g_y_off: 4 * a + 2 * b,
+        r_y_off: 4 * a + 3 * b,
+        aux_off: 4 * (a + b),
+        c_in: g.c_in as u32,
+        h_in: g.h_in as u32,
+        w_in: g.w_in as u32,
+        c_out: g.c_out as u32,
+        h_out: g.h_out as u32,
+        w_out: g.w_out as u32,
+        k_h: g.k_h as u32,
+        k_w: g.k_w as u32,
+        stride_h: g.stride_h as u32,
+        stride_w: g.stride_w as u32,
+        pad_h: g.pad_h as u32,
+        pad_w: g.pad_w as u32,
+        ..Default::default()
+    };
+    (meta, 4 * (a + b) as usize + b as usize)
+}
+
+fn part(v: &[f32], off: u32, len: usize) -> &[f32] {
+    &v[off as usize..off as usize + len]
+}
+
+#[test]
+fn conv_kernels_match_reference() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(1);
+    let cases = [
+        (1, [1, 5, 5], 2, (3, 3), (1, 1), (1, 1)),
+        (2, [3, 7, 6], 4, (5, 3), (2, 1), (2, 0)),
+        (3, [2, 9, 9], 3, (4, 4), (3, 3), (1, 1)),
+        (1, [2, 8, 8], 5, (1, 1), (1, 1), (0, 0)),
+        (2, [1, 6, 11], 2, (6, 2), (1, 3), (0, 1)),
+    ];
+    for (rows, input, out, kernel, stride, padding) in cases {
+        let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding });
+        let (mut meta, len) = meta_for(&g, rows);
+        let p = g.weight_len() + g.c_out;
+        meta.w_off = 0;
+        meta.b_off = g.weight_len() as u32;
+        let theta = uniform(&mut rng, p, -1.0, 1.0);
+        let z = uniform(&mut rng, p, -1.0, 1.0);
+        let work = uniform(&mut rng, len, -2.0, 2.0);
+        let wl = g.weight_len();
+        let (w, b, zw, zb) = (to_f64(&theta[..wl]), to_f64(&theta[wl..]), to_f64(&z[..wl]), to_f64(&z[wl..]));
+        let (nx, ny) = (rows * g.in_len(), rows * g.out_len());
+        let x = to_f64(part(&work, meta.x_off, nx));
+        let t_x = to_f64(part(&work, meta.t_x_off, nx));
+        let g_y = to_f64(part(&work, meta.g_y_off, ny));
+        let r_y = to_f64(part(&work, meta.r_y_off, ny));
+        let arenas = LayerArenas { theta, z, g_theta: vec![0.0; p], r_theta: vec![0.0; p], work, stats: vec![0.0; 8] };
+        let run = |kernel, meta: &LayerMeta, items: usize| {
+            let mut a = arenas.clone();
+            block_on(run_layer_kernel(gpu, kernel, meta, rows as u32, items as u32, &mut a)).unwrap();
+            a
+        };
+        let tag = format!("conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
+        let tol = Tolerance::F32_KERNEL;
+        let a = run(Kernel::ConvFwd, &meta, ny);
+        tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &conv::fwd(&g, rows, &w, &b, &x));
+        let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
+        for k in [Kernel::ConvBwdW, Kernel::ConvBwdWSerial] {
+            let a = run(k, &meta, p);
+            tol.check(&format!("{tag} {k:?} W"), &a.g_theta[..wl], &gw);
+            tol.check(&format!("{tag} {k:?} b"), &a.g_theta[wl..], &gb);
+        }
+        let a = run(Kernel::ConvBwdX, &meta, nx);
+        tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
+        for has_t in [false, true] {
+            meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
+            let t_in = has_t.then_some(t_x.as_slice());
+            let a = run(Kernel::ConvTangent, &meta, ny);
+            let want = conv::tangent(&g, rows, &w, &zw, &zb, &x, t_in);
+            tol.check(&format!("{tag} tangent ({has_t})"), part(&a.work, meta.t_y_off, ny), &want);
+            let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
+            for k in [Kernel::ConvRbwdW, Kernel::ConvRbwdWSerial] {
+                let a = run(k, &meta, p);
+                tol.check(&format!("{tag} {k:?} W ({has_t})"), &a.r_theta[..wl], &rw);
+                tol.check(&format!("{tag} {k:?} b"), &a.r_theta[wl..], &rb);
+            }
+            let a = run(Kernel::ConvRbwdX, &meta, nx);
+            tol.check(&format!("{tag} rbwd x"), part(&a.work, meta.r_x_off, nx), &rx);
+        }
+    }
+}
+
+#[test]
+fn pooling_kernels_match_reference() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(2);
+    let cases = [
+        (1, [1, 4, 4], (2, 2), (2, 2)),
+        (2, [3, 7, 7], (3, 3), (2, 2)), // overlapping windows
+        (3, [2, 5, 9], (2, 3), (1, 2)),
+        (1, [2, 6, 5], (6, 5), (6, 5)), // global
+    ];
+    for (rows, input, kernel, stride) in cases {
+        for max in [true, false] {
+            let layer = if max { Layer::MaxPool2d { kernel, stride } } else { Layer::AvgPool2d { kernel, stride } };
+            let g = geometry(input, layer);
+            let (meta, len) = meta_for(&g, rows);
+            let mut work = uniform(&mut rng, len, -2.0, 2.0);
+            // ties: the first maximum in row-major window order wins, on both sides
+            work[1] = work[0];
+            let (nx, ny) = (rows * g.in_len(), rows * g.out_len());
+            let x = to_f64(part(&work, meta.x_off, nx));
+            let t_x = to_f64(part(&work, meta.t_x_off, nx));
+            let g_y = to_f64(part(&work, meta.g_y_off, ny));
+            let r_y = to_f64(part(&work, meta.r_y_off, ny));
+            let arenas = LayerArenas {
+                theta: vec![0.0],
+                z: vec![0.0],
+                g_theta: vec![0.0],
+                r_theta: vec![0.0],
+                work,
+                stats: vec![0.0; 8],
+            };
+            let [fwd, tangent, bwd, rbwd] = if max {
+                [Kernel::MaxpoolFwd, Kernel::MaxpoolTangent, Kernel::MaxpoolBwd, Kernel::MaxpoolRbwd]
+            } else {
+                [Kernel::AvgpoolFwd, Kernel::AvgpoolTangent, Kernel::AvgpoolBwd, Kernel::AvgpoolRbwd]
+            };
+            let tag =
+                format!("{} rows {rows} {input:?} k{kernel:?} s{stride:?}", if max { "maxpool" } else { "avgpool" });
+            let tol = Tolerance::F32_KERNEL;
+            let mut a = arenas.clone();
+            block_on(run_layer_kernel(gpu, fwd, &meta, rows as u32, ny as u32, &mut a)).unwrap();
+            let after_fwd = a.clone();
+            let run = |kernel, items: usize| {
+                let mut b = after_fwd.clone();
+                block_on(run_layer_kernel(gpu, kernel, &meta, rows as u32, items as u32, &mut b)).unwrap();
+                b.work
+            };
+            let (want_y, want_t, want_g, want_r) = if max {
+                let arg = pool::argmax(&g, rows, &x);
+                (
+                    pool::max_gather(&arg, &x),
+                    pool::max_gather(&arg, &t_x),
+                    pool::max_scatter(&arg, &g_y, nx),
+                    pool::max_scatter(&arg, &r_y, nx),
+                )
+            } else {
+                (
+                    pool::avg_fwd(&g, rows, &x),
+                    pool::avg_fwd(&g, rows, &t_x),
+                    pool::avg_bwd(&g, rows, &g_y),
+                    pool::avg_bwd(&g, rows, &r_y),
+                )
+            };
+            tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &want_y);
+            tol.check(&format!("{tag} tangent"), part(&run(tangent, ny), meta.t_y_off, ny), &want_t);
+            tol.check(&format!("{tag} bwd"), part(&run(bwd, nx), meta.g_x_off, nx), &want_g);
+            tol.check(&format!("{tag} rbwd"), part(&run(rbwd, nx), meta.r_x_off, nx), &want_r);
+        }
+    }
+}
+
+/// Small CNNs over every layer type; smooth activations so finite differences are meaningful.
+fn cnn_specs() -> Vec<ModelSpec> {
+    use Layer::*;
+    vec![
+        ModelSpec {
+            input: vec![1, 6, 6],
+            layers: vec![
+                Conv2d { out: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+                Activation(adahessian_wgpu::nn::Activation::Tanh),
+                MaxPool2d { kernel: (2, 2), stride: (2, 2) },
+                Conv2d { out: 2, kernel: (2, 2), stride: (1, 1), padding: (0, 0) },
+                Activation(adahessian_wgpu::nn::Activation::Softplus),
+                Flatten,
+                Dense { out: 3 },
+            ],
+            loss: Loss::CrossEntropy,
+        },
+        ModelSpec {
+            input: vec![2, 7, 5],
+            layers: vec![
+                Conv2d { out: 3, kernel: (4, 3), stride: (2, 1), padding: (1, 0) },
+                Activation(adahessian_wgpu::nn::Activation::Gelu),
+                AvgPool2d { kernel: (2, 2), stride: (1, 1) },
+                Conv2d { out: 4, kernel: (1, 1), stride: (1, 1), padding: (0, 0) },
+                Activation(adahessian_wgpu::nn::Activation::Sigmoid),
+                GlobalAvgPool,
+                Flatten,
+                Dense { out: 2 },
+            ],
+            loss: Loss::Mse,
+        },
+    ]
+}
+
+#[test]
+fn reference_cnn_gradient_and_hvp_match_finite_differences() {
+    let mut rng = SplitMix64::new(3);
+    for (i, spec) in cnn_specs().into_iter().enumerate() {
+        let model = spec.resolve().unwrap();
+        let theta = to_f64(&spec.init_params(i as u64).unwrap());
+        let ds = random_data(&model, 3, 10 + i as u64);
+        let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
+        let g = reference::gradient(&model, &theta, &x, &t, 3);
+        let fd = reference::fd_gradient(&model, &theta, &x, &t, 3, 1e-6);
+        Tolerance { atol: 1e-7, rtol: 1e-5 }.check(&format!("cnn {i} gradient vs FD"), &g, &fd);
+        let z = to_f64(&uniform(&mut rng, model.n_params, -1.0, 1.0));
+        let hz = reference::hvp(&model, &theta, &x, &t, 3, &z);
+        let fd_hz = reference::fd_hvp(&model, &theta, &x, &t, 3, &z, 1e-5);
+        Tolerance { atol: 1e-6, rtol: 1e-5 }.check(&format!("cnn {i} Hz vs FD"), &hz, &fd_hz);
+    }
+}
+
+#[test]
+fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(4);
+    for (i, spec) in cnn_specs().into_iter().enumerate() {
+        for rows in [1usize, 5] {
+            let p = problem(gpu, spec.clone(), rows, 20 + i as u64);
+            let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
+            let indices: Vec<u32> = (0..rows as u32).collect();
+            let batch = Batch { data: &p.data, indices: &indices };
+            let z32 = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
+            let want = reference::pass(&p.model, &theta, &p.x, &p.t, rows, Some(&to_f64(&z32)));
+            let (loss, g) = block_on(p.net.gradient(gpu, &batch)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} loss"), &[loss], &[want.loss]);
+            Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} gradient"), &g, &want.grad);
+            let hz = block_on(p.net.hvp(gpu, &batch, &z32)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} Hz"), &hz, want.hz.as_ref().unwrap());
+            let u32_ = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
+            let hu = to_f64(&block_on(p.net.hvp(gpu, &batch, &u32_)).unwrap());
+            let (a, b) = (dot(&to_f64(&u32_), &to_f64(&hz)), dot(&to_f64(&z32), &hu));
+            assert!((a - b).abs() <= 1e-4 * (a.abs() + b.abs()) + 1e-6, "cnn {i}: <u,Hz> {a} vs <z,Hu> {b}");
+        }
+    }
+}
+
+#[test]
+fn adahessian_spatial_averaging_matches_the_official_rule() {
+    let gpu = gpu_or_skip!();
+    for spec in cnn_specs() {
+        let p = problem(gpu, spec.clone(), 4, 30);
+        let base = AdaHessianConfig { lr: 0.05, seed: 3, ..Default::default() };
+        let groups = base.averaging_groups(&p.model);
+        assert!(
+            !groups.is_empty() && groups.iter().all(|g| g.2 > 1),
+            "conv kernels with k > 1 are averaged: {groups:?}"
+        );
+        for c in
+            [base, AdaHessianConfig { average_conv: false, ..base }, AdaHessianConfig { average_dense: true, ..base }]
+        {
+            p.net.set_params(gpu, &spec.init_params(30).unwrap()).unwrap();
+            compare(gpu, &p, OptimizerConfig::AdaHessian(c), 4);
+        }
+    }
+}
+
+/// The digits CNN of the test suite, examples and README.
+pub fn digits_cnn() -> ModelSpec {
+    use Layer::*;
+    ModelSpec {
+        input: vec![1, 8, 8],
+        layers: vec![
+            Conv2d { out: 16, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Activation(adahessian_wgpu::nn::Activation::Relu),
+            MaxPool2d { kernel: (2, 2), stride: (2, 2) },
+            Conv2d { out: 32, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Activation(adahessian_wgpu::nn::Activation::Relu),
+            MaxPool2d { kernel: (2, 2), stride: (2, 2) },
+            Flatten,
+            Dense { out: 10 },
+        ],
+        loss: Loss::CrossEntropy,
+    }
+}
+
+#[test]
+fn a_small_cnn_reaches_97_percent_on_digits_with_adahessian() {
+    let gpu = gpu_or_skip!();
+    let (train_set, test_set) = data::digits().unwrap().split(0.2, 0).unwrap();
+    let net = Network::new(gpu, &digits_cnn(), NetworkOptions { max_batch: 32, seed: 0 }).unwrap();
+    let train_data = net.bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap()).unwrap();
+    let test_data = net.bind(gpu, &DeviceDataset::upload(gpu, &test_set).unwrap()).unwrap();
+    let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(AdaHessianConfig::default())).unwrap();
+    let mut order = train::BatchOrder::new(train_data.rows, 32, 0);
+    let start = std::time::Instant::now();
+    for _ in 0..10 {
+        train::run_epoch(gpu, &net, &mut opt, &train_data, &mut order).unwrap();
+    }
+    let test = block_on(net.evaluate(gpu, &test_data)).unwrap();
+    eprintln!("digits CNN, AdaHessian: test accuracy {:.4} ({:.1}s)", test.accuracy, start.elapsed().as_secs_f64());
+    assert!(test.accuracy >= 0.97, "test accuracy {}", test.accuracy);
+}

@@ -1,0 +1,103 @@
+//! The human-readable model description (CPU only): parsing, round trips and the errors a person
+//! sees for a typo or a shape mismatch.
+
+use adahessian_wgpu::nn::{Activation, Layer, Loss, ModelSpec};
+
+const DIGITS_CNN: &str = "
+input 1x8x8
+conv2d(16, k=3, p=1)   # same padding
+relu
+maxpool2d(2)
+conv2d(32, 3, p=1)
+relu
+maxpool2d(2)
+flatten
+linear(10)
+loss cross_entropy
+";
+
+#[test]
+fn the_text_form_describes_a_cnn() {
+    let spec = ModelSpec::parse(DIGITS_CNN).unwrap();
+    assert_eq!(spec.input, vec![1, 8, 8]);
+    assert_eq!(spec.layers[0], Layer::Conv2d { out: 16, kernel: (3, 3), stride: (1, 1), padding: (1, 1) });
+    assert_eq!(spec.layers[2], Layer::MaxPool2d { kernel: (2, 2), stride: (2, 2) });
+    let m = spec.resolve().unwrap();
+    let names: Vec<(&str, Vec<usize>)> = m.params.iter().map(|p| (p.name.as_str(), p.shape.clone())).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("0.weight", vec![16, 1, 3, 3]),
+            ("0.bias", vec![16]),
+            ("3.weight", vec![32, 16, 3, 3]),
+            ("3.bias", vec![32]),
+            ("7.weight", vec![10, 128]),
+            ("7.bias", vec![10]),
+        ]
+    );
+    // round trips through the text and JSON forms, and the one-line form
+    assert_eq!(ModelSpec::parse(&spec.to_text()).unwrap(), spec);
+    assert_eq!(ModelSpec::parse(&spec.to_json()).unwrap(), spec);
+    let one_line = DIGITS_CNN
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert_eq!(ModelSpec::parse(&one_line).unwrap(), spec);
+}
+
+#[test]
+fn every_layer_kind_parses() {
+    let spec = ModelSpec::parse(
+        "input 3x9x7; conv2d(4, k=5x3, s=2x1, p=2x0); gelu; avgpool2d(2, s=1); conv(2, 1); sigmoid; \
+         globalavgpool; flatten; linear(5); softplus; dense(2); tanh; identity; linear(1); loss mse",
+    )
+    .unwrap();
+    assert_eq!(spec.loss, Loss::Mse);
+    assert_eq!(spec.layers[0], Layer::Conv2d { out: 4, kernel: (5, 3), stride: (2, 1), padding: (2, 0) });
+    assert_eq!(spec.layers[2], Layer::AvgPool2d { kernel: (2, 2), stride: (1, 1) });
+    assert_eq!(spec.layers[5], Layer::GlobalAvgPool);
+    assert_eq!(ModelSpec::parse(&spec.to_text()).unwrap(), spec);
+}
+
+#[test]
+fn the_mlp_shorthand_matches_the_builder() {
+    assert_eq!(
+        ModelSpec::parse("mlp:64-128-10:tanh").unwrap(),
+        ModelSpec::mlp(&[64, 128, 10], Activation::Tanh, Loss::CrossEntropy)
+    );
+    assert_eq!(
+        ModelSpec::parse("mlp:2-8-1:gelu:mse").unwrap(),
+        ModelSpec::mlp(&[2, 8, 1], Activation::Gelu, Loss::Mse)
+    );
+}
+
+#[test]
+fn mistakes_get_errors_that_name_the_layer_and_the_fix() {
+    let err = |t: &str| ModelSpec::parse(t).unwrap_err().to_string();
+    let e = err("input 1x8x8; conv2d(4, k=3); relu; linear(10)");
+    assert!(e.contains("layer 2 (Linear)") && e.contains("[4, 6, 6]") && e.contains("add Flatten"), "{e}");
+    let e = err("input 1x4x4; conv2d(4, k=7)");
+    assert!(e.contains("layer 0 (Conv2d)") && e.contains("larger than its padded input"), "{e}");
+    let e = err("input 64; linear(10); softmax");
+    assert!(e.contains("layer 1 'softmax'") && e.contains("unknown layer"), "{e}");
+    let e = err("input 64; linear(10");
+    assert!(e.contains("missing ')'"), "{e}");
+    let e = err("input 64; linear(ten)");
+    assert!(e.contains("'ten' is not a whole number"), "{e}");
+    let e = err("linear(10)");
+    assert!(e.contains("needs an 'input' line"), "{e}");
+    let e = err("input 1x8x8; conv2d(4, k=3)");
+    assert!(e.contains("ends with shape [4, 6, 6]"), "{e}");
+    let e = err("input 64; linear(10); loss hinge");
+    assert!(e.contains("unknown loss 'hinge'"), "{e}");
+    let e = err("{\"input\": [64], \"layers\": [\"linear(10)\", 3]}");
+    assert!(e.contains("layer 1 must be a string"), "{e}");
+    let e = err("{\"input\": 64");
+    assert!(e.contains("malformed"), "{e}");
+    let e = err("mlp:64");
+    assert!(e.contains("at least an input and an output"), "{e}");
+    let e = err("input 2x8; linear(3)");
+    assert!(e.contains("[features] or [channels, height, width]"), "{e}");
+}
