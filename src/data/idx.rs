@@ -13,6 +13,26 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
+/// Checks the magic number first (so swapped files are named as such), then the header length.
+fn check_header(bytes: &[u8], what: &str, want: u32, header: usize) -> Result<()> {
+    let kind = if want == IMAGES_MAGIC { "images" } else { "labels" };
+    if bytes.len() >= 4 {
+        let magic = be_u32(bytes, 0);
+        if magic != want {
+            let swapped = if want == IMAGES_MAGIC { LABELS_MAGIC } else { IMAGES_MAGIC };
+            let hint = if magic == swapped { " (the image and label files look swapped)" } else { "" };
+            return Err(Error::Data(format!("{what}: magic number {magic}, expected {want} for IDX {kind}{hint}")));
+        }
+    }
+    if bytes.len() < header {
+        return Err(Error::Data(format!(
+            "{what}: {} bytes is too short for an IDX {kind} header ({header} bytes)",
+            bytes.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Decompresses when the bytes start with the gzip magic, else returns them as they are.
 pub fn maybe_gunzip(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -29,17 +49,7 @@ pub fn maybe_gunzip(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
 /// Parses an IDX image file: returns (count, rows, cols, pixels).
 pub fn parse_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize, Vec<u8>)> {
     let bytes = maybe_gunzip(bytes, what)?;
-    if bytes.len() < 16 {
-        return Err(Error::Data(format!(
-            "{what}: {} bytes is too short for an IDX image header (16 bytes)",
-            bytes.len()
-        )));
-    }
-    let magic = be_u32(&bytes, 0);
-    if magic != IMAGES_MAGIC {
-        let hint = if magic == LABELS_MAGIC { " (this is a label file: swap the two paths)" } else { "" };
-        return Err(Error::Data(format!("{what}: magic number {magic}, expected {IMAGES_MAGIC} for IDX images{hint}")));
-    }
+    check_header(&bytes, what, IMAGES_MAGIC, 16)?;
     let (n, rows, cols) = (be_u32(&bytes, 4) as usize, be_u32(&bytes, 8) as usize, be_u32(&bytes, 12) as usize);
     let need = n * rows * cols;
     if bytes.len() - 16 < need {
@@ -54,17 +64,7 @@ pub fn parse_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize, Ve
 /// Parses an IDX label file.
 pub fn parse_labels(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     let bytes = maybe_gunzip(bytes, what)?;
-    if bytes.len() < 8 {
-        return Err(Error::Data(format!(
-            "{what}: {} bytes is too short for an IDX label header (8 bytes)",
-            bytes.len()
-        )));
-    }
-    let magic = be_u32(&bytes, 0);
-    if magic != LABELS_MAGIC {
-        let hint = if magic == IMAGES_MAGIC { " (this is an image file: swap the two paths)" } else { "" };
-        return Err(Error::Data(format!("{what}: magic number {magic}, expected {LABELS_MAGIC} for IDX labels{hint}")));
-    }
+    check_header(&bytes, what, LABELS_MAGIC, 8)?;
     let n = be_u32(&bytes, 4) as usize;
     if bytes.len() - 8 < n {
         return Err(Error::Data(format!(
