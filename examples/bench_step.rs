@@ -8,39 +8,51 @@
 
 use adahessian_wgpu::data::{Dataset, DeviceDataset, Targets};
 use adahessian_wgpu::gpu::{Gpu, GpuOptions};
-use adahessian_wgpu::nn::{Activation, Batch, Loss, ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::nn::{Activation, Batch, LayerOp, Loss, ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig};
 use adahessian_wgpu::probe::SplitMix64;
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let widths: Vec<usize> = args
-        .get(1)
-        .map(String::as_str)
-        .unwrap_or("64-64-10")
-        .split('-')
-        .map(|w| w.parse())
-        .collect::<Result<_, _>>()?;
+    // a width list such as 784-256-10 (an MLP with ACTIVATION), or any model text (see nn::text)
+    let model_arg = args.get(1).cloned().unwrap_or_else(|| "64-64-10".into());
     let batch: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(32);
     let steps: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(100);
     let act = Activation::parse(args.get(4).map(String::as_str).unwrap_or("tanh"))
         .ok_or_else(|| anyhow::anyhow!("unknown activation"))?;
     let gpu = Gpu::new_blocking(GpuOptions::from_env()?)?;
-    let spec = ModelSpec::mlp(&widths, act, Loss::CrossEntropy);
-    let classes = *widths.last().unwrap_or(&2);
+    let spec = if model_arg.contains(';') || model_arg.contains(':') {
+        ModelSpec::parse(&model_arg)?
+    } else {
+        let widths: Vec<usize> = model_arg.split('-').map(|w| w.parse()).collect::<Result<_, _>>()?;
+        ModelSpec::mlp(&widths, act, Loss::CrossEntropy)
+    };
+    let model = spec.resolve()?;
+    let (features, classes) = (model.nodes[0], model.output_width());
     let mut rng = SplitMix64::new(1);
     let rows = batch * 4;
-    let x: Vec<f32> = (0..rows * widths[0]).map(|_| rng.normal() as f32).collect();
+    let x: Vec<f32> = (0..rows * features).map(|_| rng.normal() as f32).collect();
     let labels = (0..rows).map(|_| rng.below(classes) as u32).collect();
-    let ds = Dataset::new(x, widths[0], Targets::Classes { labels, classes })?;
+    let ds = Dataset::new(x, features, Targets::Classes { labels, classes })?;
     let net = Network::new(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
     let data = net.bind(&gpu, &DeviceDataset::upload(&gpu, &ds)?)?;
-    let flops_fwd = 2.0 * batch as f64 * widths.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>();
+    // multiply-adds of the layers with parameters: every weight meets every output position once
+    let flops_fwd = 2.0
+        * batch as f64
+        * model
+            .layers
+            .iter()
+            .map(|l| match l.op {
+                LayerOp::Dense { n_in, n_out, .. } => (n_in * n_out) as f64,
+                LayerOp::Conv2d { geom, .. } => (geom.weight_len() * geom.h_out * geom.w_out) as f64,
+                _ => 0.0,
+            })
+            .sum::<f64>();
     println!("adapter: {}", gpu.describe());
     println!(
-        "model: MLP {} ({act:?}), {} parameters, batch {batch}, {steps} steps per repetition",
-        args.get(1).map(String::as_str).unwrap_or("64-64-10"),
+        "model: {} ({act:?} for MLPs), {} parameters, batch {batch}, {steps} steps per repetition",
+        model_arg,
         net.n_params()
     );
     println!("forward pass: {:.1} MFLOP", flops_fwd / 1e6);
