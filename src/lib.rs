@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod gpu;

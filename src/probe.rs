@@ -65,7 +65,7 @@ impl ProbeKey {
 }
 
 /// SplitMix64: a small, fast, well-mixed seeded generator (Steele, Lea & Flood 2014).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SplitMix64 {
     state: u64,
 }
@@ -74,6 +74,16 @@ impl SplitMix64 {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
         SplitMix64 { state: seed }
+    }
+
+    /// The internal state (to save and resume a stream exactly).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
+    /// A generator continuing from a saved [`SplitMix64::state`].
+    pub fn from_state(state: u64) -> Self {
+        SplitMix64 { state }
     }
 
     /// The next 64 random bits.

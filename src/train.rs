@@ -7,14 +7,31 @@ use crate::nn::{Batch, BoundData, Network};
 use crate::optim::Optimizer;
 use crate::probe::SplitMix64;
 
-/// A seeded order of mini-batches over `rows` rows, reshuffled every epoch.
-#[derive(Clone, Debug)]
+/// A seeded order of mini-batches over `rows` rows, reshuffled at the start of every epoch. Its
+/// whole state can be saved and restored, so a resumed run sees exactly the batches the
+/// uninterrupted run would have.
+#[derive(Clone, Debug, PartialEq)]
 pub struct BatchOrder {
     rows: usize,
     batch_size: usize,
     rng: SplitMix64,
     order: Vec<u32>,
+    /// next batch within the epoch; 0 means the next call starts a new epoch
+    position: usize,
     epoch: u64,
+}
+
+/// The saved state of a [`BatchOrder`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchOrderState {
+    /// Generator state.
+    pub rng: u64,
+    /// The current epoch's permutation.
+    pub order: Vec<u32>,
+    /// Next batch within the epoch.
+    pub position: usize,
+    /// Epochs started.
+    pub epoch: u64,
 }
 
 impl BatchOrder {
@@ -25,20 +42,45 @@ impl BatchOrder {
             batch_size: batch_size.clamp(1, rows.max(1)),
             rng: SplitMix64::new(seed ^ 0x5EED_BA7C),
             order: (0..rows as u32).collect(),
+            position: 0,
             epoch: 0,
         }
     }
 
-    /// The row indices of every batch of the next epoch.
-    pub fn next_epoch(&mut self) -> Vec<Vec<u32>> {
-        self.rng.shuffle(&mut self.order);
-        self.epoch += 1;
-        self.order.chunks(self.batch_size).map(|c| c.to_vec()).collect()
+    /// Batches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.rows.div_ceil(self.batch_size)
     }
 
-    /// Epochs drawn so far.
+    /// The next batch's row indices (starting a new, reshuffled epoch when the last one is done).
+    pub fn next_batch(&mut self) -> Vec<u32> {
+        if self.position == 0 {
+            self.rng.shuffle(&mut self.order);
+            self.epoch += 1;
+        }
+        let start = self.position * self.batch_size;
+        let batch = self.order[start..(start + self.batch_size).min(self.rows)].to_vec();
+        self.position = (self.position + 1) % self.batches_per_epoch();
+        batch
+    }
+
+    /// Every remaining batch of the current epoch (a whole epoch when at an epoch boundary).
+    pub fn next_epoch(&mut self) -> Vec<Vec<u32>> {
+        let mut out = vec![self.next_batch()];
+        while self.position != 0 {
+            out.push(self.next_batch());
+        }
+        out
+    }
+
+    /// Epochs started so far.
     pub fn epochs(&self) -> u64 {
         self.epoch
+    }
+
+    /// True between epochs.
+    pub fn at_epoch_boundary(&self) -> bool {
+        self.position == 0
     }
 
     /// Rows per batch.
@@ -49,6 +91,27 @@ impl BatchOrder {
     /// Rows in the data.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// The state to save.
+    pub fn state(&self) -> BatchOrderState {
+        BatchOrderState { rng: self.rng.state(), order: self.order.clone(), position: self.position, epoch: self.epoch }
+    }
+
+    /// Restores a saved state; it must be for the same number of rows.
+    pub fn restore(&mut self, s: BatchOrderState) -> Result<()> {
+        if s.order.len() != self.rows || s.position >= self.batches_per_epoch().max(1) {
+            return Err(Error::Config(format!(
+                "the saved batch order is for {} rows, this data has {}",
+                s.order.len(),
+                self.rows
+            )));
+        }
+        self.rng = SplitMix64::from_state(s.rng);
+        self.order = s.order;
+        self.position = s.position;
+        self.epoch = s.epoch;
+        Ok(())
     }
 }
 
@@ -98,4 +161,36 @@ pub async fn run_epoch_async(
         report.steps += 1;
     }
     Ok(report)
+}
+
+/// Median milliseconds per optimizer step: `warmup` steps, then `reps` repetitions of `steps`
+/// steps submitted back to back and waited for (native only; a benchmark, never a test).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn time_steps(
+    gpu: &Gpu,
+    net: &Network,
+    opt: &mut Optimizer,
+    data: &BoundData,
+    order: &mut BatchOrder,
+    warmup: usize,
+    reps: usize,
+    steps: usize,
+) -> Result<f64> {
+    let mut run = |n: usize| -> Result<()> {
+        for _ in 0..n {
+            let indices = order.next_batch();
+            opt.step(gpu, net, &Batch { data, indices: &indices })?;
+        }
+        gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(e.to_string()))?;
+        Ok(())
+    };
+    run(warmup)?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let start = std::time::Instant::now();
+        run(steps.max(1))?;
+        times.push(start.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }

@@ -1,8 +1,10 @@
 //! Data sets: an in-memory table of features and targets, loaders, splits and normalisation, and
 //! its copy on the GPU. The UCI digits are embedded in the library so the default run needs no files.
 
+pub mod csv;
 mod device;
 pub mod idx;
+pub mod synthetic;
 pub use device::DeviceDataset;
 
 use crate::error::{Error, Result};

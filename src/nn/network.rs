@@ -64,6 +64,23 @@ pub struct Batch<'a> {
     pub indices: &'a [u32],
 }
 
+/// GPU memory of a network by role, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// θ.
+    pub params: u64,
+    /// ∇θ.
+    pub grads: u64,
+    /// The probe z and H z (used by curvature methods and the HVP).
+    pub probe_and_hz: u64,
+    /// Every node's values for a batch (activations).
+    pub values: u64,
+    /// Their tangents (forward-over-reverse).
+    pub tangents: u64,
+    /// Their cotangents and the R-op of the cotangents.
+    pub cotangents: u64,
+}
+
 /// Loss and accuracy over a batch or a data set.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
@@ -352,6 +369,20 @@ impl Network {
     /// Number of parameters P.
     pub fn n_params(&self) -> usize {
         self.model.n_params
+    }
+
+    /// GPU memory this network allocates, by role, in bytes (at its max_batch).
+    pub fn memory(&self) -> MemoryUse {
+        let p = self.model.n_params as u64 * 4;
+        let per_node: u64 = self.model.nodes.iter().map(|&w| (w * self.max_batch) as u64 * 4).sum();
+        MemoryUse {
+            params: p,
+            grads: p,
+            probe_and_hz: 2 * p,
+            values: per_node,
+            tangents: per_node,
+            cotangents: 2 * per_node,
+        }
     }
 
     /// The largest batch.

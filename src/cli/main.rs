@@ -1,0 +1,299 @@
+//! `adahessian`: train, compare and benchmark optimizers on the GPU you have.
+//! With no arguments it runs `compare` on the bundled digits (Adam, AdaHessian, SGD).
+
+mod bench;
+mod compare;
+mod plot;
+mod run;
+mod setup;
+
+use adahessian_wgpu::gpu::{self, Gpu, GpuOptions};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "adahessian", version, about = "AdaHessian and friends on any GPU, through wgpu")]
+struct Cli {
+    /// Backend: vulkan, metal, dx12, gl or webgpu (or set ADAHESSIAN_BACKEND).
+    #[arg(long, global = true)]
+    backend: Option<String>,
+    /// Pick the adapter whose name contains this (or set ADAHESSIAN_ADAPTER).
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the GPU adapters with their backend, type and the limits that matter.
+    Devices,
+    /// Train one model with one optimizer and write a run directory.
+    Train(TrainCmd),
+    /// Train the same model, data and seeds with several optimizers and write a report of measured claims.
+    Compare(compare::CompareCmd),
+    /// Time training steps per optimizer (warm-up, then the median of repetitions), with ratios to Adam.
+    Bench(bench::BenchCmd),
+}
+
+/// Steps, batches and schedule.
+#[derive(Args, Clone, Debug)]
+pub struct LoopArgs {
+    /// Rows per batch, or `full` for full-batch training.
+    #[arg(long, default_value = "64")]
+    pub batch_size: String,
+    /// Epochs (passes over the training rows); ignored when --steps is given.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: u64,
+    /// Total optimizer steps (overrides --epochs).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// constant, step (×0.1 at 50% and 75%) or cosine.
+    #[arg(long, default_value = "constant")]
+    pub lr_schedule: String,
+    /// Seed of the split, the initial weights, the batch order and the probes.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Evaluate on the test rows every N steps (default: every epoch).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+}
+
+impl LoopArgs {
+    pub fn batch_size(&self, rows: usize) -> Result<usize> {
+        if self.batch_size == "full" {
+            return Ok(rows);
+        }
+        let b: usize = self
+            .batch_size
+            .parse()
+            .with_context(|| format!("--batch-size {}: give a whole number or 'full'", self.batch_size))?;
+        if b == 0 {
+            bail!("--batch-size 0: a batch needs at least one row");
+        }
+        Ok(b.min(rows))
+    }
+
+    pub fn steps(&self, rows: usize, batch: usize) -> Result<u64> {
+        let per_epoch = rows.div_ceil(batch) as u64;
+        let steps = self.steps.unwrap_or(self.epochs * per_epoch);
+        if steps == 0 {
+            bail!("nothing to do: --steps/--epochs is 0");
+        }
+        Ok(steps)
+    }
+}
+
+#[derive(Args, Debug)]
+struct TrainCmd {
+    #[command(flatten)]
+    data: setup::DataArgs,
+    /// mlp:64-128-10:tanh, a model text ("input 1x8x8; conv2d(8, k=3); ..."), or a model.json / run directory.
+    #[arg(long)]
+    model: Option<String>,
+    #[command(flatten)]
+    optim: setup::OptimArgs,
+    #[command(flatten)]
+    looping: LoopArgs,
+    /// Run directory (default: runs/<data>-<optimizer>-seed<seed>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Overwrite a non-empty run directory.
+    #[arg(long)]
+    force: bool,
+    /// Continue the run in this directory (same data, model and optimizer) up to the new --steps/--epochs.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Also keep the weights every N steps (step-XXXXXXXX.safetensors), for trajectories.
+    #[arg(long)]
+    save_every: Option<u64>,
+    /// Print nothing but the final line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn open_gpu(cli: &Cli) -> Result<Gpu> {
+    let mut options = GpuOptions::from_env()?;
+    if let Some(b) = &cli.backend {
+        options.backends = Some(gpu::parse_backend(b)?);
+    }
+    if let Some(a) = &cli.adapter {
+        options.adapter = Some(a.clone());
+    }
+    Ok(Gpu::new_blocking(options)?)
+}
+
+fn train_cmd(cli: &Cli, cmd: &TrainCmd, argv: &[String]) -> Result<()> {
+    // --resume re-reads the original command from the run directory; only the new length counts
+    if let Some(dir) = &cmd.resume {
+        let run: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("run.json"))
+                .with_context(|| format!("--resume {}: not a run directory (no run.json)", dir.display()))?,
+        )
+        .with_context(|| format!("--resume {}: run.json is corrupted", dir.display()))?;
+        let mut original: Vec<String> = run["argv"]
+            .as_array()
+            .context("run.json has no argv")?
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        for (flag, value) in
+            [("--steps", cmd.looping.steps.map(|s| s.to_string())), ("--epochs", Some(cmd.looping.epochs.to_string()))]
+        {
+            if let Some(v) = value {
+                if let Some(i) = original.iter().position(|a| a == flag) {
+                    original.drain(i..=i + 1);
+                }
+                if flag == "--steps" || cmd.looping.steps.is_none() {
+                    original.extend([flag.to_string(), v]);
+                }
+            }
+        }
+        let Ok(Cli { command: Some(Command::Train(orig)), .. }) = Cli::try_parse_from(&original) else {
+            bail!("--resume {}: run.json does not hold a train command", dir.display());
+        };
+        let state = run::load_resume(dir)?;
+        return train_with(cli, &orig, &original, Some(dir.clone()), Some(state));
+    }
+    train_with(cli, cmd, argv, None, None)
+}
+
+fn train_with(
+    cli: &Cli,
+    cmd: &TrainCmd,
+    argv: &[String],
+    resume_dir: Option<PathBuf>,
+    resume: Option<run::Resume>,
+) -> Result<()> {
+    let seed = cmd.looping.seed;
+    let data = cmd.data.load(seed)?;
+    let spec = match &cmd.model {
+        Some(m) => setup::parse_model(m)?,
+        None => setup::default_model(&data),
+    };
+    let model = spec.resolve()?;
+    if model.nodes[0] != data.train.features {
+        bail!(
+            "the model's input has {} features but the data has {} per row; change --model (e.g. mlp:{}-64-{}:relu)",
+            model.nodes[0],
+            data.train.features,
+            data.train.features,
+            data.train.classes().max(1)
+        );
+    }
+    let config = cmd.optim.config(seed)?;
+    let batch_size = cmd.looping.batch_size(data.train.rows())?;
+    let steps = cmd.looping.steps(data.train.rows(), batch_size)?;
+    let per_epoch = data.train.rows().div_ceil(batch_size) as u64;
+    let plan = run::Plan {
+        spec,
+        config,
+        batch_size,
+        steps,
+        schedule: run::Schedule::parse(&cmd.looping.lr_schedule)?,
+        seed,
+        eval_every: cmd.looping.eval_every.unwrap_or(per_epoch).max(1),
+        save_every: cmd.save_every,
+        target_accuracy: None,
+    };
+    let out = match (&resume_dir, &cmd.out) {
+        (Some(d), _) => d.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => {
+            PathBuf::from(format!("runs/{}-{}-seed{seed}", data.name.replace([':', '/', ','], "_"), config.name()))
+        }
+    };
+    let dir =
+        if resume_dir.is_some() { run::RunDir { path: out.clone() } } else { run::RunDir::create(&out, cmd.force)? };
+    let gpu = open_gpu(cli)?;
+    if !cmd.quiet {
+        eprintln!("adapter: {}", gpu.describe());
+        eprintln!(
+            "{}: {} train / {} test rows; {} parameters; {} for {steps} steps of batch {batch_size}",
+            data.name,
+            data.train.rows(),
+            data.test.as_ref().map_or(0, |t| t.rows()),
+            model.n_params,
+            config.name()
+        );
+    }
+    // the run's command line first, so a run stopped by a NaN can still be resumed
+    std::fs::write(dir.path.join("run.json"), serde_json::to_string(&serde_json::json!({ "argv": argv }))?)?;
+    let outcome = run::train(&gpu, &data, &plan, Some(&dir), resume, cmd.quiet)?;
+    run::write_summary(&dir, &gpu, &plan, &data, &outcome, argv)?;
+    println!(
+        "{}: test accuracy {}, test loss {}, train loss {:.4}, {} steps in {:.1}s -> {}",
+        config.name(),
+        outcome.test.map_or("n/a".into(), |t| format!("{:.4}", t.accuracy)),
+        outcome.test.map_or("n/a".into(), |t| format!("{:.4}", t.loss)),
+        outcome.train.loss,
+        outcome.steps,
+        outcome.seconds,
+        dir.path.display()
+    );
+    Ok(())
+}
+
+fn devices(cli: &Cli) -> Result<()> {
+    let backends = match &cli.backend {
+        Some(b) => Some(gpu::parse_backend(b)?),
+        None => None,
+    };
+    let list = gpu::list_adapters(backends);
+    if list.is_empty() {
+        bail!(
+            "no GPU adapter found; install a GPU driver (on Linux without a GPU: apt-get install mesa-vulkan-drivers)"
+        );
+    }
+    for (info, limits) in list {
+        println!("{}", gpu::describe(&info));
+        println!(
+            "    max buffer {} MiB, max storage binding {} MiB, {} storage buffers per stage, {} invocations per workgroup, {} KiB workgroup memory",
+            limits.max_buffer_size >> 20,
+            limits.max_storage_buffer_binding_size >> 20,
+            limits.max_storage_buffers_per_shader_stage,
+            limits.max_compute_invocations_per_workgroup,
+            limits.max_compute_workgroup_storage_size >> 10
+        );
+    }
+    println!("(devices are opened with WebGPU's default limits, so runs here also run in a browser)");
+    Ok(())
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        None => compare::run(&cli_gpu(&cli), &compare::CompareCmd::default_job(), true),
+        Some(Command::Devices) => devices(&cli),
+        Some(Command::Train(cmd)) => train_cmd(&cli, cmd, &argv),
+        Some(Command::Compare(cmd)) => compare::run(&cli_gpu(&cli), cmd, false),
+        Some(Command::Bench(cmd)) => bench::run(&cli_gpu(&cli), cmd),
+    };
+    if let Err(e) = result {
+        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        eprintln!("error: {}", chain.join(": "));
+        std::process::exit(1);
+    }
+}
+
+/// Opens the GPU lazily: commands parse and check their arguments before the device is opened.
+pub struct LazyGpu<'a> {
+    cli: &'a Cli,
+    gpu: std::cell::OnceCell<Gpu>,
+}
+
+impl LazyGpu<'_> {
+    pub fn get(&self) -> Result<&Gpu> {
+        if let Some(g) = self.gpu.get() {
+            return Ok(g);
+        }
+        let g = open_gpu(self.cli)?;
+        Ok(self.gpu.get_or_init(|| g))
+    }
+}
+
+fn cli_gpu(cli: &Cli) -> LazyGpu<'_> {
+    LazyGpu { cli, gpu: std::cell::OnceCell::new() }
+}

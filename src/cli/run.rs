@@ -1,0 +1,435 @@
+//! One training run: the loop, its metrics, its run directory (model, checkpoints, metrics,
+//! summary, plots) and resuming. `train` runs one; `compare` runs many without a directory each.
+
+use crate::plot::{line_chart, Series};
+use crate::setup::Data;
+use adahessian_wgpu::checkpoint::{self, NamedTensor};
+use adahessian_wgpu::data::DeviceDataset;
+use adahessian_wgpu::gpu::Gpu;
+use adahessian_wgpu::nn::{Batch, Evaluation, ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::optim::{Optimizer, OptimizerConfig, OptimizerState};
+use adahessian_wgpu::train::{BatchOrder, BatchOrderState};
+use adahessian_wgpu::{block_on, Error};
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How the learning rate moves over the run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// ×0.1 at 50% and again at 75% of the steps.
+    Step,
+    /// lr · ½ (1 + cos(π t / T)).
+    Cosine,
+}
+
+impl Schedule {
+    pub fn parse(s: &str) -> Result<Schedule> {
+        Ok(match s {
+            "constant" => Schedule::Constant,
+            "step" => Schedule::Step,
+            "cosine" => Schedule::Cosine,
+            other => bail!("--lr-schedule {other}: use constant, step or cosine"),
+        })
+    }
+
+    fn factor(self, step: u64, total: u64) -> f32 {
+        let f = step as f64 / total.max(1) as f64;
+        (match self {
+            Schedule::Constant => 1.0,
+            Schedule::Step => {
+                if f >= 0.75 {
+                    0.01
+                } else if f >= 0.5 {
+                    0.1
+                } else {
+                    1.0
+                }
+            }
+            Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * f).cos()),
+        }) as f32
+    }
+}
+
+/// Everything a run needs besides the data.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub spec: ModelSpec,
+    pub config: OptimizerConfig,
+    pub batch_size: usize,
+    pub steps: u64,
+    pub schedule: Schedule,
+    pub seed: u64,
+    /// Evaluate (and checkpoint) every this many steps, and at the end.
+    pub eval_every: u64,
+    /// Keep a numbered checkpoint every this many steps (for trajectories).
+    pub save_every: Option<u64>,
+    /// Record when test accuracy first reaches this.
+    pub target_accuracy: Option<f32>,
+}
+
+/// One line of metrics.csv.
+#[derive(Clone, Debug)]
+pub struct Metric {
+    pub step: u64,
+    pub epoch: f64,
+    pub train_loss: f32,
+    pub test_loss: f32,
+    pub test_accuracy: f32,
+    pub seconds: f64,
+}
+
+/// What a finished run measured.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub metrics: Vec<Metric>,
+    pub test: Option<Evaluation>,
+    pub train: Evaluation,
+    pub steps: u64,
+    pub seconds: f64,
+    /// (step, seconds) when test accuracy first reached the target.
+    pub reached_target: Option<(u64, f64)>,
+    pub params: usize,
+}
+
+/// A run directory being written.
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates it, refusing to overwrite a non-empty directory unless `force`.
+    pub fn create(path: &Path, force: bool) -> Result<RunDir> {
+        if path.exists() && path.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) && !force {
+            bail!(
+                "{} already exists and is not empty; pass --force to overwrite it, or choose another --out",
+                path.display()
+            );
+        }
+        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(RunDir { path: path.to_path_buf() })
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+/// State restored from a checkpoint.
+pub struct Resume {
+    pub step: u64,
+    pub theta: Vec<NamedTensor>,
+    pub optimizer: OptimizerState,
+    pub order: BatchOrderState,
+    pub metrics: Vec<Metric>,
+    pub seconds: f64,
+}
+
+fn weights(net: &Network, gpu: &Gpu) -> Result<Vec<NamedTensor>> {
+    Ok(block_on(net.named_params(gpu))?
+        .into_iter()
+        .map(|(name, shape, values)| NamedTensor { name, shape, values })
+        .collect())
+}
+
+fn save_checkpoint(
+    path: &Path,
+    net: &Network,
+    gpu: &Gpu,
+    opt: &Optimizer,
+    order: &BatchOrder,
+    step: u64,
+    seconds: f64,
+) -> Result<()> {
+    let mut tensors = weights(net, gpu)?;
+    let s = block_on(opt.read_state(gpu))?;
+    let p = s.m.len();
+    tensors.push(NamedTensor { name: "optimizer.m".into(), shape: vec![p], values: s.m });
+    tensors.push(NamedTensor { name: "optimizer.v".into(), shape: vec![p], values: s.v });
+    tensors.push(NamedTensor { name: "optimizer.curvature".into(), shape: vec![p], values: s.curvature });
+    let o = order.state();
+    // the permutation as f32 is exact for fewer than 2^24 rows
+    tensors.push(NamedTensor {
+        name: "batch_order.permutation".into(),
+        shape: vec![o.order.len()],
+        values: o.order.iter().map(|&v| v as f32).collect(),
+    });
+    let meta = HashMap::from([
+        ("step".to_string(), step.to_string()),
+        ("optimizer.t".to_string(), s.t.to_string()),
+        ("optimizer.t_curv".to_string(), s.t_curv.to_string()),
+        ("batch_order.rng".to_string(), o.rng.to_string()),
+        ("batch_order.position".to_string(), o.position.to_string()),
+        ("batch_order.epoch".to_string(), o.epoch.to_string()),
+        ("seconds".to_string(), seconds.to_string()),
+    ]);
+    checkpoint::save(path, &tensors, meta)?;
+    Ok(())
+}
+
+/// Reads a run directory's checkpoint and metrics for `--resume`.
+pub fn load_resume(dir: &Path) -> Result<Resume> {
+    let path = dir.join("checkpoint.safetensors");
+    let (mut tensors, meta) = checkpoint::load(&path)
+        .with_context(|| format!("--resume {}: no usable checkpoint.safetensors", dir.display()))?;
+    let num = |k: &str| -> Result<u64> {
+        meta.get(k).and_then(|v| v.parse().ok()).with_context(|| {
+            format!("{}: metadata '{k}' is missing or malformed; the checkpoint is corrupted", path.display())
+        })
+    };
+    let mut take = |name: &str| -> Result<Vec<f32>> {
+        let i = tensors
+            .iter()
+            .position(|t| t.name == name)
+            .with_context(|| format!("{}: tensor '{name}' is missing; the checkpoint is corrupted", path.display()))?;
+        Ok(tensors.remove(i).values)
+    };
+    let optimizer = OptimizerState {
+        t: num("optimizer.t")?,
+        t_curv: num("optimizer.t_curv")?,
+        m: take("optimizer.m")?,
+        v: take("optimizer.v")?,
+        curvature: take("optimizer.curvature")?,
+    };
+    let order = BatchOrderState {
+        rng: num("batch_order.rng")?,
+        order: take("batch_order.permutation")?.iter().map(|&v| v as u32).collect(),
+        position: num("batch_order.position")? as usize,
+        epoch: num("batch_order.epoch")?,
+    };
+    let metrics = read_metrics(&dir.join("metrics.csv")).unwrap_or_default();
+    let seconds = meta.get("seconds").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    Ok(Resume { step: num("step")?, theta: tensors, optimizer, order, metrics, seconds })
+}
+
+fn read_metrics(path: &Path) -> Result<Vec<Metric>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        if c.len() < 6 {
+            continue;
+        }
+        let f = |i: usize| c[i].parse::<f64>().unwrap_or(f64::NAN);
+        out.push(Metric {
+            step: f(0) as u64,
+            epoch: f(1),
+            train_loss: f(2) as f32,
+            test_loss: f(3) as f32,
+            test_accuracy: f(4) as f32,
+            seconds: f(5),
+        });
+    }
+    Ok(out)
+}
+
+fn write_metrics(path: &Path, metrics: &[Metric]) -> Result<()> {
+    let mut text = String::from("step,epoch,train_loss,test_loss,test_accuracy,seconds\n");
+    for m in metrics {
+        text.push_str(&format!(
+            "{},{:.4},{},{},{},{:.3}\n",
+            m.step, m.epoch, m.train_loss, m.test_loss, m.test_accuracy, m.seconds
+        ));
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Trains according to `plan`, writing into `dir` when given. A NaN loss stops the run with an
+/// error naming the step; the last checkpoint (from the last evaluation) is kept.
+pub fn train(
+    gpu: &Gpu,
+    data: &Data,
+    plan: &Plan,
+    dir: Option<&RunDir>,
+    resume: Option<Resume>,
+    quiet: bool,
+) -> Result<Outcome> {
+    let batch_size = plan.batch_size.min(data.train.rows()).max(1);
+    let net = Network::new(gpu, &plan.spec, NetworkOptions { max_batch: batch_size, seed: plan.seed })?;
+    let train_data = net.bind(gpu, &DeviceDataset::upload(gpu, &data.train)?)?;
+    let test_data = match &data.test {
+        Some(t) => Some(net.bind(gpu, &DeviceDataset::upload(gpu, t)?)?),
+        None => None,
+    };
+    let mut opt = Optimizer::new(gpu, &net, plan.config)?;
+    let mut order = BatchOrder::new(data.train.rows(), batch_size, plan.seed);
+    let mut metrics = Vec::new();
+    let mut step = 0u64;
+    let mut base_seconds = 0.0;
+    if let Some(dir) = dir {
+        std::fs::write(dir.file("model.json"), plan.spec.to_json())?;
+    }
+    match resume {
+        Some(r) => {
+            for t in &r.theta {
+                net.set_tensor(gpu, &t.name, &t.shape, &t.values).context("the checkpoint does not fit this model")?;
+            }
+            if r.theta.len() != net.model().params.len() {
+                bail!("the checkpoint has {} weight tensors, the model {}", r.theta.len(), net.model().params.len());
+            }
+            opt.write_state(gpu, &r.optimizer)?;
+            order.restore(r.order)?;
+            step = r.step;
+            metrics = r.metrics;
+            base_seconds = r.seconds;
+            if step >= plan.steps {
+                bail!("the run already has {step} steps; ask for more with --steps or --epochs");
+            }
+        }
+        None => {
+            if let Some(dir) = dir {
+                checkpoint::save(&dir.file("init.safetensors"), &weights(&net, gpu)?, HashMap::new())?;
+            }
+        }
+    }
+    let per_epoch = order.batches_per_epoch() as f64;
+    let interactive = !quiet && std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let lr0 = plan.config.lr();
+    let mut loss_sum = 0.0f64;
+    let mut loss_n = 0u32;
+    let mut reached = None;
+    let mut last_checkpoint = step;
+    while step < plan.steps {
+        opt.set_lr(lr0 * plan.schedule.factor(step, plan.steps).max(1e-12))?;
+        let indices = order.next_batch();
+        let report = match block_on(opt.step_with_loss(gpu, &net, &Batch { data: &train_data, indices: &indices })) {
+            Ok(r) => r,
+            Err(Error::NonFinite { value, step: s, .. }) => {
+                let kept = if dir.is_some() {
+                    format!("the last good checkpoint (step {last_checkpoint}) is kept")
+                } else {
+                    "no checkpoint was written".into()
+                };
+                bail!("the training loss became {value} at step {s}; {kept}. Lower --lr, or add --grad-clip 1.0");
+            }
+            Err(e) => return Err(e.into()),
+        };
+        step += 1;
+        loss_sum += report.batch.loss as f64;
+        loss_n += 1;
+        let seconds = base_seconds + start.elapsed().as_secs_f64();
+        if step % plan.eval_every == 0 || step == plan.steps {
+            let test = match &test_data {
+                Some(t) => Some(block_on(net.evaluate(gpu, t))?),
+                None => None,
+            };
+            let m = Metric {
+                step,
+                epoch: step as f64 / per_epoch,
+                train_loss: (loss_sum / loss_n.max(1) as f64) as f32,
+                test_loss: test.map_or(f32::NAN, |t| t.loss),
+                test_accuracy: test.map_or(f32::NAN, |t| t.accuracy),
+                seconds,
+            };
+            loss_sum = 0.0;
+            loss_n = 0;
+            if let (Some(target), Some(t), None) = (plan.target_accuracy, test, reached) {
+                if t.accuracy >= target {
+                    reached = Some((step, seconds));
+                }
+            }
+            if interactive {
+                eprint!(
+                    "\r  step {step}/{} (epoch {:.1})  train loss {:.4}  test loss {:.4}  test acc {:.4}   ",
+                    plan.steps, m.epoch, m.train_loss, m.test_loss, m.test_accuracy
+                );
+            } else if !quiet {
+                eprintln!(
+                    "step {step}/{} epoch {:.2} train_loss {:.4} test_loss {:.4} test_accuracy {:.4} seconds {:.1}",
+                    plan.steps, m.epoch, m.train_loss, m.test_loss, m.test_accuracy, seconds
+                );
+            }
+            metrics.push(m);
+            if let Some(dir) = dir {
+                save_checkpoint(&dir.file("checkpoint.safetensors"), &net, gpu, &opt, &order, step, seconds)?;
+                write_metrics(&dir.file("metrics.csv"), &metrics)?;
+                last_checkpoint = step;
+            }
+        }
+        if let (Some(dir), Some(every)) = (dir, plan.save_every) {
+            if step % every == 0 {
+                checkpoint::save(
+                    &dir.file(&format!("step-{step:08}.safetensors")),
+                    &weights(&net, gpu)?,
+                    HashMap::new(),
+                )?;
+            }
+        }
+    }
+    if interactive {
+        eprintln!();
+    }
+    let seconds = base_seconds + start.elapsed().as_secs_f64();
+    let train_eval = block_on(net.evaluate(gpu, &train_data))?;
+    let test = match &test_data {
+        Some(t) => Some(block_on(net.evaluate(gpu, t))?),
+        None => None,
+    };
+    if let Some(dir) = dir {
+        checkpoint::save(&dir.file("final.safetensors"), &weights(&net, gpu)?, HashMap::new())?;
+        let steps: Vec<f64> = metrics.iter().map(|m| m.step as f64).collect();
+        let series = |label: &str, f: &dyn Fn(&Metric) -> f32| Series {
+            label: label.into(),
+            points: steps.iter().copied().zip(metrics.iter().map(|m| f(m) as f64)).collect(),
+        };
+        line_chart(
+            &dir.file("loss"),
+            "Loss",
+            "step",
+            "loss",
+            &[series("train", &|m| m.train_loss), series("test", &|m| m.test_loss)],
+            true,
+        )?;
+        line_chart(
+            &dir.file("accuracy"),
+            "Test accuracy",
+            "step",
+            "accuracy",
+            &[series("test", &|m| m.test_accuracy)],
+            false,
+        )?;
+    }
+    Ok(Outcome {
+        metrics,
+        test,
+        train: train_eval,
+        steps: step,
+        seconds,
+        reached_target: reached,
+        params: net.n_params(),
+    })
+}
+
+/// Writes summary.json.
+pub fn write_summary(dir: &RunDir, gpu: &Gpu, plan: &Plan, data: &Data, out: &Outcome, argv: &[String]) -> Result<()> {
+    let summary = serde_json::json!({
+        "test_accuracy": out.test.map(|t| t.accuracy),
+        "test_loss": out.test.map(|t| t.loss),
+        "train_loss": out.train.loss,
+        "train_accuracy": out.train.accuracy,
+        "steps": out.steps,
+        "seconds": out.seconds,
+        "adapter": gpu.describe(),
+        "parameters": out.params,
+        "config": {
+            "data": data.name,
+            "train_rows": data.train.rows(),
+            "test_rows": data.test.as_ref().map_or(0, |t| t.rows()),
+            "model": plan.spec.to_text(),
+            "optimizer": crate::setup::config_json(&plan.config),
+            "batch_size": plan.batch_size,
+            "steps": plan.steps,
+            "lr_schedule": format!("{:?}", plan.schedule),
+            "seed": plan.seed,
+            "command": argv,
+        },
+    });
+    let mut f = std::fs::File::create(dir.file("summary.json"))?;
+    f.write_all(serde_json::to_string_pretty(&summary)?.as_bytes())?;
+    std::fs::write(dir.file("run.json"), serde_json::to_string(&serde_json::json!({ "argv": argv }))?)?;
+    Ok(())
+}

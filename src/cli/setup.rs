@@ -1,0 +1,264 @@
+//! Turning command-line flags into a data set, a model and an optimizer configuration, with
+//! errors that name the flag and the fix.
+
+use adahessian_wgpu::data::{self, csv::Task, synthetic::Synthetic, Dataset};
+use adahessian_wgpu::nn::{Activation, Loss, ModelSpec};
+use adahessian_wgpu::optim::{AdaHessianConfig, OptimizerConfig, SgdConfig, SophiaHConfig};
+use adahessian_wgpu::probe::ProbeKind;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::Path;
+
+/// Where the data comes from and how it is split.
+#[derive(Args, Clone, Debug)]
+pub struct DataArgs {
+    /// digits | mnist10k | circle | xor | gauss | spiral | moons | csv:PATH | idx:IMAGES,LABELS
+    #[arg(long, default_value = "digits")]
+    pub data: String,
+    /// Gaussian noise (std) of the synthetic 2-D sets.
+    #[arg(long, default_value_t = 0.2)]
+    pub noise: f64,
+    /// Points in a synthetic 2-D set.
+    #[arg(long, default_value_t = 500)]
+    pub samples: usize,
+    /// CSV target column, by header name or 0-based index (default: the last column).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// CSV task: classify or regress.
+    #[arg(long, default_value = "classify")]
+    pub task: String,
+    /// Fraction of rows held out for testing (0: train on everything).
+    #[arg(long, default_value_t = 0.2)]
+    pub test_fraction: f64,
+    /// Feature normalisation fitted on the training rows: none or standard.
+    #[arg(long, default_value = "none")]
+    pub normalize: String,
+}
+
+/// The split data plus what it is.
+pub struct Data {
+    pub name: String,
+    pub train: Dataset,
+    pub test: Option<Dataset>,
+}
+
+impl DataArgs {
+    /// Loads, splits (seeded) and normalises.
+    pub fn load(&self, seed: u64) -> Result<Data> {
+        let ds = if self.data == "digits" {
+            data::digits()?
+        } else if self.data == "mnist10k" {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+            data::idx::load(&dir.join("mnist10k-images-idx3-ubyte.gz"), &dir.join("mnist10k-labels-idx1-ubyte.gz"))?
+        } else if let Some(s) = Synthetic::parse(&self.data) {
+            s.generate(self.samples, self.noise, seed)?
+        } else if let Some(path) = self.data.strip_prefix("csv:") {
+            let task = match self.task.as_str() {
+                "classify" => Task::Classify,
+                "regress" => Task::Regress,
+                other => bail!("--task {other}: use classify or regress"),
+            };
+            data::csv::load(Path::new(path), self.target.as_deref(), task)?
+        } else if let Some(paths) = self.data.strip_prefix("idx:") {
+            let (images, labels) =
+                paths.split_once(',').context("--data idx:IMAGES,LABELS needs two paths separated by a comma")?;
+            data::idx::load(Path::new(images), Path::new(labels))?
+        } else {
+            bail!(
+                "unknown data set '{}'; use digits, mnist10k, circle, xor, gauss, spiral, moons, csv:PATH or idx:IMAGES,LABELS",
+                self.data
+            )
+        };
+        let (mut train, mut test) = ds.split(self.test_fraction, seed)?;
+        match self.normalize.as_str() {
+            "none" => {}
+            "standard" => {
+                let (mean, std) = train.feature_stats();
+                train.normalize(&mean, &std);
+                test.normalize(&mean, &std);
+            }
+            other => bail!("--normalize {other}: use none or standard"),
+        }
+        let test = (test.rows() > 0).then_some(test);
+        Ok(Data { name: self.data.clone(), train, test })
+    }
+}
+
+/// A sensible default model for a data set.
+pub fn default_model(data: &Data) -> ModelSpec {
+    let ds = &data.train;
+    let outputs = if ds.classes() > 0 { ds.classes() } else { ds.targets.width() };
+    let loss = if ds.classes() > 0 { "" } else { ":mse" };
+    let text = match data.name.as_str() {
+        "digits" => "mlp:64-64-10:tanh".to_string(),
+        _ if ds.shape.len() == 3 => format!(
+            "input {}x{}x{}; conv2d(8, k=3, p=1); relu; maxpool2d(2); conv2d(16, k=3, p=1); relu; maxpool2d(2); flatten; linear({outputs})",
+            ds.shape[0], ds.shape[1], ds.shape[2]
+        ),
+        _ if ds.features == 2 => format!("mlp:2-16-16-{outputs}:tanh{loss}"),
+        _ => format!("mlp:{}-64-{outputs}:relu{loss}", ds.features),
+    };
+    ModelSpec::parse(&text)
+        .unwrap_or_else(|_| ModelSpec::mlp(&[ds.features, outputs], Activation::Relu, Loss::CrossEntropy))
+}
+
+/// Reads `--model`: a file written by a previous run (model.json), the text form, or `mlp:...`.
+pub fn parse_model(arg: &str) -> Result<ModelSpec> {
+    let path = Path::new(arg);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading the model file {arg}"))?;
+        return ModelSpec::parse(&text).with_context(|| format!("in the model file {arg}"));
+    }
+    if path.is_dir() && path.join("model.json").is_file() {
+        return parse_model(&path.join("model.json").display().to_string());
+    }
+    Ok(ModelSpec::parse(arg)?)
+}
+
+/// Every optimizer hyper-parameter; unset ones keep the method's published default.
+#[derive(Args, Clone, Debug, Default)]
+pub struct OptimArgs {
+    /// sgd | adam | adamw | adahessian | sophia-h
+    #[arg(long, default_value = "adahessian")]
+    pub optimizer: String,
+    /// Learning rate (default: the method's).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// β1.
+    #[arg(long)]
+    pub beta1: Option<f32>,
+    /// β2.
+    #[arg(long)]
+    pub beta2: Option<f32>,
+    /// ε added to the denominator.
+    #[arg(long)]
+    pub eps: Option<f32>,
+    /// Weight decay (L2 for sgd/adam, decoupled for adamw/adahessian/sophia-h).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// SGD momentum.
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// SGD dampening.
+    #[arg(long)]
+    pub dampening: Option<f32>,
+    /// SGD Nesterov momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// AdaHessian hessian power k in [0, 1].
+    #[arg(long)]
+    pub hessian_power: Option<f32>,
+    /// New curvature estimate every N steps (AdaHessian, Sophia-H).
+    #[arg(long)]
+    pub update_each: Option<u32>,
+    /// Probes per curvature estimate.
+    #[arg(long)]
+    pub n_samples: Option<u32>,
+    /// AdaHessian: average |Hz| over each Dense weight row.
+    #[arg(long)]
+    pub average_dense: bool,
+    /// AdaHessian: do not average |Hz| over conv kernel windows.
+    #[arg(long)]
+    pub no_average_conv: bool,
+    /// Probe distribution: rademacher or gaussian.
+    #[arg(long)]
+    pub probe: Option<String>,
+    /// Sophia-H γ.
+    #[arg(long)]
+    pub gamma: Option<f32>,
+    /// Clip the global gradient norm to this.
+    #[arg(long)]
+    pub grad_clip: Option<f32>,
+}
+
+impl OptimArgs {
+    /// The configuration for `self.optimizer` with the flags applied, validated.
+    pub fn config(&self, seed: u64) -> Result<OptimizerConfig> {
+        let name = self.optimizer.as_str();
+        self.config_for(name, seed)
+    }
+
+    /// The configuration for a given optimizer name with the flags applied.
+    pub fn config_for(&self, name: &str, seed: u64) -> Result<OptimizerConfig> {
+        let probe = match self.probe.as_deref() {
+            None => None,
+            Some("rademacher") => Some(ProbeKind::Rademacher),
+            Some("gaussian") => Some(ProbeKind::Gaussian),
+            Some(other) => bail!("--probe {other}: use rademacher or gaussian"),
+        };
+        let mut c = OptimizerConfig::default_for(name)?;
+        let unused = |flag: &str, set: bool| -> Result<()> {
+            if set {
+                bail!("{flag} does not apply to {name}")
+            }
+            Ok(())
+        };
+        match &mut c {
+            OptimizerConfig::Sgd(s) => {
+                let d = SgdConfig::default();
+                s.lr = self.lr.unwrap_or(d.lr);
+                s.momentum = self.momentum.unwrap_or(d.momentum);
+                s.dampening = self.dampening.unwrap_or(d.dampening);
+                s.nesterov = self.nesterov;
+                s.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
+                s.grad_clip = self.grad_clip;
+                unused("--hessian-power", self.hessian_power.is_some())?;
+            }
+            OptimizerConfig::Adam(a) => {
+                let d = *a;
+                a.lr = self.lr.unwrap_or(d.lr);
+                a.betas = (self.beta1.unwrap_or(d.betas.0), self.beta2.unwrap_or(d.betas.1));
+                a.eps = self.eps.unwrap_or(d.eps);
+                a.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
+                a.grad_clip = self.grad_clip;
+                unused("--hessian-power", self.hessian_power.is_some())?;
+            }
+            OptimizerConfig::AdaHessian(h) => {
+                let d = AdaHessianConfig::default();
+                h.lr = self.lr.unwrap_or(d.lr);
+                h.betas = (self.beta1.unwrap_or(d.betas.0), self.beta2.unwrap_or(d.betas.1));
+                h.eps = self.eps.unwrap_or(d.eps);
+                h.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
+                h.hessian_power = self.hessian_power.unwrap_or(d.hessian_power);
+                h.update_each = self.update_each.unwrap_or(d.update_each);
+                h.n_samples = self.n_samples.unwrap_or(d.n_samples);
+                h.average_dense = self.average_dense;
+                h.average_conv = !self.no_average_conv;
+                h.probe = probe.unwrap_or(d.probe);
+                h.grad_clip = self.grad_clip;
+                h.seed = seed;
+            }
+            OptimizerConfig::SophiaH(h) => {
+                let d = SophiaHConfig::default();
+                h.lr = self.lr.unwrap_or(d.lr);
+                h.betas = (self.beta1.unwrap_or(d.betas.0), self.beta2.unwrap_or(d.betas.1));
+                h.eps = self.eps.unwrap_or(d.eps);
+                h.gamma = self.gamma.unwrap_or(d.gamma);
+                h.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
+                h.update_each = self.update_each.unwrap_or(d.update_each);
+                h.n_samples = self.n_samples.unwrap_or(d.n_samples);
+                h.probe = probe.unwrap_or(d.probe);
+                h.grad_clip = self.grad_clip;
+                h.seed = seed;
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// A copy of `config` with its learning rate scaled (for the lr sweep).
+pub fn with_lr(mut config: OptimizerConfig, lr: f32) -> OptimizerConfig {
+    match &mut config {
+        OptimizerConfig::Sgd(c) => c.lr = lr,
+        OptimizerConfig::Adam(c) => c.lr = lr,
+        OptimizerConfig::AdaHessian(c) => c.lr = lr,
+        OptimizerConfig::SophiaH(c) => c.lr = lr,
+    }
+    config
+}
+
+/// The configuration as JSON, for summary.json.
+pub fn config_json(c: &OptimizerConfig) -> serde_json::Value {
+    serde_json::json!({ "optimizer": c.name(), "details": format!("{c:?}") })
+}
