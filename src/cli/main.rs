@@ -43,9 +43,9 @@ pub struct LoopArgs {
     /// Rows per batch, or `full` for full-batch training.
     #[arg(long, default_value = "64")]
     pub batch_size: String,
-    /// Epochs (passes over the training rows); ignored when --steps is given.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: u64,
+    /// Epochs (passes over the training rows; default 10); ignored when --steps is given.
+    #[arg(long)]
+    pub epochs: Option<u64>,
     /// Total optimizer steps (overrides --epochs).
     #[arg(long)]
     pub steps: Option<u64>,
@@ -77,7 +77,7 @@ impl LoopArgs {
 
     pub fn steps(&self, rows: usize, batch: usize) -> Result<u64> {
         let per_epoch = rows.div_ceil(batch) as u64;
-        let steps = self.steps.unwrap_or(self.epochs * per_epoch);
+        let steps = self.steps.unwrap_or(self.epochs.unwrap_or(10) * per_epoch);
         if steps == 0 {
             bail!("nothing to do: --steps/--epochs is 0");
         }
@@ -138,18 +138,17 @@ fn train_cmd(cli: &Cli, cmd: &TrainCmd, argv: &[String]) -> Result<()> {
             .iter()
             .filter_map(|v| v.as_str().map(String::from))
             .collect();
-        for (flag, value) in
-            [("--steps", cmd.looping.steps.map(|s| s.to_string())), ("--epochs", Some(cmd.looping.epochs.to_string()))]
-        {
-            if let Some(v) = value {
-                if let Some(i) = original.iter().position(|a| a == flag) {
-                    original.drain(i..=i + 1);
-                }
-                if flag == "--steps" || cmd.looping.steps.is_none() {
-                    original.extend([flag.to_string(), v]);
-                }
+        let (flag, value) = match (cmd.looping.steps, cmd.looping.epochs) {
+            (Some(steps), _) => ("--steps", steps),
+            (None, Some(epochs)) => ("--epochs", epochs),
+            (None, None) => bail!("--resume: say how long the whole run should be, with --steps or --epochs"),
+        };
+        for old in ["--steps", "--epochs"] {
+            if let Some(i) = original.iter().position(|a| a == old) {
+                original.drain(i..(i + 2).min(original.len()));
             }
         }
+        original.extend([flag.to_string(), value.to_string()]);
         let Ok(Cli { command: Some(Command::Train(orig)), .. }) = Cli::try_parse_from(&original) else {
             bail!("--resume {}: run.json does not hold a train command", dir.display());
         };

@@ -1,0 +1,335 @@
+//! The real `adahessian` binary: every command, the files a run writes, resume equivalence, and
+//! every bad input named in the issue: one clear line on stderr and a non-zero exit.
+
+mod common;
+
+use adahessian_wgpu::checkpoint;
+use adahessian_wgpu::data::synthetic::Synthetic;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_adahessian"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adahessian-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs the binary; returns (success, stdout, stderr).
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = bin().args(args).output().expect("the binary runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Expects failure with a message containing every needle, on one `error:` line.
+fn fails(args: &[&str], needles: &[&str]) {
+    let (ok, _, err) = run(args);
+    assert!(!ok, "{args:?} should fail");
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error"))
+        .unwrap_or_else(|| panic!("{args:?}: no error line in {err}"));
+    for n in needles {
+        assert!(line.contains(n), "{args:?}: '{line}' lacks '{n}'");
+    }
+}
+
+fn has_gpu() -> bool {
+    common::gpu().is_some()
+}
+
+#[test]
+fn devices_lists_the_adapter() {
+    if !has_gpu() {
+        return;
+    }
+    let (ok, out, err) = run(&["devices"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("max storage binding"), "{out}");
+}
+
+#[test]
+fn train_writes_a_complete_run_directory() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("train");
+    let d = dir.to_str().unwrap();
+    let (ok, out, err) = run(&[
+        "train",
+        "--data",
+        "gauss",
+        "--samples",
+        "200",
+        "--steps",
+        "30",
+        "--batch-size",
+        "32",
+        "--out",
+        d,
+        "--eval-every",
+        "10",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("test accuracy"), "{out}");
+    for f in [
+        "model.json",
+        "init.safetensors",
+        "final.safetensors",
+        "checkpoint.safetensors",
+        "metrics.csv",
+        "summary.json",
+        "run.json",
+        "loss.png",
+        "loss.svg",
+        "accuracy.png",
+        "accuracy.svg",
+    ] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    for k in ["test_accuracy", "test_loss", "train_loss", "steps", "seconds", "adapter", "config"] {
+        assert!(!summary[k].is_null(), "summary.json lacks {k}");
+    }
+    assert_eq!(summary["steps"], 30);
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert!(metrics.starts_with("step,epoch,train_loss,test_loss,test_accuracy,seconds"));
+    assert_eq!(metrics.lines().count(), 4, "{metrics}");
+    // nn.Sequential names and shapes
+    let (tensors, _) = checkpoint::load(&dir.join("final.safetensors")).unwrap();
+    let names: Vec<(String, Vec<usize>)> = tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
+    assert_eq!(
+        names,
+        vec![
+            ("0.bias".into(), vec![16]),
+            ("0.weight".into(), vec![16, 2]),
+            ("2.bias".into(), vec![16]),
+            ("2.weight".into(), vec![16, 16]),
+            ("4.bias".into(), vec![2]),
+            ("4.weight".into(), vec![2, 16]),
+        ]
+    );
+    // refuses to overwrite without --force, keeps what is there
+    fails(&["train", "--data", "gauss", "--steps", "5", "--out", d], &["already exists", "--force"]);
+    assert!(dir.join("final.safetensors").is_file());
+    let (ok, _, err) = run(&["train", "--data", "gauss", "--steps", "5", "--out", d, "--force", "--quiet"]);
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn a_checkpoint_loads_back_into_the_library_with_the_same_loss() {
+    let Some(gpu) = common::gpu() else { return };
+    let dir = tmp("reload");
+    let d = dir.to_str().unwrap();
+    let (ok, _, err) =
+        run(&["train", "--data", "digits", "--steps", "20", "--out", d, "--quiet", "--test-fraction", "0.2"]);
+    assert!(ok, "{err}");
+    let spec =
+        adahessian_wgpu::nn::ModelSpec::parse(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    let net = adahessian_wgpu::nn::Network::new(gpu, &spec, Default::default()).unwrap();
+    let (tensors, _) = checkpoint::load(&dir.join("final.safetensors")).unwrap();
+    for t in &tensors {
+        net.set_tensor(gpu, &t.name, &t.shape, &t.values).unwrap();
+    }
+    let (train, _) = adahessian_wgpu::data::digits().unwrap().split(0.2, 0).unwrap();
+    let data = common::bind(gpu, &net, &train);
+    let loss = adahessian_wgpu::block_on(net.evaluate(gpu, &data)).unwrap().loss;
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let want = summary["train_loss"].as_f64().unwrap() as f32;
+    assert!((loss - want).abs() <= 1e-6 * want.abs().max(1.0), "reloaded train loss {loss} vs summary {want}");
+}
+
+#[test]
+fn resuming_is_bit_identical_to_training_straight_through() {
+    if !has_gpu() {
+        return;
+    }
+    let (a, b) = (tmp("straight"), tmp("resumed"));
+    let common_args =
+        ["train", "--data", "moons", "--samples", "300", "--batch-size", "32", "--eval-every", "7", "--quiet"];
+    let with = |extra: &[&str]| -> Vec<String> { common_args.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let run_owned = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, err) = run(&refs);
+        assert!(ok, "{err}");
+    };
+    run_owned(with(&["--steps", "40", "--out", a.to_str().unwrap()]));
+    // 21 steps, then resume to 40: the checkpoint at step 21 is mid-epoch
+    run_owned(with(&["--steps", "21", "--out", b.to_str().unwrap()]));
+    run_owned(vec!["train".into(), "--resume".into(), b.to_str().unwrap().into(), "--steps".into(), "40".into()]);
+    let (ta, _) = checkpoint::load(&a.join("final.safetensors")).unwrap();
+    let (tb, _) = checkpoint::load(&b.join("final.safetensors")).unwrap();
+    assert_eq!(ta.len(), tb.len());
+    for (x, y) in ta.iter().zip(&tb) {
+        assert_eq!(x.name, y.name);
+        assert!(
+            x.values.iter().zip(&y.values).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{} differs after resume",
+            x.name
+        );
+    }
+    // a corrupted checkpoint is refused, naming the file
+    std::fs::write(b.join("checkpoint.safetensors"), b"not a checkpoint").unwrap();
+    fails(&["train", "--resume", b.to_str().unwrap(), "--steps", "50"], &["checkpoint", "corrupted"]);
+    fails(&["train", "--resume", "/nonexistent-run", "--steps", "50"], &["not a run directory"]);
+}
+
+#[test]
+fn compare_and_bench_produce_their_reports() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("compare");
+    let d = dir.to_str().unwrap();
+    let (ok, out, err) = run(&[
+        "compare",
+        "--data",
+        "xor",
+        "--samples",
+        "200",
+        "--optimizers",
+        "adam,adahessian",
+        "--epochs",
+        "2",
+        "--seeds",
+        "2",
+        "--lr-factors",
+        "0.3,1",
+        "--batch-sizes",
+        "32,64",
+        "--out",
+        d,
+    ]);
+    assert!(ok, "{err}");
+    for claim in [
+        "GPU memory",
+        "time per step",
+        "steps to",
+        "final test accuracy",
+        "train − test",
+        "learning-rate",
+        "batch-size",
+    ] {
+        assert!(out.contains(claim), "the report lacks '{claim}'");
+    }
+    for f in ["report.md", "report.csv", "accuracy.png", "accuracy.svg", "lr_sweep.png", "batch_sweep.svg"] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    let (ok, out, err) = run(&[
+        "bench",
+        "--data",
+        "gauss",
+        "--optimizers",
+        "adam,adahessian",
+        "--steps",
+        "5",
+        "--reps",
+        "2",
+        "--warmup",
+        "2",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("adapter") && out.contains("adahessian") && out.contains("vs adam"), "{out}");
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
+    let dir = tmp("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str, content: &[u8]| -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let out = dir.join("out");
+    let o = out.to_str().unwrap();
+    let nan_csv = format!("csv:{}", p("nan.csv", b"a,b,y\n1,2,0\n1,NaN,1\n"));
+    let text_csv = format!("csv:{}", p("text.csv", b"a,b,y\n1,2,0\n1,two,1\n"));
+    let short_csv = format!("csv:{}", p("short.csv", b"a,b,y\n1,2,0\n1,1\n"));
+    let good_csv = format!("csv:{}", p("good.csv", b"a,b,y\n1,2,0\n1,1,1\n0,1,0\n2,2,1\n"));
+    let bad_magic = p("bad-magic", &[0, 0, 8, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 7]);
+    let labels = p("labels", &[0, 0, 8, 1, 0, 0, 0, 1, 3]);
+    let truncated = p("truncated", &[0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2]);
+    let idx_bad = format!("idx:{bad_magic},{labels}");
+    let idx_trunc = format!("idx:{truncated},{labels}");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec!["train", "--data", "csv:/nonexistent.csv", "--out", o], vec!["/nonexistent.csv"]),
+        (vec!["train", "--data", &nan_csv, "--out", o], vec!["line 3", "not finite"]),
+        (vec!["train", "--data", &text_csv, "--out", o], vec!["line 3", "'two' is not a number"]),
+        (vec!["train", "--data", &short_csv, "--out", o], vec!["line 3", "2 cells"]),
+        (vec!["train", "--data", &good_csv, "--target", "z", "--out", o], vec!["no target column 'z'"]),
+        (vec!["train", "--data", &idx_bad, "--out", o], vec!["magic number 2049", "swapped"]),
+        (vec!["train", "--data", &idx_trunc, "--out", o], vec!["truncated"]),
+        (vec!["train", "--data", "idx:onlyone", "--out", o], vec!["two paths"]),
+        (vec!["train", "--data", "cifar", "--out", o], vec!["unknown data set 'cifar'"]),
+        (vec!["train", "--optimizer", "lion", "--out", o], vec!["unknown optimizer 'lion'"]),
+        (vec!["train", "--model", "mlp:10-5-10", "--out", o], vec!["10 features", "64 per row"]),
+        (vec!["train", "--model", "input 64; linear(10); softmax", "--out", o], vec!["unknown layer"]),
+        (vec!["train", "--lr", "0", "--out", o], vec!["lr = 0", "> 0"]),
+        (vec!["train", "--lr=-1", "--out", o], vec!["lr = -1"]),
+        (vec!["train", "--beta1", "1.0", "--out", o], vec!["beta1", "[0, 1)"]),
+        (vec!["train", "--beta2=-0.1", "--out", o], vec!["beta2"]),
+        (vec!["train", "--hessian-power", "2", "--out", o], vec!["hessian_power", "[0, 1]"]),
+        (vec!["train", "--batch-size", "0", "--out", o], vec!["--batch-size 0"]),
+        (vec!["train", "--batch-size", "many", "--out", o], vec!["--batch-size many"]),
+        (vec!["train", "--test-fraction", "1.5", "--out", o], vec!["test fraction"]),
+        (vec!["train", "--normalize", "minmax", "--out", o], vec!["--normalize minmax"]),
+        (vec!["train", "--lr-schedule", "linear", "--out", o], vec!["--lr-schedule linear"]),
+        (vec!["compare", "--optimizers", "adam,lion", "--out", o], vec!["unknown optimizer 'lion'"]),
+        (vec!["bench", "--batch-size", "0"], vec!["at least 1"]),
+    ];
+    for (args, needles) in cases {
+        fails(&args, &needles);
+    }
+    assert!(!out.join("final.safetensors").exists(), "no failed run may leave a final checkpoint");
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_keeping_the_last_good_checkpoint() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("nan");
+    let d = dir.to_str().unwrap();
+    let (ok, _, err) = run(&[
+        "train",
+        "--model",
+        "mlp:64-64-64-10:relu",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e35",
+        "--steps",
+        "50",
+        "--eval-every",
+        "1",
+        "--out",
+        d,
+        "--quiet",
+    ]);
+    assert!(!ok, "a 1e30 learning rate should blow up");
+    let line = err.lines().rev().find(|l| l.starts_with("error")).unwrap();
+    assert!(line.contains("at step") && line.contains("last good checkpoint"), "{line}");
+    assert!(dir.join("checkpoint.safetensors").is_file() && !dir.join("final.safetensors").exists());
+    let (_, meta) = checkpoint::load(&dir.join("checkpoint.safetensors")).unwrap();
+    let (tensors, _) = checkpoint::load(&dir.join("checkpoint.safetensors")).unwrap();
+    assert!(tensors.iter().all(|t| t.values.iter().all(|v| v.is_finite())), "the kept checkpoint is finite");
+    assert!(meta.contains_key("step"));
+}
+
+#[test]
+fn synthetic_data_is_seeded_and_reproducible() {
+    for s in Synthetic::ALL {
+        let a = s.generate(100, 0.1, 3).unwrap();
+        assert_eq!(a, s.generate(100, 0.1, 3).unwrap(), "{s:?}");
+        assert_ne!(a.x, s.generate(100, 0.1, 4).unwrap().x, "{s:?}");
+        assert_eq!((a.rows(), a.features, a.classes()), (100, 2, 2));
+    }
+    assert!(Path::new(env!("CARGO_BIN_EXE_adahessian")).is_file());
+}
