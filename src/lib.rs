@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod curvature;
 pub mod data;
 mod error;
 pub mod gpu;

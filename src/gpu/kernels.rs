@@ -13,6 +13,8 @@ pub enum BindLayout {
     Optim,
     /// meta, batch, data, targets, index, work (shaders/gather.wgsl)
     Gather,
+    /// point, θ, θ₀, d₁, d₂ (shaders/landscape.wgsl)
+    Axpy,
 }
 
 /// Binding access of one entry of a layout.
@@ -28,7 +30,7 @@ pub enum Access {
 
 impl BindLayout {
     /// All layouts, in the order the pipeline cache stores them.
-    pub const ALL: [BindLayout; 3] = [BindLayout::Layer, BindLayout::Optim, BindLayout::Gather];
+    pub const ALL: [BindLayout; 4] = [BindLayout::Layer, BindLayout::Optim, BindLayout::Gather, BindLayout::Axpy];
 
     /// The bindings, in binding-index order.
     pub fn entries(self) -> &'static [Access] {
@@ -37,6 +39,7 @@ impl BindLayout {
             BindLayout::Layer => &[Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Optim => &[Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Gather => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            BindLayout::Axpy => &[Uniform, ReadWrite, Read, Read, Read],
         }
     }
 
@@ -57,6 +60,7 @@ pub enum ShaderModule {
     Probe,
     Optim,
     Gather,
+    Landscape,
 }
 
 macro_rules! shader {
@@ -67,7 +71,7 @@ macro_rules! shader {
 
 impl ShaderModule {
     /// Every module.
-    pub const ALL: [ShaderModule; 8] = [
+    pub const ALL: [ShaderModule; 9] = [
         ShaderModule::Dense,
         ShaderModule::Conv,
         ShaderModule::Pool,
@@ -76,6 +80,7 @@ impl ShaderModule {
         ShaderModule::Probe,
         ShaderModule::Optim,
         ShaderModule::Gather,
+        ShaderModule::Landscape,
     ];
 
     /// The complete WGSL source.
@@ -91,6 +96,7 @@ impl ShaderModule {
             ShaderModule::Probe => shader!("common.wgsl", "optim_bindings.wgsl", "probe.wgsl"),
             ShaderModule::Optim => shader!("common.wgsl", "optim_bindings.wgsl", "optim.wgsl"),
             ShaderModule::Gather => shader!("common.wgsl", "gather.wgsl"),
+            ShaderModule::Landscape => shader!("common.wgsl", "landscape.wgsl"),
         }
     }
 
@@ -104,6 +110,7 @@ impl ShaderModule {
             | ShaderModule::Loss => BindLayout::Layer,
             ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
             ShaderModule::Gather => BindLayout::Gather,
+            ShaderModule::Landscape => BindLayout::Axpy,
         }
     }
 }
@@ -175,12 +182,13 @@ pub enum Kernel {
     SophiaStep,
     GatherRows,
     GatherTargets,
+    LandscapePoint,
 }
 
 impl Kernel {
     /// Every kernel; the pipeline cache is indexed by position in this list.
     #[rustfmt::skip]
-    pub const ALL: [Kernel; 63] = {
+    pub const ALL: [Kernel; 64] = {
         use Kernel::*;
         [
             DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
@@ -196,7 +204,7 @@ impl Kernel {
             MseFwd, MseTangent, MseBwd, MseRbwd, LossReduce,
             ProbeRademacher, ProbeGaussian, CurvAccumulate, CurvAbs, CurvGroupMean,
             GradSumsq, SgdStep, AdamStep, AdahessianStep, SophiaStep,
-            GatherRows, GatherTargets,
+            GatherRows, GatherTargets, LandscapePoint,
         ]
     };
 
@@ -267,6 +275,7 @@ impl Kernel {
             SophiaStep => "sophia_step",
             GatherRows => "gather_rows",
             GatherTargets => "gather_targets",
+            LandscapePoint => "landscape_point",
         }
     }
 
@@ -288,6 +297,7 @@ impl Kernel {
             ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => ShaderModule::Probe,
             GradSumsq | SgdStep | AdamStep | AdahessianStep | SophiaStep => ShaderModule::Optim,
             GatherRows | GatherTargets => ShaderModule::Gather,
+            LandscapePoint => ShaderModule::Landscape,
         }
     }
 

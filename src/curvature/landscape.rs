@@ -1,0 +1,249 @@
+//! Loss landscapes (Li et al. 2018, ALGORITHM.md §6): the loss on a 1-D or 2-D slice
+//! θ₀ + a·d₁ + b·d₂ around the weights, along filter-normalised random directions, the top Hessian
+//! eigenvectors, or the principal components of a training trajectory. θ for every grid point is
+//! built on the GPU (`landscape_point`), and every point of a block is recorded into one command
+//! buffer, so a grid costs a few submits and one readback.
+
+use super::{dot, eigen};
+use crate::error::{Error, Result};
+use crate::gpu::buffers::{map_read, staging_buffer};
+use crate::gpu::meta::stat;
+use crate::gpu::{dispatch, storage_buffer, BindLayout, Gpu, Kernel, UniformArena};
+use crate::nn::{Batch, BoundData, Network, ParamRole, Phase, Resolved};
+use crate::probe::SplitMix64;
+
+/// A random direction with every filter / neuron row rescaled to the norm of the matching row of
+/// θ (d_i ← d_i ‖θ_i‖ / (‖d_i‖ + 1e-10)), biases zero. A row is index 0 of a weight tensor: a
+/// Dense output neuron `[in]` or a conv filter `[in, kh, kw]`.
+pub fn filter_normalized_direction(model: &Resolved, theta: &[f32], seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed ^ 0xD1EC);
+    let mut d = vec![0f32; theta.len()];
+    for p in &model.params {
+        if p.role == ParamRole::Bias {
+            continue;
+        }
+        let rows = p.shape[0];
+        let row_len = p.len() / rows;
+        for r in 0..rows {
+            let range = p.offset + r * row_len..p.offset + (r + 1) * row_len;
+            let raw: Vec<f64> = (0..row_len).map(|_| rng.normal()).collect();
+            let dn = raw.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let tn = theta[range.clone()].iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+            for (slot, x) in d[range].iter_mut().zip(raw) {
+                *slot = (x * tn / (dn + 1e-10)) as f32;
+            }
+        }
+    }
+    d
+}
+
+/// One axis of a grid: `points` values from `min` to `max` inclusive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Axis {
+    /// First value.
+    pub min: f64,
+    /// Last value.
+    pub max: f64,
+    /// Number of values (≥ 1).
+    pub points: usize,
+}
+
+impl Axis {
+    /// Parses `MIN:MAX:POINTS`, e.g. `-1:1:51`.
+    pub fn parse(s: &str) -> Result<Axis> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let bad = || Error::Config(format!("range '{s}': use MIN:MAX:POINTS, e.g. -1:1:51"));
+        if parts.len() != 3 {
+            return Err(bad());
+        }
+        let min: f64 = parts[0].trim().parse().map_err(|_| bad())?;
+        let max: f64 = parts[1].trim().parse().map_err(|_| bad())?;
+        let points: usize = parts[2].trim().parse().map_err(|_| bad())?;
+        if points == 0 || !(min.is_finite() && max.is_finite()) || (points > 1 && max <= min) {
+            return Err(bad());
+        }
+        Ok(Axis { min, max, points })
+    }
+
+    /// The values.
+    pub fn values(&self) -> Vec<f64> {
+        if self.points == 1 {
+            return vec![self.min];
+        }
+        (0..self.points).map(|i| self.min + (self.max - self.min) * i as f64 / (self.points - 1) as f64).collect()
+    }
+}
+
+/// Loss and accuracy on a grid; `loss[i * b.len() + j]` is at (a[i], b[j]).
+#[derive(Clone, Debug)]
+pub struct Grid {
+    /// Coordinates along d₁.
+    pub a: Vec<f64>,
+    /// Coordinates along d₂ (`[0]` for a 1-D slice).
+    pub b: Vec<f64>,
+    /// Mean loss per point.
+    pub loss: Vec<f64>,
+    /// Accuracy per point.
+    pub accuracy: Vec<f64>,
+}
+
+/// Evaluates the mean loss over the first `rows` rows of `data` at θ₀ + a d₁ + b d₂ for every
+/// grid point (θ₀ = the network's current weights, restored afterwards). `rows` must fit the
+/// network's max_batch: the slice uses a single batch so a whole block of points is one submit.
+pub async fn evaluate_grid(
+    gpu: &Gpu,
+    net: &Network,
+    data: &BoundData,
+    rows: usize,
+    d1: &[f32],
+    d2: Option<&[f32]>,
+    a: &Axis,
+    b: Option<&Axis>,
+) -> Result<Grid> {
+    let n = net.n_params();
+    if d1.len() != n || d2.is_some_and(|d| d.len() != n) {
+        return Err(Error::Shape(format!("landscape directions must have {n} entries")));
+    }
+    let rows = rows.min(data.rows);
+    if rows == 0 || rows > net.max_batch() {
+        return Err(Error::Config(format!(
+            "the landscape evaluates {rows} rows in one batch but the network's max_batch is {}",
+            net.max_batch()
+        )));
+    }
+    let theta0 = net.params(gpu).await?;
+    let upload = |label: &str, v: &[f32]| -> Result<wgpu::Buffer> {
+        let buf = storage_buffer(gpu, label, v.len())?;
+        gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(v));
+        Ok(buf)
+    };
+    let base = upload("landscape θ₀", &theta0)?;
+    let dir1 = upload("landscape d1", d1)?;
+    let zeros = vec![0f32; n];
+    let dir2 = upload("landscape d2", d2.unwrap_or(&zeros))?;
+    let av = a.values();
+    let bv = b.map_or(vec![0.0], |b| b.values());
+    let points: Vec<(f64, f64)> = av.iter().flat_map(|&x| bv.iter().map(move |&y| (x, y))).collect();
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct PointMeta {
+        a: f32,
+        b: f32,
+        n: u32,
+        pad: u32,
+    }
+    let metas: Vec<PointMeta> =
+        points.iter().map(|&(x, y)| PointMeta { a: x as f32, b: y as f32, n: n as u32, pad: 0 }).collect();
+    let uniforms = UniformArena::new(gpu, "landscape points", &metas);
+    let out = storage_buffer(gpu, "landscape losses", 2 * points.len())?;
+    let indices: Vec<u32> = (0..rows as u32).collect();
+    let batch = Batch { data, indices: &indices };
+    let rows32 = net.prepare(gpu, &batch)?;
+    let theta = &net.arenas.theta;
+    for (block_start, block) in (0..points.len()).collect::<Vec<_>>().chunks(256).enumerate().map(|(i, c)| (i * 256, c))
+    {
+        let groups: Vec<wgpu::BindGroup> = block
+            .iter()
+            .map(|&p| {
+                let e = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
+                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("landscape point"),
+                    layout: gpu.pipelines().layout(BindLayout::Axpy),
+                    entries: &[
+                        e(0, uniforms.binding(p)),
+                        e(1, theta.as_entire_binding()),
+                        e(2, base.as_entire_binding()),
+                        e(3, dir1.as_entire_binding()),
+                        e(4, dir2.as_entire_binding()),
+                    ],
+                })
+            })
+            .collect();
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        for (k, group) in groups.iter().enumerate() {
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                dispatch(gpu, &mut pass, Kernel::LandscapePoint, group, n as u32);
+                net.encode_gather(gpu, &mut pass, data, rows32);
+                net.encode(gpu, &mut pass, Phase::Forward, rows32);
+                net.encode_reduce(gpu, &mut pass, false);
+            }
+            let p = (block_start + k) as u64;
+            encoder.copy_buffer_to_buffer(&net.arenas.stats, (stat::LOSS * 4) as u64, &out, p * 8, 8);
+        }
+        gpu.queue.submit(Some(encoder.finish()));
+    }
+    let bytes = (points.len() * 8) as u64;
+    let staging = staging_buffer(gpu, "landscape readback", bytes);
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(&out, 0, &staging, 0, bytes);
+    gpu.queue.submit(Some(encoder.finish()));
+    let raw = map_read(gpu, &staging, bytes).await?;
+    net.set_params(gpu, &theta0)?;
+    let values: &[f32] = bytemuck::cast_slice(&raw);
+    let r = rows as f64;
+    Ok(Grid {
+        a: av,
+        b: bv,
+        loss: values.chunks(2).map(|c| c[0] as f64 / r).collect(),
+        accuracy: values.chunks(2).map(|c| c[1] as f64 / r).collect(),
+    })
+}
+
+/// Coordinates (a, b) of each θ_t − θ₀ in the plane of d₁, d₂ (least squares; d₂ may be zero).
+pub fn project(theta0: &[f32], d1: &[f32], d2: Option<&[f32]>, trajectory: &[Vec<f32>]) -> Vec<(f64, f64)> {
+    let f = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let (u, w) = (f(d1), d2.map(f));
+    trajectory
+        .iter()
+        .map(|t| {
+            let delta: Vec<f64> = t.iter().zip(theta0).map(|(a, b)| (*a - *b) as f64).collect();
+            match &w {
+                None => (dot(&u, &delta) / dot(&u, &u).max(1e-300), 0.0),
+                Some(w) => {
+                    let (uu, uw, ww) = (dot(&u, &u), dot(&u, w), dot(w, w));
+                    let (ud, wd) = (dot(&u, &delta), dot(w, &delta));
+                    let det = uu * ww - uw * uw;
+                    if det.abs() < 1e-300 {
+                        (ud / uu.max(1e-300), 0.0)
+                    } else {
+                        ((ww * ud - uw * wd) / det, (uu * wd - uw * ud) / det)
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// The top two principal directions of a trajectory's displacements θ_t − θ_final (unit
+/// vectors) and the fraction of variance each explains.
+pub fn pca_directions(trajectory: &[Vec<f32>], theta_final: &[f32]) -> Result<(Vec<f32>, Vec<f32>, [f64; 2])> {
+    let t = trajectory.len();
+    if t < 2 {
+        return Err(Error::Config(format!(
+            "PCA directions need at least 2 saved checkpoints, found {t}; train with --save-every N"
+        )));
+    }
+    let m: Vec<Vec<f64>> =
+        trajectory.iter().map(|th| th.iter().zip(theta_final).map(|(a, b)| (*a - *b) as f64).collect()).collect();
+    let mut gram = vec![0.0; t * t];
+    for i in 0..t {
+        for j in 0..t {
+            gram[i * t + j] = dot(&m[i], &m[j]);
+        }
+    }
+    let (values, vectors) = eigen::symmetric_eigen(&gram, t);
+    let total: f64 = values.iter().map(|v| v.max(0.0)).sum::<f64>().max(1e-300);
+    let dir = |k: usize| -> Vec<f32> {
+        let u = &vectors[t - 1 - k];
+        let mut d = vec![0.0; theta_final.len()];
+        for (i, row) in m.iter().enumerate() {
+            for (x, r) in d.iter_mut().zip(row) {
+                *x += u[i] * r;
+            }
+        }
+        let norm = dot(&d, &d).sqrt().max(1e-300);
+        d.iter().map(|x| (x / norm) as f32).collect()
+    };
+    Ok((dir(0), dir(1), [values[t - 1].max(0.0) / total, values[t - 2].max(0.0) / total]))
+}

@@ -1,0 +1,341 @@
+//! Curvature tools on the GPU Hessian-vector product (PyHessian's jobs, ALGORITHM.md §6): top
+//! eigenvalues by power iteration with deflation, Hutchinson's trace with its standard error,
+//! the eigenvalue density by stochastic Lanczos quadrature, the exact dense Hessian of small
+//! models, the exact diagonal beside AdaHessian's estimate, and loss landscapes.
+//!
+//! H is the Hessian of the mean loss over a fixed set of rows (all of a bound data set, or its
+//! first `rows`), applied in chunks of the network's max_batch: H v = Σ_c (n_c / N) H_c v. The
+//! GPU computes each H_c v in f32; everything else (vectors, Lanczos, eigen-solves) is f64.
+
+pub mod eigen;
+pub mod landscape;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::nn::{Batch, BoundData, Network};
+use crate::probe::{ProbeKey, ProbeKind, SplitMix64};
+use std::cell::Cell;
+
+/// H v over a fixed set of rows, counting the HVPs it runs.
+pub struct HessianOperator<'a> {
+    gpu: &'a Gpu,
+    net: &'a Network,
+    data: &'a BoundData,
+    chunks: Vec<Vec<u32>>,
+    rows: usize,
+    hvps: Cell<u64>,
+}
+
+impl<'a> HessianOperator<'a> {
+    /// The Hessian over the first `rows` rows of `data` (all rows when None).
+    pub fn new(gpu: &'a Gpu, net: &'a Network, data: &'a BoundData, rows: Option<usize>) -> Result<Self> {
+        let rows = rows.unwrap_or(data.rows).min(data.rows);
+        if rows == 0 {
+            return Err(Error::Config("the Hessian needs at least one data row".into()));
+        }
+        let all: Vec<u32> = (0..rows as u32).collect();
+        let chunks = all.chunks(net.max_batch()).map(|c| c.to_vec()).collect();
+        Ok(HessianOperator { gpu, net, data, chunks, rows, hvps: Cell::new(0) })
+    }
+
+    /// The dimension P.
+    pub fn dim(&self) -> usize {
+        self.net.n_params()
+    }
+
+    /// Rows the Hessian averages over.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Hessian-vector products run so far (one per chunk per application).
+    pub fn hvps(&self) -> u64 {
+        self.hvps.get()
+    }
+
+    /// H v.
+    pub async fn apply(&self, v: &[f64]) -> Result<Vec<f64>> {
+        let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        let mut out = vec![0.0; v.len()];
+        for chunk in &self.chunks {
+            let hv = self.net.hvp(self.gpu, &Batch { data: self.data, indices: chunk }, &v32).await?;
+            self.hvps.set(self.hvps.get() + 1);
+            let w = chunk.len() as f64 / self.rows as f64;
+            for (o, h) in out.iter_mut().zip(hv) {
+                *o += w * h as f64;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Dot product.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn normalize(v: &mut [f64]) -> f64 {
+    let n = dot(v, v).sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    n
+}
+
+fn orthogonalize(v: &mut [f64], basis: &[Vec<f64>]) {
+    for b in basis {
+        let c = dot(v, b);
+        v.iter_mut().zip(b).for_each(|(x, y)| *x -= c * y);
+    }
+}
+
+/// Options of the power iteration.
+#[derive(Clone, Copy, Debug)]
+pub struct PowerOptions {
+    /// Stop when |λ_new − λ| ≤ tol · |λ| (PyHessian: 1e-3).
+    pub tol: f64,
+    /// At most this many iterations per eigenvalue (PyHessian: 100).
+    pub max_iter: usize,
+    /// Seed of the starting vectors.
+    pub seed: u64,
+}
+
+impl Default for PowerOptions {
+    fn default() -> Self {
+        PowerOptions { tol: 1e-3, max_iter: 100, seed: 0 }
+    }
+}
+
+/// One eigenpair.
+#[derive(Clone, Debug)]
+pub struct Eigenpair {
+    /// λ.
+    pub value: f64,
+    /// Unit eigenvector.
+    pub vector: Vec<f64>,
+    /// Iterations used.
+    pub iterations: usize,
+}
+
+/// The `k` eigenvalues of largest magnitude by power iteration, each started from a random vector
+/// kept orthogonal to the eigenvectors already found (deflation), as PyHessian does.
+pub async fn top_eigen(op: &HessianOperator<'_>, k: usize, opts: PowerOptions) -> Result<Vec<Eigenpair>> {
+    let n = op.dim();
+    if k == 0 || k > n {
+        return Err(Error::Config(format!("--top-k {k}: must be between 1 and the parameter count {n}")));
+    }
+    let mut rng = SplitMix64::new(opts.seed ^ 0xE16E);
+    let mut found: Vec<Eigenpair> = Vec::new();
+    for _ in 0..k {
+        let basis: Vec<Vec<f64>> = found.iter().map(|e| e.vector.clone()).collect();
+        let mut v: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        orthogonalize(&mut v, &basis);
+        normalize(&mut v);
+        let mut lambda: Option<f64> = None;
+        let mut iterations = 0;
+        for it in 0..opts.max_iter {
+            iterations = it + 1;
+            let mut hv = op.apply(&v).await?;
+            let new = dot(&v, &hv);
+            orthogonalize(&mut hv, &basis);
+            if normalize(&mut hv) == 0.0 {
+                lambda = Some(0.0);
+                break;
+            }
+            v = hv;
+            if let Some(old) = lambda {
+                if (new - old).abs() <= opts.tol * old.abs().max(1e-12) {
+                    lambda = Some(new);
+                    break;
+                }
+            }
+            lambda = Some(new);
+        }
+        found.push(Eigenpair { value: lambda.unwrap_or(0.0), vector: v, iterations });
+    }
+    Ok(found)
+}
+
+/// Hutchinson's estimate of tr(H) with its standard error.
+#[derive(Clone, Copy, Debug)]
+pub struct TraceEstimate {
+    /// Mean of zᵀHz.
+    pub trace: f64,
+    /// Standard error of the mean.
+    pub stderr: f64,
+    /// Probes used.
+    pub probes: usize,
+}
+
+/// tr(H) ≈ mean over Rademacher probes of zᵀHz.
+pub async fn hutchinson_trace(op: &HessianOperator<'_>, probes: usize, seed: u64) -> Result<TraceEstimate> {
+    if probes < 2 {
+        return Err(Error::Config(format!("--probes {probes}: need at least 2 for a standard error")));
+    }
+    let n = op.dim();
+    let mut samples = Vec::with_capacity(probes);
+    for p in 0..probes {
+        let z: Vec<f64> = ProbeKey { seed, step: p as u32, sample: 0 }
+            .vector(ProbeKind::Rademacher, n)
+            .iter()
+            .map(|&x| x as f64)
+            .collect();
+        let hz = op.apply(&z).await?;
+        samples.push(dot(&z, &hz));
+    }
+    let mean = samples.iter().sum::<f64>() / probes as f64;
+    let var = samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (probes - 1) as f64;
+    Ok(TraceEstimate { trace: mean, stderr: (var / probes as f64).sqrt(), probes })
+}
+
+/// The eigenvalue density from stochastic Lanczos quadrature: per run, Ritz values (nodes) and
+/// the squared first components of their vectors (weights, summing to 1).
+#[derive(Clone, Debug)]
+pub struct Density {
+    /// One (nodes, weights) per run.
+    pub runs: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Parameter count n: the density of eigenvalues is Σ weights, and n times it counts them.
+    pub dim: usize,
+}
+
+impl Density {
+    /// All nodes and weights, each run weighted 1 / runs (total mass 1).
+    pub fn nodes_and_weights(&self) -> Vec<(f64, f64)> {
+        let r = self.runs.len() as f64;
+        self.runs.iter().flat_map(|(x, w)| x.iter().zip(w).map(move |(a, b)| (*a, *b / r))).collect()
+    }
+
+    /// Total mass (1 up to rounding).
+    pub fn mass(&self) -> f64 {
+        self.nodes_and_weights().iter().map(|p| p.1).sum()
+    }
+
+    /// First moment Σ w λ, an estimate of tr(H) / n.
+    pub fn first_moment(&self) -> f64 {
+        self.nodes_and_weights().iter().map(|p| p.0 * p.1).sum()
+    }
+
+    /// The density smoothed by Gaussians of width `sigma`, at `points` points spanning the nodes
+    /// (with 5 σ of margin).
+    pub fn smoothed(&self, sigma: f64, points: usize) -> Vec<(f64, f64)> {
+        let nw = self.nodes_and_weights();
+        let lo = nw.iter().map(|p| p.0).fold(f64::INFINITY, f64::min) - 5.0 * sigma;
+        let hi = nw.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max) + 5.0 * sigma;
+        let norm = 1.0 / (sigma * (2.0 * std::f64::consts::PI).sqrt());
+        (0..points.max(2))
+            .map(|i| {
+                let x = lo + (hi - lo) * i as f64 / (points.max(2) - 1) as f64;
+                (x, nw.iter().map(|(l, w)| w * norm * (-0.5 * ((x - l) / sigma).powi(2)).exp()).sum())
+            })
+            .collect()
+    }
+}
+
+/// SLQ: `runs` Rademacher starts, `steps` Lanczos steps each with full reorthogonalisation.
+pub async fn slq_density(op: &HessianOperator<'_>, runs: usize, steps: usize, seed: u64) -> Result<Density> {
+    let n = op.dim();
+    if runs == 0 || steps == 0 {
+        return Err(Error::Config("SLQ needs at least one run and one Lanczos step".into()));
+    }
+    let m = steps.min(n);
+    let mut out = Vec::with_capacity(runs);
+    for r in 0..runs {
+        let z = ProbeKey { seed: seed ^ 0x51_0000, step: r as u32, sample: 0 }.vector(ProbeKind::Rademacher, n);
+        let mut v: Vec<f64> = z.iter().map(|&x| x as f64).collect();
+        normalize(&mut v);
+        let mut basis: Vec<Vec<f64>> = vec![v];
+        let (mut alpha, mut beta) = (Vec::new(), Vec::new());
+        for j in 0..m {
+            let mut w = op.apply(&basis[j]).await?;
+            let a = dot(&w, &basis[j]);
+            alpha.push(a);
+            // full reorthogonalisation (twice is enough) keeps the Ritz values honest
+            for _ in 0..2 {
+                orthogonalize(&mut w, &basis);
+            }
+            let b = normalize(&mut w);
+            if j + 1 == m || b < 1e-10 * a.abs().max(1.0) {
+                break;
+            }
+            beta.push(b);
+            basis.push(w);
+        }
+        let k = alpha.len();
+        let mut t = vec![0.0; k * k];
+        for i in 0..k {
+            t[i * k + i] = alpha[i];
+            if i + 1 < k {
+                t[i * k + i + 1] = beta[i];
+                t[(i + 1) * k + i] = beta[i];
+            }
+        }
+        let (values, vectors) = eigen::symmetric_eigen(&t, k);
+        let weights = vectors.iter().map(|u| u[0] * u[0]).collect();
+        out.push((values, weights));
+    }
+    Ok(Density { runs: out, dim: n })
+}
+
+/// The dense Hessian `[P, P]` (row i = H e_i) from P unit-vector products; refused above
+/// `max_params` (it costs P HVPs over the rows and P² numbers).
+pub async fn dense_hessian(op: &HessianOperator<'_>, max_params: usize) -> Result<Vec<f64>> {
+    let n = op.dim();
+    if n > max_params {
+        return Err(Error::Config(format!(
+            "the exact Hessian of {n} parameters needs {n} HVPs and {} MiB; the limit is {max_params} parameters \
+             (raise it with --max-exact-params, or use --top-k / --trace / --density, which scale)",
+            (n * n * 8) >> 20
+        )));
+    }
+    let mut h = vec![0.0; n * n];
+    let mut e = vec![0.0; n];
+    for i in 0..n {
+        e[i] = 1.0;
+        let col = op.apply(&e).await?;
+        h[i * n..(i + 1) * n].copy_from_slice(&col);
+        e[i] = 0.0;
+    }
+    Ok(h)
+}
+
+/// Per parameter: the exact diagonal H_ii, the row norm ‖H_i,:‖ (what AdaHessian's √v̂ converges
+/// to, ALGORITHM.md §4.6), and AdaHessian's per-step estimate |z ⊙ Hz| averaged over probes with
+/// its root mean square.
+#[derive(Clone, Debug)]
+pub struct DiagonalReport {
+    /// H_ii.
+    pub diagonal: Vec<f64>,
+    /// ‖H_i,:‖.
+    pub row_norm: Vec<f64>,
+    /// mean_probes |z ⊙ Hz|_i.
+    pub estimate_mean_abs: Vec<f64>,
+    /// sqrt(mean_probes (z ⊙ Hz)_i²): the quantity the second-moment EMA tracks.
+    pub estimate_rms: Vec<f64>,
+}
+
+/// The diagonal report from a dense Hessian and `probes` Rademacher probes.
+pub async fn diagonal_report(op: &HessianOperator<'_>, h: &[f64], probes: usize, seed: u64) -> Result<DiagonalReport> {
+    let n = op.dim();
+    let diagonal = (0..n).map(|i| h[i * n + i]).collect();
+    let row_norm = (0..n).map(|i| h[i * n..(i + 1) * n].iter().map(|x| x * x).sum::<f64>().sqrt()).collect();
+    let (mut abs, mut sq) = (vec![0.0; n], vec![0.0; n]);
+    for p in 0..probes.max(1) {
+        let z: Vec<f64> = ProbeKey { seed, step: p as u32, sample: 0 }
+            .vector(ProbeKind::Rademacher, n)
+            .iter()
+            .map(|&x| x as f64)
+            .collect();
+        let hz = op.apply(&z).await?;
+        for i in 0..n {
+            let d = z[i] * hz[i];
+            abs[i] += d.abs() / probes.max(1) as f64;
+            sq[i] += d * d / probes.max(1) as f64;
+        }
+    }
+    Ok(DiagonalReport {
+        diagonal,
+        row_norm,
+        estimate_mean_abs: abs,
+        estimate_rms: sq.iter().map(|v| v.sqrt()).collect(),
+    })
+}
