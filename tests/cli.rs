@@ -333,3 +333,103 @@ fn synthetic_data_is_seeded_and_reproducible() {
     }
     assert!(Path::new(env!("CARGO_BIN_EXE_adahessian")).is_file());
 }
+
+#[test]
+fn hessian_and_landscape_run_on_a_trained_model() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("curv");
+    let d = dir.to_str().unwrap();
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        "gauss",
+        "--samples",
+        "120",
+        "--model",
+        "mlp:2-4-2:tanh",
+        "--steps",
+        "30",
+        "--batch-size",
+        "16",
+        "--save-every",
+        "10",
+        "--out",
+        d,
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    assert!(dir.join("step-00000010.safetensors").is_file() && dir.join("step-00000030.safetensors").is_file());
+    let (ok, out, err) = run(&[
+        "hessian",
+        "--run",
+        d,
+        "--top-k",
+        "2",
+        "--trace",
+        "--probes",
+        "20",
+        "--density",
+        "--lanczos-steps",
+        "10",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(j["top_eigenvalues"].as_array().unwrap().len(), 2);
+    for k in ["trace", "trace_stderr", "trace_probes", "hvps", "seconds", "parameters", "rows"] {
+        assert!(!j[k].is_null(), "JSON lacks {k}");
+    }
+    assert!(
+        (j["density"]["weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).sum::<f64>() - 1.0).abs()
+            < 1e-6
+    );
+    let npy = dir.join("H.npy");
+    let (ok, out, err) =
+        run(&["hessian", "--run", d, "--exact", "--out", npy.to_str().unwrap(), "--diagonal", "--probes", "10"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("exact Hessian [22, 22]") && out.contains("row norm"), "{out}");
+    let bytes = std::fs::read(&npy).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY") && (bytes.len() - 22 * 22 * 8) % 64 == 0, "npy of {} bytes", bytes.len());
+    assert!(dir.join("hessian/diagonal.csv").is_file() && dir.join("hessian/diagonal.png").is_file());
+    fails(&["hessian", "--run", d, "--exact", "--max-exact-params", "10"], &["22 parameters", "--max-exact-params"]);
+    for directions in ["random", "hessian", "pca"] {
+        let out_dir = dir.join(format!("land-{directions}"));
+        let (ok, _, err) = run(&[
+            "landscape",
+            "--run",
+            d,
+            "--directions",
+            directions,
+            "--range",
+            "-1:1:5",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert!(ok, "{directions}: {err}");
+        let grid = std::fs::read_to_string(out_dir.join("grid.csv")).unwrap();
+        assert_eq!(grid.lines().count(), 26, "{directions}");
+        assert!(out_dir.join("landscape_train.png").is_file() && out_dir.join("landscape_train.svg").is_file());
+        assert!(out_dir.join("trajectory.csv").is_file());
+    }
+    let out_dir = dir.join("land-1d");
+    let (ok, _, err) = run(&[
+        "landscape",
+        "--run",
+        d,
+        "--dim",
+        "1",
+        "--range",
+        "-0.5:0.5:9",
+        "--split",
+        "both",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out_dir.join("landscape.png").is_file());
+    fails(&["landscape", "--run", d, "--range", "1:-1:5"], &["MIN:MAX:POINTS"]);
+    fails(&["landscape", "--run", d, "--directions", "sideways"], &["--directions sideways"]);
+    fails(&["hessian", "--model", "mlp:2-4-2"], &["no weights"]);
+}

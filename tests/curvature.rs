@@ -54,7 +54,7 @@ fn hutchinson_trace_is_within_three_standard_errors() {
     let n = p.model.n_params;
     let exact: f64 = (0..n).map(|i| h[i * n + i]).sum();
     let op = HessianOperator::new(gpu, &p.net, &p.data, None).unwrap();
-    let t = block_on(curvature::hutchinson_trace(&op, 200, 3)).unwrap();
+    let t = block_on(curvature::hutchinson_trace(&op, 200, 0.0, 3)).unwrap();
     eprintln!("trace: exact {exact:.5}, Hutchinson {:.5} ± {:.5} ({} probes)", t.trace, t.stderr, t.probes);
     assert!((t.trace - exact).abs() <= 3.0 * t.stderr, "{} ± {} vs {exact}", t.trace, t.stderr);
     assert!(t.stderr > 0.0);

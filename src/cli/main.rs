@@ -3,6 +3,7 @@
 
 mod bench;
 mod compare;
+mod curvature;
 mod plot;
 mod run;
 mod setup;
@@ -35,6 +36,10 @@ enum Command {
     Compare(compare::CompareCmd),
     /// Time training steps per optimizer (warm-up, then the median of repetitions), with ratios to Adam.
     Bench(bench::BenchCmd),
+    /// Hessian spectrum of a trained model: top eigenvalues, trace, density, exact Hessian, diagonal.
+    Hessian(curvature::HessianCmd),
+    /// Loss landscape around a trained model's weights, with its training trajectory.
+    Landscape(curvature::LandscapeCmd),
 }
 
 /// Steps, batches and schedule.
@@ -113,6 +118,30 @@ struct TrainCmd {
     quiet: bool,
 }
 
+/// The data flags and seed a run directory was trained with (from its run.json).
+pub fn run_data_args(dir: &std::path::Path) -> Result<(setup::DataArgs, u64)> {
+    let (cmd, _) = original_train(dir)?;
+    Ok((cmd.data, cmd.looping.seed))
+}
+
+fn original_train(dir: &std::path::Path) -> Result<(TrainCmd, Vec<String>)> {
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("run.json"))
+            .with_context(|| format!("{}: not a run directory (no run.json)", dir.display()))?,
+    )
+    .with_context(|| format!("{}: run.json is corrupted", dir.display()))?;
+    let argv: Vec<String> = run["argv"]
+        .as_array()
+        .context("run.json has no argv")?
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    match Cli::try_parse_from(&argv) {
+        Ok(Cli { command: Some(Command::Train(cmd)), .. }) => Ok((cmd, argv)),
+        _ => bail!("{}: run.json does not hold a train command", dir.display()),
+    }
+}
+
 fn open_gpu(cli: &Cli) -> Result<Gpu> {
     let mut options = GpuOptions::from_env()?;
     if let Some(b) = &cli.backend {
@@ -127,17 +156,7 @@ fn open_gpu(cli: &Cli) -> Result<Gpu> {
 fn train_cmd(cli: &Cli, cmd: &TrainCmd, argv: &[String]) -> Result<()> {
     // --resume re-reads the original command from the run directory; only the new length counts
     if let Some(dir) = &cmd.resume {
-        let run: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("run.json"))
-                .with_context(|| format!("--resume {}: not a run directory (no run.json)", dir.display()))?,
-        )
-        .with_context(|| format!("--resume {}: run.json is corrupted", dir.display()))?;
-        let mut original: Vec<String> = run["argv"]
-            .as_array()
-            .context("run.json has no argv")?
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect();
+        let (_, mut original) = original_train(dir).map_err(|e| anyhow::anyhow!("--resume {e}"))?;
         let (flag, value) = match (cmd.looping.steps, cmd.looping.epochs) {
             (Some(steps), _) => ("--steps", steps),
             (None, Some(epochs)) => ("--epochs", epochs),
@@ -150,7 +169,7 @@ fn train_cmd(cli: &Cli, cmd: &TrainCmd, argv: &[String]) -> Result<()> {
         }
         original.extend([flag.to_string(), value.to_string()]);
         let Ok(Cli { command: Some(Command::Train(orig)), .. }) = Cli::try_parse_from(&original) else {
-            bail!("--resume {}: run.json does not hold a train command", dir.display());
+            bail!("--resume {}: the stored command no longer parses", dir.display());
         };
         let state = run::load_resume(dir)?;
         return train_with(cli, &orig, &original, Some(dir.clone()), Some(state));
@@ -269,6 +288,8 @@ fn main() {
         Some(Command::Train(cmd)) => train_cmd(&cli, cmd, &argv),
         Some(Command::Compare(cmd)) => compare::run(&cli_gpu(&cli), cmd, false),
         Some(Command::Bench(cmd)) => bench::run(&cli_gpu(&cli), cmd),
+        Some(Command::Hessian(cmd)) => curvature::hessian(&cli_gpu(&cli), cmd),
+        Some(Command::Landscape(cmd)) => curvature::landscape_cmd(&cli_gpu(&cli), cmd),
     };
     if let Err(e) = result {
         let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();

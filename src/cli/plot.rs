@@ -120,3 +120,139 @@ pub fn line_chart(
         .with_context(|| format!("drawing {}", svg.display()))?;
     Ok(())
 }
+
+/// Line segments of the `level` contour of `z` (row-major `[a.len(), b.len()]`) by marching
+/// squares, in (a, b) coordinates.
+fn contour_segments(a: &[f64], b: &[f64], z: &[f64], level: f64) -> Vec<((f64, f64), (f64, f64))> {
+    let nb = b.len();
+    let mut out = Vec::new();
+    let lerp = |p: (f64, f64, f64), q: (f64, f64, f64)| {
+        let t = if (q.2 - p.2).abs() < 1e-300 { 0.5 } else { (level - p.2) / (q.2 - p.2) };
+        (p.0 + t * (q.0 - p.0), p.1 + t * (q.1 - p.1))
+    };
+    for i in 0..a.len().saturating_sub(1) {
+        for j in 0..nb.saturating_sub(1) {
+            let c = [
+                (a[i], b[j], z[i * nb + j]),
+                (a[i + 1], b[j], z[(i + 1) * nb + j]),
+                (a[i + 1], b[j + 1], z[(i + 1) * nb + j + 1]),
+                (a[i], b[j + 1], z[i * nb + j + 1]),
+            ];
+            let mut crossings = Vec::new();
+            for k in 0..4 {
+                let (p, q) = (c[k], c[(k + 1) % 4]);
+                if (p.2 < level) != (q.2 < level) {
+                    crossings.push(lerp(p, q));
+                }
+            }
+            for pair in crossings.chunks(2) {
+                if pair.len() == 2 {
+                    out.push((pair[0], pair[1]));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn heat(t: f64) -> RGBColor {
+    // dark blue → cyan → yellow → red
+    let t = t.clamp(0.0, 1.0);
+    let stops = [
+        (0.0, (20.0, 30.0, 110.0)),
+        (0.35, (30.0, 160.0, 200.0)),
+        (0.7, (250.0, 220.0, 60.0)),
+        (1.0, (200.0, 30.0, 30.0)),
+    ];
+    for w in stops.windows(2) {
+        let ((t0, c0), (t1, c1)) = (w[0], w[1]);
+        if t <= t1 {
+            let f = (t - t0) / (t1 - t0);
+            return RGBColor(
+                (c0.0 + f * (c1.0 - c0.0)) as u8,
+                (c0.1 + f * (c1.1 - c0.1)) as u8,
+                (c0.2 + f * (c1.2 - c0.2)) as u8,
+            );
+        }
+    }
+    RGBColor(200, 30, 30)
+}
+
+fn draw_heatmap<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    a: &[f64],
+    b: &[f64],
+    z: &[f64],
+    path: &[(f64, f64)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow::anyhow!("{e:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let logz: Vec<f64> = z.iter().map(|v| v.max(1e-12).ln()).collect();
+    let (lo, hi) = logz
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+    let span = (hi - lo).max(1e-12);
+    let (da, db) = (if a.len() > 1 { a[1] - a[0] } else { 1.0 }, if b.len() > 1 { b[1] - b[0] } else { 1.0 });
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(
+            (a[0] - da / 2.0)..(a[a.len() - 1] + da / 2.0),
+            (b[0] - db / 2.0)..(b[b.len() - 1] + db / 2.0),
+        )
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("a (direction 1)")
+        .y_desc("b (direction 2)")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(e)?;
+    let nb = b.len();
+    chart
+        .draw_series(a.iter().enumerate().flat_map(|(i, &x)| {
+            let logz = &logz;
+            b.iter().enumerate().map(move |(j, &y)| {
+                Rectangle::new(
+                    [(x - da / 2.0, y - db / 2.0), (x + da / 2.0, y + db / 2.0)],
+                    heat((logz[i * nb + j] - lo) / span).filled(),
+                )
+            })
+        }))
+        .map_err(e)?;
+    for k in 1..12 {
+        let level = lo + span * k as f64 / 12.0;
+        let segments = contour_segments(a, b, &logz, level);
+        chart
+            .draw_series(segments.into_iter().map(|(p, q)| PathElement::new(vec![p, q], BLACK.mix(0.6))))
+            .map_err(e)?;
+    }
+    if !path.is_empty() {
+        chart.draw_series(LineSeries::new(path.iter().copied(), WHITE.stroke_width(2))).map_err(e)?;
+        chart.draw_series(path.iter().map(|&p| Circle::new(p, 3, WHITE.filled()))).map_err(e)?;
+    }
+    chart.draw_series(std::iter::once(Cross::new((0.0, 0.0), 6, BLACK.stroke_width(2)))).map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
+
+/// A log-loss heat map with 11 contour lines, the weights at (0, 0) marked, and an optional
+/// trajectory, as `<stem>.png` and `<stem>.svg`.
+pub fn heatmap(stem: &Path, title: &str, a: &[f64], b: &[f64], z: &[f64], path: &[(f64, f64)]) -> Result<()> {
+    register_font();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    draw_heatmap(BitMapBackend::new(&png, (700, 620)).into_drawing_area(), title, a, b, z, path)
+        .with_context(|| format!("drawing {}", png.display()))?;
+    draw_heatmap(SVGBackend::new(&svg, (700, 620)).into_drawing_area(), title, a, b, z, path)
+        .with_context(|| format!("drawing {}", svg.display()))?;
+    Ok(())
+}

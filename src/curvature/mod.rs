@@ -167,8 +167,10 @@ pub struct TraceEstimate {
     pub probes: usize,
 }
 
-/// tr(H) ≈ mean over Rademacher probes of zᵀHz.
-pub async fn hutchinson_trace(op: &HessianOperator<'_>, probes: usize, seed: u64) -> Result<TraceEstimate> {
+/// tr(H) ≈ mean over Rademacher probes of zᵀHz, with at most `probes` probes; with `tol` > 0 it
+/// stops early, as PyHessian does, once (after 10 probes) a new probe moves the running mean by
+/// less than `tol` relative. The standard error is reported either way.
+pub async fn hutchinson_trace(op: &HessianOperator<'_>, probes: usize, tol: f64, seed: u64) -> Result<TraceEstimate> {
     if probes < 2 {
         return Err(Error::Config(format!("--probes {probes}: need at least 2 for a standard error")));
     }
@@ -181,11 +183,17 @@ pub async fn hutchinson_trace(op: &HessianOperator<'_>, probes: usize, seed: u64
             .map(|&x| x as f64)
             .collect();
         let hz = op.apply(&z).await?;
+        let before = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
         samples.push(dot(&z, &hz));
+        let after = samples.iter().sum::<f64>() / samples.len() as f64;
+        if tol > 0.0 && p >= 10 && (after - before).abs() <= tol * before.abs() {
+            break;
+        }
     }
-    let mean = samples.iter().sum::<f64>() / probes as f64;
-    let var = samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (probes - 1) as f64;
-    Ok(TraceEstimate { trace: mean, stderr: (var / probes as f64).sqrt(), probes })
+    let k = samples.len();
+    let mean = samples.iter().sum::<f64>() / k as f64;
+    let var = samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (k - 1) as f64;
+    Ok(TraceEstimate { trace: mean, stderr: (var / k as f64).sqrt(), probes: k })
 }
 
 /// The eigenvalue density from stochastic Lanczos quadrature: per run, Ritz values (nodes) and

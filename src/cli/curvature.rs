@@ -1,0 +1,572 @@
+//! `adahessian hessian` and `adahessian landscape`: PyHessian's and Li et al.'s jobs on a trained
+//! run (or any checkpoint), on the GPU HVP. Both print what they cost (HVPs, seconds).
+
+use crate::plot::{heatmap, line_chart, Series};
+use crate::setup::{self, Data, DataArgs};
+use crate::LazyGpu;
+use adahessian_wgpu::checkpoint::{self, NamedTensor};
+use adahessian_wgpu::curvature::landscape::{self, Axis};
+use adahessian_wgpu::curvature::{self, HessianOperator, PowerOptions};
+use adahessian_wgpu::data::DeviceDataset;
+use adahessian_wgpu::nn::{ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::{block_on, gpu::Gpu};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which weights, model and data: a run directory, or a checkpoint with a model and data flags.
+#[derive(Args, Debug, Clone)]
+pub struct Source {
+    /// A run directory written by `train` (its model, data split and final weights).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// A safetensors checkpoint (with --model and the data flags, or overriding the run's weights).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// The model, when not taken from --run.
+    #[arg(long)]
+    model: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Seed of the data split when not taken from --run.
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    /// Use the first N rows of the chosen split (default: 256 for hessian, 256 for landscape,
+    /// which evaluates them as one batch).
+    #[arg(long)]
+    rows: Option<usize>,
+}
+
+struct Loaded {
+    spec: ModelSpec,
+    weights: Vec<NamedTensor>,
+    data: Data,
+    dir: Option<PathBuf>,
+}
+
+impl Source {
+    fn load(&self) -> Result<Loaded> {
+        let (spec, data, dir, default_ckpt) = match &self.run {
+            Some(dir) => {
+                let (data_args, seed) = crate::run_data_args(dir)?;
+                let spec = setup::parse_model(&dir.join("model.json").display().to_string())?;
+                let ckpt =
+                    ["final.safetensors", "checkpoint.safetensors"].iter().map(|f| dir.join(f)).find(|p| p.is_file());
+                (spec, data_args.load(seed)?, Some(dir.clone()), ckpt)
+            }
+            None => {
+                let model = self
+                    .model
+                    .as_deref()
+                    .context("give --run DIR, or --checkpoint F with --model M and the data flags")?;
+                (setup::parse_model(model)?, self.data.load(self.split_seed)?, None, None)
+            }
+        };
+        let path = self
+            .checkpoint
+            .clone()
+            .or(default_ckpt)
+            .context("no weights: give --checkpoint F (the run has no final.safetensors)")?;
+        let (weights, _) = checkpoint::load(&path)?;
+        let weights = weights
+            .into_iter()
+            .filter(|t| !t.name.contains("optimizer") && !t.name.starts_with("batch_order"))
+            .collect();
+        Ok(Loaded { spec, weights, data, dir })
+    }
+}
+
+fn network(gpu: &Gpu, l: &Loaded, max_batch: usize) -> Result<Network> {
+    let net = Network::new(gpu, &l.spec, NetworkOptions { max_batch, seed: 0 })?;
+    for t in &l.weights {
+        net.set_tensor(gpu, &t.name, &t.shape, &t.values).context("the checkpoint does not match the model")?;
+    }
+    Ok(net)
+}
+
+#[derive(Args, Debug)]
+pub struct HessianCmd {
+    #[command(flatten)]
+    source: Source,
+    /// Which rows: train or test.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// The top K eigenvalues (power iteration with deflation).
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Hutchinson trace with its standard error.
+    #[arg(long)]
+    trace: bool,
+    /// Probes for --trace (at most) and --diagonal.
+    #[arg(long, default_value_t = 100)]
+    probes: usize,
+    /// --trace stops once a probe moves the running mean by less than this, relative (PyHessian's rule; 0: use every probe).
+    #[arg(long, default_value_t = 1e-3)]
+    trace_tol: f64,
+    /// Eigenvalue density by stochastic Lanczos quadrature.
+    #[arg(long)]
+    density: bool,
+    /// Lanczos steps per SLQ run.
+    #[arg(long, default_value_t = 40)]
+    lanczos_steps: usize,
+    /// SLQ runs (random starts).
+    #[arg(long, default_value_t = 3)]
+    slq_runs: usize,
+    /// Gaussian smoothing of the density plot, as a fraction of the spectrum's width.
+    #[arg(long, default_value_t = 0.01)]
+    sigma: f64,
+    /// The dense Hessian from unit-vector HVPs (small models only), written to --out.
+    #[arg(long)]
+    exact: bool,
+    /// File for --exact (.npy, float64, [P, P]).
+    #[arg(long, default_value = "H.npy")]
+    out: PathBuf,
+    /// Refuse --exact / --diagonal above this many parameters.
+    #[arg(long, default_value_t = 3000)]
+    max_exact_params: usize,
+    /// Exact diagonal, row norms and AdaHessian's estimate per parameter (CSV and plot).
+    #[arg(long)]
+    diagonal: bool,
+    /// Write the eigenvectors of --top-k as safetensors (named like the parameters) into this directory.
+    #[arg(long)]
+    save_eigenvectors: Option<PathBuf>,
+    /// Directory for density and diagonal files (default: <run>/hessian or ./hessian).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Relative tolerance of the power iteration.
+    #[arg(long, default_value_t = 1e-3)]
+    tol: f64,
+    /// Iterations per eigenvalue at most.
+    #[arg(long, default_value_t = 100)]
+    max_iter: usize,
+    /// Seed of probes and starting vectors.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn pick_split(data: &Data, split: &str) -> Result<adahessian_wgpu::data::Dataset> {
+    match split {
+        "train" => Ok(data.train.clone()),
+        "test" => data.test.clone().context("this data has no test rows (--test-fraction 0)"),
+        other => bail!("--split {other}: use train or test"),
+    }
+}
+
+fn write_npy(path: &Path, h: &[f64], n: usize) -> Result<()> {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({n}, {n}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in h {
+        bytes.extend(v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+fn as_tensors(model: &adahessian_wgpu::nn::Resolved, v: &[f64]) -> Vec<NamedTensor> {
+    model
+        .params
+        .iter()
+        .map(|p| NamedTensor {
+            name: p.name.clone(),
+            shape: p.shape.clone(),
+            values: v[p.offset..p.offset + p.len()].iter().map(|&x| x as f32).collect(),
+        })
+        .collect()
+}
+
+pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
+    let l = cmd.source.load()?;
+    let ds = pick_split(&l.data, &cmd.split)?;
+    let rows = cmd.source.rows.unwrap_or(256).min(ds.rows());
+    let model = l.spec.resolve()?;
+    let (mut top_k, mut trace) = (cmd.top_k, cmd.trace);
+    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal {
+        (top_k, trace) = (Some(1), true);
+    }
+    if (cmd.exact || cmd.diagonal) && model.n_params > cmd.max_exact_params {
+        bail!(
+            "--exact/--diagonal need the dense Hessian: {} parameters is over the limit of {} ({} HVPs, {} MiB); raise --max-exact-params or use --top-k/--trace/--density",
+            model.n_params,
+            cmd.max_exact_params,
+            model.n_params,
+            (model.n_params * model.n_params * 8) >> 20
+        );
+    }
+    let gpu = lazy.get()?;
+    let net = network(gpu, &l, rows.min(256))?;
+    let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
+    let op = HessianOperator::new(gpu, &net, &bound, Some(rows))?;
+    let out_dir =
+        cmd.out_dir.clone().unwrap_or_else(|| l.dir.as_ref().map_or(PathBuf::from("hessian"), |d| d.join("hessian")));
+    let start = Instant::now();
+    let mut json = serde_json::json!({
+        "adapter": gpu.describe(), "parameters": model.n_params, "rows": rows, "split": cmd.split,
+    });
+    let mut text = String::new();
+    writeln!(text, "adapter: {}", gpu.describe())?;
+    writeln!(text, "Hessian of the mean loss over {rows} {} rows, {} parameters", cmd.split, model.n_params)?;
+    if let Some(k) = top_k {
+        let t0 = Instant::now();
+        let h0 = op.hvps();
+        let found = block_on(curvature::top_eigen(
+            &op,
+            k,
+            PowerOptions { tol: cmd.tol, max_iter: cmd.max_iter, seed: cmd.seed },
+        ))?;
+        let values: Vec<f64> = found.iter().map(|e| e.value).collect();
+        writeln!(
+            text,
+            "top {k} eigenvalues: {}  ({} HVPs, {:.1}s)",
+            values.iter().map(|v| format!("{v:.6e}")).collect::<Vec<_>>().join(", "),
+            op.hvps() - h0,
+            t0.elapsed().as_secs_f64()
+        )?;
+        json["top_eigenvalues"] = values.into();
+        json["power_iterations"] = found.iter().map(|e| e.iterations).collect::<Vec<_>>().into();
+        if let Some(dir) = &cmd.save_eigenvectors {
+            std::fs::create_dir_all(dir)?;
+            for (i, e) in found.iter().enumerate() {
+                let meta = std::collections::HashMap::from([("eigenvalue".to_string(), e.value.to_string())]);
+                checkpoint::save(
+                    &dir.join(format!("eigenvector-{i}.safetensors")),
+                    &as_tensors(&model, &e.vector),
+                    meta,
+                )?;
+            }
+            writeln!(text, "eigenvectors written to {}", dir.display())?;
+        }
+    }
+    if trace {
+        let (t0, h0) = (Instant::now(), op.hvps());
+        let t = block_on(curvature::hutchinson_trace(&op, cmd.probes, cmd.trace_tol, cmd.seed))?;
+        writeln!(
+            text,
+            "trace: {:.6e} ± {:.2e} (standard error, {} Rademacher probes; {} HVPs, {:.1}s)",
+            t.trace,
+            t.stderr,
+            t.probes,
+            op.hvps() - h0,
+            t0.elapsed().as_secs_f64()
+        )?;
+        json["trace"] = t.trace.into();
+        json["trace_stderr"] = t.stderr.into();
+        json["trace_probes"] = t.probes.into();
+    }
+    if cmd.density {
+        let (t0, h0) = (Instant::now(), op.hvps());
+        let d = block_on(curvature::slq_density(&op, cmd.slq_runs, cmd.lanczos_steps, cmd.seed))?;
+        std::fs::create_dir_all(&out_dir)?;
+        let nw = d.nodes_and_weights();
+        let lo = nw.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let hi = nw.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        let smooth = d.smoothed((cmd.sigma * (hi - lo)).max(1e-12), 400);
+        let mut csv = String::from("run,node,weight\n");
+        for (r, (x, w)) in d.runs.iter().enumerate() {
+            for (a, b) in x.iter().zip(w) {
+                writeln!(csv, "{r},{a},{b}")?;
+            }
+        }
+        std::fs::write(out_dir.join("density.csv"), csv)?;
+        let mut sm = String::from("eigenvalue,density\n");
+        for (x, y) in &smooth {
+            writeln!(sm, "{x},{y}")?;
+        }
+        std::fs::write(out_dir.join("density_smoothed.csv"), sm)?;
+        line_chart(
+            &out_dir.join("density"),
+            "Hessian eigenvalue density (SLQ)",
+            "eigenvalue",
+            "density",
+            &[Series { label: "smoothed".into(), points: smooth }],
+            false,
+        )?;
+        writeln!(
+            text,
+            "density: {} runs × {} Lanczos steps, mass {:.6}, first moment {:.6e} (≈ trace / n), nodes in [{lo:.4e}, {hi:.4e}]; {} ({} HVPs, {:.1}s)",
+            cmd.slq_runs, cmd.lanczos_steps, d.mass(), d.first_moment(), out_dir.join("density.{csv,png,svg}").display(), op.hvps() - h0, t0.elapsed().as_secs_f64()
+        )?;
+        json["density"] = serde_json::json!({ "nodes": nw.iter().map(|p| p.0).collect::<Vec<_>>(), "weights": nw.iter().map(|p| p.1).collect::<Vec<_>>(), "first_moment": d.first_moment() });
+    }
+    if cmd.exact || cmd.diagonal {
+        let (t0, h0) = (Instant::now(), op.hvps());
+        let h = block_on(curvature::dense_hessian(&op, cmd.max_exact_params))?;
+        let n = model.n_params;
+        let asym = (0..n)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| (h[i * n + j] - h[j * n + i]).abs())
+            .fold(0.0, f64::max);
+        if cmd.exact {
+            write_npy(&cmd.out, &h, n)?;
+            writeln!(
+                text,
+                "exact Hessian [{n}, {n}] written to {} (max |H − Hᵀ| {asym:.2e}; {} HVPs, {:.1}s)",
+                cmd.out.display(),
+                op.hvps() - h0,
+                t0.elapsed().as_secs_f64()
+            )?;
+            json["exact"] = cmd.out.display().to_string().into();
+            json["exact_asymmetry"] = asym.into();
+        }
+        if cmd.diagonal {
+            let r = block_on(curvature::diagonal_report(&op, &h, cmd.probes, cmd.seed))?;
+            std::fs::create_dir_all(&out_dir)?;
+            let mut csv = String::from("tensor,index,exact_diagonal,row_norm,adahessian_mean_abs,adahessian_rms\n");
+            for p in &model.params {
+                for k in 0..p.len() {
+                    let i = p.offset + k;
+                    writeln!(
+                        csv,
+                        "{},{k},{},{},{},{}",
+                        p.name, r.diagonal[i], r.row_norm[i], r.estimate_mean_abs[i], r.estimate_rms[i]
+                    )?;
+                }
+            }
+            std::fs::write(out_dir.join("diagonal.csv"), csv)?;
+            let idx = |v: &[f64]| v.iter().enumerate().map(|(i, x)| (i as f64, x.abs().max(1e-12))).collect::<Vec<_>>();
+            line_chart(
+                &out_dir.join("diagonal"),
+                "|H_ii|, row norms ‖H_i,:‖ and AdaHessian's estimate",
+                "parameter index",
+                "value",
+                &[
+                    Series { label: "|exact diagonal|".into(), points: idx(&r.diagonal) },
+                    Series { label: "row norm".into(), points: idx(&r.row_norm) },
+                    Series { label: "AdaHessian rms |z⊙Hz|".into(), points: idx(&r.estimate_rms) },
+                ],
+                true,
+            )?;
+            let ratio = r.row_norm.iter().zip(&r.diagonal).map(|(n, d)| n / d.abs().max(1e-12)).sum::<f64>() / n as f64;
+            writeln!(
+                text,
+                "diagonal: mean row norm / |diagonal| = {ratio:.2} (AdaHessian's √v̂ tracks row norms, not |H_ii|); {}",
+                out_dir.join("diagonal.{csv,png,svg}").display()
+            )?;
+            json["diagonal_csv"] = out_dir.join("diagonal.csv").display().to_string().into();
+        }
+    }
+    writeln!(text, "cost: {} HVPs over {rows} rows, {:.1}s", op.hvps(), start.elapsed().as_secs_f64())?;
+    json["hvps"] = op.hvps().into();
+    json["seconds"] = start.elapsed().as_secs_f64().into();
+    if cmd.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct LandscapeCmd {
+    #[command(flatten)]
+    source: Source,
+    /// random (filter-normalised, biases zero), hessian (top-2 eigenvectors) or pca (of the run's saved trajectory).
+    #[arg(long, default_value = "random")]
+    directions: String,
+    /// MIN:MAX:POINTS along direction 1.
+    #[arg(long, default_value = "-1:1:51", allow_hyphen_values = true)]
+    range: String,
+    /// MIN:MAX:POINTS along direction 2 (default: as --range).
+    #[arg(long, allow_hyphen_values = true)]
+    range_b: Option<String>,
+    /// 1 for a line, 2 for a plane.
+    #[arg(long, default_value_t = 2)]
+    dim: usize,
+    /// train, test or both.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Seed of the random directions.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (default: <run>/landscape or ./landscape).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn trajectory(dir: &Path) -> Result<Vec<Vec<f32>>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step-") && n.ends_with(".safetensors"))
+        })
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    // the trajectory runs from the initial weights through the saved steps to the final ones
+    let ends = [dir.join("init.safetensors"), dir.join("final.safetensors")];
+    for f in std::iter::once(&ends[0]).chain(files.iter()).chain(std::iter::once(&ends[1])) {
+        if f.is_file() {
+            let (mut t, _) = checkpoint::load(f)?;
+            t.retain(|t| !t.name.contains("optimizer") && !t.name.starts_with("batch_order"));
+            out.push(t);
+        }
+    }
+    // flatten in arena order: the caller maps names through the model
+    Ok(out.into_iter().map(|ts| ts.into_iter().flat_map(|t| t.values).collect()).collect())
+}
+
+pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
+    let l = cmd.source.load()?;
+    if cmd.dim != 1 && cmd.dim != 2 {
+        bail!("--dim {}: use 1 or 2", cmd.dim);
+    }
+    let axis_a = Axis::parse(&cmd.range)?;
+    let axis_b = Axis::parse(cmd.range_b.as_deref().unwrap_or(&cmd.range))?;
+    let splits: Vec<&str> = match cmd.split.as_str() {
+        "train" => vec!["train"],
+        "test" => vec!["test"],
+        "both" => vec!["train", "test"],
+        other => bail!("--split {other}: use train, test or both"),
+    };
+    let model = l.spec.resolve()?;
+    let rows_wanted = cmd.source.rows.unwrap_or(256);
+    let gpu = lazy.get()?;
+    let net = network(gpu, &l, rows_wanted).context("lower --rows: the landscape evaluates its rows as one batch")?;
+    let theta = block_on(net.params(gpu))?;
+    let start = Instant::now();
+    let mut hvps = 0;
+    // trajectory checkpoints are stored per tensor in name order; put them back in arena order
+    let arena_order = |flat_by_name: &[f32]| -> Vec<f32> {
+        let mut names: Vec<&adahessian_wgpu::nn::ParamTensor> = model.params.iter().collect();
+        names.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = vec![0f32; theta.len()];
+        let mut at = 0;
+        for p in names {
+            out[p.offset..p.offset + p.len()].copy_from_slice(&flat_by_name[at..at + p.len()]);
+            at += p.len();
+        }
+        out
+    };
+    let traj: Vec<Vec<f32>> = match &l.dir {
+        Some(d) => trajectory(d)?.iter().filter(|t| t.len() == theta.len()).map(|t| arena_order(t)).collect(),
+        None => Vec::new(),
+    };
+    let (d1, d2) = match cmd.directions.as_str() {
+        "random" => (
+            landscape::filter_normalized_direction(&model, &theta, cmd.seed),
+            landscape::filter_normalized_direction(&model, &theta, cmd.seed + 1),
+        ),
+        "hessian" => {
+            let ds = pick_split(&l.data, splits[0])?;
+            let hnet = network(gpu, &l, rows_wanted.min(128))?;
+            let bound = hnet.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
+            let op = HessianOperator::new(gpu, &hnet, &bound, Some(rows_wanted))?;
+            let e = block_on(curvature::top_eigen(&op, 2, PowerOptions { seed: cmd.seed, ..Default::default() }))?;
+            hvps += op.hvps();
+            let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+            (f(&e[0].vector), f(&e[1].vector))
+        }
+        "pca" => {
+            let (a, b, explained) = landscape::pca_directions(&traj, &theta)?;
+            eprintln!(
+                "PCA directions explain {:.1}% and {:.1}% of the trajectory's variance",
+                explained[0] * 100.0,
+                explained[1] * 100.0
+            );
+            // unit directions scaled to the trajectory's extent along each, so -1:1 frames the path
+            let coords = landscape::project(&theta, &a, Some(&b), &traj);
+            let extent = |f: fn(&(f64, f64)) -> f64| coords.iter().map(|c| f(c).abs()).fold(1e-6, f64::max) * 1.1;
+            let (ea, eb) = (extent(|c| c.0), extent(|c| c.1));
+            (a.iter().map(|x| x * ea as f32).collect(), b.iter().map(|x| x * eb as f32).collect())
+        }
+        other => bail!("--directions {other}: use random, hessian or pca"),
+    };
+    let out =
+        cmd.out.clone().unwrap_or_else(|| l.dir.as_ref().map_or(PathBuf::from("landscape"), |d| d.join("landscape")));
+    std::fs::create_dir_all(&out)?;
+    let path = if traj.is_empty() {
+        Vec::new()
+    } else {
+        landscape::project(&theta, &d1, (cmd.dim == 2).then_some(d2.as_slice()), &traj)
+    };
+    if !path.is_empty() {
+        let mut csv = String::from("checkpoint,a,b\n");
+        for (i, (a, b)) in path.iter().enumerate() {
+            writeln!(csv, "{i},{a},{b}")?;
+        }
+        std::fs::write(out.join("trajectory.csv"), csv)?;
+    }
+    let mut csv = String::from("split,a,b,loss,accuracy\n");
+    let mut line_series = Vec::new();
+    let mut points = 0;
+    for split in &splits {
+        let ds = pick_split(&l.data, split)?;
+        let rows = rows_wanted.min(ds.rows());
+        let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
+        let b_axis = (cmd.dim == 2).then_some(&axis_b);
+        let grid = block_on(landscape::evaluate_grid(
+            gpu,
+            &net,
+            &bound,
+            rows,
+            &d1,
+            (cmd.dim == 2).then_some(d2.as_slice()),
+            &axis_a,
+            b_axis,
+        ))?;
+        points += grid.loss.len();
+        for (i, a) in grid.a.iter().enumerate() {
+            for (j, b) in grid.b.iter().enumerate() {
+                let k = i * grid.b.len() + j;
+                writeln!(csv, "{split},{a},{b},{},{}", grid.loss[k], grid.accuracy[k])?;
+            }
+        }
+        let centre = grid.loss[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2];
+        eprintln!(
+            "{split}: loss at the weights {centre:.5}, min {:.5}, max {:.5} over {} points of {rows} rows",
+            grid.loss.iter().cloned().fold(f64::INFINITY, f64::min),
+            grid.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            grid.loss.len()
+        );
+        if cmd.dim == 2 {
+            heatmap(
+                &out.join(format!("landscape_{split}")),
+                &format!("log loss ({split}, {} directions)", cmd.directions),
+                &grid.a,
+                &grid.b,
+                &grid.loss,
+                &path,
+            )?;
+        } else {
+            line_series.push(Series {
+                label: split.to_string(),
+                points: grid.a.iter().copied().zip(grid.loss.iter().copied()).collect(),
+            });
+        }
+    }
+    if cmd.dim == 1 {
+        line_chart(
+            &out.join("landscape"),
+            &format!("loss along one {} direction", cmd.directions),
+            "a",
+            "loss",
+            &line_series,
+            true,
+        )?;
+    }
+    std::fs::write(out.join("grid.csv"), csv)?;
+    println!(
+        "{} grid points ({}), {} HVPs, {:.1}s -> {}",
+        points,
+        if cmd.dim == 2 {
+            format!("{}×{} per split", axis_a.points, axis_b.points)
+        } else {
+            format!("{} per split", axis_a.points)
+        },
+        hvps,
+        start.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
