@@ -119,6 +119,18 @@ fn train_writes_a_complete_run_directory() {
     assert!(dir.join("final.safetensors").is_file());
     let (ok, _, err) = run(&["train", "--data", "gauss", "--steps", "5", "--out", d, "--force", "--quiet"]);
     assert!(ok, "{err}");
+    // --test-fraction 0 trains on everything; the summary says there is no test score
+    let (ok, out, err) =
+        run(&["train", "--data", "gauss", "--steps", "5", "--test-fraction", "0", "--out", d, "--force", "--quiet"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("test accuracy n/a"), "{out}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["test_accuracy"].is_null() && summary["config"]["train_rows"] == 500);
+    // full-batch training
+    let (ok, _, err) =
+        run(&["train", "--data", "xor", "--steps", "3", "--batch-size", "full", "--out", d, "--force", "--quiet"]);
+    assert!(ok, "{err}");
 }
 
 #[test]

@@ -305,6 +305,15 @@ fn write_report(
             a.iter().cloned().fold(f64::MIN, f64::max) - a.iter().cloned().fold(f64::MAX, f64::min)
         }
     };
+    let cells = |f: &dyn Fn(&PerOptimizer) -> Stats, digits: usize| -> Vec<(String, f64, f64)> {
+        results
+            .iter()
+            .map(|r| {
+                let s = f(r);
+                (fmt_stats(&s, digits), s.mean, s.std)
+            })
+            .collect()
+    };
     let reached = |r: &PerOptimizer| r.seeds.iter().filter(|o| o.reached_target.is_some()).count();
     let ah = results.iter().position(|r| r.name == "adahessian").unwrap_or(0);
     let base =
@@ -398,37 +407,19 @@ fn write_report(
     row(
         &format!("seconds to {:.0}% test accuracy (training loop, with evaluations)", cmd.target_accuracy * 100.0),
         "s",
-        results
-            .iter()
-            .map(|r| {
-                let s = to_target_secs(r);
-                (fmt_stats(&s, 2), s.mean, s.std)
-            })
-            .collect(),
+        cells(&to_target_secs, 2),
         verdict((&a.name, to_target_secs(a).mean), (&b.name, to_target_secs(b).mean), secs_noise, false, " s"),
     )?;
     row(
         "final test accuracy",
         "fraction",
-        results
-            .iter()
-            .map(|r| {
-                let s = acc(r);
-                (fmt_stats(&s, 4), s.mean, s.std)
-            })
-            .collect(),
+        cells(&acc, 4),
         verdict((&a.name, acc(a).mean), (&b.name, acc(b).mean), noise_acc, true, ""),
     )?;
     row(
         "generalisation: train − test accuracy gap",
         "fraction",
-        results
-            .iter()
-            .map(|r| {
-                let s = gap(r);
-                (fmt_stats(&s, 4), s.mean, s.std)
-            })
-            .collect(),
+        cells(&gap, 4),
         verdict((&a.name, gap(a).mean), (&b.name, gap(b).mean), gap(a).std.max(gap(b).std).max(0.002), false, ""),
     )?;
     row(

@@ -33,7 +33,7 @@ pub struct Source {
     /// Seed of the data split when not taken from --run.
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
-    /// Use the first N rows of the chosen split (default: 256 for hessian, 256 for landscape,
+    /// Use the first N rows of the chosen split (default: 256 for hessian, 128 for landscape,
     /// which evaluates them as one batch).
     #[arg(long)]
     rows: Option<usize>,
@@ -430,7 +430,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         other => bail!("--split {other}: use train, test or both"),
     };
     let model = l.spec.resolve()?;
-    let rows_wanted = cmd.source.rows.unwrap_or(256);
+    let rows_wanted = cmd.source.rows.unwrap_or(128);
     let gpu = lazy.get()?;
     let net = network(gpu, &l, rows_wanted).context("lower --rows: the landscape evaluates its rows as one batch")?;
     let theta = block_on(net.params(gpu))?;

@@ -69,6 +69,15 @@ impl<'a> HessianOperator<'a> {
     }
 }
 
+/// The Rademacher probe number `index` of a tool's stream (the probe hash, so the GPU and CPU agree).
+fn rademacher(seed: u64, index: usize, n: usize) -> Vec<f64> {
+    ProbeKey { seed, step: index as u32, sample: 0 }
+        .vector(ProbeKind::Rademacher, n)
+        .iter()
+        .map(|&x| x as f64)
+        .collect()
+}
+
 /// Dot product.
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -177,11 +186,7 @@ pub async fn hutchinson_trace(op: &HessianOperator<'_>, probes: usize, tol: f64,
     let n = op.dim();
     let mut samples = Vec::with_capacity(probes);
     for p in 0..probes {
-        let z: Vec<f64> = ProbeKey { seed, step: p as u32, sample: 0 }
-            .vector(ProbeKind::Rademacher, n)
-            .iter()
-            .map(|&x| x as f64)
-            .collect();
+        let z = rademacher(seed, p, n);
         let hz = op.apply(&z).await?;
         let before = samples.iter().sum::<f64>() / samples.len().max(1) as f64;
         samples.push(dot(&z, &hz));
@@ -248,8 +253,7 @@ pub async fn slq_density(op: &HessianOperator<'_>, runs: usize, steps: usize, se
     let m = steps.min(n);
     let mut out = Vec::with_capacity(runs);
     for r in 0..runs {
-        let z = ProbeKey { seed: seed ^ 0x51_0000, step: r as u32, sample: 0 }.vector(ProbeKind::Rademacher, n);
-        let mut v: Vec<f64> = z.iter().map(|&x| x as f64).collect();
+        let mut v = rademacher(seed ^ 0x51_0000, r, n);
         normalize(&mut v);
         let mut basis: Vec<Vec<f64>> = vec![v];
         let (mut alpha, mut beta) = (Vec::new(), Vec::new());
@@ -328,11 +332,7 @@ pub async fn diagonal_report(op: &HessianOperator<'_>, h: &[f64], probes: usize,
     let row_norm = (0..n).map(|i| h[i * n..(i + 1) * n].iter().map(|x| x * x).sum::<f64>().sqrt()).collect();
     let (mut abs, mut sq) = (vec![0.0; n], vec![0.0; n]);
     for p in 0..probes.max(1) {
-        let z: Vec<f64> = ProbeKey { seed, step: p as u32, sample: 0 }
-            .vector(ProbeKind::Rademacher, n)
-            .iter()
-            .map(|&x| x as f64)
-            .collect();
+        let z = rademacher(seed, p, n);
         let hz = op.apply(&z).await?;
         for i in 0..n {
             let d = z[i] * hz[i];
