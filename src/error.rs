@@ -33,7 +33,7 @@ pub enum Error {
         reason: String,
     },
     /// A model, batch or data set does not fit one of WebGPU's default device limits.
-    #[error("{what} needs {needed} but the device limit {limit_name} is {limit}; {fix}")]
+    #[error("{what} needs {needed} bytes but the device limit {limit_name} is {limit}; {fix}")]
     LimitExceeded {
         /// What was being allocated.
         what: String,

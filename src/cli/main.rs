@@ -238,7 +238,20 @@ fn train_with(
     }
     // the run's command line first, so a run stopped by a NaN can still be resumed
     std::fs::write(dir.path.join("run.json"), serde_json::to_string(&serde_json::json!({ "argv": argv }))?)?;
-    let outcome = run::train(&gpu, &data, &plan, Some(&dir), resume, cmd.quiet)?;
+    let fresh = resume_dir.is_none();
+    let outcome = match run::train(&gpu, &data, &plan, Some(&dir), resume, cmd.quiet) {
+        Ok(o) => o,
+        Err(e) => {
+            // a new run that failed before its first checkpoint leaves nothing worth keeping
+            if fresh && !dir.path.join("checkpoint.safetensors").exists() {
+                for f in ["run.json", "model.json", "init.safetensors"] {
+                    let _ = std::fs::remove_file(dir.path.join(f));
+                }
+                let _ = std::fs::remove_dir(&dir.path);
+            }
+            return Err(e);
+        }
+    };
     run::write_summary(&dir, &gpu, &plan, &data, &outcome, argv)?;
     println!(
         "{}: test accuracy {}, test loss {}, train loss {:.4}, {} steps in {:.1}s -> {}",
