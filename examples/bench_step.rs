@@ -8,10 +8,10 @@
 
 use adahessian_wgpu::data::{Dataset, DeviceDataset, Targets};
 use adahessian_wgpu::gpu::{Gpu, GpuOptions};
-use adahessian_wgpu::nn::{Activation, Batch, LayerOp, Loss, ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::nn::{Activation, LayerOp, Loss, ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig};
 use adahessian_wgpu::probe::SplitMix64;
-use std::time::Instant;
+use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -68,23 +68,8 @@ fn main() -> anyhow::Result<()> {
     println!("{:<30} {:>12} {:>10} {:>14}", "optimizer", "ms/step", "vs adam", "model GFLOP/s");
     for (config, label) in configs.iter().zip(labels) {
         let mut opt = Optimizer::new(&gpu, &net, *config)?;
-        let indices: Vec<Vec<u32>> = (0..4).map(|c| ((c * batch) as u32..((c + 1) * batch) as u32).collect()).collect();
-        let mut run = |n: usize| -> anyhow::Result<()> {
-            for s in 0..n {
-                opt.step(&gpu, &net, &Batch { data: &data, indices: &indices[s % 4] })?;
-            }
-            gpu.device.poll(wgpu::PollType::wait_indefinitely())?;
-            Ok(())
-        };
-        run(10)?;
-        let mut reps: Vec<f64> = (0..7)
-            .map(|_| {
-                let start = Instant::now();
-                run(steps).map(|_| start.elapsed().as_secs_f64() * 1e3 / steps as f64)
-            })
-            .collect::<Result<_, _>>()?;
-        reps.sort_by(f64::total_cmp);
-        let ms = reps[3];
+        let mut order = BatchOrder::new(data.rows, batch, 0);
+        let ms = time_steps(&gpu, &net, &mut opt, &data, &mut order, Timing { warmup: 10, reps: 7, steps })?;
         if label == "adam" {
             adam_ms = ms;
         }

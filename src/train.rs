@@ -163,8 +163,18 @@ pub async fn run_epoch_async(
     Ok(report)
 }
 
-/// Median milliseconds per optimizer step: `warmup` steps, then `reps` repetitions of `steps`
-/// steps submitted back to back and waited for (native only; a benchmark, never a test).
+/// How `time_steps` measures: untimed warm-up steps, then repetitions of back-to-back steps.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Timed repetitions; the median is reported.
+    pub reps: usize,
+    /// Steps per repetition, submitted back to back and waited for once.
+    pub steps: usize,
+}
+
+/// Median milliseconds per optimizer step under `timing` (native only; a benchmark, never a test).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn time_steps(
     gpu: &Gpu,
@@ -172,9 +182,7 @@ pub fn time_steps(
     opt: &mut Optimizer,
     data: &BoundData,
     order: &mut BatchOrder,
-    warmup: usize,
-    reps: usize,
-    steps: usize,
+    timing: Timing,
 ) -> Result<f64> {
     let mut run = |n: usize| -> Result<()> {
         for _ in 0..n {
@@ -184,12 +192,12 @@ pub fn time_steps(
         gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(e.to_string()))?;
         Ok(())
     };
-    run(warmup)?;
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
+    run(timing.warmup)?;
+    let mut times = Vec::with_capacity(timing.reps);
+    for _ in 0..timing.reps.max(1) {
         let start = std::time::Instant::now();
-        run(steps.max(1))?;
-        times.push(start.elapsed().as_secs_f64() * 1e3 / steps.max(1) as f64);
+        run(timing.steps.max(1))?;
+        times.push(start.elapsed().as_secs_f64() * 1e3 / timing.steps.max(1) as f64);
     }
     times.sort_by(f64::total_cmp);
     Ok(times[times.len() / 2])

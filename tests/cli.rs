@@ -403,7 +403,11 @@ fn hessian_and_landscape_run_on_a_trained_model() {
     assert!(ok, "{err}");
     assert!(out.contains("exact Hessian [22, 22]") && out.contains("row norm"), "{out}");
     let bytes = std::fs::read(&npy).unwrap();
-    assert!(bytes.starts_with(b"\x93NUMPY") && (bytes.len() - 22 * 22 * 8) % 64 == 0, "npy of {} bytes", bytes.len());
+    assert!(
+        bytes.starts_with(b"\x93NUMPY") && (bytes.len() - 22 * 22 * 8).is_multiple_of(64),
+        "npy of {} bytes",
+        bytes.len()
+    );
     assert!(dir.join("hessian/diagonal.csv").is_file() && dir.join("hessian/diagonal.png").is_file());
     fails(&["hessian", "--run", d, "--exact", "--max-exact-params", "10"], &["22 parameters", "--max-exact-params"]);
     for directions in ["random", "hessian", "pca"] {

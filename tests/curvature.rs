@@ -141,8 +141,8 @@ fn landscape_geometry_holds() {
         }
     }
     let axis = Axis::parse("-1:1:5").unwrap();
-    let grid =
-        block_on(landscape::evaluate_grid(gpu, &p.net, &p.data, 10, &d1, Some(&d2), &axis, Some(&axis))).unwrap();
+    let plane = landscape::Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
+    let grid = block_on(landscape::evaluate_grid(gpu, &p.net, &p.data, 10, &plane)).unwrap();
     let indices: Vec<u32> = (0..10).collect();
     let batch = Batch { data: &p.data, indices: &indices };
     let at_weights = block_on(p.net.loss(gpu, &batch)).unwrap().loss as f64;

@@ -6,7 +6,7 @@ use crate::LazyGpu;
 use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::nn::{Network, NetworkOptions};
 use adahessian_wgpu::optim::Optimizer;
-use adahessian_wgpu::train::{time_steps, BatchOrder};
+use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
 use anyhow::{bail, Result};
 use clap::Args;
 
@@ -63,7 +63,14 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     for (name, config) in names.iter().zip(configs) {
         let mut opt = Optimizer::new(gpu, &net, config)?;
         let mut order = BatchOrder::new(bound.rows, batch, 0);
-        let ms = time_steps(gpu, &net, &mut opt, &bound, &mut order, cmd.warmup, cmd.reps, cmd.steps)?;
+        let ms = time_steps(
+            gpu,
+            &net,
+            &mut opt,
+            &bound,
+            &mut order,
+            Timing { warmup: cmd.warmup, reps: cmd.reps, steps: cmd.steps },
+        )?;
         let b = *base.get_or_insert(ms);
         println!("{name:<12} {ms:>10.3} {:>9.2}x", ms / b);
     }

@@ -10,7 +10,7 @@ use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::gpu::Gpu;
 use adahessian_wgpu::nn::{ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
-use adahessian_wgpu::train::{time_steps, BatchOrder};
+use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use std::fmt::Write as _;
@@ -241,7 +241,7 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
         let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &base_data.train)?)?;
         let mut opt = Optimizer::new(gpu, &net, *config)?;
         let mut order = BatchOrder::new(bound.rows, batch, 0);
-        let ms = time_steps(gpu, &net, &mut opt, &bound, &mut order, 5, 5, 20)?;
+        let ms = time_steps(gpu, &net, &mut opt, &bound, &mut order, Timing { warmup: 5, reps: 5, steps: 20 })?;
         eprintln!(", {ms:.2} ms/step");
         results.push(PerOptimizer {
             name: name.clone(),

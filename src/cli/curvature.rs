@@ -132,7 +132,7 @@ pub struct HessianCmd {
     /// Write the eigenvectors of --top-k as safetensors (named like the parameters) into this directory.
     #[arg(long)]
     save_eigenvectors: Option<PathBuf>,
-    /// Directory for density and diagonal files (default: <run>/hessian or ./hessian).
+    /// Directory for density and diagonal files (default: RUN/hessian or ./hessian).
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Relative tolerance of the power iteration.
@@ -387,7 +387,7 @@ pub struct LandscapeCmd {
     /// Seed of the random directions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output directory (default: <run>/landscape or ./landscape).
+    /// Output directory (default: RUN/landscape or ./landscape).
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -504,17 +504,13 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         let ds = pick_split(&l.data, split)?;
         let rows = rows_wanted.min(ds.rows());
         let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
-        let b_axis = (cmd.dim == 2).then_some(&axis_b);
-        let grid = block_on(landscape::evaluate_grid(
-            gpu,
-            &net,
-            &bound,
-            rows,
-            &d1,
-            (cmd.dim == 2).then_some(d2.as_slice()),
-            &axis_a,
-            b_axis,
-        ))?;
+        let plane = landscape::Plane {
+            d1: &d1,
+            d2: (cmd.dim == 2).then_some(d2.as_slice()),
+            a: axis_a,
+            b: (cmd.dim == 2).then_some(axis_b),
+        };
+        let grid = block_on(landscape::evaluate_grid(gpu, &net, &bound, rows, &plane))?;
         points += grid.loss.len();
         for (i, a) in grid.a.iter().enumerate() {
             for (j, b) in grid.b.iter().enumerate() {

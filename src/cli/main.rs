@@ -101,7 +101,7 @@ struct TrainCmd {
     optim: setup::OptimArgs,
     #[command(flatten)]
     looping: LoopArgs,
-    /// Run directory (default: runs/<data>-<optimizer>-seed<seed>).
+    /// Run directory (default: runs/DATA-OPTIMIZER-seedSEED).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Overwrite a non-empty run directory.

@@ -312,7 +312,7 @@ pub fn train(
         loss_sum += report.batch.loss as f64;
         loss_n += 1;
         let seconds = base_seconds + start.elapsed().as_secs_f64();
-        if step % plan.eval_every == 0 || step == plan.steps {
+        if step.is_multiple_of(plan.eval_every) || step == plan.steps {
             let test = match &test_data {
                 Some(t) => Some(block_on(net.evaluate(gpu, t))?),
                 None => None,
@@ -351,7 +351,7 @@ pub fn train(
             }
         }
         if let (Some(dir), Some(every)) = (dir, plan.save_every) {
-            if step % every == 0 {
+            if step.is_multiple_of(every) {
                 checkpoint::save(
                     &dir.file(&format!("step-{step:08}.safetensors")),
                     &weights(&net, gpu)?,

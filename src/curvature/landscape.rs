@@ -74,7 +74,7 @@ impl Axis {
     }
 }
 
-/// Loss and accuracy on a grid; `loss[i * b.len() + j]` is at (a[i], b[j]).
+/// Loss and accuracy on a grid; `loss[i * b.len() + j]` is at (`a[i]`, `b[j]`).
 #[derive(Clone, Debug)]
 pub struct Grid {
     /// Coordinates along d₁.
@@ -87,19 +87,24 @@ pub struct Grid {
     pub accuracy: Vec<f64>,
 }
 
+/// A 1-D or 2-D slice through θ₀: directions and their coordinate axes.
+#[derive(Clone, Copy, Debug)]
+pub struct Plane<'a> {
+    /// Direction 1.
+    pub d1: &'a [f32],
+    /// Direction 2 (None for a line).
+    pub d2: Option<&'a [f32]>,
+    /// Coordinates along d₁.
+    pub a: Axis,
+    /// Coordinates along d₂ (None for a line).
+    pub b: Option<Axis>,
+}
+
 /// Evaluates the mean loss over the first `rows` rows of `data` at θ₀ + a d₁ + b d₂ for every
 /// grid point (θ₀ = the network's current weights, restored afterwards). `rows` must fit the
 /// network's max_batch: the slice uses a single batch so a whole block of points is one submit.
-pub async fn evaluate_grid(
-    gpu: &Gpu,
-    net: &Network,
-    data: &BoundData,
-    rows: usize,
-    d1: &[f32],
-    d2: Option<&[f32]>,
-    a: &Axis,
-    b: Option<&Axis>,
-) -> Result<Grid> {
+pub async fn evaluate_grid(gpu: &Gpu, net: &Network, data: &BoundData, rows: usize, plane: &Plane<'_>) -> Result<Grid> {
+    let Plane { d1, d2, a, b } = *plane;
     let n = net.n_params();
     if d1.len() != n || d2.is_some_and(|d| d.len() != n) {
         return Err(Error::Shape(format!("landscape directions must have {n} entries")));

@@ -86,14 +86,14 @@ impl Dataset {
         if features == 0 {
             return Err(Error::Data("a data set needs at least one feature column".into()));
         }
-        if x.len() % features != 0 {
+        if !x.len().is_multiple_of(features) {
             return Err(Error::Data(format!("{} values do not make whole rows of {features} features", x.len())));
         }
         let rows = x.len() / features;
         if rows == 0 {
             return Err(Error::Data("the data set has no rows".into()));
         }
-        if targets.rows() != rows || (targets.width() > 0 && targets.as_f32().len() % targets.width() != 0) {
+        if targets.rows() != rows || (targets.width() > 0 && !targets.as_f32().len().is_multiple_of(targets.width())) {
             return Err(Error::Data(format!("{rows} input rows but {} target rows", targets.rows())));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {

@@ -161,7 +161,7 @@ impl Gpu {
 
     /// Checks that a storage binding of `bytes` fits the device limits.
     pub fn check_storage_size(&self, what: &str, bytes: u64) -> Result<()> {
-        let binding = self.limits.max_storage_buffer_binding_size as u64;
+        let binding = self.limits.max_storage_buffer_binding_size;
         if bytes > binding {
             return Err(Error::LimitExceeded {
                 what: what.to_string(),

@@ -13,7 +13,7 @@ pub struct DenseShape {
     pub n_out: usize,
 }
 
-/// y[b, o] = Σ_i W[o, i] x[b, i] + b[o]
+/// `y[b, o] = Σ_i W[o, i] x[b, i] + b[o]`
 pub fn fwd(s: DenseShape, w: &[f64], b: &[f64], x: &[f64]) -> Vec<f64> {
     let mut y = vec![0.0; s.rows * s.n_out];
     for r in 0..s.rows {

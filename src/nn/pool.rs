@@ -32,7 +32,7 @@ pub fn max_gather(arg: &[usize], v: &[f64]) -> Vec<f64> {
     arg.iter().map(|&i| v[i]).collect()
 }
 
-/// g_x[i] = Σ over outputs whose argmax is i of g_y; also rbwd (pass r_y).
+/// `g_x[i]` = Σ over outputs whose argmax is i of g_y; also rbwd (pass r_y).
 pub fn max_scatter(arg: &[usize], g_y: &[f64], in_len: usize) -> Vec<f64> {
     let mut g_x = vec![0.0; in_len];
     for (o, &i) in arg.iter().enumerate() {

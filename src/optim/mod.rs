@@ -176,8 +176,8 @@ impl Optimizer {
         let rows = net.prepare(gpu, batch)?;
         let t = self.t + 1;
         let (curv_step, samples) = match self.config {
-            OptimizerConfig::AdaHessian(c) => ((t - 1) % c.update_each as u64 == 0, c.n_samples),
-            OptimizerConfig::SophiaH(c) => ((t - 1) % c.update_each as u64 == 0, c.n_samples),
+            OptimizerConfig::AdaHessian(c) => ((t - 1).is_multiple_of(c.update_each as u64), c.n_samples),
+            OptimizerConfig::SophiaH(c) => ((t - 1).is_multiple_of(c.update_each as u64), c.n_samples),
             _ => (false, 0),
         };
         let t_curv = self.t_curv + curv_step as u64;
