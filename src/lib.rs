@@ -43,6 +43,8 @@ pub mod gpu;
 pub mod nn;
 pub mod optim;
 pub mod probe;
+pub mod race;
+pub mod surface;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -61,6 +61,7 @@ pub enum ShaderModule {
     Optim,
     Gather,
     Landscape,
+    Surface,
 }
 
 macro_rules! shader {
@@ -71,7 +72,7 @@ macro_rules! shader {
 
 impl ShaderModule {
     /// Every module.
-    pub const ALL: [ShaderModule; 9] = [
+    pub const ALL: [ShaderModule; 10] = [
         ShaderModule::Dense,
         ShaderModule::Conv,
         ShaderModule::Pool,
@@ -81,6 +82,7 @@ impl ShaderModule {
         ShaderModule::Optim,
         ShaderModule::Gather,
         ShaderModule::Landscape,
+        ShaderModule::Surface,
     ];
 
     /// The complete WGSL source.
@@ -97,6 +99,7 @@ impl ShaderModule {
             ShaderModule::Optim => shader!("common.wgsl", "optim_bindings.wgsl", "optim.wgsl"),
             ShaderModule::Gather => shader!("common.wgsl", "gather.wgsl"),
             ShaderModule::Landscape => shader!("common.wgsl", "landscape.wgsl"),
+            ShaderModule::Surface => shader!("common.wgsl", "surface.wgsl"),
         }
     }
 
@@ -107,7 +110,8 @@ impl ShaderModule {
             | ShaderModule::Conv
             | ShaderModule::Pool
             | ShaderModule::Activation
-            | ShaderModule::Loss => BindLayout::Layer,
+            | ShaderModule::Loss
+            | ShaderModule::Surface => BindLayout::Layer,
             ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
             ShaderModule::Gather => BindLayout::Gather,
             ShaderModule::Landscape => BindLayout::Axpy,
@@ -183,12 +187,16 @@ pub enum Kernel {
     GatherRows,
     GatherTargets,
     LandscapePoint,
+    SurfaceFwd,
+    SurfaceTangent,
+    SurfaceBwd,
+    SurfaceRbwd,
 }
 
 impl Kernel {
     /// Every kernel; the pipeline cache is indexed by position in this list.
     #[rustfmt::skip]
-    pub const ALL: [Kernel; 64] = {
+    pub const ALL: [Kernel; 68] = {
         use Kernel::*;
         [
             DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
@@ -205,6 +213,7 @@ impl Kernel {
             ProbeRademacher, ProbeGaussian, CurvAccumulate, CurvAbs, CurvGroupMean,
             GradSumsq, SgdStep, AdamStep, AdahessianStep, SophiaStep,
             GatherRows, GatherTargets, LandscapePoint,
+            SurfaceFwd, SurfaceTangent, SurfaceBwd, SurfaceRbwd,
         ]
     };
 
@@ -276,6 +285,10 @@ impl Kernel {
             GatherRows => "gather_rows",
             GatherTargets => "gather_targets",
             LandscapePoint => "landscape_point",
+            SurfaceFwd => "surface_fwd",
+            SurfaceTangent => "surface_tangent",
+            SurfaceBwd => "surface_bwd",
+            SurfaceRbwd => "surface_rbwd",
         }
     }
 
@@ -298,6 +311,7 @@ impl Kernel {
             GradSumsq | SgdStep | AdamStep | AdahessianStep | SophiaStep => ShaderModule::Optim,
             GatherRows | GatherTargets => ShaderModule::Gather,
             LandscapePoint => ShaderModule::Landscape,
+            SurfaceFwd | SurfaceTangent | SurfaceBwd | SurfaceRbwd => ShaderModule::Surface,
         }
     }
 
@@ -309,7 +323,12 @@ impl Kernel {
     /// How items map to workgroups.
     pub fn grid(self) -> Grid {
         match self {
-            Kernel::LossReduce | Kernel::GradSumsq => Grid::Single,
+            Kernel::LossReduce
+            | Kernel::GradSumsq
+            | Kernel::SurfaceFwd
+            | Kernel::SurfaceTangent
+            | Kernel::SurfaceBwd
+            | Kernel::SurfaceRbwd => Grid::Single,
             Kernel::ConvBwdW | Kernel::ConvRbwdW => Grid::WorkgroupPerItem,
             _ => Grid::InvocationPerItem,
         }

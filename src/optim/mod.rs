@@ -9,9 +9,11 @@ pub use config::{AdaHessianConfig, AdamConfig, OptimizerConfig, SgdConfig, Sophi
 use crate::error::{Error, Result};
 use crate::gpu::meta::{stat, SliceMeta, StepMeta, STEP_DECOUPLED, STEP_NESTEROV};
 use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
+use crate::nn::network::Arenas;
 use crate::nn::Phase;
 use crate::nn::{Batch, Evaluation, Network};
 use crate::probe::ProbeKind;
+use crate::surface::Surface;
 
 /// What one step reports when its loss is read back.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,8 +44,28 @@ pub struct Optimizer {
 impl Optimizer {
     /// Validates the configuration and allocates the optimizer state for `net`.
     pub fn new(gpu: &Gpu, net: &Network, config: OptimizerConfig) -> Result<Optimizer> {
+        let groups = match config {
+            OptimizerConfig::AdaHessian(c) => c.averaging_groups(net.model()),
+            _ => Vec::new(),
+        };
+        Optimizer::over(gpu, &net.arenas, net.n_params(), groups, config)
+    }
+
+    /// An optimizer for a point on a 2-D surface (the optimizer race).
+    pub fn for_surface(gpu: &Gpu, surface: &Surface, config: OptimizerConfig) -> Result<Optimizer> {
+        Optimizer::over(gpu, &surface.arenas, 2, Vec::new(), config)
+    }
+
+    /// The optimizer over any arenas of `p` parameters; `averaging` lists the (offset, length,
+    /// group length) slices whose curvature AdaHessian replaces by group means.
+    fn over(
+        gpu: &Gpu,
+        a: &Arenas,
+        p: usize,
+        averaging: Vec<(usize, usize, usize)>,
+        config: OptimizerConfig,
+    ) -> Result<Optimizer> {
         config.validate()?;
-        let p = net.n_params();
         let n_params = p as u32;
         let (n_samples, seed) = match config {
             OptimizerConfig::AdaHessian(c) => (c.n_samples, c.seed),
@@ -62,17 +84,14 @@ impl Optimizer {
         };
         let mut slices: Vec<SliceMeta> = (0..n_samples).map(whole).collect();
         let mut group_means = Vec::new();
-        if let OptimizerConfig::AdaHessian(c) = config {
-            for (off, len, group_len) in c.averaging_groups(net.model()) {
-                group_means.push((slices.len(), (len / group_len) as u32));
-                slices.push(SliceMeta { off: off as u32, len: len as u32, group_len: group_len as u32, ..whole(0) });
-            }
+        for (off, len, group_len) in averaging {
+            group_means.push((slices.len(), (len / group_len) as u32));
+            slices.push(SliceMeta { off: off as u32, len: len as u32, group_len: group_len as u32, ..whole(0) });
         }
         let curv = storage_buffer(gpu, "curvature estimate", p)?;
         let state = storage_buffer(gpu, "optimizer state (m, v)", 2 * p)?;
         let step_meta = uniform_buffer(gpu, "step meta", &StepMeta::default());
         let uniforms = UniformArena::new(gpu, "slice metas", &slices);
-        let a = &net.arenas;
         let groups = (0..slices.len())
             .map(|slot| {
                 let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
@@ -174,6 +193,25 @@ impl Optimizer {
     /// submit, nothing read back.
     pub fn step(&mut self, gpu: &Gpu, net: &Network, batch: &Batch<'_>) -> Result<()> {
         let rows = net.prepare(gpu, batch)?;
+        self.record(gpu, |pass, phase| {
+            if phase == Phase::Forward {
+                net.encode_gather(gpu, pass, batch.data, rows);
+                net.encode(gpu, pass, Phase::Forward, rows);
+                net.encode_reduce(gpu, pass, false);
+            } else {
+                net.encode(gpu, pass, phase, rows);
+            }
+        })
+    }
+
+    /// One step of the point on a surface (gradient and H z from its analytic kernels).
+    pub fn step_surface(&mut self, gpu: &Gpu, surface: &Surface) -> Result<()> {
+        self.record(gpu, |pass, phase| surface.encode(gpu, pass, phase))
+    }
+
+    /// Records a whole step into one submit; `encode` records one phase of the objective
+    /// (Forward also leaves the loss in the stats).
+    fn record(&mut self, gpu: &Gpu, encode: impl Fn(&mut wgpu::ComputePass<'_>, Phase)) -> Result<()> {
         let t = self.t + 1;
         let (curv_step, samples) = match self.config {
             OptimizerConfig::AdaHessian(c) => ((t - 1).is_multiple_of(c.update_each as u64), c.n_samples),
@@ -187,10 +225,8 @@ impl Optimizer {
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             let whole = self.n_params;
-            net.encode_gather(gpu, &mut pass, batch.data, rows);
-            net.encode(gpu, &mut pass, Phase::Forward, rows);
-            net.encode(gpu, &mut pass, Phase::Backward, rows);
-            net.encode_reduce(gpu, &mut pass, false);
+            encode(&mut pass, Phase::Forward);
+            encode(&mut pass, Phase::Backward);
             if curv_step {
                 let probe = match self.config {
                     OptimizerConfig::AdaHessian(c) => c.probe,
@@ -203,8 +239,8 @@ impl Optimizer {
                 };
                 for s in 0..samples as usize {
                     dispatch(gpu, &mut pass, probe_kernel, &self.groups[s], whole);
-                    net.encode(gpu, &mut pass, Phase::Tangent, rows);
-                    net.encode(gpu, &mut pass, Phase::RBackward, rows);
+                    encode(&mut pass, Phase::Tangent);
+                    encode(&mut pass, Phase::RBackward);
                     dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[s], whole);
                 }
                 if let OptimizerConfig::AdaHessian(_) = self.config {

@@ -1,0 +1,151 @@
+//! The optimizer race on a 2-D surface: every racer is a point on its own copy of the surface,
+//! stepped by the library's GPU optimizer kernels (or by Newton's method with the exact 2×2
+//! Hessian from the surface's HVP kernels, as the exact-curvature reference). The browser demo
+//! and `examples/race.rs` drive it.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::optim::{Optimizer, OptimizerConfig};
+use crate::surface::{Surface, SurfaceKind};
+
+/// How a racer moves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RacerKind {
+    /// One of the library's optimizers.
+    Optimizer(OptimizerConfig),
+    /// θ ← θ − lr (H + λ I)⁻¹ ∇f with the exact Hessian (two HVPs, e₁ and e₂); where H + λI is
+    /// not positive definite it takes a gradient step instead (plain Newton runs to saddles).
+    Newton {
+        /// Step size.
+        lr: f64,
+        /// Damping λ.
+        damping: f64,
+    },
+}
+
+enum Mover {
+    Optimizer(Box<Optimizer>),
+    Newton { lr: f64, damping: f64 },
+}
+
+/// One racer.
+pub struct Racer {
+    /// Label.
+    pub name: String,
+    /// How it moves.
+    pub kind: RacerKind,
+    surface: Surface,
+    mover: Mover,
+    /// Positions so far, the start first.
+    pub path: Vec<(f32, f32)>,
+    /// f at each position.
+    pub losses: Vec<f32>,
+}
+
+/// The exact curvature at a racer's point beside AdaHessian's running estimate (ALGORITHM.md §4.6).
+#[derive(Clone, Copy, Debug)]
+pub struct CurvatureReadout {
+    /// H = [[xx, xy], [xy, yy]] at the point.
+    pub hessian: [f64; 3],
+    /// (H_xx, H_yy).
+    pub diagonal: [f64; 2],
+    /// (‖H_x,:‖, ‖H_y,:‖): what AdaHessian's √v̂ tracks.
+    pub row_norms: [f64; 2],
+    /// √v̂ of an AdaHessian racer, bias-corrected (None for other racers).
+    pub adahessian_estimate: Option<[f64; 2]>,
+}
+
+/// A race: racers on the same surface from the same start.
+pub struct Race {
+    /// The surface.
+    pub surface: SurfaceKind,
+    /// The racers.
+    pub racers: Vec<Racer>,
+}
+
+impl Race {
+    /// Racers at `start`.
+    pub async fn new(
+        gpu: &Gpu,
+        surface: SurfaceKind,
+        start: (f64, f64),
+        racers: &[(String, RacerKind)],
+    ) -> Result<Race> {
+        let mut out = Vec::new();
+        for (name, kind) in racers {
+            let s = Surface::new(gpu, surface, start)?;
+            let mover = match *kind {
+                RacerKind::Optimizer(c) => Mover::Optimizer(Box::new(Optimizer::for_surface(gpu, &s, c)?)),
+                RacerKind::Newton { lr, damping } => {
+                    if !(lr > 0.0 && damping >= 0.0) {
+                        return Err(Error::Config(format!(
+                            "Newton racer: lr {lr} must be > 0 and damping {damping} ≥ 0"
+                        )));
+                    }
+                    Mover::Newton { lr, damping }
+                }
+            };
+            let (f, _, _) = s.evaluate(gpu, (0.0, 0.0)).await?;
+            out.push(Racer {
+                name: name.clone(),
+                kind: *kind,
+                surface: s,
+                mover,
+                path: vec![(start.0 as f32, start.1 as f32)],
+                losses: vec![f],
+            });
+        }
+        Ok(Race { surface, racers: out })
+    }
+
+    /// One step of every racer; appends positions and values.
+    pub async fn step(&mut self, gpu: &Gpu) -> Result<()> {
+        for r in &mut self.racers {
+            match &mut r.mover {
+                Mover::Optimizer(opt) => opt.step_surface(gpu, &r.surface)?,
+                &mut Mover::Newton { lr, damping } => {
+                    let (_, g, h1) = r.surface.evaluate(gpu, (1.0, 0.0)).await?;
+                    let (_, _, h2) = r.surface.evaluate(gpu, (0.0, 1.0)).await?;
+                    let (a, b, d) = (h1[0] as f64 + damping, 0.5 * (h1[1] + h2[0]) as f64, h2[1] as f64 + damping);
+                    let det = a * d - b * b;
+                    let (gx, gy) = (g[0] as f64, g[1] as f64);
+                    let (dx, dy) = if a > 0.0 && det > 0.0 {
+                        ((d * gx - b * gy) / det, (a * gy - b * gx) / det)
+                    } else {
+                        (gx, gy)
+                    };
+                    let (x, y) = r.surface.position(gpu).await?;
+                    r.surface.set_position(gpu, (x as f64 - lr * dx, y as f64 - lr * dy))?;
+                }
+            }
+            let p = r.surface.position(gpu).await?;
+            let (f, _, _) = r.surface.evaluate(gpu, (0.0, 0.0)).await?;
+            r.path.push(p);
+            r.losses.push(f);
+        }
+        Ok(())
+    }
+
+    /// The exact curvature at racer `i`'s point and, for AdaHessian, its running estimate √v̂.
+    pub async fn readout(&self, gpu: &Gpu, i: usize) -> Result<CurvatureReadout> {
+        let r = self.racers.get(i).ok_or_else(|| Error::Config(format!("no racer {i}")))?;
+        let (x, y) = r.surface.position(gpu).await?;
+        let (_, _, h) = self.surface.taylor(x as f64, y as f64);
+        let adahessian_estimate = match (&r.mover, r.kind) {
+            (Mover::Optimizer(opt), RacerKind::Optimizer(OptimizerConfig::AdaHessian(c)))
+                if opt.curvature_updates() > 0 =>
+            {
+                let s = opt.read_state(gpu).await?;
+                let bias = 1.0 - (c.betas.1 as f64).powi(s.t_curv as i32);
+                Some([(s.v[0] as f64 / bias).sqrt(), (s.v[1] as f64 / bias).sqrt()])
+            }
+            _ => None,
+        };
+        Ok(CurvatureReadout {
+            hessian: h,
+            diagonal: [h[0], h[2]],
+            row_norms: [(h[0] * h[0] + h[1] * h[1]).sqrt(), (h[1] * h[1] + h[2] * h[2]).sqrt()],
+            adahessian_estimate,
+        })
+    }
+}
