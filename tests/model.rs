@@ -146,3 +146,18 @@ fn full_hessian_of_a_tiny_model_is_symmetric_and_matches_finite_differences() {
     eprintln!("GPU Hessian max |H - Hᵀ| = {max_asym:.3e}");
     assert!(max_asym < 1e-5);
 }
+
+#[test]
+fn predict_returns_the_outputs_of_the_reference_forward_pass() {
+    let gpu = gpu_or_skip!();
+    let spec = ModelSpec::mlp(&[3, 5, 4], Activation::Gelu, Loss::CrossEntropy);
+    let model = spec.resolve().unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 6, seed: 2 }).unwrap();
+    let ds = random_data(&model, 6, 4);
+    let data = common::bind(gpu, &net, &ds);
+    let indices: Vec<u32> = (0..6).collect();
+    let out = block_on(net.predict(gpu, &Batch { data: &data, indices: &indices })).unwrap();
+    let theta = to_f64(&block_on(net.params(gpu)).unwrap());
+    let want = reference::pass(&model, &theta, &to_f64(&ds.x), &to_f64(&ds.targets.as_f32()), 6, None);
+    Tolerance::F32_MODEL.check("predict", &out, want.nodes.last().unwrap());
+}

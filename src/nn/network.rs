@@ -145,6 +145,8 @@ pub struct Network {
     reduce_group: usize,
     reduce_accumulate_group: usize,
     stats_staging: wgpu::Buffer,
+    /// where the output node's values start in the activation arena
+    output_off: u32,
 }
 
 impl Network {
@@ -353,6 +355,7 @@ impl Network {
             reduce_group,
             reduce_accumulate_group,
             stats_staging,
+            output_off: out.x,
         })
     }
 
@@ -511,6 +514,12 @@ impl Network {
         }
         gpu.queue.submit(Some(encoder.finish()));
         Ok(rows)
+    }
+
+    /// The network's outputs for a batch, `[rows, k]` row-major (logits for cross-entropy).
+    pub async fn predict(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<Vec<f32>> {
+        let rows = self.run(gpu, batch, &[Phase::Forward])?;
+        read_f32(gpu, &self.arenas.work, self.output_off as usize, rows as usize * self.model.output_width()).await
     }
 
     /// Mean loss and accuracy on a batch.
