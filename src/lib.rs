@@ -46,6 +46,8 @@ pub mod probe;
 pub mod race;
 pub mod surface;
 pub mod train;
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub mod web;
 
 pub use error::{Error, Result};
 

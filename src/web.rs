@@ -1,0 +1,383 @@
+//! The browser facade (wasm-bindgen): the demo page's view of the library. Every GPU call is the
+//! library's own — the same WGSL kernels, HVP and optimizers as native. Methods that touch the
+//! GPU return Promises (readback is asynchronous on the web); errors become JS errors with the
+//! library's message.
+
+use crate::curvature::landscape::{self, Axis, Plane};
+use crate::curvature::{self, HessianOperator, PowerOptions};
+use crate::data::synthetic::Synthetic;
+use crate::data::{Dataset, DeviceDataset, Targets};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::nn::{Batch, BoundData, ModelSpec, Network, NetworkOptions};
+use crate::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig};
+use crate::race::{Race, RacerKind};
+use crate::surface::SurfaceKind;
+use crate::train::BatchOrder;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
+
+/// The GPU, opened once per page.
+#[wasm_bindgen]
+pub struct Demo {
+    gpu: Rc<Gpu>,
+}
+
+#[wasm_bindgen]
+impl Demo {
+    /// Opens WebGPU with the default limits; rejects with a readable message when there is none.
+    pub fn open() -> js_sys::Promise {
+        future_to_promise(async move {
+            let gpu = Gpu::new(GpuOptions { backends: Some(wgpu::Backends::BROWSER_WEBGPU), adapter: None })
+                .await
+                .map_err(js_err)?;
+            Ok(Demo { gpu: Rc::new(gpu) }.into())
+        })
+    }
+
+    /// The adapter's description.
+    pub fn adapter(&self) -> String {
+        self.gpu.describe()
+    }
+}
+
+/// An optimizer configuration from the page's settings.
+fn config(name: &str, lr: f32, hessian_power: f32, grad_clip: bool, seed: u64) -> Result<OptimizerConfig, JsValue> {
+    let clip = grad_clip.then_some(1.0);
+    let c = match name {
+        "sgd" => OptimizerConfig::Sgd(SgdConfig { lr, grad_clip: clip, ..Default::default() }),
+        "momentum" => OptimizerConfig::Sgd(SgdConfig { lr, momentum: 0.9, grad_clip: clip, ..Default::default() }),
+        "adam" => OptimizerConfig::Adam(AdamConfig { lr, grad_clip: clip, ..Default::default() }),
+        "adahessian" => {
+            OptimizerConfig::AdaHessian(AdaHessianConfig { lr, hessian_power, grad_clip: clip, seed, ..Default::default() })
+        }
+        other => return Err(js_err(format!("unknown optimizer '{other}'"))),
+    };
+    c.validate().map_err(js_err)?;
+    Ok(c)
+}
+
+fn surface_kind(name: &str, condition: f64, angle_degrees: f64) -> Result<SurfaceKind, JsValue> {
+    if name == "quadratic" {
+        return Ok(SurfaceKind::Quadratic { condition, angle: angle_degrees.to_radians() });
+    }
+    SurfaceKind::ALL.iter().copied().find(|k| k.name() == name).ok_or_else(|| js_err(format!("unknown surface '{name}'")))
+}
+
+/// f on an `nx × ny` grid over [x0, x1] × [y0, y1] (row-major in y), from the f64 reference.
+#[wasm_bindgen]
+pub fn surface_grid(name: &str, condition: f64, angle_degrees: f64, bounds: &[f64], nx: usize, ny: usize) -> Result<Vec<f32>, JsValue> {
+    let kind = surface_kind(name, condition, angle_degrees)?;
+    if bounds.len() != 4 || nx < 2 || ny < 2 {
+        return Err(js_err("surface_grid needs bounds [x0, x1, y0, y1] and at least 2×2 points"));
+    }
+    let mut out = Vec::with_capacity(nx * ny);
+    for j in 0..ny {
+        let y = bounds[2] + (bounds[3] - bounds[2]) * j as f64 / (ny - 1) as f64;
+        for i in 0..nx {
+            let x = bounds[0] + (bounds[1] - bounds[0]) * i as f64 / (nx - 1) as f64;
+            out.push(kind.taylor(x, y).0 as f32);
+        }
+    }
+    Ok(out)
+}
+
+/// An optimizer race on a surface: racers named in `racers` ("sgd,momentum,adam,adahessian,newton")
+/// with learning rates `lrs` (same order).
+#[wasm_bindgen]
+pub struct WebRace {
+    gpu: Rc<Gpu>,
+    race: Rc<RefCell<Option<Race>>>,
+}
+
+#[wasm_bindgen]
+impl WebRace {
+    /// Starts a race at (x, y).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        demo: &Demo,
+        surface: String,
+        condition: f64,
+        angle_degrees: f64,
+        x: f64,
+        y: f64,
+        racers: String,
+        lrs: Vec<f32>,
+        hessian_power: f32,
+        grad_clip: bool,
+    ) -> js_sys::Promise {
+        let gpu = demo.gpu.clone();
+        future_to_promise(async move {
+            let kind = surface_kind(&surface, condition, angle_degrees)?;
+            let names: Vec<&str> = racers.split(',').filter(|s| !s.is_empty()).collect();
+            if names.len() != lrs.len() {
+                return Err(js_err("one learning rate per racer"));
+            }
+            let mut list = Vec::new();
+            for (n, lr) in names.iter().zip(&lrs) {
+                let kind = if *n == "newton" {
+                    RacerKind::Newton { lr: *lr as f64, damping: 1e-3 }
+                } else {
+                    RacerKind::Optimizer(config(n, *lr, hessian_power, grad_clip && *n == "adahessian", 0)?)
+                };
+                list.push((n.to_string(), kind));
+            }
+            let race = Race::new(&gpu, kind, (x, y), &list).await.map_err(js_err)?;
+            Ok(WebRace { gpu, race: Rc::new(RefCell::new(Some(race))) }.into())
+        })
+    }
+
+    /// `steps` steps of every racer; resolves to a JSON string
+    /// `[{name, x, y, loss}, ...]` with each racer's latest state.
+    pub fn step(&self, steps: u32) -> js_sys::Promise {
+        let (gpu, cell) = (self.gpu.clone(), self.race.clone());
+        future_to_promise(async move {
+            let mut race = cell.borrow_mut().take().ok_or_else(|| js_err("the race is busy"))?;
+            let mut result = Ok(());
+            for _ in 0..steps {
+                result = race.step(&gpu).await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            let json = race
+                .racers
+                .iter()
+                .map(|r| {
+                    let p = r.path.last().copied().unwrap_or_default();
+                    format!(
+                        "{{\"name\":\"{}\",\"x\":{},\"y\":{},\"loss\":{}}}",
+                        r.name,
+                        finite(p.0),
+                        finite(p.1),
+                        finite(*r.losses.last().unwrap_or(&f32::NAN))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            *cell.borrow_mut() = Some(race);
+            result.map_err(js_err)?;
+            Ok(JsValue::from_str(&format!("[{json}]")))
+        })
+    }
+
+    /// The exact Hessian, its diagonal and row norms at racer `i`, with AdaHessian's √v̂ when it
+    /// has one: a JSON string.
+    pub fn readout(&self, i: usize) -> js_sys::Promise {
+        let (gpu, cell) = (self.gpu.clone(), self.race.clone());
+        future_to_promise(async move {
+            let race = cell.borrow_mut().take().ok_or_else(|| js_err("the race is busy"))?;
+            let r = race.readout(&gpu, i).await;
+            *cell.borrow_mut() = Some(race);
+            let r = r.map_err(js_err)?;
+            let est = r.adahessian_estimate.map_or("null".to_string(), |e| format!("[{},{}]", finite64(e[0]), finite64(e[1])));
+            Ok(JsValue::from_str(&format!(
+                "{{\"hessian\":[{},{},{}],\"diagonal\":[{},{}],\"row_norms\":[{},{}],\"adahessian\":{est}}}",
+                finite64(r.hessian[0]),
+                finite64(r.hessian[1]),
+                finite64(r.hessian[2]),
+                finite64(r.diagonal[0]),
+                finite64(r.diagonal[1]),
+                finite64(r.row_norms[0]),
+                finite64(r.row_norms[1])
+            )))
+        })
+    }
+}
+
+fn finite(v: f32) -> String {
+    if v.is_finite() { v.to_string() } else { "null".into() }
+}
+fn finite64(v: f64) -> String {
+    if v.is_finite() { v.to_string() } else { "null".into() }
+}
+
+struct PlaygroundState {
+    net: Network,
+    opt: Optimizer,
+    train: BoundData,
+    test: Option<BoundData>,
+    grid: BoundData,
+    order: BatchOrder,
+    steps: u64,
+    train_rows: usize,
+    grid_n: usize,
+}
+
+/// A network trained live on a synthetic 2-D data set.
+#[wasm_bindgen]
+pub struct Playground {
+    gpu: Rc<Gpu>,
+    state: Rc<RefCell<Option<PlaygroundState>>>,
+}
+
+const GRID_N: usize = 40;
+const EXTENT: f32 = 6.0;
+
+#[wasm_bindgen]
+impl Playground {
+    /// `model` is the model text (e.g. `mlp:2-8-8-2:tanh`); the data set is seeded by `seed`, as
+    /// are the initial weights, so two playgrounds with one seed start from the same point.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        demo: &Demo,
+        dataset: String,
+        noise: f64,
+        samples: usize,
+        test_fraction: f64,
+        model: String,
+        optimizer: String,
+        lr: f32,
+        hessian_power: f32,
+        batch: usize,
+        seed: u64,
+    ) -> js_sys::Promise {
+        let gpu = demo.gpu.clone();
+        future_to_promise(async move {
+            let kind = Synthetic::parse(&dataset).ok_or_else(|| js_err(format!("unknown data set '{dataset}'")))?;
+            let ds = kind.generate(samples, noise, seed).map_err(js_err)?;
+            let (train, test) = ds.split(test_fraction, seed).map_err(js_err)?;
+            let spec = ModelSpec::parse(&model).map_err(js_err)?;
+            let batch = batch.clamp(1, train.rows());
+            let max_batch = batch.max(GRID_N * GRID_N).max(train.rows());
+            let net = Network::new(&gpu, &spec, NetworkOptions { max_batch, seed }).map_err(js_err)?;
+            let bind = |d: &Dataset| -> Result<BoundData, JsValue> {
+                net.bind(&gpu, &DeviceDataset::upload(&gpu, d).map_err(js_err)?).map_err(js_err)
+            };
+            let train_b = bind(&train)?;
+            let test_b = if test.rows() > 0 { Some(bind(&test)?) } else { None };
+            let mut g = Vec::with_capacity(2 * GRID_N * GRID_N);
+            for j in 0..GRID_N {
+                for i in 0..GRID_N {
+                    g.push(-EXTENT + 2.0 * EXTENT * i as f32 / (GRID_N - 1) as f32);
+                    g.push(EXTENT - 2.0 * EXTENT * j as f32 / (GRID_N - 1) as f32);
+                }
+            }
+            let grid = Dataset::new(g, 2, Targets::Classes { labels: vec![0; GRID_N * GRID_N], classes: 2 }).map_err(js_err)?;
+            let grid_b = bind(&grid)?;
+            let opt = Optimizer::new(&gpu, &net, config(&optimizer, lr, hessian_power, false, seed)?).map_err(js_err)?;
+            let state = PlaygroundState {
+                order: BatchOrder::new(train.rows(), batch, seed),
+                train_rows: train.rows(),
+                net,
+                opt,
+                train: train_b,
+                test: test_b,
+                grid: grid_b,
+                steps: 0,
+                grid_n: GRID_N,
+            };
+            Ok(Playground { gpu, state: Rc::new(RefCell::new(Some(state))) }.into())
+        })
+    }
+
+    /// Trains `steps` steps, then evaluates; resolves to JSON `{step, train_loss, test_loss, test_accuracy}`.
+    pub fn train(&self, steps: u32) -> js_sys::Promise {
+        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
+        future_to_promise(async move {
+            let mut s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
+            let result = async {
+                for _ in 0..steps {
+                    let indices = s.order.next_batch();
+                    s.opt.step(&gpu, &s.net, &Batch { data: &s.train, indices: &indices })?;
+                    s.steps += 1;
+                }
+                let train = s.net.evaluate(&gpu, &s.train).await?;
+                let test = match &s.test {
+                    Some(t) => Some(s.net.evaluate(&gpu, t).await?),
+                    None => None,
+                };
+                Ok::<_, crate::Error>(format!(
+                    "{{\"step\":{},\"train_loss\":{},\"test_loss\":{},\"test_accuracy\":{}}}",
+                    s.steps,
+                    finite(train.loss),
+                    test.map_or("null".into(), |t| finite(t.loss)),
+                    test.map_or("null".into(), |t| finite(t.accuracy))
+                ))
+            }
+            .await;
+            *cell.borrow_mut() = Some(s);
+            Ok(JsValue::from_str(&result.map_err(js_err)?))
+        })
+    }
+
+    /// P(class 1) on the 40 × 40 grid over [−6, 6]² (rows from the top), for the decision boundary.
+    pub fn boundary(&self) -> js_sys::Promise {
+        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
+        future_to_promise(async move {
+            let s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
+            let n = s.grid_n * s.grid_n;
+            let indices: Vec<u32> = (0..n as u32).collect();
+            let out = s.net.predict(&gpu, &Batch { data: &s.grid, indices: &indices }).await;
+            let k = s.net.model().output_width();
+            *cell.borrow_mut() = Some(s);
+            let out = out.map_err(js_err)?;
+            let p: Vec<f32> = out
+                .chunks(k)
+                .map(|l| if k >= 2 { 1.0 / (1.0 + (l[0] - l[1]).exp()) } else { 1.0 / (1.0 + (-l[0]).exp()) })
+                .collect();
+            Ok(js_sys::Float32Array::from(p.as_slice()).into())
+        })
+    }
+
+    /// The training loss on an `n × n` filter-normalised random plane around the weights,
+    /// a ∈ [−1, 1], b ∈ [−1, 1] (row-major in b).
+    pub fn landscape(&self, n: usize) -> js_sys::Promise {
+        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
+        future_to_promise(async move {
+            let s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
+            let result = async {
+                let theta = s.net.params(&gpu).await?;
+                let d1 = landscape::filter_normalized_direction(s.net.model(), &theta, 1);
+                let d2 = landscape::filter_normalized_direction(s.net.model(), &theta, 2);
+                let axis = Axis { min: -1.0, max: 1.0, points: n.clamp(3, 61) };
+                let plane = Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
+                landscape::evaluate_grid(&gpu, &s.net, &s.train, s.train_rows, &plane).await
+            }
+            .await;
+            *cell.borrow_mut() = Some(s);
+            let grid = result.map_err(js_err)?;
+            let v: Vec<f32> = grid.loss.iter().map(|&x| x as f32).collect();
+            Ok(js_sys::Float32Array::from(v.as_slice()).into())
+        })
+    }
+
+    /// Top Hessian eigenvalue and Hutchinson trace of the training loss: JSON
+    /// `{top, trace, trace_stderr, hvps}`.
+    pub fn curvature(&self) -> js_sys::Promise {
+        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
+        future_to_promise(async move {
+            let s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
+            let result = async {
+                let op = HessianOperator::new(&gpu, &s.net, &s.train, None)?;
+                let top = curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 }).await?;
+                let trace = curvature::hutchinson_trace(&op, 30, 1e-2, s.steps).await?;
+                Ok::<_, crate::Error>(format!(
+                    "{{\"top\":{},\"trace\":{},\"trace_stderr\":{},\"hvps\":{}}}",
+                    finite64(top[0].value),
+                    finite64(trace.trace),
+                    finite64(trace.stderr),
+                    op.hvps()
+                ))
+            }
+            .await;
+            *cell.borrow_mut() = Some(s);
+            Ok(JsValue::from_str(&result.map_err(js_err)?))
+        })
+    }
+}
+
+/// The synthetic data set as `[x, y, label, ...]`, generated exactly as a playground with the
+/// same settings does, for drawing.
+#[wasm_bindgen]
+pub fn data_points(dataset: &str, noise: f64, samples: usize, seed: u64) -> Result<Vec<f32>, JsValue> {
+    let kind = Synthetic::parse(dataset).ok_or_else(|| js_err(format!("unknown data set '{dataset}'")))?;
+    let ds = kind.generate(samples, noise, seed).map_err(js_err)?;
+    let labels = ds.targets.as_f32();
+    Ok(ds.x.chunks(2).zip(labels).flat_map(|(p, l)| [p[0], p[1], l]).collect())
+}

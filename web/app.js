@@ -1,0 +1,308 @@
+// The demo page: drives the wasm facade (src/web.rs). Everything heavy runs on the GPU through
+// Promises, so the page never blocks on a readback. window.demo exposes the state to the
+// headless test (web/test/page.mjs).
+import init, { Demo, WebRace, Playground, surface_grid, data_points } from './pkg/adahessian_wgpu.js';
+
+const RACERS = [
+  { name: 'sgd', color: '#7f7f7f', lr: 1e-3 },
+  { name: 'momentum', color: '#2ca02c', lr: 1e-3 },
+  { name: 'adam', color: '#ff7f0e', lr: 0.05 },
+  { name: 'adahessian', color: '#d62728', lr: 0.15 },
+  { name: 'newton', color: '#1f77b4', lr: 1.0 },
+];
+const BOUNDS = {
+  quadratic: [-2, 2, -2, 2], rosenbrock: [-2, 2, -1, 3], beale: [-4.5, 4.5, -4.5, 4.5],
+  himmelblau: [-5, 5, -5, 5], saddle: [-2, 2, -2, 2], rastrigin: [-3, 3, -3, 3],
+};
+const STARTS = {
+  quadratic: [-1.5, 1.0], rosenbrock: [-1.5, 2.0], beale: [1.0, 1.4],
+  himmelblau: [-0.5, -0.5], saddle: [-1.0, 0.01], rastrigin: [2.3, -1.7],
+};
+const $ = (id) => document.getElementById(id);
+const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [] }, landscapeDone: false, curvatureDone: false });
+
+// ---- state in the URL ----------------------------------------------------------------------
+const state = {
+  surface: 'quadratic', cond: 1, angle: 0, hpow: 1, clip: 0, x: null, y: null,
+  dataset: 'circle', noise: 0.2, testfrac: 0.3, widths: '8-8', act: 'tanh',
+  opta: 'adahessian', lra: 0.15, optb: 'adam', lrb: 0.01, autoplay: 0, autotrain: 0,
+};
+for (const r of RACERS) state['lr_' + r.name] = r.lr;
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  for (const [k, v] of p) if (k in state) state[k] = typeof state[k] === 'number' || state[k] === null ? Number(v) : v;
+}
+function writeHash() {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(state)) if (v !== null && k !== 'autoplay' && k !== 'autotrain') p.set(k, v);
+  history.replaceState(null, '', '#' + p.toString());
+}
+function fail(e) {
+  const msg = e && e.message ? e.message : String(e);
+  demo.errors.push(msg);
+  $('error').hidden = false;
+  $('error').textContent = 'GPU error: ' + msg;
+  console.error(msg);
+}
+
+// ---- colour maps -------------------------------------------------------------------------------
+function viridis(t) {
+  t = Math.min(1, Math.max(0, t));
+  const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const f = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(f)), u = f - i;
+  return stops[i].map((c, k) => Math.round(c + u * (stops[i + 1][k] - c)));
+}
+function paintField(canvas, values, nx, ny, log) {
+  const ctx = canvas.getContext('2d');
+  let lo = Infinity, hi = -Infinity;
+  let min = Infinity;
+  for (const x of values) if (isFinite(x)) min = Math.min(min, x);
+  const v = Array.from(values, (x) => (log ? Math.log(x - min + 1e-3) : x));
+  for (const x of v) if (isFinite(x)) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
+  const img = ctx.createImageData(canvas.width, canvas.height);
+  for (let py = 0; py < canvas.height; py++) for (let px = 0; px < canvas.width; px++) {
+    const i = Math.min(nx - 1, Math.floor(px / canvas.width * nx)), j = Math.min(ny - 1, Math.floor(py / canvas.height * ny));
+    const c = viridis((v[(ny - 1 - j) * nx + i] - lo) / (hi - lo || 1));
+    const o = 4 * (py * canvas.width + px);
+    img.data[o] = c[0]; img.data[o + 1] = c[1]; img.data[o + 2] = c[2]; img.data[o + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+// ---- part 1: the race ----------------------------------------------------------------------
+let race = null, raceBusy = false, playing = false, paths = {}, contour = null;
+function kappa() { return Math.pow(10, state.cond); }
+function toPixel([x, y]) {
+  const [x0, x1, y0, y1] = BOUNDS[state.surface], c = $('race');
+  return [(x - x0) / (x1 - x0) * c.width, (1 - (y - y0) / (y1 - y0)) * c.height];
+}
+function drawRace() {
+  const c = $('race'), ctx = c.getContext('2d');
+  if (contour) ctx.putImageData(contour, 0, 0);
+  for (const r of RACERS) {
+    const p = paths[r.name];
+    if (!p || !p.length) continue;
+    ctx.strokeStyle = r.color; ctx.lineWidth = 2; ctx.beginPath();
+    p.forEach((q, i) => { const [a, b] = toPixel(q); i ? ctx.lineTo(a, b) : ctx.moveTo(a, b); });
+    ctx.stroke();
+    const [a, b] = toPixel(p[p.length - 1]);
+    ctx.fillStyle = r.color; ctx.beginPath(); ctx.arc(a, b, 4, 0, 2 * Math.PI); ctx.fill();
+  }
+}
+function drawContour() {
+  const c = $('race'), n = 120;
+  const f = surface_grid(state.surface, kappa(), state.angle, new Float64Array(BOUNDS[state.surface]), n, n);
+  paintField(c, f, n, n, true);
+  contour = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+}
+async function resetRace() {
+  if (raceBusy) return setTimeout(resetRace, 50);
+  raceBusy = true;
+  try {
+    const start = state.x === null ? STARTS[state.surface] : [state.x, state.y];
+    drawContour();
+    race = await WebRace.create(demo.gpu, state.surface, kappa(), state.angle, start[0], start[1],
+      RACERS.map((r) => r.name).join(','), new Float32Array(RACERS.map((r) => state['lr_' + r.name])), state.hpow, !!state.clip);
+    paths = Object.fromEntries(RACERS.map((r) => [r.name, [start]]));
+    demo.race = { steps: 0, losses: Object.fromEntries(RACERS.map((r) => [r.name, []])) };
+    drawRace();
+  } catch (e) { fail(e); }
+  raceBusy = false;
+}
+async function stepRace(n) {
+  if (!race || raceBusy) return;
+  raceBusy = true;
+  try {
+    const rows = JSON.parse(await race.step(n));
+    for (const r of rows) {
+      if (r.x !== null && r.y !== null) paths[r.name].push([r.x, r.y]);
+      demo.race.losses[r.name].push(r.loss);
+    }
+    demo.race.steps += n;
+    $('race-losses').innerHTML = '<tr><th>optimizer</th><th>loss</th></tr>' + rows.map((r) =>
+      `<tr><td><span class="swatch" style="background:${RACERS.find((q) => q.name === r.name).color}"></span>${r.name}</td><td>${r.loss === null ? 'diverged' : r.loss.toExponential(3)}</td></tr>`).join('');
+    const ro = JSON.parse(await race.readout(RACERS.findIndex((r) => r.name === 'adahessian')));
+    const f = (v) => (v === null ? '–' : v.toFixed(3));
+    $('readout').innerHTML = `<tr><th></th><th>x</th><th>y</th></tr>
+      <tr><td>Hessian row</td><td>${f(ro.hessian[0])}, ${f(ro.hessian[1])}</td><td>${f(ro.hessian[1])}, ${f(ro.hessian[2])}</td></tr>
+      <tr><td>|diagonal|</td><td>${f(Math.abs(ro.diagonal[0]))}</td><td>${f(Math.abs(ro.diagonal[1]))}</td></tr>
+      <tr><td>row norm</td><td>${f(ro.row_norms[0])}</td><td>${f(ro.row_norms[1])}</td></tr>
+      <tr><td>AdaHessian √v̂</td><td>${ro.adahessian ? f(ro.adahessian[0]) : '–'}</td><td>${ro.adahessian ? f(ro.adahessian[1]) : '–'}</td></tr>`;
+    drawRace();
+  } catch (e) { fail(e); playing = false; }
+  raceBusy = false;
+}
+function raceLoop() {
+  if (playing) stepRace(2);
+  requestAnimationFrame(raceLoop);
+}
+
+// ---- part 2: the playground ------------------------------------------------------------------
+let pgA = null, pgB = null, training = false, pgBusy = false, curvHistory = [];
+function model() {
+  const widths = state.widths.split('-').filter((w) => w).map(Number);
+  return `mlp:2-${widths.join('-')}${widths.length ? '-' : ''}2:${state.act}`;
+}
+async function resetPlayground() {
+  if (pgBusy) return setTimeout(resetPlayground, 50);
+  pgBusy = true;
+  try {
+    const mk = (opt, lr) => Playground.create(demo.gpu, state.dataset, state.noise, 400, state.testfrac, model(), opt, lr, 1.0, 32, 7n);
+    pgA = await mk(state.opta, state.lra);
+    pgB = await mk(state.optb, state.lrb);
+    demo.pg = { steps: 0, a: [], b: [] };
+    curvHistory = [];
+    $('cap-a').textContent = `A: ${state.opta} (lr ${state.lra})`;
+    $('cap-b').textContent = `B: ${state.optb} (lr ${state.lrb})`;
+    $('pg-info').textContent = `model ${model()}`;
+    await drawBoundaries();
+    drawCurves();
+  } catch (e) { fail(e); }
+  pgBusy = false;
+}
+async function drawBoundaries() {
+  const pts = data_points(state.dataset, state.noise, 400, 7n);
+  for (const [pg, id] of [[pgA, 'boundary-a'], [pgB, 'boundary-b']]) {
+    const p = await pg.boundary(), c = $(id), ctx = c.getContext('2d');
+    const img = ctx.createImageData(c.width, c.height);
+    for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
+      const i = Math.floor(x / c.width * 40), j = Math.floor(y / c.height * 40), v = p[j * 40 + i];
+      const o = 4 * (y * c.width + x);
+      img.data[o] = 255 - 90 * (1 - v); img.data[o + 1] = 200 + 30 * (1 - v) - 60 * v; img.data[o + 2] = 120 + 130 * (1 - v); img.data[o + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    for (let k = 0; k < pts.length; k += 3) {
+      ctx.fillStyle = pts[k + 2] > 0.5 ? '#e6550d' : '#3182bd';
+      ctx.beginPath(); ctx.arc((pts[k] + 6) / 12 * c.width, (6 - pts[k + 1]) / 12 * c.height, 2.2, 0, 2 * Math.PI); ctx.fill();
+    }
+  }
+}
+function drawCurves() {
+  const c = $('curves'), ctx = c.getContext('2d');
+  ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
+  const all = [...demo.pg.a, ...demo.pg.b].flatMap((m) => [m.train_loss, m.test_loss]).filter((v) => v !== null && isFinite(v));
+  if (!all.length) return;
+  const hi = Math.max(...all), n = Math.max(demo.pg.a.length, 2);
+  for (const [hist, color] of [[demo.pg.a, '#1f77b4'], [demo.pg.b, '#d62728']]) for (const [key, dash] of [['train_loss', []], ['test_loss', [5, 4]]]) {
+    ctx.strokeStyle = color; ctx.setLineDash(dash); ctx.lineWidth = 2; ctx.beginPath();
+    hist.forEach((m, i) => { const x = i / (n - 1) * (c.width - 10) + 5, y = c.height - 5 - (m[key] / hi) * (c.height - 10); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+    ctx.stroke();
+  }
+  ctx.setLineDash([]);
+}
+async function trainStep() {
+  if (!training || pgBusy || !pgA) return;
+  pgBusy = true;
+  try {
+    const a = JSON.parse(await pgA.train(5)), b = JSON.parse(await pgB.train(5));
+    demo.pg.a.push(a); demo.pg.b.push(b); demo.pg.steps = a.step;
+    $('pg-info').textContent = `model ${model()} · step ${a.step} · test accuracy A ${a.test_accuracy?.toFixed(3)}, B ${b.test_accuracy?.toFixed(3)}`;
+    if (demo.pg.a.length % 4 === 1) await drawBoundaries();
+    drawCurves();
+  } catch (e) { fail(e); training = false; }
+  pgBusy = false;
+}
+function trainLoop() { trainStep().finally(() => setTimeout(trainLoop, 0)); }
+async function landscape() {
+  if (pgBusy || !pgA) return setTimeout(landscape, 50);
+  pgBusy = true;
+  try {
+    const n = 25, v = await pgA.landscape(n);
+    paintField($('landscape'), v, n, n, true);
+    const c = $('landscape'), ctx = c.getContext('2d');
+    ctx.strokeStyle = '#fff'; ctx.lineWidth = 2; ctx.beginPath();
+    ctx.moveTo(c.width / 2 - 6, c.height / 2); ctx.lineTo(c.width / 2 + 6, c.height / 2);
+    ctx.moveTo(c.width / 2, c.height / 2 - 6); ctx.lineTo(c.width / 2, c.height / 2 + 6); ctx.stroke();
+    demo.landscapeDone = true;
+  } catch (e) { fail(e); }
+  pgBusy = false;
+}
+async function curvature() {
+  if (pgBusy || !pgA) return setTimeout(curvature, 50);
+  pgBusy = true;
+  try {
+    const r = JSON.parse(await pgA.curvature());
+    curvHistory.push({ step: demo.pg.steps, ...r });
+    const c = $('curvature'), ctx = c.getContext('2d');
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
+    const hi = Math.max(...curvHistory.flatMap((h) => [h.top, h.trace / 10]).filter(isFinite), 1e-9), n = Math.max(curvHistory.length, 2);
+    for (const [f, color] of [[(h) => h.top, '#1f77b4'], [(h) => h.trace / 10, '#2ca02c']]) {
+      ctx.strokeStyle = ctx.fillStyle = color; ctx.lineWidth = 2; ctx.beginPath();
+      curvHistory.forEach((h, i) => { const x = 10 + i / (n - 1) * (c.width - 20), y = c.height - 10 - f(h) / hi * (c.height - 20); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); ctx.fillRect(x - 3, y - 3, 6, 6); });
+      ctx.stroke();
+    }
+    ctx.fillStyle = '#333'; ctx.fillText(`step ${r.hvps ? demo.pg.steps : ''}: λmax ${r.top.toFixed(3)}, trace ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)} (${r.hvps} HVPs)`, 10, 14);
+    demo.curvatureDone = true;
+  } catch (e) { fail(e); }
+  pgBusy = false;
+}
+
+// ---- controls --------------------------------------------------------------------------------
+function bindControls() {
+  const lrs = $('lr-controls');
+  lrs.innerHTML = RACERS.map((r) => `<label><span class="swatch" style="background:${r.color}"></span>${r.name} lr
+    <input id="lr-${r.name}" type="range" min="-4" max="${r.name === 'newton' ? 0 : 0.5}" step="0.05" value="${Math.log10(state['lr_' + r.name])}"> <span id="lr-${r.name}-v"></span></label>`).join('');
+  const show = () => {
+    $('cond-v').textContent = kappa().toFixed(1); $('angle-v').textContent = state.angle; $('hpow-v').textContent = state.hpow;
+    $('noise-v').textContent = state.noise; $('testfrac-v').textContent = state.testfrac;
+    for (const r of RACERS) $(`lr-${r.name}-v`).textContent = state['lr_' + r.name].toPrecision(2);
+  };
+  const raceInput = (id, key, parse, raceReset = true) => $(id).addEventListener('input', (e) => { state[key] = parse(e.target); show(); writeHash(); if (raceReset) resetRace(); });
+  $('surface').value = state.surface; $('cond').value = state.cond; $('angle').value = state.angle; $('hpow').value = state.hpow; $('clip').checked = !!state.clip;
+  raceInput('surface', 'surface', (t) => { state.x = state.y = null; return t.value; });
+  raceInput('cond', 'cond', (t) => Number(t.value));
+  raceInput('angle', 'angle', (t) => Number(t.value));
+  raceInput('hpow', 'hpow', (t) => Number(t.value));
+  raceInput('clip', 'clip', (t) => (t.checked ? 1 : 0));
+  for (const r of RACERS) raceInput(`lr-${r.name}`, 'lr_' + r.name, (t) => Math.pow(10, Number(t.value)));
+  $('race').addEventListener('click', (e) => {
+    const [x0, x1, y0, y1] = BOUNDS[state.surface], rect = e.target.getBoundingClientRect();
+    state.x = x0 + (e.clientX - rect.left) / rect.width * (x1 - x0);
+    state.y = y1 - (e.clientY - rect.top) / rect.height * (y1 - y0);
+    writeHash(); resetRace();
+  });
+  $('race-play').onclick = () => { playing = true; };
+  $('race-pause').onclick = () => { playing = false; };
+  $('race-step').onclick = () => stepRace(1);
+  $('race-reset').onclick = () => resetRace();
+  for (const [id, key, num] of [['dataset', 'dataset', false], ['noise', 'noise', true], ['testfrac', 'testfrac', true], ['widths', 'widths', false],
+    ['act', 'act', false], ['opt-a', 'opta', false], ['lr-a', 'lra', true], ['opt-b', 'optb', false], ['lr-b', 'lrb', true]]) {
+    $(id).value = state[key];
+    $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; show(); writeHash(); resetPlayground(); });
+  }
+  $('pg-train').onclick = () => { training = true; };
+  $('pg-pause').onclick = () => { training = false; };
+  $('pg-reset').onclick = () => resetPlayground();
+  $('pg-landscape').onclick = () => landscape();
+  $('pg-curvature').onclick = () => curvature();
+  show();
+}
+
+async function main() {
+  readHash();
+  if (!navigator.gpu) {
+    $('no-webgpu').hidden = false;
+    $('status').textContent = 'No WebGPU in this browser.';
+    demo.noWebGPU = true;
+    return;
+  }
+  try {
+    await init();
+    demo.gpu = await Demo.open();
+  } catch (e) {
+    $('no-webgpu').hidden = false;
+    $('status').textContent = 'WebGPU is present but no adapter could be opened: ' + (e.message || e);
+    demo.errors.push(String(e.message || e));
+    return;
+  }
+  $('status').textContent = 'Running on ' + demo.gpu.adapter();
+  bindControls();
+  await resetRace();
+  await resetPlayground();
+  playing = !!state.autoplay;
+  training = !!state.autotrain;
+  demo.ready = true;
+  raceLoop();
+  trainLoop();
+}
+main();
