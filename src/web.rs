@@ -53,9 +53,13 @@ fn config(name: &str, lr: f32, hessian_power: f32, grad_clip: bool, seed: u64) -
         "sgd" => OptimizerConfig::Sgd(SgdConfig { lr, grad_clip: clip, ..Default::default() }),
         "momentum" => OptimizerConfig::Sgd(SgdConfig { lr, momentum: 0.9, grad_clip: clip, ..Default::default() }),
         "adam" => OptimizerConfig::Adam(AdamConfig { lr, grad_clip: clip, ..Default::default() }),
-        "adahessian" => {
-            OptimizerConfig::AdaHessian(AdaHessianConfig { lr, hessian_power, grad_clip: clip, seed, ..Default::default() })
-        }
+        "adahessian" => OptimizerConfig::AdaHessian(AdaHessianConfig {
+            lr,
+            hessian_power,
+            grad_clip: clip,
+            seed,
+            ..Default::default()
+        }),
         other => return Err(js_err(format!("unknown optimizer '{other}'"))),
     };
     c.validate().map_err(js_err)?;
@@ -66,12 +70,23 @@ fn surface_kind(name: &str, condition: f64, angle_degrees: f64) -> Result<Surfac
     if name == "quadratic" {
         return Ok(SurfaceKind::Quadratic { condition, angle: angle_degrees.to_radians() });
     }
-    SurfaceKind::ALL.iter().copied().find(|k| k.name() == name).ok_or_else(|| js_err(format!("unknown surface '{name}'")))
+    SurfaceKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| js_err(format!("unknown surface '{name}'")))
 }
 
 /// f on an `nx × ny` grid over [x0, x1] × [y0, y1] (row-major in y), from the f64 reference.
 #[wasm_bindgen]
-pub fn surface_grid(name: &str, condition: f64, angle_degrees: f64, bounds: &[f64], nx: usize, ny: usize) -> Result<Vec<f32>, JsValue> {
+pub fn surface_grid(
+    name: &str,
+    condition: f64,
+    angle_degrees: f64,
+    bounds: &[f64],
+    nx: usize,
+    ny: usize,
+) -> Result<Vec<f32>, JsValue> {
     let kind = surface_kind(name, condition, angle_degrees)?;
     if bounds.len() != 4 || nx < 2 || ny < 2 {
         return Err(js_err("surface_grid needs bounds [x0, x1, y0, y1] and at least 2×2 points"));
@@ -175,7 +190,9 @@ impl WebRace {
             let r = race.readout(&gpu, i).await;
             *cell.borrow_mut() = Some(race);
             let r = r.map_err(js_err)?;
-            let est = r.adahessian_estimate.map_or("null".to_string(), |e| format!("[{},{}]", finite64(e[0]), finite64(e[1])));
+            let est = r
+                .adahessian_estimate
+                .map_or("null".to_string(), |e| format!("[{},{}]", finite64(e[0]), finite64(e[1])));
             Ok(JsValue::from_str(&format!(
                 "{{\"hessian\":[{},{},{}],\"diagonal\":[{},{}],\"row_norms\":[{},{}],\"adahessian\":{est}}}",
                 finite64(r.hessian[0]),
@@ -191,10 +208,18 @@ impl WebRace {
 }
 
 fn finite(v: f32) -> String {
-    if v.is_finite() { v.to_string() } else { "null".into() }
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        "null".into()
+    }
 }
 fn finite64(v: f64) -> String {
-    if v.is_finite() { v.to_string() } else { "null".into() }
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        "null".into()
+    }
 }
 
 struct PlaygroundState {
@@ -258,9 +283,11 @@ impl Playground {
                     g.push(EXTENT - 2.0 * EXTENT * j as f32 / (GRID_N - 1) as f32);
                 }
             }
-            let grid = Dataset::new(g, 2, Targets::Classes { labels: vec![0; GRID_N * GRID_N], classes: 2 }).map_err(js_err)?;
+            let grid = Dataset::new(g, 2, Targets::Classes { labels: vec![0; GRID_N * GRID_N], classes: 2 })
+                .map_err(js_err)?;
             let grid_b = bind(&grid)?;
-            let opt = Optimizer::new(&gpu, &net, config(&optimizer, lr, hessian_power, false, seed)?).map_err(js_err)?;
+            let opt =
+                Optimizer::new(&gpu, &net, config(&optimizer, lr, hessian_power, false, seed)?).map_err(js_err)?;
             let state = PlaygroundState {
                 order: BatchOrder::new(train.rows(), batch, seed),
                 train_rows: train.rows(),

@@ -52,3 +52,41 @@ fn the_demo_page_runs_in_headless_chromium() {
     eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the page test failed:\n{text}");
 }
+
+#[test]
+fn the_web_builds_hvp_and_adahessian_step_match_the_references_in_the_browser() {
+    let mut missing = missing();
+    if !Path::new("/usr/bin/chromedriver").exists() && std::env::var("CHROMEDRIVER").is_err() {
+        missing.push("chromedriver (apt-get install chromium-driver)");
+    }
+    if !missing.is_empty() {
+        if std::env::var("REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("REQUIRE_BROWSER=1 but the browser test lacks: {}", missing.join(", "));
+        }
+        eprintln!("SKIPPING the wasm-bindgen browser test; missing: {}", missing.join(", "));
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // tests/wasm.rs, compiled for wasm32 and run by wasm-bindgen-test-runner in headless Chromium
+    // with the flags of webdriver.json (read from the crate root)
+    let out = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "test",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--no-default-features",
+            "--features",
+            "web",
+            "--test",
+            "wasm",
+        ])
+        .env("CARGO_TARGET_DIR", root.join("target/web"))
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+        .env("CHROMEDRIVER", std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()))
+        .output()
+        .expect("cargo runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("{text}");
+    assert!(out.status.success() && text.contains("1 passed"), "the in-browser wasm test failed:\n{text}");
+}
