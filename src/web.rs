@@ -232,6 +232,8 @@ struct PlaygroundState {
     steps: u64,
     train_rows: usize,
     grid_n: usize,
+    /// the weights every 20 steps (the most recent 50), for the trajectory on the landscape
+    history: Vec<Vec<f32>>,
 }
 
 /// A network trained live on a synthetic 2-D data set.
@@ -298,6 +300,7 @@ impl Playground {
                 grid: grid_b,
                 steps: 0,
                 grid_n: GRID_N,
+                history: Vec::new(),
             };
             Ok(Playground { gpu, state: Rc::new(RefCell::new(Some(state))) }.into())
         })
@@ -313,6 +316,13 @@ impl Playground {
                     let indices = s.order.next_batch();
                     s.opt.step(&gpu, &s.net, &Batch { data: &s.train, indices: &indices })?;
                     s.steps += 1;
+                    if s.steps % 20 == 0 {
+                        let theta = s.net.params(&gpu).await?;
+                        s.history.push(theta);
+                        if s.history.len() > 50 {
+                            s.history.remove(0);
+                        }
+                    }
                 }
                 let train = s.net.evaluate(&gpu, &s.train).await?;
                 let test = match &s.test {
@@ -353,7 +363,8 @@ impl Playground {
     }
 
     /// The training loss on an `n × n` filter-normalised random plane around the weights,
-    /// a ∈ [−1, 1], b ∈ [−1, 1] (row-major in b).
+    /// a ∈ [−1, 1], b ∈ [−1, 1] (row-major in b), followed by the (a, b) coordinates of the
+    /// recent trajectory (weights every 20 steps) projected onto the plane.
     pub fn landscape(&self, n: usize) -> js_sys::Promise {
         let (gpu, cell) = (self.gpu.clone(), self.state.clone());
         future_to_promise(async move {
@@ -364,12 +375,15 @@ impl Playground {
                 let d2 = landscape::filter_normalized_direction(s.net.model(), &theta, 2);
                 let axis = Axis { min: -1.0, max: 1.0, points: n.clamp(3, 61) };
                 let plane = Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
-                landscape::evaluate_grid(&gpu, &s.net, &s.train, s.train_rows, &plane).await
+                let grid = landscape::evaluate_grid(&gpu, &s.net, &s.train, s.train_rows, &plane).await?;
+                let path = landscape::project(&theta, &d1, Some(&d2), &s.history);
+                Ok::<_, crate::Error>((grid, path))
             }
             .await;
             *cell.borrow_mut() = Some(s);
-            let grid = result.map_err(js_err)?;
-            let v: Vec<f32> = grid.loss.iter().map(|&x| x as f32).collect();
+            let (grid, path) = result.map_err(js_err)?;
+            let mut v: Vec<f32> = grid.loss.iter().map(|&x| x as f32).collect();
+            v.extend(path.iter().flat_map(|&(a, b)| [a as f32, b as f32]));
             Ok(js_sys::Float32Array::from(v.as_slice()).into())
         })
     }

@@ -199,6 +199,8 @@ async function trainStep() {
     $('pg-info').textContent = `model ${model()} · step ${a.step} · test accuracy A ${a.test_accuracy?.toFixed(3)}, B ${b.test_accuracy?.toFixed(3)}`;
     if (demo.pg.a.length % 4 === 1) await drawBoundaries();
     drawCurves();
+    // the curvature panel follows training: a new point every 100 steps
+    if (a.step % 100 < 5) setTimeout(curvature, 0);
   } catch (e) { fail(e); training = false; }
   pgBusy = false;
 }
@@ -207,9 +209,14 @@ async function landscape() {
   if (pgBusy || !pgA) return setTimeout(landscape, 50);
   pgBusy = true;
   try {
-    const n = 25, v = await pgA.landscape(n);
+    const n = 25, all = await pgA.landscape(n), v = all.slice(0, n * n), path = all.slice(n * n);
     paintField($('landscape'), v, n, n, true);
     const c = $('landscape'), ctx = c.getContext('2d');
+    // the recent trajectory, projected onto the plane (a, b ∈ [−1, 1] fill the canvas)
+    const px = (a) => (a + 1) / 2 * c.width, py = (b) => (1 - (b + 1) / 2) * c.height;
+    ctx.strokeStyle = '#ff4040'; ctx.lineWidth = 2; ctx.beginPath();
+    for (let k = 0; k + 1 < path.length; k += 2) k ? ctx.lineTo(px(path[k]), py(path[k + 1])) : ctx.moveTo(px(path[k]), py(path[k + 1]));
+    ctx.stroke();
     ctx.strokeStyle = '#fff'; ctx.lineWidth = 2; ctx.beginPath();
     ctx.moveTo(c.width / 2 - 6, c.height / 2); ctx.lineTo(c.width / 2 + 6, c.height / 2);
     ctx.moveTo(c.width / 2, c.height / 2 - 6); ctx.lineTo(c.width / 2, c.height / 2 + 6); ctx.stroke();
