@@ -25,7 +25,7 @@ const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses
 const state = {
   surface: 'quadratic', cond: 1, angle: 0, hpow: 1, clip: 0, x: null, y: null,
   dataset: 'circle', noise: 0.2, testfrac: 0.3, widths: '8-8', act: 'tanh',
-  opta: 'adahessian', lra: 0.15, optb: 'adam', lrb: 0.01, autoplay: 0, autotrain: 0,
+  opta: 'adahessian', lra: 0.15, optb: 'adam', lrb: 0.01, pgk: 1, autoplay: 0, autotrain: 0,
 };
 for (const r of RACERS) state['lr_' + r.name] = r.lr;
 function readHash() {
@@ -89,10 +89,37 @@ function drawRace() {
     ctx.fillStyle = r.color; ctx.beginPath(); ctx.arc(a, b, 4, 0, 2 * Math.PI); ctx.fill();
   }
 }
+// iso-lines of z (n × n, row-major from the bottom) by marching squares, at 14 levels of log f
+function isoLines(ctx, z, n, w, h) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of z) if (isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  ctx.strokeStyle = 'rgba(255,255,255,0.45)'; ctx.lineWidth = 1;
+  const X = (i) => i / (n - 1) * w, Y = (j) => h - j / (n - 1) * h;
+  for (let k = 1; k < 14; k++) {
+    const level = lo + (hi - lo) * k / 14;
+    ctx.beginPath();
+    for (let j = 0; j + 1 < n; j++) for (let i = 0; i + 1 < n; i++) {
+      const c = [[i, j], [i + 1, j], [i + 1, j + 1], [i, j + 1]].map(([a, b]) => [a, b, z[b * n + a]]);
+      const pts = [];
+      for (let e = 0; e < 4; e++) {
+        const p = c[e], q = c[(e + 1) % 4];
+        if ((p[2] < level) !== (q[2] < level)) {
+          const t = (level - p[2]) / (q[2] - p[2]);
+          pts.push([X(p[0] + t * (q[0] - p[0])), Y(p[1] + t * (q[1] - p[1]))]);
+        }
+      }
+      for (let m = 0; m + 1 < pts.length; m += 2) { ctx.moveTo(...pts[m]); ctx.lineTo(...pts[m + 1]); }
+    }
+    ctx.stroke();
+  }
+}
 function drawContour() {
   const c = $('race'), n = 120;
   const f = surface_grid(state.surface, kappa(), state.angle, new Float64Array(BOUNDS[state.surface]), n, n);
   paintField(c, f, n, n, true);
+  let min = Infinity;
+  for (const v of f) min = Math.min(min, v);
+  isoLines(c.getContext('2d'), Array.from(f, (v) => Math.log(v - min + 1e-3)), n, c.width, c.height);
   contour = c.getContext('2d').getImageData(0, 0, c.width, c.height);
 }
 async function resetRace() {
@@ -147,7 +174,7 @@ async function resetPlayground() {
   if (pgBusy) return setTimeout(resetPlayground, 50);
   pgBusy = true;
   try {
-    const mk = (opt, lr) => Playground.create(demo.gpu, state.dataset, state.noise, 400, state.testfrac, model(), opt, lr, 1.0, 32, 7n);
+    const mk = (opt, lr) => Playground.create(demo.gpu, state.dataset, state.noise, 400, state.testfrac, model(), opt, lr, state.pgk, 32, 7n);
     pgA = await mk(state.opta, state.lra);
     pgB = await mk(state.optb, state.lrb);
     demo.pg = { steps: 0, a: [], b: [] };
@@ -273,7 +300,7 @@ function bindControls() {
   $('race-step').onclick = () => stepRace(1);
   $('race-reset').onclick = () => resetRace();
   for (const [id, key, num] of [['dataset', 'dataset', false], ['noise', 'noise', true], ['testfrac', 'testfrac', true], ['widths', 'widths', false],
-    ['act', 'act', false], ['opt-a', 'opta', false], ['lr-a', 'lra', true], ['opt-b', 'optb', false], ['lr-b', 'lrb', true]]) {
+    ['act', 'act', false], ['opt-a', 'opta', false], ['lr-a', 'lra', true], ['opt-b', 'optb', false], ['lr-b', 'lrb', true], ['pgk', 'pgk', true]]) {
     $(id).value = state[key];
     $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; show(); writeHash(); resetPlayground(); });
   }
