@@ -85,7 +85,7 @@ impl Race {
                     Mover::Newton { lr, damping }
                 }
             };
-            let (f, _, _) = s.evaluate(gpu, (0.0, 0.0)).await?;
+            let f = s.evaluate(gpu, (0.0, 0.0)).await?.value;
             out.push(Racer {
                 name: name.clone(),
                 kind: *kind,
@@ -98,14 +98,16 @@ impl Race {
         Ok(Race { surface, racers: out })
     }
 
-    /// One step of every racer; appends positions and values.
+    /// One step of every racer; appends positions and values (one readback per racer, two
+    /// more for Newton's Hessian columns).
     pub async fn step(&mut self, gpu: &Gpu) -> Result<()> {
         for r in &mut self.racers {
             match &mut r.mover {
                 Mover::Optimizer(opt) => opt.step_surface(gpu, &r.surface)?,
                 &mut Mover::Newton { lr, damping } => {
-                    let (_, g, h1) = r.surface.evaluate(gpu, (1.0, 0.0)).await?;
-                    let (_, _, h2) = r.surface.evaluate(gpu, (0.0, 1.0)).await?;
+                    let e1 = r.surface.evaluate(gpu, (1.0, 0.0)).await?;
+                    let h2 = r.surface.evaluate(gpu, (0.0, 1.0)).await?.hv;
+                    let (g, h1, (x, y)) = (e1.gradient, e1.hv, e1.position);
                     let (a, b, d) = (h1[0] as f64 + damping, 0.5 * (h1[1] + h2[0]) as f64, h2[1] as f64 + damping);
                     let det = a * d - b * b;
                     let (gx, gy) = (g[0] as f64, g[1] as f64);
@@ -114,14 +116,12 @@ impl Race {
                     } else {
                         (gx, gy)
                     };
-                    let (x, y) = r.surface.position(gpu).await?;
                     r.surface.set_position(gpu, (x as f64 - lr * dx, y as f64 - lr * dy))?;
                 }
             }
-            let p = r.surface.position(gpu).await?;
-            let (f, _, _) = r.surface.evaluate(gpu, (0.0, 0.0)).await?;
-            r.path.push(p);
-            r.losses.push(f);
+            let e = r.surface.evaluate(gpu, (0.0, 0.0)).await?;
+            r.path.push(e.position);
+            r.losses.push(e.value);
         }
         Ok(())
     }
@@ -129,7 +129,7 @@ impl Race {
     /// The exact curvature at racer `i`'s point and, for AdaHessian, its running estimate √v̂.
     pub async fn readout(&self, gpu: &Gpu, i: usize) -> Result<CurvatureReadout> {
         let r = self.racers.get(i).ok_or_else(|| Error::Config(format!("no racer {i}")))?;
-        let (x, y) = r.surface.position(gpu).await?;
+        let (x, y) = r.path.last().copied().unwrap_or_default();
         let (_, _, h) = self.surface.taylor(x as f64, y as f64);
         let adahessian_estimate = match (&r.mover, r.kind) {
             (Mover::Optimizer(opt), RacerKind::Optimizer(OptimizerConfig::AdaHessian(c)))

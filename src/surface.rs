@@ -3,7 +3,7 @@
 //! and Hessian-vector products from shaders/surface.wgsl.
 
 use crate::error::{Error, Result};
-use crate::gpu::buffers::{read_f32, storage_buffer, uniform_buffer};
+use crate::gpu::buffers::{map_read, staging_buffer, storage_buffer, uniform_buffer};
 use crate::gpu::meta::{stat, BatchMeta};
 use crate::gpu::{dispatch, BindLayout, Gpu, Kernel};
 use crate::nn::network::Arenas;
@@ -150,6 +150,21 @@ pub struct Surface {
     kind: SurfaceKind,
     pub(crate) arenas: Arenas,
     group: wgpu::BindGroup,
+    /// θ, f, ∇f and H v in one 7-float readback, reused every step
+    staging: wgpu::Buffer,
+}
+
+/// Everything one evaluation of a point reads back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PointEval {
+    /// θ = (x, y).
+    pub position: (f32, f32),
+    /// f(θ).
+    pub value: f32,
+    /// ∇f(θ).
+    pub gradient: [f32; 2],
+    /// H(θ) v for the direction given.
+    pub hv: [f32; 2],
 }
 
 impl Surface {
@@ -196,7 +211,8 @@ impl Surface {
                 e(7, arenas.stats.as_entire_binding()),
             ],
         });
-        let s = Surface { kind, arenas, group };
+        let staging = staging_buffer(gpu, "surface readback", 7 * 4);
+        let s = Surface { kind, arenas, group, staging };
         s.set_position(gpu, start)?;
         Ok(s)
     }
@@ -215,12 +231,6 @@ impl Surface {
         Ok(())
     }
 
-    /// The point θ.
-    pub async fn position(&self, gpu: &Gpu) -> Result<(f32, f32)> {
-        let p = read_f32(gpu, &self.arenas.theta, 0, 2).await?;
-        Ok((p[0], p[1]))
-    }
-
     /// Records one phase (forward writes the value into the stats, like a network's loss).
     pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase) {
         let kernel = match phase {
@@ -232,8 +242,8 @@ impl Surface {
         dispatch(gpu, pass, kernel, &self.group, 1);
     }
 
-    /// f, ∇f and H v at the current point, from the GPU kernels.
-    pub async fn evaluate(&self, gpu: &Gpu, v: (f32, f32)) -> Result<(f32, [f32; 2], [f32; 2])> {
+    /// θ, f, ∇f and H v at the current point from the GPU kernels: one submit, one readback.
+    pub async fn evaluate(&self, gpu: &Gpu, v: (f32, f32)) -> Result<PointEval> {
         gpu.queue.write_buffer(&self.arenas.z, 0, bytemuck::cast_slice(&[v.0, v.1]));
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
@@ -242,10 +252,14 @@ impl Surface {
                 self.encode(gpu, &mut pass, phase);
             }
         }
+        // staging layout: [x, y, f, ∂x, ∂y, (Hv)x, (Hv)y]
+        encoder.copy_buffer_to_buffer(&self.arenas.theta, 0, &self.staging, 0, 8);
+        encoder.copy_buffer_to_buffer(&self.arenas.work, 0, &self.staging, 8, 4);
+        encoder.copy_buffer_to_buffer(&self.arenas.g_theta, 0, &self.staging, 12, 8);
+        encoder.copy_buffer_to_buffer(&self.arenas.r_theta, 0, &self.staging, 20, 8);
         gpu.queue.submit(Some(encoder.finish()));
-        let f = read_f32(gpu, &self.arenas.work, 0, 1).await?[0];
-        let g = read_f32(gpu, &self.arenas.g_theta, 0, 2).await?;
-        let h = read_f32(gpu, &self.arenas.r_theta, 0, 2).await?;
-        Ok((f, [g[0], g[1]], [h[0], h[1]]))
+        let bytes = map_read(gpu, &self.staging, 28).await?;
+        let r: &[f32] = bytemuck::cast_slice(&bytes);
+        Ok(PointEval { position: (r[0], r[1]), value: r[2], gradient: [r[3], r[4]], hv: [r[5], r[6]] })
     }
 }

@@ -48,7 +48,8 @@ fn surface_kernels_match_the_f64_reference() {
         for (x, y) in points() {
             let s = Surface::new(gpu, kind, (x, y)).unwrap();
             let v = (0.7f32, -1.3f32);
-            let (f, g, hv) = block_on(s.evaluate(gpu, v)).unwrap();
+            let e = block_on(s.evaluate(gpu, v)).unwrap();
+            let (f, g, hv) = (e.value, e.gradient, e.hv);
             let (x, y) = (x as f32 as f64, y as f32 as f64);
             let (wf, wg, h) = kind.taylor(x, y);
             let whv = [h[0] * v.0 as f64 + h[1] * v.1 as f64, h[1] * v.0 as f64 + h[2] * v.1 as f64];

@@ -123,3 +123,19 @@ pub async fn read_u32(gpu: &Gpu, src: &wgpu::Buffer, offset: usize, len: usize) 
     let bytes = read_via(gpu, src, offset, len, &staging).await?;
     Ok(bytemuck::cast_slice(&bytes).to_vec())
 }
+
+/// Reads `len` f32 through a caller-owned staging buffer (at least `len * 4` bytes), so loops of
+/// readbacks (HVPs in the curvature tools, the race's positions) allocate nothing.
+pub(crate) async fn read_f32_with(
+    gpu: &Gpu,
+    src: &wgpu::Buffer,
+    offset: usize,
+    len: usize,
+    staging: &wgpu::Buffer,
+) -> Result<Vec<f32>> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = read_via(gpu, src, offset, len, staging).await?;
+    Ok(bytemuck::cast_slice(&bytes).to_vec())
+}

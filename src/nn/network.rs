@@ -5,7 +5,7 @@
 use super::{LayerOp, ModelSpec, Resolved};
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
-use crate::gpu::buffers::{map_read, staging_buffer};
+use crate::gpu::buffers::{read_f32_with, staging_buffer};
 use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
 use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
 
@@ -145,6 +145,8 @@ pub struct Network {
     reduce_group: usize,
     reduce_accumulate_group: usize,
     stats_staging: wgpu::Buffer,
+    /// P floats: the readback of θ, ∇θ and H z, reused by every call
+    param_staging: wgpu::Buffer,
     /// where the output node's values start in the activation arena
     output_off: u32,
 }
@@ -341,6 +343,7 @@ impl Network {
             })
             .collect();
         let stats_staging = staging_buffer(gpu, "stats staging", (stat::LEN * 4) as u64);
+        let param_staging = staging_buffer(gpu, "parameter staging", (model.n_params * 4) as u64);
         gpu.check()?;
         Ok(Network {
             spec: spec.clone(),
@@ -355,6 +358,7 @@ impl Network {
             reduce_group,
             reduce_accumulate_group,
             stats_staging,
+            param_staging,
             output_off: out.x,
         })
     }
@@ -490,13 +494,9 @@ impl Network {
 
     /// Reads the stats scalars (a fixed staging buffer: fine inside a training loop).
     pub async fn read_stats(&self, gpu: &Gpu) -> Result<[f32; stat::LEN]> {
-        let bytes = (stat::LEN * 4) as u64;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(&self.arenas.stats, 0, &self.stats_staging, 0, bytes);
-        gpu.queue.submit(Some(encoder.finish()));
-        let data = map_read(gpu, &self.stats_staging, bytes).await?;
+        let data = read_f32_with(gpu, &self.arenas.stats, 0, stat::LEN, &self.stats_staging).await?;
         let mut out = [0f32; stat::LEN];
-        out.copy_from_slice(bytemuck::cast_slice(&data));
+        out.copy_from_slice(&data);
         Ok(out)
     }
 
@@ -533,7 +533,7 @@ impl Network {
     pub async fn gradient(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<(f32, Vec<f32>)> {
         let rows = self.run(gpu, batch, &[Phase::Forward, Phase::Backward])?;
         let s = self.read_stats(gpu).await?;
-        let g = read_f32(gpu, &self.arenas.g_theta, 0, self.n_params()).await?;
+        let g = read_f32_with(gpu, &self.arenas.g_theta, 0, self.n_params(), &self.param_staging).await?;
         Ok((s[stat::LOSS] / rows as f32, g))
     }
 
@@ -542,7 +542,7 @@ impl Network {
     pub async fn hvp(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<Vec<f32>> {
         self.write_direction(gpu, v)?;
         self.run(gpu, batch, &[Phase::Forward, Phase::Tangent, Phase::Backward, Phase::RBackward])?;
-        read_f32(gpu, &self.arenas.r_theta, 0, self.n_params()).await
+        read_f32_with(gpu, &self.arenas.r_theta, 0, self.n_params(), &self.param_staging).await
     }
 
     /// The directional derivative ⟨∇L, v⟩ from the tangent pass alone (no backward pass).
@@ -588,7 +588,7 @@ impl Network {
 
     /// All parameters, flat, in arena order.
     pub async fn params(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        read_f32(gpu, &self.arenas.theta, 0, self.n_params()).await
+        read_f32_with(gpu, &self.arenas.theta, 0, self.n_params(), &self.param_staging).await
     }
 
     /// Replaces all parameters.
