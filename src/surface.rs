@@ -233,13 +233,17 @@ impl Surface {
 
     /// Records one phase (forward writes the value into the stats, like a network's loss).
     pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase) {
-        let kernel = match phase {
-            Phase::Forward => Kernel::SurfaceFwd,
-            Phase::Tangent => Kernel::SurfaceTangent,
-            Phase::Backward => Kernel::SurfaceBwd,
-            Phase::RBackward => Kernel::SurfaceRbwd,
+        let kernels: &[Kernel] = match phase {
+            Phase::Forward => &[Kernel::SurfaceFwd],
+            Phase::Tangent => &[Kernel::SurfaceTangent],
+            Phase::Backward => &[Kernel::SurfaceBwd],
+            Phase::RBackward => &[Kernel::SurfaceRbwd],
+            Phase::ForwardTangent => &[Kernel::SurfaceFwd, Kernel::SurfaceTangent],
+            Phase::BackwardRBackward => &[Kernel::SurfaceBwd, Kernel::SurfaceRbwd],
         };
-        dispatch(gpu, pass, kernel, &self.group, 1);
+        for &kernel in kernels {
+            dispatch(gpu, pass, kernel, &self.group, 1);
+        }
     }
 
     /// θ, f, ∇f and H v at the current point from the GPU kernels: one submit, one readback.

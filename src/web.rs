@@ -33,7 +33,7 @@ impl Demo {
     /// Opens WebGPU with the default limits; rejects with a readable message when there is none.
     pub fn open() -> js_sys::Promise {
         future_to_promise(async move {
-            let gpu = Gpu::new(GpuOptions { backends: Some(wgpu::Backends::BROWSER_WEBGPU), adapter: None })
+            let gpu = Gpu::new(GpuOptions { backends: Some(wgpu::Backends::BROWSER_WEBGPU), ..Default::default() })
                 .await
                 .map_err(js_err)?;
             Ok(Demo { gpu: Rc::new(gpu) }.into())

@@ -121,7 +121,7 @@ fn asking_for_a_missing_adapter_lists_the_available_ones() {
     if common::gpu().is_none() {
         return;
     }
-    let options = GpuOptions { backends: None, adapter: Some("no-such-gpu-xyz".into()) };
+    let options = GpuOptions { adapter: Some("no-such-gpu-xyz".into()), ..Default::default() };
     match Gpu::new_blocking(options) {
         Err(Error::AdapterNotFound { available, .. }) => assert!(!available.is_empty()),
         Err(e) => panic!("wrong error {e}"),

@@ -95,6 +95,114 @@ fn dense_kernels_match_reference() {
     }
 }
 
+/// The register-tiled dense kernels (4×4 output blocks, fused pairs) against the same f64
+/// references: sizes at tile multiples ± 1, batch 1, n_in 1, and sizes around 256 items.
+#[test]
+fn tiled_dense_kernels_match_reference() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(7);
+    let tiles = |n: usize| n.div_ceil(4);
+    for &(rows, n_in, n_out) in &[
+        (1, 1, 1),
+        (1, 3, 2),
+        (4, 4, 4),
+        (5, 3, 9),
+        (3, 1, 7),
+        (7, 8, 3),
+        (8, 7, 12),
+        (9, 13, 5),
+        (1, 255, 1),
+        (3, 7, 85),
+        (2, 128, 129),
+        (257, 2, 1),
+        (33, 64, 17),
+    ] {
+        let s = slots(rows, n_in, n_out);
+        let shape = DenseShape { rows, n_in, n_out };
+        let p = n_out * n_in + n_out;
+        let mut meta = LayerMeta { w_off: 0, b_off: (n_out * n_in) as u32, ..s.meta };
+        let theta = uniform(&mut rng, p, -1.0, 1.0);
+        let z = uniform(&mut rng, p, -1.0, 1.0);
+        let work = uniform(&mut rng, s.len, -2.0, 2.0);
+        let (w, b) = (to_f64(&theta[..n_out * n_in]), to_f64(&theta[n_out * n_in..]));
+        let (zw, zb) = (to_f64(&z[..n_out * n_in]), to_f64(&z[n_out * n_in..]));
+        let x = to_f64(slice(&work, meta.x_off, rows * n_in));
+        let t_x = to_f64(slice(&work, meta.t_x_off, rows * n_in));
+        let g_y = to_f64(slice(&work, meta.g_y_off, rows * n_out));
+        let r_y = to_f64(slice(&work, meta.r_y_off, rows * n_out));
+        let tag = format!("tiled dense rows {rows} {n_in}->{n_out}");
+        // NaN everywhere a kernel writes: a missed element cannot pass by matching a stale value
+        let arenas = LayerArenas {
+            theta,
+            z,
+            g_theta: vec![f32::NAN; p],
+            r_theta: vec![f32::NAN; p],
+            work: work.clone(),
+            stats: vec![0.0; 8],
+        };
+        let out_tiles = tiles(rows) * tiles(n_out);
+        let in_tiles = tiles(rows) * tiles(n_in);
+        let param_tiles = tiles(n_out) * tiles(n_in + 1);
+        let run = |kernel, meta: &LayerMeta, items: usize, clear: &[u32]| {
+            let mut a = arenas.clone();
+            for &off in clear {
+                let n = if off == meta.y_off || off == meta.t_y_off { rows * n_out } else { rows * n_in };
+                a.work[off as usize..off as usize + n].fill(f32::NAN);
+            }
+            block_on(run_layer_kernel(gpu, kernel, meta, rows as u32, items as u32, &mut a)).unwrap();
+            // nothing outside the written tensors changed (no stray stores past a tile's edge)
+            let written = |i: usize| {
+                clear.iter().any(|&off| {
+                    let n = if off == meta.y_off || off == meta.t_y_off { rows * n_out } else { rows * n_in };
+                    (off as usize..off as usize + n).contains(&i)
+                })
+            };
+            for (i, (&got, &was)) in a.work.iter().zip(&work).enumerate() {
+                assert!(
+                    written(i) || got.to_bits() == was.to_bits(),
+                    "{kernel:?} rows {rows} {n_in}->{n_out}: stray write at work[{i}]"
+                );
+            }
+            a
+        };
+        let tol = Tolerance::F32_KERNEL;
+        let y = dense::fwd(shape, &w, &b, &x);
+        let a = run(Kernel::DenseFwdTiled, &meta, out_tiles, &[meta.y_off]);
+        tol.check(&format!("{tag} fwd"), slice(&a.work, meta.y_off, rows * n_out), &y);
+        let (gw, gb, gx) = dense::bwd(shape, &w, &x, &g_y);
+        let a = run(Kernel::DenseBwdWTiled, &meta, param_tiles, &[]);
+        tol.check(&format!("{tag} bwd W"), &a.g_theta[..n_out * n_in], &gw);
+        tol.check(&format!("{tag} bwd b"), &a.g_theta[n_out * n_in..], &gb);
+        let a = run(Kernel::DenseBwdXTiled, &meta, in_tiles, &[meta.g_x_off]);
+        tol.check(&format!("{tag} bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
+        for has_t in [false, true] {
+            meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
+            let t_in = has_t.then_some(t_x.as_slice());
+            let t_y = dense::tangent(shape, &w, &zw, &zb, &x, t_in);
+            let (rw, rb, rx) = dense::rbwd(shape, &w, &zw, &x, t_in, &g_y, &r_y);
+            let tag = format!("{tag} (t_x: {has_t})");
+            let a = run(Kernel::DenseTangentTiled, &meta, out_tiles, &[meta.t_y_off]);
+            tol.check(&format!("{tag} tangent"), slice(&a.work, meta.t_y_off, rows * n_out), &t_y);
+            let a = run(Kernel::DenseFwdTangentTiled, &meta, out_tiles, &[meta.y_off, meta.t_y_off]);
+            tol.check(&format!("{tag} fused fwd"), slice(&a.work, meta.y_off, rows * n_out), &y);
+            tol.check(&format!("{tag} fused tangent"), slice(&a.work, meta.t_y_off, rows * n_out), &t_y);
+            let a = run(Kernel::DenseRbwdWTiled, &meta, param_tiles, &[]);
+            tol.check(&format!("{tag} rbwd W"), &a.r_theta[..n_out * n_in], &rw);
+            tol.check(&format!("{tag} rbwd b"), &a.r_theta[n_out * n_in..], &rb);
+            let a = run(Kernel::DenseRbwdXTiled, &meta, in_tiles, &[meta.r_x_off]);
+            tol.check(&format!("{tag} rbwd x"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
+            let a = run(Kernel::DenseBwdRbwdWTiled, &meta, param_tiles, &[]);
+            tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..n_out * n_in], &gw);
+            tol.check(&format!("{tag} fused bwd b"), &a.g_theta[n_out * n_in..], &gb);
+            tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..n_out * n_in], &rw);
+            tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[n_out * n_in..], &rb);
+            let a = run(Kernel::DenseBwdRbwdXTiled, &meta, in_tiles, &[meta.g_x_off, meta.r_x_off]);
+            tol.check(&format!("{tag} fused bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
+            tol.check(&format!("{tag} fused rbwd x"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
+        }
+    }
+}
+
 /// Inputs with the edges every activation must survive, padded with random values to `n`.
 fn edge_inputs(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
     let edges = [

@@ -23,7 +23,7 @@ fn close(what: &str, got: &[f32], want: &[f64]) {
 
 #[wasm_bindgen_test]
 async fn web_hvp_and_adahessian_step_match_the_f64_references() {
-    let gpu = Gpu::new(GpuOptions { backends: Some(wgpu::Backends::BROWSER_WEBGPU), adapter: None })
+    let gpu = Gpu::new(GpuOptions { backends: Some(wgpu::Backends::BROWSER_WEBGPU), ..Default::default() })
         .await
         .unwrap_or_else(|e| panic!("no WebGPU in the test browser: {e}"));
     let spec = ModelSpec::mlp(&[3, 4, 2], Activation::Tanh, Loss::CrossEntropy);

@@ -88,7 +88,9 @@ impl ShaderModule {
     /// The complete WGSL source.
     pub fn source(self) -> &'static str {
         match self {
-            ShaderModule::Dense => shader!("common.wgsl", "layer_bindings.wgsl", "dense.wgsl"),
+            ShaderModule::Dense => {
+                shader!("common.wgsl", "layer_bindings.wgsl", "dense.wgsl", "dense_tiled.wgsl")
+            }
             ShaderModule::Conv => shader!("common.wgsl", "layer_bindings.wgsl", "conv.wgsl"),
             ShaderModule::Pool => shader!("common.wgsl", "layer_bindings.wgsl", "pool.wgsl"),
             ShaderModule::Activation => {
@@ -129,6 +131,15 @@ pub enum Kernel {
     DenseBwdX,
     DenseRbwdW,
     DenseRbwdX,
+    DenseFwdTiled,
+    DenseTangentTiled,
+    DenseFwdTangentTiled,
+    DenseBwdXTiled,
+    DenseRbwdXTiled,
+    DenseBwdRbwdXTiled,
+    DenseBwdWTiled,
+    DenseRbwdWTiled,
+    DenseBwdRbwdWTiled,
     ConvFwd,
     ConvTangent,
     ConvBwdW,
@@ -196,10 +207,12 @@ pub enum Kernel {
 impl Kernel {
     /// Every kernel; the pipeline cache is indexed by position in this list.
     #[rustfmt::skip]
-    pub const ALL: [Kernel; 68] = {
+    pub const ALL: [Kernel; 77] = {
         use Kernel::*;
         [
             DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
+            DenseFwdTiled, DenseTangentTiled, DenseFwdTangentTiled, DenseBwdXTiled, DenseRbwdXTiled,
+            DenseBwdRbwdXTiled, DenseBwdWTiled, DenseRbwdWTiled, DenseBwdRbwdWTiled,
             ConvFwd, ConvTangent, ConvBwdW, ConvBwdX, ConvRbwdW, ConvRbwdX, ConvBwdWSerial, ConvRbwdWSerial,
             MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd,
             AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd,
@@ -227,6 +240,15 @@ impl Kernel {
             DenseBwdX => "dense_bwd_x",
             DenseRbwdW => "dense_rbwd_w",
             DenseRbwdX => "dense_rbwd_x",
+            DenseFwdTiled => "dense_fwd_tiled",
+            DenseTangentTiled => "dense_tangent_tiled",
+            DenseFwdTangentTiled => "dense_fwd_tangent_tiled",
+            DenseBwdXTiled => "dense_bwd_x_tiled",
+            DenseRbwdXTiled => "dense_rbwd_x_tiled",
+            DenseBwdRbwdXTiled => "dense_bwd_rbwd_x_tiled",
+            DenseBwdWTiled => "dense_bwd_w_tiled",
+            DenseRbwdWTiled => "dense_rbwd_w_tiled",
+            DenseBwdRbwdWTiled => "dense_bwd_rbwd_w_tiled",
             ConvFwd => "conv_fwd",
             ConvTangent => "conv_tangent",
             ConvBwdW => "conv_bwd_w",
@@ -296,7 +318,9 @@ impl Kernel {
     pub fn module(self) -> ShaderModule {
         use Kernel::*;
         match self {
-            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX => ShaderModule::Dense,
+            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX | DenseFwdTiled
+            | DenseTangentTiled | DenseFwdTangentTiled | DenseBwdXTiled | DenseRbwdXTiled | DenseBwdRbwdXTiled
+            | DenseBwdWTiled | DenseRbwdWTiled | DenseBwdRbwdWTiled => ShaderModule::Dense,
             ConvFwd | ConvTangent | ConvBwdW | ConvBwdX | ConvRbwdW | ConvRbwdX | ConvBwdWSerial | ConvRbwdWSerial => {
                 ShaderModule::Conv
             }

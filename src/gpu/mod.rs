@@ -21,6 +21,41 @@ pub const BACKEND_ENV: &str = "ADAHESSIAN_BACKEND";
 /// Environment variable that selects an adapter by (part of) its name, case-insensitive.
 pub const ADAPTER_ENV: &str = "ADAHESSIAN_ADAPTER";
 
+/// Environment variable that selects the layer kernels: `tiled` (the default) or `naive`.
+pub const KERNELS_ENV: &str = "ADAHESSIAN_KERNELS";
+
+/// Which implementation of the dense-layer kernels a [`crate::nn::Network`] records. Both compute
+/// the same maths and are checked against the same f64 references; `Naive` stays selectable so a
+/// benchmark can show both on one adapter in one run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KernelSet {
+    /// One invocation per output element, looping over the contracted axis (the first kernels).
+    Naive,
+    /// Register-tiled products (a 4×4 output block per invocation), with forward + tangent and
+    /// backward + R-backward fused into one kernel per layer where they share operands.
+    #[default]
+    Tiled,
+}
+
+impl KernelSet {
+    /// Parses `naive` or `tiled`.
+    pub fn parse(name: &str) -> Result<KernelSet> {
+        match name.to_ascii_lowercase().as_str() {
+            "naive" => Ok(KernelSet::Naive),
+            "tiled" => Ok(KernelSet::Tiled),
+            other => Err(Error::Config(format!("unknown kernel set '{other}' (in {KERNELS_ENV}); use tiled or naive"))),
+        }
+    }
+
+    /// The name `parse` accepts.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelSet::Naive => "naive",
+            KernelSet::Tiled => "tiled",
+        }
+    }
+}
+
 /// How to choose the adapter.
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
@@ -28,17 +63,23 @@ pub struct GpuOptions {
     pub backends: Option<wgpu::Backends>,
     /// Pick the first adapter whose name contains this, case-insensitive.
     pub adapter: Option<String>,
+    /// The layer kernels networks use by default (`None`: [`KernelSet::Tiled`]).
+    pub kernels: Option<KernelSet>,
 }
 
 impl GpuOptions {
-    /// Options from `ADAHESSIAN_BACKEND` and `ADAHESSIAN_ADAPTER`.
+    /// Options from `ADAHESSIAN_BACKEND`, `ADAHESSIAN_ADAPTER` and `ADAHESSIAN_KERNELS`.
     pub fn from_env() -> Result<Self> {
         let backends = match std::env::var(BACKEND_ENV) {
             Ok(name) if !name.is_empty() => Some(parse_backend(&name)?),
             _ => None,
         };
         let adapter = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
-        Ok(GpuOptions { backends, adapter })
+        let kernels = match std::env::var(KERNELS_ENV) {
+            Ok(name) if !name.is_empty() => Some(KernelSet::parse(&name)?),
+            _ => None,
+        };
+        Ok(GpuOptions { backends, adapter, kernels })
     }
 }
 
@@ -66,6 +107,7 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: Pipelines,
+    kernels: KernelSet,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -111,7 +153,8 @@ impl Gpu {
             }
         }));
         let pipelines = Pipelines::build(&device);
-        let gpu = Gpu { device, queue, info, limits, pipelines, errors };
+        let kernels = options.kernels.unwrap_or_default();
+        let gpu = Gpu { device, queue, info, limits, pipelines, kernels, errors };
         gpu.check()?;
         Ok(gpu)
     }
@@ -140,6 +183,11 @@ impl Gpu {
     /// The limits the device was opened with (WebGPU's defaults).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
+    }
+
+    /// The layer kernels networks built on this device use unless told otherwise.
+    pub fn kernels(&self) -> KernelSet {
+        self.kernels
     }
 
     /// The pipeline cache.

@@ -7,7 +7,9 @@ use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{read_f32_with, staging_buffer};
 use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
-use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
+use crate::gpu::{
+    dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelSet, UniformArena,
+};
 
 /// Options fixed when a network is built.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +37,12 @@ pub enum Phase {
     Backward,
     /// r_L from the loss, then r_x and H z back through the layers.
     RBackward,
+    /// Forward and Tangent together (needs the direction in `z` before the forward pass); the
+    /// tiled kernels compute y and t_y of a dense layer in one kernel.
+    ForwardTangent,
+    /// Backward and RBackward together; the tiled kernels compute ∇θ and H z of a dense layer in
+    /// one kernel.
+    BackwardRBackward,
 }
 
 /// The flat f32 arenas shared by the layer, loss and optimizer kernels.
@@ -94,15 +102,74 @@ pub struct Evaluation {
 
 #[derive(Clone, Copy, Debug)]
 enum Items {
+    /// one invocation per element of a [rows, n] tensor
     PerRow(u32),
+    /// one invocation per TILE × TILE block of a [rows, n] tensor (the tiled kernels)
+    Tiles(u32),
+    /// a fixed count, whatever the batch
     Fixed(u32),
 }
+
+/// The register tile of the `*_tiled` kernels (`TILE` in shaders/dense_tiled.wgsl).
+const TILE: u32 = 4;
 
 #[derive(Clone, Copy, Debug)]
 struct Dispatch {
     kernel: Kernel,
     group: usize,
     items: Items,
+}
+
+/// One layer's (or the loss's) dispatches in each pass, in the order they run.
+#[derive(Default)]
+struct LayerPasses {
+    fwd: Vec<Dispatch>,
+    tangent: Vec<Dispatch>,
+    bwd: Vec<Dispatch>,
+    rbwd: Vec<Dispatch>,
+    /// a fused forward + tangent (None: `fwd` then `tangent`)
+    fwd_tangent: Option<Vec<Dispatch>>,
+    /// a fused backward + R-backward (None: `bwd` then `rbwd`)
+    bwd_rbwd: Option<Vec<Dispatch>>,
+}
+
+/// The whole network's dispatch list of each [`Phase`].
+struct PassLists {
+    forward: Vec<Dispatch>,
+    tangent: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+    r_backward: Vec<Dispatch>,
+    forward_tangent: Vec<Dispatch>,
+    backward_r_backward: Vec<Dispatch>,
+}
+
+impl PassLists {
+    /// Forward passes run the layers in order, reverse passes back to front.
+    fn assemble(layers: &[LayerPasses]) -> PassLists {
+        let forward = |f: &dyn Fn(&LayerPasses) -> Vec<Dispatch>| layers.iter().flat_map(f).collect::<Vec<_>>();
+        let reverse = |f: &dyn Fn(&LayerPasses) -> Vec<Dispatch>| layers.iter().rev().flat_map(f).collect::<Vec<_>>();
+        PassLists {
+            forward: forward(&|p| p.fwd.clone()),
+            tangent: forward(&|p| p.tangent.clone()),
+            backward: reverse(&|p| p.bwd.clone()),
+            r_backward: reverse(&|p| p.rbwd.clone()),
+            forward_tangent: forward(&|p| {
+                p.fwd_tangent.clone().unwrap_or_else(|| [&p.fwd[..], &p.tangent[..]].concat())
+            }),
+            backward_r_backward: reverse(&|p| p.bwd_rbwd.clone().unwrap_or_else(|| [&p.bwd[..], &p.rbwd[..]].concat())),
+        }
+    }
+
+    fn get(&self, phase: Phase) -> &[Dispatch] {
+        match phase {
+            Phase::Forward => &self.forward,
+            Phase::Tangent => &self.tangent,
+            Phase::Backward => &self.backward,
+            Phase::RBackward => &self.r_backward,
+            Phase::ForwardTangent => &self.forward_tangent,
+            Phase::BackwardRBackward => &self.backward_r_backward,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -141,7 +208,8 @@ pub struct Network {
     uniforms: UniformArena,
     gather_slot: usize,
     groups: Vec<wgpu::BindGroup>,
-    passes: [Vec<Dispatch>; 4],
+    passes: PassLists,
+    kernels: KernelSet,
     reduce_group: usize,
     reduce_accumulate_group: usize,
     stats_staging: wgpu::Buffer,
@@ -152,8 +220,14 @@ pub struct Network {
 }
 
 impl Network {
-    /// Builds the network with PyTorch-default initial weights from `options.seed`.
+    /// Builds the network with PyTorch-default initial weights from `options.seed`, recording the
+    /// device's default kernel set ([`Gpu::kernels`]).
     pub fn new(gpu: &Gpu, spec: &ModelSpec, options: NetworkOptions) -> Result<Network> {
+        Network::with_kernels(gpu, spec, options, gpu.kernels())
+    }
+
+    /// [`Network::new`] with an explicit kernel set (benchmarks compare both in one process).
+    pub fn with_kernels(gpu: &Gpu, spec: &ModelSpec, options: NetworkOptions, kernels: KernelSet) -> Result<Network> {
         let model = spec.resolve()?;
         if options.max_batch == 0 {
             return Err(Error::Config("max_batch must be at least 1".into()));
@@ -181,8 +255,7 @@ impl Network {
         let t_loss_off = take(rows);
         // ---- one LayerMeta per layer, then the loss, the two reductions and the gather
         let mut metas = Vec::new();
-        let mut passes: [Vec<Dispatch>; 4] = Default::default();
-        let [fwd, tangent, bwd, rbwd] = &mut passes;
+        let mut layer_passes: Vec<LayerPasses> = Vec::new();
         for layer in &model.layers {
             let (i, o) = (nodes[layer.input], nodes[layer.output]);
             let mut meta = LayerMeta {
@@ -199,6 +272,7 @@ impl Network {
             };
             let group = metas.len();
             let d = |kernel, items| Dispatch { kernel, group, items };
+            let mut p = LayerPasses::default();
             match layer.op {
                 LayerOp::Dense { n_in, n_out, w_off, b_off } => {
                     meta.n_in = n_in as u32;
@@ -206,28 +280,43 @@ impl Network {
                     meta.w_off = w_off as u32;
                     meta.b_off = b_off as u32;
                     let (n_in, n_out) = (n_in as u32, n_out as u32);
-                    fwd.push(d(Kernel::DenseFwd, Items::PerRow(n_out)));
-                    tangent.push(d(Kernel::DenseTangent, Items::PerRow(n_out)));
-                    // reverse passes run their dispatch lists back to front: push x before w so
-                    // that the layer's parameter kernel runs first (either order is correct)
-                    if layer.input > 0 {
-                        bwd.push(d(Kernel::DenseBwdX, Items::PerRow(n_in)));
-                        rbwd.push(d(Kernel::DenseRbwdX, Items::PerRow(n_in)));
+                    let has_input_grad = layer.input > 0;
+                    match kernels {
+                        KernelSet::Naive => {
+                            let params = Items::Fixed(n_out * (n_in + 1));
+                            p.fwd.push(d(Kernel::DenseFwd, Items::PerRow(n_out)));
+                            p.tangent.push(d(Kernel::DenseTangent, Items::PerRow(n_out)));
+                            p.bwd.push(d(Kernel::DenseBwdW, params));
+                            p.rbwd.push(d(Kernel::DenseRbwdW, params));
+                            if has_input_grad {
+                                p.bwd.push(d(Kernel::DenseBwdX, Items::PerRow(n_in)));
+                                p.rbwd.push(d(Kernel::DenseRbwdX, Items::PerRow(n_in)));
+                            }
+                        }
+                        KernelSet::Tiled => {
+                            let params = Items::Fixed(n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE));
+                            p.fwd.push(d(Kernel::DenseFwdTiled, Items::Tiles(n_out)));
+                            p.tangent.push(d(Kernel::DenseTangentTiled, Items::Tiles(n_out)));
+                            p.fwd_tangent = Some(vec![d(Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))]);
+                            p.bwd.push(d(Kernel::DenseBwdWTiled, params));
+                            p.rbwd.push(d(Kernel::DenseRbwdWTiled, params));
+                            let mut fused = vec![d(Kernel::DenseBwdRbwdWTiled, params)];
+                            if has_input_grad {
+                                p.bwd.push(d(Kernel::DenseBwdXTiled, Items::Tiles(n_in)));
+                                p.rbwd.push(d(Kernel::DenseRbwdXTiled, Items::Tiles(n_in)));
+                                fused.push(d(Kernel::DenseBwdRbwdXTiled, Items::Tiles(n_in)));
+                            }
+                            p.bwd_rbwd = Some(fused);
+                        }
                     }
-                    bwd.push(d(Kernel::DenseBwdW, Items::Fixed(n_out * (n_in + 1))));
-                    rbwd.push(d(Kernel::DenseRbwdW, Items::Fixed(n_out * (n_in + 1))));
                 }
                 LayerOp::Conv2d { geom, w_off, b_off } => {
                     set_geometry(&mut meta, &geom);
                     meta.w_off = w_off as u32;
                     meta.b_off = b_off as u32;
                     let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
-                    fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
-                    tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
-                    if layer.input > 0 {
-                        bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
-                        rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
-                    }
+                    p.fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
+                    p.tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
                     // one item per weight and per bias, each a sum over batch × output plane:
                     // a workgroup per item where that sum is long and the adapter is a real GPU,
                     // one invocation per item on CPU adapters (barriers cost more than they save)
@@ -238,38 +327,43 @@ impl Network {
                     } else {
                         (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
                     };
-                    bwd.push(d(wb, Items::Fixed(params)));
-                    rbwd.push(d(wr, Items::Fixed(params)));
+                    p.bwd.push(d(wb, Items::Fixed(params)));
+                    p.rbwd.push(d(wr, Items::Fixed(params)));
+                    if layer.input > 0 {
+                        p.bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
+                        p.rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
+                    }
                 }
                 LayerOp::MaxPool2d { geom } => {
                     set_geometry(&mut meta, &geom);
                     meta.aux_off = take(rows * geom.out_len());
                     let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
-                    fwd.push(d(Kernel::MaxpoolFwd, Items::PerRow(n_y)));
-                    tangent.push(d(Kernel::MaxpoolTangent, Items::PerRow(n_y)));
-                    bwd.push(d(Kernel::MaxpoolBwd, Items::PerRow(n_x)));
-                    rbwd.push(d(Kernel::MaxpoolRbwd, Items::PerRow(n_x)));
+                    p.fwd.push(d(Kernel::MaxpoolFwd, Items::PerRow(n_y)));
+                    p.tangent.push(d(Kernel::MaxpoolTangent, Items::PerRow(n_y)));
+                    p.bwd.push(d(Kernel::MaxpoolBwd, Items::PerRow(n_x)));
+                    p.rbwd.push(d(Kernel::MaxpoolRbwd, Items::PerRow(n_x)));
                 }
                 LayerOp::AvgPool2d { geom } => {
                     set_geometry(&mut meta, &geom);
                     let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
-                    fwd.push(d(Kernel::AvgpoolFwd, Items::PerRow(n_y)));
-                    tangent.push(d(Kernel::AvgpoolTangent, Items::PerRow(n_y)));
-                    bwd.push(d(Kernel::AvgpoolBwd, Items::PerRow(n_x)));
-                    rbwd.push(d(Kernel::AvgpoolRbwd, Items::PerRow(n_x)));
+                    p.fwd.push(d(Kernel::AvgpoolFwd, Items::PerRow(n_y)));
+                    p.tangent.push(d(Kernel::AvgpoolTangent, Items::PerRow(n_y)));
+                    p.bwd.push(d(Kernel::AvgpoolBwd, Items::PerRow(n_x)));
+                    p.rbwd.push(d(Kernel::AvgpoolRbwd, Items::PerRow(n_x)));
                 }
                 LayerOp::Activation { act, n } => {
                     meta.n_in = n as u32;
                     meta.n_out = n as u32;
                     if let Some([f, t, b, r]) = act.kernels() {
-                        fwd.push(d(f, Items::PerRow(n as u32)));
-                        tangent.push(d(t, Items::PerRow(n as u32)));
-                        bwd.push(d(b, Items::PerRow(n as u32)));
-                        rbwd.push(d(r, Items::PerRow(n as u32)));
+                        p.fwd.push(d(f, Items::PerRow(n as u32)));
+                        p.tangent.push(d(t, Items::PerRow(n as u32)));
+                        p.bwd.push(d(b, Items::PerRow(n as u32)));
+                        p.rbwd.push(d(r, Items::PerRow(n as u32)));
                     }
                 }
             }
             metas.push(meta);
+            layer_passes.push(p);
         }
         let out = *nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let loss_meta = LayerMeta {
@@ -291,12 +385,16 @@ impl Network {
         metas.push(loss_meta);
         let [lf, lt, lb, lr] = model.loss.kernels();
         let k32 = k as u32;
-        fwd.push(Dispatch { kernel: lf, group: loss_group, items: Items::PerRow(1) });
-        tangent.push(Dispatch { kernel: lt, group: loss_group, items: Items::PerRow(1) });
-        bwd.push(Dispatch { kernel: lb, group: loss_group, items: Items::PerRow(k32) });
-        rbwd.push(Dispatch { kernel: lr, group: loss_group, items: Items::PerRow(k32) });
-        bwd.reverse();
-        rbwd.reverse();
+        let loss = |kernel, items| vec![Dispatch { kernel, group: loss_group, items }];
+        layer_passes.push(LayerPasses {
+            fwd: loss(lf, Items::PerRow(1)),
+            tangent: loss(lt, Items::PerRow(1)),
+            bwd: loss(lb, Items::PerRow(k32)),
+            rbwd: loss(lr, Items::PerRow(k32)),
+            fwd_tangent: None,
+            bwd_rbwd: None,
+        });
+        let passes = PassLists::assemble(&layer_passes);
         let reduce_group = metas.len();
         metas.push(loss_meta);
         let reduce_accumulate_group = metas.len();
@@ -355,6 +453,7 @@ impl Network {
             gather_slot,
             groups,
             passes,
+            kernels,
             reduce_group,
             reduce_accumulate_group,
             stats_staging,
@@ -390,6 +489,16 @@ impl Network {
             tangents: per_node,
             cotangents: 2 * per_node,
         }
+    }
+
+    /// The layer kernels this network records.
+    pub fn kernels(&self) -> KernelSet {
+        self.kernels
+    }
+
+    /// How many kernels one pass records (the gather and the loss reduction not included).
+    pub fn dispatch_count(&self, phase: Phase) -> usize {
+        self.passes.get(phase).len()
     }
 
     /// The largest batch.
@@ -471,15 +580,10 @@ impl Network {
 
     /// Records one of the four passes for a batch of `rows`.
     pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase, rows: u32) {
-        let list = match phase {
-            Phase::Forward => &self.passes[0],
-            Phase::Tangent => &self.passes[1],
-            Phase::Backward => &self.passes[2],
-            Phase::RBackward => &self.passes[3],
-        };
-        for d in list {
+        for d in self.passes.get(phase) {
             let items = match d.items {
                 Items::PerRow(n) => rows * n,
+                Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
                 Items::Fixed(n) => n,
             };
             dispatch(gpu, pass, d.kernel, &self.groups[d.group], items);
@@ -541,14 +645,14 @@ impl Network {
     /// rounding). Also leaves ∇L in the gradient arena.
     pub async fn hvp(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<Vec<f32>> {
         self.write_direction(gpu, v)?;
-        self.run(gpu, batch, &[Phase::Forward, Phase::Tangent, Phase::Backward, Phase::RBackward])?;
+        self.run(gpu, batch, &[Phase::ForwardTangent, Phase::BackwardRBackward])?;
         read_f32_with(gpu, &self.arenas.r_theta, 0, self.n_params(), &self.param_staging).await
     }
 
     /// The directional derivative ⟨∇L, v⟩ from the tangent pass alone (no backward pass).
     pub async fn directional_derivative(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<f32> {
         self.write_direction(gpu, v)?;
-        let rows = self.run(gpu, batch, &[Phase::Forward, Phase::Tangent])?;
+        let rows = self.run(gpu, batch, &[Phase::ForwardTangent])?;
         let s = self.read_stats(gpu).await?;
         Ok(s[stat::T_LOSS] / rows as f32)
     }

@@ -193,14 +193,13 @@ impl Optimizer {
     /// submit, nothing read back.
     pub fn step(&mut self, gpu: &Gpu, net: &Network, batch: &Batch<'_>) -> Result<()> {
         let rows = net.prepare(gpu, batch)?;
-        self.record(gpu, |pass, phase| {
-            if phase == Phase::Forward {
+        self.record(gpu, |pass, phase| match phase {
+            Phase::Forward | Phase::ForwardTangent => {
                 net.encode_gather(gpu, pass, batch.data, rows);
-                net.encode(gpu, pass, Phase::Forward, rows);
-                net.encode_reduce(gpu, pass, false);
-            } else {
                 net.encode(gpu, pass, phase, rows);
+                net.encode_reduce(gpu, pass, false);
             }
+            _ => net.encode(gpu, pass, phase, rows),
         })
     }
 
@@ -225,24 +224,31 @@ impl Optimizer {
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             let whole = self.n_params;
-            encode(&mut pass, Phase::Forward);
-            encode(&mut pass, Phase::Backward);
-            if curv_step {
-                let probe = match self.config {
-                    OptimizerConfig::AdaHessian(c) => c.probe,
-                    OptimizerConfig::SophiaH(c) => c.probe,
-                    _ => ProbeKind::Rademacher,
-                };
-                let probe_kernel = match probe {
-                    ProbeKind::Rademacher => Kernel::ProbeRademacher,
-                    ProbeKind::Gaussian => Kernel::ProbeGaussian,
-                };
-                for s in 0..samples as usize {
-                    dispatch(gpu, &mut pass, probe_kernel, &self.groups[s], whole);
-                    encode(&mut pass, Phase::Tangent);
-                    encode(&mut pass, Phase::RBackward);
-                    dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[s], whole);
+            let probe_kernel = match self.config {
+                OptimizerConfig::AdaHessian(AdaHessianConfig { probe: ProbeKind::Gaussian, .. })
+                | OptimizerConfig::SophiaH(SophiaHConfig { probe: ProbeKind::Gaussian, .. }) => Kernel::ProbeGaussian,
+                _ => Kernel::ProbeRademacher,
+            };
+            if curv_step && samples == 1 {
+                // one probe: it is a hash of (seed, step, index), so it can be drawn before the
+                // forward pass, and forward + tangent, backward + R-backward run fused
+                dispatch(gpu, &mut pass, probe_kernel, &self.groups[0], whole);
+                encode(&mut pass, Phase::ForwardTangent);
+                encode(&mut pass, Phase::BackwardRBackward);
+                dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[0], whole);
+            } else {
+                encode(&mut pass, Phase::Forward);
+                encode(&mut pass, Phase::Backward);
+                if curv_step {
+                    for s in 0..samples as usize {
+                        dispatch(gpu, &mut pass, probe_kernel, &self.groups[s], whole);
+                        encode(&mut pass, Phase::Tangent);
+                        encode(&mut pass, Phase::RBackward);
+                        dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[s], whole);
+                    }
                 }
+            }
+            if curv_step {
                 if let OptimizerConfig::AdaHessian(_) = self.config {
                     dispatch(gpu, &mut pass, Kernel::CurvAbs, &self.groups[0], whole);
                     for &(group, count) in &self.group_means {

@@ -1,0 +1,348 @@
+// Dense layer, register-tiled: the same maths as dense.wgsl (read its header first), but every
+// invocation owns a TILE × TILE block of the output and keeps it in registers, so each value it
+// loads feeds TILE multiply-adds instead of one. Per contracted index the naive kernels load 2
+// values per multiply-add; these load 2·TILE values per TILE² multiply-adds (TILE = 4: 4× fewer).
+//
+// Where two products share operands they are computed in one kernel (the `*_tangent`/`*_rbwd`
+// fusions below): y and t_y share x and W; g_x and r_gx share W and g_y; g_W and r_gW share g_y
+// and x. A fused kernel reads each shared operand once.
+//
+// Edges: rows/columns of a tile past the tensor's end load a clamped (valid) index and are never
+// stored, so there are no branches in the inner loops.
+// Order: every output is summed over its contracted index in increasing order, starting from its
+// bias (fwd) or from 0, exactly like the naive kernels: a fixed order, bit-reproducible per adapter.
+
+const TILE: u32 = 4u;
+const LANE: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
+
+fn tile_count(n: u32) -> u32 { return (n + TILE - 1u) / TILE; }
+
+// The four indices start..start+3, clamped to n − 1 (always loadable).
+fn clamped(start: u32, n: u32) -> vec4<u32> { return min(vec4<u32>(start) + LANE, vec4<u32>(n - 1u)); }
+
+// theta / z / work at four indices
+fn theta4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(theta[i.x], theta[i.y], theta[i.z], theta[i.w]); }
+fn z4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(z[i.x], z[i.y], z[i.z], z[i.w]); }
+fn work4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(work[i.x], work[i.y], work[i.z], work[i.w]); }
+
+// A tile of a [rows, n] batch tensor at work offset `off`: row r0 + r gets acc[r] in columns c0..c0+3.
+struct Tile { r0: u32, c0: u32, };
+fn store_rows(off: u32, t: Tile, rows: u32, n: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    for (var r = 0u; r < TILE; r++) {
+        let row = t.r0 + r;
+        if (row >= rows) { break; }
+        for (var c = 0u; c < TILE; c++) {
+            let col = t.c0 + c;
+            if (col < n) { work[off + row * n + col] = acc[r][c]; }
+        }
+    }
+}
+
+// The tile of invocation idx over a [rows, cols] output, columns fastest; None past the end.
+fn batch_tile(idx: u32, rows: u32, cols: u32) -> Tile {
+    let tc = tile_count(cols);
+    return Tile((idx / tc) * TILE, (idx % tc) * TILE);
+}
+fn batch_tiles(rows: u32, cols: u32) -> u32 { return tile_count(rows) * tile_count(cols); }
+
+// ---------------------------------------------------------------- forward (and tangent)
+
+// y[b, o] = b[o] + Σ_i x[b, i] W[o, i]            tile: 4 rows b × 4 outputs o
+@compute @workgroup_size(256)
+fn dense_fwd_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    let rows = batch.rows;
+    let n_in = layer.n_in;
+    let n_out = layer.n_out;
+    if (idx >= batch_tiles(rows, n_out)) { return; }
+    let t = batch_tile(idx, rows, n_out);
+    let x_row = layer.x_off + clamped(t.r0, rows) * n_in;
+    let w_row = layer.w_off + clamped(t.c0, n_out) * n_in;
+    let bias = theta4(layer.b_off + clamped(t.c0, n_out));
+    var y0 = bias; var y1 = bias; var y2 = bias; var y3 = bias;
+    for (var i = 0u; i < n_in; i++) {
+        let w = theta4(w_row + i);
+        y0 += work[x_row.x + i] * w;
+        y1 += work[x_row.y + i] * w;
+        y2 += work[x_row.z + i] * w;
+        y3 += work[x_row.w + i] * w;
+    }
+    store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
+}
+
+// The tangent alone (a second probe on the same forward pass):
+// t_y[b, o] = Z_b[o] + Σ_i (x[b, i] Z_W[o, i] + t_x[b, i] W[o, i])
+@compute @workgroup_size(256)
+fn dense_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    let rows = batch.rows;
+    let n_in = layer.n_in;
+    let n_out = layer.n_out;
+    if (idx >= batch_tiles(rows, n_out)) { return; }
+    let t = batch_tile(idx, rows, n_out);
+    let r = clamped(t.r0, rows) * n_in;
+    let x_row = layer.x_off + r;
+    let tx_row = layer.t_x_off + r;
+    let w_row = layer.w_off + clamped(t.c0, n_out) * n_in;
+    let zb = z4(layer.b_off + clamped(t.c0, n_out));
+    var t0 = zb; var t1 = zb; var t2 = zb; var t3 = zb;
+    if (input_has_tangent()) {
+        for (var i = 0u; i < n_in; i++) {
+            let w = theta4(w_row + i);
+            let zw = z4(w_row + i);
+            t0 += work[x_row.x + i] * zw + work[tx_row.x + i] * w;
+            t1 += work[x_row.y + i] * zw + work[tx_row.y + i] * w;
+            t2 += work[x_row.z + i] * zw + work[tx_row.z + i] * w;
+            t3 += work[x_row.w + i] * zw + work[tx_row.w + i] * w;
+        }
+    } else {
+        for (var i = 0u; i < n_in; i++) {
+            let zw = z4(w_row + i);
+            t0 += work[x_row.x + i] * zw;
+            t1 += work[x_row.y + i] * zw;
+            t2 += work[x_row.z + i] * zw;
+            t3 += work[x_row.w + i] * zw;
+        }
+    }
+    store_rows(layer.t_y_off, t, rows, n_out, t0, t1, t2, t3);
+}
+
+// Forward and tangent in one pass over x and W:
+//   y[b, o]   = b[o]   + Σ_i x[b, i] W[o, i]
+//   t_y[b, o] = Z_b[o] + Σ_i (x[b, i] Z_W[o, i] + t_x[b, i] W[o, i])
+@compute @workgroup_size(256)
+fn dense_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    let rows = batch.rows;
+    let n_in = layer.n_in;
+    let n_out = layer.n_out;
+    if (idx >= batch_tiles(rows, n_out)) { return; }
+    let t = batch_tile(idx, rows, n_out);
+    let r = clamped(t.r0, rows) * n_in;
+    let x_row = layer.x_off + r;
+    let tx_row = layer.t_x_off + r;
+    let cols = clamped(t.c0, n_out);
+    let w_row = layer.w_off + cols * n_in;
+    let bias = theta4(layer.b_off + cols);
+    let zb = z4(layer.b_off + cols);
+    var y0 = bias; var y1 = bias; var y2 = bias; var y3 = bias;
+    var t0 = zb; var t1 = zb; var t2 = zb; var t3 = zb;
+    if (input_has_tangent()) {
+        for (var i = 0u; i < n_in; i++) {
+            let w = theta4(w_row + i);
+            let zw = z4(w_row + i);
+            let x = vec4<f32>(work[x_row.x + i], work[x_row.y + i], work[x_row.z + i], work[x_row.w + i]);
+            y0 += x.x * w; y1 += x.y * w; y2 += x.z * w; y3 += x.w * w;
+            t0 += x.x * zw + work[tx_row.x + i] * w;
+            t1 += x.y * zw + work[tx_row.y + i] * w;
+            t2 += x.z * zw + work[tx_row.z + i] * w;
+            t3 += x.w * zw + work[tx_row.w + i] * w;
+        }
+    } else {
+        for (var i = 0u; i < n_in; i++) {
+            let w = theta4(w_row + i);
+            let zw = z4(w_row + i);
+            let x = vec4<f32>(work[x_row.x + i], work[x_row.y + i], work[x_row.z + i], work[x_row.w + i]);
+            y0 += x.x * w; y1 += x.y * w; y2 += x.z * w; y3 += x.w * w;
+            t0 += x.x * zw; t1 += x.y * zw; t2 += x.z * zw; t3 += x.w * zw;
+        }
+    }
+    store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
+    store_rows(layer.t_y_off, t, rows, n_out, t0, t1, t2, t3);
+}
+
+// ---------------------------------------------------------------- input cotangents
+
+// g_x[b, i] = Σ_o g_y[b, o] W[o, i]                tile: 4 rows b × 4 inputs i (W's row is contiguous in i)
+@compute @workgroup_size(256)
+fn dense_bwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    let rows = batch.rows;
+    let n_in = layer.n_in;
+    let n_out = layer.n_out;
+    if (idx >= batch_tiles(rows, n_in)) { return; }
+    let t = batch_tile(idx, rows, n_in);
+    let g_row = layer.g_y_off + clamped(t.r0, rows) * n_out;
+    let w_col = layer.w_off + clamped(t.c0, n_in);
+    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    for (var o = 0u; o < n_out; o++) {
+        let w = theta4(w_col + o * n_in);
+        g0 += work[g_row.x + o] * w;
+        g1 += work[g_row.y + o] * w;
+        g2 += work[g_row.z + o] * w;
+        g3 += work[g_row.w + o] * w;
+    }
+    store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
+}
+
+// r_gx[b, i] = Σ_o (r_y[b, o] W[o, i] + g_y[b, o] Z_W[o, i])
+@compute @workgroup_size(256)
+fn dense_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    let rows = batch.rows;
+    let n_in = layer.n_in;
+    let n_out = layer.n_out;
+    if (idx >= batch_tiles(rows, n_in)) { return; }
+    let t = batch_tile(idx, rows, n_in);
+    let r = clamped(t.r0, rows) * n_out;
+    let g_row = layer.g_y_off + r;
+    let r_row = layer.r_y_off + r;
+    let w_col = layer.w_off + clamped(t.c0, n_in);
+    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    for (var o = 0u; o < n_out; o++) {
+        let w = theta4(w_col + o * n_in);
+        let zw = z4(w_col + o * n_in);
+        r0 += work[r_row.x + o] * w + work[g_row.x + o] * zw;
+        r1 += work[r_row.y + o] * w + work[g_row.y + o] * zw;
+        r2 += work[r_row.z + o] * w + work[g_row.z + o] * zw;
+        r3 += work[r_row.w + o] * w + work[g_row.w + o] * zw;
+    }
+    store_rows(layer.r_x_off, t, rows, n_in, r0, r1, r2, r3);
+}
+
+// g_x and r_gx in one pass over W and g_y:
+//   g_x[b, i]  = Σ_o g_y[b, o] W[o, i]
+//   r_gx[b, i] = Σ_o (r_y[b, o] W[o, i] + g_y[b, o] Z_W[o, i])
+@compute @workgroup_size(256)
+fn dense_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    let rows = batch.rows;
+    let n_in = layer.n_in;
+    let n_out = layer.n_out;
+    if (idx >= batch_tiles(rows, n_in)) { return; }
+    let t = batch_tile(idx, rows, n_in);
+    let r = clamped(t.r0, rows) * n_out;
+    let g_row = layer.g_y_off + r;
+    let r_row = layer.r_y_off + r;
+    let w_col = layer.w_off + clamped(t.c0, n_in);
+    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    for (var o = 0u; o < n_out; o++) {
+        let w = theta4(w_col + o * n_in);
+        let zw = z4(w_col + o * n_in);
+        let g = vec4<f32>(work[g_row.x + o], work[g_row.y + o], work[g_row.z + o], work[g_row.w + o]);
+        g0 += g.x * w; g1 += g.y * w; g2 += g.z * w; g3 += g.w * w;
+        r0 += work[r_row.x + o] * w + g.x * zw;
+        r1 += work[r_row.y + o] * w + g.y * zw;
+        r2 += work[r_row.z + o] * w + g.z * zw;
+        r3 += work[r_row.w + o] * w + g.w * zw;
+    }
+    store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
+    store_rows(layer.r_x_off, t, rows, n_in, r0, r1, r2, r3);
+}
+
+// ---------------------------------------------------------------- parameter gradients
+// The output is W's [n_out, n_in + 1] with the bias as the extra column i = n_in, where x ≡ 1 and
+// t_x ≡ 0. Tiles are 4 outputs o × 4 columns i; the contracted index is the batch row b.
+
+struct ParamTile { o0: u32, i0: u32, };
+fn param_tiles() -> u32 { return tile_count(layer.n_out) * tile_count(layer.n_in + 1u); }
+fn param_tile(idx: u32) -> ParamTile {
+    let tc = tile_count(layer.n_in + 1u);
+    return ParamTile((idx / tc) * TILE, (idx % tc) * TILE);
+}
+
+// Writes a [4 o × 4 i] tile of a weight gradient into `which` (0: ∇θ, 1: H z), bias column included.
+fn store_param(which: u32, t: ParamTile, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    for (var r = 0u; r < TILE; r++) {
+        let o = t.o0 + r;
+        if (o >= layer.n_out) { break; }
+        for (var c = 0u; c < TILE; c++) {
+            let i = t.i0 + c;
+            if (i > layer.n_in) { break; }
+            let at = select(layer.w_off + o * layer.n_in + i, layer.b_off + o, i == layer.n_in);
+            if (which == 0u) { g_theta[at] = acc[r][c]; } else { r_theta[at] = acc[r][c]; }
+        }
+    }
+}
+
+// Columns i0..i0+3 of a [rows, n_in] tensor for row b, with the bias column reading `one`
+// (1 for x, 0 for t_x); `mask` marks the bias column.
+fn param_cols(off: u32, b: u32, cols: vec4<u32>, mask: vec4<bool>, one: f32) -> vec4<f32> {
+    return select(work4(off + b * layer.n_in + cols), vec4<f32>(one), mask);
+}
+
+// g_W[o, i] = Σ_b g_y[b, o] x[b, i];  g_b[o] = Σ_b g_y[b, o]
+@compute @workgroup_size(256)
+fn dense_bwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    if (idx >= param_tiles()) { return; }
+    let t = param_tile(idx);
+    let n_out = layer.n_out;
+    let outs = clamped(t.o0, n_out);
+    let cols = clamped(t.i0, layer.n_in);
+    let bias_col = vec4<u32>(t.i0) + LANE == vec4<u32>(layer.n_in);
+    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    for (var b = 0u; b < batch.rows; b++) {
+        let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
+        let g = work4(layer.g_y_off + b * n_out + outs);
+        g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+    }
+    store_param(0u, t, g0, g1, g2, g3);
+}
+
+// r_gW[o, i] = Σ_b (r_y[b, o] x[b, i] + g_y[b, o] t_x[b, i]);  r_gb[o] = Σ_b r_y[b, o]
+@compute @workgroup_size(256)
+fn dense_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    if (idx >= param_tiles()) { return; }
+    let t = param_tile(idx);
+    let n_out = layer.n_out;
+    let outs = clamped(t.o0, n_out);
+    let cols = clamped(t.i0, layer.n_in);
+    let bias_col = vec4<u32>(t.i0) + LANE == vec4<u32>(layer.n_in);
+    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    if (input_has_tangent()) {
+        for (var b = 0u; b < batch.rows; b++) {
+            let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
+            let tx = param_cols(layer.t_x_off, b, cols, bias_col, 0.0);
+            let g = work4(layer.g_y_off + b * n_out + outs);
+            let r = work4(layer.r_y_off + b * n_out + outs);
+            r0 += r.x * x + g.x * tx; r1 += r.y * x + g.y * tx; r2 += r.z * x + g.z * tx; r3 += r.w * x + g.w * tx;
+        }
+    } else {
+        for (var b = 0u; b < batch.rows; b++) {
+            let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
+            let r = work4(layer.r_y_off + b * n_out + outs);
+            r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+        }
+    }
+    store_param(1u, t, r0, r1, r2, r3);
+}
+
+// ∇θ and H z of the layer's parameters in one pass over g_y and x:
+//   g_W[o, i] = Σ_b g_y[b, o] x[b, i],  r_gW[o, i] = Σ_b (r_y[b, o] x[b, i] + g_y[b, o] t_x[b, i])
+@compute @workgroup_size(256)
+fn dense_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    if (idx >= param_tiles()) { return; }
+    let t = param_tile(idx);
+    let n_out = layer.n_out;
+    let outs = clamped(t.o0, n_out);
+    let cols = clamped(t.i0, layer.n_in);
+    let bias_col = vec4<u32>(t.i0) + LANE == vec4<u32>(layer.n_in);
+    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    if (input_has_tangent()) {
+        for (var b = 0u; b < batch.rows; b++) {
+            let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
+            let tx = param_cols(layer.t_x_off, b, cols, bias_col, 0.0);
+            let g = work4(layer.g_y_off + b * n_out + outs);
+            let r = work4(layer.r_y_off + b * n_out + outs);
+            g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+            r0 += r.x * x + g.x * tx; r1 += r.y * x + g.y * tx; r2 += r.z * x + g.z * tx; r3 += r.w * x + g.w * tx;
+        }
+    } else {
+        for (var b = 0u; b < batch.rows; b++) {
+            let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
+            let g = work4(layer.g_y_off + b * n_out + outs);
+            let r = work4(layer.r_y_off + b * n_out + outs);
+            g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+            r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+        }
+    }
+    store_param(0u, t, g0, g1, g2, g3);
+    store_param(1u, t, r0, r1, r2, r3);
+}
