@@ -129,6 +129,95 @@ fn conv_kernels_match_reference() {
     }
 }
 
+/// The implicit-GEMM register-tiled conv kernels (4 channels × 4 pixels per invocation, fused
+/// pairs) against the same f64 references, on channel and pixel counts that are not multiples of
+/// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1.
+#[test]
+fn tiled_conv_kernels_match_reference() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(11);
+    let cases = [
+        (1, [1, 5, 5], 2, (3, 3), (1, 1), (1, 1)),
+        (2, [3, 7, 6], 4, (5, 3), (2, 1), (2, 0)),
+        (3, [2, 9, 9], 3, (4, 4), (3, 3), (1, 1)),
+        (1, [2, 8, 8], 5, (1, 1), (1, 1), (0, 0)),
+        (2, [1, 6, 11], 2, (6, 2), (1, 3), (0, 1)),
+        (3, [5, 7, 5], 9, (3, 3), (2, 2), (1, 1)),
+        (1, [4, 4, 4], 4, (2, 2), (2, 2), (0, 0)),
+    ];
+    let tiles = |n: usize| n.div_ceil(4);
+    for (rows, input, out, kernel, stride, padding) in cases {
+        let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding });
+        let (mut meta, len) = meta_for(&g, rows);
+        let p = g.weight_len() + g.c_out;
+        meta.w_off = 0;
+        meta.b_off = g.weight_len() as u32;
+        let theta = uniform(&mut rng, p, -1.0, 1.0);
+        let z = uniform(&mut rng, p, -1.0, 1.0);
+        let work = uniform(&mut rng, len, -2.0, 2.0);
+        let wl = g.weight_len();
+        let (w, b, zw, zb) = (to_f64(&theta[..wl]), to_f64(&theta[wl..]), to_f64(&z[..wl]), to_f64(&z[wl..]));
+        let (nx, ny) = (rows * g.in_len(), rows * g.out_len());
+        let x = to_f64(part(&work, meta.x_off, nx));
+        let t_x = to_f64(part(&work, meta.t_x_off, nx));
+        let g_y = to_f64(part(&work, meta.g_y_off, ny));
+        let r_y = to_f64(part(&work, meta.r_y_off, ny));
+        let arenas = LayerArenas {
+            theta,
+            z,
+            g_theta: vec![f32::NAN; p],
+            r_theta: vec![f32::NAN; p],
+            work: work.clone(),
+            stats: vec![0.0; 8],
+        };
+        // outputs start as NaN so a missed element fails; everything else must stay untouched
+        let run = |kernel, meta: &LayerMeta, items: usize, outputs: &[(u32, usize)]| {
+            let mut a = arenas.clone();
+            for &(off, n) in outputs {
+                a.work[off as usize..off as usize + n].fill(f32::NAN);
+            }
+            block_on(run_layer_kernel(gpu, kernel, meta, rows as u32, items as u32, &mut a)).unwrap();
+            for (i, (&got, &was)) in a.work.iter().zip(&work).enumerate() {
+                let written = outputs.iter().any(|&(off, n)| (off as usize..off as usize + n).contains(&i));
+                assert!(written || got.to_bits() == was.to_bits(), "{kernel:?}: stray write at work[{i}]");
+            }
+            a
+        };
+        let out_tiles = tiles(g.c_out) * tiles(rows * g.h_out * g.w_out);
+        let in_tiles = tiles(g.c_in) * tiles(rows * g.h_in * g.w_in);
+        let param_tiles = tiles(g.c_out) * tiles(g.c_in * g.k_h * g.k_w + 1);
+        let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
+        let tol = Tolerance::F32_KERNEL;
+        let y = conv::fwd(&g, rows, &w, &b, &x);
+        let a = run(Kernel::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
+        tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &y);
+        let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
+        let a = run(Kernel::ConvBwdWTiled, &meta, param_tiles, &[]);
+        tol.check(&format!("{tag} bwd W"), &a.g_theta[..wl], &gw);
+        tol.check(&format!("{tag} bwd b"), &a.g_theta[wl..], &gb);
+        let a = run(Kernel::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
+        tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
+        for has_t in [false, true] {
+            meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
+            let t_in = has_t.then_some(t_x.as_slice());
+            let tag = format!("{tag} (t_x: {has_t})");
+            let a = run(Kernel::ConvFwdTangentTiled, &meta, out_tiles, &[(meta.y_off, ny), (meta.t_y_off, ny)]);
+            let t_y = conv::tangent(&g, rows, &w, &zw, &zb, &x, t_in);
+            tol.check(&format!("{tag} fused fwd"), part(&a.work, meta.y_off, ny), &y);
+            tol.check(&format!("{tag} fused tangent"), part(&a.work, meta.t_y_off, ny), &t_y);
+            let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
+            let a = run(Kernel::ConvBwdRbwdWTiled, &meta, param_tiles, &[]);
+            tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..wl], &gw);
+            tol.check(&format!("{tag} fused bwd b"), &a.g_theta[wl..], &gb);
+            tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..wl], &rw);
+            tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[wl..], &rb);
+            let a = run(Kernel::ConvBwdRbwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx), (meta.r_x_off, nx)]);
+            tol.check(&format!("{tag} fused bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
+            tol.check(&format!("{tag} fused rbwd x"), part(&a.work, meta.r_x_off, nx), &rx);
+        }
+    }
+}
+
 #[test]
 fn pooling_kernels_match_reference() {
     let gpu = gpu_or_skip!();

@@ -4,6 +4,7 @@
 use crate::setup::{self, DataArgs, OptimArgs};
 use crate::LazyGpu;
 use adahessian_wgpu::data::DeviceDataset;
+use adahessian_wgpu::gpu::KernelSet;
 use adahessian_wgpu::nn::{Network, NetworkOptions};
 use adahessian_wgpu::optim::Optimizer;
 use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
@@ -32,6 +33,10 @@ pub struct BenchCmd {
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 10)]
     warmup: usize,
+    /// Comma-separated layer kernel sets to time back to back (`naive`, `tiled`); default: the
+    /// device's (ADAHESSIAN_KERNELS, else tiled).
+    #[arg(long)]
+    kernels: Option<String>,
 }
 
 pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
@@ -44,35 +49,53 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         None => setup::default_model(&data),
     };
     let names: Vec<&str> = cmd.optimizers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if names.is_empty() {
+        bail!("--optimizers names no optimizer; give a comma-separated list such as adam,adahessian");
+    }
+    if cmd.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
     let configs = names.iter().map(|n| OptimArgs::default().config_for(n, 0)).collect::<Result<Vec<_>>>()?;
     let gpu = gpu.get()?;
+    let sets = match &cmd.kernels {
+        Some(list) => {
+            list.split(',').map(|k| KernelSet::parse(k.trim())).collect::<adahessian_wgpu::Result<Vec<_>>>()?
+        }
+        None => vec![gpu.kernels()],
+    };
     let batch = cmd.batch_size.min(data.train.rows());
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
-    let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &data.train)?)?;
+    let device_data = DeviceDataset::upload(gpu, &data.train)?;
     println!("adapter: {}", gpu.describe());
     println!(
-        "{}: {} parameters, batch {batch}; median of {} × {} steps after {} warm-up",
+        "{}: {}, batch {batch}; median of {} × {} steps after {} warm-up",
         data.name,
-        net.n_params(),
+        spec.to_text().lines().collect::<Vec<_>>().join("; "),
         cmd.reps,
         cmd.steps,
         cmd.warmup
     );
-    println!("{:<12} {:>10} {:>10}", "optimizer", "ms/step", format!("vs {}", names[0]));
+    println!(
+        "{:<8} {:<12} {:>10} {:>10} {:>12}",
+        "kernels",
+        "optimizer",
+        "ms/step",
+        format!("vs {}", names[0]),
+        "dispatches"
+    );
     let mut base = None;
-    for (name, config) in names.iter().zip(configs) {
-        let mut opt = Optimizer::new(gpu, &net, config)?;
-        let mut order = BatchOrder::new(bound.rows, batch, 0);
-        let ms = time_steps(
-            gpu,
-            &net,
-            &mut opt,
-            &bound,
-            &mut order,
-            Timing { warmup: cmd.warmup, reps: cmd.reps, steps: cmd.steps },
-        )?;
-        let b = *base.get_or_insert(ms);
-        println!("{name:<12} {ms:>10.3} {:>9.2}x", ms / b);
+    for set in sets {
+        let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 }, set)?;
+        let bound = net.bind(gpu, &device_data)?;
+        for (name, config) in names.iter().zip(&configs) {
+            let mut opt = Optimizer::new(gpu, &net, *config)?;
+            let mut order = BatchOrder::new(bound.rows, batch, 0);
+            let timing = Timing { warmup: cmd.warmup, reps: cmd.reps, steps: cmd.steps };
+            let before = (gpu.dispatch_count(), opt.steps());
+            let ms = time_steps(gpu, &net, &mut opt, &bound, &mut order, timing)?;
+            let per_step = (gpu.dispatch_count() - before.0) as f64 / (opt.steps() - before.1) as f64;
+            let b = *base.get_or_insert(ms);
+            println!("{:<8} {name:<12} {ms:>10.3} {:>9.2}x {per_step:>12.1}", set.name(), ms / b);
+        }
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ pub fn dispatch(gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, kernel: Kernel, gro
     if groups == 0 {
         return;
     }
+    gpu.count_dispatch();
     pass.set_pipeline(gpu.pipelines().pipeline(kernel));
     pass.set_bind_group(0, group, &[]);
     let (x, y) = workgroups_for(groups, gpu.limits().max_compute_workgroups_per_dimension);

@@ -91,7 +91,7 @@ impl ShaderModule {
             ShaderModule::Dense => {
                 shader!("common.wgsl", "layer_bindings.wgsl", "dense.wgsl", "dense_tiled.wgsl")
             }
-            ShaderModule::Conv => shader!("common.wgsl", "layer_bindings.wgsl", "conv.wgsl"),
+            ShaderModule::Conv => shader!("common.wgsl", "layer_bindings.wgsl", "conv.wgsl", "conv_tiled.wgsl"),
             ShaderModule::Pool => shader!("common.wgsl", "layer_bindings.wgsl", "pool.wgsl"),
             ShaderModule::Activation => {
                 shader!("common.wgsl", "layer_bindings.wgsl", "activation.wgsl")
@@ -148,6 +148,12 @@ pub enum Kernel {
     ConvRbwdX,
     ConvBwdWSerial,
     ConvRbwdWSerial,
+    ConvFwdTiled,
+    ConvFwdTangentTiled,
+    ConvBwdXTiled,
+    ConvBwdRbwdXTiled,
+    ConvBwdWTiled,
+    ConvBwdRbwdWTiled,
     MaxpoolFwd,
     MaxpoolTangent,
     MaxpoolBwd,
@@ -207,13 +213,14 @@ pub enum Kernel {
 impl Kernel {
     /// Every kernel; the pipeline cache is indexed by position in this list.
     #[rustfmt::skip]
-    pub const ALL: [Kernel; 77] = {
+    pub const ALL: [Kernel; 83] = {
         use Kernel::*;
         [
             DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
             DenseFwdTiled, DenseTangentTiled, DenseFwdTangentTiled, DenseBwdXTiled, DenseRbwdXTiled,
             DenseBwdRbwdXTiled, DenseBwdWTiled, DenseRbwdWTiled, DenseBwdRbwdWTiled,
             ConvFwd, ConvTangent, ConvBwdW, ConvBwdX, ConvRbwdW, ConvRbwdX, ConvBwdWSerial, ConvRbwdWSerial,
+            ConvFwdTiled, ConvFwdTangentTiled, ConvBwdXTiled, ConvBwdRbwdXTiled, ConvBwdWTiled, ConvBwdRbwdWTiled,
             MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd,
             AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd,
             ReluFwd, ReluTangent, ReluBwd, ReluRbwd,
@@ -257,6 +264,12 @@ impl Kernel {
             ConvRbwdX => "conv_rbwd_x",
             ConvBwdWSerial => "conv_bwd_w_serial",
             ConvRbwdWSerial => "conv_rbwd_w_serial",
+            ConvFwdTiled => "conv_fwd_tiled",
+            ConvFwdTangentTiled => "conv_fwd_tangent_tiled",
+            ConvBwdXTiled => "conv_bwd_x_tiled",
+            ConvBwdRbwdXTiled => "conv_bwd_rbwd_x_tiled",
+            ConvBwdWTiled => "conv_bwd_w_tiled",
+            ConvBwdRbwdWTiled => "conv_bwd_rbwd_w_tiled",
             MaxpoolFwd => "maxpool_fwd",
             MaxpoolTangent => "maxpool_tangent",
             MaxpoolBwd => "maxpool_bwd",
@@ -321,9 +334,9 @@ impl Kernel {
             DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX | DenseFwdTiled
             | DenseTangentTiled | DenseFwdTangentTiled | DenseBwdXTiled | DenseRbwdXTiled | DenseBwdRbwdXTiled
             | DenseBwdWTiled | DenseRbwdWTiled | DenseBwdRbwdWTiled => ShaderModule::Dense,
-            ConvFwd | ConvTangent | ConvBwdW | ConvBwdX | ConvRbwdW | ConvRbwdX | ConvBwdWSerial | ConvRbwdWSerial => {
-                ShaderModule::Conv
-            }
+            ConvFwd | ConvTangent | ConvBwdW | ConvBwdX | ConvRbwdW | ConvRbwdX | ConvBwdWSerial | ConvRbwdWSerial
+            | ConvFwdTiled | ConvFwdTangentTiled | ConvBwdXTiled | ConvBwdRbwdXTiled | ConvBwdWTiled
+            | ConvBwdRbwdWTiled => ShaderModule::Conv,
             MaxpoolFwd | MaxpoolTangent | MaxpoolBwd | MaxpoolRbwd | AvgpoolFwd | AvgpoolTangent | AvgpoolBwd
             | AvgpoolRbwd => ShaderModule::Pool,
             ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd | TanhRbwd | SigmoidFwd

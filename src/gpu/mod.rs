@@ -108,6 +108,8 @@ pub struct Gpu {
     limits: wgpu::Limits,
     pipelines: Pipelines,
     kernels: KernelSet,
+    /// kernels recorded so far (every `dispatch`), for launch-overhead accounting
+    dispatches: std::sync::atomic::AtomicU64,
     errors: Arc<Mutex<Vec<String>>>,
 }
 
@@ -154,7 +156,8 @@ impl Gpu {
         }));
         let pipelines = Pipelines::build(&device);
         let kernels = options.kernels.unwrap_or_default();
-        let gpu = Gpu { device, queue, info, limits, pipelines, kernels, errors };
+        let dispatches = Default::default();
+        let gpu = Gpu { device, queue, info, limits, pipelines, kernels, dispatches, errors };
         gpu.check()?;
         Ok(gpu)
     }
@@ -188,6 +191,16 @@ impl Gpu {
     /// The layer kernels networks built on this device use unless told otherwise.
     pub fn kernels(&self) -> KernelSet {
         self.kernels
+    }
+
+    /// How many kernels have been recorded on this device so far: the difference around a
+    /// training step is that step's dispatch count.
+    pub fn dispatch_count(&self) -> u64 {
+        self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_dispatch(&self) {
+        self.dispatches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The pipeline cache.

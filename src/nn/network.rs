@@ -106,6 +106,8 @@ enum Items {
     PerRow(u32),
     /// one invocation per TILE × TILE block of a [rows, n] tensor (the tiled kernels)
     Tiles(u32),
+    /// one invocation per 4 channels × 4 pixels of a [rows, channels, plane] tensor (tiled conv)
+    PixelTiles { channels: u32, plane: u32 },
     /// a fixed count, whatever the batch
     Fixed(u32),
 }
@@ -315,23 +317,52 @@ impl Network {
                     meta.w_off = w_off as u32;
                     meta.b_off = b_off as u32;
                     let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
-                    p.fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
-                    p.tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
-                    // one item per weight and per bias, each a sum over batch × output plane:
-                    // a workgroup per item where that sum is long and the adapter is a real GPU,
-                    // one invocation per item on CPU adapters (barriers cost more than they save)
-                    let params = (geom.weight_len() + geom.c_out) as u32;
-                    let reduction = rows * geom.h_out * geom.w_out;
-                    let (wb, wr) = if reduction > 256 && gpu.adapter_info().device_type != wgpu::DeviceType::Cpu {
-                        (Kernel::ConvBwdW, Kernel::ConvRbwdW)
-                    } else {
-                        (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
-                    };
-                    p.bwd.push(d(wb, Items::Fixed(params)));
-                    p.rbwd.push(d(wr, Items::Fixed(params)));
-                    if layer.input > 0 {
-                        p.bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
-                        p.rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
+                    let has_input_grad = layer.input > 0;
+                    match kernels {
+                        KernelSet::Naive => {
+                            p.fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
+                            p.tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
+                            // one item per weight and per bias, each a sum over batch × output
+                            // plane: a workgroup per item where that sum is long and the adapter
+                            // is a real GPU, one invocation per item on CPU adapters (barriers
+                            // cost more than they save there)
+                            let params = (geom.weight_len() + geom.c_out) as u32;
+                            let reduction = rows * geom.h_out * geom.w_out;
+                            let cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
+                            let (wb, wr) = if reduction > 256 && !cpu {
+                                (Kernel::ConvBwdW, Kernel::ConvRbwdW)
+                            } else {
+                                (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
+                            };
+                            p.bwd.push(d(wb, Items::Fixed(params)));
+                            p.rbwd.push(d(wr, Items::Fixed(params)));
+                            if has_input_grad {
+                                p.bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
+                                p.rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
+                            }
+                        }
+                        KernelSet::Tiled => {
+                            // a lone tangent / R-backward pass runs the fused kernel: it rewrites
+                            // y (∇W, g_x) with bit-identical values
+                            let out_tiles = Items::PixelTiles {
+                                channels: geom.c_out as u32,
+                                plane: (geom.h_out * geom.w_out) as u32,
+                            };
+                            let in_tiles =
+                                Items::PixelTiles { channels: geom.c_in as u32, plane: (geom.h_in * geom.w_in) as u32 };
+                            let taps = (geom.c_in * geom.k_h * geom.k_w) as u32;
+                            let params = Items::Fixed((geom.c_out as u32).div_ceil(TILE) * (taps + 1).div_ceil(TILE));
+                            p.fwd.push(d(Kernel::ConvFwdTiled, out_tiles));
+                            p.tangent.push(d(Kernel::ConvFwdTangentTiled, out_tiles));
+                            p.fwd_tangent = Some(p.tangent.clone());
+                            p.bwd.push(d(Kernel::ConvBwdWTiled, params));
+                            p.rbwd.push(d(Kernel::ConvBwdRbwdWTiled, params));
+                            if has_input_grad {
+                                p.bwd.push(d(Kernel::ConvBwdXTiled, in_tiles));
+                                p.rbwd.push(d(Kernel::ConvBwdRbwdXTiled, in_tiles));
+                            }
+                            p.bwd_rbwd = Some(p.rbwd.clone());
+                        }
                     }
                 }
                 LayerOp::MaxPool2d { geom } => {
@@ -584,6 +615,7 @@ impl Network {
             let items = match d.items {
                 Items::PerRow(n) => rows * n,
                 Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
+                Items::PixelTiles { channels, plane } => channels.div_ceil(TILE) * (rows * plane).div_ceil(TILE),
                 Items::Fixed(n) => n,
             };
             dispatch(gpu, pass, d.kernel, &self.groups[d.group], items);

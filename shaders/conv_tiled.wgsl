@@ -1,0 +1,257 @@
+// Conv2d as an implicit GEMM with register tiles: the same maths as conv.wgsl (read its header
+// first), without materialising im2col. Every invocation owns a 4 × 4 block of its output and keeps
+// it in registers:
+//   forward / tangent   4 output channels co × 4 output pixels (b, oh, ow)   K = (ci, kh, kw)
+//   input cotangents    4 input channels ci × 4 input pixels (b, ih, iw)     K = (co, kh, kw)
+//   weight gradients    4 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
+// so each loaded weight feeds 4 pixels and each loaded activation 4 channels (4× fewer loads than
+// one output per invocation, and the receptive-field index maths is shared by 4 outputs).
+// Fused pairs as in dense_tiled.wgsl: y with t_y, g_x with r_gx, ∇W with H z. The kernels of a
+// fused pair also serve a lone tangent or R-backward pass: they recompute y (or g_x, ∇W) from
+// unchanged inputs with the same code, so the rewritten values are bit-identical.
+// Pixels past the end load a clamped index and are never stored; zero padding is a select.
+// Order: each output sums its contracted index in increasing order (bias first), as conv.wgsl.
+
+const CT: u32 = 4u;
+const CLANE: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
+
+fn ctiles(n: u32) -> u32 { return (n + CT - 1u) / CT; }
+fn cclamp(start: u32, n: u32) -> vec4<u32> { return min(vec4<u32>(start) + CLANE, vec4<u32>(n - 1u)); }
+fn cwork4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(work[i.x], work[i.y], work[i.z], work[i.w]); }
+fn ctheta4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(theta[i.x], theta[i.y], theta[i.z], theta[i.w]); }
+fn cz4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(z[i.x], z[i.y], z[i.z], z[i.w]); }
+
+// Four pixels of a [rows, C, H, W] tensor, decomposed once per invocation.
+struct Pixels { b: vec4<u32>, h: vec4<u32>, w: vec4<u32>, };
+fn pixels(start: u32, count: u32, height: u32, width: u32) -> Pixels {
+    let p = cclamp(start, count);
+    let plane = height * width;
+    return Pixels(p / plane, (p % plane) / width, p % width);
+}
+
+// Stores a [4 channels × 4 pixels] tile (acc[c][l]: channel c0 + c, pixel p0 + l) of a
+// [rows, C, H, W] tensor at work offset `off`.
+fn store_pixels(off: u32, c0: u32, channels: u32, p0: u32, count: u32, height: u32, width: u32,
+                a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    let plane = height * width;
+    for (var l = 0u; l < CT; l++) {
+        let p = p0 + l;
+        if (p >= count) { break; }
+        let base = (p / plane) * channels * plane + p % plane;
+        for (var c = 0u; c < CT; c++) {
+            let ch = c0 + c;
+            if (ch < channels) { work[off + base + ch * plane] = acc[c][l]; }
+        }
+    }
+}
+
+// The output tile of invocation idx for the forward kernels: channels fastest.
+struct CTile { c0: u32, p0: u32, };
+fn ctile(idx: u32, channels: u32) -> CTile {
+    let tc = ctiles(channels);
+    return CTile((idx % tc) * CT, (idx / tc) * CT);
+}
+
+// ---------------------------------------------------------------- forward (and tangent)
+
+// y[b, co, oh, ow] = b[co] + Σ_{ci, kh, kw} W[co, ci, kh, kw] x[b, ci, oh·s + kh − p, ow·s + kw − p]
+@compute @workgroup_size(256)
+fn conv_fwd_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_forward(item_index(gid, nwg), false);
+}
+
+// y as above and t_y = Z_b + conv(x, Z_W) + conv(t_x, W), reading x, t_x, W and Z_W once.
+@compute @workgroup_size(256)
+fn conv_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_forward(item_index(gid, nwg), true);
+}
+
+fn conv_forward(idx: u32, tangent: bool) {
+    let count = batch.rows * layer.h_out * layer.w_out;
+    if (idx >= ctiles(layer.c_out) * ctiles(count)) { return; }
+    let t = ctile(idx, layer.c_out);
+    let q = pixels(t.p0, count, layer.h_out, layer.w_out);
+    let base_h = vec4<i32>(q.h * layer.stride_h) - i32(layer.pad_h);
+    let base_w = vec4<i32>(q.w * layer.stride_w) - i32(layer.pad_w);
+    let in_plane = layer.h_in * layer.w_in;
+    let x_img = q.b * layer.c_in * in_plane;
+    let taps = layer.c_in * layer.k_h * layer.k_w;
+    let w_row = layer.w_off + cclamp(t.c0, layer.c_out) * taps;
+    let has_t = tangent && input_has_tangent();
+    let bias = ctheta4(layer.b_off + cclamp(t.c0, layer.c_out));
+    let zb = select(vec4<f32>(), cz4(layer.b_off + cclamp(t.c0, layer.c_out)), tangent);
+    // y[c] / t[c]: channel c0 + c, the 4 pixels in its components
+    var y0 = vec4<f32>(bias.x); var y1 = vec4<f32>(bias.y); var y2 = vec4<f32>(bias.z); var y3 = vec4<f32>(bias.w);
+    var t0 = vec4<f32>(zb.x); var t1 = vec4<f32>(zb.y); var t2 = vec4<f32>(zb.z); var t3 = vec4<f32>(zb.w);
+    var k = 0u;
+    for (var ci = 0u; ci < layer.c_in; ci++) {
+        let x_ch = x_img + ci * in_plane;
+        for (var kh = 0u; kh < layer.k_h; kh++) {
+            let ih = base_h + i32(kh);
+            let ok_h = (ih >= vec4<i32>(0)) & (ih < vec4<i32>(i32(layer.h_in)));
+            let row = x_ch + vec4<u32>(clamp(ih, vec4<i32>(0), vec4<i32>(i32(layer.h_in) - 1))) * layer.w_in;
+            for (var kw = 0u; kw < layer.k_w; kw++) {
+                let iw = base_w + i32(kw);
+                let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(layer.w_in)));
+                let at = row + vec4<u32>(clamp(iw, vec4<i32>(0), vec4<i32>(i32(layer.w_in) - 1)));
+                let x = select(vec4<f32>(), cwork4(layer.x_off + at), ok);
+                let w = ctheta4(w_row + k);
+                y0 += w.x * x; y1 += w.y * x; y2 += w.z * x; y3 += w.w * x;
+                if (tangent) {
+                    let zw = cz4(w_row + k);
+                    t0 += zw.x * x; t1 += zw.y * x; t2 += zw.z * x; t3 += zw.w * x;
+                    if (has_t) {
+                        let tx = select(vec4<f32>(), cwork4(layer.t_x_off + at), ok);
+                        t0 += w.x * tx; t1 += w.y * tx; t2 += w.z * tx; t3 += w.w * tx;
+                    }
+                }
+                k++;
+            }
+        }
+    }
+    store_pixels(layer.y_off, t.c0, layer.c_out, t.p0, count, layer.h_out, layer.w_out, y0, y1, y2, y3);
+    if (tangent) {
+        store_pixels(layer.t_y_off, t.c0, layer.c_out, t.p0, count, layer.h_out, layer.w_out, t0, t1, t2, t3);
+    }
+}
+
+// ---------------------------------------------------------------- input cotangents
+
+// g_x[b, ci, ih, iw] = Σ_{co, kh, kw} W[co, ci, kh, kw] g_y[b, co, oh, ow] over the (oh, ow) with
+// oh·s + kh − p = ih and ow·s + kw − p = iw
+@compute @workgroup_size(256)
+fn conv_bwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_input_cotangent(item_index(gid, nwg), false);
+}
+
+// g_x as above and r_gx = convᵀ(r_y, W) + convᵀ(g_y, Z_W), reading W and g_y once.
+@compute @workgroup_size(256)
+fn conv_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_input_cotangent(item_index(gid, nwg), true);
+}
+
+fn conv_input_cotangent(idx: u32, r_op: bool) {
+    let count = batch.rows * layer.h_in * layer.w_in;
+    if (idx >= ctiles(layer.c_in) * ctiles(count)) { return; }
+    let t = ctile(idx, layer.c_in);
+    let q = pixels(t.p0, count, layer.h_in, layer.w_in);
+    let out_plane = layer.h_out * layer.w_out;
+    let y_img = q.b * layer.c_out * out_plane;
+    let kk = layer.k_h * layer.k_w;
+    let taps = layer.c_in * kk;
+    let w_col = layer.w_off + cclamp(t.c0, layer.c_in) * kk;
+    let sh = vec4<i32>(i32(layer.stride_h));
+    let sw = vec4<i32>(i32(layer.stride_w));
+    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    for (var co = 0u; co < layer.c_out; co++) {
+        let y_ch = y_img + co * out_plane;
+        for (var kh = 0u; kh < layer.k_h; kh++) {
+            let nh = vec4<i32>(q.h + layer.pad_h) - i32(kh);
+            let oh = nh / sh;
+            let ok_h = (nh >= vec4<i32>(0)) & (nh % sh == vec4<i32>(0)) & (oh < vec4<i32>(i32(layer.h_out)));
+            let row = y_ch + vec4<u32>(clamp(oh, vec4<i32>(0), vec4<i32>(i32(layer.h_out) - 1))) * layer.w_out;
+            for (var kw = 0u; kw < layer.k_w; kw++) {
+                let nw = vec4<i32>(q.w + layer.pad_w) - i32(kw);
+                let ow = nw / sw;
+                let ok = ok_h & (nw >= vec4<i32>(0)) & (nw % sw == vec4<i32>(0)) & (ow < vec4<i32>(i32(layer.w_out)));
+                let at = row + vec4<u32>(clamp(ow, vec4<i32>(0), vec4<i32>(i32(layer.w_out) - 1)));
+                let tap = co * taps + kh * layer.k_w + kw;
+                let w = ctheta4(w_col + tap);
+                let g = select(vec4<f32>(), cwork4(layer.g_y_off + at), ok);
+                g0 += w.x * g; g1 += w.y * g; g2 += w.z * g; g3 += w.w * g;
+                if (r_op) {
+                    let zw = cz4(w_col + tap);
+                    let r = select(vec4<f32>(), cwork4(layer.r_y_off + at), ok);
+                    r0 += w.x * r + zw.x * g; r1 += w.y * r + zw.y * g; r2 += w.z * r + zw.z * g; r3 += w.w * r + zw.w * g;
+                }
+            }
+        }
+    }
+    store_pixels(layer.g_x_off, t.c0, layer.c_in, t.p0, count, layer.h_in, layer.w_in, g0, g1, g2, g3);
+    if (r_op) {
+        store_pixels(layer.r_x_off, t.c0, layer.c_in, t.p0, count, layer.h_in, layer.w_in, r0, r1, r2, r3);
+    }
+}
+
+// ---------------------------------------------------------------- parameter gradients
+// Output: [c_out, taps + 1], taps = c_in·k_h·k_w in W's layout, the bias as the extra column
+// (x ≡ 1, t_x ≡ 0). Tiles: 4 output channels × 4 columns; the contracted index runs over the
+// batch and the output plane.
+
+// g_W[co, ci, kh, kw] = Σ_{b, oh, ow} g_y[b, co, oh, ow] x[b, ci, oh·s + kh − p, ow·s + kw − p];  g_b[co] = Σ g_y
+@compute @workgroup_size(256)
+fn conv_bwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_weight_gradient(item_index(gid, nwg), false);
+}
+
+// ∇W as above and H z: r_gW = corr(r_y, x) + corr(g_y, t_x), r_gb = Σ r_y, reading g_y and x once.
+@compute @workgroup_size(256)
+fn conv_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_weight_gradient(item_index(gid, nwg), true);
+}
+
+fn conv_weight_gradient(idx: u32, r_op: bool) {
+    let kk = layer.k_h * layer.k_w;
+    let taps = layer.c_in * kk;
+    if (idx >= ctiles(layer.c_out) * ctiles(taps + 1u)) { return; }
+    let tc = ctiles(taps + 1u);
+    let co0 = (idx / tc) * CT;
+    let j0 = (idx % tc) * CT;
+    // the four columns: kernel taps (ci, kh, kw), or the bias column j = taps
+    let j = cclamp(j0, taps);
+    let bias_col = vec4<u32>(j0) + CLANE == vec4<u32>(taps);
+    let ci = j / kk;
+    let kh = vec4<i32>((j % kk) / layer.k_w) - i32(layer.pad_h);
+    let kw = vec4<i32>(j % layer.k_w) - i32(layer.pad_w);
+    let in_plane = layer.h_in * layer.w_in;
+    let out_plane = layer.h_out * layer.w_out;
+    let co = cclamp(co0, layer.c_out) * out_plane;
+    let has_t = r_op && input_has_tangent();
+    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    for (var b = 0u; b < batch.rows; b++) {
+        let x_ch = (b * layer.c_in + ci) * in_plane;
+        let y_img = b * layer.c_out * out_plane;
+        for (var oh = 0u; oh < layer.h_out; oh++) {
+            let ih = i32(oh * layer.stride_h) + kh;
+            let ok_h = (ih >= vec4<i32>(0)) & (ih < vec4<i32>(i32(layer.h_in)));
+            let row = x_ch + vec4<u32>(clamp(ih, vec4<i32>(0), vec4<i32>(i32(layer.h_in) - 1))) * layer.w_in;
+            for (var ow = 0u; ow < layer.w_out; ow++) {
+                let iw = i32(ow * layer.stride_w) + kw;
+                let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(layer.w_in)));
+                let at = row + vec4<u32>(clamp(iw, vec4<i32>(0), vec4<i32>(i32(layer.w_in) - 1)));
+                let x = select(select(vec4<f32>(), cwork4(layer.x_off + at), ok), vec4<f32>(1.0), bias_col);
+                let y_at = y_img + co + oh * layer.w_out + ow;
+                let g = cwork4(layer.g_y_off + y_at);
+                g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+                if (r_op) {
+                    let r = cwork4(layer.r_y_off + y_at);
+                    r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+                    if (has_t) {
+                        let tx = select(cwork4(layer.t_x_off + at), vec4<f32>(), bias_col | !ok);
+                        r0 += g.x * tx; r1 += g.y * tx; r2 += g.z * tx; r3 += g.w * tx;
+                    }
+                }
+            }
+        }
+    }
+    conv_store_param(0u, co0, j0, taps, g0, g1, g2, g3);
+    if (r_op) { conv_store_param(1u, co0, j0, taps, r0, r1, r2, r3); }
+}
+
+// Writes acc[c][l] (output channel co0 + c, column j0 + l) into ∇θ (which = 0) or H z (which = 1).
+fn conv_store_param(which: u32, co0: u32, j0: u32, taps: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
+    for (var c = 0u; c < CT; c++) {
+        let co = co0 + c;
+        if (co >= layer.c_out) { break; }
+        for (var l = 0u; l < CT; l++) {
+            let j = j0 + l;
+            if (j > taps) { break; }
+            let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
+            if (which == 0u) { g_theta[at] = acc[c][l]; } else { r_theta[at] = acc[c][l]; }
+        }
+    }
+}
