@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # One prepared run on a borrowed GPU machine (see BENCHMARKS.md). Expects prebuilt binaries in
-# .devbin/ (bench_step, bench_conv: built here, the machine has no crates.io) and the Vulkan
-# loader and GL dispatch .debs in .gl/ (the machine has no package access either).
-# Usage: bash bench/device_run.sh [mlp|cnn|all]
+# .devbin/ (adahessian, bench_step, bench_conv: `cargo build --release --bin adahessian --examples`
+# here, then copy them; the machine has no crates.io) and the Vulkan loader and GL dispatch .debs
+# in .gl/ (the machine has no package access either). Logs go to stdout: redirect them into
+# bench/results/<date>-<card>.log.
+# Usage: bash bench/device_run.sh [kernels|mlp|cnn|all]
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv
 what=${1:-all}
+if [ "$what" = kernels ] || [ "$what" = all ]; then
+  # tiled vs naive kernels back to back on the same card, the 1024³ product against the fp32 peak
+  echo "=== matmul"; ./.devbin/adahessian bench --matmul 1024 --kernels naive,tiled --reps 20 2>&1 | grep -v XDG
+  cnn="input 1x28x28; conv2d(8, k=3, p=1); tanh; avgpool2d(2); conv2d(16, k=3, p=1); tanh; avgpool2d(2); flatten; linear(10)"
+  for model in "mlp:64-128-128-10:tanh" "mlp:784-256-10:tanh" "mlp:784-1024-1024-10:relu" "$cnn"; do
+    data=mnist10k; case "$model" in mlp:64-*) data=digits;; esac
+    echo "=== step: $model"
+    ./.devbin/adahessian bench --data $data --model "$model" --batch-size 128 --optimizers adam,adahessian \
+      --steps 50 --reps 7 --warmup 10 --kernels naive,tiled --passes 2>&1 | grep -v XDG
+  done
+fi
 if [ "$what" = mlp ] || [ "$what" = all ]; then
   for args in "64-64-10 32 200 tanh" "784-256-256-10 128 200 relu" "784-1024-1024-10 256 100 relu"; do
     echo "=== wgpu: $args"; ./.devbin/bench_step $args 2>&1 | grep -v XDG

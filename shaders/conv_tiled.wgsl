@@ -29,21 +29,25 @@ fn pixels(start: u32, count: u32, height: u32, width: u32) -> Pixels {
     return Pixels(p / plane, (p % plane) / width, p % width);
 }
 
-// Stores a [4 channels × 4 pixels] tile (acc[c][l]: channel c0 + c, pixel p0 + l) of a
-// [rows, C, H, W] tensor at work offset `off`.
-fn store_pixels(off: u32, c0: u32, channels: u32, p0: u32, count: u32, height: u32, width: u32,
-                a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
-    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
-    let plane = height * width;
+// Stores a [4 channels × 4 pixels] tile (a_c: channel c0 + c, its components pixels p0..p0+3) of
+// a [rows, C, H, W] tensor at work offset `off`. (Written out: a dynamically indexed local array
+// costs lavapipe a stack round trip per element.)
+fn store_channel(off: u32, ch: u32, channels: u32, p0: u32, count: u32, plane: u32, v: vec4<f32>) {
+    if (ch >= channels) { return; }
     for (var l = 0u; l < CT; l++) {
         let p = p0 + l;
-        if (p >= count) { break; }
-        let base = (p / plane) * channels * plane + p % plane;
-        for (var c = 0u; c < CT; c++) {
-            let ch = c0 + c;
-            if (ch < channels) { work[off + base + ch * plane] = acc[c][l]; }
-        }
+        if (p >= count) { return; }
+        let value = select(select(select(v.w, v.z, l == 2u), v.y, l == 1u), v.x, l == 0u);
+        work[off + ((p / plane) * channels + ch) * plane + p % plane] = value;
     }
+}
+fn store_pixels(off: u32, c0: u32, channels: u32, p0: u32, count: u32, height: u32, width: u32,
+                a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    let plane = height * width;
+    store_channel(off, c0, channels, p0, count, plane, a0);
+    store_channel(off, c0 + 1u, channels, p0, count, plane, a1);
+    store_channel(off, c0 + 2u, channels, p0, count, plane, a2);
+    store_channel(off, c0 + 3u, channels, p0, count, plane, a3);
 }
 
 // The output tile of invocation idx for the forward kernels: channels fastest.
@@ -241,17 +245,21 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     if (r_op) { conv_store_param(1u, co0, j0, taps, r0, r1, r2, r3); }
 }
 
-// Writes acc[c][l] (output channel co0 + c, column j0 + l) into ∇θ (which = 0) or H z (which = 1).
-fn conv_store_param(which: u32, co0: u32, j0: u32, taps: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
-    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
-    for (var c = 0u; c < CT; c++) {
-        let co = co0 + c;
-        if (co >= layer.c_out) { break; }
-        for (var l = 0u; l < CT; l++) {
-            let j = j0 + l;
-            if (j > taps) { break; }
-            let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
-            if (which == 0u) { g_theta[at] = acc[c][l]; } else { r_theta[at] = acc[c][l]; }
-        }
+// Writes a_c (output channel co0 + c; its components columns j0..j0+3) into ∇θ (which = 0) or
+// H z (which = 1); column `taps` is the bias.
+fn conv_store_param_row(which: u32, co: u32, j0: u32, taps: u32, v: vec4<f32>) {
+    if (co >= layer.c_out) { return; }
+    for (var l = 0u; l < CT; l++) {
+        let j = j0 + l;
+        if (j > taps) { return; }
+        let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
+        let value = select(select(select(v.w, v.z, l == 2u), v.y, l == 1u), v.x, l == 0u);
+        if (which == 0u) { g_theta[at] = value; } else { r_theta[at] = value; }
     }
+}
+fn conv_store_param(which: u32, co0: u32, j0: u32, taps: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    conv_store_param_row(which, co0, j0, taps, a0);
+    conv_store_param_row(which, co0 + 1u, j0, taps, a1);
+    conv_store_param_row(which, co0 + 2u, j0, taps, a2);
+    conv_store_param_row(which, co0 + 3u, j0, taps, a3);
 }

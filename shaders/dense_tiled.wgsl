@@ -25,21 +25,25 @@ fn theta4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(theta[i.x], theta[i.y], 
 fn z4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(z[i.x], z[i.y], z[i.z], z[i.w]); }
 fn work4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(work[i.x], work[i.y], work[i.z], work[i.w]); }
 
-// A tile of a [rows, n] batch tensor at work offset `off`: row r0 + r gets acc[r] in columns c0..c0+3.
+// A tile of a [rows, n] batch tensor at work offset `off`: row r0 + r gets a_r in columns c0..c0+3.
+// (Written out row by row: a dynamically indexed local array costs lavapipe a stack round trip.)
 struct Tile { r0: u32, c0: u32, };
+fn store_row(off: u32, row: u32, rows: u32, c0: u32, n: u32, v: vec4<f32>) {
+    if (row >= rows) { return; }
+    let at = off + row * n + c0;
+    if (c0 < n) { work[at] = v.x; }
+    if (c0 + 1u < n) { work[at + 1u] = v.y; }
+    if (c0 + 2u < n) { work[at + 2u] = v.z; }
+    if (c0 + 3u < n) { work[at + 3u] = v.w; }
+}
 fn store_rows(off: u32, t: Tile, rows: u32, n: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
-    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
-    for (var r = 0u; r < TILE; r++) {
-        let row = t.r0 + r;
-        if (row >= rows) { break; }
-        for (var c = 0u; c < TILE; c++) {
-            let col = t.c0 + c;
-            if (col < n) { work[off + row * n + col] = acc[r][c]; }
-        }
-    }
+    store_row(off, t.r0, rows, t.c0, n, a0);
+    store_row(off, t.r0 + 1u, rows, t.c0, n, a1);
+    store_row(off, t.r0 + 2u, rows, t.c0, n, a2);
+    store_row(off, t.r0 + 3u, rows, t.c0, n, a3);
 }
 
-// The tile of invocation idx over a [rows, cols] output, columns fastest; None past the end.
+// The tile of invocation idx over a [rows, cols] output, columns fastest.
 fn batch_tile(idx: u32, rows: u32, cols: u32) -> Tile {
     let tc = tile_count(cols);
     return Tile((idx / tc) * TILE, (idx % tc) * TILE);
@@ -243,19 +247,23 @@ fn param_tile(idx: u32) -> ParamTile {
     return ParamTile((idx / tc) * TILE, (idx % tc) * TILE);
 }
 
-// Writes a [4 o × 4 i] tile of a weight gradient into `which` (0: ∇θ, 1: H z), bias column included.
-fn store_param(which: u32, t: ParamTile, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
-    let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
-    for (var r = 0u; r < TILE; r++) {
-        let o = t.o0 + r;
-        if (o >= layer.n_out) { break; }
-        for (var c = 0u; c < TILE; c++) {
-            let i = t.i0 + c;
-            if (i > layer.n_in) { break; }
-            let at = select(layer.w_off + o * layer.n_in + i, layer.b_off + o, i == layer.n_in);
-            if (which == 0u) { g_theta[at] = acc[r][c]; } else { r_theta[at] = acc[r][c]; }
-        }
+// Writes a [4 o × 4 i] tile of a weight gradient into `which` (0: ∇θ, 1: H z), bias column
+// included; row o0 + r holds a_r.
+fn store_param_row(which: u32, o: u32, i0: u32, v: vec4<f32>) {
+    if (o >= layer.n_out) { return; }
+    for (var c = 0u; c < TILE; c++) {
+        let i = i0 + c;
+        if (i > layer.n_in) { return; }
+        let at = select(layer.w_off + o * layer.n_in + i, layer.b_off + o, i == layer.n_in);
+        let value = select(select(select(v.w, v.z, c == 2u), v.y, c == 1u), v.x, c == 0u);
+        if (which == 0u) { g_theta[at] = value; } else { r_theta[at] = value; }
     }
+}
+fn store_param(which: u32, t: ParamTile, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    store_param_row(which, t.o0, t.i0, a0);
+    store_param_row(which, t.o0 + 1u, t.i0, a1);
+    store_param_row(which, t.o0 + 2u, t.i0, a2);
+    store_param_row(which, t.o0 + 3u, t.i0, a3);
 }
 
 // Columns i0..i0+3 of a [rows, n_in] tensor for row b, with the bias column reading `one`

@@ -14,7 +14,7 @@
 const FLAG_INPUT_HAS_TANGENT: u32 = 1u;
 const FLAG_ACCUMULATE: u32 = 2u;
 
-@group(0) @binding(0) var<uniform> layer: LayerMeta;
+@group(0) @binding(0) var<storage, read> layer: LayerMeta;
 @group(0) @binding(1) var<uniform> batch: BatchMeta;
 @group(0) @binding(2) var<storage, read> theta: array<f32>;
 @group(0) @binding(3) var<storage, read> z: array<f32>;

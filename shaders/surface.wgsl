@@ -11,7 +11,7 @@ struct SurfaceMeta {
     condition: f32, angle: f32, _p3: f32, _p4: f32,
 };
 
-@group(0) @binding(0) var<uniform> surf: SurfaceMeta;
+@group(0) @binding(0) var<storage, read> surf: SurfaceMeta;
 @group(0) @binding(1) var<uniform> batch: BatchMeta;
 @group(0) @binding(2) var<storage, read> theta: array<f32>;
 @group(0) @binding(3) var<storage, read> z: array<f32>;

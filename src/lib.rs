@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod checkpoint;
 pub mod curvature;
 pub mod data;

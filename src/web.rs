@@ -7,7 +7,7 @@ use crate::curvature::landscape::{self, Axis, Plane};
 use crate::curvature::{self, HessianOperator, PowerOptions};
 use crate::data::synthetic::Synthetic;
 use crate::data::{Dataset, DeviceDataset, Targets};
-use crate::gpu::{Gpu, GpuOptions};
+use crate::gpu::{Gpu, GpuOptions, KernelSet};
 use crate::nn::{Batch, BoundData, ModelSpec, Network, NetworkOptions};
 use crate::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig};
 use crate::race::{Race, RacerKind};
@@ -421,4 +421,88 @@ pub fn data_points(dataset: &str, noise: f64, samples: usize, seed: u64) -> Resu
     let ds = kind.generate(samples, noise, seed).map_err(js_err)?;
     let labels = ds.targets.as_f32();
     Ok(ds.x.chunks(2).zip(labels).flat_map(|(p, l)| [p[0], p[1], l]).collect())
+}
+
+/// Milliseconds from the page's high-resolution clock (`performance.now()`), or `Date.now()`.
+fn now_ms() -> f64 {
+    let global = js_sys::global();
+    js_sys::Reflect::get(&global, &"performance".into())
+        .ok()
+        .and_then(|perf| {
+            let now: js_sys::Function = js_sys::Reflect::get(&perf, &"now".into()).ok()?.dyn_into().ok()?;
+            now.call0(&perf).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+#[wasm_bindgen]
+impl Demo {
+    /// The bench page's measurement (web/bench.html): synthetic data shaped for `model` (any model
+    /// text the library accepts, CNNs included), then for each optimizer (comma-separated names,
+    /// published defaults) `warmup` steps, then `steps` steps submitted back to back and waited
+    /// for once. `kernels` is `tiled`, `naive` or empty (the default set). Resolves to JSON
+    /// `{"adapter", "model", "batch", "kernels", "results": [{"optimizer", "ms_per_step",
+    /// "dispatches_per_step"}]}`.
+    pub fn bench_steps(
+        &self,
+        model: String,
+        batch: usize,
+        optimizers: String,
+        steps: u32,
+        warmup: u32,
+        kernels: String,
+    ) -> js_sys::Promise {
+        let gpu = self.gpu.clone();
+        future_to_promise(async move {
+            let spec = ModelSpec::parse(&model).map_err(js_err)?;
+            let kernels =
+                if kernels.is_empty() { gpu.kernels() } else { KernelSet::parse(&kernels).map_err(js_err)? };
+            if batch == 0 || steps == 0 {
+                return Err(js_err("batch and steps must be at least 1"));
+            }
+            let names: Vec<&str> = optimizers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            if names.is_empty() {
+                return Err(js_err("no optimizer named; give e.g. optimizers=adam,adahessian"));
+            }
+            let configs = names
+                .iter()
+                .map(|n| OptimizerConfig::default_for(n))
+                .collect::<crate::Result<Vec<_>>>()
+                .map_err(js_err)?;
+            let data = crate::bench::synthetic_data(&spec, batch, 1).map_err(js_err)?;
+            let net = Network::with_kernels(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 }, kernels)
+                .map_err(js_err)?;
+            let bound = net.bind(&gpu, &DeviceDataset::upload(&gpu, &data).map_err(js_err)?).map_err(js_err)?;
+            let indices: Vec<u32> = (0..batch as u32).collect();
+            let mut results = Vec::new();
+            for (name, config) in names.iter().zip(configs) {
+                let mut opt = Optimizer::new(&gpu, &net, config).map_err(js_err)?;
+                let b = Batch { data: &bound, indices: &indices };
+                for _ in 0..warmup {
+                    opt.step(&gpu, &net, &b).map_err(js_err)?;
+                }
+                net.read_stats(&gpu).await.map_err(js_err)?; // the warm-up has finished
+                let (start, dispatches) = (now_ms(), gpu.dispatch_count());
+                for _ in 0..steps {
+                    opt.step(&gpu, &net, &b).map_err(js_err)?;
+                }
+                net.read_stats(&gpu).await.map_err(js_err)?; // waits for the last step
+                let ms = (now_ms() - start) / steps as f64;
+                gpu.check().map_err(js_err)?;
+                results.push(serde_json::json!({
+                    "optimizer": name,
+                    "ms_per_step": ms,
+                    "dispatches_per_step": (gpu.dispatch_count() - dispatches) as f64 / steps as f64,
+                }));
+            }
+            let out = serde_json::json!({
+                "adapter": gpu.describe(),
+                "model": spec.to_text().lines().collect::<Vec<_>>().join("; "),
+                "batch": batch,
+                "kernels": kernels.name(),
+                "results": results,
+            });
+            Ok(JsValue::from_str(&out.to_string()))
+        })
+    }
 }

@@ -1,7 +1,8 @@
 //! The browser demo, end to end: builds the wasm (web/build.sh), serves web/ on 127.0.0.1 and
 //! drives headless Chromium with WebGPU on SwiftShader (web/test/page.mjs): no console errors,
 //! every racer's loss falls on the quadratic, the playground trains, the landscape and curvature
-//! panels draw, and a screenshot lands in web/test-output/demo.png.
+//! panels draw, and a screenshot lands in web/test-output/demo.png; then the bench page
+//! (web/test/bench.mjs) times an MLP and a CNN and refuses bad settings.
 //!
 //! Needs chromium, node with web/node_modules (npm install in web/), wasm-bindgen-cli and the
 //! wasm32 target: .ci/run installs them. Without them the test says what is missing and passes,
@@ -47,10 +48,12 @@ fn the_demo_page_runs_in_headless_chromium() {
         .status()
         .expect("bash runs");
     assert!(build.success(), "web/build.sh failed");
-    let out = Command::new("node").arg(root.join("web/test/page.mjs")).output().expect("node runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the page test failed:\n{text}");
+    for script in ["web/test/page.mjs", "web/test/bench.mjs"] {
+        let out = Command::new("node").arg(root.join(script)).output().expect("node runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{script} failed:\n{text}");
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use crate::setup::{self, DataArgs, OptimArgs};
 use crate::LazyGpu;
 use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::gpu::KernelSet;
-use adahessian_wgpu::nn::{Network, NetworkOptions};
+use adahessian_wgpu::nn::{Network, NetworkOptions, Phase};
 use adahessian_wgpu::optim::Optimizer;
 use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
 use anyhow::{bail, Result};
@@ -37,9 +37,45 @@ pub struct BenchCmd {
     /// device's (ADAHESSIAN_KERNELS, else tiled).
     #[arg(long)]
     kernels: Option<String>,
+    /// Also time each pass of the network (forward, tangent, backward, ..., fused) per kernel set.
+    #[arg(long)]
+    passes: bool,
+    /// Instead: time the N × N × N matrix product (a dense layer's forward pass) in GFLOP/s.
+    #[arg(long, value_name = "N")]
+    matmul: Option<usize>,
+}
+
+fn kernel_sets(gpu: &adahessian_wgpu::gpu::Gpu, list: &Option<String>) -> Result<Vec<KernelSet>> {
+    Ok(match list {
+        Some(list) => {
+            list.split(',').map(|k| KernelSet::parse(k.trim())).collect::<adahessian_wgpu::Result<Vec<_>>>()?
+        }
+        None => vec![gpu.kernels()],
+    })
+}
+
+fn run_matmul(gpu: &LazyGpu, cmd: &BenchCmd, n: usize) -> Result<()> {
+    if n == 0 || n > 8192 {
+        bail!("--matmul {n}: give a size from 1 to 8192");
+    }
+    let gpu = gpu.get()?;
+    println!("adapter: {}", gpu.describe());
+    println!("{n} x {n} x {n} matrix product (a dense layer's forward pass), median of 5 x {} products", cmd.reps);
+    println!("{:<8} {:>10} {:>10} {:>12}", "kernels", "ms", "GFLOP/s", "of fp32 peak");
+    for r in adahessian_wgpu::bench::matmul(gpu, n, &kernel_sets(gpu, &cmd.kernels)?, cmd.reps)? {
+        let share = match r.peak_gflops {
+            Some(peak) => format!("{:.1}%", 100.0 * r.gflops / peak),
+            None => "n/a".into(),
+        };
+        println!("{:<8} {:>10.3} {:>10.1} {share:>12}", r.kernels.name(), r.ms, r.gflops);
+    }
+    Ok(())
 }
 
 pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
+    if let Some(n) = cmd.matmul {
+        return run_matmul(gpu, cmd, n);
+    }
     if cmd.batch_size == 0 || cmd.steps == 0 {
         bail!("--batch-size and --steps must be at least 1");
     }
@@ -83,7 +119,7 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         "dispatches"
     );
     let mut base = None;
-    for set in sets {
+    for &set in &sets {
         let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 }, set)?;
         let bound = net.bind(gpu, &device_data)?;
         for (name, config) in names.iter().zip(&configs) {
@@ -95,6 +131,25 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
             let per_step = (gpu.dispatch_count() - before.0) as f64 / (opt.steps() - before.1) as f64;
             let b = *base.get_or_insert(ms);
             println!("{:<8} {name:<12} {ms:>10.3} {:>9.2}x {per_step:>12.1}", set.name(), ms / b);
+        }
+    }
+    if cmd.passes {
+        println!("\n{:<8} {:<22} {:>10} {:>12}", "kernels", "pass", "ms", "dispatches");
+        for &set in &sets {
+            let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 }, set)?;
+            let bound = net.bind(gpu, &device_data)?;
+            for phase in [
+                Phase::Forward,
+                Phase::Tangent,
+                Phase::ForwardTangent,
+                Phase::Backward,
+                Phase::RBackward,
+                Phase::BackwardRBackward,
+                Phase::Forward,
+            ] {
+                let ms = adahessian_wgpu::bench::time_pass(gpu, &net, &bound, batch, phase, cmd.steps)?;
+                println!("{:<8} {:<22} {ms:>10.3} {:>12}", set.name(), format!("{phase:?}"), net.dispatch_count(phase));
+            }
         }
     }
     Ok(())

@@ -36,7 +36,7 @@ impl BindLayout {
     pub fn entries(self) -> &'static [Access] {
         use Access::*;
         match self {
-            BindLayout::Layer => &[Uniform, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+            BindLayout::Layer => &[Read, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Optim => &[Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Gather => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
             BindLayout::Axpy => &[Uniform, ReadWrite, Read, Read, Read],

@@ -260,7 +260,13 @@ pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<(wgpu::AdapterInfo
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
     let driver =
         if info.driver.is_empty() { String::new() } else { format!(", driver {} {}", info.driver, info.driver_info) };
-    format!("{} ({:?}, {:?}{})", info.name, info.backend, info.device_type, driver.trim_end())
+    // browsers hide the adapter's name: say what kind of adapter it is instead
+    let name = match (info.name.is_empty(), info.device_type) {
+        (false, _) => info.name.clone(),
+        (true, wgpu::DeviceType::Cpu) => "software adapter (e.g. SwiftShader), name hidden by the browser".into(),
+        (true, _) => "adapter name hidden by the browser".into(),
+    };
+    format!("{name} ({:?}, {:?}{})", info.backend, info.device_type, driver.trim_end())
 }
 
 async fn pick_adapter_by_name(
