@@ -69,17 +69,15 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     theta[i] = p - (step.lr / step.bias1) * m / denom;
 }
 
-@compute @workgroup_size(256)
-fn adahessian_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = item_index(gid, nwg);
-    if (i >= slice.n_params) { return; }
+// The AdaHessian update of parameter i; `d` is the new curvature estimate D_i, used only on
+// curvature steps (step.update_curv).
+fn adahessian_update(i: u32, d: f32) {
     let p = theta[i];
     let g = g_theta[i] * grad_scale();
     let m = step.beta1 * state[i] + (1.0 - step.beta1) * g;
     state[i] = m;
     var v = state[slice.n_params + i];
     if (step.update_curv != 0u) {
-        let d = curv[i];
         v = step.beta2 * v + (1.0 - step.beta2) * d * d;
         state[slice.n_params + i] = v;
     }
@@ -93,6 +91,31 @@ fn adahessian_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     }
     let m_hat = m / step.bias1;
     theta[i] = p - step.lr * (m_hat / (scale + step.eps) + step.weight_decay * p);
+}
+
+// The update with D from `curv` (written by curv_accumulate, curv_abs and curv_group_mean).
+@compute @workgroup_size(256)
+fn adahessian_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= slice.n_params) { return; }
+    var d = 0.0;
+    if (step.update_curv != 0u) { d = curv[i]; }
+    adahessian_update(i, d);
+}
+
+// One probe and no spatial averaging (the default for dense models): the estimate
+// D = |z ⊙ Hz| is formed here, in the same pass as the update, and kept in `curv` — the same
+// values curv_accumulate + curv_abs would leave, two dispatches and two passes over P fewer.
+@compute @workgroup_size(256)
+fn adahessian_curv_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= slice.n_params) { return; }
+    var d = 0.0;
+    if (step.update_curv != 0u) {
+        d = abs(z[i] * r_theta[i]);
+        curv[i] = d;
+    }
+    adahessian_update(i, d);
 }
 
 @compute @workgroup_size(256)

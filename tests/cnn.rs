@@ -11,13 +11,14 @@ use adahessian_wgpu::data::{self, DeviceDataset};
 use adahessian_wgpu::gpu::harness::{run_layer_kernel, LayerArenas};
 use adahessian_wgpu::gpu::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
 use adahessian_wgpu::gpu::Kernel;
+use adahessian_wgpu::gpu::KernelSet;
 use adahessian_wgpu::nn::{
     conv, pool, reference, Batch, Geometry, Layer, LayerOp, Loss, ModelSpec, Network, NetworkOptions,
 };
 use adahessian_wgpu::optim::{AdaHessianConfig, Optimizer, OptimizerConfig};
 use adahessian_wgpu::probe::SplitMix64;
 use adahessian_wgpu::train;
-use common::{compare, dot, problem, random_data, to_f64, uniform, Tolerance};
+use common::{compare, dot, problem, problem_with, random_data, to_f64, uniform, Tolerance};
 
 fn geometry(spec_input: [usize; 3], layer: Layer) -> Geometry {
     let spec = ModelSpec {
@@ -346,14 +347,17 @@ fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(4);
     for (i, spec) in cnn_specs().into_iter().enumerate() {
-        for rows in [1usize, 5] {
-            let p = problem(gpu, spec.clone(), rows, 20 + i as u64);
+        for (rows, kernels) in
+            [(1usize, KernelSet::Naive), (5, KernelSet::Naive), (1, KernelSet::Tiled), (5, KernelSet::Tiled)]
+        {
+            let p = problem_with(gpu, spec.clone(), rows, 20 + i as u64, kernels);
             let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
             let indices: Vec<u32> = (0..rows as u32).collect();
             let batch = Batch { data: &p.data, indices: &indices };
             let z32 = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
             let want = reference::pass(&p.model, &theta, &p.x, &p.t, rows, Some(&to_f64(&z32)));
             let (loss, g) = block_on(p.net.gradient(gpu, &batch)).unwrap();
+            let i = format!("{i} ({kernels:?} kernels)");
             Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} loss"), &[loss], &[want.loss]);
             Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} gradient"), &g, &want.grad);
             let hz = block_on(p.net.hvp(gpu, &batch, &z32)).unwrap();

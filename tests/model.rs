@@ -5,6 +5,7 @@
 mod common;
 
 use adahessian_wgpu::block_on;
+use adahessian_wgpu::gpu::KernelSet;
 use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::probe::SplitMix64;
 use common::{dot, random_data, to_f64, uniform, Tolerance};
@@ -47,12 +48,16 @@ fn reference_gradient_and_hvp_match_finite_differences() {
 fn gpu_gradient_and_hvp_match_reference_for_random_architectures() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(7);
-    for case in 0..16 {
-        let loss = if case % 2 == 0 { Loss::CrossEntropy } else { Loss::Mse };
-        let spec = random_spec(&mut rng, loss);
+    for case in 0..32 {
+        // every architecture twice: the first kernels and the tiled ones
+        let kernels = if case % 2 == 0 { KernelSet::Naive } else { KernelSet::Tiled };
+        let loss = if case % 4 < 2 { Loss::CrossEntropy } else { Loss::Mse };
+        let mut arch_rng = SplitMix64::new(7 + case / 2);
+        let spec = random_spec(&mut arch_rng, loss);
         let model = spec.resolve().unwrap();
-        let rows = if case % 4 == 0 { 1 } else { 1 + rng.below(12) };
-        let net = Network::new(gpu, &spec, NetworkOptions { max_batch: rows, seed: case }).unwrap();
+        let rows = if case % 8 < 2 { 1 } else { 1 + arch_rng.below(12) };
+        let net =
+            Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: rows, seed: case / 2 }, kernels).unwrap();
         let ds = random_data(&model, rows, 200 + case);
         let data = common::bind(gpu, &net, &ds);
         let indices: Vec<u32> = (0..rows as u32).collect();
@@ -64,7 +69,7 @@ fn gpu_gradient_and_hvp_match_reference_for_random_architectures() {
         let want = reference::pass(&model, &theta, &x, &t, rows, Some(&z));
 
         let (loss_gpu, g) = block_on(net.gradient(gpu, &batch)).unwrap();
-        let label = format!("case {case} {:?} rows {rows}", spec.layers);
+        let label = format!("case {case} ({kernels:?} kernels) {:?} rows {rows}", spec.layers);
         Tolerance::F32_MODEL.check(&format!("{label} loss"), &[loss_gpu], &[want.loss]);
         Tolerance::F32_MODEL.check(&format!("{label} gradient"), &g, &want.grad);
         let hz = block_on(net.hvp(gpu, &batch, &z32)).unwrap();

@@ -131,6 +131,67 @@ fn hutchinson_is_exact_on_a_separable_quadratic_and_the_step_is_newton() {
     Tolerance { atol: 1e-6, rtol: 0.0 }.check("θ after one Newton step", &s.theta, &vec![0.0; n]);
 }
 
+/// The fused update (D = |z ⊙ Hz| formed inside the update, one probe, no averaging) leaves the
+/// same θ, moments and curvature, bit for bit, as curv_accumulate + curv_abs + adahessian_step, on
+/// a curvature step and on the step after it (update_each 2, D reused), with weight decay, a
+/// fractional hessian power and signed, mixed-magnitude Hz.
+#[test]
+fn fused_curvature_update_equals_the_separate_kernels() {
+    let Some(gpu) = common::gpu() else { return };
+    let n = 777;
+    let mut rng = SplitMix64::new(61);
+    let slice =
+        SliceMeta { n_params: n as u32, len: n as u32, group_len: 1, n_samples: 1, seed_lo: 3, ..Default::default() };
+    let mut step = StepMeta {
+        t: 3,
+        t_curv: 2,
+        update_curv: 1,
+        lr: 0.1,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-4,
+        hessian_power: 0.7,
+        weight_decay: 0.01,
+        bias1: 1.0 - 0.9f32.powi(3),
+        bias2: 1.0 - 0.999f32.powi(2),
+        ..Default::default()
+    };
+    let mut state = uniform(&mut rng, 2 * n, 0.0, 1.0);
+    state[..n].copy_from_slice(&uniform(&mut rng, n, -1.0, 1.0));
+    let start = OptimArenas {
+        theta: uniform(&mut rng, n, -2.0, 2.0),
+        g_theta: uniform(&mut rng, n, -1.0, 1.0),
+        z: vec![0.0; n],
+        r_theta: uniform(&mut rng, n, -50.0, 50.0)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * 10f32.powi(i as i32 % 7 - 3))
+            .collect(),
+        curv: vec![f32::NAN; n],
+        state,
+        stats: vec![0.0; 8],
+    };
+    let mut theta0 = start.theta.clone();
+    let mut separate = start.clone();
+    block_on(run_optim_kernel(gpu, Kernel::ProbeRademacher, &slice, &step, n as u32, &mut separate)).unwrap();
+    let mut fused = OptimArenas { z: separate.z.clone(), ..start };
+    for update_curv in [1, 0] {
+        step.update_curv = update_curv;
+        for k in [Kernel::CurvAccumulate, Kernel::CurvAbs, Kernel::AdahessianStep] {
+            if update_curv == 1 || k == Kernel::AdahessianStep {
+                block_on(run_optim_kernel(gpu, k, &slice, &step, n as u32, &mut separate)).unwrap();
+            }
+        }
+        block_on(run_optim_kernel(gpu, Kernel::AdahessianCurvStep, &slice, &step, n as u32, &mut fused)).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fused.theta), bits(&separate.theta), "θ (update_curv {update_curv})");
+        assert_eq!(bits(&fused.state), bits(&separate.state), "m, v (update_curv {update_curv})");
+        assert_eq!(bits(&fused.curv), bits(&separate.curv), "D (update_curv {update_curv})");
+        assert!(fused.theta.iter().zip(&theta0).all(|(a, b)| a != b), "every θ moved (update_curv {update_curv})");
+        theta0.clone_from(&fused.theta);
+    }
+}
+
 /// The same identity through the whole network: MSE on a bias-only path (inputs zero) is
 /// L(b) = Σ_k (b_k − τ_k)² / K, a separable quadratic; one AdaHessian step with β = 0, k = 1,
 /// lr = 1 puts b on τ.

@@ -200,6 +200,7 @@ pub enum Kernel {
     SgdStep,
     AdamStep,
     AdahessianStep,
+    AdahessianCurvStep,
     SophiaStep,
     GatherRows,
     GatherTargets,
@@ -213,7 +214,7 @@ pub enum Kernel {
 impl Kernel {
     /// Every kernel; the pipeline cache is indexed by position in this list.
     #[rustfmt::skip]
-    pub const ALL: [Kernel; 83] = {
+    pub const ALL: [Kernel; 84] = {
         use Kernel::*;
         [
             DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
@@ -231,7 +232,7 @@ impl Kernel {
             CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd,
             MseFwd, MseTangent, MseBwd, MseRbwd, LossReduce,
             ProbeRademacher, ProbeGaussian, CurvAccumulate, CurvAbs, CurvGroupMean,
-            GradSumsq, SgdStep, AdamStep, AdahessianStep, SophiaStep,
+            GradSumsq, SgdStep, AdamStep, AdahessianStep, AdahessianCurvStep, SophiaStep,
             GatherRows, GatherTargets, LandscapePoint,
             SurfaceFwd, SurfaceTangent, SurfaceBwd, SurfaceRbwd,
         ]
@@ -316,6 +317,7 @@ impl Kernel {
             SgdStep => "sgd_step",
             AdamStep => "adam_step",
             AdahessianStep => "adahessian_step",
+            AdahessianCurvStep => "adahessian_curv_step",
             SophiaStep => "sophia_step",
             GatherRows => "gather_rows",
             GatherTargets => "gather_targets",
@@ -345,7 +347,7 @@ impl Kernel {
             CrossEntropyFwd | CrossEntropyTangent | CrossEntropyBwd | CrossEntropyRbwd | MseFwd | MseTangent
             | MseBwd | MseRbwd | LossReduce => ShaderModule::Loss,
             ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => ShaderModule::Probe,
-            GradSumsq | SgdStep | AdamStep | AdahessianStep | SophiaStep => ShaderModule::Optim,
+            GradSumsq | SgdStep | AdamStep | AdahessianStep | AdahessianCurvStep | SophiaStep => ShaderModule::Optim,
             GatherRows | GatherTargets => ShaderModule::Gather,
             LandscapePoint => ShaderModule::Landscape,
             SurfaceFwd | SurfaceTangent | SurfaceBwd | SurfaceRbwd => ShaderModule::Surface,

@@ -258,6 +258,7 @@ impl Network {
         // ---- one LayerMeta per layer, then the loss, the two reductions and the gather
         let mut metas = Vec::new();
         let mut layer_passes: Vec<LayerPasses> = Vec::new();
+        let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
         for layer in &model.layers {
             let (i, o) = (nodes[layer.input], nodes[layer.output]);
             let mut meta = LayerMeta {
@@ -299,7 +300,13 @@ impl Network {
                             let params = Items::Fixed(n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE));
                             p.fwd.push(d(Kernel::DenseFwdTiled, Items::Tiles(n_out)));
                             p.tangent.push(d(Kernel::DenseTangentTiled, Items::Tiles(n_out)));
-                            p.fwd_tangent = Some(vec![d(Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))]);
+                            // the fused forward + tangent kernel holds 8 accumulators and 4 loads
+                            // of 4 values per step: it spills on CPU adapters, where a SIMD lane
+                            // per invocation makes every scalar a vector register (measured slower
+                            // than fwd then tangent on lavapipe and SwiftShader, BENCHMARKS.md)
+                            if !cpu_adapter {
+                                p.fwd_tangent = Some(vec![d(Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))]);
+                            }
                             p.bwd.push(d(Kernel::DenseBwdWTiled, params));
                             p.rbwd.push(d(Kernel::DenseRbwdWTiled, params));
                             let mut fused = vec![d(Kernel::DenseBwdRbwdWTiled, params)];
@@ -328,8 +335,7 @@ impl Network {
                             // cost more than they save there)
                             let params = (geom.weight_len() + geom.c_out) as u32;
                             let reduction = rows * geom.h_out * geom.w_out;
-                            let cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
-                            let (wb, wr) = if reduction > 256 && !cpu {
+                            let (wb, wr) = if reduction > 256 && !cpu_adapter {
                                 (Kernel::ConvBwdW, Kernel::ConvRbwdW)
                             } else {
                                 (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)

@@ -229,13 +229,19 @@ impl Optimizer {
                 | OptimizerConfig::SophiaH(SophiaHConfig { probe: ProbeKind::Gaussian, .. }) => Kernel::ProbeGaussian,
                 _ => Kernel::ProbeRademacher,
             };
+            // AdaHessian with one probe and no spatial averaging forms D = |z ⊙ Hz| inside its
+            // update kernel (adahessian_curv_step) instead of two separate passes over P
+            let fused_estimate =
+                matches!(self.config, OptimizerConfig::AdaHessian(_)) && samples == 1 && self.group_means.is_empty();
             if curv_step && samples == 1 {
                 // one probe: it is a hash of (seed, step, index), so it can be drawn before the
                 // forward pass, and forward + tangent, backward + R-backward run fused
                 dispatch(gpu, &mut pass, probe_kernel, &self.groups[0], whole);
                 encode(&mut pass, Phase::ForwardTangent);
                 encode(&mut pass, Phase::BackwardRBackward);
-                dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[0], whole);
+                if !fused_estimate {
+                    dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[0], whole);
+                }
             } else {
                 encode(&mut pass, Phase::Forward);
                 encode(&mut pass, Phase::Backward);
@@ -248,7 +254,7 @@ impl Optimizer {
                     }
                 }
             }
-            if curv_step {
+            if curv_step && !fused_estimate {
                 if let OptimizerConfig::AdaHessian(_) = self.config {
                     dispatch(gpu, &mut pass, Kernel::CurvAbs, &self.groups[0], whole);
                     for &(group, count) in &self.group_means {
@@ -262,6 +268,7 @@ impl Optimizer {
             let kernel = match self.config {
                 OptimizerConfig::Sgd(_) => Kernel::SgdStep,
                 OptimizerConfig::Adam(_) => Kernel::AdamStep,
+                OptimizerConfig::AdaHessian(_) if fused_estimate => Kernel::AdahessianCurvStep,
                 OptimizerConfig::AdaHessian(_) => Kernel::AdahessianStep,
                 OptimizerConfig::SophiaH(_) => Kernel::SophiaStep,
             };

@@ -3,7 +3,7 @@
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::data::{Dataset, DeviceDataset, Targets};
-use adahessian_wgpu::gpu::{Gpu, GpuOptions};
+use adahessian_wgpu::gpu::{Gpu, GpuOptions, KernelSet};
 use adahessian_wgpu::nn::{reference, Batch, BoundData, Loss, ModelSpec, Network, NetworkOptions, Resolved};
 use adahessian_wgpu::optim::reference as oref;
 use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
@@ -128,8 +128,13 @@ pub struct Problem {
 }
 
 pub fn problem(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64) -> Problem {
+    problem_with(gpu, spec, rows, seed, gpu.kernels())
+}
+
+/// [`problem`] with an explicit layer kernel set.
+pub fn problem_with(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64, kernels: KernelSet) -> Problem {
     let model = spec.resolve().unwrap();
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: rows, seed }).unwrap();
+    let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: rows, seed }, kernels).unwrap();
     let ds = random_data(&model, rows, seed + 1);
     let data = bind(gpu, &net, &ds);
     let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
