@@ -1,5 +1,6 @@
 // Headless-Chromium test of the bench page (web/bench.html): an MLP and a CNN model text both run
-// Adam and AdaHessian and report through document.title; a bad setting reports ERR.
+// Adam and AdaHessian and report through document.title; a bad setting reports ERR; jax-js's
+// counterpart page (web/jaxjs.html, query prefixed with "jaxjs:") runs the same MLP.
 // Usage: node web/test/bench.mjs   (after web/build.sh; needs /usr/bin/chromium)
 // With BENCH_QUERY=... it runs that one query and prints the result (for measurements).
 import { chromium } from 'playwright-core';
@@ -15,7 +16,7 @@ const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if
 let browser;
 
 async function run(page, query) {
-  await page.goto(`http://127.0.0.1:${port}/bench.html?${query}`);
+  await page.goto(`http://127.0.0.1:${port}/${query.startsWith("jaxjs:") ? "jaxjs.html?" + query.slice(6) : "bench.html?" + query}`);
   await page.waitForFunction(() => document.title.startsWith('OK ') || document.title.startsWith('ERR '), null, { timeout: 240000 });
   return page.title();
 }
@@ -39,16 +40,19 @@ try {
       'model=mlp:8-16-16-3:tanh&batch=16&optimizers=adam,adahessian&steps=3&warmup=1',
       `model=${encodeURIComponent('input 1x8x8; conv2d(4, k=3, p=1); relu; avgpool2d(2); flatten; linear(3)')}&batch=8&optimizers=adam,adahessian&steps=2&warmup=1`,
       'model=mlp:8-16-3:relu&batch=8&optimizers=adahessian&steps=2&warmup=0&kernels=naive',
+      // jax-js's counterpart page (web/jaxjs.html), for side-by-side measurements
+      'jaxjs:model=mlp:8-16-3:tanh&batch=8&optimizers=adam,adahessian&steps=2&warmup=1',
     ];
     for (const query of cases) {
       const title = await run(page, query);
       check(title.startsWith('OK '), `bench.html?${query} reports OK (${title.slice(0, 120)})`);
       if (!title.startsWith('OK ')) continue;
       const out = JSON.parse(title.slice(3));
-      const names = new URLSearchParams(query).get('optimizers').split(',');
+      const names = new URLSearchParams(query.replace(/^jaxjs:/, '')).get('optimizers').split(',');
       check(out.results.length === names.length && out.results.every((r, i) => r.optimizer === names[i]),
         `one result per optimizer, in order (${out.results.map((r) => r.optimizer)})`);
-      check(out.results.every((r) => r.ms_per_step > 0 && r.dispatches_per_step > 0), 'every step took time and dispatched kernels');
+      check(out.results.every((r) => r.ms_per_step > 0 && (query.startsWith('jaxjs:') || r.dispatches_per_step > 0)),
+        'every step took time (and dispatched kernels)');
       check(typeof out.adapter === 'string' && /^[^ (]/.test(out.adapter), `the adapter is named (${out.adapter})`);
     }
     const bad = await run(page, 'model=mlp:8-3&batch=0');
