@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
         loss: Loss::CrossEntropy,
     };
     let gpu = Gpu::new_blocking(GpuOptions::from_env()?)?;
-    let net = Network::new(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
+    let net = Network::new(&gpu, &spec, NetworkOptions::new(batch, 0))?;
     let mut rng = SplitMix64::new(3);
     let x: Vec<f32> = (0..batch * c_in * h * h).map(|_| rng.normal() as f32).collect();
     let labels = (0..batch).map(|_| rng.below(10) as u32).collect();

@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     let x: Vec<f32> = (0..rows * features).map(|_| rng.normal() as f32).collect();
     let labels = (0..rows).map(|_| rng.below(classes) as u32).collect();
     let ds = Dataset::new(x, features, Targets::Classes { labels, classes })?;
-    let net = Network::new(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
+    let net = Network::new(&gpu, &spec, NetworkOptions::new(batch, 0))?;
     let data = net.bind(&gpu, &DeviceDataset::upload(&gpu, &ds)?)?;
     // multiply-adds of the layers with parameters: every weight meets every output position once
     let flops_fwd = 2.0

@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     };
     let (train_set, test_set) = dataset.split(0.2, 0)?;
     let gpu = Gpu::new_blocking(GpuOptions::from_env()?)?;
-    let net = Network::new(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
+    let net = Network::new(&gpu, &spec, NetworkOptions::new(batch, 0))?;
     println!("adapter: {}", gpu.describe());
     println!(
         "{which}: {} train / {} test rows, CNN with {} parameters, {} batch {batch}",

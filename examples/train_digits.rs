@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     for config in
         [OptimizerConfig::AdaHessian(AdaHessianConfig::default()), OptimizerConfig::Adam(AdamConfig::default())]
     {
-        let net = Network::new(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
+        let net = Network::new(&gpu, &spec, NetworkOptions::new(batch, 0))?;
         let train_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &train_set)?)?;
         let test_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &test_set)?)?;
         let mut opt = Optimizer::new(&gpu, &net, config)?;

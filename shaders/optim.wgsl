@@ -104,17 +104,15 @@ fn adahessian_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 }
 
 // One probe and no spatial averaging (the default for dense models): the estimate
-// D = |z ⊙ Hz| is formed here, in the same pass as the update, and kept in `curv` — the same
-// values curv_accumulate + curv_abs would leave, two dispatches and two passes over P fewer.
+// D = |z ⊙ Hz| is formed here, in the same pass as the update — the values curv_accumulate +
+// curv_abs would compute, two dispatches, two passes over P and the P floats of `curv` fewer
+// (that buffer is then a 1-float placeholder and is not touched).
 @compute @workgroup_size(256)
 fn adahessian_curv_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= slice.n_params) { return; }
     var d = 0.0;
-    if (step.update_curv != 0u) {
-        d = abs(z[i] * r_theta[i]);
-        curv[i] = d;
-    }
+    if (step.update_curv != 0u) { d = abs(z[i] * r_theta[i]); }
     adahessian_update(i, d);
 }
 

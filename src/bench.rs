@@ -88,7 +88,7 @@ pub fn matmul(gpu: &Gpu, n: usize, sets: &[KernelSet], reps: usize) -> Result<Ve
     let peak = fp32_peak_gflops(gpu.adapter_name());
     let mut out = Vec::new();
     for &kernels in sets {
-        let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: n, seed: 0 }, kernels)?;
+        let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(n, 0), kernels)?;
         let bound = net.bind(gpu, &data)?;
         let ms = time_pass(gpu, &net, &bound, n, Phase::Forward, reps)?;
         let gflops = 2.0 * (n as f64).powi(3) / (ms * 1e-3) / 1e9;

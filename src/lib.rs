@@ -19,7 +19,7 @@
 //! let gpu = gpu::Gpu::new_blocking(gpu::GpuOptions::from_env()?)?;
 //! let (train_set, test_set) = data::digits()?.split(0.2, 0)?;
 //! let spec = nn::ModelSpec::mlp(&[64, 32, 10], nn::Activation::Tanh, nn::Loss::CrossEntropy);
-//! let net = nn::Network::new(&gpu, &spec, nn::NetworkOptions { max_batch: 64, seed: 0 })?;
+//! let net = nn::Network::new(&gpu, &spec, nn::NetworkOptions::new(64, 0))?;
 //! let train_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &train_set)?)?;
 //! let test_data = net.bind(&gpu, &data::DeviceDataset::upload(&gpu, &test_set)?)?;
 //! let config = optim::OptimizerConfig::AdaHessian(optim::AdaHessianConfig::default());

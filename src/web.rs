@@ -272,7 +272,7 @@ impl Playground {
             let spec = ModelSpec::parse(&model).map_err(js_err)?;
             let batch = batch.clamp(1, train.rows());
             let max_batch = batch.max(GRID_N * GRID_N).max(train.rows());
-            let net = Network::new(&gpu, &spec, NetworkOptions { max_batch, seed }).map_err(js_err)?;
+            let net = Network::new(&gpu, &spec, NetworkOptions::new(max_batch, seed)).map_err(js_err)?;
             let bind = |d: &Dataset| -> Result<BoundData, JsValue> {
                 net.bind(&gpu, &DeviceDataset::upload(&gpu, d).map_err(js_err)?).map_err(js_err)
             };
@@ -470,8 +470,7 @@ impl Demo {
                 .collect::<crate::Result<Vec<_>>>()
                 .map_err(js_err)?;
             let data = crate::bench::synthetic_data(&spec, batch, 1).map_err(js_err)?;
-            let net = Network::with_kernels(&gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 }, kernels)
-                .map_err(js_err)?;
+            let net = Network::with_kernels(&gpu, &spec, NetworkOptions::new(batch, 0), kernels).map_err(js_err)?;
             let bound = net.bind(&gpu, &DeviceDataset::upload(&gpu, &data).map_err(js_err)?).map_err(js_err)?;
             let indices: Vec<u32> = (0..batch as u32).collect();
             let mut results = Vec::new();

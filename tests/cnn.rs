@@ -413,7 +413,7 @@ pub fn digits_cnn() -> ModelSpec {
 fn a_small_cnn_reaches_97_percent_on_digits_with_adahessian() {
     let gpu = gpu_or_skip!();
     let (train_set, test_set) = data::digits().unwrap().split(0.2, 0).unwrap();
-    let net = Network::new(gpu, &digits_cnn(), NetworkOptions { max_batch: 32, seed: 0 }).unwrap();
+    let net = Network::new(gpu, &digits_cnn(), NetworkOptions::new(32, 0)).unwrap();
     let train_data = net.bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap()).unwrap();
     let test_data = net.bind(gpu, &DeviceDataset::upload(gpu, &test_set).unwrap()).unwrap();
     let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(AdaHessianConfig::default())).unwrap();

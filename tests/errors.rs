@@ -67,7 +67,7 @@ fn names_and_shapes_follow_pytorch_sequential() {
 fn gpu_input_errors_are_clear() {
     let gpu = gpu_or_skip!();
     let spec = ModelSpec::mlp(&[4, 3, 2], Activation::Relu, Loss::CrossEntropy);
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 4, seed: 0 }).unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(4, 0)).unwrap();
     // data with the wrong number of features
     let ds = Dataset::new(vec![0.0; 15], 5, Targets::Classes { labels: vec![0, 1, 0], classes: 2 }).unwrap();
     let e = net.bind(gpu, &DeviceDataset::upload(gpu, &ds).unwrap()).err().unwrap().to_string();
@@ -103,7 +103,7 @@ fn a_model_too_large_for_the_device_names_the_limit() {
     let gpu = gpu_or_skip!();
     // 8192 × 8192 weights = 256 MiB of f32: over WebGPU's default 128 MiB binding limit
     let spec = ModelSpec::mlp(&[8192, 8192], Activation::Identity, Loss::Mse);
-    match Network::new(gpu, &spec, NetworkOptions { max_batch: 1, seed: 0 }) {
+    match Network::new(gpu, &spec, NetworkOptions::new(1, 0)) {
         Err(Error::LimitExceeded { limit_name, .. }) => {
             assert_eq!(limit_name, "maxStorageBufferBindingSize")
         }
@@ -112,7 +112,7 @@ fn a_model_too_large_for_the_device_names_the_limit() {
     }
     // and a huge batch of activations
     let spec = ModelSpec::mlp(&[4, 4096, 2], Activation::Tanh, Loss::Mse);
-    let e = Network::new(gpu, &spec, NetworkOptions { max_batch: 4096, seed: 0 }).err().unwrap().to_string();
+    let e = Network::new(gpu, &spec, NetworkOptions::new(4096, 0)).err().unwrap().to_string();
     assert!(e.contains("activation arena") && e.contains("maxStorageBufferBindingSize"), "{e}");
 }
 

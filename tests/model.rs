@@ -56,8 +56,7 @@ fn gpu_gradient_and_hvp_match_reference_for_random_architectures() {
         let spec = random_spec(&mut arch_rng, loss);
         let model = spec.resolve().unwrap();
         let rows = if case % 8 < 2 { 1 } else { 1 + arch_rng.below(12) };
-        let net =
-            Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: rows, seed: case / 2 }, kernels).unwrap();
+        let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(rows, case / 2), kernels).unwrap();
         let ds = random_data(&model, rows, 200 + case);
         let data = common::bind(gpu, &net, &ds);
         let indices: Vec<u32> = (0..rows as u32).collect();
@@ -85,7 +84,7 @@ fn gpu_hvp_is_symmetric() {
     for (i, act) in [Activation::Tanh, Activation::Gelu, Activation::Softplus].into_iter().enumerate() {
         let spec = ModelSpec::mlp(&[5, 8, 6, 3], act, Loss::CrossEntropy);
         let model = spec.resolve().unwrap();
-        let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 16, seed: 3 }).unwrap();
+        let net = Network::new(gpu, &spec, NetworkOptions::new(16, 3)).unwrap();
         let ds = random_data(&model, 16, 9 + i as u64);
         let data = common::bind(gpu, &net, &ds);
         let indices: Vec<u32> = (0..16).collect();
@@ -132,7 +131,7 @@ fn full_hessian_of_a_tiny_model_is_symmetric_and_matches_finite_differences() {
 
     // and the GPU's unit-vector HVPs give the same matrix
     let Some(gpu) = common::gpu() else { return };
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 5, seed: 1 }).unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(5, 1)).unwrap();
     let data = common::bind(gpu, &net, &ds);
     let indices: Vec<u32> = (0..5).collect();
     let batch = Batch { data: &data, indices: &indices };
@@ -157,7 +156,7 @@ fn predict_returns_the_outputs_of_the_reference_forward_pass() {
     let gpu = gpu_or_skip!();
     let spec = ModelSpec::mlp(&[3, 5, 4], Activation::Gelu, Loss::CrossEntropy);
     let model = spec.resolve().unwrap();
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 6, seed: 2 }).unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(6, 2)).unwrap();
     let ds = random_data(&model, 6, 4);
     let data = common::bind(gpu, &net, &ds);
     let indices: Vec<u32> = (0..6).collect();

@@ -132,7 +132,8 @@ fn hutchinson_is_exact_on_a_separable_quadratic_and_the_step_is_newton() {
 }
 
 /// The fused update (D = |z ⊙ Hz| formed inside the update, one probe, no averaging) leaves the
-/// same θ, moments and curvature, bit for bit, as curv_accumulate + curv_abs + adahessian_step, on
+/// same θ and moments, bit for bit, as curv_accumulate + curv_abs + adahessian_step (and never
+/// touches the curvature buffer, a placeholder in that configuration), on
 /// a curvature step and on the step after it (update_each 2, D reused), with weight decay, a
 /// fractional hessian power and signed, mixed-magnitude Hz.
 #[test]
@@ -186,7 +187,7 @@ fn fused_curvature_update_equals_the_separate_kernels() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&fused.theta), bits(&separate.theta), "θ (update_curv {update_curv})");
         assert_eq!(bits(&fused.state), bits(&separate.state), "m, v (update_curv {update_curv})");
-        assert_eq!(bits(&fused.curv), bits(&separate.curv), "D (update_curv {update_curv})");
+        assert!(fused.curv.iter().all(|d| d.is_nan()), "the fused update wrote the curvature buffer");
         assert!(fused.theta.iter().zip(&theta0).all(|(a, b)| a != b), "every θ moved (update_curv {update_curv})");
         theta0.clone_from(&fused.theta);
     }
@@ -200,7 +201,7 @@ fn one_adahessian_step_solves_a_separable_quadratic_through_the_network() {
     let gpu = gpu_or_skip!();
     let k = 5;
     let spec = ModelSpec { input: vec![3], layers: vec![Layer::Dense { out: k }], loss: Loss::Mse };
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 4, seed: 1 }).unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(4, 1)).unwrap();
     let targets: Vec<f32> = (0..4).flat_map(|_| (0..k).map(|j| j as f32 - 2.0)).collect();
     let ds = adahessian_wgpu::data::Dataset::new(
         vec![0.0; 12],

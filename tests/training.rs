@@ -14,7 +14,7 @@ fn train_digits(config: OptimizerConfig, epochs: usize) -> Option<f32> {
     let (train_set, test_set) = data::digits().unwrap().split(0.2, 0).unwrap();
     assert_eq!((train_set.rows(), test_set.rows()), (1438, 359));
     let spec = ModelSpec::mlp(&[64, 64, 10], Activation::Tanh, Loss::CrossEntropy);
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 32, seed: 0 }).unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(32, 0)).unwrap();
     let train_data = net.bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap()).unwrap();
     let test_data = net.bind(gpu, &DeviceDataset::upload(gpu, &test_set).unwrap()).unwrap();
     let mut opt = Optimizer::new(gpu, &net, config).unwrap();
@@ -53,7 +53,7 @@ fn a_nan_loss_is_reported_with_its_step() {
     let gpu = gpu_or_skip!();
     let (train_set, _) = data::digits().unwrap().split(0.2, 0).unwrap();
     let spec = ModelSpec::mlp(&[64, 8, 10], Activation::Relu, Loss::CrossEntropy);
-    let net = Network::new(gpu, &spec, NetworkOptions { max_batch: 16, seed: 0 }).unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(16, 0)).unwrap();
     let data = net.bind(gpu, &DeviceDataset::upload(gpu, &train_set).unwrap()).unwrap();
     let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::Sgd(SgdConfig::default())).unwrap();
     let indices: Vec<u32> = (0..16).collect();

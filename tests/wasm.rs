@@ -28,7 +28,7 @@ async fn web_hvp_and_adahessian_step_match_the_f64_references() {
         .unwrap_or_else(|e| panic!("no WebGPU in the test browser: {e}"));
     let spec = ModelSpec::mlp(&[3, 4, 2], Activation::Tanh, Loss::CrossEntropy);
     let model = spec.resolve().unwrap();
-    let net = Network::new(&gpu, &spec, NetworkOptions { max_batch: 5, seed: 1 }).unwrap();
+    let net = Network::new(&gpu, &spec, NetworkOptions::new(5, 1)).unwrap();
     let mut rng = SplitMix64::new(3);
     let x: Vec<f32> = (0..15).map(|_| rng.normal() as f32).collect();
     let labels: Vec<u32> = (0..5).map(|i| i % 2).collect();

@@ -111,32 +111,47 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         cmd.warmup
     );
     println!(
-        "{:<8} {:<12} {:>10} {:>10} {:>12}",
+        "{:<8} {:<12} {:>10} {:>10} {:>12} {:>10} {:>10}",
         "kernels",
         "optimizer",
         "ms/step",
         format!("vs {}", names[0]),
-        "dispatches"
+        "dispatches",
+        "GPU MiB",
+        format!("vs {}", names[0])
     );
     let mut base = None;
     for &set in &sets {
-        let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 }, set)?;
-        let bound = net.bind(gpu, &device_data)?;
         for (name, config) in names.iter().zip(&configs) {
+            // the network each method really needs: no curvature buffers for first-order methods
+            let options = NetworkOptions { curvature: config.uses_curvature(), ..NetworkOptions::new(batch, 0) };
+            let net = Network::with_kernels(gpu, &spec, options, set)?;
+            let bound = net.bind(gpu, &device_data)?;
             let mut opt = Optimizer::new(gpu, &net, *config)?;
             let mut order = BatchOrder::new(bound.rows, batch, 0);
             let timing = Timing { warmup: cmd.warmup, reps: cmd.reps, steps: cmd.steps };
             let before = (gpu.dispatch_count(), opt.steps());
             let ms = time_steps(gpu, &net, &mut opt, &bound, &mut order, timing)?;
             let per_step = (gpu.dispatch_count() - before.0) as f64 / (opt.steps() - before.1) as f64;
-            let b = *base.get_or_insert(ms);
-            println!("{:<8} {name:<12} {ms:>10.3} {:>9.2}x {per_step:>12.1}", set.name(), ms / b);
+            let bytes = net.memory().total() + opt.memory_bytes();
+            let b = *base.get_or_insert((ms, bytes));
+            println!(
+                "{:<8} {name:<12} {ms:>10.3} {:>9.2}x {per_step:>12.1} {:>10.3} {:>9.2}x",
+                set.name(),
+                ms / b.0,
+                bytes as f64 / (1 << 20) as f64,
+                bytes as f64 / b.1 as f64
+            );
         }
     }
+    println!(
+        "GPU MiB: the network and optimizer buffers each method allocates; the training data adds {:.3} MiB",
+        device_data.bytes() as f64 / (1 << 20) as f64
+    );
     if cmd.passes {
         println!("\n{:<8} {:<22} {:>10} {:>12}", "kernels", "pass", "ms", "dispatches");
         for &set in &sets {
-            let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 }, set)?;
+            let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(batch, 0), set)?;
             let bound = net.bind(gpu, &device_data)?;
             for phase in [
                 Phase::Forward,

@@ -89,26 +89,13 @@ fn fmt_stats(s: &Stats, digits: usize) -> String {
     }
 }
 
-/// Bytes the method reads and writes per parameter arena and activation set (f32), by the
-/// buffers its step uses: θ and ∇θ always; momentum (SGD with μ > 0), m and v (Adam), m, v, D,
-/// z and Hz (AdaHessian, Sophia-H); activations and cotangents always, tangents and R-cotangents
-/// for the Hessian methods.
-fn method_bytes(config: &OptimizerConfig, net: &Network) -> (u64, u64, u64) {
+/// GPU bytes a training run of the method allocates (the data set excluded), from the network
+/// and optimizer actually built for it: θ and ∇θ; the optimizer's state (m, v, a kept curvature
+/// estimate) with z and H z; every node's values and cotangents, with tangents and R-cotangents
+/// for the curvature methods, and the batch's scratch.
+fn allocated_bytes(net: &Network, opt: &Optimizer) -> (u64, u64, u64) {
     let m = net.memory();
-    let p = m.params;
-    let state = match config {
-        OptimizerConfig::Sgd(c) => {
-            if c.momentum > 0.0 {
-                p
-            } else {
-                0
-            }
-        }
-        OptimizerConfig::Adam(_) => 2 * p,
-        OptimizerConfig::AdaHessian(_) | OptimizerConfig::SophiaH(_) => 3 * p + m.probe_and_hz,
-    };
-    let act = m.values + m.cotangents / 2 + if config.uses_curvature() { m.tangents + m.cotangents / 2 } else { 0 };
-    (m.params + m.grads, state, act)
+    (m.params + m.grads, opt.memory_bytes() + m.probe_and_hz, m.values + m.tangents + m.cotangents + m.scratch)
 }
 
 struct PerOptimizer {
@@ -237,7 +224,8 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
             batch_sweep.push((b, acc));
         }
         // time per step, measured apart from training (no loss readback, no evaluation)
-        let net = Network::new(gpu, &spec, NetworkOptions { max_batch: batch, seed: 0 })?;
+        let options = NetworkOptions { curvature: config.uses_curvature(), ..NetworkOptions::new(batch, 0) };
+        let net = Network::new(gpu, &spec, options)?;
         let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &base_data.train)?)?;
         let mut opt = Optimizer::new(gpu, &net, *config)?;
         let mut order = BatchOrder::new(bound.rows, batch, 0);
@@ -248,7 +236,7 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
             config: *config,
             seeds,
             ms_per_step: ms,
-            bytes: method_bytes(config, &net),
+            bytes: allocated_bytes(&net, &opt),
             lr_sweep,
             batch_sweep,
         });
@@ -375,7 +363,7 @@ fn write_report(
             })
             .collect(),
         format!(
-            "{} uses {:.2}× the bytes of {} (state: m, v, D, probe, Hz; activations: + tangents and R-cotangents)",
+            "{} allocates {:.2}× the GPU bytes of {}, data set excluded (state: m, v, probe z, H z; activations: + tangents and R-cotangents)",
             a.name,
             (a.bytes.0 + a.bytes.1 + a.bytes.2) as f64 / (b.bytes.0 + b.bytes.1 + b.bytes.2).max(1) as f64,
             b.name

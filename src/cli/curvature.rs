@@ -79,7 +79,7 @@ impl Source {
 }
 
 fn network(gpu: &Gpu, l: &Loaded, max_batch: usize) -> Result<Network> {
-    let net = Network::new(gpu, &l.spec, NetworkOptions { max_batch, seed: 0 })?;
+    let net = Network::new(gpu, &l.spec, NetworkOptions::new(max_batch, 0))?;
     for t in &l.weights {
         net.set_tensor(gpu, &t.name, &t.shape, &t.values).context("the checkpoint does not match the model")?;
     }

@@ -248,7 +248,10 @@ pub fn train(
     quiet: bool,
 ) -> Result<Outcome> {
     let batch_size = plan.batch_size.min(data.train.rows()).max(1);
-    let net = Network::new(gpu, &plan.spec, NetworkOptions { max_batch: batch_size, seed: plan.seed })?;
+    // first-order methods get a network without the curvature buffers (about half the activations)
+    let options =
+        NetworkOptions { curvature: plan.config.uses_curvature(), ..NetworkOptions::new(batch_size, plan.seed) };
+    let net = Network::new(gpu, &plan.spec, options)?;
     let train_data = net.bind(gpu, &DeviceDataset::upload(gpu, &data.train)?)?;
     let test_data = match &data.test {
         Some(t) => Some(net.bind(gpu, &DeviceDataset::upload(gpu, t)?)?),

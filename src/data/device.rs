@@ -19,6 +19,11 @@ pub struct DeviceDataset {
 }
 
 impl DeviceDataset {
+    /// GPU bytes of the inputs and targets.
+    pub fn bytes(&self) -> u64 {
+        self.data.size() + self.targets.size()
+    }
+
     /// Uploads a data set; fails with a clear error when it exceeds the device's buffer limits.
     pub fn upload(gpu: &Gpu, ds: &Dataset) -> Result<DeviceDataset> {
         let data = storage_buffer(gpu, "data set inputs", ds.x.len())?;

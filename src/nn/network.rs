@@ -18,11 +18,22 @@ pub struct NetworkOptions {
     pub max_batch: usize,
     /// Seed of the parameter initialisation.
     pub seed: u64,
+    /// Allocate what H·v needs: the direction z, H z, every node's tangent and R-cotangent.
+    /// Curvature optimizers (AdaHessian, Sophia-H) and tools need it; a network for SGD or Adam
+    /// built without it holds about half the activation memory.
+    pub curvature: bool,
+}
+
+impl NetworkOptions {
+    /// `max_batch` rows, initial weights from `seed`, with the curvature buffers.
+    pub fn new(max_batch: usize, seed: u64) -> Self {
+        NetworkOptions { max_batch, seed, curvature: true }
+    }
 }
 
 impl Default for NetworkOptions {
     fn default() -> Self {
-        NetworkOptions { max_batch: 256, seed: 0 }
+        NetworkOptions::new(256, 0)
     }
 }
 
@@ -87,6 +98,15 @@ pub struct MemoryUse {
     pub tangents: u64,
     /// Their cotangents and the R-op of the cotangents.
     pub cotangents: u64,
+    /// Targets, per-row loss terms and max-pooling's argmax of the batch.
+    pub scratch: u64,
+}
+
+impl MemoryUse {
+    /// Everything, in bytes.
+    pub fn total(&self) -> u64 {
+        self.params + self.grads + self.probe_and_hz + self.values + self.tangents + self.cotangents + self.scratch
+    }
 }
 
 /// Loss and accuracy over a batch or a data set.
@@ -212,6 +232,7 @@ pub struct Network {
     groups: Vec<wgpu::BindGroup>,
     passes: PassLists,
     kernels: KernelSet,
+    curvature: bool,
     reduce_group: usize,
     reduce_accumulate_group: usize,
     stats_staging: wgpu::Buffer,
@@ -245,10 +266,19 @@ impl Network {
             len += n;
             off as u32
         };
+        // without curvature there are no tangents or R-cotangents: their offsets are never used
+        // (the passes that would read them are empty)
+        let curvature = options.curvature;
         let nodes: Vec<NodeOffsets> = model
             .nodes
             .iter()
-            .map(|&w| NodeOffsets { x: take(rows * w), t: take(rows * w), g: take(rows * w), r: take(rows * w) })
+            .map(|&w| {
+                let x = take(rows * w);
+                let t = if curvature { take(rows * w) } else { 0 };
+                let g = take(rows * w);
+                let r = if curvature { take(rows * w) } else { 0 };
+                NodeOffsets { x, t, g, r }
+            })
             .collect();
         let target_off = take(rows * target_width);
         let loss_off = take(rows);
@@ -431,7 +461,17 @@ impl Network {
             fwd_tangent: None,
             bwd_rbwd: None,
         });
-        let passes = PassLists::assemble(&layer_passes);
+        let mut passes = PassLists::assemble(&layer_passes);
+        if !curvature {
+            for list in [
+                &mut passes.tangent,
+                &mut passes.r_backward,
+                &mut passes.forward_tangent,
+                &mut passes.backward_r_backward,
+            ] {
+                list.clear();
+            }
+        }
         let reduce_group = metas.len();
         metas.push(loss_meta);
         let reduce_accumulate_group = metas.len();
@@ -447,8 +487,8 @@ impl Network {
         let arenas = Arenas {
             theta: storage_buffer(gpu, "theta", model.n_params)?,
             g_theta: storage_buffer(gpu, "g_theta", model.n_params)?,
-            z: storage_buffer(gpu, "z", model.n_params)?,
-            r_theta: storage_buffer(gpu, "r_theta (Hz)", model.n_params)?,
+            z: storage_buffer(gpu, "z", if curvature { model.n_params } else { 1 })?,
+            r_theta: storage_buffer(gpu, "r_theta (Hz)", if curvature { model.n_params } else { 1 })?,
             work: storage_buffer(gpu, "work", len)?,
             stats: storage_buffer(gpu, "stats", stat::LEN)?,
             index: storage_buffer(gpu, "batch indices", rows)?,
@@ -491,6 +531,7 @@ impl Network {
             groups,
             passes,
             kernels,
+            curvature,
             reduce_group,
             reduce_accumulate_group,
             stats_staging,
@@ -518,14 +559,22 @@ impl Network {
     pub fn memory(&self) -> MemoryUse {
         let p = self.model.n_params as u64 * 4;
         let per_node: u64 = self.model.nodes.iter().map(|&w| (w * self.max_batch) as u64 * 4).sum();
+        let c = self.curvature as u64;
         MemoryUse {
             params: p,
             grads: p,
-            probe_and_hz: 2 * p,
+            probe_and_hz: 2 * p * c,
             values: per_node,
-            tangents: per_node,
-            cotangents: 2 * per_node,
+            tangents: per_node * c,
+            cotangents: per_node * (1 + c),
+            scratch: self.arenas.work.size() - per_node * (2 + 2 * c),
         }
+    }
+
+    /// Whether the curvature buffers exist ([`NetworkOptions::curvature`]): H·v, the tangent and
+    /// R-backward passes and the curvature optimizers need them.
+    pub fn has_curvature(&self) -> bool {
+        self.curvature
     }
 
     /// The layer kernels this network records.
@@ -615,7 +664,8 @@ impl Network {
         dispatch(gpu, pass, Kernel::GatherTargets, &data.group, rows * target_width);
     }
 
-    /// Records one of the four passes for a batch of `rows`.
+    /// Records one of the passes for a batch of `rows` (the tangent and R-backward passes record
+    /// nothing on a network built without curvature buffers).
     pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase, rows: u32) {
         for d in self.passes.get(phase) {
             let items = match d.items {
@@ -682,6 +732,7 @@ impl Network {
     /// H v on a batch, for any direction v of length P (forward-over-reverse: exact up to f32
     /// rounding). Also leaves ∇L in the gradient arena.
     pub async fn hvp(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<Vec<f32>> {
+        self.require_curvature("H·v")?;
         self.write_direction(gpu, v)?;
         self.run(gpu, batch, &[Phase::ForwardTangent, Phase::BackwardRBackward])?;
         read_f32_with(gpu, &self.arenas.r_theta, 0, self.n_params(), &self.param_staging).await
@@ -689,10 +740,22 @@ impl Network {
 
     /// The directional derivative ⟨∇L, v⟩ from the tangent pass alone (no backward pass).
     pub async fn directional_derivative(&self, gpu: &Gpu, batch: &Batch<'_>, v: &[f32]) -> Result<f32> {
+        self.require_curvature("the directional derivative")?;
         self.write_direction(gpu, v)?;
         let rows = self.run(gpu, batch, &[Phase::ForwardTangent])?;
         let s = self.read_stats(gpu).await?;
         Ok(s[stat::T_LOSS] / rows as f32)
+    }
+
+    /// An error naming `what` when the network was built without the curvature buffers.
+    pub fn require_curvature(&self, what: &str) -> Result<()> {
+        if self.curvature {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "{what} needs the curvature buffers, but this network was built with NetworkOptions::curvature = false; build it with curvature = true"
+            )))
+        }
     }
 
     fn write_direction(&self, gpu: &Gpu, v: &[f32]) -> Result<()> {

@@ -39,11 +39,18 @@ pub struct Optimizer {
     /// (bind group, number of groups averaged) for each tensor whose curvature is averaged
     group_means: Vec<(usize, u32)>,
     n_params: u32,
+    /// floats allocated for m (and v)
+    state_len: usize,
+    /// floats allocated for the kept curvature estimate (0: not kept)
+    curv_len: usize,
 }
 
 impl Optimizer {
     /// Validates the configuration and allocates the optimizer state for `net`.
     pub fn new(gpu: &Gpu, net: &Network, config: OptimizerConfig) -> Result<Optimizer> {
+        if config.uses_curvature() {
+            net.require_curvature(config.name())?;
+        }
         let groups = match config {
             OptimizerConfig::AdaHessian(c) => c.averaging_groups(net.model()),
             _ => Vec::new(),
@@ -88,8 +95,23 @@ impl Optimizer {
             group_means.push((slices.len(), (len / group_len) as u32));
             slices.push(SliceMeta { off: off as u32, len: len as u32, group_len: group_len as u32, ..whole(0) });
         }
-        let curv = storage_buffer(gpu, "curvature estimate", p)?;
-        let state = storage_buffer(gpu, "optimizer state (m, v)", 2 * p)?;
+        // state by need: SGD without momentum keeps nothing, with momentum one buffer, Adam and the
+        // curvature methods m and v; the estimate D is kept only where it is accumulated over
+        // probes or averaged (AdaHessian otherwise forms it inside its update) and for Sophia-H
+        let state_len = match config {
+            OptimizerConfig::Sgd(c) if c.momentum == 0.0 => 0,
+            OptimizerConfig::Sgd(_) => p,
+            _ => 2 * p,
+        };
+        let keeps_estimate = match config {
+            OptimizerConfig::AdaHessian(c) => c.n_samples > 1 || !group_means.is_empty(),
+            OptimizerConfig::SophiaH(_) => true,
+            _ => false,
+        };
+        let curv_len = if keeps_estimate { p } else { 0 };
+        // a binding cannot be empty: an unused buffer is one float that no kernel touches
+        let curv = storage_buffer(gpu, "curvature estimate", curv_len.max(1))?;
+        let state = storage_buffer(gpu, "optimizer state (m, v)", state_len.max(1))?;
         let step_meta = uniform_buffer(gpu, "step meta", &StepMeta::default());
         let uniforms = UniformArena::new(gpu, "slice metas", &slices);
         let groups = (0..slices.len())
@@ -125,6 +147,8 @@ impl Optimizer {
             groups,
             group_means,
             n_params,
+            state_len,
+            curv_len,
         })
     }
 
@@ -168,11 +192,18 @@ impl Optimizer {
     }
 
     /// The optimizer state: (counters t, t_curv; m; v (or Sophia's h); the last curvature estimate).
+    /// Parts a method does not keep read as zeros (the checkpoint layout is the same for all).
     pub async fn read_state(&self, gpu: &Gpu) -> Result<OptimizerState> {
         let p = self.n_params as usize;
-        let mv = read_f32(gpu, &self.state, 0, 2 * p).await?;
-        let curv = read_f32(gpu, &self.curv, 0, p).await?;
+        let mut mv = if self.state_len > 0 { read_f32(gpu, &self.state, 0, self.state_len).await? } else { Vec::new() };
+        mv.resize(2 * p, 0.0);
+        let curv = if self.curv_len > 0 { read_f32(gpu, &self.curv, 0, p).await? } else { vec![0.0; p] };
         Ok(OptimizerState { t: self.t, t_curv: self.t_curv, m: mv[..p].to_vec(), v: mv[p..].to_vec(), curvature: curv })
+    }
+
+    /// GPU bytes of the optimizer's own state (moments and kept curvature estimate).
+    pub fn memory_bytes(&self) -> u64 {
+        4 * (self.state_len + self.curv_len) as u64
     }
 
     /// Restores a state read with [`Optimizer::read_state`] (resume from a checkpoint).
@@ -181,9 +212,15 @@ impl Optimizer {
         if s.m.len() != p || s.v.len() != p || s.curvature.len() != p {
             return Err(Error::Shape(format!("optimizer state is for a different model (expected {p} parameters)")));
         }
-        gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&s.m));
-        gpu.queue.write_buffer(&self.state, (p * 4) as u64, bytemuck::cast_slice(&s.v));
-        gpu.queue.write_buffer(&self.curv, 0, bytemuck::cast_slice(&s.curvature));
+        if self.state_len >= p {
+            gpu.queue.write_buffer(&self.state, 0, bytemuck::cast_slice(&s.m));
+        }
+        if self.state_len >= 2 * p {
+            gpu.queue.write_buffer(&self.state, (p * 4) as u64, bytemuck::cast_slice(&s.v));
+        }
+        if self.curv_len > 0 {
+            gpu.queue.write_buffer(&self.curv, 0, bytemuck::cast_slice(&s.curvature));
+        }
         self.t = s.t;
         self.t_curv = s.t_curv;
         Ok(())

@@ -134,7 +134,7 @@ pub fn problem(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64) -> Problem {
 /// [`problem`] with an explicit layer kernel set.
 pub fn problem_with(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64, kernels: KernelSet) -> Problem {
     let model = spec.resolve().unwrap();
-    let net = Network::with_kernels(gpu, &spec, NetworkOptions { max_batch: rows, seed }, kernels).unwrap();
+    let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(rows, seed), kernels).unwrap();
     let ds = random_data(&model, rows, seed + 1);
     let data = bind(gpu, &net, &ds);
     let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));

@@ -1,0 +1,75 @@
+//! What each method allocates: a network built without the curvature buffers (first-order
+//! methods) holds no z, H z, tangents or R-cotangents and refuses what needs them with a message
+//! that says how to build one; optimizer state by need (SGD without momentum keeps nothing); the
+//! first-order network's gradient is the same as the full network's.
+
+mod common;
+
+use adahessian_wgpu::block_on;
+use adahessian_wgpu::nn::{Activation, Batch, Loss, ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig};
+use common::random_data;
+
+fn spec() -> ModelSpec {
+    ModelSpec::mlp(&[5, 7, 3], Activation::Tanh, Loss::CrossEntropy)
+}
+
+#[test]
+fn a_first_order_network_allocates_no_curvature_buffers_and_refuses_curvature_work() {
+    let gpu = gpu_or_skip!();
+    let spec = spec();
+    let rows = 6;
+    let full = Network::new(gpu, &spec, NetworkOptions::new(rows, 1)).unwrap();
+    let lean = Network::new(gpu, &spec, NetworkOptions { curvature: false, ..NetworkOptions::new(rows, 1) }).unwrap();
+    let (mf, ml) = (full.memory(), lean.memory());
+    let p = 4 * full.n_params() as u64;
+    assert_eq!(mf.probe_and_hz, 2 * p);
+    assert_eq!((ml.probe_and_hz, ml.tangents), (0, 0), "{ml:?}");
+    assert_eq!(ml.cotangents * 2, mf.cotangents, "cotangents without R-cotangents: {ml:?} vs {mf:?}");
+    assert_eq!((ml.params, ml.grads, ml.values, ml.scratch), (mf.params, mf.grads, mf.values, mf.scratch));
+    assert!(ml.total() < mf.total());
+
+    let model = spec.resolve().unwrap();
+    let ds = random_data(&model, rows, 3);
+    let (df, dl) = (common::bind(gpu, &full, &ds), common::bind(gpu, &lean, &ds));
+    let indices: Vec<u32> = (0..rows as u32).collect();
+    let (loss_f, g_f) = block_on(full.gradient(gpu, &Batch { data: &df, indices: &indices })).unwrap();
+    let (loss_l, g_l) = block_on(lean.gradient(gpu, &Batch { data: &dl, indices: &indices })).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&g_l), bits(&g_f), "the lean network's gradient is the full network's, bit for bit");
+    assert_eq!(loss_l.to_bits(), loss_f.to_bits());
+
+    let v = vec![1.0; lean.n_params()];
+    let err = block_on(lean.hvp(gpu, &Batch { data: &dl, indices: &indices }, &v)).unwrap_err().to_string();
+    assert!(err.contains("curvature") && err.contains("curvature = true"), "{err}");
+    for config in [
+        OptimizerConfig::AdaHessian(AdaHessianConfig::default()),
+        OptimizerConfig::SophiaH(SophiaHConfig::default()),
+    ] {
+        let err = Optimizer::new(gpu, &lean, config).err().expect("refused").to_string();
+        assert!(err.contains(config.name()) && err.contains("curvature = true"), "{err}");
+    }
+    Optimizer::new(gpu, &lean, OptimizerConfig::Adam(AdamConfig::default())).unwrap();
+}
+
+#[test]
+fn optimizer_state_is_allocated_by_need() {
+    let gpu = gpu_or_skip!();
+    let spec = spec();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(4, 1)).unwrap();
+    let p = 4 * net.n_params() as u64;
+    let bytes = |config| Optimizer::new(gpu, &net, config).unwrap().memory_bytes();
+    assert_eq!(bytes(OptimizerConfig::Sgd(SgdConfig::default())), 0, "plain SGD keeps nothing");
+    assert_eq!(bytes(OptimizerConfig::Sgd(SgdConfig { momentum: 0.9, ..Default::default() })), p);
+    assert_eq!(bytes(OptimizerConfig::Adam(AdamConfig::default())), 2 * p);
+    assert_eq!(bytes(OptimizerConfig::AdaHessian(AdaHessianConfig::default())), 2 * p, "D is formed in the update");
+    let two_probes = AdaHessianConfig { n_samples: 2, ..Default::default() };
+    assert_eq!(bytes(OptimizerConfig::AdaHessian(two_probes)), 3 * p, "D accumulates over probes");
+    assert_eq!(bytes(OptimizerConfig::SophiaH(SophiaHConfig::default())), 3 * p);
+    // the checkpoint layout stays the same for every method: what is not kept reads as zeros
+    let opt = Optimizer::new(gpu, &net, OptimizerConfig::Sgd(SgdConfig::default())).unwrap();
+    let s = block_on(opt.read_state(gpu)).unwrap();
+    let n = net.n_params();
+    assert_eq!((s.m.len(), s.v.len(), s.curvature.len()), (n, n, n));
+    assert!(s.m.iter().chain(&s.v).chain(&s.curvature).all(|x| *x == 0.0));
+}
