@@ -13,6 +13,11 @@ struct LayerMeta {
     c_in: u32, h_in: u32, w_in: u32, c_out: u32,
     h_out: u32, w_out: u32, k_h: u32, k_w: u32,
     stride_h: u32, stride_w: u32, pad_h: u32, pad_w: u32,
+    // dense epilogues (tiled kernels): act_fwd ≠ 0 applies the activation that follows the layer
+    // (post_* = its output node) in forward and tangent; act_bwd ≠ 0 applies the activation that
+    // precedes it (pre_* = its input node) to the input cotangents; codes in activation_math.wgsl
+    act_fwd: u32, act_bwd: u32, post_x_off: u32, post_t_off: u32,
+    pre_x_off: u32, pre_t_off: u32, pre_g_off: u32, pre_r_off: u32,
 };
 
 struct BatchMeta {

@@ -43,6 +43,74 @@ fn store_rows(off: u32, t: Tile, rows: u32, n: u32, a0: vec4<f32>, a1: vec4<f32>
     store_row(off, t.r0 + 3u, rows, t.c0, n, a3);
 }
 
+// ---- activation epilogues (src/nn/network.rs decides; maths in activation_math.wgsl)
+// A dense layer followed by an activation (layer.act_fwd ≠ 0) also writes the activation's output
+// post = f(y) and its tangent t_post = f′(y) t_y; one preceded by an activation (layer.act_bwd ≠ 0)
+// also writes the activation's input cotangent g_pre = f′(x_pre) g_x and its R-op
+// r_pre = f′(x_pre) r_x + f″(x_pre) t_pre g_x. The same formulas as the activation kernels, so
+// the fusion is exact; it saves the activation's dispatches and a pass over the node.
+
+// Four values of row `row` of a [rows, n] tensor at work offset `off`, columns c0.. (clamped).
+fn row4(off: u32, row: u32, rows: u32, c0: u32, n: u32) -> vec4<f32> {
+    return work4(off + min(row, rows - 1u) * n + clamped(c0, n));
+}
+fn act4(code: u32, x: vec4<f32>) -> array<vec3<f32>, 4> {
+    return array<vec3<f32>, 4>(act_eval(code, x.x), act_eval(code, x.y), act_eval(code, x.z), act_eval(code, x.w));
+}
+fn post_row(row: u32, rows: u32, c0: u32, n: u32, y: vec4<f32>) {
+    let a = act4(layer.act_fwd, y);
+    store_row(layer.post_x_off, row, rows, c0, n, vec4<f32>(a[0].x, a[1].x, a[2].x, a[3].x));
+}
+fn post_tangent_row(row: u32, rows: u32, c0: u32, n: u32, y: vec4<f32>, t: vec4<f32>) {
+    let a = act4(layer.act_fwd, y);
+    store_row(layer.post_t_off, row, rows, c0, n, vec4<f32>(a[0].y, a[1].y, a[2].y, a[3].y) * t);
+}
+// post = f(y) for a tile whose pre-activations y are in registers
+fn store_post(t: Tile, rows: u32, n: u32, y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>) {
+    if (layer.act_fwd == ACT_NONE) { return; }
+    post_row(t.r0, rows, t.c0, n, y0);
+    post_row(t.r0 + 1u, rows, t.c0, n, y1);
+    post_row(t.r0 + 2u, rows, t.c0, n, y2);
+    post_row(t.r0 + 3u, rows, t.c0, n, y3);
+}
+// t_post = f′(y) t_y, reading y from the layer's output (written by its forward pass)
+fn store_post_tangent(t: Tile, rows: u32, n: u32, t0: vec4<f32>, t1: vec4<f32>, t2: vec4<f32>, t3: vec4<f32>) {
+    if (layer.act_fwd == ACT_NONE) { return; }
+    post_tangent_row(t.r0, rows, t.c0, n, row4(layer.y_off, t.r0, rows, t.c0, n), t0);
+    post_tangent_row(t.r0 + 1u, rows, t.c0, n, row4(layer.y_off, t.r0 + 1u, rows, t.c0, n), t1);
+    post_tangent_row(t.r0 + 2u, rows, t.c0, n, row4(layer.y_off, t.r0 + 2u, rows, t.c0, n), t2);
+    post_tangent_row(t.r0 + 3u, rows, t.c0, n, row4(layer.y_off, t.r0 + 3u, rows, t.c0, n), t3);
+}
+fn pre_cotangent_row(row: u32, rows: u32, c0: u32, n: u32, g: vec4<f32>) {
+    let a = act4(layer.act_bwd, row4(layer.pre_x_off, row, rows, c0, n));
+    store_row(layer.pre_g_off, row, rows, c0, n, vec4<f32>(a[0].y, a[1].y, a[2].y, a[3].y) * g);
+}
+fn pre_r_row(row: u32, rows: u32, c0: u32, n: u32, g: vec4<f32>, r: vec4<f32>) {
+    let a = act4(layer.act_bwd, row4(layer.pre_x_off, row, rows, c0, n));
+    let t_pre = row4(layer.pre_t_off, row, rows, c0, n);
+    let d1 = vec4<f32>(a[0].y, a[1].y, a[2].y, a[3].y);
+    let d2 = vec4<f32>(a[0].z, a[1].z, a[2].z, a[3].z);
+    store_row(layer.pre_r_off, row, rows, c0, n, d1 * r + d2 * t_pre * g);
+}
+// g_pre = f′(x_pre) g_x for a tile of input cotangents in registers
+fn store_pre_cotangent(t: Tile, rows: u32, n: u32, g0: vec4<f32>, g1: vec4<f32>, g2: vec4<f32>, g3: vec4<f32>) {
+    if (layer.act_bwd == ACT_NONE) { return; }
+    pre_cotangent_row(t.r0, rows, t.c0, n, g0);
+    pre_cotangent_row(t.r0 + 1u, rows, t.c0, n, g1);
+    pre_cotangent_row(t.r0 + 2u, rows, t.c0, n, g2);
+    pre_cotangent_row(t.r0 + 3u, rows, t.c0, n, g3);
+}
+// r_pre = f′ r_x + f″ t_pre g_x for a tile of R-cotangents in registers; g_x from registers
+// (fused kernel) or from the layer's input cotangent (written by the backward pass)
+fn store_pre_r(t: Tile, rows: u32, n: u32, g0: vec4<f32>, g1: vec4<f32>, g2: vec4<f32>, g3: vec4<f32>,
+               r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>) {
+    if (layer.act_bwd == ACT_NONE) { return; }
+    pre_r_row(t.r0, rows, t.c0, n, g0, r0);
+    pre_r_row(t.r0 + 1u, rows, t.c0, n, g1, r1);
+    pre_r_row(t.r0 + 2u, rows, t.c0, n, g2, r2);
+    pre_r_row(t.r0 + 3u, rows, t.c0, n, g3, r3);
+}
+
 // The tile of invocation idx over a [rows, cols] output, columns fastest.
 fn batch_tile(idx: u32, rows: u32, cols: u32) -> Tile {
     let tc = tile_count(cols);
@@ -73,6 +141,7 @@ fn dense_fwd_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
         y3 += work[x_row.w + i] * w;
     }
     store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
+    store_post(t, rows, n_out, y0, y1, y2, y3);
 }
 
 // The tangent alone (a second probe on the same forward pass):
@@ -110,6 +179,7 @@ fn dense_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         }
     }
     store_rows(layer.t_y_off, t, rows, n_out, t0, t1, t2, t3);
+    store_post_tangent(t, rows, n_out, t0, t1, t2, t3);
 }
 
 // Forward and tangent in one pass over x and W:
@@ -154,6 +224,15 @@ fn dense_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @built
     }
     store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
     store_rows(layer.t_y_off, t, rows, n_out, t0, t1, t2, t3);
+    store_post(t, rows, n_out, y0, y1, y2, y3);
+    if (layer.act_fwd != ACT_NONE) {
+        let a0 = act4(layer.act_fwd, y0); let a1 = act4(layer.act_fwd, y1);
+        let a2 = act4(layer.act_fwd, y2); let a3 = act4(layer.act_fwd, y3);
+        store_row(layer.post_t_off, t.r0, rows, t.c0, n_out, vec4<f32>(a0[0].y, a0[1].y, a0[2].y, a0[3].y) * t0);
+        store_row(layer.post_t_off, t.r0 + 1u, rows, t.c0, n_out, vec4<f32>(a1[0].y, a1[1].y, a1[2].y, a1[3].y) * t1);
+        store_row(layer.post_t_off, t.r0 + 2u, rows, t.c0, n_out, vec4<f32>(a2[0].y, a2[1].y, a2[2].y, a2[3].y) * t2);
+        store_row(layer.post_t_off, t.r0 + 3u, rows, t.c0, n_out, vec4<f32>(a3[0].y, a3[1].y, a3[2].y, a3[3].y) * t3);
+    }
 }
 
 // ---------------------------------------------------------------- input cotangents
@@ -178,6 +257,7 @@ fn dense_bwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
         g3 += work[g_row.w + o] * w;
     }
     store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
+    store_pre_cotangent(t, rows, n_in, g0, g1, g2, g3);
 }
 
 // r_gx[b, i] = Σ_o (r_y[b, o] W[o, i] + g_y[b, o] Z_W[o, i])
@@ -203,6 +283,14 @@ fn dense_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         r3 += work[r_row.w + o] * w + work[g_row.w + o] * zw;
     }
     store_rows(layer.r_x_off, t, rows, n_in, r0, r1, r2, r3);
+    if (layer.act_bwd != ACT_NONE) {
+        // g_x from the backward pass
+        let g0 = row4(layer.g_x_off, t.r0, rows, t.c0, n_in);
+        let g1 = row4(layer.g_x_off, t.r0 + 1u, rows, t.c0, n_in);
+        let g2 = row4(layer.g_x_off, t.r0 + 2u, rows, t.c0, n_in);
+        let g3 = row4(layer.g_x_off, t.r0 + 3u, rows, t.c0, n_in);
+        store_pre_r(t, rows, n_in, g0, g1, g2, g3, r0, r1, r2, r3);
+    }
 }
 
 // g_x and r_gx in one pass over W and g_y:
@@ -234,6 +322,8 @@ fn dense_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     }
     store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
     store_rows(layer.r_x_off, t, rows, n_in, r0, r1, r2, r3);
+    store_pre_cotangent(t, rows, n_in, g0, g1, g2, g3);
+    store_pre_r(t, rows, n_in, g0, g1, g2, g3, r0, r1, r2, r3);
 }
 
 // ---------------------------------------------------------------- parameter gradients

@@ -463,3 +463,57 @@ fn grad_sumsq_reduces_the_whole_arena() {
         );
     }
 }
+
+/// The activation epilogue of the fused forward + tangent kernel (used on GPUs; CPU adapters run
+/// the separate kernels, which the whole-model tests cover): post = f(y), t_post = f′(y) t_y for
+/// every activation, against the f64 activation and dense references.
+#[test]
+fn fused_forward_tangent_epilogue_applies_the_next_activation() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(17);
+    let (rows, n_in, n_out) = (5, 6, 7);
+    let s = slots(rows, n_in, n_out);
+    let shape = DenseShape { rows, n_in, n_out };
+    let p = n_out * n_in + n_out;
+    let post = s.len as u32;
+    let theta = uniform(&mut rng, p, -1.0, 1.0);
+    let z = uniform(&mut rng, p, -1.0, 1.0);
+    let mut work = uniform(&mut rng, s.len, -2.0, 2.0);
+    work.extend(vec![f32::NAN; 2 * rows * n_out]);
+    let (w, b) = (to_f64(&theta[..n_out * n_in]), to_f64(&theta[n_out * n_in..]));
+    let (zw, zb) = (to_f64(&z[..n_out * n_in]), to_f64(&z[n_out * n_in..]));
+    let x = to_f64(slice(&work, s.meta.x_off, rows * n_in));
+    let t_x = to_f64(slice(&work, s.meta.t_x_off, rows * n_in));
+    let y = dense::fwd(shape, &w, &b, &x);
+    let t_y = dense::tangent(shape, &w, &zw, &zb, &x, Some(&t_x));
+    for act in Activation::ALL.into_iter().filter(|a| a.kernels().is_some()) {
+        let meta = LayerMeta {
+            w_off: 0,
+            b_off: (n_out * n_in) as u32,
+            flags: FLAG_INPUT_HAS_TANGENT,
+            act_fwd: act.code(),
+            post_x_off: post,
+            post_t_off: post + (rows * n_out) as u32,
+            ..s.meta
+        };
+        let mut a = LayerArenas {
+            theta: theta.clone(),
+            z: z.clone(),
+            g_theta: vec![0.0; p],
+            r_theta: vec![0.0; p],
+            work: work.clone(),
+            stats: vec![0.0; 8],
+        };
+        let tiles = rows.div_ceil(4) * n_out.div_ceil(4);
+        block_on(run_layer_kernel(gpu, Kernel::DenseFwdTangentTiled, &meta, rows as u32, tiles as u32, &mut a))
+            .unwrap();
+        let want_post: Vec<f64> = y.iter().map(|&v| act.f(v)).collect();
+        let want_t: Vec<f64> = y.iter().zip(&t_y).map(|(&v, &t)| act.d1(v) * t).collect();
+        Tolerance::F32_KERNEL.check(&format!("{act:?} post"), slice(&a.work, post, rows * n_out), &want_post);
+        Tolerance::F32_KERNEL.check(
+            &format!("{act:?} post tangent"),
+            slice(&a.work, post + (rows * n_out) as u32, rows * n_out),
+            &want_t,
+        );
+    }
+}

@@ -42,10 +42,9 @@ fn a_first_order_network_allocates_no_curvature_buffers_and_refuses_curvature_wo
     let v = vec![1.0; lean.n_params()];
     let err = block_on(lean.hvp(gpu, &Batch { data: &dl, indices: &indices }, &v)).unwrap_err().to_string();
     assert!(err.contains("curvature") && err.contains("curvature = true"), "{err}");
-    for config in [
-        OptimizerConfig::AdaHessian(AdaHessianConfig::default()),
-        OptimizerConfig::SophiaH(SophiaHConfig::default()),
-    ] {
+    for config in
+        [OptimizerConfig::AdaHessian(AdaHessianConfig::default()), OptimizerConfig::SophiaH(SophiaHConfig::default())]
+    {
         let err = Optimizer::new(gpu, &lean, config).err().expect("refused").to_string();
         assert!(err.contains(config.name()) && err.contains("curvature = true"), "{err}");
     }

@@ -6,7 +6,7 @@ mod common;
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::gpu::KernelSet;
-use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions, Phase};
 use adahessian_wgpu::probe::SplitMix64;
 use common::{dot, random_data, to_f64, uniform, Tolerance};
 
@@ -164,4 +164,46 @@ fn predict_returns_the_outputs_of_the_reference_forward_pass() {
     let theta = to_f64(&block_on(net.params(gpu)).unwrap());
     let want = reference::pass(&model, &theta, &to_f64(&ds.x), &to_f64(&ds.targets.as_f32()), 6, None);
     Tolerance::F32_MODEL.check("predict", &out, want.nodes.last().unwrap());
+}
+
+/// Every activation between two dense layers is folded into their tiled kernels (forward and
+/// tangent into the layer before, backward and R-backward into the layer after): the passes lose
+/// the activation's dispatches and the gradient, H·z and ⟨∇L, z⟩ still match the f64 reference.
+#[test]
+fn activations_folded_into_the_dense_epilogues_match_the_reference() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(21);
+    for act in Activation::ALL.into_iter().filter(|a| a.kernels().is_some()) {
+        for loss in [Loss::CrossEntropy, Loss::Mse] {
+            let spec = ModelSpec::mlp(&[5, 9, 6, 3], act, loss);
+            let model = spec.resolve().unwrap();
+            let rows = 7;
+            let options = NetworkOptions::new(rows, 4);
+            let tiled = Network::with_kernels(gpu, &spec, options, KernelSet::Tiled).unwrap();
+            let naive = Network::with_kernels(gpu, &spec, options, KernelSet::Naive).unwrap();
+            // two activations, each losing its forward and tangent (into the layer before) and its
+            // backward and R-backward kernels (into the layer after)
+            for phase in [Phase::Forward, Phase::Tangent, Phase::Backward, Phase::RBackward] {
+                assert_eq!(tiled.dispatch_count(phase) + 2, naive.dispatch_count(phase), "{act:?} {phase:?}");
+            }
+            let ds = random_data(&model, rows, 40);
+            let data = common::bind(gpu, &tiled, &ds);
+            let indices: Vec<u32> = (0..rows as u32).collect();
+            let batch = Batch { data: &data, indices: &indices };
+            let theta = to_f64(&block_on(tiled.params(gpu)).unwrap());
+            let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
+            let z32 = uniform(&mut rng, model.n_params, -1.0, 1.0);
+            let want = reference::pass(&model, &theta, &x, &t, rows, Some(&to_f64(&z32)));
+            let label = format!("{act:?} {loss:?}");
+            let (l, g) = block_on(tiled.gradient(gpu, &batch)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("{label} loss"), &[l], &[want.loss]);
+            Tolerance::F32_MODEL.check(&format!("{label} gradient"), &g, &want.grad);
+            let hz = block_on(tiled.hvp(gpu, &batch, &z32)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("{label} Hz"), &hz, want.hz.as_ref().unwrap());
+            let dd = block_on(tiled.directional_derivative(gpu, &batch, &z32)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("{label} <g, z>"), &[dd], &[dot(&want.grad, &to_f64(&z32))]);
+            let out = block_on(tiled.predict(gpu, &batch)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("{label} outputs"), &out, want.nodes.last().unwrap());
+        }
+    }
 }

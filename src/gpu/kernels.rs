@@ -89,12 +89,12 @@ impl ShaderModule {
     pub fn source(self) -> &'static str {
         match self {
             ShaderModule::Dense => {
-                shader!("common.wgsl", "layer_bindings.wgsl", "dense.wgsl", "dense_tiled.wgsl")
+                shader!("common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "dense.wgsl", "dense_tiled.wgsl")
             }
             ShaderModule::Conv => shader!("common.wgsl", "layer_bindings.wgsl", "conv.wgsl", "conv_tiled.wgsl"),
             ShaderModule::Pool => shader!("common.wgsl", "layer_bindings.wgsl", "pool.wgsl"),
             ShaderModule::Activation => {
-                shader!("common.wgsl", "layer_bindings.wgsl", "activation.wgsl")
+                shader!("common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "activation.wgsl")
             }
             ShaderModule::Loss => shader!("common.wgsl", "layer_bindings.wgsl", "loss.wgsl"),
             ShaderModule::Probe => shader!("common.wgsl", "optim_bindings.wgsl", "probe.wgsl"),

@@ -41,6 +41,14 @@ pub struct LayerMeta {
     pub stride_w: u32,
     pub pad_h: u32,
     pub pad_w: u32,
+    pub act_fwd: u32,
+    pub act_bwd: u32,
+    pub post_x_off: u32,
+    pub post_t_off: u32,
+    pub pre_x_off: u32,
+    pub pre_t_off: u32,
+    pub pre_g_off: u32,
+    pub pre_r_off: u32,
 }
 
 /// `LayerMeta::flags`: the layer's input depends on θ (it has a tangent and needs a cotangent).

@@ -60,6 +60,19 @@ impl Activation {
         Activation::ALL.into_iter().find(|a| a.name() == name.to_ascii_lowercase())
     }
 
+    /// The code the tiled dense kernels' epilogues know it by (`act_eval` in
+    /// shaders/activation_math.wgsl; 0 means no activation).
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Identity => 1,
+            Activation::Relu => 2,
+            Activation::Tanh => 3,
+            Activation::Sigmoid => 4,
+            Activation::Softplus => 5,
+            Activation::Gelu => 6,
+        }
+    }
+
     /// The (fwd, tangent, bwd, rbwd) kernels; None for the identity, which runs nothing.
     pub fn kernels(self) -> Option<[Kernel; 4]> {
         use Kernel::*;

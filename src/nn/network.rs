@@ -155,6 +155,51 @@ struct LayerPasses {
     bwd_rbwd: Option<Vec<Dispatch>>,
 }
 
+/// Folds each activation that sits next to a dense layer into that layer's tiled kernels
+/// (shaders/dense_tiled.wgsl, "activation epilogues"): a dense layer followed by an activation
+/// writes the activation's output and tangent itself; one preceded by an activation writes the
+/// activation's input cotangent and its R-op. The activation's own dispatches of those passes
+/// are dropped. Exact: the epilogue evaluates the same f, f′, f″ as the activation kernels.
+fn fold_activations_into_dense(
+    model: &Resolved,
+    nodes: &[NodeOffsets],
+    metas: &mut [LayerMeta],
+    passes: &mut [LayerPasses],
+) {
+    let layers = &model.layers;
+    for i in 0..layers.len().saturating_sub(1) {
+        let (a, b) = (&layers[i], &layers[i + 1]);
+        if b.input != a.output {
+            continue;
+        }
+        match (a.op, b.op) {
+            (LayerOp::Dense { .. }, LayerOp::Activation { act, .. }) if act.kernels().is_some() => {
+                let post = nodes[b.output];
+                metas[i].act_fwd = act.code();
+                metas[i].post_x_off = post.x;
+                metas[i].post_t_off = post.t;
+                let p = &mut passes[i + 1];
+                p.fwd.clear();
+                p.tangent.clear();
+                p.fwd_tangent = Some(Vec::new());
+            }
+            (LayerOp::Activation { act, .. }, LayerOp::Dense { .. }) if act.kernels().is_some() => {
+                let pre = nodes[a.input];
+                metas[i + 1].act_bwd = act.code();
+                metas[i + 1].pre_x_off = pre.x;
+                metas[i + 1].pre_t_off = pre.t;
+                metas[i + 1].pre_g_off = pre.g;
+                metas[i + 1].pre_r_off = pre.r;
+                let p = &mut passes[i];
+                p.bwd.clear();
+                p.rbwd.clear();
+                p.bwd_rbwd = Some(Vec::new());
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The whole network's dispatch list of each [`Phase`].
 struct PassLists {
     forward: Vec<Dispatch>,
@@ -431,6 +476,9 @@ impl Network {
             }
             metas.push(meta);
             layer_passes.push(p);
+        }
+        if kernels == KernelSet::Tiled {
+            fold_activations_into_dense(&model, &nodes, &mut metas, &mut layer_passes);
         }
         let out = *nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let loss_meta = LayerMeta {
