@@ -449,3 +449,71 @@ fn hessian_and_landscape_run_on_a_trained_model() {
     fails(&["landscape", "--run", d, "--directions", "sideways"], &["--directions sideways"]);
     fails(&["hessian", "--model", "mlp:2-4-2"], &["no weights"]);
 }
+
+/// Real-valued targets train the MSE loss when the model names none (it trained cross-entropy on
+/// them before, loss falling to −5794 with exit 0), and log R², not an accuracy of 0; a model that
+/// names cross-entropy for them, and `compare` on them, are refused with the fix.
+#[test]
+fn a_regression_task_trains_mse_and_reports_r2() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("regress");
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("r.csv");
+    let mut text = String::from("a,b,c,d,y\n");
+    for i in 0..120 {
+        let v: Vec<f64> = (0..4).map(|j| ((i * 7 + j * 13) % 17) as f64 / 17.0).collect();
+        let y = v[0] + 2.0 * v[1] - v[2] + 0.5 * v[3];
+        text.push_str(&format!("{},{},{},{},{y}\n", v[0], v[1], v[2], v[3]));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let data = format!("csv:{}", csv.display());
+    let out = dir.join("run");
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        &data,
+        "--task",
+        "regress",
+        "--model",
+        "mlp:4-1",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "40",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["task"], "regress", "{summary}");
+    assert!(summary["config"]["model"].as_str().unwrap().contains("loss mse"), "{summary}");
+    let r2 = summary["test_r2"].as_f64().unwrap();
+    assert!(r2 > 0.9 && r2 <= 1.0, "a linear target is fitted: R² {r2}");
+    assert!(summary["test_loss"].as_f64().unwrap() >= 0.0, "an MSE is never negative: {summary}");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(metrics.starts_with("step,epoch,train_loss,test_loss,test_r2,seconds"), "{metrics}");
+    fails(
+        &[
+            "train",
+            "--data",
+            &data,
+            "--task",
+            "regress",
+            "--model",
+            "mlp:4-1:cross_entropy",
+            "--out",
+            dir.join("ce").to_str().unwrap(),
+        ],
+        &["cross_entropy", "real-valued", "loss mse"],
+    );
+    fails(
+        &["compare", "--data", &data, "--task", "regress", "--out", dir.join("cmp").to_str().unwrap()],
+        &["real-valued"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -51,6 +51,24 @@ fn a_first_order_network_allocates_no_curvature_buffers_and_refuses_curvature_wo
     Optimizer::new(gpu, &lean, OptimizerConfig::Adam(AdamConfig::default())).unwrap();
 }
 
+/// Cross-entropy on real-valued targets is refused when the data is bound (it trained on labels
+/// made from truncated floats before), naming the fix.
+#[test]
+fn cross_entropy_on_regression_targets_is_refused() {
+    let gpu = gpu_or_skip!();
+    let spec = ModelSpec::mlp(&[3, 1], Activation::Tanh, Loss::CrossEntropy);
+    let net = Network::new(gpu, &spec, NetworkOptions::new(4, 0)).unwrap();
+    let ds = adahessian_wgpu::data::Dataset::new(
+        vec![0.5; 12],
+        3,
+        adahessian_wgpu::data::Targets::Values { values: vec![1.5, -2.0, 0.25, 7.0], width: 1 },
+    )
+    .unwrap();
+    let dev = adahessian_wgpu::data::DeviceDataset::upload(gpu, &ds).unwrap();
+    let err = net.bind(gpu, &dev).err().expect("refused").to_string();
+    assert!(err.contains("real-valued targets") && err.contains("loss mse"), "{err}");
+}
+
 #[test]
 fn optimizer_state_is_allocated_by_need() {
     let gpu = gpu_or_skip!();

@@ -101,3 +101,26 @@ fn mistakes_get_errors_that_name_the_layer_and_the_fix() {
     let e = err("input 2x8; linear(3)");
     assert!(e.contains("[features] or [channels, height, width]"), "{e}");
 }
+
+/// A model that names no loss takes the task's (MSE for regression targets); one that names a loss
+/// keeps it, in every form; a second `loss` line is refused instead of overriding the first.
+#[test]
+fn an_unnamed_loss_follows_the_task_and_a_named_one_is_kept() {
+    for text in [
+        "mlp:4-8-1:tanh",
+        "input 4; linear(8); tanh; linear(1)",
+        r#"{"input": [4], "layers": ["linear(8)", "tanh", "linear(1)"]}"#,
+    ] {
+        assert_eq!(ModelSpec::parse_with_default_loss(text, Loss::Mse).unwrap().loss, Loss::Mse, "{text}");
+        assert_eq!(ModelSpec::parse(text).unwrap().loss, Loss::CrossEntropy, "{text}");
+    }
+    for text in [
+        "mlp:4-8-1:tanh:cross_entropy",
+        "input 4; linear(8); tanh; linear(1); loss cross_entropy",
+        r#"{"input": [4], "layers": ["linear(1)"], "loss": "cross_entropy"}"#,
+    ] {
+        assert_eq!(ModelSpec::parse_with_default_loss(text, Loss::Mse).unwrap().loss, Loss::CrossEntropy, "{text}");
+    }
+    let err = ModelSpec::parse("input 4; linear(2); loss mse; loss cross_entropy").unwrap_err().to_string();
+    assert!(err.contains("already names its loss"), "{err}");
+}

@@ -81,7 +81,7 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     }
     let data = cmd.data.load(0)?;
     let spec = match &cmd.model {
-        Some(m) => setup::parse_model(m)?,
+        Some(m) => setup::parse_model(m, setup::task_loss(&data))?,
         None => setup::default_model(&data),
     };
     let names: Vec<&str> = cmd.optimizers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();

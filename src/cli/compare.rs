@@ -151,8 +151,15 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
     let schedule = Schedule::parse(&cmd.looping.lr_schedule)?;
     let dir = run::RunDir::create(&cmd.out, cmd.force)?;
     let base_data = cmd.data.load(0)?;
+    if base_data.train.classes() == 0 {
+        anyhow::bail!(
+            "{} has real-valued targets: compare measures classification claims (accuracy, steps to a target \
+             accuracy); train a regression model with `adahessian train`, which reports test MSE and R²",
+            base_data.name
+        );
+    }
     let spec: ModelSpec = match &cmd.model {
-        Some(m) => setup::parse_model(m)?,
+        Some(m) => setup::parse_model(m, setup::task_loss(&base_data))?,
         None => setup::default_model(&base_data),
     };
     if base_data.test.is_none() {
@@ -177,6 +184,7 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
         eval_every: scaled(eval_every, b),
         save_every: None,
         target_accuracy: Some(cmd.target_accuracy),
+        score: run::Score::Accuracy,
     };
     println!("adapter: {}", gpu.describe());
     println!(
@@ -462,7 +470,7 @@ fn write_report(
         .iter()
         .map(|r| Series {
             label: r.name.clone(),
-            points: r.seeds[0].metrics.iter().map(|m| (m.step as f64, m.test_accuracy as f64)).collect(),
+            points: r.seeds[0].metrics.iter().map(|m| (m.step as f64, m.test_score as f64)).collect(),
         })
         .collect();
     line_chart(&dir.path.join("accuracy"), "Test accuracy (seed 0)", "step", "test accuracy", &curves, false)?;

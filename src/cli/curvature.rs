@@ -51,7 +51,10 @@ impl Source {
         let (spec, data, dir, default_ckpt) = match &self.run {
             Some(dir) => {
                 let (data_args, seed) = crate::run_data_args(dir)?;
-                let spec = setup::parse_model(&dir.join("model.json").display().to_string())?;
+                let spec = setup::parse_model(
+                    &dir.join("model.json").display().to_string(),
+                    adahessian_wgpu::nn::Loss::CrossEntropy,
+                )?;
                 let ckpt =
                     ["final.safetensors", "checkpoint.safetensors"].iter().map(|f| dir.join(f)).find(|p| p.is_file());
                 (spec, data_args.load(seed)?, Some(dir.clone()), ckpt)
@@ -61,7 +64,8 @@ impl Source {
                     .model
                     .as_deref()
                     .context("give --run DIR, or --checkpoint F with --model M and the data flags")?;
-                (setup::parse_model(model)?, self.data.load(self.split_seed)?, None, None)
+                let data = self.data.load(self.split_seed)?;
+                (setup::parse_model(model, setup::task_loss(&data))?, data, None, None)
             }
         };
         let path = self

@@ -187,7 +187,7 @@ fn train_with(
     let seed = cmd.looping.seed;
     let data = cmd.data.load(seed)?;
     let spec = match &cmd.model {
-        Some(m) => setup::parse_model(m)?,
+        Some(m) => setup::parse_model(m, setup::task_loss(&data))?,
         None => setup::default_model(&data),
     };
     let model = spec.resolve()?;
@@ -214,6 +214,7 @@ fn train_with(
         eval_every: cmd.looping.eval_every.unwrap_or(per_epoch).max(1),
         save_every: cmd.save_every,
         target_accuracy: None,
+        score: run::Score::for_data(&data),
     };
     let out = match (&resume_dir, &cmd.out) {
         (Some(d), _) => d.clone(),
@@ -254,9 +255,10 @@ fn train_with(
     };
     run::write_summary(&dir, &gpu, &plan, &data, &outcome, argv)?;
     println!(
-        "{}: test accuracy {}, test loss {}, train loss {:.4}, {} steps in {:.1}s -> {}",
+        "{}: {} {}, test loss {}, train loss {:.4}, {} steps in {:.1}s -> {}",
         config.name(),
-        outcome.test.map_or("n/a".into(), |t| format!("{:.4}", t.accuracy)),
+        plan.score.column().replace('_', " "),
+        outcome.test.map_or("n/a".into(), |t| format!("{:.4}", plan.score.of(&t))),
         outcome.test.map_or("n/a".into(), |t| format!("{:.4}", t.loss)),
         outcome.train.loss,
         outcome.steps,

@@ -4,7 +4,7 @@
 use crate::plot::{line_chart, Series};
 use crate::setup::Data;
 use adahessian_wgpu::checkpoint::{self, NamedTensor};
-use adahessian_wgpu::data::DeviceDataset;
+use adahessian_wgpu::data::{DeviceDataset, Targets};
 use adahessian_wgpu::gpu::Gpu;
 use adahessian_wgpu::nn::{Batch, Evaluation, ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::optim::{Optimizer, OptimizerConfig, OptimizerState};
@@ -69,6 +69,53 @@ pub struct Plan {
     pub save_every: Option<u64>,
     /// Record when test accuracy first reaches this.
     pub target_accuracy: Option<f32>,
+    /// What the test column measures: accuracy, or R² for regression.
+    pub score: Score,
+}
+
+/// The test score a run logs: accuracy for class labels; for real-valued targets the coefficient
+/// of determination R² = 1 − MSE / Var(targets), with Var taken over the test set's targets the
+/// way the MSE loss is averaged (over rows and outputs, each output about its own mean).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Score {
+    Accuracy,
+    R2 { variance: f32 },
+}
+
+impl Score {
+    /// The score that fits the data set (its test split; the training split when there is none).
+    pub fn for_data(data: &Data) -> Score {
+        let ds = data.test.as_ref().unwrap_or(&data.train);
+        match &ds.targets {
+            Targets::Classes { .. } => Score::Accuracy,
+            Targets::Values { values, width } => {
+                let (w, n) = (*width, ds.rows());
+                let mut var = 0.0f64;
+                for j in 0..w {
+                    let column = values.iter().skip(j).step_by(w).map(|&v| v as f64);
+                    let mean = column.clone().sum::<f64>() / n.max(1) as f64;
+                    var += column.map(|v| (v - mean) * (v - mean)).sum::<f64>();
+                }
+                Score::R2 { variance: (var / (n * w).max(1) as f64) as f32 }
+            }
+        }
+    }
+
+    /// The metrics.csv column and log label.
+    pub fn column(self) -> &'static str {
+        match self {
+            Score::Accuracy => "test_accuracy",
+            Score::R2 { .. } => "test_r2",
+        }
+    }
+
+    /// The score of an evaluation.
+    pub fn of(self, e: &Evaluation) -> f32 {
+        match self {
+            Score::Accuracy => e.accuracy,
+            Score::R2 { variance } => 1.0 - e.loss / variance,
+        }
+    }
 }
 
 /// One line of metrics.csv.
@@ -78,7 +125,8 @@ pub struct Metric {
     pub epoch: f64,
     pub train_loss: f32,
     pub test_loss: f32,
-    pub test_accuracy: f32,
+    /// [`Score`]: accuracy, or R² for regression
+    pub test_score: f32,
     pub seconds: f64,
 }
 
@@ -219,19 +267,19 @@ fn read_metrics(path: &Path) -> Result<Vec<Metric>> {
             epoch: f(1),
             train_loss: f(2) as f32,
             test_loss: f(3) as f32,
-            test_accuracy: f(4) as f32,
+            test_score: f(4) as f32,
             seconds: f(5),
         });
     }
     Ok(out)
 }
 
-fn write_metrics(path: &Path, metrics: &[Metric]) -> Result<()> {
-    let mut text = String::from("step,epoch,train_loss,test_loss,test_accuracy,seconds\n");
+fn write_metrics(path: &Path, metrics: &[Metric], score: Score) -> Result<()> {
+    let mut text = format!("step,epoch,train_loss,test_loss,{},seconds\n", score.column());
     for m in metrics {
         text.push_str(&format!(
             "{},{:.4},{},{},{},{:.3}\n",
-            m.step, m.epoch, m.train_loss, m.test_loss, m.test_accuracy, m.seconds
+            m.step, m.epoch, m.train_loss, m.test_loss, m.test_score, m.seconds
         ));
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
@@ -325,7 +373,7 @@ pub fn train(
                 epoch: step as f64 / per_epoch,
                 train_loss: (loss_sum / loss_n.max(1) as f64) as f32,
                 test_loss: test.map_or(f32::NAN, |t| t.loss),
-                test_accuracy: test.map_or(f32::NAN, |t| t.accuracy),
+                test_score: test.map_or(f32::NAN, |t| plan.score.of(&t)),
                 seconds,
             };
             loss_sum = 0.0;
@@ -337,19 +385,30 @@ pub fn train(
             }
             if interactive {
                 eprint!(
-                    "\r  step {step}/{} (epoch {:.1})  train loss {:.4}  test loss {:.4}  test acc {:.4}   ",
-                    plan.steps, m.epoch, m.train_loss, m.test_loss, m.test_accuracy
+                    "\r  step {step}/{} (epoch {:.1})  train loss {:.4}  test loss {:.4}  {} {:.4}   ",
+                    plan.steps,
+                    m.epoch,
+                    m.train_loss,
+                    m.test_loss,
+                    plan.score.column(),
+                    m.test_score
                 );
             } else if !quiet {
                 eprintln!(
-                    "step {step}/{} epoch {:.2} train_loss {:.4} test_loss {:.4} test_accuracy {:.4} seconds {:.1}",
-                    plan.steps, m.epoch, m.train_loss, m.test_loss, m.test_accuracy, seconds
+                    "step {step}/{} epoch {:.2} train_loss {:.4} test_loss {:.4} {} {:.4} seconds {:.1}",
+                    plan.steps,
+                    m.epoch,
+                    m.train_loss,
+                    m.test_loss,
+                    plan.score.column(),
+                    m.test_score,
+                    seconds
                 );
             }
             metrics.push(m);
             if let Some(dir) = dir {
                 save_checkpoint(&dir.file("checkpoint.safetensors"), &net, gpu, &opt, &order, step, seconds)?;
-                write_metrics(&dir.file("metrics.csv"), &metrics)?;
+                write_metrics(&dir.file("metrics.csv"), &metrics, plan.score)?;
                 last_checkpoint = step;
             }
         }
@@ -387,14 +446,11 @@ pub fn train(
             &[series("train", &|m| m.train_loss), series("test", &|m| m.test_loss)],
             true,
         )?;
-        line_chart(
-            &dir.file("accuracy"),
-            "Test accuracy",
-            "step",
-            "accuracy",
-            &[series("test", &|m| m.test_accuracy)],
-            false,
-        )?;
+        let (title, axis) = match plan.score {
+            Score::Accuracy => ("Test accuracy", "accuracy"),
+            Score::R2 { .. } => ("Test R² (1 − MSE / variance)", "R²"),
+        };
+        line_chart(&dir.file("accuracy"), title, "step", axis, &[series("test", &|m| m.test_score)], false)?;
     }
     Ok(Outcome {
         metrics,
@@ -409,11 +465,13 @@ pub fn train(
 
 /// Writes summary.json.
 pub fn write_summary(dir: &RunDir, gpu: &Gpu, plan: &Plan, data: &Data, out: &Outcome, argv: &[String]) -> Result<()> {
+    let score = plan.score;
     let summary = serde_json::json!({
-        "test_accuracy": out.test.map(|t| t.accuracy),
+        "task": match score { Score::Accuracy => "classify", Score::R2 { .. } => "regress" },
+        score.column(): out.test.map(|t| score.of(&t)),
         "test_loss": out.test.map(|t| t.loss),
         "train_loss": out.train.loss,
-        "train_accuracy": out.train.accuracy,
+        "train_accuracy": (score == Score::Accuracy).then_some(out.train.accuracy),
         "steps": out.steps,
         "seconds": out.seconds,
         "adapter": gpu.describe(),

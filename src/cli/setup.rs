@@ -102,17 +102,29 @@ pub fn default_model(data: &Data) -> ModelSpec {
         .unwrap_or_else(|_| ModelSpec::mlp(&[ds.features, outputs], Activation::Relu, Loss::CrossEntropy))
 }
 
-/// Reads `--model`: a file written by a previous run (model.json), the text form, or `mlp:...`.
-pub fn parse_model(arg: &str) -> Result<ModelSpec> {
+/// The loss that fits the data when a model names none: cross-entropy for class labels, MSE for
+/// real-valued (regression) targets.
+pub fn task_loss(data: &Data) -> Loss {
+    if data.train.classes() > 0 {
+        Loss::CrossEntropy
+    } else {
+        Loss::Mse
+    }
+}
+
+/// Reads `--model`: a file written by a previous run (model.json), the text form, or `mlp:...`;
+/// `default_loss` when it names no loss ([`task_loss`]).
+pub fn parse_model(arg: &str, default_loss: Loss) -> Result<ModelSpec> {
     let path = Path::new(arg);
     if path.is_file() {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading the model file {arg}"))?;
-        return ModelSpec::parse(&text).with_context(|| format!("in the model file {arg}"));
+        return ModelSpec::parse_with_default_loss(&text, default_loss)
+            .with_context(|| format!("in the model file {arg}"));
     }
     if path.is_dir() && path.join("model.json").is_file() {
-        return parse_model(&path.join("model.json").display().to_string());
+        return parse_model(&path.join("model.json").display().to_string(), default_loss);
     }
-    Ok(ModelSpec::parse(arg)?)
+    Ok(ModelSpec::parse_with_default_loss(arg, default_loss)?)
 }
 
 /// Every optimizer hyper-parameter; unset ones keep the method's published default.

@@ -658,6 +658,13 @@ impl Network {
                 data.target_width
             )));
         }
+        if data.classes == 0 && self.model.loss == super::Loss::CrossEntropy {
+            return Err(Error::Shape(
+                "the cross_entropy loss needs class labels, but the data has real-valued targets (a regression task); \
+                 end the model with 'loss mse' (':mse' in the mlp: shorthand)"
+                    .into(),
+            ));
+        }
         if data.classes > k && self.model.loss == super::Loss::CrossEntropy {
             return Err(Error::Shape(format!(
                 "the data has {} classes but the model outputs {k} logits; make the last layer {} wide",

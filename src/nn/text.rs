@@ -22,14 +22,21 @@ impl ModelSpec {
     /// Parses the text form, the `mlp:` shorthand or JSON (detected by a leading `{`), and checks
     /// every shape.
     pub fn parse(text: &str) -> Result<ModelSpec> {
+        ModelSpec::parse_with_default_loss(text, Loss::CrossEntropy)
+    }
+
+    /// [`ModelSpec::parse`], with `default_loss` when the text names no loss: a regression task
+    /// passes [`Loss::Mse`], so `mlp:4-1` on real-valued targets trains MSE, not cross-entropy.
+    pub fn parse_with_default_loss(text: &str, default_loss: Loss) -> Result<ModelSpec> {
         let text = text.trim();
-        let spec = if text.starts_with('{') {
+        let (mut spec, named) = if text.starts_with('{') {
             parse_json(text)?
         } else if let Some(rest) = text.strip_prefix("mlp:") {
             parse_mlp(rest)?
         } else {
             parse_lines(text)?
         };
+        spec.loss = named.unwrap_or(default_loss);
         spec.resolve()?;
         Ok(spec)
     }
@@ -172,9 +179,12 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
     }
 }
 
-fn parse_lines(text: &str) -> Result<ModelSpec> {
+/// The model and the loss the text names (None: it names none).
+type Parsed = (ModelSpec, Option<Loss>);
+
+fn parse_lines(text: &str) -> Result<Parsed> {
     let mut input = None;
-    let mut loss = Loss::CrossEntropy;
+    let mut loss = None;
     let mut layers = Vec::new();
     for raw in text.split(['\n', ';']) {
         let line = raw.split('#').next().unwrap_or("").trim();
@@ -186,17 +196,20 @@ fn parse_lines(text: &str) -> Result<ModelSpec> {
             let shape = rest.split('x').map(|v| parse_number("input shape", v)).collect::<Result<Vec<_>>>()?;
             input = Some(shape);
         } else if let Some(rest) = line.strip_prefix("loss") {
-            loss = parse_loss(rest.trim_start_matches([' ', '=', ':']))?;
+            if loss.is_some() {
+                return Err(Error::Config(format!("'{line}': the model already names its loss; keep one 'loss' line")));
+            }
+            loss = Some(parse_loss(rest.trim_start_matches([' ', '=', ':']))?);
         } else {
             layers.push(parse_layer(layers.len(), line)?);
         }
     }
     let input =
         input.ok_or_else(|| Error::Config("the model description needs an 'input' line, e.g. 'input 1x8x8'".into()))?;
-    Ok(ModelSpec { input, layers, loss })
+    Ok((ModelSpec { input, layers, loss: loss.unwrap_or(Loss::CrossEntropy) }, loss))
 }
 
-fn parse_mlp(rest: &str) -> Result<ModelSpec> {
+fn parse_mlp(rest: &str) -> Result<Parsed> {
     let mut parts = rest.split(':');
     let widths =
         parts.next().unwrap_or("").split('-').map(|w| parse_number("mlp widths", w)).collect::<Result<Vec<_>>>()?;
@@ -206,22 +219,22 @@ fn parse_mlp(rest: &str) -> Result<ModelSpec> {
         ));
     }
     let mut activation = Activation::Relu;
-    let mut loss = Loss::CrossEntropy;
+    let mut loss = None;
     for p in parts {
         if let Some(a) = Activation::parse(p) {
             activation = a;
         } else {
-            loss = parse_loss(p).map_err(|_| {
+            loss = Some(parse_loss(p).map_err(|_| {
                 Error::Config(format!(
                     "mlp: '{p}' is neither an activation (relu, tanh, ...) nor a loss (cross_entropy, mse)"
                 ))
-            })?;
+            })?);
         }
     }
-    Ok(ModelSpec::mlp(&widths, activation, loss))
+    Ok((ModelSpec::mlp(&widths, activation, loss.unwrap_or(Loss::CrossEntropy)), loss))
 }
 
-fn parse_json(text: &str) -> Result<ModelSpec> {
+fn parse_json(text: &str) -> Result<Parsed> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?;
     let input = v
@@ -248,8 +261,8 @@ fn parse_json(text: &str) -> Result<ModelSpec> {
         })
         .collect::<Result<Vec<_>>>()?;
     let loss = match v.get("loss") {
-        Some(l) => parse_loss(l.as_str().ok_or_else(|| Error::Config("\"loss\" must be a string".into()))?)?,
-        None => Loss::CrossEntropy,
+        Some(l) => Some(parse_loss(l.as_str().ok_or_else(|| Error::Config("\"loss\" must be a string".into()))?)?),
+        None => None,
     };
-    Ok(ModelSpec { input, layers, loss })
+    Ok((ModelSpec { input, layers, loss: loss.unwrap_or(Loss::CrossEntropy) }, loss))
 }
