@@ -50,6 +50,27 @@ fn devices_lists_the_adapter() {
     let (ok, out, err) = run(&["devices"]);
     assert!(ok, "{err}");
     assert!(out.contains("max storage binding"), "{out}");
+    // a normal run prints no line that reads as an error (Mesa's device-select layer printed two
+    // "error: XDG_RUNTIME_DIR ..." lines on headless machines)
+    assert!(!err.lines().any(|l| l.starts_with("error")), "{err}");
+    // and it honours the adapter and backend choices the other commands honour
+    let out = bin().args(["devices"]).env("ADAHESSIAN_ADAPTER", "no-such-gpu-xyz").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no-such-gpu-xyz"), "{err}");
+    let out = bin().args(["devices"]).env("ADAHESSIAN_BACKEND", "metal-ish").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("ADAHESSIAN_BACKEND"), "{err}");
+    if cfg!(target_os = "linux") {
+        // a backend this OS does not have: the message names the variable that chose it
+        for args in [&["devices"][..], &["bench", "--steps", "1", "--reps", "1"][..]] {
+            let out = bin().args(args).env("ADAHESSIAN_BACKEND", "metal").output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("ADAHESSIAN_BACKEND") && err.contains("'metal'"),
+                "{args:?}: {err}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -295,6 +316,26 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["train", "--lr-schedule", "linear", "--out", o], vec!["--lr-schedule linear"]),
         (vec!["compare", "--optimizers", "adam,lion", "--out", o], vec!["unknown optimizer 'lion'"]),
         (vec!["bench", "--batch-size", "0"], vec!["at least 1"]),
+        // issue 11: each of these panicked, ran unbounded or printed nonsense before
+        (vec!["train", "--test-fraction", "0.9999", "--out", o], vec!["leaves no training rows"]),
+        (vec!["train", "--eval-every", "0", "--out", o], vec!["--eval-every 0"]),
+        (vec!["train", "--save-every", "0", "--out", o], vec!["--save-every 0"]),
+        (
+            vec!["train", "--epochs", "18446744073709551615", "--out", o],
+            vec!["--epochs 18446744073709551615", "fewer epochs"],
+        ),
+        (vec!["train", "--optimizer", "sgd", "--momentum", "1.5", "--out", o], vec!["momentum = 1.5", "[0, 1)"]),
+        (vec!["train", "--optimizer", "sgd", "--momentum", "-0.5", "--out", o], vec!["momentum = -0.5"]),
+        (vec!["bench", "--optimizers", ""], vec!["no optimizer"]),
+        (vec!["bench", "--reps", "0"], vec!["--reps"]),
+        (vec!["bench", "--matmul", "0"], vec!["--matmul 0"]),
+        (vec!["bench", "--kernels", "fast"], vec!["unknown kernel set 'fast'"]),
+        (vec!["hessian", "--run", o, "--max-iter", "0"], vec!["--max-iter 0"]),
+        (vec!["hessian", "--run", o, "--tol", "-1"], vec!["--tol -1"]),
+        (vec!["hessian", "--run", o, "--sigma", "NaN"], vec!["--sigma NaN"]),
+        (vec!["hessian", "--run", o, "--sigma", "-0.1"], vec!["--sigma -0.1"]),
+        (vec!["landscape", "--run", o, "--range", "-1:1:1"], vec!["POINTS ≥ 2"]),
+        (vec!["landscape", "--run", o, "--range", "-1:1:100000"], vec!["grid points", "at most"]),
     ];
     for (args, needles) in cases {
         fails(&args, &needles);

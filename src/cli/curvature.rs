@@ -107,7 +107,7 @@ pub struct HessianCmd {
     #[arg(long, default_value_t = 100)]
     probes: usize,
     /// --trace stops once a probe moves the running mean by less than this, relative (PyHessian's rule; 0: use every probe).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
     trace_tol: f64,
     /// Eigenvalue density by stochastic Lanczos quadrature.
     #[arg(long)]
@@ -119,7 +119,7 @@ pub struct HessianCmd {
     #[arg(long, default_value_t = 3)]
     slq_runs: usize,
     /// Gaussian smoothing of the density plot, as a fraction of the spectrum's width.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.01)]
     sigma: f64,
     /// The dense Hessian from unit-vector HVPs (small models only), written to --out.
     #[arg(long)]
@@ -140,7 +140,7 @@ pub struct HessianCmd {
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Relative tolerance of the power iteration.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
     tol: f64,
     /// Iterations per eigenvalue at most.
     #[arg(long, default_value_t = 100)]
@@ -188,7 +188,36 @@ fn as_tensors(model: &adahessian_wgpu::nn::Resolved, v: &[f64]) -> Vec<NamedTens
         .collect()
 }
 
+/// Refuses settings that would print nonsense, naming the flag and the range.
+fn check_hessian_flags(cmd: &HessianCmd) -> Result<()> {
+    let at_least_one = [
+        ("--max-iter", cmd.max_iter),
+        ("--probes", cmd.probes),
+        ("--lanczos-steps", cmd.lanczos_steps),
+        ("--slq-runs", cmd.slq_runs),
+        ("--top-k", cmd.top_k.unwrap_or(1)),
+    ];
+    for (flag, v) in at_least_one {
+        if v == 0 {
+            bail!("{flag} 0: give at least 1");
+        }
+    }
+    for (flag, v) in [("--tol", cmd.tol), ("--trace-tol", cmd.trace_tol)] {
+        if !(v.is_finite() && v >= 0.0) {
+            bail!("{flag} {v}: give a finite tolerance ≥ 0");
+        }
+    }
+    if !(cmd.sigma.is_finite() && cmd.sigma > 0.0) {
+        bail!(
+            "--sigma {}: give a finite smoothing width > 0 (a fraction of the spectrum's width, e.g. 0.01)",
+            cmd.sigma
+        );
+    }
+    Ok(())
+}
+
 pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
+    check_hessian_flags(cmd)?;
     let l = cmd.source.load()?;
     let ds = pick_split(&l.data, &cmd.split)?;
     let rows = cmd.source.rows.unwrap_or(256).min(ds.rows());
@@ -420,19 +449,32 @@ fn trajectory(dir: &Path) -> Result<Vec<Vec<f32>>> {
     Ok(out.into_iter().map(|ts| ts.into_iter().flat_map(|t| t.values).collect()).collect())
 }
 
+/// The largest landscape grid `landscape` evaluates (1001 × 1001).
+const MAX_GRID_POINTS: usize = 1_002_001;
+
 pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
-    let l = cmd.source.load()?;
     if cmd.dim != 1 && cmd.dim != 2 {
         bail!("--dim {}: use 1 or 2", cmd.dim);
     }
     let axis_a = Axis::parse(&cmd.range)?;
     let axis_b = Axis::parse(cmd.range_b.as_deref().unwrap_or(&cmd.range))?;
+    // the grid's losses and accuracies live in host memory and every point is a forward pass:
+    // refuse a grid that would not fit or not finish before allocating anything
+    let points = axis_a.points.saturating_mul(if cmd.dim == 2 { axis_b.points } else { 1 });
+    if points > MAX_GRID_POINTS {
+        bail!(
+            "--range {}{}: {points} grid points; at most {MAX_GRID_POINTS} (e.g. -1:1:1001 per axis in 2-D)",
+            cmd.range,
+            cmd.range_b.as_deref().map(|b| format!(" --range-b {b}")).unwrap_or_default()
+        );
+    }
     let splits: Vec<&str> = match cmd.split.as_str() {
         "train" => vec!["train"],
         "test" => vec!["test"],
         "both" => vec!["train", "test"],
         other => bail!("--split {other}: use train, test or both"),
     };
+    let l = cmd.source.load()?;
     let model = l.spec.resolve()?;
     let rows_wanted = cmd.source.rows.unwrap_or(128);
     let gpu = lazy.get()?;

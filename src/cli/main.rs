@@ -82,7 +82,23 @@ impl LoopArgs {
 
     pub fn steps(&self, rows: usize, batch: usize) -> Result<u64> {
         let per_epoch = rows.div_ceil(batch) as u64;
-        let steps = self.steps.unwrap_or(self.epochs.unwrap_or(10) * per_epoch);
+        let steps = match self.steps {
+            Some(s) => s,
+            None => self.epochs.unwrap_or(10).checked_mul(per_epoch).filter(|s| *s <= u64::from(u32::MAX)).with_context(|| {
+                format!(
+                    "--epochs {}: {} × {per_epoch} steps per epoch is more steps than a run can count (at most {}); use fewer epochs",
+                    self.epochs.unwrap_or(10),
+                    self.epochs.unwrap_or(10),
+                    u32::MAX
+                )
+            })?,
+        };
+        if steps > u64::from(u32::MAX) {
+            bail!("--steps {steps}: at most {} steps", u32::MAX);
+        }
+        if self.eval_every == Some(0) {
+            bail!("--eval-every 0: evaluate every N ≥ 1 steps (default: once an epoch)");
+        }
         if steps == 0 {
             bail!("nothing to do: --steps/--epochs is 0");
         }
@@ -142,7 +158,8 @@ fn original_train(dir: &std::path::Path) -> Result<(TrainCmd, Vec<String>)> {
     }
 }
 
-fn open_gpu(cli: &Cli) -> Result<Gpu> {
+/// ADAHESSIAN_BACKEND / ADAHESSIAN_ADAPTER / ADAHESSIAN_KERNELS, overridden by --backend / --adapter.
+fn gpu_options(cli: &Cli) -> Result<GpuOptions> {
     let mut options = GpuOptions::from_env()?;
     if let Some(b) = &cli.backend {
         options.backends = Some(gpu::parse_backend(b)?);
@@ -150,7 +167,29 @@ fn open_gpu(cli: &Cli) -> Result<Gpu> {
     if let Some(a) = &cli.adapter {
         options.adapter = Some(a.clone());
     }
-    Ok(Gpu::new_blocking(options)?)
+    Ok(options)
+}
+
+/// The message for "no adapter" when a backend was chosen: it names where the choice came from.
+fn chosen_backend_hint(cli: &Cli) -> Option<String> {
+    let (from, name) = match (&cli.backend, std::env::var(gpu::BACKEND_ENV)) {
+        (Some(b), _) => ("--backend", b.clone()),
+        (None, Ok(b)) if !b.is_empty() => (gpu::BACKEND_ENV, b),
+        _ => return None,
+    };
+    Some(format!(
+        "no GPU adapter on the '{name}' backend, which {from} selects; unset it to search every backend, \
+         or install a driver for that backend"
+    ))
+}
+
+fn open_gpu(cli: &Cli) -> Result<Gpu> {
+    match Gpu::new_blocking(gpu_options(cli)?) {
+        Err(adahessian_wgpu::Error::NoAdapter { .. }) if chosen_backend_hint(cli).is_some() => {
+            bail!("{}", chosen_backend_hint(cli).unwrap_or_default())
+        }
+        other => Ok(other?),
+    }
 }
 
 fn train_cmd(cli: &Cli, cmd: &TrainCmd, argv: &[String]) -> Result<()> {
@@ -212,7 +251,10 @@ fn train_with(
         schedule: run::Schedule::parse(&cmd.looping.lr_schedule)?,
         seed,
         eval_every: cmd.looping.eval_every.unwrap_or(per_epoch).max(1),
-        save_every: cmd.save_every,
+        save_every: match cmd.save_every {
+            Some(0) => bail!("--save-every 0: keep the weights every N ≥ 1 steps"),
+            other => other,
+        },
         target_accuracy: None,
         score: run::Score::for_data(&data),
     };
@@ -269,15 +311,25 @@ fn train_with(
 }
 
 fn devices(cli: &Cli) -> Result<()> {
-    let backends = match &cli.backend {
-        Some(b) => Some(gpu::parse_backend(b)?),
-        None => None,
-    };
-    let list = gpu::list_adapters(backends);
+    let options = gpu_options(cli)?;
+    let mut list = gpu::list_adapters(options.backends);
+    if let (true, Some(hint)) = (list.is_empty(), chosen_backend_hint(cli)) {
+        bail!("{hint}");
+    }
     if list.is_empty() {
         bail!(
             "no GPU adapter found; install a GPU driver (on Linux without a GPU: apt-get install mesa-vulkan-drivers)"
         );
+    }
+    if let Some(wanted) = &options.adapter {
+        let names: Vec<String> = list.iter().map(|(info, _)| info.name.clone()).collect();
+        list.retain(|(info, _)| info.name.to_ascii_lowercase().contains(&wanted.to_ascii_lowercase()));
+        if list.is_empty() {
+            bail!(
+                "no adapter's name contains '{wanted}' (--adapter / ADAHESSIAN_ADAPTER); there are: {}",
+                names.join(", ")
+            );
+        }
     }
     for (info, limits) in list {
         println!("{}", gpu::describe(&info));
@@ -294,7 +346,19 @@ fn devices(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+/// Mesa's device-select Vulkan layer probes Wayland when it loads, and without a session
+/// (XDG_RUNTIME_DIR unset: a server, a container, CI) that prints two lines starting "error:"
+/// on every run, which read as this tool's errors. The layer only reorders GPUs for the default
+/// choice, and adapters are chosen here by ADAHESSIAN_ADAPTER / power preference, so headless runs
+/// switch it off (NODEVICE_SELECT is Mesa's own switch; set it yourself to override).
+fn quiet_headless_vulkan_layers() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 fn main() {
+    quiet_headless_vulkan_layers();
     let argv: Vec<String> = std::env::args().collect();
     let cli = Cli::parse();
     let result = match &cli.command {

@@ -16,7 +16,7 @@ pub struct DataArgs {
     #[arg(long, default_value = "digits")]
     pub data: String,
     /// Gaussian noise (std) of the synthetic 2-D sets.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
     pub noise: f64,
     /// Points in a synthetic 2-D set.
     #[arg(long, default_value_t = 500)]
@@ -28,7 +28,7 @@ pub struct DataArgs {
     #[arg(long, default_value = "classify")]
     pub task: String,
     /// Fraction of rows held out for testing (0: train on everything).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
     pub test_fraction: f64,
     /// Feature normalisation fitted on the training rows: none or standard.
     #[arg(long, default_value = "none")]
@@ -69,7 +69,18 @@ impl DataArgs {
                 self.data
             )
         };
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            bail!("--test-fraction {}: the test fraction must be in [0, 1)", self.test_fraction);
+        }
         let (mut train, mut test) = ds.split(self.test_fraction, seed)?;
+        if train.rows() == 0 {
+            bail!(
+                "--test-fraction {} leaves no training rows of the {} in {}; use a smaller fraction",
+                self.test_fraction,
+                ds.rows(),
+                self.data
+            );
+        }
         match self.normalize.as_str() {
             "none" => {}
             "standard" => {
@@ -134,31 +145,31 @@ pub struct OptimArgs {
     #[arg(long, default_value = "adahessian")]
     pub optimizer: String,
     /// Learning rate (default: the method's).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// β1.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta1: Option<f32>,
     /// β2.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub beta2: Option<f32>,
     /// ε added to the denominator.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f32>,
     /// Weight decay (L2 for sgd/adam, decoupled for adamw/adahessian/sophia-h).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f32>,
     /// SGD momentum.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub momentum: Option<f32>,
     /// SGD dampening.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dampening: Option<f32>,
     /// SGD Nesterov momentum.
     #[arg(long)]
     pub nesterov: bool,
     /// AdaHessian hessian power k in [0, 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub hessian_power: Option<f32>,
     /// New curvature estimate every N steps (AdaHessian, Sophia-H).
     #[arg(long)]
@@ -176,10 +187,10 @@ pub struct OptimArgs {
     #[arg(long)]
     pub probe: Option<String>,
     /// Sophia-H γ.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub gamma: Option<f32>,
     /// Clip the global gradient norm to this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub grad_clip: Option<f32>,
 }
 

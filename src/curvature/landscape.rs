@@ -52,14 +52,15 @@ impl Axis {
     /// Parses `MIN:MAX:POINTS`, e.g. `-1:1:51`.
     pub fn parse(s: &str) -> Result<Axis> {
         let parts: Vec<&str> = s.split(':').collect();
-        let bad = || Error::Config(format!("range '{s}': use MIN:MAX:POINTS, e.g. -1:1:51"));
+        let bad =
+            || Error::Config(format!("range '{s}': use MIN:MAX:POINTS with MIN < MAX and POINTS ≥ 2, e.g. -1:1:51"));
         if parts.len() != 3 {
             return Err(bad());
         }
         let min: f64 = parts[0].trim().parse().map_err(|_| bad())?;
         let max: f64 = parts[1].trim().parse().map_err(|_| bad())?;
         let points: usize = parts[2].trim().parse().map_err(|_| bad())?;
-        if points == 0 || !(min.is_finite() && max.is_finite()) || (points > 1 && max <= min) {
+        if points < 2 || !(min.is_finite() && max.is_finite()) || max <= min {
             return Err(bad());
         }
         Ok(Axis { min, max, points })

@@ -260,8 +260,8 @@ impl OptimizerConfig {
         match *self {
             OptimizerConfig::Sgd(c) => {
                 positive("lr", c.lr)?;
-                non_negative("momentum", c.momentum)?;
-                non_negative("dampening", c.dampening)?;
+                beta("momentum", c.momentum)?;
+                beta("dampening", c.dampening)?;
                 non_negative("weight_decay", c.weight_decay)?;
                 clip(c.grad_clip)?;
                 if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
