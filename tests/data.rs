@@ -73,3 +73,58 @@ fn malformed_idx_files_get_clear_errors() {
     let e = idx::load(Path::new("/nonexistent/images"), Path::new("/nonexistent/labels")).unwrap_err().to_string();
     assert!(e.contains("/nonexistent/images"), "{e}");
 }
+
+/// Class labels are never guessed (issue 11): indices 0..k stay themselves; strings, negative and
+/// sparse integers map to 0..k in sorted order with numbers in numeric order ("10" after "9", not
+/// after "1") and keep their names; missing labels, real values and identifier-like columns are
+/// refused with the fix.
+#[test]
+fn csv_class_labels_are_mapped_explicitly_or_refused() {
+    use adahessian_wgpu::data::csv::{parse, Task};
+    use adahessian_wgpu::data::Targets;
+    let labels = |text: &str| -> (Vec<u32>, usize, Vec<String>) {
+        let ds = parse(text, "t.csv", None, Task::Classify).unwrap();
+        match ds.targets {
+            Targets::Classes { labels, classes } => (labels, classes, ds.class_names),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(labels("a,y\n1,0\n2,2\n3,1\n"), (vec![0, 2, 1], 3, vec![]));
+    let (l, k, names) = labels("a,y\n1,9\n2,10\n3,-1\n4,10\n");
+    assert_eq!((l, k), (vec![1, 2, 0, 2], 3));
+    assert_eq!(names, ["-1", "9", "10"]);
+    let (l, _, names) = labels("a,y\n1,0\n2,1000000\n");
+    assert_eq!((l, names), (vec![0, 1], vec!["0".to_string(), "1000000".to_string()]));
+    let (l, k, names) = labels("a,y\n1,dog\n2,cat\n3,10\n4,9\n5,cat\n");
+    assert_eq!((l, k), (vec![3, 2, 1, 0, 2], 4));
+    assert_eq!(names, ["9", "10", "cat", "dog"]);
+    assert_eq!(labels("a,y\n1,1.0\n2,0.0\n").0, vec![1, 0], "integral floats are integers");
+    let err = |text: &str| parse(text, "t.csv", None, Task::Classify).unwrap_err().to_string();
+    for missing in ["a,y\n1,0\n2,NA\n", "a,y\n1,0\n2,\n", "a,y\n1,0\n2,nan\n"] {
+        let e = err(missing);
+        assert!(e.contains("line 3") && e.contains("missing"), "{e}");
+    }
+    let e = err("a,y\n1,0.5\n2,1.25\n3,2\n");
+    assert!(e.contains("real values") && e.contains("--task regress"), "{e}");
+    let many: String = (0..1100).map(|i| format!("{i},id{i}\n")).collect();
+    let e = err(&format!("a,y\n{many}"));
+    assert!(e.contains("1100 distinct labels") && e.contains("--target"), "{e}");
+}
+
+/// A headerless file whose labels are words keeps its first row (it was taken for a header and
+/// lost); a header of names over numbers is still found; `Header::Yes/No` override the rule.
+#[test]
+fn csv_header_detection_does_not_swallow_a_data_row() {
+    use adahessian_wgpu::data::csv::{parse_with, Header, Task};
+    let rows = |text: &str, h: Header| {
+        let (ds, header) = parse_with(text, "t.csv", None, Task::Classify, h).unwrap();
+        (ds.rows(), header)
+    };
+    assert_eq!(rows("1,2,cat\n2,1,dog\n3,3,cat\n", Header::Auto), (3, false));
+    assert_eq!(rows("a,b,y\n1,2,cat\n2,1,dog\n", Header::Auto), (2, true));
+    assert_eq!(rows("a,b,y\n1,2,0\n2,1,1\n", Header::Auto), (2, true));
+    assert_eq!(rows("1,2,0\n2,1,1\n", Header::Auto), (2, false));
+    assert_eq!(rows("1,2,cat\n2,1,dog\n", Header::Yes), (1, true));
+    let err = parse_with("a,b,y\n1,2,0\n", "t.csv", None, Task::Classify, Header::No).unwrap_err().to_string();
+    assert!(err.contains("line 1") && err.contains("'a' is not a number"), "{err}");
+}

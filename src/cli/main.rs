@@ -281,6 +281,18 @@ fn train_with(
     }
     // the run's command line first, so a run stopped by a NaN can still be resumed
     std::fs::write(dir.path.join("run.json"), serde_json::to_string(&serde_json::json!({ "argv": argv }))?)?;
+    let names = &data.train.class_names;
+    if !names.is_empty() {
+        // the file's labels were mapped to class indices: say how, in the run and on the terminal
+        let mapping: Vec<serde_json::Value> =
+            names.iter().enumerate().map(|(i, n)| serde_json::json!({ "class": i, "label": n })).collect();
+        std::fs::write(dir.path.join("classes.json"), serde_json::to_string_pretty(&mapping)?)?;
+        if !cmd.quiet {
+            let shown: Vec<String> = names.iter().take(6).enumerate().map(|(i, n)| format!("'{n}' → {i}")).collect();
+            let more = if names.len() > 6 { format!(", … ({} classes)", names.len()) } else { String::new() };
+            eprintln!("labels: {}{more} (classes.json)", shown.join(", "));
+        }
+    }
     let fresh = resume_dir.is_none();
     let outcome = match run::train(&gpu, &data, &plan, Some(&dir), resume, cmd.quiet) {
         Ok(o) => o,

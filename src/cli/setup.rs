@@ -27,6 +27,9 @@ pub struct DataArgs {
     /// CSV task: classify or regress.
     #[arg(long, default_value = "classify")]
     pub task: String,
+    /// CSV header row: auto (a header when a column holds a name over numbers), yes or no.
+    #[arg(long, default_value = "auto")]
+    pub header: String,
     /// Fraction of rows held out for testing (0: train on everything).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
     pub test_fraction: f64,
@@ -58,7 +61,20 @@ impl DataArgs {
                 "regress" => Task::Regress,
                 other => bail!("--task {other}: use classify or regress"),
             };
-            data::csv::load(Path::new(path), self.target.as_deref(), task)?
+            let header = match self.header.as_str() {
+                "auto" => data::csv::Header::Auto,
+                "yes" => data::csv::Header::Yes,
+                "no" => data::csv::Header::No,
+                other => bail!("--header {other}: use auto, yes or no"),
+            };
+            let (ds, has_header) = data::csv::load_with(Path::new(path), self.target.as_deref(), task, header)?;
+            if header == data::csv::Header::Auto {
+                eprintln!(
+                    "csv: {} (auto-detected; --header yes|no to say otherwise)",
+                    if has_header { "the first row is a header" } else { "no header row: the first row is data" }
+                );
+            }
+            ds
         } else if let Some(paths) = self.data.strip_prefix("idx:") {
             let (images, labels) =
                 paths.split_once(',').context("--data idx:IMAGES,LABELS needs two paths separated by a comma")?;

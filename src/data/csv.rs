@@ -7,14 +7,34 @@ use crate::error::{Error, Result};
 /// What the target column holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Task {
-    /// Class labels: non-negative integers, or any strings (mapped to 0..k in sorted order).
+    /// Class labels: the indices 0..k themselves, or any other labels (strings, negative or sparse
+    /// integers) mapped to 0..k in sorted order, numbers numerically; missing labels and real
+    /// values are refused.
     Classify,
     /// Real values.
     Regress,
 }
 
-/// Parses CSV text (`what` names it in errors).
+/// Whether the first row names the columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Header {
+    /// A header when some column is not a number in the first row but is in the second: feature
+    /// names over numbers. A label column of strings alone does not make a header, so a
+    /// headerless file whose labels are words keeps its first row.
+    Auto,
+    /// The first row is a header.
+    Yes,
+    /// Every row is data.
+    No,
+}
+
+/// Parses CSV text (`what` names it in errors), detecting a header row ([`Header::Auto`]).
 pub fn parse(text: &str, what: &str, target: Option<&str>, task: Task) -> Result<Dataset> {
+    Ok(parse_with(text, what, target, task, Header::Auto)?.0)
+}
+
+/// [`parse`] with an explicit header rule; also returns whether the first row was a header.
+pub fn parse_with(text: &str, what: &str, target: Option<&str>, task: Task, header: Header) -> Result<(Dataset, bool)> {
     let rows: Vec<(usize, Vec<&str>)> = text
         .lines()
         .enumerate()
@@ -28,7 +48,15 @@ pub fn parse(text: &str, what: &str, target: Option<&str>, task: Task) -> Result
     if columns < 2 {
         return Err(Error::Data(format!("{what}: {columns} column; need at least one feature and a target")));
     }
-    let has_header = first.iter().any(|c| c.parse::<f64>().is_err());
+    let number = |c: &&str| c.parse::<f64>().is_ok();
+    let has_header = match header {
+        Header::Yes => true,
+        Header::No => false,
+        Header::Auto => match rows.get(1) {
+            Some((_, second)) => first.iter().zip(second).any(|(a, b)| !number(a) && number(b)),
+            None => first.iter().any(|c| !number(c)),
+        },
+    };
     let header: Vec<String> = if has_header {
         first.iter().map(|c| c.to_string()).collect()
     } else {
@@ -94,31 +122,92 @@ pub fn parse(text: &str, what: &str, target: Option<&str>, task: Task) -> Result
             Targets::Values { values, width: 1 }
         }
         Task::Classify => {
-            let ints: Option<Vec<u32>> = raw_targets.iter().map(|(_, c)| c.parse::<u32>().ok()).collect();
-            match ints {
-                Some(labels) => {
-                    let classes = labels.iter().copied().max().unwrap_or(0) as usize + 1;
-                    Targets::Classes { labels, classes: classes.max(2) }
-                }
-                None => {
-                    let mut names: Vec<&str> = raw_targets.iter().map(|(_, c)| *c).collect();
-                    names.sort_unstable();
-                    names.dedup();
-                    let labels = raw_targets
-                        .iter()
-                        .map(|(_, c)| names.binary_search(c).map(|i| i as u32).unwrap_or(0))
-                        .collect();
-                    Targets::Classes { labels, classes: names.len().max(2) }
-                }
-            }
+            let (labels, classes, names) = class_labels(&raw_targets, what)?;
+            let ds = Dataset::new(x, features, Targets::Classes { labels, classes })?;
+            return Ok((Dataset { class_names: names, ..ds }, has_header));
         }
     };
-    Dataset::new(x, features, targets)
+    Ok((Dataset::new(x, features, targets)?, has_header))
 }
 
-/// Reads and parses a CSV file.
+/// The most classes a label column may hold (a column with more distinct values is almost surely
+/// a real-valued target or an identifier).
+pub const MAX_CLASSES: usize = 1024;
+
+/// Class indices from a label column, never guessing: missing labels and real values are errors;
+/// integer labels that are already 0..k (k ≤ MAX_CLASSES) are the indices themselves; any other
+/// labels (strings, negative or sparse integers) map to 0..k in sorted order (numbers
+/// numerically), and their names are returned so the mapping can be written down.
+fn class_labels(raw: &[(usize, &str)], what: &str) -> Result<(Vec<u32>, usize, Vec<String>)> {
+    for (line, cell) in raw {
+        if cell.is_empty() || ["na", "nan", "null", "none", "?"].contains(&cell.to_ascii_lowercase().as_str()) {
+            return Err(Error::Data(format!(
+                "{what}, line {line}: the label is '{cell}' (missing); remove the row or fill in its class"
+            )));
+        }
+    }
+    // integers, also written as integral floats ("3.0")
+    let integer = |c: &str| -> Option<i64> {
+        c.parse::<i64>()
+            .ok()
+            .or_else(|| c.parse::<f64>().ok().filter(|v| v.fract() == 0.0 && v.abs() < 9e15).map(|v| v as i64))
+    };
+    let too_many = |k: usize| {
+        Error::Data(format!(
+            "{what}: the target column has {k} distinct labels (at most {MAX_CLASSES} classes); if it holds real values use \
+             --task regress, otherwise pick the label column with --target"
+        ))
+    };
+    if let Some(ints) = raw.iter().map(|(_, c)| integer(c)).collect::<Option<Vec<i64>>>() {
+        let mut distinct = ints.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() > MAX_CLASSES {
+            return Err(too_many(distinct.len()));
+        }
+        let (lo, hi) = (distinct[0], distinct[distinct.len() - 1]);
+        if lo >= 0 && (hi as usize) < MAX_CLASSES {
+            // already class indices (a class with no rows is allowed)
+            return Ok((ints.iter().map(|&v| v as u32).collect(), (hi as usize + 1).max(2), Vec::new()));
+        }
+        let labels = ints.iter().map(|v| distinct.binary_search(v).unwrap_or(0) as u32).collect();
+        return Ok((labels, distinct.len().max(2), distinct.iter().map(i64::to_string).collect()));
+    }
+    if let Some((line, cell)) =
+        raw.iter().find(|(_, c)| c.parse::<f64>().is_ok_and(|v| v.is_finite() && v.fract() != 0.0))
+    {
+        if raw.iter().all(|(_, c)| c.parse::<f64>().is_ok()) {
+            return Err(Error::Data(format!(
+                "{what}: the target column holds real values ('{cell}' on line {line}); use --task regress, or give class labels"
+            )));
+        }
+    }
+    // names: numbers first in numeric order, then the rest in byte order
+    let number = |c: &str| c.parse::<f64>().ok().filter(|v| v.is_finite());
+    let mut names: Vec<&str> = raw.iter().map(|(_, c)| *c).collect();
+    names.sort_unstable_by(|a, b| match (number(a), number(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y).then_with(|| a.cmp(b)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.cmp(b),
+    });
+    names.dedup();
+    if names.len() > MAX_CLASSES {
+        return Err(too_many(names.len()));
+    }
+    let index: std::collections::HashMap<&str, u32> = names.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
+    let labels = raw.iter().map(|(_, c)| index[c]).collect();
+    Ok((labels, names.len().max(2), names.iter().map(|n| n.to_string()).collect()))
+}
+
+/// Reads and parses a CSV file, detecting a header row.
 pub fn load(path: &std::path::Path, target: Option<&str>, task: Task) -> Result<Dataset> {
+    Ok(load_with(path, target, task, Header::Auto)?.0)
+}
+
+/// [`load`] with an explicit header rule; also returns whether the first row was a header.
+pub fn load_with(path: &std::path::Path, target: Option<&str>, task: Task, header: Header) -> Result<(Dataset, bool)> {
     let text =
         std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    parse(&text, &path.display().to_string(), target, task)
+    parse_with(&text, &path.display().to_string(), target, task, header)
 }

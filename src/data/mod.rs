@@ -78,6 +78,9 @@ pub struct Dataset {
     pub targets: Targets,
     /// The shape of one row, `[features]` or `[channels, height, width]` for images.
     pub shape: Vec<usize>,
+    /// The original label of each class index, when the file's labels were not already the
+    /// indices 0..k (strings, negative or sparse integers); empty otherwise.
+    pub class_names: Vec<String>,
 }
 
 impl Dataset {
@@ -116,7 +119,7 @@ impl Dataset {
                 }
             }
         }
-        Ok(Dataset { x, features, targets, shape: vec![features] })
+        Ok(Dataset { x, features, targets, shape: vec![features], class_names: Vec::new() })
     }
 
     /// The same data with each row viewed as `shape` (its product must be the feature count).
@@ -149,6 +152,7 @@ impl Dataset {
             features: f,
             targets: self.targets.select(rows),
             shape: self.shape.clone(),
+            class_names: self.class_names.clone(),
         }
     }
 
