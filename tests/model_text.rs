@@ -124,3 +124,36 @@ fn an_unnamed_loss_follows_the_task_and_a_named_one_is_kept() {
     let err = ModelSpec::parse("input 4; linear(2); loss mse; loss cross_entropy").unwrap_err().to_string();
     assert!(err.contains("already names its loss"), "{err}");
 }
+
+/// No argument is dropped (issue 11): extra positional arguments, arguments given twice, unknown
+/// keys (bias, dilation, typos) and unknown JSON keys are refused by name; positional stride and
+/// padding are read in the documented order.
+#[test]
+fn every_argument_is_read_or_refused_by_name() {
+    let layer = |t: &str| ModelSpec::parse(&format!("input 3x9x9; {t}; flatten; linear(2)")).map(|s| s.layers[0]);
+    assert_eq!(
+        layer("conv2d(4, 3, 2)").unwrap(),
+        Layer::Conv2d { out: 4, kernel: (3, 3), stride: (2, 2), padding: (0, 0) }
+    );
+    assert_eq!(
+        layer("conv2d(4, 3, 2, 1)").unwrap(),
+        Layer::Conv2d { out: 4, kernel: (3, 3), stride: (2, 2), padding: (1, 1) }
+    );
+    assert_eq!(layer("maxpool2d(3, 1)").unwrap(), Layer::MaxPool2d { kernel: (3, 3), stride: (1, 1) });
+    let err = |t: &str| ModelSpec::parse(t).unwrap_err().to_string();
+    for (text, needles) in [
+        ("input 64; linear(64, 10)", &["2 positional arguments", "at most 1"][..]),
+        ("input 3x9x9; conv2d(4, k=3, dilation=2); flatten; linear(2)", &["no argument 'dilation'"][..]),
+        ("input 64; linear(10, bias=False)", &["no argument 'bias'"][..]),
+        ("input 3x9x9; conv2d(4, k=3, strid=2); flatten; linear(2)", &["no argument 'strid'"][..]),
+        ("input 3x9x9; conv2d(4, 3, k=5); flatten; linear(2)", &["'k' is given 2 times"][..]),
+        ("input 3x9x9; maxpool2d(2, 2, 1); flatten; linear(2)", &["3 positional arguments"][..]),
+        ("input 64; relu(inplace=True); linear(2)", &["takes no arguments"][..]),
+        (r#"{"input": [4], "layers": ["linear(2)"], "los": "mse"}"#, &["unknown key \"los\""][..]),
+    ] {
+        let e = err(text);
+        for n in needles {
+            assert!(e.contains(n), "{text}: '{e}' lacks '{n}'");
+        }
+    }
+}

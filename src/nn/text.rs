@@ -11,7 +11,10 @@
 //! loss cross_entropy          # or mse
 //! ```
 //!
-//! The same layers separated by `;` fit on one line; `mlp:64-128-10:tanh` is shorthand for an MLP
+//! Arguments are read by position in the order shown (`conv2d(out, k, s, p)`, `maxpool2d(k, s)`,
+//! `linear(out)`) or by name (`out`, `k`/`kernel`, `s`/`stride`, `p`/`padding`); an argument that
+//! is not understood (an extra position, a repeat, `bias=`, `dilation=`, a typo) is an error
+//! naming it, never dropped. The same layers separated by `;` fit on one line; `mlp:64-128-10:tanh` is shorthand for an MLP
 //! (`:mse` at the end picks the MSE loss). `model.json` holds
 //! `{"input": [1, 8, 8], "layers": ["conv2d(16, k=3, p=1)", ...], "loss": "cross_entropy"}`.
 
@@ -122,56 +125,93 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
         None => (text.to_ascii_lowercase(), Vec::new()),
     };
     let mut positional = Vec::new();
-    let mut named = Vec::new();
+    let mut named: Vec<(String, &str)> = Vec::new();
     for a in args {
         match a.split_once('=') {
             Some((k, v)) => named.push((k.trim().to_ascii_lowercase(), v.trim())),
             None => positional.push(a),
         }
     }
-    let take = |keys: &[&str]| named.iter().find(|(k, _)| keys.contains(&k.as_str())).map(|(_, v)| *v);
-    let no_args = |layer: Layer| {
+    // every argument must be read: a layer takes its arguments by position (in the order of
+    // `slots`) or by one of each slot's names; anything else is an error that names it
+    let read = |slots: &[&[&str]]| -> Result<Vec<Option<&str>>> {
+        if positional.len() > slots.len() {
+            return Err(Error::Config(format!(
+                "{what}: {} positional arguments, '{name}' takes at most {} ({}); note that PyTorch's in-channel / in-feature argument is not written here",
+                positional.len(),
+                slots.len(),
+                slots.iter().map(|names| names[0]).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if let Some((k, _)) = named.iter().find(|(k, _)| !slots.iter().any(|names| names.contains(&k.as_str()))) {
+            let known: Vec<String> = slots.iter().map(|names| names.join("/")).collect();
+            return Err(Error::Config(format!(
+                "{what}: '{name}' has no argument '{k}' (it takes {}; bias, dilation and groups are not supported)",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        }
+        let mut out = Vec::new();
+        for (i, names) in slots.iter().enumerate() {
+            let by_name: Vec<&str> =
+                named.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| *v).collect();
+            let given = positional.get(i).copied().into_iter().chain(by_name).collect::<Vec<_>>();
+            if given.len() > 1 {
+                return Err(Error::Config(format!("{what}: '{}' is given {} times", names[0], given.len())));
+            }
+            out.push(given.first().copied());
+        }
+        Ok(out)
+    };
+    let no_args = || {
         if positional.is_empty() && named.is_empty() {
-            Ok(layer)
+            Ok(())
         } else {
             Err(Error::Config(format!("{what}: '{name}' takes no arguments")))
         }
     };
     if let Some(act) = Activation::parse(&name) {
-        return no_args(Layer::Activation(act));
+        no_args()?;
+        return Ok(Layer::Activation(act));
     }
+    let pair = |v: Option<&str>| v.map(|v| parse_pair(&what, v)).transpose();
     match name.as_str() {
         "linear" | "dense" => {
-            let out = positional.first().or(take(&["out", "out_features"]).as_ref()).copied();
-            let out = out.ok_or_else(|| Error::Config(format!("{what}: give the output width, e.g. linear(10)")))?;
+            let a = read(&[&["out", "out_features"]])?;
+            let out = a[0].ok_or_else(|| Error::Config(format!("{what}: give the output width, e.g. linear(10)")))?;
             Ok(Layer::Dense { out: parse_number(&what, out)? })
         }
         "conv2d" | "conv" => {
-            let out = positional.first().copied().or(take(&["out", "out_channels"]));
+            let a = read(&[
+                &["out", "out_channels"],
+                &["k", "kernel", "kernel_size"],
+                &["s", "stride"],
+                &["p", "padding"],
+            ])?;
             let out =
-                out.ok_or_else(|| Error::Config(format!("{what}: give the output channels, e.g. conv2d(16, k=3)")))?;
-            let kernel = positional.get(1).copied().or(take(&["k", "kernel", "kernel_size"]));
-            let kernel = kernel.ok_or_else(|| Error::Config(format!("{what}: give the kernel size, e.g. k=3")))?;
+                a[0].ok_or_else(|| Error::Config(format!("{what}: give the output channels, e.g. conv2d(16, k=3)")))?;
+            let kernel = a[1].ok_or_else(|| Error::Config(format!("{what}: give the kernel size, e.g. k=3")))?;
             Ok(Layer::Conv2d {
                 out: parse_number(&what, out)?,
                 kernel: parse_pair(&what, kernel)?,
-                stride: take(&["s", "stride"]).map(|v| parse_pair(&what, v)).transpose()?.unwrap_or((1, 1)),
-                padding: take(&["p", "padding"]).map(|v| parse_pair(&what, v)).transpose()?.unwrap_or((0, 0)),
+                stride: pair(a[2])?.unwrap_or((1, 1)),
+                padding: pair(a[3])?.unwrap_or((0, 0)),
             })
         }
         "maxpool2d" | "maxpool" | "avgpool2d" | "avgpool" => {
-            let kernel = positional.first().copied().or(take(&["k", "kernel", "kernel_size"]));
-            let kernel = kernel.ok_or_else(|| Error::Config(format!("{what}: give the window, e.g. {name}(2)")))?;
+            let a = read(&[&["k", "kernel", "kernel_size"], &["s", "stride"]])?;
+            let kernel = a[0].ok_or_else(|| Error::Config(format!("{what}: give the window, e.g. {name}(2)")))?;
             let kernel = parse_pair(&what, kernel)?;
-            let stride = take(&["s", "stride"]).map(|v| parse_pair(&what, v)).transpose()?.unwrap_or(kernel);
+            let stride = pair(a[1])?.unwrap_or(kernel);
             Ok(if name.starts_with("max") {
                 Layer::MaxPool2d { kernel, stride }
             } else {
                 Layer::AvgPool2d { kernel, stride }
             })
         }
-        "globalavgpool" | "gap" | "adaptiveavgpool2d" => no_args(Layer::GlobalAvgPool),
-        "flatten" => no_args(Layer::Flatten),
+        "globalavgpool" | "gap" | "adaptiveavgpool2d" | "flatten" => {
+            no_args()?;
+            Ok(if name == "flatten" { Layer::Flatten } else { Layer::GlobalAvgPool })
+        }
         _ => Err(Error::Config(format!(
             "{what}: unknown layer '{name}'; use linear, conv2d, maxpool2d, avgpool2d, globalavgpool, flatten, \
              relu, tanh, sigmoid, softplus, gelu or identity"
@@ -237,6 +277,13 @@ fn parse_mlp(rest: &str) -> Result<Parsed> {
 fn parse_json(text: &str) -> Result<Parsed> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?;
+    if let Some(object) = v.as_object() {
+        if let Some(k) = object.keys().find(|k| !["input", "layers", "loss"].contains(&k.as_str())) {
+            return Err(Error::Config(format!(
+                "model JSON has an unknown key \"{k}\"; it takes \"input\", \"layers\" and \"loss\""
+            )));
+        }
+    }
     let input = v
         .get("input")
         .and_then(|i| i.as_array())
