@@ -291,6 +291,8 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
     let truncated = p("truncated", &[0, 0, 8, 3, 0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2]);
     let idx_bad = format!("idx:{bad_magic},{labels}");
     let idx_trunc = format!("idx:{truncated},{labels}");
+    let existing = p("unrelated.npy", b"keep me");
+    let huge_csv = format!("csv:{}", p("huge.csv", b"a,b,y\n1,2,0\n1,1e308,1\n"));
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["train", "--data", "csv:/nonexistent.csv", "--out", o], vec!["/nonexistent.csv"]),
         (vec!["train", "--data", &nan_csv, "--out", o], vec!["line 3", "not finite"]),
@@ -336,10 +338,15 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["hessian", "--run", o, "--sigma", "-0.1"], vec!["--sigma -0.1"]),
         (vec!["landscape", "--run", o, "--range", "-1:1:1"], vec!["POINTS ≥ 2"]),
         (vec!["landscape", "--run", o, "--range", "-1:1:100000"], vec!["grid points", "at most"]),
+        (vec!["hessian", "--run", o, "--exact", "--out", &existing], vec![&existing, "already exists", "--force"]),
+        (vec!["hessian", "--run", o, "--exact", "--out", "/no/such/dir/H.npy"], vec!["/no/such/dir", "does not exist"]),
+        (vec!["train", "--model", "/no/such/model.json", "--out", o], vec!["/no/such/model.json", "no such file"]),
+        (vec!["train", "--data", &huge_csv, "--out", o], vec!["line 3", "1e308", "f32 range"]),
     ];
     for (args, needles) in cases {
         fails(&args, &needles);
     }
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me", "an unrelated file is never overwritten");
     assert!(!out.join("final.safetensors").exists(), "no failed run may leave a final checkpoint");
 }
 
@@ -556,5 +563,37 @@ fn a_regression_task_trains_mse_and_reports_r2() {
         &["compare", "--data", &data, "--task", "regress", "--out", dir.join("cmp").to_str().unwrap()],
         &["real-valued"],
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without a test split, metrics.csv leaves the test cells empty (it wrote "NaN", which CSV
+/// readers take for a number).
+#[test]
+fn absent_metrics_are_empty_cells() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("no-test");
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        "xor",
+        "--samples",
+        "64",
+        "--test-fraction",
+        "0",
+        "--epochs",
+        "2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = metrics.lines().skip(1).collect();
+    assert!(!rows.is_empty() && !metrics.contains("NaN"), "{metrics}");
+    for row in rows {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!((cells[3], cells[4]), ("", ""), "test loss and score are absent: {row}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

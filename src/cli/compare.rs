@@ -359,7 +359,7 @@ fn write_report(
     let mib = |v: u64| v as f64 / (1 << 20) as f64;
     row(
         "GPU memory: parameters + gradients / optimizer state / activations (MiB)",
-        "MiB",
+        "bytes",
         results
             .iter()
             .map(|r| {

@@ -127,6 +127,9 @@ pub struct HessianCmd {
     /// File for --exact (.npy, float64, [P, P]).
     #[arg(long, default_value = "H.npy")]
     out: PathBuf,
+    /// Overwrite an existing --out file.
+    #[arg(long)]
+    force: bool,
     /// Refuse --exact / --diagonal above this many parameters.
     #[arg(long, default_value_t = 3000)]
     max_exact_params: usize,
@@ -205,6 +208,16 @@ fn check_hessian_flags(cmd: &HessianCmd) -> Result<()> {
     for (flag, v) in [("--tol", cmd.tol), ("--trace-tol", cmd.trace_tol)] {
         if !(v.is_finite() && v >= 0.0) {
             bail!("{flag} {v}: give a finite tolerance ≥ 0");
+        }
+    }
+    if cmd.exact {
+        // before any work: the file must be new (or --force) and its directory must exist
+        if cmd.out.exists() && !cmd.force {
+            bail!("{} already exists; pass --force to overwrite it, or choose another --out", cmd.out.display());
+        }
+        let parent = cmd.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            bail!("--out {}: the directory {} does not exist", cmd.out.display(), parent.display());
         }
     }
     if !(cmd.sigma.is_finite() && cmd.sigma > 0.0) {

@@ -276,10 +276,17 @@ fn read_metrics(path: &Path) -> Result<Vec<Metric>> {
 
 fn write_metrics(path: &Path, metrics: &[Metric], score: Score) -> Result<()> {
     let mut text = format!("step,epoch,train_loss,test_loss,{},seconds\n", score.column());
+    // an absent value (no test split) is an empty cell, as CSV readers expect, not "NaN"
+    let cell = |v: f32| if v.is_nan() { String::new() } else { v.to_string() };
     for m in metrics {
         text.push_str(&format!(
             "{},{:.4},{},{},{},{:.3}\n",
-            m.step, m.epoch, m.train_loss, m.test_loss, m.test_score, m.seconds
+            m.step,
+            m.epoch,
+            cell(m.train_loss),
+            cell(m.test_loss),
+            cell(m.test_score),
+            m.seconds
         ));
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))

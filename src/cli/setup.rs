@@ -151,6 +151,17 @@ pub fn parse_model(arg: &str, default_loss: Loss) -> Result<ModelSpec> {
     if path.is_dir() && path.join("model.json").is_file() {
         return parse_model(&path.join("model.json").display().to_string(), default_loss);
     }
+    if path.is_dir() {
+        bail!("--model {arg}: the directory has no model.json (give a run directory, a model file or a model text)");
+    }
+    // a path that is not there reads better as a missing file than as an unknown layer
+    let looks_like_a_path = !arg.trim_start().starts_with('{')
+        && !arg.starts_with("mlp:")
+        && !arg.contains(['(', ';', '\n'])
+        && (arg.contains(std::path::MAIN_SEPARATOR) || arg.contains('/') || arg.contains('.'));
+    if looks_like_a_path {
+        bail!("--model {arg}: no such file (give a model file, a run directory, mlp:... or a model text)");
+    }
     Ok(ModelSpec::parse_with_default_loss(arg, default_loss)?)
 }
 

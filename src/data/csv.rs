@@ -93,7 +93,7 @@ pub fn parse_with(text: &str, what: &str, target: Option<&str>, task: Task, head
                 raw_targets.push((*line, *cell));
                 continue;
             }
-            let v: f32 = cell.parse().map_err(|_| {
+            let v: f64 = cell.parse().map_err(|_| {
                 Error::Data(format!("{what}, line {line}, column '{}': '{cell}' is not a number", header[c]))
             })?;
             if !v.is_finite() {
@@ -102,14 +102,20 @@ pub fn parse_with(text: &str, what: &str, target: Option<&str>, task: Task, head
                     header[c]
                 )));
             }
-            x.push(v);
+            if v.abs() > f32::MAX as f64 {
+                return Err(Error::Data(format!(
+                    "{what}, line {line}, column '{}': {cell} is beyond the f32 range (±3.4e38) the GPU computes in; rescale the column",
+                    header[c]
+                )));
+            }
+            x.push(v as f32);
         }
     }
     let targets = match task {
         Task::Regress => {
             let mut values = Vec::with_capacity(raw_targets.len());
             for (line, cell) in &raw_targets {
-                let v: f32 = cell.parse().map_err(|_| {
+                let v: f64 = cell.parse().map_err(|_| {
                     Error::Data(format!(
                         "{what}, line {line}: target '{cell}' is not a number (use --task classify for labels)"
                     ))
@@ -117,7 +123,12 @@ pub fn parse_with(text: &str, what: &str, target: Option<&str>, task: Task, head
                 if !v.is_finite() {
                     return Err(Error::Data(format!("{what}, line {line}: target {cell} is not finite")));
                 }
-                values.push(v);
+                if v.abs() > f32::MAX as f64 {
+                    return Err(Error::Data(format!(
+                        "{what}, line {line}: target {cell} is beyond the f32 range (±3.4e38); rescale the column"
+                    )));
+                }
+                values.push(v as f32);
             }
             Targets::Values { values, width: 1 }
         }
