@@ -597,3 +597,40 @@ fn absent_metrics_are_empty_cells() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A checkpoint records the optimizer that wrote it: one copied from another optimizer's run is
+/// refused on --resume (it resumed silently before); a damaged one is refused by its checksum.
+#[test]
+fn resume_refuses_another_optimizers_or_a_damaged_checkpoint() {
+    if !has_gpu() {
+        return;
+    }
+    let (a, b) = (tmp("resume-adam"), tmp("resume-ah"));
+    for (dir, opt) in [(&a, "adam"), (&b, "adahessian")] {
+        let (ok, _, err) = run(&[
+            "train",
+            "--data",
+            "xor",
+            "--samples",
+            "64",
+            "--optimizer",
+            opt,
+            "--epochs",
+            "2",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+    }
+    std::fs::copy(a.join("checkpoint.safetensors"), b.join("checkpoint.safetensors")).unwrap();
+    fails(&["train", "--resume", b.to_str().unwrap(), "--epochs", "4"], &["written by adam", "adahessian"]);
+    let mut bytes = std::fs::read(a.join("checkpoint.safetensors")).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x10; // inside the last tensor's data
+    std::fs::write(a.join("checkpoint.safetensors"), bytes).unwrap();
+    fails(&["train", "--resume", a.to_str().unwrap(), "--epochs", "4"], &["checkpoint"]);
+    let (_, _, err) = run(&["train", "--resume", a.to_str().unwrap(), "--epochs", "4"]);
+    assert!(err.contains("checksum mismatch"), "{err}");
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}

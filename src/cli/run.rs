@@ -169,6 +169,8 @@ impl RunDir {
 /// State restored from a checkpoint.
 pub struct Resume {
     pub step: u64,
+    /// The optimizer that wrote it (None: a checkpoint written before this was recorded).
+    pub optimizer_kind: Option<String>,
     pub theta: Vec<NamedTensor>,
     pub optimizer: OptimizerState,
     pub order: BatchOrderState,
@@ -207,6 +209,7 @@ fn save_checkpoint(
     });
     let meta = HashMap::from([
         ("step".to_string(), step.to_string()),
+        ("optimizer.kind".to_string(), opt.config().name().to_string()),
         ("optimizer.t".to_string(), s.t.to_string()),
         ("optimizer.t_curv".to_string(), s.t_curv.to_string()),
         ("batch_order.rng".to_string(), o.rng.to_string()),
@@ -221,7 +224,18 @@ fn save_checkpoint(
 /// Reads a run directory's checkpoint and metrics for `--resume`.
 pub fn load_resume(dir: &Path) -> Result<Resume> {
     let path = dir.join("checkpoint.safetensors");
-    let (mut tensors, meta) = checkpoint::load(&path)
+    // every key save_checkpoint writes: anything else means the header was damaged
+    const KEYS: [&str; 8] = [
+        "step",
+        "optimizer.kind",
+        "optimizer.t",
+        "optimizer.t_curv",
+        "batch_order.rng",
+        "batch_order.position",
+        "batch_order.epoch",
+        "seconds",
+    ];
+    let (mut tensors, meta) = checkpoint::load_strict(&path, &KEYS)
         .with_context(|| format!("--resume {}: no usable checkpoint.safetensors", dir.display()))?;
     let num = |k: &str| -> Result<u64> {
         meta.get(k).and_then(|v| v.parse().ok()).with_context(|| {
@@ -250,7 +264,8 @@ pub fn load_resume(dir: &Path) -> Result<Resume> {
     };
     let metrics = read_metrics(&dir.join("metrics.csv")).unwrap_or_default();
     let seconds = meta.get("seconds").and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    Ok(Resume { step: num("step")?, theta: tensors, optimizer, order, metrics, seconds })
+    let optimizer_kind = meta.get("optimizer.kind").cloned();
+    Ok(Resume { step: num("step")?, optimizer_kind, theta: tensors, optimizer, order, metrics, seconds })
 }
 
 fn read_metrics(path: &Path) -> Result<Vec<Metric>> {
@@ -322,6 +337,12 @@ pub fn train(
     }
     match resume {
         Some(r) => {
+            if let Some(kind) = r.optimizer_kind.as_deref().filter(|k| *k != plan.config.name()) {
+                bail!(
+                    "the checkpoint was written by {kind}, but this run trains with {}; resume it with its own optimizer",
+                    plan.config.name()
+                );
+            }
             for t in &r.theta {
                 net.set_tensor(gpu, &t.name, &t.shape, &t.values).context("the checkpoint does not fit this model")?;
             }
