@@ -634,3 +634,103 @@ fn resume_refuses_another_optimizers_or_a_damaged_checkpoint() {
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
+
+/// Run directories are all-or-nothing and single-writer (issue 11): a --force run that fails
+/// before its first checkpoint leaves the old run as it was; one that succeeds leaves none of the
+/// old run's files; a second process on the same directory is refused while the first runs.
+#[test]
+fn run_directories_are_all_or_nothing_and_single_writer() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("atomic");
+    let d = dir.to_str().unwrap();
+    let base = ["train", "--data", "xor", "--samples", "64", "--epochs", "4"];
+    let (ok, _, err) = run(&[&base[..], &["--save-every", "2", "--out", d]].concat());
+    assert!(ok, "{err}");
+    assert!(dir.join("step-00000002.safetensors").exists());
+    let before = std::fs::read(dir.join("final.safetensors")).unwrap();
+    // a NaN at the first step, long before the first evaluation: the old run must survive whole
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        "xor",
+        "--samples",
+        "64",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1e38",
+        "--epochs",
+        "50",
+        "--eval-every",
+        "1000",
+        "--force",
+        "--out",
+        d,
+    ]);
+    assert!(!ok && err.contains("is kept as it was"), "{err}");
+    assert_eq!(std::fs::read(dir.join("final.safetensors")).unwrap(), before, "the old run is untouched");
+    assert!(dir.join("step-00000002.safetensors").exists() && dir.join("checkpoint.safetensors").exists());
+    // a successful --force run replaces it whole: no stale trajectory of the old run remains
+    let (ok, _, err) = run(&[&base[..], &["--force", "--out", d]].concat());
+    assert!(ok, "{err}");
+    assert!(!dir.join("step-00000002.safetensors").exists(), "stale files of the old run");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("atomic") && (n.contains(".new-") || n.contains(".old-")))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // one writer at a time
+    let other = dir.with_file_name(format!("{}-long", dir.file_name().unwrap().to_string_lossy()));
+    let o = other.to_str().unwrap();
+    let mut first = bin()
+        .args(["train", "--data", "xor", "--samples", "256", "--epochs", "2000", "--batch-size", "8", "--out", o])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = other.with_file_name(format!(".{}.lock", other.file_name().unwrap().to_string_lossy()));
+    let start = std::time::Instant::now();
+    while !(other.join("run.json").exists() && lock.exists()) && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (ok, _, err) = run(&["train", "--data", "xor", "--samples", "64", "--epochs", "1", "--force", "--out", o]);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(!ok && err.contains("another adahessian process"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&other);
+}
+
+/// --resume keeps the run's settings: a contradicting flag is refused by name, --lr may change and
+/// the change is recorded; data that changed under the same path is refused.
+#[test]
+fn resume_keeps_the_runs_settings_and_data() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("resume-flags");
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("d.csv");
+    let rows: String = (0..40).map(|i| format!("{},{},{}\n", i % 7, (i * 3) % 5, i % 2)).collect();
+    std::fs::write(&csv, format!("a,b,y\n{rows}")).unwrap();
+    let data = format!("csv:{}", csv.display());
+    let out = dir.join("run");
+    let o = out.to_str().unwrap();
+    let (ok, _, err) = run(&["train", "--data", &data, "--optimizer", "adam", "--epochs", "2", "--out", o]);
+    assert!(ok, "{err}");
+    fails(&["train", "--resume", o, "--epochs", "4", "--batch-size", "8"], &["--batch-size", "cannot be given"]);
+    fails(&["train", "--resume", o, "--epochs", "4", "--optimizer", "sgd"], &["--optimizer"]);
+    let (ok, _, err) = run(&["train", "--resume", o, "--epochs", "4", "--lr", "0.01"]);
+    assert!(ok, "{err}");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["resumes"][0]["changed"][0], "--lr 0.01", "{record}");
+    assert!(record["argv"].as_array().unwrap().iter().any(|a| a == "0.01"), "{record}");
+    std::fs::write(&csv, format!("a,b,y\n{}", rows.replace(",1\n", ",0\n"))).unwrap();
+    fails(&["train", "--resume", o, "--epochs", "6"], &["not the data the run was trained on"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -150,6 +150,29 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
     let configs = names.iter().map(|n| OptimArgs::default().config_for(n, 0)).collect::<Result<Vec<_>>>()?;
     let schedule = Schedule::parse(&cmd.looping.lr_schedule)?;
     let dir = run::RunDir::create(&cmd.out, cmd.force)?;
+    // all or nothing: the report replaces an old one only once it is complete
+    let result = measure_and_report(lazy, cmd, main_job, &names, &configs, lr_factors, batch_sizes, schedule, &dir);
+    match result {
+        Ok(()) => dir.commit(),
+        Err(e) => {
+            let kept = dir.abandon();
+            Err(e.context(format!("compare stopped; {kept}")))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure_and_report(
+    lazy: &LazyGpu,
+    cmd: &CompareCmd,
+    main_job: bool,
+    names: &[String],
+    configs: &[OptimizerConfig],
+    lr_factors: Vec<f64>,
+    batch_sizes: Vec<usize>,
+    schedule: Schedule,
+    dir: &run::RunDir,
+) -> Result<()> {
     let base_data = cmd.data.load(0)?;
     if base_data.train.classes() == 0 {
         anyhow::bail!(
@@ -198,7 +221,7 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
     );
     let started = std::time::Instant::now();
     let mut results = Vec::new();
-    for (name, config) in names.iter().zip(&configs) {
+    for (name, config) in names.iter().zip(configs) {
         eprint!("{name}: seeds");
         let mut seeds = Vec::new();
         for seed in 0..cmd.seeds {
@@ -249,11 +272,11 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
             batch_sweep,
         });
     }
-    let report = write_report(&dir, gpu, cmd, &base_data, &spec, &results, batch, steps, eval_every)?;
+    let report = write_report(dir, gpu, cmd, &base_data, &spec, &results, batch, steps, eval_every)?;
     println!("{report}");
     println!(
         "report: {}/report.md (+ report.csv, accuracy.png/svg, lr_sweep.png/svg, batch_sweep.png/svg); {:.0}s in all{}",
-        dir.path.display(),
+        dir.path().display(),
         started.elapsed().as_secs_f64(),
         if main_job {
             "\nthis was `adahessian compare` on its defaults; see `adahessian --help` for train, bench, devices"
@@ -464,8 +487,8 @@ fn write_report(
     for r in results {
         writeln!(md, "- `{}`: {:?}", r.name, r.config)?;
     }
-    std::fs::write(dir.path.join("report.md"), &md).context("writing report.md")?;
-    std::fs::write(dir.path.join("report.csv"), csv).context("writing report.csv")?;
+    std::fs::write(dir.file("report.md"), &md).context("writing report.md")?;
+    std::fs::write(dir.file("report.csv"), csv).context("writing report.csv")?;
     let curves: Vec<Series> = results
         .iter()
         .map(|r| Series {
@@ -473,13 +496,13 @@ fn write_report(
             points: r.seeds[0].metrics.iter().map(|m| (m.step as f64, m.test_score as f64)).collect(),
         })
         .collect();
-    line_chart(&dir.path.join("accuracy"), "Test accuracy (seed 0)", "step", "test accuracy", &curves, false)?;
+    line_chart(&dir.file("accuracy"), "Test accuracy (seed 0)", "step", "test accuracy", &curves, false)?;
     let lr: Vec<Series> = results
         .iter()
         .map(|r| Series { label: r.name.clone(), points: r.lr_sweep.iter().map(|(f, a)| (f.log10(), *a)).collect() })
         .collect();
     line_chart(
-        &dir.path.join("lr_sweep"),
+        &dir.file("lr_sweep"),
         "Learning-rate sensitivity",
         "log10(lr / default lr)",
         "final test accuracy",
@@ -494,7 +517,7 @@ fn write_report(
         })
         .collect();
     line_chart(
-        &dir.path.join("batch_sweep"),
+        &dir.file("batch_sweep"),
         "Batch-size stability",
         "log2(batch size)",
         "final test accuracy",

@@ -192,10 +192,55 @@ fn open_gpu(cli: &Cli) -> Result<Gpu> {
     }
 }
 
+/// Flags a resumed run may change (recorded in run.json); every other flag of the original
+/// command stays as the run was started.
+const RESUME_MAY_CHANGE: [&str; 3] = ["--lr", "--grad-clip", "--lr-schedule"];
+
+/// Removes every occurrence of `flag` (`--flag value` or `--flag=value`) from `args`.
+fn remove_flag(args: &mut Vec<String>, flag: &str) {
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == flag {
+            args.drain(i..(i + 2).min(args.len()));
+        } else if args[i].starts_with(&format!("{flag}=")) {
+            args.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// `flag`'s tokens as given on this command line (`--flag value` or `--flag=value`).
+fn flag_tokens(args: &[String], flag: &str) -> Option<Vec<String>> {
+    let i = args.iter().position(|a| a == flag || a.starts_with(&format!("{flag}=")))?;
+    Some(if args[i] == flag { args[i..(i + 2).min(args.len())].to_vec() } else { vec![args[i].clone()] })
+}
+
 fn train_cmd(cli: &Cli, cmd: &TrainCmd, argv: &[String]) -> Result<()> {
-    // --resume re-reads the original command from the run directory; only the new length counts
+    // --resume re-reads the original command from the run directory: the new length counts, and
+    // lr, gradient clipping and the schedule may change; any other flag would contradict the run
     if let Some(dir) = &cmd.resume {
         let (_, mut original) = original_train(dir).map_err(|e| anyhow::anyhow!("--resume {e}"))?;
+        let after_train = argv.iter().position(|a| a == "train").map_or(&argv[..0], |i| &argv[i + 1..]);
+        for token in after_train.iter().filter(|a| a.starts_with("--")) {
+            let name = token.split('=').next().unwrap_or(token);
+            if !["--resume", "--steps", "--epochs", "--quiet"].contains(&name) && !RESUME_MAY_CHANGE.contains(&name) {
+                bail!(
+                    "--resume continues {} with the settings it was started with, so {name} cannot be given (the run's command is in its run.json); \
+                     --steps/--epochs, {} may change; start a new run (--out) to change anything else",
+                    dir.display(),
+                    RESUME_MAY_CHANGE.join(", ")
+                );
+            }
+        }
+        let mut changes = Vec::new();
+        for flag in RESUME_MAY_CHANGE {
+            if let Some(tokens) = flag_tokens(after_train, flag) {
+                remove_flag(&mut original, flag);
+                changes.push(tokens.join(" "));
+                original.extend(tokens);
+            }
+        }
         let (flag, value) = match (cmd.looping.steps, cmd.looping.epochs) {
             (Some(steps), _) => ("--steps", steps),
             (None, Some(epochs)) => ("--epochs", epochs),
@@ -211,7 +256,7 @@ fn train_cmd(cli: &Cli, cmd: &TrainCmd, argv: &[String]) -> Result<()> {
             bail!("--resume {}: the stored command no longer parses", dir.display());
         };
         let state = run::load_resume(dir)?;
-        return train_with(cli, &orig, &original, Some(dir.clone()), Some(state));
+        return train_with(cli, &orig, &original, Some(dir.clone()), Some((state, changes)));
     }
     train_with(cli, cmd, argv, None, None)
 }
@@ -221,10 +266,11 @@ fn train_with(
     cmd: &TrainCmd,
     argv: &[String],
     resume_dir: Option<PathBuf>,
-    resume: Option<run::Resume>,
+    resume: Option<(run::Resume, Vec<String>)>,
 ) -> Result<()> {
     let seed = cmd.looping.seed;
     let data = cmd.data.load(seed)?;
+    let fingerprint = run::data_fingerprint(&data);
     let spec = match &cmd.model {
         Some(m) => setup::parse_model(m, setup::task_loss(&data))?,
         None => setup::default_model(&data),
@@ -265,8 +311,7 @@ fn train_with(
             PathBuf::from(format!("runs/{}-{}-seed{seed}", data.name.replace([':', '/', ','], "_"), config.name()))
         }
     };
-    let dir =
-        if resume_dir.is_some() { run::RunDir { path: out.clone() } } else { run::RunDir::create(&out, cmd.force)? };
+    let dir = if resume_dir.is_some() { run::RunDir::resume(&out)? } else { run::RunDir::create(&out, cmd.force)? };
     let gpu = open_gpu(cli)?;
     if !cmd.quiet {
         eprintln!("adapter: {}", gpu.describe());
@@ -279,14 +324,37 @@ fn train_with(
             config.name()
         );
     }
-    // the run's command line first, so a run stopped by a NaN can still be resumed
-    std::fs::write(dir.path.join("run.json"), serde_json::to_string(&serde_json::json!({ "argv": argv }))?)?;
+    // the run's command line first, so a run stopped by a NaN can still be resumed; with the data's
+    // fingerprint, which a resume must match, and the history of changes made on resuming
+    let mut record = serde_json::json!({ "argv": argv, "data": fingerprint });
+    if let Some((state, changes)) = &resume {
+        let old: serde_json::Value = std::fs::read_to_string(dir.file("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if let Some(before) = old.get("data").filter(|d| **d != fingerprint) {
+            bail!(
+                "--resume {}: the data is not the data the run was trained on (then {before}, now {fingerprint}); \
+                 relative paths are read from the current directory, so resume from the directory the run was started in",
+                out.display()
+            );
+        }
+        let mut resumes = old.get("resumes").cloned().unwrap_or_else(|| serde_json::json!([]));
+        if let Some(list) = resumes.as_array_mut() {
+            list.push(serde_json::json!({ "at_step": state.step, "changed": changes }));
+        }
+        record["resumes"] = resumes;
+        if !changes.is_empty() && !cmd.quiet {
+            eprintln!("resuming at step {} with {} (recorded in run.json)", state.step, changes.join(", "));
+        }
+    }
+    std::fs::write(dir.file("run.json"), serde_json::to_string(&record)?)?;
     let names = &data.train.class_names;
     if !names.is_empty() {
         // the file's labels were mapped to class indices: say how, in the run and on the terminal
         let mapping: Vec<serde_json::Value> =
             names.iter().enumerate().map(|(i, n)| serde_json::json!({ "class": i, "label": n })).collect();
-        std::fs::write(dir.path.join("classes.json"), serde_json::to_string_pretty(&mapping)?)?;
+        std::fs::write(dir.file("classes.json"), serde_json::to_string_pretty(&mapping)?)?;
         if !cmd.quiet {
             let shown: Vec<String> = names.iter().take(6).enumerate().map(|(i, n)| format!("'{n}' → {i}")).collect();
             let more = if names.len() > 6 { format!(", … ({} classes)", names.len()) } else { String::new() };
@@ -294,15 +362,14 @@ fn train_with(
         }
     }
     let fresh = resume_dir.is_none();
-    let outcome = match run::train(&gpu, &data, &plan, Some(&dir), resume, cmd.quiet) {
+    let outcome = match run::train(&gpu, &data, &plan, Some(&dir), resume.map(|(state, _)| state), cmd.quiet) {
         Ok(o) => o,
         Err(e) => {
-            // a new run that failed before its first checkpoint leaves nothing worth keeping
-            if fresh && !dir.path.join("checkpoint.safetensors").exists() {
-                for f in ["run.json", "model.json", "init.safetensors"] {
-                    let _ = std::fs::remove_file(dir.path.join(f));
-                }
-                let _ = std::fs::remove_dir(&dir.path);
+            // a new run that failed before its first checkpoint leaves nothing worth keeping (and
+            // an old run it was to replace stays as it was)
+            if fresh && !dir.file("checkpoint.safetensors").exists() {
+                let kept = dir.abandon();
+                return Err(e.context(format!("the run failed before its first checkpoint; {kept}")));
             }
             return Err(e);
         }
@@ -317,7 +384,7 @@ fn train_with(
         outcome.train.loss,
         outcome.steps,
         outcome.seconds,
-        dir.path.display()
+        dir.path().display()
     );
     Ok(())
 }

@@ -143,27 +143,132 @@ pub struct Outcome {
     pub params: usize,
 }
 
-/// A run directory being written.
+/// A run directory being written, all-or-nothing and by one process at a time.
+///
+/// - One writer: an exclusive lock on `<parent>/.<name>.lock`, held while this value lives; a
+///   second process with the same directory is refused with a message that says so.
+/// - All-or-nothing: a new run over an existing one (`--force`) is built in a staging directory
+///   beside it and swapped in by [`RunDir::commit`] once it has its first checkpoint, so until
+///   then the directory still holds the old run, complete, and afterwards only the new one (no
+///   stale files of the old run survive). A run that fails before that leaves the old one as it
+///   was ([`RunDir::abandon`]).
 pub struct RunDir {
-    pub path: PathBuf,
+    target: PathBuf,
+    current: std::cell::RefCell<PathBuf>,
+    _lock: std::fs::File,
 }
 
 impl RunDir {
-    /// Creates it, refusing to overwrite a non-empty directory unless `force`.
+    /// Takes the directory for a new run, refusing to overwrite a non-empty one unless `force`.
     pub fn create(path: &Path, force: bool) -> Result<RunDir> {
-        if path.exists() && path.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) && !force {
+        let lock = lock_run(path)?;
+        let occupied = path.exists() && path.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true);
+        if occupied && !force {
             bail!(
                 "{} already exists and is not empty; pass --force to overwrite it, or choose another --out",
                 path.display()
             );
         }
-        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(RunDir { path: path.to_path_buf() })
+        let current = if occupied { sibling(path, &format!("new-{}", std::process::id())) } else { path.to_path_buf() };
+        if current != path && current.exists() {
+            std::fs::remove_dir_all(&current).with_context(|| format!("removing {}", current.display()))?;
+        }
+        std::fs::create_dir_all(&current).with_context(|| format!("creating {}", current.display()))?;
+        Ok(RunDir { target: path.to_path_buf(), current: current.into(), _lock: lock })
     }
 
-    fn file(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+    /// Takes an existing run directory to continue it (`--resume`).
+    pub fn resume(path: &Path) -> Result<RunDir> {
+        let lock = lock_run(path)?;
+        Ok(RunDir { target: path.to_path_buf(), current: path.to_path_buf().into(), _lock: lock })
     }
+
+    /// Where the run's files are written now (the staging directory until the first commit).
+    pub fn path(&self) -> PathBuf {
+        self.current.borrow().clone()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.current.borrow().join(name)
+    }
+
+    /// Swaps a staged run into place (no-op when it is already there): the old run moves aside,
+    /// the new one takes its name, the old one is deleted.
+    pub fn commit(&self) -> Result<()> {
+        let current = self.path();
+        if current == self.target {
+            return Ok(());
+        }
+        let old = sibling(&self.target, &format!("old-{}", std::process::id()));
+        std::fs::rename(&self.target, &old)
+            .with_context(|| format!("moving the old run {} aside", self.target.display()))?;
+        std::fs::rename(&current, &self.target)
+            .with_context(|| format!("moving the new run {} into {}", current.display(), self.target.display()))?;
+        *self.current.borrow_mut() = self.target.clone();
+        std::fs::remove_dir_all(&old).with_context(|| format!("removing the old run {}", old.display()))
+    }
+
+    /// After a failure before the first commit: removes what this run wrote (a staging directory,
+    /// or the new directory it created) and says what was kept.
+    pub fn abandon(&self) -> String {
+        let current = self.path();
+        if current != self.target {
+            let _ = std::fs::remove_dir_all(&current);
+            format!("the previous run in {} is kept as it was", self.target.display())
+        } else {
+            let _ = std::fs::remove_dir_all(&current);
+            format!("{} was removed", current.display())
+        }
+    }
+}
+
+/// `<parent>/.<name>.<suffix>`: hidden siblings of a run directory (its lock, staging, old run).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    path.with_file_name(format!(".{name}.{suffix}"))
+}
+
+fn lock_run(path: &Path) -> Result<std::fs::File> {
+    let lock_path = sibling(path, "lock");
+    if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening the lock {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another adahessian process is writing {} (it holds {}); wait for it to finish or choose another --out",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", lock_path.display())),
+    }
+}
+
+/// Rows, features and an FNV-1a hash of every input and target of both splits: a resumed run must
+/// see the same data (a relative path read from another directory may name another file).
+pub fn data_fingerprint(data: &Data) -> serde_json::Value {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for ds in std::iter::once(&data.train).chain(data.test.as_ref()) {
+        eat(bytemuck::cast_slice(&ds.x));
+        eat(bytemuck::cast_slice(&ds.targets.as_f32()));
+    }
+    serde_json::json!({
+        "train_rows": data.train.rows(),
+        "test_rows": data.test.as_ref().map_or(0, |t| t.rows()),
+        "features": data.train.features,
+        "hash": format!("{h:016x}"),
+    })
 }
 
 /// State restored from a checkpoint.
@@ -378,10 +483,11 @@ pub fn train(
         let report = match block_on(opt.step_with_loss(gpu, &net, &Batch { data: &train_data, indices: &indices })) {
             Ok(r) => r,
             Err(Error::NonFinite { value, step: s, .. }) => {
-                let kept = if dir.is_some() {
-                    format!("the last good checkpoint (step {last_checkpoint}) is kept")
-                } else {
-                    "no checkpoint was written".into()
+                let kept = match dir {
+                    Some(dir) if dir.file("checkpoint.safetensors").exists() => {
+                        format!("the last good checkpoint (step {last_checkpoint}) is kept")
+                    }
+                    _ => "no checkpoint had been written".into(),
                 };
                 bail!("the training loss became {value} at step {s}; {kept}. Lower --lr, or add --grad-clip 1.0");
             }
@@ -438,6 +544,8 @@ pub fn train(
                 save_checkpoint(&dir.file("checkpoint.safetensors"), &net, gpu, &opt, &order, step, seconds)?;
                 write_metrics(&dir.file("metrics.csv"), &metrics, plan.score)?;
                 last_checkpoint = step;
+                // the new run can now be resumed on its own: it replaces an old one here
+                dir.commit()?;
             }
         }
         if let (Some(dir), Some(every)) = (dir, plan.save_every) {
@@ -519,6 +627,5 @@ pub fn write_summary(dir: &RunDir, gpu: &Gpu, plan: &Plan, data: &Data, out: &Ou
     });
     let mut f = std::fs::File::create(dir.file("summary.json"))?;
     f.write_all(serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    std::fs::write(dir.file("run.json"), serde_json::to_string(&serde_json::json!({ "argv": argv }))?)?;
     Ok(())
 }
