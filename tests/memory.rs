@@ -90,3 +90,53 @@ fn optimizer_state_is_allocated_by_need() {
     assert_eq!((s.m.len(), s.v.len(), s.curvature.len()), (n, n, n));
     assert!(s.m.iter().chain(&s.v).chain(&s.curvature).all(|x| *x == 0.0));
 }
+
+/// A data set too large for one storage binding (over WebGPU's 128 MiB, as the 60,000 MNIST
+/// images are) is streamed a batch at a time instead of refused; streaming is exact: the same
+/// steps on the same data held on the GPU or streamed give bit-identical weights and evaluation.
+#[test]
+fn data_sets_beyond_a_storage_binding_are_streamed_exactly() {
+    let gpu = gpu_or_skip!();
+    use adahessian_wgpu::data::{Dataset, DeviceDataset, Targets};
+    use adahessian_wgpu::probe::SplitMix64;
+    let spec = ModelSpec::mlp(&[784, 4, 10], Activation::Tanh, Loss::CrossEntropy);
+    let limit = gpu.limits().max_storage_buffer_binding_size as usize;
+    let rows = limit / (784 * 4) + 100;
+    let mut rng = SplitMix64::new(5);
+    let x: Vec<f32> = (0..rows * 784).map(|_| rng.next_f64() as f32).collect();
+    let labels: Vec<u32> = (0..rows).map(|_| rng.below(10) as u32).collect();
+    let big = Dataset::new(x, 784, Targets::Classes { labels, classes: 10 }).unwrap();
+    let dev = DeviceDataset::upload(gpu, &big).unwrap();
+    assert!(
+        dev.is_streamed() && dev.bytes() == 0,
+        "{} MB over a {} MB binding is streamed",
+        rows * 784 * 4 >> 20,
+        limit >> 20
+    );
+    let net = Network::new(gpu, &spec, NetworkOptions::new(64, 2)).unwrap();
+    let bound = net.bind(gpu, &dev).unwrap();
+    let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(AdaHessianConfig::default())).unwrap();
+    let far: Vec<u32> = (0..64).map(|i| (rows - 1 - 37 * i) as u32).collect();
+    opt.step(gpu, &net, &Batch { data: &bound, indices: &far }).unwrap();
+    let trained = block_on(net.params(gpu)).unwrap();
+    assert!(trained.iter().all(|v| v.is_finite()));
+
+    // exactness on a small set: resident and streamed give the same bits
+    let small = big.subset(&(0..300).collect::<Vec<_>>());
+    let mut outcome = Vec::new();
+    for streamed in [false, true] {
+        let net = Network::new(gpu, &spec, NetworkOptions::new(32, 3)).unwrap();
+        let dev =
+            if streamed { DeviceDataset::stream(gpu, &small) } else { DeviceDataset::upload(gpu, &small) }.unwrap();
+        assert_eq!(dev.is_streamed(), streamed);
+        let bound = net.bind(gpu, &dev).unwrap();
+        let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(AdaHessianConfig::default())).unwrap();
+        let mut order = adahessian_wgpu::train::BatchOrder::new(300, 32, 1);
+        for _ in 0..3 {
+            adahessian_wgpu::train::run_epoch(gpu, &net, &mut opt, &bound, &mut order).unwrap();
+        }
+        let eval = block_on(net.evaluate(gpu, &bound)).unwrap();
+        outcome.push((block_on(net.params(gpu)).unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), eval));
+    }
+    assert_eq!(outcome[0], outcome[1], "streamed training differs from GPU-resident training");
+}

@@ -51,7 +51,10 @@ pub fn parse_images(bytes: &[u8], what: &str) -> Result<(usize, usize, usize, Ve
     let bytes = maybe_gunzip(bytes, what)?;
     check_header(&bytes, what, IMAGES_MAGIC, 16)?;
     let (n, rows, cols) = (be_u32(&bytes, 4) as usize, be_u32(&bytes, 8) as usize, be_u32(&bytes, 12) as usize);
-    let need = n * rows * cols;
+    // the three sizes come from the file: their product may overflow (a damaged header)
+    let need = n.checked_mul(rows).and_then(|v| v.checked_mul(cols)).ok_or_else(|| {
+        Error::Data(format!("{what}: the header promises {n} images of {rows}x{cols}, more bytes than can exist"))
+    })?;
     if bytes.len() - 16 < need {
         return Err(Error::Data(format!(
             "{what}: truncated: the header promises {n} images of {rows}x{cols} ({need} bytes) but {} bytes follow",

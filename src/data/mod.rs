@@ -6,6 +6,7 @@ mod device;
 pub mod idx;
 pub mod synthetic;
 pub use device::DeviceDataset;
+pub(crate) use device::HostRows;
 
 use crate::error::{Error, Result};
 use crate::probe::SplitMix64;

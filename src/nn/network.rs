@@ -72,6 +72,17 @@ pub struct BoundData {
     group: wgpu::BindGroup,
     /// Rows of the data set.
     pub rows: usize,
+    /// A streamed data set: its host rows and the batch-sized buffers the gather reads
+    stream: Option<Stream>,
+}
+
+/// Batch-sized GPU copies of a streamed data set's current rows.
+struct Stream {
+    host: std::sync::Arc<crate::data::HostRows>,
+    data: wgpu::Buffer,
+    targets: wgpu::Buffer,
+    features: usize,
+    target_width: usize,
 }
 
 /// A mini-batch: rows of a bound data set.
@@ -671,6 +682,21 @@ impl Network {
                 data.classes, data.classes
             )));
         }
+        // a streamed data set is gathered from batch-sized buffers that prepare() fills
+        let stream = match &data.host {
+            Some(host) => Some(Stream {
+                host: host.clone(),
+                data: storage_buffer(gpu, "streamed batch inputs", self.max_batch * data.features)?,
+                targets: storage_buffer(gpu, "streamed batch targets", self.max_batch * data.target_width)?,
+                features: data.features,
+                target_width: data.target_width,
+            }),
+            None => None,
+        };
+        let (inputs, targets) = match &stream {
+            Some(s) => (&s.data, &s.targets),
+            None => (&data.data, &data.targets),
+        };
         let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
         let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("gather"),
@@ -678,13 +704,14 @@ impl Network {
             entries: &[
                 b(0, self.uniforms.binding(self.gather_slot)),
                 b(1, self.batch_meta.as_entire_binding()),
-                b(2, data.data.as_entire_binding()),
-                b(3, data.targets.as_entire_binding()),
+                b(2, inputs.as_entire_binding()),
+                b(3, targets.as_entire_binding()),
                 b(4, self.arenas.index.as_entire_binding()),
                 b(5, self.arenas.work.as_entire_binding()),
             ],
         });
-        Ok(BoundData { group, rows: data.rows })
+        gpu.check()?;
+        Ok(BoundData { group, rows: data.rows, stream })
     }
 
     /// Validates a batch and queues the upload of its indices and size (takes effect at the
@@ -706,7 +733,24 @@ impl Network {
                 batch.data.rows
             )));
         }
-        gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
+        match &batch.data.stream {
+            None => gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices)),
+            Some(s) => {
+                // copy the batch's rows to the front of the batch buffers; the gather reads 0..n
+                let (f, w) = (s.features, s.target_width);
+                let mut x = Vec::with_capacity(n * f);
+                let mut t = Vec::with_capacity(n * w);
+                for &r in batch.indices {
+                    let r = r as usize;
+                    x.extend_from_slice(&s.host.x[r * f..(r + 1) * f]);
+                    t.extend_from_slice(&s.host.targets[r * w..(r + 1) * w]);
+                }
+                gpu.queue.write_buffer(&s.data, 0, bytemuck::cast_slice(&x));
+                gpu.queue.write_buffer(&s.targets, 0, bytemuck::cast_slice(&t));
+                let identity: Vec<u32> = (0..n as u32).collect();
+                gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(&identity));
+            }
+        }
         gpu.queue.write_buffer(&self.batch_meta, 0, bytemuck::bytes_of(&BatchMeta { rows: n as u32, _pad: [0; 3] }));
         Ok(n as u32)
     }
