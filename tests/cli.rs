@@ -456,6 +456,15 @@ fn hessian_and_landscape_run_on_a_trained_model() {
         "npy of {} bytes",
         bytes.len()
     );
+    // read back by an independent reader: shape, dtype and a symmetric Hessian
+    let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(file.shape(), &[22, 22]);
+    let h: Vec<f64> = file.into_vec().unwrap();
+    let asym = (0..22)
+        .flat_map(|i| (0..22).map(move |j| (i, j)))
+        .map(|(i, j)| (h[i * 22 + j] - h[j * 22 + i]).abs())
+        .fold(0.0, f64::max);
+    assert!(asym < 1e-4 && h.iter().any(|v| *v != 0.0), "max |H - Hᵀ| {asym}");
     assert!(dir.join("hessian/diagonal.csv").is_file() && dir.join("hessian/diagonal.png").is_file());
     fails(&["hessian", "--run", d, "--exact", "--max-exact-params", "10"], &["22 parameters", "--max-exact-params"]);
     for directions in ["random", "hessian", "pca"] {
