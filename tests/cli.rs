@@ -743,3 +743,38 @@ fn resume_keeps_the_runs_settings_and_data() {
     fails(&["train", "--resume", o, "--epochs", "6"], &["not the data the run was trained on"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// kill -9 in the middle of training, then --resume: the final weights are bit-identical to a run
+/// that was never interrupted (checkpoints are written atomically and hold the whole state).
+#[test]
+fn a_killed_run_resumes_bit_identically() {
+    if !has_gpu() {
+        return;
+    }
+    let (a, b) = (tmp("straight"), tmp("killed"));
+    let args = |out: &PathBuf| -> Vec<String> {
+        ["train", "--data", "xor", "--samples", "256", "--batch-size", "16", "--epochs", "120", "--eval-every", "20"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--out".to_string(), out.display().to_string()])
+            .collect()
+    };
+    let mut child =
+        bin().args(args(&b)).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !b.join("checkpoint.safetensors").exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(!b.join("final.safetensors").exists(), "the run finished before it could be killed");
+    let (ok, _, err) = run(&["train", "--resume", b.to_str().unwrap(), "--epochs", "120"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&args(&a).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    let (wa, _) = checkpoint::load(&a.join("final.safetensors")).unwrap();
+    let (wb, _) = checkpoint::load(&b.join("final.safetensors")).unwrap();
+    assert_eq!(wa, wb, "resumed weights differ from the uninterrupted run's");
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}

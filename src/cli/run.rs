@@ -574,19 +574,26 @@ pub fn train(
             label: label.into(),
             points: steps.iter().copied().zip(metrics.iter().map(|m| f(m) as f64)).collect(),
         };
-        line_chart(
-            &dir.file("loss"),
-            "Loss",
-            "step",
-            "loss",
-            &[series("train", &|m| m.train_loss), series("test", &|m| m.test_loss)],
-            true,
-        )?;
-        let (title, axis) = match plan.score {
-            Score::Accuracy => ("Test accuracy", "accuracy"),
-            Score::R2 { .. } => ("Test R² (1 − MSE / variance)", "R²"),
+        let plots = || -> Result<()> {
+            line_chart(
+                &dir.file("loss"),
+                "Loss",
+                "step",
+                "loss",
+                &[series("train", &|m| m.train_loss), series("test", &|m| m.test_loss)],
+                true,
+            )?;
+            let (title, axis) = match plan.score {
+                Score::Accuracy => ("Test accuracy", "accuracy"),
+                Score::R2 { .. } => ("Test R² (1 − MSE / variance)", "R²"),
+            };
+            line_chart(&dir.file("accuracy"), title, "step", axis, &[series("test", &|m| m.test_score)], false)
         };
-        line_chart(&dir.file("accuracy"), title, "step", axis, &[series("test", &|m| m.test_score)], false)?;
+        // the plots are a view of metrics.csv: failing to draw them (a full disk, say) must not
+        // cost the run its summary
+        if let Err(e) = plots() {
+            eprintln!("warning: the plots were not written ({e:#}); metrics.csv and summary.json are");
+        }
     }
     Ok(Outcome {
         metrics,
