@@ -471,6 +471,13 @@ pub fn train(
     }
     let per_epoch = order.batches_per_epoch() as f64;
     let interactive = !quiet && std::io::stderr().is_terminal();
+    // a progress bar on a terminal; plain log lines otherwise (files, pipes, CI)
+    let bar = if interactive { indicatif::ProgressBar::new(plan.steps) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {bar:30} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_position(step);
     let start = Instant::now();
     let lr0 = plan.config.lr();
     let mut loss_sum = 0.0f64;
@@ -494,6 +501,7 @@ pub fn train(
             Err(e) => return Err(e.into()),
         };
         step += 1;
+        bar.set_position(step);
         loss_sum += report.batch.loss as f64;
         loss_n += 1;
         let seconds = base_seconds + start.elapsed().as_secs_f64();
@@ -518,15 +526,14 @@ pub fn train(
                 }
             }
             if interactive {
-                eprint!(
-                    "\r  step {step}/{} (epoch {:.1})  train loss {:.4}  test loss {:.4}  {} {:.4}   ",
-                    plan.steps,
+                bar.set_message(format!(
+                    "epoch {:.1}  train loss {:.4}  test loss {:.4}  {} {:.4}",
                     m.epoch,
                     m.train_loss,
                     m.test_loss,
                     plan.score.column(),
                     m.test_score
-                );
+                ));
             } else if !quiet {
                 eprintln!(
                     "step {step}/{} epoch {:.2} train_loss {:.4} test_loss {:.4} {} {:.4} seconds {:.1}",
@@ -558,9 +565,7 @@ pub fn train(
             }
         }
     }
-    if interactive {
-        eprintln!();
-    }
+    bar.finish_and_clear();
     let seconds = base_seconds + start.elapsed().as_secs_f64();
     let train_eval = block_on(net.evaluate(gpu, &train_data))?;
     let test = match &test_data {
