@@ -128,3 +128,28 @@ fn csv_header_detection_does_not_swallow_a_data_row() {
     let err = parse_with("a,b,y\n1,2,0\n", "t.csv", None, Task::Classify, Header::No).unwrap_err().to_string();
     assert!(err.contains("line 1") && err.contains("'a' is not a number"), "{err}");
 }
+
+/// CSV as people write it (issue 11): RFC 4180 quoting with commas and quotes inside fields, CRLF
+/// line ends, a UTF-8 byte-order mark, `;` and tab delimiters detected (or given), and a one-column
+/// result that names the likely delimiter.
+#[test]
+fn csv_reads_quoting_bom_crlf_and_other_delimiters() {
+    use adahessian_wgpu::data::csv::{parse_options, Header, Options, Task};
+    let read = |text: &str, delimiter: Option<u8>| {
+        parse_options(text, "t.csv", &Options { target: None, task: Task::Classify, header: Header::Auto, delimiter })
+    };
+    let quoted = "\u{feff}\"name, full\",\"x\",y\r\n\"0.942\",\"1\",\"Smith, John\"\r\n\"2\",3,\"O\"\"Brien\"\r\n";
+    let p = read(quoted, None).unwrap();
+    assert!(p.has_header && p.delimiter == b',');
+    assert_eq!(p.dataset.x, vec![0.942, 1.0, 2.0, 3.0]);
+    assert_eq!(p.dataset.class_names, ["O\"Brien", "Smith, John"]);
+    let semi = "a;b;y\n1,5;2;0\n3;4;1\n";
+    let p = read(&semi.replace("1,5", "1.5"), None).unwrap();
+    assert_eq!((p.delimiter, p.dataset.x.clone()), (b';', vec![1.5, 2.0, 3.0, 4.0]));
+    let p = read("a\tb\ty\n1\t2\t0\n3\t4\t1\n", None).unwrap();
+    assert_eq!((p.delimiter, p.dataset.rows()), (b'\t', 2));
+    let p = read("a|b|y\n1|2|0\n3|4|1\n", Some(b'|')).unwrap();
+    assert_eq!(p.dataset.x, vec![1.0, 2.0, 3.0, 4.0]);
+    let e = read("a;b;y\n1;2;0\n", Some(b',')).unwrap_err().to_string();
+    assert!(e.contains("1 column") && e.contains("--delimiter"), "{e}");
+}

@@ -626,6 +626,7 @@ pub fn write_summary(dir: &RunDir, gpu: &Gpu, plan: &Plan, data: &Data, out: &Ou
         "parameters": out.params,
         "config": {
             "data": data.name,
+            "data_decisions": data.decisions,
             "train_rows": data.train.rows(),
             "test_rows": data.test.as_ref().map_or(0, |t| t.rows()),
             "model": plan.spec.to_text(),

@@ -30,6 +30,10 @@ pub struct DataArgs {
     /// CSV header row: auto (a header when a column holds a name over numbers), yes or no.
     #[arg(long, default_value = "auto")]
     pub header: String,
+    /// CSV field delimiter: auto (the most frequent of , ; and tab in the first line), or one
+    /// character such as ';' or 'tab'.
+    #[arg(long, default_value = "auto")]
+    pub delimiter: String,
     /// Fraction of rows held out for testing (0: train on everything).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
     pub test_fraction: f64,
@@ -41,6 +45,8 @@ pub struct DataArgs {
 /// The split data plus what it is.
 pub struct Data {
     pub name: String,
+    /// What loading decided that the user did not say (a CSV's header and delimiter).
+    pub decisions: Vec<String>,
     pub train: Dataset,
     pub test: Option<Dataset>,
 }
@@ -48,6 +54,7 @@ pub struct Data {
 impl DataArgs {
     /// Loads, splits (seeded) and normalises.
     pub fn load(&self, seed: u64) -> Result<Data> {
+        let mut decisions = Vec::new();
         let ds = if self.data == "digits" {
             data::digits()?
         } else if self.data == "mnist10k" {
@@ -67,14 +74,25 @@ impl DataArgs {
                 "no" => data::csv::Header::No,
                 other => bail!("--header {other}: use auto, yes or no"),
             };
-            let (ds, has_header) = data::csv::load_with(Path::new(path), self.target.as_deref(), task, header)?;
-            if header == data::csv::Header::Auto {
-                eprintln!(
-                    "csv: {} (auto-detected; --header yes|no to say otherwise)",
-                    if has_header { "the first row is a header" } else { "no header row: the first row is data" }
-                );
+            let delimiter = match self.delimiter.as_str() {
+                "auto" => None,
+                "tab" | "\\t" | "\t" => Some(b'\t'),
+                d if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
+                other => bail!("--delimiter {other}: give one character such as ',' or ';', 'tab', or auto"),
+            };
+            let options = data::csv::Options { target: self.target.as_deref(), task, header, delimiter };
+            let parsed = data::csv::load_options(Path::new(path), &options)?;
+            let shown =
+                if parsed.delimiter == b'\t' { "tab".to_string() } else { (parsed.delimiter as char).to_string() };
+            decisions.push(format!(
+                "{}; delimiter '{shown}'{}",
+                if parsed.has_header { "the first row is a header" } else { "no header row: the first row is data" },
+                if delimiter.is_none() { " (detected)" } else { "" }
+            ));
+            if header == data::csv::Header::Auto || delimiter.is_none() {
+                eprintln!("csv: {} (--header, --delimiter to say otherwise)", decisions.join("; "));
             }
-            ds
+            parsed.dataset
         } else if let Some(paths) = self.data.strip_prefix("idx:") {
             let (images, labels) =
                 paths.split_once(',').context("--data idx:IMAGES,LABELS needs two paths separated by a comma")?;
@@ -107,7 +125,7 @@ impl DataArgs {
             other => bail!("--normalize {other}: use none or standard"),
         }
         let test = (test.rows() > 0).then_some(test);
-        Ok(Data { name: self.data.clone(), train, test })
+        Ok(Data { name: self.data.clone(), train, test, decisions })
     }
 }
 

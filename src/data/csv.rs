@@ -35,18 +35,91 @@ pub fn parse(text: &str, what: &str, target: Option<&str>, task: Task) -> Result
 
 /// [`parse`] with an explicit header rule; also returns whether the first row was a header.
 pub fn parse_with(text: &str, what: &str, target: Option<&str>, task: Task, header: Header) -> Result<(Dataset, bool)> {
-    let rows: Vec<(usize, Vec<&str>)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l.split(',').map(str::trim).collect()))
-        .collect();
+    parse_options(text, what, &Options { target, task, header, delimiter: None }).map(|p| (p.dataset, p.has_header))
+}
+
+/// How to read a CSV file.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    /// The target column by header name or 0-based index (None: the last).
+    pub target: Option<&'a str>,
+    /// Class labels or real values.
+    pub task: Task,
+    /// Whether the first row is a header.
+    pub header: Header,
+    /// The field delimiter (None: detected from the first line among `,`, `;` and tab).
+    pub delimiter: Option<u8>,
+}
+
+/// A parsed file and what was decided about it.
+#[derive(Clone, Debug)]
+pub struct Parsed {
+    /// The rows.
+    pub dataset: Dataset,
+    /// Whether the first row was a header.
+    pub has_header: bool,
+    /// The delimiter used.
+    pub delimiter: u8,
+}
+
+/// The delimiter of the first non-empty line: the most frequent of `,`, `;` and tab outside
+/// quotes (`,` when none occurs).
+fn detect_delimiter(text: &str) -> u8 {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for b in line.bytes() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            for c in counts.iter_mut().filter(|c| c.0 == b) {
+                c.1 += 1;
+            }
+        }
+    }
+    counts.iter().max_by_key(|c| c.1).filter(|c| c.1 > 0).map_or(b',', |c| c.0)
+}
+
+/// Parses CSV text with RFC 4180 quoting (`"Smith, John"`, `""` for a quote), CRLF or LF line
+/// ends and a UTF-8 byte-order mark, through the `csv` crate.
+pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Parsed> {
+    let (target, task, header) = (options.target, options.task, options.header);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(text));
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .trim(::csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records: Vec<(usize, Vec<String>)> = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            Error::Data(format!("{what}, line {line}: not valid CSV ({e})"))
+        })?;
+        let line = record.position().map_or(0, |p| p.line()) as usize;
+        if record.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        records.push((line, record.iter().map(String::from).collect()));
+    }
+    let rows: Vec<(usize, Vec<&str>)> =
+        records.iter().map(|(line, cells)| (*line, cells.iter().map(String::as_str).collect())).collect();
     let Some((_, first)) = rows.first() else {
         return Err(Error::Data(format!("{what}: the file is empty")));
     };
     let columns = first.len();
     if columns < 2 {
-        return Err(Error::Data(format!("{what}: {columns} column; need at least one feature and a target")));
+        let hint = if delimiter == b',' && text.contains(['\t', ';']) {
+            " (is it separated by ';' or tabs? give --delimiter)"
+        } else {
+            ""
+        };
+        return Err(Error::Data(format!(
+            "{what}: {columns} column with the delimiter '{}'; need at least one feature and a target{hint}",
+            (delimiter as char).escape_default()
+        )));
     }
     let number = |c: &&str| c.parse::<f64>().is_ok();
     let has_header = match header {
@@ -135,10 +208,10 @@ pub fn parse_with(text: &str, what: &str, target: Option<&str>, task: Task, head
         Task::Classify => {
             let (labels, classes, names) = class_labels(&raw_targets, what)?;
             let ds = Dataset::new(x, features, Targets::Classes { labels, classes })?;
-            return Ok((Dataset { class_names: names, ..ds }, has_header));
+            return Ok(Parsed { dataset: Dataset { class_names: names, ..ds }, has_header, delimiter });
         }
     };
-    Ok((Dataset::new(x, features, targets)?, has_header))
+    Ok(Parsed { dataset: Dataset::new(x, features, targets)?, has_header, delimiter })
 }
 
 /// The most classes a label column may hold (a column with more distinct values is almost surely
@@ -213,12 +286,12 @@ fn class_labels(raw: &[(usize, &str)], what: &str) -> Result<(Vec<u32>, usize, V
 
 /// Reads and parses a CSV file, detecting a header row.
 pub fn load(path: &std::path::Path, target: Option<&str>, task: Task) -> Result<Dataset> {
-    Ok(load_with(path, target, task, Header::Auto)?.0)
+    Ok(load_options(path, &Options { target, task, header: Header::Auto, delimiter: None })?.dataset)
 }
 
-/// [`load`] with an explicit header rule; also returns whether the first row was a header.
-pub fn load_with(path: &std::path::Path, target: Option<&str>, task: Task, header: Header) -> Result<(Dataset, bool)> {
+/// [`load`] with explicit options; also says what was decided (header, delimiter).
+pub fn load_options(path: &std::path::Path, options: &Options<'_>) -> Result<Parsed> {
     let text =
         std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    parse_with(&text, &path.display().to_string(), target, task, header)
+    parse_options(&text, &path.display().to_string(), options)
 }
