@@ -467,6 +467,11 @@ fn hessian_and_landscape_run_on_a_trained_model() {
     assert!(asym < 1e-4 && h.iter().any(|v| *v != 0.0), "max |H - Hᵀ| {asym}");
     assert!(dir.join("hessian/diagonal.csv").is_file() && dir.join("hessian/diagonal.png").is_file());
     fails(&["hessian", "--run", d, "--exact", "--max-exact-params", "10"], &["22 parameters", "--max-exact-params"]);
+    // an output directory that is a file: the error names the path ("File exists" alone did not)
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let b = blocker.to_str().unwrap();
+    fails(&["landscape", "--run", d, "--range", "-1:1:3", "--out", b], &[b]);
     for directions in ["random", "hessian", "pca"] {
         let out_dir = dir.join(format!("land-{directions}"));
         let (ok, _, err) = run(&[

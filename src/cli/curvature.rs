@@ -279,7 +279,7 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
         json["top_eigenvalues"] = values.into();
         json["power_iterations"] = found.iter().map(|e| e.iterations).collect::<Vec<_>>().into();
         if let Some(dir) = &cmd.save_eigenvectors {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).with_context(|| format!("creating the directory {}", dir.display()))?;
             for (i, e) in found.iter().enumerate() {
                 let meta = std::collections::HashMap::from([("eigenvalue".to_string(), e.value.to_string())]);
                 checkpoint::save(
@@ -310,7 +310,7 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     if cmd.density {
         let (t0, h0) = (Instant::now(), op.hvps());
         let d = block_on(curvature::slq_density(&op, cmd.slq_runs, cmd.lanczos_steps, cmd.seed))?;
-        std::fs::create_dir_all(&out_dir)?;
+        std::fs::create_dir_all(&out_dir).with_context(|| format!("creating the directory {}", out_dir.display()))?;
         let nw = d.nodes_and_weights();
         let lo = nw.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
         let hi = nw.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
@@ -321,12 +321,12 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
                 writeln!(csv, "{r},{a},{b}")?;
             }
         }
-        std::fs::write(out_dir.join("density.csv"), csv)?;
+        setup::write_file(&out_dir.join("density.csv"), csv)?;
         let mut sm = String::from("eigenvalue,density\n");
         for (x, y) in &smooth {
             writeln!(sm, "{x},{y}")?;
         }
-        std::fs::write(out_dir.join("density_smoothed.csv"), sm)?;
+        setup::write_file(&out_dir.join("density_smoothed.csv"), sm)?;
         line_chart(
             &out_dir.join("density"),
             "Hessian eigenvalue density (SLQ)",
@@ -364,7 +364,8 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
         }
         if cmd.diagonal {
             let r = block_on(curvature::diagonal_report(&op, &h, cmd.probes, cmd.seed))?;
-            std::fs::create_dir_all(&out_dir)?;
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("creating the directory {}", out_dir.display()))?;
             let mut csv = String::from("tensor,index,exact_diagonal,row_norm,adahessian_mean_abs,adahessian_rms\n");
             for p in &model.params {
                 for k in 0..p.len() {
@@ -376,7 +377,7 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
                     )?;
                 }
             }
-            std::fs::write(out_dir.join("diagonal.csv"), csv)?;
+            setup::write_file(&out_dir.join("diagonal.csv"), csv)?;
             let idx = |v: &[f64]| v.iter().enumerate().map(|(i, x)| (i as f64, x.abs().max(1e-12))).collect::<Vec<_>>();
             line_chart(
                 &out_dir.join("diagonal"),
@@ -542,7 +543,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
     };
     let out =
         cmd.out.clone().unwrap_or_else(|| l.dir.as_ref().map_or(PathBuf::from("landscape"), |d| d.join("landscape")));
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating the directory {}", out.display()))?;
     let path = if traj.is_empty() {
         Vec::new()
     } else {
@@ -553,7 +554,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         for (i, (a, b)) in path.iter().enumerate() {
             writeln!(csv, "{i},{a},{b}")?;
         }
-        std::fs::write(out.join("trajectory.csv"), csv)?;
+        setup::write_file(&out.join("trajectory.csv"), csv)?;
     }
     let mut csv = String::from("split,a,b,loss,accuracy\n");
     let mut line_series = Vec::new();
@@ -609,7 +610,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
             true,
         )?;
     }
-    std::fs::write(out.join("grid.csv"), csv)?;
+    setup::write_file(&out.join("grid.csv"), csv)?;
     println!(
         "{} grid points ({}), {} HVPs, {:.1}s -> {}",
         points,

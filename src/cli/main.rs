@@ -348,13 +348,13 @@ fn train_with(
             eprintln!("resuming at step {} with {} (recorded in run.json)", state.step, changes.join(", "));
         }
     }
-    std::fs::write(dir.file("run.json"), serde_json::to_string(&record)?)?;
+    setup::write_file(&dir.file("run.json"), serde_json::to_string(&record)?)?;
     let names = &data.train.class_names;
     if !names.is_empty() {
         // the file's labels were mapped to class indices: say how, in the run and on the terminal
         let mapping: Vec<serde_json::Value> =
             names.iter().enumerate().map(|(i, n)| serde_json::json!({ "class": i, "label": n })).collect();
-        std::fs::write(dir.file("classes.json"), serde_json::to_string_pretty(&mapping)?)?;
+        setup::write_file(&dir.file("classes.json"), serde_json::to_string_pretty(&mapping)?)?;
         if !cmd.quiet {
             let shown: Vec<String> = names.iter().take(6).enumerate().map(|(i, n)| format!("'{n}' → {i}")).collect();
             let more = if names.len() > 6 { format!(", … ({} classes)", names.len()) } else { String::new() };

@@ -438,7 +438,7 @@ pub fn train(
     let mut step = 0u64;
     let mut base_seconds = 0.0;
     if let Some(dir) = dir {
-        std::fs::write(dir.file("model.json"), plan.spec.to_json())?;
+        crate::setup::write_file(&dir.file("model.json"), plan.spec.to_json())?;
     }
     match resume {
         Some(r) => {
@@ -638,7 +638,8 @@ pub fn write_summary(dir: &RunDir, gpu: &Gpu, plan: &Plan, data: &Data, out: &Ou
             "command": argv,
         },
     });
-    let mut f = std::fs::File::create(dir.file("summary.json"))?;
+    let mut f = std::fs::File::create(dir.file("summary.json"))
+        .with_context(|| format!("writing {}", dir.file("summary.json").display()))?;
     f.write_all(serde_json::to_string_pretty(&summary)?.as_bytes())?;
     Ok(())
 }

@@ -330,3 +330,8 @@ pub fn with_lr(mut config: OptimizerConfig, lr: f32) -> OptimizerConfig {
 pub fn config_json(c: &OptimizerConfig) -> serde_json::Value {
     serde_json::json!({ "optimizer": c.name(), "details": format!("{c:?}") })
 }
+
+/// Writes a file; an error names the path (a full disk, a directory in the way, no permission).
+pub fn write_file(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
