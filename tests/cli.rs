@@ -329,6 +329,13 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["train", "--optimizer", "sgd", "--momentum", "1.5", "--out", o], vec!["momentum = 1.5", "[0, 1)"]),
         (vec!["train", "--optimizer", "sgd", "--momentum", "-0.5", "--out", o], vec!["momentum = -0.5"]),
         (vec!["bench", "--optimizers", ""], vec!["no optimizer"]),
+        (
+            vec!["train", "--optimizer", "adam", "--momentum", "0.5", "--out", o],
+            vec!["--momentum does not apply to adam"],
+        ),
+        (vec!["train", "--optimizer", "sgd", "--eps", "1e-3", "--out", o], vec!["--eps does not apply to sgd"]),
+        (vec!["train", "--optimizer", "adahessian", "--gamma", "0.1", "--out", o], vec!["--gamma does not apply"]),
+        (vec!["train", "--optimizer", "adam", "--probe", "gaussian", "--out", o], vec!["--probe does not apply"]),
         (vec!["bench", "--reps", "0"], vec!["--reps"]),
         (vec!["bench", "--matmul", "0"], vec!["--matmul 0"]),
         (vec!["bench", "--kernels", "fast"], vec!["unknown kernel set 'fast'"]),

@@ -255,12 +255,47 @@ impl OptimArgs {
             Some(other) => bail!("--probe {other}: use rademacher or gaussian"),
         };
         let mut c = OptimizerConfig::default_for(name)?;
-        let unused = |flag: &str, set: bool| -> Result<()> {
-            if set {
-                bail!("{flag} does not apply to {name}")
+        // every method-specific flag, and whether it was given: one given to a method that has
+        // no such setting is refused, never silently ignored
+        let given = [
+            ("--momentum", self.momentum.is_some()),
+            ("--dampening", self.dampening.is_some()),
+            ("--nesterov", self.nesterov),
+            ("--beta1", self.beta1.is_some()),
+            ("--beta2", self.beta2.is_some()),
+            ("--eps", self.eps.is_some()),
+            ("--hessian-power", self.hessian_power.is_some()),
+            ("--average-dense", self.average_dense),
+            ("--no-average-conv", self.no_average_conv),
+            ("--update-each", self.update_each.is_some()),
+            ("--n-samples", self.n_samples.is_some()),
+            ("--probe", self.probe.is_some()),
+            ("--gamma", self.gamma.is_some()),
+        ];
+        let takes: &[&str] = match c {
+            OptimizerConfig::Sgd(_) => &["--momentum", "--dampening", "--nesterov"],
+            OptimizerConfig::Adam(_) => &["--beta1", "--beta2", "--eps"],
+            OptimizerConfig::AdaHessian(_) => &[
+                "--beta1",
+                "--beta2",
+                "--eps",
+                "--hessian-power",
+                "--average-dense",
+                "--no-average-conv",
+                "--update-each",
+                "--n-samples",
+                "--probe",
+            ],
+            OptimizerConfig::SophiaH(_) => {
+                &["--beta1", "--beta2", "--eps", "--gamma", "--update-each", "--n-samples", "--probe"]
             }
-            Ok(())
         };
+        if let Some((flag, _)) = given.iter().find(|(flag, set)| *set && !takes.contains(flag)) {
+            bail!(
+                "{flag} does not apply to {name}; its settings are --lr, --weight-decay, --grad-clip and {}",
+                takes.join(", ")
+            );
+        }
         match &mut c {
             OptimizerConfig::Sgd(s) => {
                 let d = SgdConfig::default();
@@ -270,7 +305,6 @@ impl OptimArgs {
                 s.nesterov = self.nesterov;
                 s.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
                 s.grad_clip = self.grad_clip;
-                unused("--hessian-power", self.hessian_power.is_some())?;
             }
             OptimizerConfig::Adam(a) => {
                 let d = *a;
@@ -279,7 +313,6 @@ impl OptimArgs {
                 a.eps = self.eps.unwrap_or(d.eps);
                 a.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
                 a.grad_clip = self.grad_clip;
-                unused("--hessian-power", self.hessian_power.is_some())?;
             }
             OptimizerConfig::AdaHessian(h) => {
                 let d = AdaHessianConfig::default();
