@@ -263,11 +263,13 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     if let Some(k) = top_k {
         let t0 = Instant::now();
         let h0 = op.hvps();
+        let busy = setup::spinner("top eigenvalues (power iteration)…");
         let found = block_on(curvature::top_eigen(
             &op,
             k,
             PowerOptions { tol: cmd.tol, max_iter: cmd.max_iter, seed: cmd.seed },
         ))?;
+        busy.finish_and_clear();
         let values: Vec<f64> = found.iter().map(|e| e.value).collect();
         writeln!(
             text,
@@ -293,7 +295,9 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     }
     if trace {
         let (t0, h0) = (Instant::now(), op.hvps());
+        let busy = setup::spinner("trace (Hutchinson)…");
         let t = block_on(curvature::hutchinson_trace(&op, cmd.probes, cmd.trace_tol, cmd.seed))?;
+        busy.finish_and_clear();
         writeln!(
             text,
             "trace: {:.6e} ± {:.2e} (standard error, {} Rademacher probes; {} HVPs, {:.1}s)",
@@ -309,7 +313,9 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     }
     if cmd.density {
         let (t0, h0) = (Instant::now(), op.hvps());
+        let busy = setup::spinner("spectral density (stochastic Lanczos quadrature)…");
         let d = block_on(curvature::slq_density(&op, cmd.slq_runs, cmd.lanczos_steps, cmd.seed))?;
+        busy.finish_and_clear();
         std::fs::create_dir_all(&out_dir).with_context(|| format!("creating the directory {}", out_dir.display()))?;
         let nw = d.nodes_and_weights();
         let lo = nw.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
@@ -344,7 +350,9 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     }
     if cmd.exact || cmd.diagonal {
         let (t0, h0) = (Instant::now(), op.hvps());
+        let busy = setup::spinner(format!("dense Hessian ({} HVPs)…", model.n_params));
         let h = block_on(curvature::dense_hessian(&op, cmd.max_exact_params))?;
+        busy.finish_and_clear();
         let n = model.n_params;
         let asym = (0..n)
             .flat_map(|i| (0..n).map(move |j| (i, j)))
@@ -569,7 +577,9 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
             a: axis_a,
             b: (cmd.dim == 2).then_some(axis_b),
         };
+        let busy = setup::spinner(format!("{split}: {points} grid points…"));
         let grid = block_on(landscape::evaluate_grid(gpu, &net, &bound, rows, &plane))?;
+        busy.finish_and_clear();
         points += grid.loss.len();
         for (i, a) in grid.a.iter().enumerate() {
             for (j, b) in grid.b.iter().enumerate() {

@@ -368,3 +368,15 @@ pub fn config_json(c: &OptimizerConfig) -> serde_json::Value {
 pub fn write_file(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
     std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
+
+/// A spinner with `message` on stderr while long work runs, when stderr is a terminal (nothing
+/// otherwise); call `finish_and_clear` when done.
+pub fn spinner(message: impl Into<std::borrow::Cow<'static, str>>) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
