@@ -14,6 +14,7 @@ use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser};
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
@@ -222,15 +223,31 @@ fn measure_and_report(
     let started = std::time::Instant::now();
     let mut results = Vec::new();
     for (name, config) in names.iter().zip(configs) {
-        eprint!("{name}: seeds");
+        // a progress bar over this optimizer's trainings on a terminal, plain progress otherwise
+        let runs = cmd.seeds + lr_factors.len() as u64 + batch_sizes.len() as u64;
+        let bar = if std::io::stderr().is_terminal() {
+            let style =
+                indicatif::ProgressStyle::with_template("{msg:>12} {bar:30} {pos}/{len} trainings [{elapsed} < {eta}]")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            indicatif::ProgressBar::new(runs).with_style(style).with_message(name.clone())
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let log = |text: &str| {
+            if bar.is_hidden() {
+                eprint!("{text}");
+            }
+        };
+        log(&format!("{name}: seeds"));
         let mut seeds = Vec::new();
         for seed in 0..cmd.seeds {
             let data = cmd.data.load(seed)?;
             let config = OptimArgs::default().config_for(name, seed)?;
             seeds.push(train_quiet(gpu, &data, &plan_for(config, seed, batch))?);
-            eprint!(" {seed}");
+            bar.inc(1);
+            log(&format!(" {seed}"));
         }
-        eprint!(", lr sweep");
+        log(", lr sweep");
         let mut lr_sweep = Vec::new();
         for &f in &lr_factors {
             let c = with_lr(*config, (config.lr() as f64 * f) as f32);
@@ -240,9 +257,10 @@ fn measure_and_report(
                 train_quiet(gpu, &base_data, &plan_for(c, 0, batch))
                     .map_or(f64::NAN, |o| o.test.map_or(f64::NAN, |t| t.accuracy as f64))
             };
+            bar.inc(1);
             lr_sweep.push((f, acc));
         }
-        eprint!(", batch sweep");
+        log(", batch sweep");
         let mut batch_sweep = Vec::new();
         for &b in &batch_sizes {
             let b = b.min(base_data.train.rows());
@@ -252,6 +270,7 @@ fn measure_and_report(
                 train_quiet(gpu, &base_data, &plan_for(*config, 0, b))
                     .map_or(f64::NAN, |o| o.test.map_or(f64::NAN, |t| t.accuracy as f64))
             };
+            bar.inc(1);
             batch_sweep.push((b, acc));
         }
         // time per step, measured apart from training (no loss readback, no evaluation)
@@ -261,7 +280,12 @@ fn measure_and_report(
         let mut opt = Optimizer::new(gpu, &net, *config)?;
         let mut order = BatchOrder::new(bound.rows, batch, 0);
         let ms = time_steps(gpu, &net, &mut opt, &bound, &mut order, Timing { warmup: 5, reps: 5, steps: 20 })?;
-        eprintln!(", {ms:.2} ms/step");
+        if bar.is_hidden() {
+            eprintln!(", {ms:.2} ms/step");
+        } else {
+            bar.finish_and_clear();
+            eprintln!("{name}: {} trainings, {ms:.2} ms/step", runs);
+        }
         results.push(PerOptimizer {
             name: name.clone(),
             config: *config,
