@@ -240,65 +240,24 @@ fn dense_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @built
 // g_x[b, i] = Σ_o g_y[b, o] W[o, i]                tile: 4 rows b × 4 inputs i (W's row is contiguous in i)
 @compute @workgroup_size(256)
 fn dense_bwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
-    let rows = batch.rows;
-    let n_in = layer.n_in;
-    let n_out = layer.n_out;
-    if (idx >= batch_tiles(rows, n_in)) { return; }
-    let t = batch_tile(idx, rows, n_in);
-    let g_row = layer.g_y_off + clamped(t.r0, rows) * n_out;
-    let w_col = layer.w_off + clamped(t.c0, n_in);
-    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
-    for (var o = 0u; o < n_out; o++) {
-        let w = theta4(w_col + o * n_in);
-        g0 += work[g_row.x + o] * w;
-        g1 += work[g_row.y + o] * w;
-        g2 += work[g_row.z + o] * w;
-        g3 += work[g_row.w + o] * w;
-    }
-    store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
-    store_pre_cotangent(t, rows, n_in, g0, g1, g2, g3);
+    dense_input_cotangents(item_index(gid, nwg), true, false);
 }
 
 // r_gx[b, i] = Σ_o (r_y[b, o] W[o, i] + g_y[b, o] Z_W[o, i])
 @compute @workgroup_size(256)
 fn dense_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
-    let rows = batch.rows;
-    let n_in = layer.n_in;
-    let n_out = layer.n_out;
-    if (idx >= batch_tiles(rows, n_in)) { return; }
-    let t = batch_tile(idx, rows, n_in);
-    let r = clamped(t.r0, rows) * n_out;
-    let g_row = layer.g_y_off + r;
-    let r_row = layer.r_y_off + r;
-    let w_col = layer.w_off + clamped(t.c0, n_in);
-    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    for (var o = 0u; o < n_out; o++) {
-        let w = theta4(w_col + o * n_in);
-        let zw = z4(w_col + o * n_in);
-        r0 += work[r_row.x + o] * w + work[g_row.x + o] * zw;
-        r1 += work[r_row.y + o] * w + work[g_row.y + o] * zw;
-        r2 += work[r_row.z + o] * w + work[g_row.z + o] * zw;
-        r3 += work[r_row.w + o] * w + work[g_row.w + o] * zw;
-    }
-    store_rows(layer.r_x_off, t, rows, n_in, r0, r1, r2, r3);
-    if (layer.act_bwd != ACT_NONE) {
-        // g_x from the backward pass
-        let g0 = row4(layer.g_x_off, t.r0, rows, t.c0, n_in);
-        let g1 = row4(layer.g_x_off, t.r0 + 1u, rows, t.c0, n_in);
-        let g2 = row4(layer.g_x_off, t.r0 + 2u, rows, t.c0, n_in);
-        let g3 = row4(layer.g_x_off, t.r0 + 3u, rows, t.c0, n_in);
-        store_pre_r(t, rows, n_in, g0, g1, g2, g3, r0, r1, r2, r3);
-    }
+    dense_input_cotangents(item_index(gid, nwg), false, true);
 }
 
-// g_x and r_gx in one pass over W and g_y:
-//   g_x[b, i]  = Σ_o g_y[b, o] W[o, i]
-//   r_gx[b, i] = Σ_o (r_y[b, o] W[o, i] + g_y[b, o] Z_W[o, i])
+// g_x and r_gx in one pass over W and g_y (both formulas above)
 @compute @workgroup_size(256)
 fn dense_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
+    dense_input_cotangents(item_index(gid, nwg), true, true);
+}
+
+// The tile of g_x (`grad`) and / or r_gx (`r_op`) of invocation idx, with the epilogue of an
+// activation before the layer; the entry points pass constants.
+fn dense_input_cotangents(idx: u32, grad: bool, r_op: bool) {
     let rows = batch.rows;
     let n_in = layer.n_in;
     let n_out = layer.n_out;
@@ -312,18 +271,31 @@ fn dense_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
     for (var o = 0u; o < n_out; o++) {
         let w = theta4(w_col + o * n_in);
-        let zw = z4(w_col + o * n_in);
         let g = vec4<f32>(work[g_row.x + o], work[g_row.y + o], work[g_row.z + o], work[g_row.w + o]);
-        g0 += g.x * w; g1 += g.y * w; g2 += g.z * w; g3 += g.w * w;
-        r0 += work[r_row.x + o] * w + g.x * zw;
-        r1 += work[r_row.y + o] * w + g.y * zw;
-        r2 += work[r_row.z + o] * w + g.z * zw;
-        r3 += work[r_row.w + o] * w + g.w * zw;
+        if (grad) { g0 += g.x * w; g1 += g.y * w; g2 += g.z * w; g3 += g.w * w; }
+        if (r_op) {
+            let zw = z4(w_col + o * n_in);
+            r0 += work[r_row.x + o] * w + g.x * zw;
+            r1 += work[r_row.y + o] * w + g.y * zw;
+            r2 += work[r_row.z + o] * w + g.z * zw;
+            r3 += work[r_row.w + o] * w + g.w * zw;
+        }
     }
-    store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
-    store_rows(layer.r_x_off, t, rows, n_in, r0, r1, r2, r3);
-    store_pre_cotangent(t, rows, n_in, g0, g1, g2, g3);
-    store_pre_r(t, rows, n_in, g0, g1, g2, g3, r0, r1, r2, r3);
+    if (grad) {
+        store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
+        store_pre_cotangent(t, rows, n_in, g0, g1, g2, g3);
+    }
+    if (r_op) {
+        store_rows(layer.r_x_off, t, rows, n_in, r0, r1, r2, r3);
+        if (layer.act_bwd != ACT_NONE) {
+            // g_x from registers (fused kernel) or from the backward pass
+            let f0 = select(row4(layer.g_x_off, t.r0, rows, t.c0, n_in), g0, grad);
+            let f1 = select(row4(layer.g_x_off, t.r0 + 1u, rows, t.c0, n_in), g1, grad);
+            let f2 = select(row4(layer.g_x_off, t.r0 + 2u, rows, t.c0, n_in), g2, grad);
+            let f3 = select(row4(layer.g_x_off, t.r0 + 3u, rows, t.c0, n_in), g3, grad);
+            store_pre_r(t, rows, n_in, f0, f1, f2, f3, r0, r1, r2, r3);
+        }
+    }
 }
 
 // ---------------------------------------------------------------- parameter gradients
@@ -365,56 +337,24 @@ fn param_cols(off: u32, b: u32, cols: vec4<u32>, mask: vec4<bool>, one: f32) -> 
 // g_W[o, i] = Σ_b g_y[b, o] x[b, i];  g_b[o] = Σ_b g_y[b, o]
 @compute @workgroup_size(256)
 fn dense_bwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
-    if (idx >= param_tiles()) { return; }
-    let t = param_tile(idx);
-    let n_out = layer.n_out;
-    let outs = clamped(t.o0, n_out);
-    let cols = clamped(t.i0, layer.n_in);
-    let bias_col = vec4<u32>(t.i0) + LANE == vec4<u32>(layer.n_in);
-    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
-    for (var b = 0u; b < batch.rows; b++) {
-        let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
-        let g = work4(layer.g_y_off + b * n_out + outs);
-        g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
-    }
-    store_param(0u, t, g0, g1, g2, g3);
+    dense_weight_gradients(item_index(gid, nwg), true, false);
 }
 
 // r_gW[o, i] = Σ_b (r_y[b, o] x[b, i] + g_y[b, o] t_x[b, i]);  r_gb[o] = Σ_b r_y[b, o]
 @compute @workgroup_size(256)
 fn dense_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
-    if (idx >= param_tiles()) { return; }
-    let t = param_tile(idx);
-    let n_out = layer.n_out;
-    let outs = clamped(t.o0, n_out);
-    let cols = clamped(t.i0, layer.n_in);
-    let bias_col = vec4<u32>(t.i0) + LANE == vec4<u32>(layer.n_in);
-    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    if (input_has_tangent()) {
-        for (var b = 0u; b < batch.rows; b++) {
-            let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
-            let tx = param_cols(layer.t_x_off, b, cols, bias_col, 0.0);
-            let g = work4(layer.g_y_off + b * n_out + outs);
-            let r = work4(layer.r_y_off + b * n_out + outs);
-            r0 += r.x * x + g.x * tx; r1 += r.y * x + g.y * tx; r2 += r.z * x + g.z * tx; r3 += r.w * x + g.w * tx;
-        }
-    } else {
-        for (var b = 0u; b < batch.rows; b++) {
-            let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
-            let r = work4(layer.r_y_off + b * n_out + outs);
-            r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
-        }
-    }
-    store_param(1u, t, r0, r1, r2, r3);
+    dense_weight_gradients(item_index(gid, nwg), false, true);
 }
 
-// ∇θ and H z of the layer's parameters in one pass over g_y and x:
-//   g_W[o, i] = Σ_b g_y[b, o] x[b, i],  r_gW[o, i] = Σ_b (r_y[b, o] x[b, i] + g_y[b, o] t_x[b, i])
+// ∇θ and H z of the layer's parameters in one pass over g_y and x (both formulas above)
 @compute @workgroup_size(256)
 fn dense_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
+    dense_weight_gradients(item_index(gid, nwg), true, true);
+}
+
+// The tile of ∇θ (`grad`) and / or H z (`r_op`) of invocation idx. The entry points pass
+// constants, so each compiles to its own loop; the input-tangent branch is hoisted out of it.
+fn dense_weight_gradients(idx: u32, grad: bool, r_op: bool) {
     if (idx >= param_tiles()) { return; }
     let t = param_tile(idx);
     let n_out = layer.n_out;
@@ -423,24 +363,28 @@ fn dense_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     let bias_col = vec4<u32>(t.i0) + LANE == vec4<u32>(layer.n_in);
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    if (input_has_tangent()) {
+    if (r_op && input_has_tangent()) {
         for (var b = 0u; b < batch.rows; b++) {
             let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
             let tx = param_cols(layer.t_x_off, b, cols, bias_col, 0.0);
             let g = work4(layer.g_y_off + b * n_out + outs);
             let r = work4(layer.r_y_off + b * n_out + outs);
-            g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+            if (grad) { g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x; }
             r0 += r.x * x + g.x * tx; r1 += r.y * x + g.y * tx; r2 += r.z * x + g.z * tx; r3 += r.w * x + g.w * tx;
         }
     } else {
         for (var b = 0u; b < batch.rows; b++) {
             let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
-            let g = work4(layer.g_y_off + b * n_out + outs);
-            let r = work4(layer.r_y_off + b * n_out + outs);
-            g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
-            r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+            if (grad) {
+                let g = work4(layer.g_y_off + b * n_out + outs);
+                g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+            }
+            if (r_op) {
+                let r = work4(layer.r_y_off + b * n_out + outs);
+                r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+            }
         }
     }
-    store_param(0u, t, g0, g1, g2, g3);
-    store_param(1u, t, r0, r1, r2, r3);
+    if (grad) { store_param(0u, t, g0, g1, g2, g3); }
+    if (r_op) { store_param(1u, t, r0, r1, r2, r3); }
 }
