@@ -164,18 +164,23 @@ fn pick_split(data: &Data, split: &str) -> Result<adahessian_wgpu::data::Dataset
     }
 }
 
-/// The dense Hessian as NumPy's `.npy` (float64, C order, shape [n, n]), through `npyz`.
+/// The dense Hessian as NumPy's `.npy` format 1.0: magic, header dict padded with spaces to a
+/// multiple of 64 bytes, then float64 little-endian in C order, shape [n, n]. (Written here: the
+/// npy crates' header parsers pull in a C build step that breaks the Windows build; the test
+/// suite reads the file back with `npyz`.)
 fn write_npy(path: &Path, h: &[f64], n: usize) -> Result<()> {
-    use npyz::WriterBuilder;
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[n as u64, n as u64])
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()
-        .with_context(|| format!("writing {}", path.display()))?;
-    writer.extend(h.iter().copied()).with_context(|| format!("writing {}", path.display()))?;
-    writer.finish().with_context(|| format!("writing {}", path.display()))
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({n}, {n}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in h {
+        bytes.extend(v.to_le_bytes());
+    }
+    setup::write_file(path, bytes)
 }
 
 fn as_tensors(model: &adahessian_wgpu::nn::Resolved, v: &[f64]) -> Vec<NamedTensor> {
