@@ -73,14 +73,6 @@ fn store_post(t: Tile, rows: u32, n: u32, y0: vec4<f32>, y1: vec4<f32>, y2: vec4
     post_row(t.r0 + 2u, rows, t.c0, n, y2);
     post_row(t.r0 + 3u, rows, t.c0, n, y3);
 }
-// t_post = f′(y) t_y, reading y from the layer's output (written by its forward pass)
-fn store_post_tangent(t: Tile, rows: u32, n: u32, t0: vec4<f32>, t1: vec4<f32>, t2: vec4<f32>, t3: vec4<f32>) {
-    if (layer.act_fwd == ACT_NONE) { return; }
-    post_tangent_row(t.r0, rows, t.c0, n, row4(layer.y_off, t.r0, rows, t.c0, n), t0);
-    post_tangent_row(t.r0 + 1u, rows, t.c0, n, row4(layer.y_off, t.r0 + 1u, rows, t.c0, n), t1);
-    post_tangent_row(t.r0 + 2u, rows, t.c0, n, row4(layer.y_off, t.r0 + 2u, rows, t.c0, n), t2);
-    post_tangent_row(t.r0 + 3u, rows, t.c0, n, row4(layer.y_off, t.r0 + 3u, rows, t.c0, n), t3);
-}
 fn pre_cotangent_row(row: u32, rows: u32, c0: u32, n: u32, g: vec4<f32>) {
     let a = act4(layer.act_bwd, row4(layer.pre_x_off, row, rows, c0, n));
     store_row(layer.pre_g_off, row, rows, c0, n, vec4<f32>(a[0].y, a[1].y, a[2].y, a[3].y) * g);
@@ -123,71 +115,26 @@ fn batch_tiles(rows: u32, cols: u32) -> u32 { return tile_count(rows) * tile_cou
 // y[b, o] = b[o] + Σ_i x[b, i] W[o, i]            tile: 4 rows b × 4 outputs o
 @compute @workgroup_size(256)
 fn dense_fwd_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
-    let rows = batch.rows;
-    let n_in = layer.n_in;
-    let n_out = layer.n_out;
-    if (idx >= batch_tiles(rows, n_out)) { return; }
-    let t = batch_tile(idx, rows, n_out);
-    let x_row = layer.x_off + clamped(t.r0, rows) * n_in;
-    let w_row = layer.w_off + clamped(t.c0, n_out) * n_in;
-    let bias = theta4(layer.b_off + clamped(t.c0, n_out));
-    var y0 = bias; var y1 = bias; var y2 = bias; var y3 = bias;
-    for (var i = 0u; i < n_in; i++) {
-        let w = theta4(w_row + i);
-        y0 += work[x_row.x + i] * w;
-        y1 += work[x_row.y + i] * w;
-        y2 += work[x_row.z + i] * w;
-        y3 += work[x_row.w + i] * w;
-    }
-    store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
-    store_post(t, rows, n_out, y0, y1, y2, y3);
+    dense_forward(item_index(gid, nwg), true, false);
 }
 
 // The tangent alone (a second probe on the same forward pass):
 // t_y[b, o] = Z_b[o] + Σ_i (x[b, i] Z_W[o, i] + t_x[b, i] W[o, i])
 @compute @workgroup_size(256)
 fn dense_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
-    let rows = batch.rows;
-    let n_in = layer.n_in;
-    let n_out = layer.n_out;
-    if (idx >= batch_tiles(rows, n_out)) { return; }
-    let t = batch_tile(idx, rows, n_out);
-    let r = clamped(t.r0, rows) * n_in;
-    let x_row = layer.x_off + r;
-    let tx_row = layer.t_x_off + r;
-    let w_row = layer.w_off + clamped(t.c0, n_out) * n_in;
-    let zb = z4(layer.b_off + clamped(t.c0, n_out));
-    var t0 = zb; var t1 = zb; var t2 = zb; var t3 = zb;
-    if (input_has_tangent()) {
-        for (var i = 0u; i < n_in; i++) {
-            let w = theta4(w_row + i);
-            let zw = z4(w_row + i);
-            t0 += work[x_row.x + i] * zw + work[tx_row.x + i] * w;
-            t1 += work[x_row.y + i] * zw + work[tx_row.y + i] * w;
-            t2 += work[x_row.z + i] * zw + work[tx_row.z + i] * w;
-            t3 += work[x_row.w + i] * zw + work[tx_row.w + i] * w;
-        }
-    } else {
-        for (var i = 0u; i < n_in; i++) {
-            let zw = z4(w_row + i);
-            t0 += work[x_row.x + i] * zw;
-            t1 += work[x_row.y + i] * zw;
-            t2 += work[x_row.z + i] * zw;
-            t3 += work[x_row.w + i] * zw;
-        }
-    }
-    store_rows(layer.t_y_off, t, rows, n_out, t0, t1, t2, t3);
-    store_post_tangent(t, rows, n_out, t0, t1, t2, t3);
+    dense_forward(item_index(gid, nwg), false, true);
 }
 
-// Forward and tangent in one pass over x and W:
-//   y[b, o]   = b[o]   + Σ_i x[b, i] W[o, i]
-//   t_y[b, o] = Z_b[o] + Σ_i (x[b, i] Z_W[o, i] + t_x[b, i] W[o, i])
+// Forward and tangent in one pass over x and W (both formulas above)
 @compute @workgroup_size(256)
 fn dense_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = item_index(gid, nwg);
+    dense_forward(item_index(gid, nwg), true, true);
+}
+
+// The tile of y (`values`) and / or t_y (`tangent`) of invocation idx, with the epilogue of an
+// activation after the layer; the entry points pass constants, so each compiles to its own loop
+// (the input-tangent branch is hoisted out of it).
+fn dense_forward(idx: u32, values: bool, tangent: bool) {
     let rows = batch.rows;
     let n_in = layer.n_in;
     let n_out = layer.n_out;
@@ -198,16 +145,18 @@ fn dense_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @built
     let tx_row = layer.t_x_off + r;
     let cols = clamped(t.c0, n_out);
     let w_row = layer.w_off + cols * n_in;
-    let bias = theta4(layer.b_off + cols);
-    let zb = z4(layer.b_off + cols);
+    var bias = vec4<f32>();
+    var zb = vec4<f32>();
+    if (values) { bias = theta4(layer.b_off + cols); }
+    if (tangent) { zb = z4(layer.b_off + cols); }
     var y0 = bias; var y1 = bias; var y2 = bias; var y3 = bias;
     var t0 = zb; var t1 = zb; var t2 = zb; var t3 = zb;
-    if (input_has_tangent()) {
+    if (tangent && input_has_tangent()) {
         for (var i = 0u; i < n_in; i++) {
             let w = theta4(w_row + i);
             let zw = z4(w_row + i);
             let x = vec4<f32>(work[x_row.x + i], work[x_row.y + i], work[x_row.z + i], work[x_row.w + i]);
-            y0 += x.x * w; y1 += x.y * w; y2 += x.z * w; y3 += x.w * w;
+            if (values) { y0 += x.x * w; y1 += x.y * w; y2 += x.z * w; y3 += x.w * w; }
             t0 += x.x * zw + work[tx_row.x + i] * w;
             t1 += x.y * zw + work[tx_row.y + i] * w;
             t2 += x.z * zw + work[tx_row.z + i] * w;
@@ -215,23 +164,34 @@ fn dense_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @built
         }
     } else {
         for (var i = 0u; i < n_in; i++) {
-            let w = theta4(w_row + i);
-            let zw = z4(w_row + i);
             let x = vec4<f32>(work[x_row.x + i], work[x_row.y + i], work[x_row.z + i], work[x_row.w + i]);
-            y0 += x.x * w; y1 += x.y * w; y2 += x.z * w; y3 += x.w * w;
-            t0 += x.x * zw; t1 += x.y * zw; t2 += x.z * zw; t3 += x.w * zw;
+            if (values) {
+                let w = theta4(w_row + i);
+                y0 += x.x * w; y1 += x.y * w; y2 += x.z * w; y3 += x.w * w;
+            }
+            if (tangent) {
+                let zw = z4(w_row + i);
+                t0 += x.x * zw; t1 += x.y * zw; t2 += x.z * zw; t3 += x.w * zw;
+            }
         }
     }
-    store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
-    store_rows(layer.t_y_off, t, rows, n_out, t0, t1, t2, t3);
-    store_post(t, rows, n_out, y0, y1, y2, y3);
-    if (layer.act_fwd != ACT_NONE) {
-        let a0 = act4(layer.act_fwd, y0); let a1 = act4(layer.act_fwd, y1);
-        let a2 = act4(layer.act_fwd, y2); let a3 = act4(layer.act_fwd, y3);
-        store_row(layer.post_t_off, t.r0, rows, t.c0, n_out, vec4<f32>(a0[0].y, a0[1].y, a0[2].y, a0[3].y) * t0);
-        store_row(layer.post_t_off, t.r0 + 1u, rows, t.c0, n_out, vec4<f32>(a1[0].y, a1[1].y, a1[2].y, a1[3].y) * t1);
-        store_row(layer.post_t_off, t.r0 + 2u, rows, t.c0, n_out, vec4<f32>(a2[0].y, a2[1].y, a2[2].y, a2[3].y) * t2);
-        store_row(layer.post_t_off, t.r0 + 3u, rows, t.c0, n_out, vec4<f32>(a3[0].y, a3[1].y, a3[2].y, a3[3].y) * t3);
+    if (values) {
+        store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
+        store_post(t, rows, n_out, y0, y1, y2, y3);
+    }
+    if (tangent) {
+        store_rows(layer.t_y_off, t, rows, n_out, t0, t1, t2, t3);
+        if (layer.act_fwd != ACT_NONE) {
+            // the pre-activations from registers (fused kernel) or from the forward pass
+            let p0 = select(row4(layer.y_off, t.r0, rows, t.c0, n_out), y0, values);
+            let p1 = select(row4(layer.y_off, t.r0 + 1u, rows, t.c0, n_out), y1, values);
+            let p2 = select(row4(layer.y_off, t.r0 + 2u, rows, t.c0, n_out), y2, values);
+            let p3 = select(row4(layer.y_off, t.r0 + 3u, rows, t.c0, n_out), y3, values);
+            post_tangent_row(t.r0, rows, t.c0, n_out, p0, t0);
+            post_tangent_row(t.r0 + 1u, rows, t.c0, n_out, p1, t1);
+            post_tangent_row(t.r0 + 2u, rows, t.c0, n_out, p2, t2);
+            post_tangent_row(t.r0 + 3u, rows, t.c0, n_out, p3, t3);
+        }
     }
 }
 
