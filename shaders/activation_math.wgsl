@@ -14,8 +14,10 @@ fn tanh_f(x: f32) -> f32 {
     let t = (1.0 - e) / (1.0 + e);
     return select(t, -t, x < 0.0);
 }
-fn tanh_d1(x: f32) -> f32 { let y = tanh_f(x); return 1.0 - y * y; }
-fn tanh_d2(x: f32) -> f32 { let y = tanh_f(x); return -2.0 * y * (1.0 - y * y); }
+// f′ = sech² x = 4e / (1 + e)² with e = exp(−2|x|): not 1 − tanh² x, which cancels to 0 in f32
+// once |x| ≳ 9 (and loses all relative accuracy from |x| ≈ 4), though sech² x is still ~1e-8
+fn tanh_d1(x: f32) -> f32 { let e = exp(-2.0 * abs(x)); return 4.0 * e / ((1.0 + e) * (1.0 + e)); }
+fn tanh_d2(x: f32) -> f32 { return -2.0 * tanh_f(x) * tanh_d1(x); }
 
 // σ(x), computed from exp(−|x|) so it never overflows
 fn sigmoid_f(x: f32) -> f32 {

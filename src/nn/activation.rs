@@ -115,7 +115,8 @@ impl Activation {
                     0.0
                 }
             }
-            Activation::Tanh => 1.0 - x.tanh().powi(2),
+            // sech² x without the cancellation of 1 − tanh² x (0 in f64 beyond |x| ≈ 19)
+            Activation::Tanh => tanh_d1(x),
             Activation::Sigmoid => sigmoid(x) * sigmoid(-x),
             Activation::Softplus => {
                 if x > 20.0 {
@@ -132,10 +133,7 @@ impl Activation {
     pub fn d2(self, x: f64) -> f64 {
         match self {
             Activation::Identity | Activation::Relu => 0.0,
-            Activation::Tanh => {
-                let y = x.tanh();
-                -2.0 * y * (1.0 - y * y)
-            }
+            Activation::Tanh => -2.0 * x.tanh() * tanh_d1(x),
             Activation::Sigmoid => sigmoid(x) * sigmoid(-x) * (sigmoid(-x) - sigmoid(x)),
             Activation::Softplus => {
                 if x > 20.0 {
@@ -184,4 +182,10 @@ pub fn bwd(act: Activation, x: &[f64], g_y: &[f64]) -> Vec<f64> {
 /// r_x = f'(x) r_y + f''(x) t_x g_y
 pub fn rbwd(act: Activation, x: &[f64], t_x: &[f64], g_y: &[f64], r_y: &[f64]) -> Vec<f64> {
     (0..x.len()).map(|i| act.d1(x[i]) * r_y[i] + act.d2(x[i]) * t_x[i] * g_y[i]).collect()
+}
+
+/// sech² x = 4e / (1 + e)², e = exp(−2|x|): accurate in relative terms for every x.
+fn tanh_d1(x: f64) -> f64 {
+    let e = (-2.0 * x.abs()).exp();
+    4.0 * e / ((1.0 + e) * (1.0 + e))
 }
