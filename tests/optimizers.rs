@@ -81,9 +81,24 @@ fn sophia_h_matches_reference() {
             n_samples: 2,
             ..Default::default()
         },
+        // γ large enough that most coordinates stay inside the clip (with γ = 0.01 nearly every
+        // one is clipped to ±1 and the test checks only lr·sign(m)), with gradient clipping
+        SophiaHConfig { lr: 0.01, gamma: 100.0, update_each: 1, grad_clip: Some(0.05), seed: 9, ..Default::default() },
     ] {
         p.net.set_params(gpu, &p.spec.init_params(4).unwrap()).unwrap();
         compare(gpu, &p, OptimizerConfig::SophiaH(c), 6);
+        if c.gamma == 100.0 {
+            // the case is what it claims: after those steps most updates are inside the clip
+            let mut opt = Optimizer::new(gpu, &p.net, OptimizerConfig::SophiaH(c)).unwrap();
+            let indices: Vec<u32> = (0..8).collect();
+            for _ in 0..4 {
+                opt.step(gpu, &p.net, &Batch { data: &p.data, indices: &indices }).unwrap();
+            }
+            let s = block_on(opt.read_state(gpu)).unwrap();
+            let bias1 = 1.0 - c.betas.0.powi(4);
+            let inside = s.m.iter().zip(&s.v).filter(|(m, h)| (*m / bias1).abs() < c.gamma * h.max(c.eps)).count();
+            assert!(inside * 2 > s.m.len(), "only {inside} of {} coordinates inside the clip", s.m.len());
+        }
     }
 }
 
