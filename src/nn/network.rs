@@ -83,6 +83,8 @@ struct Stream {
     targets: wgpu::Buffer,
     features: usize,
     target_width: usize,
+    /// 0..max_batch: the gather's row indices for a batch copied to the front of the buffers
+    identity: Vec<u32>,
 }
 
 /// A mini-batch: rows of a bound data set.
@@ -690,6 +692,7 @@ impl Network {
                 targets: storage_buffer(gpu, "streamed batch targets", self.max_batch * data.target_width)?,
                 features: data.features,
                 target_width: data.target_width,
+                identity: (0..self.max_batch as u32).collect(),
             }),
             None => None,
         };
@@ -747,8 +750,7 @@ impl Network {
                 }
                 gpu.queue.write_buffer(&s.data, 0, bytemuck::cast_slice(&x));
                 gpu.queue.write_buffer(&s.targets, 0, bytemuck::cast_slice(&t));
-                let identity: Vec<u32> = (0..n as u32).collect();
-                gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(&identity));
+                gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(&s.identity[..n]));
             }
         }
         gpu.queue.write_buffer(&self.batch_meta, 0, bytemuck::bytes_of(&BatchMeta { rows: n as u32, _pad: [0; 3] }));
