@@ -13,7 +13,7 @@ struct SliceMeta {
 
 // Written once per step by the host (src/optim/mod.rs, StepMeta): the step counters, the
 // hyper-parameters (so schedules need no new bind group) and the bias corrections
-// bias1 = 1 − β1^t and bias2 = 1 − β2^t_curv, computed in f64 on the host.
+// bias1 and bias2 (each method's own, e.g. 1 − β1^t), computed in f64 on the host.
 struct StepMeta {
     t: u32, t_curv: u32, update_curv: u32, flags: u32,
     lr: f32, beta1: f32, beta2: f32, eps: f32,
@@ -23,6 +23,7 @@ struct StepMeta {
 
 const STEP_NESTEROV: u32 = 1u;
 const STEP_DECOUPLED: u32 = 2u;
+const STEP_FOLD_EVERY_STEP: u32 = 4u;
 const STAT_GRAD_SUMSQ: u32 = 3u;
 
 @group(0) @binding(0) var<uniform> slice: SliceMeta;

@@ -42,6 +42,7 @@ pub mod data;
 mod error;
 pub mod gpu;
 pub mod nn;
+pub mod objective;
 pub mod optim;
 pub mod probe;
 pub mod race;

@@ -75,7 +75,7 @@ impl Race {
         for (name, kind) in racers {
             let s = Surface::new(gpu, surface, start)?;
             let mover = match *kind {
-                RacerKind::Optimizer(c) => Mover::Optimizer(Box::new(Optimizer::for_surface(gpu, &s, c)?)),
+                RacerKind::Optimizer(c) => Mover::Optimizer(Box::new(Optimizer::for_objective(gpu, &s, c)?)),
                 RacerKind::Newton { lr, damping } => {
                     if !(lr > 0.0 && damping >= 0.0) {
                         return Err(Error::Config(format!(
@@ -103,7 +103,7 @@ impl Race {
     pub async fn step(&mut self, gpu: &Gpu) -> Result<()> {
         for r in &mut self.racers {
             match &mut r.mover {
-                Mover::Optimizer(opt) => opt.step_surface(gpu, &r.surface)?,
+                Mover::Optimizer(opt) => opt.step_on(gpu, &r.surface)?,
                 &mut Mover::Newton { lr, damping } => {
                     let e1 = r.surface.evaluate(gpu, (1.0, 0.0)).await?;
                     let h2 = r.surface.evaluate(gpu, (0.0, 1.0)).await?.hv;
@@ -136,7 +136,7 @@ impl Race {
                 if opt.curvature_updates() > 0 =>
             {
                 let s = opt.read_state(gpu).await?;
-                let bias = 1.0 - (c.betas.1 as f64).powi(s.t_curv as i32);
+                let bias = 1.0 - (c.betas.1 as f64).powi(c.v_updates(s.t, s.t_curv) as i32);
                 Some([(s.v[0] as f64 / bias).sqrt(), (s.v[1] as f64 / bias).sqrt()])
             }
             _ => None,

@@ -6,8 +6,7 @@ use crate::error::{Error, Result};
 use crate::gpu::buffers::{map_read, staging_buffer, storage_buffer, uniform_buffer};
 use crate::gpu::meta::{stat, BatchMeta};
 use crate::gpu::{dispatch, BindLayout, Gpu, Kernel};
-use crate::nn::network::Arenas;
-use crate::nn::Phase;
+use crate::objective::{Arenas, Objective, Phase};
 use std::f64::consts::TAU;
 
 /// The surfaces of the race.
@@ -231,21 +230,6 @@ impl Surface {
         Ok(())
     }
 
-    /// Records one phase (forward writes the value into the stats, like a network's loss).
-    pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase) {
-        let kernels: &[Kernel] = match phase {
-            Phase::Forward => &[Kernel::SurfaceFwd],
-            Phase::Tangent => &[Kernel::SurfaceTangent],
-            Phase::Backward => &[Kernel::SurfaceBwd],
-            Phase::RBackward => &[Kernel::SurfaceRbwd],
-            Phase::ForwardTangent => &[Kernel::SurfaceFwd, Kernel::SurfaceTangent],
-            Phase::BackwardRBackward => &[Kernel::SurfaceBwd, Kernel::SurfaceRbwd],
-        };
-        for &kernel in kernels {
-            dispatch(gpu, pass, kernel, &self.group, 1);
-        }
-    }
-
     /// θ, f, ∇f and H v at the current point from the GPU kernels: one submit, one readback.
     pub async fn evaluate(&self, gpu: &Gpu, v: (f32, f32)) -> Result<PointEval> {
         gpu.queue.write_buffer(&self.arenas.z, 0, bytemuck::cast_slice(&[v.0, v.1]));
@@ -265,5 +249,30 @@ impl Surface {
         let bytes = map_read(gpu, &self.staging, 28).await?;
         let r: &[f32] = bytemuck::cast_slice(&bytes);
         Ok(PointEval { position: (r[0], r[1]), value: r[2], gradient: [r[3], r[4]], hv: [r[5], r[6]] })
+    }
+}
+
+impl Objective for Surface {
+    fn arenas(&self) -> &Arenas {
+        &self.arenas
+    }
+
+    fn n_params(&self) -> usize {
+        2
+    }
+
+    /// Records one phase (forward writes the value into the stats, like a network's loss).
+    fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase) {
+        let kernels: &[Kernel] = match phase {
+            Phase::Forward => &[Kernel::SurfaceFwd],
+            Phase::Tangent => &[Kernel::SurfaceTangent],
+            Phase::Backward => &[Kernel::SurfaceBwd],
+            Phase::RBackward => &[Kernel::SurfaceRbwd],
+            Phase::ForwardTangent => &[Kernel::SurfaceFwd, Kernel::SurfaceTangent],
+            Phase::BackwardRBackward => &[Kernel::SurfaceBwd, Kernel::SurfaceRbwd],
+        };
+        for &kernel in kernels {
+            dispatch(gpu, pass, kernel, &self.group, 1);
+        }
     }
 }

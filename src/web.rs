@@ -9,7 +9,7 @@ use crate::data::synthetic::Synthetic;
 use crate::data::{Dataset, DeviceDataset, Targets};
 use crate::gpu::{Gpu, GpuOptions, KernelSet};
 use crate::nn::{Batch, BoundData, ModelSpec, Network, NetworkOptions};
-use crate::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig};
+use crate::optim::{Optimizer, OptimizerConfig};
 use crate::race::{Race, RacerKind};
 use crate::surface::SurfaceKind;
 use crate::train::BatchOrder;
@@ -46,24 +46,47 @@ impl Demo {
     }
 }
 
-/// An optimizer configuration from the page's settings.
+/// An optimizer configuration from the page's settings: any text the library's parser reads
+/// (`adam`, `momentum`, `lion(beta2=0.98)`), then the page's lr, and where the method has them the
+/// Hessian power, a gradient-norm clip of 1 and the probe seed.
 fn config(name: &str, lr: f32, hessian_power: f32, grad_clip: bool, seed: u64) -> Result<OptimizerConfig, JsValue> {
-    let clip = grad_clip.then_some(1.0);
-    let c = match name {
-        "sgd" => OptimizerConfig::Sgd(SgdConfig { lr, grad_clip: clip, ..Default::default() }),
-        "momentum" => OptimizerConfig::Sgd(SgdConfig { lr, momentum: 0.9, grad_clip: clip, ..Default::default() }),
-        "adam" => OptimizerConfig::Adam(AdamConfig { lr, grad_clip: clip, ..Default::default() }),
-        "adahessian" => OptimizerConfig::AdaHessian(AdaHessianConfig {
-            lr,
-            hessian_power,
-            grad_clip: clip,
-            seed,
-            ..Default::default()
-        }),
-        other => return Err(js_err(format!("unknown optimizer '{other}'"))),
-    };
+    let mut c = OptimizerConfig::parse(name).map_err(js_err)?.with_lr(lr);
+    let mut set = |key: &str, value: String| if c.has_setting(key) { c.set(key, &value) } else { Ok(()) };
+    set("hessian_power", hessian_power.to_string()).map_err(js_err)?;
+    set("seed", seed.to_string()).map_err(js_err)?;
+    if grad_clip {
+        set("grad_clip", "1".into()).map_err(js_err)?;
+    }
     c.validate().map_err(js_err)?;
     Ok(c)
+}
+
+/// The optimizers the page can offer, as JSON `[{"name", "summary", "lr", "surface_lr",
+/// "curvature", "settings"}]`: every name the library's parser accepts, so a newly registered
+/// method appears in the race and the playground without a change to the page.
+#[wasm_bindgen]
+pub fn optimizer_catalog() -> String {
+    let mut seen: Vec<OptimizerConfig> = Vec::new();
+    let list: Vec<serde_json::Value> = OptimizerConfig::presets()
+        .into_iter()
+        // aliases (sophia, sophiah) give a configuration already listed
+        .filter(|(_, c)| {
+            let new = !seen.contains(c);
+            seen.push(*c);
+            new
+        })
+        .map(|(name, c)| {
+            serde_json::json!({
+                "name": name,
+                "summary": c.method().summary(),
+                "lr": c.lr(),
+                "surface_lr": c.method().surface_lr(),
+                "curvature": c.uses_curvature(),
+                "settings": c.settings_json(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
 }
 
 fn surface_kind(name: &str, condition: f64, angle_degrees: f64) -> Result<SurfaceKind, JsValue> {

@@ -183,29 +183,39 @@ fn resuming_is_bit_identical_to_training_straight_through() {
     if !has_gpu() {
         return;
     }
-    let (a, b) = (tmp("straight"), tmp("resumed"));
-    let common_args =
-        ["train", "--data", "moons", "--samples", "300", "--batch-size", "32", "--eval-every", "7", "--quiet"];
-    let with = |extra: &[&str]| -> Vec<String> { common_args.iter().chain(extra).map(|s| s.to_string()).collect() };
-    let run_owned = |args: Vec<String>| {
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (ok, _, err) = run(&refs);
-        assert!(ok, "{err}");
-    };
-    run_owned(with(&["--steps", "40", "--out", a.to_str().unwrap()]));
-    // 21 steps, then resume to 40: the checkpoint at step 21 is mid-epoch
-    run_owned(with(&["--steps", "21", "--out", b.to_str().unwrap()]));
-    run_owned(vec!["train".into(), "--resume".into(), b.to_str().unwrap().into(), "--steps".into(), "40".into()]);
-    let (ta, _) = checkpoint::load(&a.join("final.safetensors")).unwrap();
-    let (tb, _) = checkpoint::load(&b.join("final.safetensors")).unwrap();
-    assert_eq!(ta.len(), tb.len());
-    for (x, y) in ta.iter().zip(&tb) {
-        assert_eq!(x.name, y.name);
-        assert!(
-            x.values.iter().zip(&y.values).all(|(p, q)| p.to_bits() == q.to_bits()),
-            "{} differs after resume",
-            x.name
-        );
+    let mut b = tmp("resumed");
+    // the default, and both update_each rules: step 21 is in the middle of a 3-step cycle (new
+    // estimates at steps 19 and 22), so the resumed run must carry the kept estimate and counters
+    for (i, rule) in
+        [&[][..], &["--update-each", "3"], &["--update-each", "3", "--update-each-variant", "fresh"]].iter().enumerate()
+    {
+        let a = tmp(&format!("straight{i}"));
+        b = tmp(&format!("resumed{i}"));
+        let common_args =
+            ["train", "--data", "moons", "--samples", "300", "--batch-size", "32", "--eval-every", "7", "--quiet"];
+        let with = |extra: &[&str]| -> Vec<String> {
+            common_args.iter().chain(rule.iter()).chain(extra).map(|s| s.to_string()).collect()
+        };
+        let run_owned = |args: Vec<String>| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, _, err) = run(&refs);
+            assert!(ok, "{err}");
+        };
+        run_owned(with(&["--steps", "40", "--out", a.to_str().unwrap()]));
+        // 21 steps, then resume to 40: the checkpoint at step 21 is mid-epoch
+        run_owned(with(&["--steps", "21", "--out", b.to_str().unwrap()]));
+        run_owned(vec!["train".into(), "--resume".into(), b.to_str().unwrap().into(), "--steps".into(), "40".into()]);
+        let (ta, _) = checkpoint::load(&a.join("final.safetensors")).unwrap();
+        let (tb, _) = checkpoint::load(&b.join("final.safetensors")).unwrap();
+        assert_eq!(ta.len(), tb.len());
+        for (x, y) in ta.iter().zip(&tb) {
+            assert_eq!(x.name, y.name);
+            assert!(
+                x.values.iter().zip(&y.values).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "{} differs after resume ({rule:?})",
+                x.name
+            );
+        }
     }
     // a corrupted checkpoint is refused, naming the file
     std::fs::write(b.join("checkpoint.safetensors"), b"not a checkpoint").unwrap();
@@ -789,4 +799,40 @@ fn a_killed_run_resumes_bit_identically() {
     assert_eq!(wa, wb, "resumed weights differ from the uninterrupted run's");
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
+}
+
+/// A run written before AdaHessian's update_each had two rules used the one now called `fresh`:
+/// it resumes with that rule, not with the new default, and run.json says so.
+#[test]
+fn an_old_update_each_run_resumes_with_its_own_rule() {
+    if !has_gpu() {
+        return;
+    }
+    let dir = tmp("old-update-each");
+    let d = dir.to_str().unwrap();
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        "moons",
+        "--samples",
+        "200",
+        "--update-each",
+        "3",
+        "--steps",
+        "8",
+        "--quiet",
+        "--out",
+        d,
+    ]);
+    assert!(ok, "{err}");
+    let path = dir.join("run.json");
+    let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(record["optimizer"]["settings"]["update_each_variant"], "fold", "{record}");
+    record.as_object_mut().unwrap().remove("optimizer"); // as the older versions wrote it
+    std::fs::write(&path, record.to_string()).unwrap();
+    let (ok, _, err) = run(&["train", "--resume", d, "--steps", "12", "--quiet"]);
+    assert!(ok, "{err}");
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(record["optimizer"]["settings"]["update_each_variant"], "fresh", "{record}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

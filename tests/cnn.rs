@@ -15,7 +15,7 @@ use adahessian_wgpu::gpu::KernelSet;
 use adahessian_wgpu::nn::{
     conv, pool, reference, Batch, Geometry, Layer, LayerOp, Loss, ModelSpec, Network, NetworkOptions,
 };
-use adahessian_wgpu::optim::{AdaHessianConfig, Optimizer, OptimizerConfig};
+use adahessian_wgpu::optim::{AdaHessianConfig, Method, Optimizer, OptimizerConfig};
 use adahessian_wgpu::probe::SplitMix64;
 use adahessian_wgpu::train;
 use common::{compare, dot, problem, problem_with, random_data, to_f64, uniform, Tolerance};
@@ -373,14 +373,21 @@ fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
 #[test]
 fn adahessian_spatial_averaging_matches_the_official_rule() {
     let gpu = gpu_or_skip!();
-    for spec in cnn_specs() {
+    // (offset, length, group length) of the averaged tensors, worked out by hand from the layouts:
+    // spec 0: conv W [3,1,3,3] at 0, b at 27; conv W [2,3,2,2] at 30, b at 54; dense W [3,8] at 56
+    // spec 1: conv W [3,2,4,3] at 0, b at 72; 1×1 conv W [4,3,1,1] at 75 (not averaged), b at 87;
+    //         dense W [2,4] at 91
+    type Groups = Vec<(usize, usize, usize)>;
+    let by_hand: [(Groups, Groups); 2] = [
+        (vec![(0, 27, 9), (30, 24, 4)], vec![(0, 27, 9), (30, 24, 4), (56, 24, 8)]),
+        (vec![(0, 72, 12)], vec![(0, 72, 12), (91, 8, 4)]),
+    ];
+    for (spec, (conv_groups, with_dense)) in cnn_specs().into_iter().zip(by_hand) {
         let p = problem(gpu, spec.clone(), 4, 30);
         let base = AdaHessianConfig { lr: 0.05, seed: 3, ..Default::default() };
-        let groups = base.averaging_groups(&p.model);
-        assert!(
-            !groups.is_empty() && groups.iter().all(|g| g.2 > 1),
-            "conv kernels with k > 1 are averaged: {groups:?}"
-        );
+        assert_eq!(base.averaging_groups(&p.model), conv_groups, "conv windows");
+        assert_eq!(AdaHessianConfig { average_dense: true, ..base }.averaging_groups(&p.model), with_dense);
+        assert_eq!(AdaHessianConfig { average_conv: false, ..base }.averaging_groups(&p.model), vec![]);
         for c in
             [base, AdaHessianConfig { average_conv: false, ..base }, AdaHessianConfig { average_dense: true, ..base }]
         {

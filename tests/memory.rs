@@ -110,7 +110,7 @@ fn data_sets_beyond_a_storage_binding_are_streamed_exactly() {
     assert!(
         dev.is_streamed() && dev.bytes() == 0,
         "{} MB over a {} MB binding is streamed",
-        rows * 784 * 4 >> 20,
+        (rows * 784 * 4) >> 20,
         limit >> 20
     );
     let net = Network::new(gpu, &spec, NetworkOptions::new(64, 2)).unwrap();

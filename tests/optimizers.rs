@@ -8,9 +8,11 @@ mod common;
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::gpu::harness::{run_optim_kernel, OptimArenas};
 use adahessian_wgpu::gpu::meta::{SliceMeta, StepMeta};
-use adahessian_wgpu::gpu::Kernel;
+use adahessian_wgpu::gpu::{Kernel, KernelId};
 use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions};
-use adahessian_wgpu::optim::{AdaHessianConfig, AdamConfig, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig};
+use adahessian_wgpu::optim::{
+    AdaHessianConfig, AdamConfig, Method, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig, UpdateEach,
+};
 use adahessian_wgpu::probe::{ProbeKind, SplitMix64};
 use common::{compare, problem, to_f64, uniform, Tolerance};
 
@@ -56,7 +58,9 @@ fn adahessian_matches_the_official_rule_step_by_step_with_every_option() {
     for c in [
         AdaHessianConfig { lr: 0.15, ..base }, // official defaults
         AdaHessianConfig { hessian_power: 0.5, ..base },
-        AdaHessianConfig { update_each: 3, ..base },
+        AdaHessianConfig { update_each: 3, ..base }, // the Fold rule (davda54/timm), the default
+        AdaHessianConfig { update_each: 3, update_each_variant: UpdateEach::Fresh, ..base },
+        AdaHessianConfig { update_each: 2, n_samples: 2, average_dense: true, ..base },
         AdaHessianConfig { n_samples: 3, ..base },
         AdaHessianConfig { average_dense: true, ..base },
         AdaHessianConfig { probe: ProbeKind::Gaussian, ..base },
@@ -142,8 +146,41 @@ fn hutchinson_is_exact_on_a_separable_quadratic_and_the_step_is_newton() {
         block_on(run_optim_kernel(gpu, k, &slice, &step, n as u32, &mut s)).unwrap();
     }
     Tolerance { atol: 0.0, rtol: 1e-7 }.check("Hutchinson diagonal", &s.curv, &to_f64(&a));
-    block_on(run_optim_kernel(gpu, Kernel::AdahessianStep, &slice, &step, n as u32, &mut s)).unwrap();
+    block_on(run_optim_kernel(gpu, KernelId::Step("adahessian_step"), &slice, &step, n as u32, &mut s)).unwrap();
     Tolerance { atol: 1e-6, rtol: 0.0 }.check("θ after one Newton step", &s.theta, &vec![0.0; n]);
+}
+
+/// A fractional hessian power where v = 0 (a parameter whose curvature estimate is exactly zero:
+/// v̂^(k/2) = 0, the step is lr m̂ / eps), and where v > 0, for k in (0, 1), through the whole
+/// step kernel against the f64 rule; the WGSL takes pow(0, k) only for k ∉ {0, 1}.
+#[test]
+fn fractional_hessian_power_with_zero_curvature_matches_the_rule() {
+    let Some(gpu) = common::gpu() else { return };
+    let n = 6;
+    let d = [0.0f32, 0.0, 2.0, 0.5, 1e-3, 0.0];
+    let g = [0.3f32, -0.2, 1.0, -4.0, 0.01, 0.0];
+    let theta = [0.5f32, -1.0, 2.0, 0.25, -0.75, 1.5];
+    for k in [0.25f32, 0.5, 0.9] {
+        let c = AdaHessianConfig { lr: 0.01, hessian_power: k, eps: 1e-4, ..Default::default() };
+        let slice = SliceMeta { n_params: n as u32, len: n as u32, group_len: 1, n_samples: 1, ..Default::default() };
+        let mut step = StepMeta { t: 1, t_curv: 1, update_curv: 1, lr: c.lr, ..Default::default() };
+        c.write_step_meta(&mut step, 1, 1);
+        let mut s = OptimArenas {
+            theta: theta.to_vec(),
+            g_theta: g.to_vec(),
+            z: vec![0.0; n],
+            r_theta: vec![0.0; n],
+            curv: d.to_vec(),
+            state: vec![0.0; 2 * n],
+            stats: vec![0.0; 8],
+        };
+        block_on(run_optim_kernel(gpu, KernelId::Step("adahessian_step"), &slice, &step, n as u32, &mut s)).unwrap();
+        let mut want = to_f64(&theta);
+        let mut st = adahessian_wgpu::optim::reference::State::new(n);
+        c.reference_step(&mut want, &to_f64(&g), Some(&to_f64(&d)), &mut st);
+        assert!(s.theta.iter().all(|t| t.is_finite()), "k = {k}: {:?}", s.theta);
+        Tolerance { atol: 1e-7, rtol: 1e-6 }.check(&format!("θ, hessian power {k}"), &s.theta, &want);
+    }
 }
 
 /// The fused update (D = |z ⊙ Hz| formed inside the update, one probe, no averaging) leaves the
@@ -193,12 +230,13 @@ fn fused_curvature_update_equals_the_separate_kernels() {
     let mut fused = OptimArenas { z: separate.z.clone(), ..start };
     for update_curv in [1, 0] {
         step.update_curv = update_curv;
-        for k in [Kernel::CurvAccumulate, Kernel::CurvAbs, Kernel::AdahessianStep] {
-            if update_curv == 1 || k == Kernel::AdahessianStep {
+        for k in [Kernel::CurvAccumulate.into(), Kernel::CurvAbs.into(), KernelId::Step("adahessian_step")] {
+            if update_curv == 1 || k == KernelId::Step("adahessian_step") {
                 block_on(run_optim_kernel(gpu, k, &slice, &step, n as u32, &mut separate)).unwrap();
             }
         }
-        block_on(run_optim_kernel(gpu, Kernel::AdahessianCurvStep, &slice, &step, n as u32, &mut fused)).unwrap();
+        block_on(run_optim_kernel(gpu, KernelId::Step("adahessian_curv_step"), &slice, &step, n as u32, &mut fused))
+            .unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&fused.theta), bits(&separate.theta), "θ (update_curv {update_curv})");
         assert_eq!(bits(&fused.state), bits(&separate.state), "m, v (update_curv {update_curv})");
@@ -332,4 +370,38 @@ fn invalid_hyper_parameters_are_refused_with_the_name_and_range() {
         assert!(e.contains(name), "{e}");
     }
     assert!(OptimizerConfig::default_for("lion").unwrap_err().to_string().contains("adahessian"));
+}
+
+/// The registry: every name parses to its configuration and back from `to_text`, with a changed
+/// setting too; every method's update kernel is built; bad texts are refused with the reason.
+#[test]
+fn every_registered_method_round_trips_through_its_text_and_has_its_kernels() {
+    let kernels = KernelId::all();
+    for (name, c) in OptimizerConfig::presets() {
+        assert_eq!(OptimizerConfig::parse(name).unwrap(), c, "{name}");
+        assert_eq!(OptimizerConfig::parse(&c.to_text()).unwrap(), c, "{name} → {}", c.to_text());
+        let mut changed = c;
+        changed.set("lr", "0.0123").unwrap();
+        changed.set("grad_clip", "2.5").unwrap();
+        assert_eq!(OptimizerConfig::parse(&changed.to_text()).unwrap(), changed, "{}", changed.to_text());
+        for kept in [false, true] {
+            assert!(kernels.contains(&KernelId::Step(c.method().kernel(kept))), "{name}: no pipeline");
+        }
+        assert_eq!(c.settings_json()["lr"].as_f64().map(|v| v as f32), Some(c.lr()), "{name}");
+    }
+    let list = OptimizerConfig::parse_list("adam, adamw(lr=3e-4, beta2=0.95), adahessian(update_each=2)").unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[1], OptimizerConfig::Adam(AdamConfig { lr: 3e-4, betas: (0.9, 0.95), ..AdamConfig::adamw() }));
+    for (text, needle) in [
+        ("nosuch", "unknown optimizer 'nosuch'"),
+        ("adam(lr=abc)", "lr = 'abc' is not a number"),
+        ("adam(lr=0.1", "settings go in parentheses"),
+        ("adam(lr)", "settings are key=value"),
+        ("adam(hessian_power=0.5)", "adam has no setting 'hessian_power'"),
+        ("adahessian(update_each_variant=sometimes)", "use fold"),
+        ("adam(beta1=1.5)", "beta1 = 1.5 must be in [0, 1)"),
+    ] {
+        let err = OptimizerConfig::parse(text).unwrap_err().to_string();
+        assert!(err.contains(needle), "{text}: {err}");
+    }
 }

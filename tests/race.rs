@@ -99,9 +99,9 @@ fn every_racer_descends_the_quadratic() {
     let readout = block_on(race.readout(gpu, i)).unwrap();
     let est = readout.adahessian_estimate.unwrap();
     eprintln!("H {:?}, row norms {:?}, AdaHessian √v̂ {est:?}", readout.hessian, readout.row_norms);
-    for k in 0..2 {
-        assert!(readout.row_norms[k] >= readout.diagonal[k].abs());
-        assert!(est[k] > 0.0 && est[k] <= 1.5 * readout.row_norms[k]);
+    for ((est, norm), diag) in est.iter().zip(readout.row_norms).zip(readout.diagonal) {
+        assert!(norm >= diag.abs());
+        assert!(*est > 0.0 && *est <= 1.5 * norm);
     }
 }
 

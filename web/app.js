@@ -1,15 +1,27 @@
 // The demo page: drives the wasm facade (src/web.rs). Everything heavy runs on the GPU through
 // Promises, so the page never blocks on a readback. window.demo exposes the state to the
 // headless test (web/test/page.mjs).
-import init, { Demo, WebRace, Playground, surface_grid, data_points } from './pkg/adahessian_wgpu.js';
+import init, { Demo, WebRace, Playground, surface_grid, data_points, optimizer_catalog } from './pkg/adahessian_wgpu.js';
 
-const RACERS = [
-  { name: 'sgd', color: '#7f7f7f', lr: 1e-3 },
-  { name: 'momentum', color: '#2ca02c', lr: 1e-3 },
-  { name: 'adam', color: '#ff7f0e', lr: 0.05 },
-  { name: 'adahessian', color: '#d62728', lr: 0.15 },
-  { name: 'newton', color: '#1f77b4', lr: 1.0 },
-];
+// The racers: every optimizer the library registers (from the wasm module's catalog, so a new
+// method appears here without a change to this page), then Newton's method. Known ones keep
+// their colours; `state.racers` says which run.
+const COLORS = { sgd: '#7f7f7f', momentum: '#2ca02c', adam: '#ff7f0e', adahessian: '#d62728', newton: '#1f77b4' };
+const MORE_COLORS = ['#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#393b79'];
+let RACERS = [];
+let CATALOG = [];
+function loadCatalog() {
+  CATALOG = JSON.parse(optimizer_catalog());
+  let extra = 0;
+  RACERS = CATALOG.filter((o) => o.name !== 'adamw')
+    .map((o) => ({ name: o.name, color: COLORS[o.name] || MORE_COLORS[extra++ % MORE_COLORS.length], lr: o.surface_lr, summary: o.summary }));
+  RACERS.push({ name: 'newton', color: COLORS.newton, lr: 1.0, summary: "Newton's method with the exact 2×2 Hessian (damped)" });
+  for (const r of RACERS) state['lr_' + r.name] = r.lr;
+  for (const id of ['opt-a', 'opt-b']) {
+    $(id).innerHTML = CATALOG.map((o) => `<option value="${o.name}" title="${o.summary}">${o.name}</option>`).join('');
+  }
+}
+const activeRacers = () => RACERS.filter((r) => state.racers.split(',').includes(r.name));
 const BOUNDS = {
   quadratic: [-2, 2, -2, 2], rosenbrock: [-2, 2, -1, 3], beale: [-4.5, 4.5, -4.5, 4.5],
   himmelblau: [-5, 5, -5, 5], saddle: [-2, 2, -2, 2], rastrigin: [-3, 3, -3, 3],
@@ -26,8 +38,8 @@ const state = {
   surface: 'quadratic', cond: 1, angle: 0, hpow: 1, clip: 0, x: null, y: null,
   dataset: 'circle', noise: 0.2, testfrac: 0.3, widths: '8-8', act: 'tanh',
   opta: 'adahessian', lra: 0.15, optb: 'adam', lrb: 0.01, pgk: 1, autoplay: 0, autotrain: 0,
+  racers: 'sgd,momentum,adam,adahessian,newton',
 };
-for (const r of RACERS) state['lr_' + r.name] = r.lr;
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
   for (const [k, v] of p) if (k in state) state[k] = typeof state[k] === 'number' || state[k] === null ? Number(v) : v;
@@ -129,9 +141,9 @@ async function resetRace() {
     const start = state.x === null ? STARTS[state.surface] : [state.x, state.y];
     drawContour();
     race = await WebRace.create(demo.gpu, state.surface, kappa(), state.angle, start[0], start[1],
-      RACERS.map((r) => r.name).join(','), new Float32Array(RACERS.map((r) => state['lr_' + r.name])), state.hpow, !!state.clip);
-    paths = Object.fromEntries(RACERS.map((r) => [r.name, [start]]));
-    demo.race = { steps: 0, losses: Object.fromEntries(RACERS.map((r) => [r.name, []])) };
+      activeRacers().map((r) => r.name).join(','), new Float32Array(activeRacers().map((r) => state['lr_' + r.name])), state.hpow, !!state.clip);
+    paths = Object.fromEntries(activeRacers().map((r) => [r.name, [start]]));
+    demo.race = { steps: 0, losses: Object.fromEntries(activeRacers().map((r) => [r.name, []])) };
     drawRace();
   } catch (e) { fail(e); }
   raceBusy = false;
@@ -148,7 +160,7 @@ async function stepRace(n) {
     demo.race.steps += n;
     $('race-losses').innerHTML = '<tr><th>optimizer</th><th>loss</th></tr>' + rows.map((r) =>
       `<tr><td><span class="swatch" style="background:${RACERS.find((q) => q.name === r.name).color}"></span>${r.name}</td><td>${r.loss === null ? 'diverged' : r.loss.toExponential(3)}</td></tr>`).join('');
-    const ro = JSON.parse(await race.readout(RACERS.findIndex((r) => r.name === 'adahessian')));
+    const ro = JSON.parse(await race.readout(Math.max(0, activeRacers().findIndex((r) => r.name === 'adahessian'))));
     const f = (v) => (v === null ? '–' : v.toFixed(3));
     $('readout').innerHTML = `<tr><th></th><th>x</th><th>y</th></tr>
       <tr><td>Hessian row</td><td>${f(ro.hessian[0])}, ${f(ro.hessian[1])}</td><td>${f(ro.hessian[1])}, ${f(ro.hessian[2])}</td></tr>
@@ -274,7 +286,7 @@ async function curvature() {
 // ---- controls --------------------------------------------------------------------------------
 function bindControls() {
   const lrs = $('lr-controls');
-  lrs.innerHTML = RACERS.map((r) => `<label><span class="swatch" style="background:${r.color}"></span>${r.name} lr
+  lrs.innerHTML = RACERS.map((r) => `<label title="${r.summary}"><input id="on-${r.name}" type="checkbox" ${activeRacers().includes(r) ? 'checked' : ''}><span class="swatch" style="background:${r.color}"></span>${r.name} lr
     <input id="lr-${r.name}" type="range" min="-4" max="${r.name === 'newton' ? 0 : 0.5}" step="0.05" value="${Math.log10(state['lr_' + r.name])}"> <span id="lr-${r.name}-v"></span></label>`).join('');
   const show = () => {
     $('cond-v').textContent = kappa().toFixed(1); $('angle-v').textContent = state.angle; $('hpow-v').textContent = state.hpow;
@@ -289,6 +301,7 @@ function bindControls() {
   raceInput('hpow', 'hpow', (t) => Number(t.value));
   raceInput('clip', 'clip', (t) => (t.checked ? 1 : 0));
   for (const r of RACERS) raceInput(`lr-${r.name}`, 'lr_' + r.name, (t) => Math.pow(10, Number(t.value)));
+  for (const r of RACERS) raceInput(`on-${r.name}`, 'racers', () => RACERS.filter((q) => $(`on-${q.name}`).checked).map((q) => q.name).join(','));
   $('race').addEventListener('click', (e) => {
     const [x0, x1, y0, y1] = BOUNDS[state.surface], rect = e.target.getBoundingClientRect();
     state.x = x0 + (e.clientX - rect.left) / rect.width * (x1 - x0);
@@ -313,7 +326,6 @@ function bindControls() {
 }
 
 async function main() {
-  readHash();
   if (!navigator.gpu) {
     $('no-webgpu').hidden = false;
     $('status').textContent = 'No WebGPU in this browser.';
@@ -322,6 +334,8 @@ async function main() {
   }
   try {
     await init();
+    loadCatalog();
+    readHash();
     demo.gpu = await Demo.open();
   } catch (e) {
     $('no-webgpu').hidden = false;

@@ -6,7 +6,7 @@ use crate::LazyGpu;
 use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::gpu::KernelSet;
 use adahessian_wgpu::nn::{Network, NetworkOptions, Phase};
-use adahessian_wgpu::optim::Optimizer;
+use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
 use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
 use anyhow::{bail, Result};
 use clap::Args;
@@ -84,7 +84,7 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         Some(m) => setup::parse_model(m, setup::task_loss(&data))?,
         None => setup::default_model(&data),
     };
-    let names: Vec<&str> = cmd.optimizers.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let names: Vec<&str> = OptimizerConfig::split_list(&cmd.optimizers);
     if names.is_empty() {
         bail!("--optimizers names no optimizer; give a comma-separated list such as adam,adahessian");
     }

@@ -4,7 +4,7 @@
 
 use crate::plot::{line_chart, Series};
 use crate::run::{self, Outcome, Plan, Schedule};
-use crate::setup::{self, with_lr, Data, DataArgs, OptimArgs};
+use crate::setup::{self, Data, DataArgs, OptimArgs};
 use crate::{LazyGpu, LoopArgs};
 use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::gpu::Gpu;
@@ -135,8 +135,7 @@ fn train_quiet(gpu: &Gpu, data: &Data, plan: &Plan) -> Result<Outcome> {
 }
 
 pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
-    let names: Vec<String> =
-        cmd.optimizers.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let names: Vec<String> = OptimizerConfig::split_list(&cmd.optimizers).into_iter().map(String::from).collect();
     if names.is_empty() {
         bail!("--optimizers is empty; e.g. --optimizers adam,adahessian,sgd");
     }
@@ -250,7 +249,7 @@ fn measure_and_report(
         log(", lr sweep");
         let mut lr_sweep = Vec::new();
         for &f in &lr_factors {
-            let c = with_lr(*config, (config.lr() as f64 * f) as f32);
+            let c = config.with_lr((config.lr() as f64 * f) as f32);
             let acc = if f == 1.0 {
                 seeds[0].test.map_or(f64::NAN, |t| t.accuracy as f64)
             } else {

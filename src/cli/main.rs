@@ -146,16 +146,25 @@ fn original_train(dir: &std::path::Path) -> Result<(TrainCmd, Vec<String>)> {
             .with_context(|| format!("{}: not a run directory (no run.json)", dir.display()))?,
     )
     .with_context(|| format!("{}: run.json is corrupted", dir.display()))?;
-    let argv: Vec<String> = run["argv"]
+    let mut argv: Vec<String> = run["argv"]
         .as_array()
         .context("run.json has no argv")?
         .iter()
         .filter_map(|v| v.as_str().map(String::from))
         .collect();
-    match Cli::try_parse_from(&argv) {
-        Ok(Cli { command: Some(Command::Train(cmd)), .. }) => Ok((cmd, argv)),
-        _ => bail!("{}: run.json does not hold a train command", dir.display()),
+    // runs written before AdaHessian's update_each had two rules used the one now called `fresh`
+    // (run.json then had no "optimizer"): they resume with it, not the new default
+    let before_variants = run["optimizer"]["settings"].is_null();
+    for pass in 0..2 {
+        let Ok(Cli { command: Some(Command::Train(cmd)), .. }) = Cli::try_parse_from(&argv) else { break };
+        let o = &cmd.optim;
+        let old_rule = before_variants && o.optimizer.starts_with("adahessian") && o.update_each.unwrap_or(1) > 1;
+        if pass == 1 || !old_rule || o.update_each_variant.is_some() {
+            return Ok((cmd, argv));
+        }
+        argv.extend(["--update-each-variant".to_string(), "fresh".to_string()]);
     }
+    bail!("{}: run.json does not hold a train command", dir.display())
 }
 
 /// ADAHESSIAN_BACKEND / ADAHESSIAN_ADAPTER / ADAHESSIAN_KERNELS, overridden by --backend / --adapter.
@@ -326,7 +335,7 @@ fn train_with(
     }
     // the run's command line first, so a run stopped by a NaN can still be resumed; with the data's
     // fingerprint, which a resume must match, and the history of changes made on resuming
-    let mut record = serde_json::json!({ "argv": argv, "data": fingerprint });
+    let mut record = serde_json::json!({ "argv": argv, "data": fingerprint, "optimizer": setup::config_json(&config) });
     if let Some((state, changes)) = &resume {
         let old: serde_json::Value = std::fs::read_to_string(dir.file("run.json"))
             .ok()

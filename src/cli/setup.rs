@@ -3,8 +3,7 @@
 
 use adahessian_wgpu::data::{self, csv::Task, synthetic::Synthetic, Dataset};
 use adahessian_wgpu::nn::{Activation, Loss, ModelSpec};
-use adahessian_wgpu::optim::{AdaHessianConfig, OptimizerConfig, SgdConfig, SophiaHConfig};
-use adahessian_wgpu::probe::ProbeKind;
+use adahessian_wgpu::optim::OptimizerConfig;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::Path;
@@ -186,7 +185,8 @@ pub fn parse_model(arg: &str, default_loss: Loss) -> Result<ModelSpec> {
 /// Every optimizer hyper-parameter; unset ones keep the method's published default.
 #[derive(Args, Clone, Debug, Default)]
 pub struct OptimArgs {
-    /// sgd | adam | adamw | adahessian | sophia-h
+    /// sgd | momentum | adam | adamw | adahessian | sophia-h | ..., optionally with settings:
+    /// "adamw(lr=3e-4, beta2=0.95)". The flags below override them.
     #[arg(long, default_value = "adahessian")]
     pub optimizer: String,
     /// Learning rate (default: the method's).
@@ -231,6 +231,10 @@ pub struct OptimArgs {
     /// Probe distribution: rademacher or gaussian.
     #[arg(long)]
     pub probe: Option<String>,
+    /// AdaHessian with --update-each > 1: fold (davda54/timm, the default: the last estimate
+    /// enters v at every step) or fresh (v changes only with a new estimate).
+    #[arg(long)]
+    pub update_each_variant: Option<String>,
     /// Sophia-H γ.
     #[arg(long, allow_negative_numbers = true)]
     pub gamma: Option<f32>,
@@ -248,120 +252,51 @@ impl OptimArgs {
 
     /// The configuration for a given optimizer name with the flags applied.
     pub fn config_for(&self, name: &str, seed: u64) -> Result<OptimizerConfig> {
-        let probe = match self.probe.as_deref() {
-            None => None,
-            Some("rademacher") => Some(ProbeKind::Rademacher),
-            Some("gaussian") => Some(ProbeKind::Gaussian),
-            Some(other) => bail!("--probe {other}: use rademacher or gaussian"),
-        };
-        let mut c = OptimizerConfig::default_for(name)?;
-        // every method-specific flag, and whether it was given: one given to a method that has
-        // no such setting is refused, never silently ignored
-        let given = [
-            ("--momentum", self.momentum.is_some()),
-            ("--dampening", self.dampening.is_some()),
-            ("--nesterov", self.nesterov),
-            ("--beta1", self.beta1.is_some()),
-            ("--beta2", self.beta2.is_some()),
-            ("--eps", self.eps.is_some()),
-            ("--hessian-power", self.hessian_power.is_some()),
-            ("--average-dense", self.average_dense),
-            ("--no-average-conv", self.no_average_conv),
-            ("--update-each", self.update_each.is_some()),
-            ("--n-samples", self.n_samples.is_some()),
-            ("--probe", self.probe.is_some()),
-            ("--gamma", self.gamma.is_some()),
+        let mut c = OptimizerConfig::parse(name)?;
+        let num = |v: Option<f32>| v.map(|v| v.to_string());
+        // every method-specific flag as (flag, setting, value if given): a flag given to a method
+        // that has no such setting is refused, never silently ignored
+        let flags: [(&str, &str, Option<String>); 14] = [
+            ("--lr", "lr", num(self.lr)),
+            ("--weight-decay", "weight_decay", num(self.weight_decay)),
+            ("--momentum", "momentum", num(self.momentum)),
+            ("--dampening", "dampening", num(self.dampening)),
+            ("--nesterov", "nesterov", self.nesterov.then(|| "true".into())),
+            ("--beta1", "beta1", num(self.beta1)),
+            ("--beta2", "beta2", num(self.beta2)),
+            ("--eps", "eps", num(self.eps)),
+            ("--hessian-power", "hessian_power", num(self.hessian_power)),
+            ("--average-dense", "average_dense", self.average_dense.then(|| "true".into())),
+            ("--no-average-conv", "average_conv", self.no_average_conv.then(|| "false".into())),
+            ("--update-each", "update_each", self.update_each.map(|v| v.to_string())),
+            ("--n-samples", "n_samples", self.n_samples.map(|v| v.to_string())),
+            ("--gamma", "gamma", num(self.gamma)),
         ];
-        let takes: &[&str] = match c {
-            OptimizerConfig::Sgd(_) => &["--momentum", "--dampening", "--nesterov"],
-            OptimizerConfig::Adam(_) => &["--beta1", "--beta2", "--eps"],
-            OptimizerConfig::AdaHessian(_) => &[
-                "--beta1",
-                "--beta2",
-                "--eps",
-                "--hessian-power",
-                "--average-dense",
-                "--no-average-conv",
-                "--update-each",
-                "--n-samples",
-                "--probe",
-            ],
-            OptimizerConfig::SophiaH(_) => {
-                &["--beta1", "--beta2", "--eps", "--gamma", "--update-each", "--n-samples", "--probe"]
+        let more = [
+            ("--update-each-variant", "update_each_variant", self.update_each_variant.clone()),
+            ("--probe", "probe", self.probe.clone()),
+            ("--grad-clip", "grad_clip", num(self.grad_clip)),
+        ];
+        for (flag, key, value) in flags.into_iter().chain(more) {
+            let Some(value) = value else { continue };
+            if !c.has_setting(key) {
+                let takes: Vec<String> =
+                    c.setting_names().iter().map(|k| format!("--{}", k.replace('_', "-"))).collect();
+                bail!("{flag} does not apply to {}; its settings are {}", c.name(), takes.join(", "));
             }
-        };
-        if let Some((flag, _)) = given.iter().find(|(flag, set)| *set && !takes.contains(flag)) {
-            bail!(
-                "{flag} does not apply to {name}; its settings are --lr, --weight-decay, --grad-clip and {}",
-                takes.join(", ")
-            );
+            c.set(key, &value).map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
         }
-        match &mut c {
-            OptimizerConfig::Sgd(s) => {
-                let d = SgdConfig::default();
-                s.lr = self.lr.unwrap_or(d.lr);
-                s.momentum = self.momentum.unwrap_or(d.momentum);
-                s.dampening = self.dampening.unwrap_or(d.dampening);
-                s.nesterov = self.nesterov;
-                s.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
-                s.grad_clip = self.grad_clip;
-            }
-            OptimizerConfig::Adam(a) => {
-                let d = *a;
-                a.lr = self.lr.unwrap_or(d.lr);
-                a.betas = (self.beta1.unwrap_or(d.betas.0), self.beta2.unwrap_or(d.betas.1));
-                a.eps = self.eps.unwrap_or(d.eps);
-                a.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
-                a.grad_clip = self.grad_clip;
-            }
-            OptimizerConfig::AdaHessian(h) => {
-                let d = AdaHessianConfig::default();
-                h.lr = self.lr.unwrap_or(d.lr);
-                h.betas = (self.beta1.unwrap_or(d.betas.0), self.beta2.unwrap_or(d.betas.1));
-                h.eps = self.eps.unwrap_or(d.eps);
-                h.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
-                h.hessian_power = self.hessian_power.unwrap_or(d.hessian_power);
-                h.update_each = self.update_each.unwrap_or(d.update_each);
-                h.n_samples = self.n_samples.unwrap_or(d.n_samples);
-                h.average_dense = self.average_dense;
-                h.average_conv = !self.no_average_conv;
-                h.probe = probe.unwrap_or(d.probe);
-                h.grad_clip = self.grad_clip;
-                h.seed = seed;
-            }
-            OptimizerConfig::SophiaH(h) => {
-                let d = SophiaHConfig::default();
-                h.lr = self.lr.unwrap_or(d.lr);
-                h.betas = (self.beta1.unwrap_or(d.betas.0), self.beta2.unwrap_or(d.betas.1));
-                h.eps = self.eps.unwrap_or(d.eps);
-                h.gamma = self.gamma.unwrap_or(d.gamma);
-                h.weight_decay = self.weight_decay.unwrap_or(d.weight_decay);
-                h.update_each = self.update_each.unwrap_or(d.update_each);
-                h.n_samples = self.n_samples.unwrap_or(d.n_samples);
-                h.probe = probe.unwrap_or(d.probe);
-                h.grad_clip = self.grad_clip;
-                h.seed = seed;
-            }
+        if c.has_setting("seed") {
+            c.set("seed", &seed.to_string())?;
         }
         c.validate()?;
         Ok(c)
     }
 }
 
-/// A copy of `config` with its learning rate scaled (for the lr sweep).
-pub fn with_lr(mut config: OptimizerConfig, lr: f32) -> OptimizerConfig {
-    match &mut config {
-        OptimizerConfig::Sgd(c) => c.lr = lr,
-        OptimizerConfig::Adam(c) => c.lr = lr,
-        OptimizerConfig::AdaHessian(c) => c.lr = lr,
-        OptimizerConfig::SophiaH(c) => c.lr = lr,
-    }
-    config
-}
-
 /// The configuration as JSON, for summary.json.
 pub fn config_json(c: &OptimizerConfig) -> serde_json::Value {
-    serde_json::json!({ "optimizer": c.name(), "details": format!("{c:?}") })
+    serde_json::json!({ "optimizer": c.name(), "text": c.to_text(), "settings": c.settings_json() })
 }
 
 /// Writes a file; an error names the path (a full disk, a directory in the way, no permission).

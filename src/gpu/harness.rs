@@ -4,7 +4,7 @@
 
 use super::buffers::{read_f32, storage_buffer, uniform_buffer};
 use super::meta::{BatchMeta, LayerMeta, SliceMeta, StepMeta};
-use super::{dispatch, BindLayout, Gpu, Kernel};
+use super::{dispatch, BindLayout, Gpu, Kernel, KernelId};
 use crate::error::{Error, Result};
 
 /// The arenas a layer or loss kernel binds (`BindLayout::Layer`).
@@ -57,7 +57,7 @@ async fn download(gpu: &Gpu, buffer: &wgpu::Buffer, out: &mut Vec<f32>) -> Resul
     Ok(())
 }
 
-fn run(gpu: &Gpu, kernel: Kernel, group: &wgpu::BindGroup, items: u32) -> Result<()> {
+fn run(gpu: &Gpu, kernel: KernelId, group: &wgpu::BindGroup, items: u32) -> Result<()> {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -104,7 +104,7 @@ pub async fn run_layer_kernel(
         layout: gpu.pipelines().layout(BindLayout::Layer),
         entries: &entries(resources),
     });
-    run(gpu, kernel, &group, items)?;
+    run(gpu, kernel.into(), &group, items)?;
     download(gpu, &bufs[2], &mut a.g_theta).await?;
     download(gpu, &bufs[3], &mut a.r_theta).await?;
     download(gpu, &bufs[4], &mut a.work).await?;
@@ -115,12 +115,13 @@ pub async fn run_layer_kernel(
 /// Runs a `BindLayout::Optim` kernel over `items` items.
 pub async fn run_optim_kernel(
     gpu: &Gpu,
-    kernel: Kernel,
+    kernel: impl Into<KernelId>,
     slice: &SliceMeta,
     step: &StepMeta,
     items: u32,
     a: &mut OptimArenas,
 ) -> Result<()> {
+    let kernel = kernel.into();
     if kernel.layout() != BindLayout::Optim {
         return Err(Error::Config(format!("{kernel:?} is not an optimizer kernel")));
     }

@@ -85,9 +85,9 @@ impl ShaderModule {
         ShaderModule::Surface,
     ];
 
-    /// The complete WGSL source.
-    pub fn source(self) -> &'static str {
-        match self {
+    /// The complete WGSL source (the optimizer module gathers every registered method's WGSL).
+    pub fn source(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             ShaderModule::Dense => {
                 shader!("common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "dense.wgsl", "dense_tiled.wgsl")
             }
@@ -98,11 +98,18 @@ impl ShaderModule {
             }
             ShaderModule::Loss => shader!("common.wgsl", "layer_bindings.wgsl", "loss.wgsl"),
             ShaderModule::Probe => shader!("common.wgsl", "optim_bindings.wgsl", "probe.wgsl"),
-            ShaderModule::Optim => shader!("common.wgsl", "optim_bindings.wgsl", "optim.wgsl"),
+            ShaderModule::Optim => {
+                let mut src = String::from(shader!("common.wgsl", "optim_bindings.wgsl", "optim.wgsl"));
+                for wgsl in crate::optim::METHOD_WGSL {
+                    src.push_str(wgsl);
+                    src.push('\n');
+                }
+                return Cow::Owned(src);
+            }
             ShaderModule::Gather => shader!("common.wgsl", "gather.wgsl"),
             ShaderModule::Landscape => shader!("common.wgsl", "landscape.wgsl"),
             ShaderModule::Surface => shader!("common.wgsl", "surface.wgsl"),
-        }
+        })
     }
 
     /// The bind-group layout all entry points of this module use.
@@ -121,260 +128,161 @@ impl ShaderModule {
     }
 }
 
-/// Every compute kernel, named as its WGSL entry point (`Kernel::TanhRbwd` ↔ `tanh_rbwd`).
-#[allow(missing_docs)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    DenseFwd,
-    DenseTangent,
-    DenseBwdW,
-    DenseBwdX,
-    DenseRbwdW,
-    DenseRbwdX,
-    DenseFwdTiled,
-    DenseTangentTiled,
-    DenseFwdTangentTiled,
-    DenseBwdXTiled,
-    DenseRbwdXTiled,
-    DenseBwdRbwdXTiled,
-    DenseBwdWTiled,
-    DenseRbwdWTiled,
-    DenseBwdRbwdWTiled,
-    ConvFwd,
-    ConvTangent,
-    ConvBwdW,
-    ConvBwdX,
-    ConvRbwdW,
-    ConvRbwdX,
-    ConvBwdWSerial,
-    ConvRbwdWSerial,
-    ConvFwdTiled,
-    ConvFwdTangentTiled,
-    ConvBwdXTiled,
-    ConvBwdRbwdXTiled,
-    ConvBwdWTiled,
-    ConvBwdRbwdWTiled,
-    MaxpoolFwd,
-    MaxpoolTangent,
-    MaxpoolBwd,
-    MaxpoolRbwd,
-    AvgpoolFwd,
-    AvgpoolTangent,
-    AvgpoolBwd,
-    AvgpoolRbwd,
-    ReluFwd,
-    ReluTangent,
-    ReluBwd,
-    ReluRbwd,
-    TanhFwd,
-    TanhTangent,
-    TanhBwd,
-    TanhRbwd,
-    SigmoidFwd,
-    SigmoidTangent,
-    SigmoidBwd,
-    SigmoidRbwd,
-    SoftplusFwd,
-    SoftplusTangent,
-    SoftplusBwd,
-    SoftplusRbwd,
-    GeluFwd,
-    GeluTangent,
-    GeluBwd,
-    GeluRbwd,
-    CrossEntropyFwd,
-    CrossEntropyTangent,
-    CrossEntropyBwd,
-    CrossEntropyRbwd,
-    MseFwd,
-    MseTangent,
-    MseBwd,
-    MseRbwd,
-    LossReduce,
-    ProbeRademacher,
-    ProbeGaussian,
-    CurvAccumulate,
-    CurvAbs,
-    CurvGroupMean,
-    GradSumsq,
-    SgdStep,
-    AdamStep,
-    AdahessianStep,
-    AdahessianCurvStep,
-    SophiaStep,
-    GatherRows,
-    GatherTargets,
-    LandscapePoint,
-    SurfaceFwd,
-    SurfaceTangent,
-    SurfaceBwd,
-    SurfaceRbwd,
+/// The kernel table, written once: for each module, `Variant "entry_point" [Grid]` (the grid
+/// defaults to one invocation per item). It expands to the [`Kernel`] enum, `Kernel::ALL`, the
+/// entry-point names, the modules and the grids.
+macro_rules! kernels {
+    ($($module:ident: [$($variant:ident $entry:literal $($grid:ident)?),+ $(,)?],)+) => {
+        /// Every layer, loss, probe, data and landscape kernel, named as its WGSL entry point
+        /// (`Kernel::TanhRbwd` ↔ `tanh_rbwd`). The optimizers' update kernels are not here: each
+        /// method names its own ([`KernelId::Step`]).
+        #[allow(missing_docs)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Kernel {
+            $($($variant,)+)+
+        }
+
+        impl Kernel {
+            /// Every kernel, in declaration order; the pipeline cache is indexed by position.
+            pub const ALL: &'static [Kernel] = &[$($(Kernel::$variant,)+)+];
+
+            /// The WGSL entry point.
+            pub fn entry_point(self) -> &'static str {
+                match self {
+                    $($(Kernel::$variant => $entry,)+)+
+                }
+            }
+
+            /// The module that holds the entry point.
+            pub fn module(self) -> ShaderModule {
+                match self {
+                    $($(Kernel::$variant => ShaderModule::$module,)+)+
+                }
+            }
+
+            /// How items map to workgroups.
+            pub fn grid(self) -> Grid {
+                match self {
+                    $($(Kernel::$variant => kernels!(@grid $($grid)?),)+)+
+                }
+            }
+        }
+    };
+    (@grid) => { Grid::InvocationPerItem };
+    (@grid $grid:ident) => { Grid::$grid };
+}
+
+kernels! {
+    Dense: [
+        DenseFwd "dense_fwd", DenseTangent "dense_tangent", DenseBwdW "dense_bwd_w", DenseBwdX "dense_bwd_x",
+        DenseRbwdW "dense_rbwd_w", DenseRbwdX "dense_rbwd_x",
+        DenseFwdTiled "dense_fwd_tiled", DenseTangentTiled "dense_tangent_tiled",
+        DenseFwdTangentTiled "dense_fwd_tangent_tiled", DenseBwdXTiled "dense_bwd_x_tiled",
+        DenseRbwdXTiled "dense_rbwd_x_tiled", DenseBwdRbwdXTiled "dense_bwd_rbwd_x_tiled",
+        DenseBwdWTiled "dense_bwd_w_tiled", DenseRbwdWTiled "dense_rbwd_w_tiled",
+        DenseBwdRbwdWTiled "dense_bwd_rbwd_w_tiled",
+    ],
+    Conv: [
+        ConvFwd "conv_fwd", ConvTangent "conv_tangent", ConvBwdW "conv_bwd_w" WorkgroupPerItem,
+        ConvBwdX "conv_bwd_x", ConvRbwdW "conv_rbwd_w" WorkgroupPerItem, ConvRbwdX "conv_rbwd_x",
+        ConvBwdWSerial "conv_bwd_w_serial", ConvRbwdWSerial "conv_rbwd_w_serial",
+        ConvFwdTiled "conv_fwd_tiled", ConvFwdTangentTiled "conv_fwd_tangent_tiled",
+        ConvBwdXTiled "conv_bwd_x_tiled", ConvBwdRbwdXTiled "conv_bwd_rbwd_x_tiled",
+        ConvBwdWTiled "conv_bwd_w_tiled", ConvBwdRbwdWTiled "conv_bwd_rbwd_w_tiled",
+    ],
+    Pool: [
+        MaxpoolFwd "maxpool_fwd", MaxpoolTangent "maxpool_tangent", MaxpoolBwd "maxpool_bwd",
+        MaxpoolRbwd "maxpool_rbwd", AvgpoolFwd "avgpool_fwd", AvgpoolTangent "avgpool_tangent",
+        AvgpoolBwd "avgpool_bwd", AvgpoolRbwd "avgpool_rbwd",
+    ],
+    Activation: [
+        ReluFwd "relu_fwd", ReluTangent "relu_tangent", ReluBwd "relu_bwd", ReluRbwd "relu_rbwd",
+        TanhFwd "tanh_fwd", TanhTangent "tanh_tangent", TanhBwd "tanh_bwd", TanhRbwd "tanh_rbwd",
+        SigmoidFwd "sigmoid_fwd", SigmoidTangent "sigmoid_tangent", SigmoidBwd "sigmoid_bwd",
+        SigmoidRbwd "sigmoid_rbwd", SoftplusFwd "softplus_fwd", SoftplusTangent "softplus_tangent",
+        SoftplusBwd "softplus_bwd", SoftplusRbwd "softplus_rbwd", GeluFwd "gelu_fwd",
+        GeluTangent "gelu_tangent", GeluBwd "gelu_bwd", GeluRbwd "gelu_rbwd",
+    ],
+    Loss: [
+        CrossEntropyFwd "cross_entropy_fwd", CrossEntropyTangent "cross_entropy_tangent",
+        CrossEntropyBwd "cross_entropy_bwd", CrossEntropyRbwd "cross_entropy_rbwd",
+        MseFwd "mse_fwd", MseTangent "mse_tangent", MseBwd "mse_bwd", MseRbwd "mse_rbwd",
+        LossReduce "loss_reduce" Single,
+    ],
+    Probe: [
+        ProbeRademacher "probe_rademacher", ProbeGaussian "probe_gaussian", CurvAccumulate "curv_accumulate",
+        CurvAbs "curv_abs", CurvGroupMean "curv_group_mean",
+    ],
+    Optim: [GradSumsq "grad_sumsq" Single,],
+    Gather: [GatherRows "gather_rows", GatherTargets "gather_targets",],
+    Landscape: [LandscapePoint "landscape_point",],
+    Surface: [
+        SurfaceFwd "surface_fwd" Single, SurfaceTangent "surface_tangent" Single,
+        SurfaceBwd "surface_bwd" Single, SurfaceRbwd "surface_rbwd" Single,
+    ],
 }
 
 impl Kernel {
-    /// Every kernel; the pipeline cache is indexed by position in this list.
-    #[rustfmt::skip]
-    pub const ALL: [Kernel; 84] = {
-        use Kernel::*;
-        [
-            DenseFwd, DenseTangent, DenseBwdW, DenseBwdX, DenseRbwdW, DenseRbwdX,
-            DenseFwdTiled, DenseTangentTiled, DenseFwdTangentTiled, DenseBwdXTiled, DenseRbwdXTiled,
-            DenseBwdRbwdXTiled, DenseBwdWTiled, DenseRbwdWTiled, DenseBwdRbwdWTiled,
-            ConvFwd, ConvTangent, ConvBwdW, ConvBwdX, ConvRbwdW, ConvRbwdX, ConvBwdWSerial, ConvRbwdWSerial,
-            ConvFwdTiled, ConvFwdTangentTiled, ConvBwdXTiled, ConvBwdRbwdXTiled, ConvBwdWTiled, ConvBwdRbwdWTiled,
-            MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd,
-            AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd,
-            ReluFwd, ReluTangent, ReluBwd, ReluRbwd,
-            TanhFwd, TanhTangent, TanhBwd, TanhRbwd,
-            SigmoidFwd, SigmoidTangent, SigmoidBwd, SigmoidRbwd,
-            SoftplusFwd, SoftplusTangent, SoftplusBwd, SoftplusRbwd,
-            GeluFwd, GeluTangent, GeluBwd, GeluRbwd,
-            CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd,
-            MseFwd, MseTangent, MseBwd, MseRbwd, LossReduce,
-            ProbeRademacher, ProbeGaussian, CurvAccumulate, CurvAbs, CurvGroupMean,
-            GradSumsq, SgdStep, AdamStep, AdahessianStep, AdahessianCurvStep, SophiaStep,
-            GatherRows, GatherTargets, LandscapePoint,
-            SurfaceFwd, SurfaceTangent, SurfaceBwd, SurfaceRbwd,
-        ]
-    };
-
-    /// The WGSL entry point.
-    pub fn entry_point(self) -> &'static str {
-        use Kernel::*;
-        match self {
-            DenseFwd => "dense_fwd",
-            DenseTangent => "dense_tangent",
-            DenseBwdW => "dense_bwd_w",
-            DenseBwdX => "dense_bwd_x",
-            DenseRbwdW => "dense_rbwd_w",
-            DenseRbwdX => "dense_rbwd_x",
-            DenseFwdTiled => "dense_fwd_tiled",
-            DenseTangentTiled => "dense_tangent_tiled",
-            DenseFwdTangentTiled => "dense_fwd_tangent_tiled",
-            DenseBwdXTiled => "dense_bwd_x_tiled",
-            DenseRbwdXTiled => "dense_rbwd_x_tiled",
-            DenseBwdRbwdXTiled => "dense_bwd_rbwd_x_tiled",
-            DenseBwdWTiled => "dense_bwd_w_tiled",
-            DenseRbwdWTiled => "dense_rbwd_w_tiled",
-            DenseBwdRbwdWTiled => "dense_bwd_rbwd_w_tiled",
-            ConvFwd => "conv_fwd",
-            ConvTangent => "conv_tangent",
-            ConvBwdW => "conv_bwd_w",
-            ConvBwdX => "conv_bwd_x",
-            ConvRbwdW => "conv_rbwd_w",
-            ConvRbwdX => "conv_rbwd_x",
-            ConvBwdWSerial => "conv_bwd_w_serial",
-            ConvRbwdWSerial => "conv_rbwd_w_serial",
-            ConvFwdTiled => "conv_fwd_tiled",
-            ConvFwdTangentTiled => "conv_fwd_tangent_tiled",
-            ConvBwdXTiled => "conv_bwd_x_tiled",
-            ConvBwdRbwdXTiled => "conv_bwd_rbwd_x_tiled",
-            ConvBwdWTiled => "conv_bwd_w_tiled",
-            ConvBwdRbwdWTiled => "conv_bwd_rbwd_w_tiled",
-            MaxpoolFwd => "maxpool_fwd",
-            MaxpoolTangent => "maxpool_tangent",
-            MaxpoolBwd => "maxpool_bwd",
-            MaxpoolRbwd => "maxpool_rbwd",
-            AvgpoolFwd => "avgpool_fwd",
-            AvgpoolTangent => "avgpool_tangent",
-            AvgpoolBwd => "avgpool_bwd",
-            AvgpoolRbwd => "avgpool_rbwd",
-            ReluFwd => "relu_fwd",
-            ReluTangent => "relu_tangent",
-            ReluBwd => "relu_bwd",
-            ReluRbwd => "relu_rbwd",
-            TanhFwd => "tanh_fwd",
-            TanhTangent => "tanh_tangent",
-            TanhBwd => "tanh_bwd",
-            TanhRbwd => "tanh_rbwd",
-            SigmoidFwd => "sigmoid_fwd",
-            SigmoidTangent => "sigmoid_tangent",
-            SigmoidBwd => "sigmoid_bwd",
-            SigmoidRbwd => "sigmoid_rbwd",
-            SoftplusFwd => "softplus_fwd",
-            SoftplusTangent => "softplus_tangent",
-            SoftplusBwd => "softplus_bwd",
-            SoftplusRbwd => "softplus_rbwd",
-            GeluFwd => "gelu_fwd",
-            GeluTangent => "gelu_tangent",
-            GeluBwd => "gelu_bwd",
-            GeluRbwd => "gelu_rbwd",
-            CrossEntropyFwd => "cross_entropy_fwd",
-            CrossEntropyTangent => "cross_entropy_tangent",
-            CrossEntropyBwd => "cross_entropy_bwd",
-            CrossEntropyRbwd => "cross_entropy_rbwd",
-            MseFwd => "mse_fwd",
-            MseTangent => "mse_tangent",
-            MseBwd => "mse_bwd",
-            MseRbwd => "mse_rbwd",
-            LossReduce => "loss_reduce",
-            ProbeRademacher => "probe_rademacher",
-            ProbeGaussian => "probe_gaussian",
-            CurvAccumulate => "curv_accumulate",
-            CurvAbs => "curv_abs",
-            CurvGroupMean => "curv_group_mean",
-            GradSumsq => "grad_sumsq",
-            SgdStep => "sgd_step",
-            AdamStep => "adam_step",
-            AdahessianStep => "adahessian_step",
-            AdahessianCurvStep => "adahessian_curv_step",
-            SophiaStep => "sophia_step",
-            GatherRows => "gather_rows",
-            GatherTargets => "gather_targets",
-            LandscapePoint => "landscape_point",
-            SurfaceFwd => "surface_fwd",
-            SurfaceTangent => "surface_tangent",
-            SurfaceBwd => "surface_bwd",
-            SurfaceRbwd => "surface_rbwd",
-        }
-    }
-
-    /// The module that holds the entry point.
-    pub fn module(self) -> ShaderModule {
-        use Kernel::*;
-        match self {
-            DenseFwd | DenseTangent | DenseBwdW | DenseBwdX | DenseRbwdW | DenseRbwdX | DenseFwdTiled
-            | DenseTangentTiled | DenseFwdTangentTiled | DenseBwdXTiled | DenseRbwdXTiled | DenseBwdRbwdXTiled
-            | DenseBwdWTiled | DenseRbwdWTiled | DenseBwdRbwdWTiled => ShaderModule::Dense,
-            ConvFwd | ConvTangent | ConvBwdW | ConvBwdX | ConvRbwdW | ConvRbwdX | ConvBwdWSerial | ConvRbwdWSerial
-            | ConvFwdTiled | ConvFwdTangentTiled | ConvBwdXTiled | ConvBwdRbwdXTiled | ConvBwdWTiled
-            | ConvBwdRbwdWTiled => ShaderModule::Conv,
-            MaxpoolFwd | MaxpoolTangent | MaxpoolBwd | MaxpoolRbwd | AvgpoolFwd | AvgpoolTangent | AvgpoolBwd
-            | AvgpoolRbwd => ShaderModule::Pool,
-            ReluFwd | ReluTangent | ReluBwd | ReluRbwd | TanhFwd | TanhTangent | TanhBwd | TanhRbwd | SigmoidFwd
-            | SigmoidTangent | SigmoidBwd | SigmoidRbwd | SoftplusFwd | SoftplusTangent | SoftplusBwd
-            | SoftplusRbwd | GeluFwd | GeluTangent | GeluBwd | GeluRbwd => ShaderModule::Activation,
-            CrossEntropyFwd | CrossEntropyTangent | CrossEntropyBwd | CrossEntropyRbwd | MseFwd | MseTangent
-            | MseBwd | MseRbwd | LossReduce => ShaderModule::Loss,
-            ProbeRademacher | ProbeGaussian | CurvAccumulate | CurvAbs | CurvGroupMean => ShaderModule::Probe,
-            GradSumsq | SgdStep | AdamStep | AdahessianStep | AdahessianCurvStep | SophiaStep => ShaderModule::Optim,
-            GatherRows | GatherTargets => ShaderModule::Gather,
-            LandscapePoint => ShaderModule::Landscape,
-            SurfaceFwd | SurfaceTangent | SurfaceBwd | SurfaceRbwd => ShaderModule::Surface,
-        }
-    }
-
     /// The bind-group layout of the kernel.
     pub fn layout(self) -> BindLayout {
         self.module().layout()
     }
 
-    /// How items map to workgroups.
-    pub fn grid(self) -> Grid {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Any pipeline: a fixed [`Kernel`], or an optimizer's update kernel named by its method
+/// (`Method::kernel`), which lives in the optimizer module with the `BindLayout::Optim` bindings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelId {
+    /// A kernel of the table.
+    Fixed(Kernel),
+    /// An optimizer's update kernel, by entry point.
+    Step(&'static str),
+}
+
+impl From<Kernel> for KernelId {
+    fn from(k: Kernel) -> Self {
+        KernelId::Fixed(k)
+    }
+}
+
+impl KernelId {
+    /// Every pipeline the cache builds: the table, then every registered method's kernels.
+    pub fn all() -> Vec<KernelId> {
+        let steps = crate::optim::METHOD_KERNELS.iter().flat_map(|k| k.iter().map(|e| KernelId::Step(e)));
+        Kernel::ALL.iter().map(|k| KernelId::Fixed(*k)).chain(steps).collect()
+    }
+
+    /// The WGSL entry point.
+    pub fn entry_point(self) -> &'static str {
         match self {
-            Kernel::LossReduce
-            | Kernel::GradSumsq
-            | Kernel::SurfaceFwd
-            | Kernel::SurfaceTangent
-            | Kernel::SurfaceBwd
-            | Kernel::SurfaceRbwd => Grid::Single,
-            Kernel::ConvBwdW | Kernel::ConvRbwdW => Grid::WorkgroupPerItem,
-            _ => Grid::InvocationPerItem,
+            KernelId::Fixed(k) => k.entry_point(),
+            KernelId::Step(e) => e,
         }
     }
 
-    fn index(self) -> usize {
-        self as usize
+    /// The module that holds the entry point.
+    pub fn module(self) -> ShaderModule {
+        match self {
+            KernelId::Fixed(k) => k.module(),
+            KernelId::Step(_) => ShaderModule::Optim,
+        }
+    }
+
+    /// How items map to workgroups (an update is one invocation per parameter).
+    pub fn grid(self) -> Grid {
+        match self {
+            KernelId::Fixed(k) => k.grid(),
+            KernelId::Step(_) => Grid::InvocationPerItem,
+        }
+    }
+
+    /// The bind-group layout.
+    pub fn layout(self) -> BindLayout {
+        self.module().layout()
     }
 }
 
@@ -392,7 +300,10 @@ pub enum Grid {
 /// Bind-group layouts and every compute pipeline, built once per device.
 pub struct Pipelines {
     layouts: Vec<wgpu::BindGroupLayout>,
+    /// one per `Kernel::ALL` entry, by position
     pipelines: Vec<wgpu::ComputePipeline>,
+    /// the optimizers' update kernels, by entry point
+    steps: Vec<(&'static str, wgpu::ComputePipeline)>,
 }
 
 impl Pipelines {
@@ -444,30 +355,37 @@ impl Pipelines {
             .map(|m| {
                 device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(&format!("{m:?}")),
-                    source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(m.source())),
+                    source: wgpu::ShaderSource::Wgsl(m.source()),
                 })
             })
             .collect();
-        let pipelines = Kernel::ALL
-            .iter()
-            .map(|k| {
-                assert_eq!(Kernel::ALL[k.index()], *k, "Kernel::ALL must list variants in declaration order");
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(k.entry_point()),
-                    layout: Some(&pipeline_layouts[k.layout().index()]),
-                    module: &modules[k.module() as usize],
-                    entry_point: Some(k.entry_point()),
-                    compilation_options: Default::default(),
-                    cache: None,
-                })
+        let build = |k: KernelId| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(k.entry_point()),
+                layout: Some(&pipeline_layouts[k.layout().index()]),
+                module: &modules[k.module() as usize],
+                entry_point: Some(k.entry_point()),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let pipelines = Kernel::ALL.iter().map(|k| build(KernelId::Fixed(*k))).collect();
+        let steps = KernelId::all()
+            .into_iter()
+            .filter_map(|k| match k {
+                KernelId::Step(entry) => Some((entry, build(k))),
+                KernelId::Fixed(_) => None,
             })
             .collect();
-        Pipelines { layouts, pipelines }
+        Pipelines { layouts, pipelines, steps }
     }
 
-    /// The pipeline of a kernel.
-    pub fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        &self.pipelines[kernel.index()]
+    /// The pipeline of a kernel; None for an update kernel no registered method defines.
+    pub fn pipeline(&self, kernel: KernelId) -> Option<&wgpu::ComputePipeline> {
+        match kernel {
+            KernelId::Fixed(k) => Some(&self.pipelines[k.index()]),
+            KernelId::Step(entry) => self.steps.iter().find(|(e, _)| *e == entry).map(|(_, p)| p),
+        }
     }
 
     /// The bind-group layout.

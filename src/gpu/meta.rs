@@ -104,6 +104,8 @@ pub struct StepMeta {
 pub const STEP_NESTEROV: u32 = 1;
 /// `StepMeta::flags`: decoupled weight decay (AdamW).
 pub const STEP_DECOUPLED: u32 = 2;
+/// `StepMeta::flags`: AdaHessian's Fold rule, v takes the kept D at every step (davda54/timm).
+pub const STEP_FOLD_EVERY_STEP: u32 = 4;
 
 /// Slots of the `stats` buffer.
 pub mod stat {

@@ -11,7 +11,7 @@ pub mod meta;
 
 pub use buffers::{read_f32, read_u32, storage_buffer, uniform_buffer, UniformArena};
 pub use dispatch::{dispatch, workgroups_for};
-pub use kernels::{BindLayout, Kernel, Pipelines};
+pub use kernels::{BindLayout, Kernel, KernelId, Pipelines};
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
@@ -197,6 +197,13 @@ impl Gpu {
     /// training step is that step's dispatch count.
     pub fn dispatch_count(&self) -> u64 {
         self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records an error for the next [`Gpu::check`].
+    pub(crate) fn report_error(&self, message: String) {
+        if let Ok(mut list) = self.errors.lock() {
+            list.push(message);
+        }
     }
 
     pub(crate) fn count_dispatch(&self) {

@@ -12,7 +12,7 @@ pub mod text;
 
 pub use activation::Activation;
 pub use loss::Loss;
-pub use network::{Batch, BoundData, Evaluation, MemoryUse, Network, NetworkOptions, Phase};
+pub use network::{Batch, BoundData, Evaluation, MemoryUse, Network, NetworkOptions, OnBatch, Phase};
 
 use crate::error::{Error, Result};
 use crate::probe::SplitMix64;

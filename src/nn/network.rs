@@ -10,6 +10,8 @@ use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_H
 use crate::gpu::{
     dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelSet, UniformArena,
 };
+use crate::objective::Objective;
+pub use crate::objective::{Arenas, Phase};
 
 /// Options fixed when a network is built.
 #[derive(Clone, Copy, Debug)]
@@ -37,34 +39,33 @@ impl Default for NetworkOptions {
     }
 }
 
-/// Which of the four passes to record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// x_{l+1} = layer(x_l), then the per-row loss.
-    Forward,
-    /// t_{l+1} = R{x_{l+1}} for the direction in `z`, then the per-row ⟨∇ℓ, t⟩.
-    Tangent,
-    /// g_L from the loss, then g_x and ∇θ back through the layers.
-    Backward,
-    /// r_L from the loss, then r_x and H z back through the layers.
-    RBackward,
-    /// Forward and Tangent together (needs the direction in `z` before the forward pass); the
-    /// tiled kernels compute y and t_y of a dense layer in one kernel.
-    ForwardTangent,
-    /// Backward and RBackward together; the tiled kernels compute ∇θ and H z of a dense layer in
-    /// one kernel.
-    BackwardRBackward,
+/// A network on a prepared mini-batch ([`Network::on_batch`]): the forward phases gather the
+/// batch first and reduce its loss after.
+pub struct OnBatch<'a> {
+    net: &'a Network,
+    data: &'a BoundData,
+    rows: u32,
 }
 
-/// The flat f32 arenas shared by the layer, loss and optimizer kernels.
-pub(crate) struct Arenas {
-    pub theta: wgpu::Buffer,
-    pub g_theta: wgpu::Buffer,
-    pub z: wgpu::Buffer,
-    pub r_theta: wgpu::Buffer,
-    pub work: wgpu::Buffer,
-    pub stats: wgpu::Buffer,
-    pub index: wgpu::Buffer,
+impl Objective for OnBatch<'_> {
+    fn arenas(&self) -> &Arenas {
+        &self.net.arenas
+    }
+
+    fn n_params(&self) -> usize {
+        self.net.n_params()
+    }
+
+    fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase) {
+        match phase {
+            Phase::Forward | Phase::ForwardTangent => {
+                self.net.encode_gather(gpu, pass, self.data, self.rows);
+                self.net.encode(gpu, pass, phase, self.rows);
+                self.net.encode_reduce(gpu, pass, false);
+            }
+            _ => self.net.encode(gpu, pass, phase, self.rows),
+        }
+    }
 }
 
 /// A data set attached to this network's activation arena (a gather bind group, built once).
@@ -606,6 +607,11 @@ impl Network {
         &self.spec
     }
 
+    /// The flat arenas (θ, ∇θ, z, H z, activations, stats).
+    pub(crate) fn arenas(&self) -> &Arenas {
+        &self.arenas
+    }
+
     /// Shapes and the parameter layout.
     pub fn model(&self) -> &Resolved {
         &self.model
@@ -777,6 +783,13 @@ impl Network {
             };
             dispatch(gpu, pass, d.kernel, &self.groups[d.group], items);
         }
+    }
+
+    /// The network on a prepared mini-batch, as an [`Objective`] an optimizer can step: writes
+    /// the batch's row indices and size (the only host work of a step).
+    pub fn on_batch<'a>(&'a self, gpu: &Gpu, batch: &'a Batch<'a>) -> Result<OnBatch<'a>> {
+        let rows = self.prepare(gpu, batch)?;
+        Ok(OnBatch { net: self, data: batch.data, rows })
     }
 
     /// Records the reduction of the per-row loss terms into `stats` (added to it if `accumulate`).

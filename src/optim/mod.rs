@@ -1,19 +1,31 @@
 //! Optimizers as GPU kernels over the flat parameter arena, and the training step that records
 //! forward, backward, the Hessian-vector products and the update into ONE submit.
+//!
+//! Each method lives in its own file (`sgd.rs`, `adam.rs`, `adahessian.rs`, `sophia_h.rs`, ...)
+//! behind the [`Method`] trait and is listed once in `registry.rs`; this driver knows no method.
 
-mod config;
+pub mod method;
 pub mod reference;
+#[macro_use]
+mod registry;
 
-pub use config::{AdaHessianConfig, AdamConfig, OptimizerConfig, SgdConfig, SophiaHConfig};
+// The optimizers: one line each (the variant of `OptimizerConfig`, its config type, its file).
+methods! {
+    Sgd(SgdConfig) in sgd,
+    Adam(AdamConfig) in adam,
+    AdaHessian(AdaHessianConfig) in adahessian,
+    SophiaH(SophiaHConfig) in sophia_h,
+}
+
+pub use adahessian::UpdateEach;
+pub use method::{CurvatureUse, Estimate, Method};
 
 use crate::error::{Error, Result};
-use crate::gpu::meta::{stat, SliceMeta, StepMeta, STEP_DECOUPLED, STEP_NESTEROV};
-use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena};
-use crate::nn::network::Arenas;
-use crate::nn::Phase;
+use crate::gpu::meta::{stat, SliceMeta, StepMeta};
+use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelId, UniformArena};
 use crate::nn::{Batch, Evaluation, Network};
+use crate::objective::{Objective, Phase};
 use crate::probe::ProbeKind;
-use crate::surface::Surface;
 
 /// What one step reports when its loss is read back.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,7 +36,7 @@ pub struct StepReport {
     pub batch: Evaluation,
 }
 
-/// An optimizer bound to one network: its state arenas, per-step uniforms and bind groups.
+/// An optimizer bound to one objective: its state arenas, per-step uniforms and bind groups.
 pub struct Optimizer {
     config: OptimizerConfig,
     lr: f32,
@@ -41,7 +53,7 @@ pub struct Optimizer {
     n_params: u32,
     /// floats allocated for m (and v)
     state_len: usize,
-    /// floats allocated for the kept curvature estimate (0: not kept)
+    /// floats allocated for the kept curvature estimate (0: not kept; the update kernel forms it)
     curv_len: usize,
 }
 
@@ -51,34 +63,29 @@ impl Optimizer {
         if config.uses_curvature() {
             net.require_curvature(config.name())?;
         }
-        let groups = match config {
-            OptimizerConfig::AdaHessian(c) => c.averaging_groups(net.model()),
-            _ => Vec::new(),
-        };
-        Optimizer::over(gpu, &net.arenas, net.n_params(), groups, config)
+        let groups = config.method().averaging_groups(net.model());
+        Optimizer::over(gpu, net.arenas(), net.n_params(), groups, config)
     }
 
-    /// An optimizer for a point on a 2-D surface (the optimizer race).
-    pub fn for_surface(gpu: &Gpu, surface: &Surface, config: OptimizerConfig) -> Result<Optimizer> {
-        Optimizer::over(gpu, &surface.arenas, 2, Vec::new(), config)
+    /// An optimizer for any objective (a point on a 2-D surface in the optimizer race), with no
+    /// averaging groups.
+    pub fn for_objective(gpu: &Gpu, objective: &dyn Objective, config: OptimizerConfig) -> Result<Optimizer> {
+        Optimizer::over(gpu, objective.arenas(), objective.n_params(), Vec::new(), config)
     }
 
-    /// The optimizer over any arenas of `p` parameters; `averaging` lists the (offset, length,
-    /// group length) slices whose curvature AdaHessian replaces by group means.
+    /// The optimizer over arenas of `p` parameters; `averaging` lists the (offset, length,
+    /// group length) slices whose curvature estimate is replaced by group means.
     fn over(
         gpu: &Gpu,
-        a: &Arenas,
+        a: &crate::objective::Arenas,
         p: usize,
         averaging: Vec<(usize, usize, usize)>,
         config: OptimizerConfig,
     ) -> Result<Optimizer> {
         config.validate()?;
+        let method = config.method();
         let n_params = p as u32;
-        let (n_samples, seed) = match config {
-            OptimizerConfig::AdaHessian(c) => (c.n_samples, c.seed),
-            OptimizerConfig::SophiaH(c) => (c.n_samples, c.seed),
-            _ => (1, 0),
-        };
+        let (n_samples, seed) = method.curvature().map_or((1, 0), |c| (c.n_samples, c.seed));
         let whole = |sample: u32| SliceMeta {
             off: 0,
             len: n_params,
@@ -95,19 +102,10 @@ impl Optimizer {
             group_means.push((slices.len(), (len / group_len) as u32));
             slices.push(SliceMeta { off: off as u32, len: len as u32, group_len: group_len as u32, ..whole(0) });
         }
-        // state by need: SGD without momentum keeps nothing, with momentum one buffer, Adam and the
-        // curvature methods m and v; the estimate D is kept only where it is accumulated over
-        // probes or averaged (AdaHessian otherwise forms it inside its update) and for Sophia-H
-        let state_len = match config {
-            OptimizerConfig::Sgd(c) if c.momentum == 0.0 => 0,
-            OptimizerConfig::Sgd(_) => p,
-            _ => 2 * p,
-        };
-        let keeps_estimate = match config {
-            OptimizerConfig::AdaHessian(c) => c.n_samples > 1 || !group_means.is_empty(),
-            OptimizerConfig::SophiaH(_) => true,
-            _ => false,
-        };
+        // state by need: each method says how many floats per parameter it keeps (SGD without
+        // momentum none); the estimate gets its own P floats only where the method keeps it
+        let state_len = method.state_per_param() * p;
+        let keeps_estimate = method.curvature().is_some() && method.keeps_estimate(!group_means.is_empty());
         let curv_len = if keeps_estimate { p } else { 0 };
         // a binding cannot be empty: an unused buffer is one float that no kernel touches
         let curv = storage_buffer(gpu, "curvature estimate", curv_len.max(1))?;
@@ -229,87 +227,70 @@ impl Optimizer {
     /// One training step on a batch: forward, backward, (probes, Hz, curvature), update — one
     /// submit, nothing read back.
     pub fn step(&mut self, gpu: &Gpu, net: &Network, batch: &Batch<'_>) -> Result<()> {
-        let rows = net.prepare(gpu, batch)?;
-        self.record(gpu, |pass, phase| match phase {
-            Phase::Forward | Phase::ForwardTangent => {
-                net.encode_gather(gpu, pass, batch.data, rows);
-                net.encode(gpu, pass, phase, rows);
-                net.encode_reduce(gpu, pass, false);
-            }
-            _ => net.encode(gpu, pass, phase, rows),
-        })
+        let objective = net.on_batch(gpu, batch)?;
+        self.step_on(gpu, &objective)
     }
 
-    /// One step of the point on a surface (gradient and H z from its analytic kernels).
-    pub fn step_surface(&mut self, gpu: &Gpu, surface: &Surface) -> Result<()> {
-        self.record(gpu, |pass, phase| surface.encode(gpu, pass, phase))
-    }
-
-    /// Records a whole step into one submit; `encode` records one phase of the objective
-    /// (Forward also leaves the loss in the stats).
-    fn record(&mut self, gpu: &Gpu, encode: impl Fn(&mut wgpu::ComputePass<'_>, Phase)) -> Result<()> {
+    /// One step of any objective (a network on a batch, a point on a surface).
+    pub fn step_on(&mut self, gpu: &Gpu, objective: &dyn Objective) -> Result<()> {
+        let method = self.config.method();
         let t = self.t + 1;
-        let (curv_step, samples) = match self.config {
-            OptimizerConfig::AdaHessian(c) => ((t - 1).is_multiple_of(c.update_each as u64), c.n_samples),
-            OptimizerConfig::SophiaH(c) => ((t - 1).is_multiple_of(c.update_each as u64), c.n_samples),
-            _ => (false, 0),
-        };
+        let curvature = method.curvature();
+        let curv_step = curvature.is_some_and(|c| c.is_curvature_step(t));
+        let samples = curvature.map_or(0, |c| c.n_samples);
         let t_curv = self.t_curv + curv_step as u64;
-        gpu.queue.write_buffer(&self.step_meta, 0, bytemuck::bytes_of(&self.step_meta(t, t_curv, curv_step)));
+        let mut meta = StepMeta {
+            t: t as u32,
+            t_curv: t_curv as u32,
+            update_curv: curv_step as u32,
+            lr: self.lr,
+            grad_clip: method.grad_clip().unwrap_or(0.0),
+            ..Default::default()
+        };
+        method.write_step_meta(&mut meta, t, t_curv);
+        gpu.queue.write_buffer(&self.step_meta, 0, bytemuck::bytes_of(&meta));
 
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             let whole = self.n_params;
-            let probe_kernel = match self.config {
-                OptimizerConfig::AdaHessian(AdaHessianConfig { probe: ProbeKind::Gaussian, .. })
-                | OptimizerConfig::SophiaH(SophiaHConfig { probe: ProbeKind::Gaussian, .. }) => Kernel::ProbeGaussian,
+            let probe_kernel = match curvature.map(|c| c.probe) {
+                Some(ProbeKind::Gaussian) => Kernel::ProbeGaussian,
                 _ => Kernel::ProbeRademacher,
             };
-            // AdaHessian with one probe and no spatial averaging forms D = |z ⊙ Hz| inside its
-            // update kernel (adahessian_curv_step) instead of two separate passes over P
-            let fused_estimate =
-                matches!(self.config, OptimizerConfig::AdaHessian(_)) && samples == 1 && self.group_means.is_empty();
+            // without a kept estimate the update kernel forms it from z and Hz itself
+            let kept = self.curv_len > 0;
             if curv_step && samples == 1 {
                 // one probe: it is a hash of (seed, step, index), so it can be drawn before the
                 // forward pass, and forward + tangent, backward + R-backward run fused
                 dispatch(gpu, &mut pass, probe_kernel, &self.groups[0], whole);
-                encode(&mut pass, Phase::ForwardTangent);
-                encode(&mut pass, Phase::BackwardRBackward);
-                if !fused_estimate {
+                objective.encode(gpu, &mut pass, Phase::ForwardTangent);
+                objective.encode(gpu, &mut pass, Phase::BackwardRBackward);
+                if kept {
                     dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[0], whole);
                 }
             } else {
-                encode(&mut pass, Phase::Forward);
-                encode(&mut pass, Phase::Backward);
+                objective.encode(gpu, &mut pass, Phase::Forward);
+                objective.encode(gpu, &mut pass, Phase::Backward);
                 if curv_step {
                     for s in 0..samples as usize {
                         dispatch(gpu, &mut pass, probe_kernel, &self.groups[s], whole);
-                        encode(&mut pass, Phase::Tangent);
-                        encode(&mut pass, Phase::RBackward);
+                        objective.encode(gpu, &mut pass, Phase::Tangent);
+                        objective.encode(gpu, &mut pass, Phase::RBackward);
                         dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[s], whole);
                     }
                 }
             }
-            if curv_step && !fused_estimate {
-                if let OptimizerConfig::AdaHessian(_) = self.config {
-                    dispatch(gpu, &mut pass, Kernel::CurvAbs, &self.groups[0], whole);
-                    for &(group, count) in &self.group_means {
-                        dispatch(gpu, &mut pass, Kernel::CurvGroupMean, &self.groups[group], count);
-                    }
+            if curv_step && kept && curvature.is_some_and(|c| c.estimate == Estimate::AbsMean) {
+                dispatch(gpu, &mut pass, Kernel::CurvAbs, &self.groups[0], whole);
+                for &(group, count) in &self.group_means {
+                    dispatch(gpu, &mut pass, Kernel::CurvGroupMean, &self.groups[group], count);
                 }
             }
-            if self.grad_clip().is_some() {
+            if method.grad_clip().is_some() {
                 dispatch(gpu, &mut pass, Kernel::GradSumsq, &self.groups[0], 1);
             }
-            let kernel = match self.config {
-                OptimizerConfig::Sgd(_) => Kernel::SgdStep,
-                OptimizerConfig::Adam(_) => Kernel::AdamStep,
-                OptimizerConfig::AdaHessian(_) if fused_estimate => Kernel::AdahessianCurvStep,
-                OptimizerConfig::AdaHessian(_) => Kernel::AdahessianStep,
-                OptimizerConfig::SophiaH(_) => Kernel::SophiaStep,
-            };
-            dispatch(gpu, &mut pass, kernel, &self.groups[0], whole);
+            dispatch(gpu, &mut pass, KernelId::Step(method.kernel(kept)), &self.groups[0], whole);
         }
         gpu.queue.submit(Some(encoder.finish()));
         self.t = t;
@@ -328,64 +309,6 @@ impl Optimizer {
             return Err(Error::NonFinite { what: "the training loss", value: loss, step: self.t });
         }
         Ok(StepReport { step: self.t, batch: Evaluation { loss, accuracy: s[stat::HITS] / rows as f32, rows } })
-    }
-
-    fn grad_clip(&self) -> Option<f32> {
-        match self.config {
-            OptimizerConfig::Sgd(c) => c.grad_clip,
-            OptimizerConfig::Adam(c) => c.grad_clip,
-            OptimizerConfig::AdaHessian(c) => c.grad_clip,
-            OptimizerConfig::SophiaH(c) => c.grad_clip,
-        }
-    }
-
-    /// The per-step uniform: hyper-parameters and bias corrections (computed in f64).
-    fn step_meta(&self, t: u64, t_curv: u64, curv_step: bool) -> StepMeta {
-        let bias = |beta: f32, n: u64| (1.0 - (beta as f64).powf(n as f64)) as f32;
-        let mut m = StepMeta {
-            t: t as u32,
-            t_curv: t_curv as u32,
-            update_curv: curv_step as u32,
-            lr: self.lr,
-            grad_clip: self.grad_clip().unwrap_or(0.0),
-            ..Default::default()
-        };
-        match self.config {
-            OptimizerConfig::Sgd(c) => {
-                m.momentum = c.momentum;
-                m.dampening = c.dampening;
-                m.weight_decay = c.weight_decay;
-                m.flags = if c.nesterov { STEP_NESTEROV } else { 0 };
-            }
-            OptimizerConfig::Adam(c) => {
-                m.beta1 = c.betas.0;
-                m.beta2 = c.betas.1;
-                m.eps = c.eps;
-                m.weight_decay = c.weight_decay;
-                m.flags = if c.decoupled { STEP_DECOUPLED } else { 0 };
-                m.bias1 = bias(c.betas.0, t);
-                m.bias2 = bias(c.betas.1, t);
-            }
-            OptimizerConfig::AdaHessian(c) => {
-                m.beta1 = c.betas.0;
-                m.beta2 = c.betas.1;
-                m.eps = c.eps;
-                m.weight_decay = c.weight_decay;
-                m.hessian_power = c.hessian_power;
-                m.bias1 = bias(c.betas.0, t);
-                m.bias2 = bias(c.betas.1, t_curv);
-            }
-            OptimizerConfig::SophiaH(c) => {
-                m.beta1 = c.betas.0;
-                m.beta2 = c.betas.1;
-                m.eps = c.eps;
-                m.gamma = c.gamma;
-                m.weight_decay = c.weight_decay;
-                m.bias1 = bias(c.betas.0, t);
-                m.bias2 = 1.0;
-            }
-        }
-        m
     }
 }
 
