@@ -369,7 +369,7 @@ fn invalid_hyper_parameters_are_refused_with_the_name_and_range() {
         let e = config.validate().unwrap_err().to_string();
         assert!(e.contains(name), "{e}");
     }
-    assert!(OptimizerConfig::default_for("lion").unwrap_err().to_string().contains("adahessian"));
+    assert!(OptimizerConfig::default_for("nosuch").unwrap_err().to_string().contains("adahessian"));
 }
 
 /// The registry: every name parses to its configuration and back from `to_text`, with a changed
