@@ -15,6 +15,7 @@ methods! {
     Adam(AdamConfig) in adam,
     AdaHessian(AdaHessianConfig) in adahessian,
     SophiaH(SophiaHConfig) in sophia_h,
+    Lion(LionConfig) in lion,
 }
 
 pub use adahessian::UpdateEach;
