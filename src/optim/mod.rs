@@ -16,6 +16,7 @@ methods! {
     AdaHessian(AdaHessianConfig) in adahessian,
     SophiaH(SophiaHConfig) in sophia_h,
     Lion(LionConfig) in lion,
+    AdaBelief(AdaBeliefConfig) in adabelief,
 }
 
 pub use adahessian::UpdateEach;
