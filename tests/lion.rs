@@ -45,7 +45,7 @@ fn lion_takes_no_step_where_the_interpolated_momentum_is_zero() {
     };
     block_on(run_optim_kernel(gpu, KernelId::Step("lion_step"), &slice, &step, 3, &mut a)).unwrap();
     assert_eq!(a.theta, vec![1.0, 2.0, 2.5], "sign(0) = 0 leaves θ; c > 0 steps by −lr");
-    let want_m = [0.0, 0.99 * 1.0 + 0.01 * -1.0, 0.01 * 2.0];
+    let want_m = [0.0, 0.99 - 0.01, 0.01 * 2.0];
     for (got, want) in a.state.iter().zip(want_m) {
         assert!((got - want as f32).abs() < 1e-7, "m: {:?}", a.state);
     }
