@@ -8,7 +8,8 @@
 //! - [`gpu`]: adapter and device, the typed kernel enum and its build-once pipeline cache, buffers, readback;
 //! - [`nn`]: models (Dense layers, activations, losses), each layer's f64 reference next to its
 //!   kernels, and the GPU [`nn::Network`] with forward, backward and forward-over-reverse H·z;
-//! - [`optim`]: SGD, Adam/AdamW, AdaHessian and Sophia-H as one kernel over the flat parameter arena;
+//! - [`optim`]: SGD, Adam/AdamW, AdaHessian, Sophia-H, Lion and AdaBelief, one file each, each one
+//!   kernel over the flat parameter arena, stepping any [`objective::Objective`];
 //! - [`data`]: data sets (the UCI digits are embedded), splits, normalisation, GPU upload;
 //! - [`probe`]: the counter-based probe hash shared with the shaders;
 //! - [`train`]: epoch loops built on the above.

@@ -182,12 +182,18 @@ pub fn parse_model(arg: &str, default_loss: Loss) -> Result<ModelSpec> {
     Ok(ModelSpec::parse_with_default_loss(arg, default_loss)?)
 }
 
+/// The --optimizer help: every registered name, so a new method shows up by itself.
+fn optimizer_help() -> String {
+    format!(
+        "{}, optionally with settings: \"adamw(lr=3e-4, beta2=0.95)\"; the flags below override them",
+        OptimizerConfig::names().join(" | ")
+    )
+}
+
 /// Every optimizer hyper-parameter; unset ones keep the method's published default.
 #[derive(Args, Clone, Debug, Default)]
 pub struct OptimArgs {
-    /// sgd | momentum | adam | adamw | adahessian | sophia-h | ..., optionally with settings:
-    /// "adamw(lr=3e-4, beta2=0.95)". The flags below override them.
-    #[arg(long, default_value = "adahessian")]
+    #[arg(long, default_value = "adahessian", help = optimizer_help())]
     pub optimizer: String,
     /// Learning rate (default: the method's).
     #[arg(long, allow_negative_numbers = true)]
