@@ -17,9 +17,12 @@ fn pcg_hash(v: u32) -> u32 {
     return (w >> 22u) ^ w;
 }
 
+// pcg(pcg(counter) ⊕ key(seed, step, sample)): the counter is hashed before the key enters, so
+// two steps' probes are never the same sequence read at permuted indices (src/probe.rs)
 fn probe_hash(counter: u32) -> u32 {
-    let key = pcg_hash(slice.seed_lo ^ pcg_hash(slice.seed_hi));
-    return pcg_hash(counter ^ pcg_hash(slice.sample ^ pcg_hash(step.t ^ key)));
+    let seed = pcg_hash(slice.seed_lo ^ pcg_hash(slice.seed_hi));
+    let key = pcg_hash(slice.sample ^ pcg_hash(step.t ^ seed));
+    return pcg_hash(pcg_hash(counter) ^ key);
 }
 
 // uniform in (0, 1], never 0, from the top 24 bits

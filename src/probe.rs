@@ -30,10 +30,21 @@ pub struct ProbeKey {
 }
 
 impl ProbeKey {
+    /// The 32-bit key of (seed, step, sample).
+    pub fn key(&self) -> u32 {
+        let seed = pcg_hash((self.seed as u32) ^ pcg_hash((self.seed >> 32) as u32));
+        pcg_hash(self.sample ^ pcg_hash(self.step ^ seed))
+    }
+
     /// The hash of counter `c` under this key; identical to `probe_hash` in WGSL.
+    ///
+    /// The counter is hashed BEFORE the key enters: pcg(pcg(c) ⊕ key). Mixing the key into the
+    /// counter first, pcg(c ⊕ key), would make each step's probe the same sequence read at
+    /// indices c ⊕ key: two steps whose keys agree above bit log2(n) would then draw permutations
+    /// of one probe. Here the counters' hashes form a pseudo-random set that no key difference
+    /// maps onto itself.
     pub fn hash(&self, counter: u32) -> u32 {
-        let key = pcg_hash((self.seed as u32) ^ pcg_hash((self.seed >> 32) as u32));
-        pcg_hash(counter ^ pcg_hash(self.sample ^ pcg_hash(self.step ^ key)))
+        pcg_hash(pcg_hash(counter) ^ self.key())
     }
 
     /// z_i for a Rademacher probe (exactly what the GPU produces).

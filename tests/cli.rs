@@ -313,7 +313,7 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["train", "--data", &idx_trunc, "--out", o], vec!["truncated"]),
         (vec!["train", "--data", "idx:onlyone", "--out", o], vec!["two paths"]),
         (vec!["train", "--data", "cifar", "--out", o], vec!["unknown data set 'cifar'"]),
-        (vec!["train", "--optimizer", "lion", "--out", o], vec!["unknown optimizer 'lion'"]),
+        (vec!["train", "--optimizer", "nosuch", "--out", o], vec!["unknown optimizer 'nosuch'", "lion"]),
         (vec!["train", "--model", "mlp:10-5-10", "--out", o], vec!["10 features", "64 per row"]),
         (vec!["train", "--model", "input 64; linear(10); softmax", "--out", o], vec!["unknown layer"]),
         (vec!["train", "--lr", "0", "--out", o], vec!["lr = 0", "> 0"]),
@@ -326,7 +326,7 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["train", "--test-fraction", "1.5", "--out", o], vec!["test fraction"]),
         (vec!["train", "--normalize", "minmax", "--out", o], vec!["--normalize minmax"]),
         (vec!["train", "--lr-schedule", "linear", "--out", o], vec!["--lr-schedule linear"]),
-        (vec!["compare", "--optimizers", "adam,lion", "--out", o], vec!["unknown optimizer 'lion'"]),
+        (vec!["compare", "--optimizers", "adam,nosuch", "--out", o], vec!["unknown optimizer 'nosuch'"]),
         (vec!["bench", "--batch-size", "0"], vec!["at least 1"]),
         // issue 11: each of these panicked, ran unbounded or printed nonsense before
         (vec!["train", "--test-fraction", "0.9999", "--out", o], vec!["leaves no training rows"]),

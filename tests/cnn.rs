@@ -426,7 +426,9 @@ fn a_small_cnn_reaches_97_percent_on_digits_with_adahessian() {
     let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(AdaHessianConfig::default())).unwrap();
     let mut order = train::BatchOrder::new(train_data.rows, 32, 0);
     let start = std::time::Instant::now();
-    for _ in 0..10 {
+    // 15 epochs: at 10, the test accuracy over probe seeds 0..5 spread from 0.953 to 0.986 (both
+    // probe hashes), too close to the bar for one seed; at 15 it is 0.969 to 0.992 (0.981 for seed 0)
+    for _ in 0..15 {
         train::run_epoch(gpu, &net, &mut opt, &train_data, &mut order).unwrap();
     }
     let test = block_on(net.evaluate(gpu, &test_data)).unwrap();

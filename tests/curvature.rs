@@ -169,11 +169,31 @@ fn landscape_geometry_holds() {
 
 #[test]
 fn pca_directions_are_orthonormal_and_follow_the_trajectory() {
-    let fin = vec![0f32; 6];
-    let traj: Vec<Vec<f32>> = (0..5).map(|t| vec![t as f32, 0.1 * (t as f32).powi(2), 0.0, 0.0, 0.0, 0.0]).collect();
-    let (d1, d2, explained) = landscape::pca_directions(&traj, &fin).unwrap();
+    // mlp 2-2-1: 0.weight [2,2] at 0..4, 0.bias at 4..6, 1.weight [1,2] at 6..8, 1.bias at 8
+    let model = ModelSpec::mlp(&[2, 2, 1], Activation::Tanh, Loss::Mse).resolve().unwrap();
+    let fin = vec![0f32; 9];
+    // a bent path in (θ0, θ1) with a large common offset and biases that move a lot: centring
+    // removes the offset (uncentred, the mean displacement would be the first direction) and the
+    // biases get no component
+    let traj: Vec<Vec<f32>> = (0..5)
+        .map(|t| {
+            let t = t as f32;
+            vec![5.0 + t, 5.0 + 0.1 * t * t, 0.0, 0.0, 9.0 * t, -7.0, 0.0, 0.0, 3.0 * t]
+        })
+        .collect();
+    let (d1, d2, explained) = landscape::pca_directions(&model, &traj, &fin).unwrap();
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x * y) as f64).sum::<f64>();
     assert!((dot(&d1, &d1) - 1.0).abs() < 1e-5 && (dot(&d2, &d2) - 1.0).abs() < 1e-5 && dot(&d1, &d2).abs() < 1e-5);
-    assert!(d1[0].abs() > 0.9 && explained[0] > explained[1]);
-    assert!(landscape::pca_directions(&traj[..1], &fin).unwrap_err().to_string().contains("--save-every"));
+    for d in [&d1, &d2] {
+        assert_eq!([d[4], d[5], d[8]], [0.0; 3], "biases stay at zero: {d:?}");
+    }
+    // by hand: the centred displacements are x = t − 2 and y = 0.1 (t² − 6) for t = 0..4, so
+    // Σx² = 10, Σxy = 4, Σy² = 1.74, whose eigenvalues are 11.6195 and 0.1205 (variance shares
+    // 0.98974 and 0.01026) with the top eigenvector (0.92691, 0.37529)
+    assert!((explained[0] - 0.98974).abs() < 1e-4 && (explained[1] - 0.01026).abs() < 1e-4, "{explained:?}");
+    assert!((d1[0].abs() - 0.92691).abs() < 1e-4 && (d1[1].abs() - 0.37529).abs() < 1e-4, "{d1:?}");
+    for i in [2, 3, 6, 7] {
+        assert!(d1[i] == 0.0 && d2[i] == 0.0, "weights that never moved get no component");
+    }
+    assert!(landscape::pca_directions(&model, &traj[..2], &fin).unwrap_err().to_string().contains("--save-every"));
 }

@@ -407,6 +407,49 @@ fn probe_run(kernel: Kernel, n: usize, key: ProbeKey) -> Option<Vec<f32>> {
     Some(a.z)
 }
 
+/// Two steps' probes are never one probe read at permuted indices. The earlier mix pcg(c ⊕ k)
+/// with k = key(seed, step, sample) had exactly that flaw: when two steps' keys agree above
+/// bit log2(n), {c ⊕ k1 : c < n} = {c ⊕ k2 : c < n} and the probes are permutations of each other.
+/// This finds such a pair of steps (emulating the old mix), shows the old probes ARE permutations,
+/// and checks the current hash gives different multisets of Gaussian values there.
+#[test]
+fn two_steps_probes_are_not_permutations_of_each_other() {
+    use adahessian_wgpu::probe::pcg_hash;
+    let n = 1024u32;
+    let old_gaussian = |k: u32| -> Vec<u64> {
+        let unit = |h: u32| ((h >> 8) as f64 + 1.0) / 16_777_216.0;
+        let mut v: Vec<u64> = (0..n)
+            .map(|i| {
+                let (u1, u2) = (unit(pcg_hash((2 * i) ^ k)), unit(pcg_hash((2 * i + 1) ^ k)));
+                ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).to_bits()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let sorted = |key: ProbeKey| -> Vec<u32> {
+        let mut v: Vec<u32> = key.vector(ProbeKind::Gaussian, n as usize).iter().map(|x| x.to_bits()).collect();
+        v.sort();
+        v
+    };
+    // keys agreeing above bit 11 (the Gaussian reads counters 0..2n): about one pair of steps
+    // among 64 in every 2000 seeds
+    let found = (0..20_000u64).find_map(|seed| {
+        let keys: Vec<(u32, u32)> = (1..=64).map(|step| (ProbeKey { seed, step, sample: 0 }.key(), step)).collect();
+        keys.iter().enumerate().find_map(|(i, &(k1, s1))| {
+            keys[i + 1..].iter().find(|&&(k2, _)| (k1 ^ k2) >> 11 == 0).map(|&(k2, s2)| (seed, s1, s2, k1, k2))
+        })
+    });
+    let (seed, s1, s2, k1, k2) = found.expect("a colliding pair of steps exists within 20000 seeds");
+    assert_eq!(
+        old_gaussian(k1),
+        old_gaussian(k2),
+        "the old mix gives permuted probes at seed {seed}, steps {s1}, {s2}"
+    );
+    let (a, b) = (ProbeKey { seed, step: s1, sample: 0 }, ProbeKey { seed, step: s2, sample: 0 });
+    assert_ne!(sorted(a), sorted(b), "seed {seed}: steps {s1} and {s2} draw permutations of one probe");
+}
+
 #[test]
 fn rademacher_probe_is_bit_identical_to_the_cpu_mirror_and_mean_zero() {
     let key = ProbeKey { seed: 0xDEAD_BEEF_1234, step: 7, sample: 1 };

@@ -540,7 +540,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
             (f(&e[0].vector), f(&e[1].vector))
         }
         "pca" => {
-            let (a, b, explained) = landscape::pca_directions(&traj, &theta)?;
+            let (a, b, explained) = landscape::pca_directions(&model, &traj, &theta)?;
             eprintln!(
                 "PCA directions explain {:.1}% and {:.1}% of the trajectory's variance",
                 explained[0] * 100.0,

@@ -221,17 +221,42 @@ pub fn project(theta0: &[f32], d1: &[f32], d2: Option<&[f32]>, trajectory: &[Vec
         .collect()
 }
 
-/// The top two principal directions of a trajectory's displacements θ_t − θ_final (unit
-/// vectors) and the fraction of variance each explains.
-pub fn pca_directions(trajectory: &[Vec<f32>], theta_final: &[f32]) -> Result<(Vec<f32>, Vec<f32>, [f64; 2])> {
+/// The top two principal directions of a training trajectory, as Li et al. (2018) compute them:
+/// the displacements θ_t − θ_final with every bias entry set to zero (their `ignore='biasbn'`: the
+/// directions leave biases alone, as the random ones do), centred over the trajectory (their
+/// sklearn PCA subtracts the mean displacement), then the top two right singular vectors (unit
+/// vectors, from the t × t Gram matrix) and the fraction of the trajectory's variance each explains.
+/// Needs at least 3 checkpoints: centring removes one dimension.
+pub fn pca_directions(
+    model: &Resolved,
+    trajectory: &[Vec<f32>],
+    theta_final: &[f32],
+) -> Result<(Vec<f32>, Vec<f32>, [f64; 2])> {
     let t = trajectory.len();
-    if t < 2 {
+    if t < 3 {
         return Err(Error::Config(format!(
-            "PCA directions need at least 2 saved checkpoints, found {t}; train with --save-every N"
+            "PCA directions need at least 3 saved checkpoints (2 directions of a centred trajectory), found {t}; \
+             train with --save-every N"
         )));
     }
-    let m: Vec<Vec<f64>> =
-        trajectory.iter().map(|th| th.iter().zip(theta_final).map(|(a, b)| (*a - *b) as f64).collect()).collect();
+    let mut bias = vec![false; theta_final.len()];
+    for p in model.params.iter().filter(|p| p.role == ParamRole::Bias) {
+        bias[p.offset..p.offset + p.len()].iter_mut().for_each(|b| *b = true);
+    }
+    let mut m: Vec<Vec<f64>> = trajectory
+        .iter()
+        .map(|th| {
+            th.iter()
+                .zip(theta_final)
+                .zip(&bias)
+                .map(|((a, b), &is_bias)| if is_bias { 0.0 } else { (*a - *b) as f64 })
+                .collect()
+        })
+        .collect();
+    let mean: Vec<f64> = (0..theta_final.len()).map(|i| m.iter().map(|row| row[i]).sum::<f64>() / t as f64).collect();
+    for row in &mut m {
+        row.iter_mut().zip(&mean).for_each(|(x, c)| *x -= c);
+    }
     let mut gram = vec![0.0; t * t];
     for i in 0..t {
         for j in 0..t {
