@@ -12,7 +12,10 @@
 //!   kernel over the flat parameter arena, stepping any [`objective::Objective`];
 //! - [`data`]: data sets (the UCI digits are embedded), splits, normalisation, GPU upload;
 //! - [`probe`]: the counter-based probe hash shared with the shaders;
-//! - [`train`]: epoch loops built on the above.
+//! - [`train`]: epoch loops built on the above; [`session`]: a whole training run (plan, loop,
+//!   metrics, the resumable [`session::RunState`] and its checkpoint schema);
+//! - [`compare`]: optimizers measured side by side and the claims computed from the measurements,
+//!   as serialisable data.
 //!
 //! ```no_run
 //! use adahessian_wgpu::{data, gpu, nn, optim, train};
@@ -38,6 +41,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod compare;
 pub mod curvature;
 pub mod data;
 mod error;
@@ -47,6 +51,7 @@ pub mod objective;
 pub mod optim;
 pub mod probe;
 pub mod race;
+pub mod session;
 pub mod surface;
 pub mod train;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]

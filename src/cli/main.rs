@@ -9,6 +9,7 @@ mod run;
 mod setup;
 
 use adahessian_wgpu::gpu::{self, Gpu, GpuOptions};
+use adahessian_wgpu::session::{Plan, Schedule, Score};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -298,12 +299,12 @@ fn train_with(
     let batch_size = cmd.looping.batch_size(data.train.rows())?;
     let steps = cmd.looping.steps(data.train.rows(), batch_size)?;
     let per_epoch = data.train.rows().div_ceil(batch_size) as u64;
-    let plan = run::Plan {
+    let plan = Plan {
         spec,
         config,
         batch_size,
         steps,
-        schedule: run::Schedule::parse(&cmd.looping.lr_schedule)?,
+        schedule: Schedule::parse(&cmd.looping.lr_schedule)?,
         seed,
         eval_every: cmd.looping.eval_every.unwrap_or(per_epoch).max(1),
         save_every: match cmd.save_every {
@@ -311,7 +312,7 @@ fn train_with(
             other => other,
         },
         target_accuracy: None,
-        score: run::Score::for_data(&data),
+        score: Score::for_split(data.test.as_ref().unwrap_or(&data.train)),
     };
     let out = match (&resume_dir, &cmd.out) {
         (Some(d), _) => d.clone(),
@@ -350,11 +351,11 @@ fn train_with(
         }
         let mut resumes = old.get("resumes").cloned().unwrap_or_else(|| serde_json::json!([]));
         if let Some(list) = resumes.as_array_mut() {
-            list.push(serde_json::json!({ "at_step": state.step, "changed": changes }));
+            list.push(serde_json::json!({ "at_step": state.0.step, "changed": changes }));
         }
         record["resumes"] = resumes;
         if !changes.is_empty() && !cmd.quiet {
-            eprintln!("resuming at step {} with {} (recorded in run.json)", state.step, changes.join(", "));
+            eprintln!("resuming at step {} with {} (recorded in run.json)", state.0.step, changes.join(", "));
         }
     }
     setup::write_file(&dir.file("run.json"), serde_json::to_string(&record)?)?;
