@@ -6,6 +6,9 @@ use crate::setup::{self, Data, DataArgs};
 use crate::LazyGpu;
 use adahessian_wgpu::checkpoint::{self, NamedTensor};
 use adahessian_wgpu::curvature::landscape::{self, Axis};
+use adahessian_wgpu::curvature::report::{
+    Cost, DenseResult, DensityResult, HessianReport, LandscapeReport, LandscapeSplit, TopEigenResult, TraceResult,
+};
 use adahessian_wgpu::curvature::{self, HessianOperator, PowerOptions};
 use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::nn::{ModelSpec, Network, NetworkOptions};
@@ -259,169 +262,172 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     let out_dir =
         cmd.out_dir.clone().unwrap_or_else(|| l.dir.as_ref().map_or(PathBuf::from("hessian"), |d| d.join("hessian")));
     let start = Instant::now();
-    let mut json = serde_json::json!({
-        "adapter": gpu.describe(), "parameters": model.n_params, "rows": rows, "split": cmd.split,
-    });
-    let mut text = String::new();
-    writeln!(text, "adapter: {}", gpu.describe())?;
-    writeln!(text, "Hessian of the mean loss over {rows} {} rows, {} parameters", cmd.split, model.n_params)?;
+    let mut report = HessianReport {
+        adapter: gpu.describe(),
+        parameters: model.n_params,
+        rows,
+        split: cmd.split.clone(),
+        ..Default::default()
+    };
     if let Some(k) = top_k {
-        let t0 = Instant::now();
-        let h0 = op.hvps();
-        let busy = setup::spinner("top eigenvalues (power iteration)…");
-        let found = block_on(curvature::top_eigen(
-            &op,
-            k,
-            PowerOptions { tol: cmd.tol, max_iter: cmd.max_iter, seed: cmd.seed },
-        ))?;
-        busy.finish_and_clear();
-        let values: Vec<f64> = found.iter().map(|e| e.value).collect();
-        writeln!(
-            text,
-            "top {k} eigenvalues: {}  ({} HVPs, {:.1}s)",
-            values.iter().map(|v| format!("{v:.6e}")).collect::<Vec<_>>().join(", "),
-            op.hvps() - h0,
-            t0.elapsed().as_secs_f64()
-        )?;
-        json["top_eigenvalues"] = values.into();
-        json["power_iterations"] = found.iter().map(|e| e.iterations).collect::<Vec<_>>().into();
-        if let Some(dir) = &cmd.save_eigenvectors {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating the directory {}", dir.display()))?;
-            for (i, e) in found.iter().enumerate() {
-                let meta = std::collections::HashMap::from([("eigenvalue".to_string(), e.value.to_string())]);
-                checkpoint::save(
-                    &dir.join(format!("eigenvector-{i}.safetensors")),
-                    &as_tensors(&model, &e.vector),
-                    meta,
-                )?;
-            }
-            writeln!(text, "eigenvectors written to {}", dir.display())?;
-        }
+        report.top = Some(top_eigen(&op, cmd, k, &model)?);
     }
     if trace {
         let (t0, h0) = (Instant::now(), op.hvps());
         let busy = setup::spinner("trace (Hutchinson)…");
         let t = block_on(curvature::hutchinson_trace(&op, cmd.probes, cmd.trace_tol, cmd.seed))?;
         busy.finish_and_clear();
-        writeln!(
-            text,
-            "trace: {:.6e} ± {:.2e} (standard error, {} Rademacher probes; {} HVPs, {:.1}s)",
-            t.trace,
-            t.stderr,
-            t.probes,
-            op.hvps() - h0,
-            t0.elapsed().as_secs_f64()
-        )?;
-        json["trace"] = t.trace.into();
-        json["trace_stderr"] = t.stderr.into();
-        json["trace_probes"] = t.probes.into();
+        let trace_cost = cost(&op, h0, t0);
+        report.trace = Some(TraceResult { trace: t.trace, trace_stderr: t.stderr, trace_probes: t.probes, trace_cost });
     }
     if cmd.density {
-        let (t0, h0) = (Instant::now(), op.hvps());
-        let busy = setup::spinner("spectral density (stochastic Lanczos quadrature)…");
-        let d = block_on(curvature::slq_density(&op, cmd.slq_runs, cmd.lanczos_steps, cmd.seed))?;
-        busy.finish_and_clear();
-        std::fs::create_dir_all(&out_dir).with_context(|| format!("creating the directory {}", out_dir.display()))?;
-        let nw = d.nodes_and_weights();
-        let lo = nw.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-        let hi = nw.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-        let smooth = d.smoothed((cmd.sigma * (hi - lo)).max(1e-12), 400);
-        let mut csv = String::from("run,node,weight\n");
-        for (r, (x, w)) in d.runs.iter().enumerate() {
-            for (a, b) in x.iter().zip(w) {
-                writeln!(csv, "{r},{a},{b}")?;
-            }
-        }
-        setup::write_file(&out_dir.join("density.csv"), csv)?;
-        let mut sm = String::from("eigenvalue,density\n");
-        for (x, y) in &smooth {
-            writeln!(sm, "{x},{y}")?;
-        }
-        setup::write_file(&out_dir.join("density_smoothed.csv"), sm)?;
-        line_chart(
-            &out_dir.join("density"),
-            "Hessian eigenvalue density (SLQ)",
-            "eigenvalue",
-            "density",
-            &[Series { label: "smoothed".into(), points: smooth }],
-            false,
-        )?;
-        writeln!(
-            text,
-            "density: {} runs × {} Lanczos steps, mass {:.6}, first moment {:.6e} (≈ trace / n), nodes in [{lo:.4e}, {hi:.4e}]; {} ({} HVPs, {:.1}s)",
-            cmd.slq_runs, cmd.lanczos_steps, d.mass(), d.first_moment(), out_dir.join("density.{csv,png,svg}").display(), op.hvps() - h0, t0.elapsed().as_secs_f64()
-        )?;
-        json["density"] = serde_json::json!({ "nodes": nw.iter().map(|p| p.0).collect::<Vec<_>>(), "weights": nw.iter().map(|p| p.1).collect::<Vec<_>>(), "first_moment": d.first_moment() });
+        report.density = Some(density(&op, cmd, &out_dir)?);
     }
     if cmd.exact || cmd.diagonal {
-        let (t0, h0) = (Instant::now(), op.hvps());
-        let busy = setup::spinner(format!("dense Hessian ({} HVPs)…", model.n_params));
-        let h = block_on(curvature::dense_hessian(&op, cmd.max_exact_params))?;
-        busy.finish_and_clear();
-        let n = model.n_params;
-        let asym = (0..n)
-            .flat_map(|i| (0..n).map(move |j| (i, j)))
-            .map(|(i, j)| (h[i * n + j] - h[j * n + i]).abs())
-            .fold(0.0, f64::max);
-        if cmd.exact {
-            write_npy(&cmd.out, &h, n)?;
-            writeln!(
-                text,
-                "exact Hessian [{n}, {n}] written to {} (max |H − Hᵀ| {asym:.2e}; {} HVPs, {:.1}s)",
-                cmd.out.display(),
-                op.hvps() - h0,
-                t0.elapsed().as_secs_f64()
-            )?;
-            json["exact"] = cmd.out.display().to_string().into();
-            json["exact_asymmetry"] = asym.into();
-        }
-        if cmd.diagonal {
-            let r = block_on(curvature::diagonal_report(&op, &h, cmd.probes, cmd.seed))?;
-            std::fs::create_dir_all(&out_dir)
-                .with_context(|| format!("creating the directory {}", out_dir.display()))?;
-            let mut csv = String::from("tensor,index,exact_diagonal,row_norm,adahessian_mean_abs,adahessian_rms\n");
-            for p in &model.params {
-                for k in 0..p.len() {
-                    let i = p.offset + k;
-                    writeln!(
-                        csv,
-                        "{},{k},{},{},{},{}",
-                        p.name, r.diagonal[i], r.row_norm[i], r.estimate_mean_abs[i], r.estimate_rms[i]
-                    )?;
-                }
-            }
-            setup::write_file(&out_dir.join("diagonal.csv"), csv)?;
-            let idx = |v: &[f64]| v.iter().enumerate().map(|(i, x)| (i as f64, x.abs().max(1e-12))).collect::<Vec<_>>();
-            line_chart(
-                &out_dir.join("diagonal"),
-                "|H_ii|, row norms ‖H_i,:‖ and AdaHessian's estimate",
-                "parameter index",
-                "value",
-                &[
-                    Series { label: "|exact diagonal|".into(), points: idx(&r.diagonal) },
-                    Series { label: "row norm".into(), points: idx(&r.row_norm) },
-                    Series { label: "AdaHessian rms |z⊙Hz|".into(), points: idx(&r.estimate_rms) },
-                ],
-                true,
-            )?;
-            let ratio = r.row_norm.iter().zip(&r.diagonal).map(|(n, d)| n / d.abs().max(1e-12)).sum::<f64>() / n as f64;
-            writeln!(
-                text,
-                "diagonal: mean row norm / |diagonal| = {ratio:.2} (AdaHessian's √v̂ tracks row norms, not |H_ii|); {}",
-                out_dir.join("diagonal.{csv,png,svg}").display()
-            )?;
-            json["diagonal_csv"] = out_dir.join("diagonal.csv").display().to_string().into();
-        }
+        report.dense = Some(dense(&op, cmd, &model, &out_dir)?);
     }
-    writeln!(text, "cost: {} HVPs over {rows} rows, {:.1}s", op.hvps(), start.elapsed().as_secs_f64())?;
-    json["hvps"] = op.hvps().into();
-    json["seconds"] = start.elapsed().as_secs_f64().into();
+    report.hvps = op.hvps();
+    report.seconds = start.elapsed().as_secs_f64();
+    // one value, printed one of two ways
     if cmd.json {
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{text}");
+        print!("{}", report.to_text());
     }
     Ok(())
+}
+
+/// HVPs since `h0` and seconds since `t0`.
+fn cost(op: &HessianOperator, h0: u64, t0: Instant) -> Cost {
+    Cost { hvps: op.hvps() - h0, seconds: t0.elapsed().as_secs_f64() }
+}
+
+/// `--top-k`: power iteration, and the eigenvectors as safetensors when asked.
+fn top_eigen(
+    op: &HessianOperator,
+    cmd: &HessianCmd,
+    k: usize,
+    model: &adahessian_wgpu::nn::Resolved,
+) -> Result<TopEigenResult> {
+    let (t0, h0) = (Instant::now(), op.hvps());
+    let busy = setup::spinner("top eigenvalues (power iteration)…");
+    let options = PowerOptions { tol: cmd.tol, max_iter: cmd.max_iter, seed: cmd.seed };
+    let found = block_on(curvature::top_eigen(op, k, options))?;
+    busy.finish_and_clear();
+    let top_eigen_cost = cost(op, h0, t0);
+    if let Some(dir) = &cmd.save_eigenvectors {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the directory {}", dir.display()))?;
+        for (i, e) in found.iter().enumerate() {
+            let meta = std::collections::HashMap::from([("eigenvalue".to_string(), e.value.to_string())]);
+            let path = dir.join(format!("eigenvector-{i}.safetensors"));
+            checkpoint::save(&path, &as_tensors(model, &e.vector), meta)?;
+        }
+    }
+    Ok(TopEigenResult {
+        top_eigenvalues: found.iter().map(|e| e.value).collect(),
+        power_iterations: found.iter().map(|e| e.iterations).collect(),
+        eigenvectors_dir: cmd.save_eigenvectors.as_ref().map(|d| d.display().to_string()),
+        top_eigen_cost,
+    })
+}
+
+/// `--density`: SLQ, written as density.csv, density_smoothed.csv and a plot.
+fn density(op: &HessianOperator, cmd: &HessianCmd, out_dir: &Path) -> Result<DensityResult> {
+    let (t0, h0) = (Instant::now(), op.hvps());
+    let busy = setup::spinner("spectral density (stochastic Lanczos quadrature)…");
+    let d = block_on(curvature::slq_density(op, cmd.slq_runs, cmd.lanczos_steps, cmd.seed))?;
+    busy.finish_and_clear();
+    let cost = cost(op, h0, t0);
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating the directory {}", out_dir.display()))?;
+    let nw = d.nodes_and_weights();
+    let lo = nw.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let hi = nw.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let smooth = d.smoothed((cmd.sigma * (hi - lo)).max(1e-12), 400);
+    let mut csv = String::from("run,node,weight\n");
+    for (r, (x, w)) in d.runs.iter().enumerate() {
+        for (a, b) in x.iter().zip(w) {
+            writeln!(csv, "{r},{a},{b}")?;
+        }
+    }
+    setup::write_file(&out_dir.join("density.csv"), csv)?;
+    let mut sm = String::from("eigenvalue,density\n");
+    for (x, y) in &smooth {
+        writeln!(sm, "{x},{y}")?;
+    }
+    setup::write_file(&out_dir.join("density_smoothed.csv"), sm)?;
+    let series = [Series { label: "smoothed".into(), points: smooth }];
+    line_chart(&out_dir.join("density"), "Hessian eigenvalue density (SLQ)", "eigenvalue", "density", &series, false)?;
+    Ok(DensityResult {
+        nodes: nw.iter().map(|p| p.0).collect(),
+        weights: nw.iter().map(|p| p.1).collect(),
+        first_moment: d.first_moment(),
+        mass: d.mass(),
+        runs: cmd.slq_runs,
+        lanczos_steps: cmd.lanczos_steps,
+        files: out_dir.join("density.{csv,png,svg}").display().to_string(),
+        cost,
+    })
+}
+
+/// `--exact` / `--diagonal`: the dense Hessian, as .npy, and its diagonal against the row norms
+/// and AdaHessian's estimate (diagonal.csv and a plot).
+fn dense(
+    op: &HessianOperator,
+    cmd: &HessianCmd,
+    model: &adahessian_wgpu::nn::Resolved,
+    out_dir: &Path,
+) -> Result<DenseResult> {
+    let (t0, h0) = (Instant::now(), op.hvps());
+    let busy = setup::spinner(format!("dense Hessian ({} HVPs)…", model.n_params));
+    let h = block_on(curvature::dense_hessian(op, cmd.max_exact_params))?;
+    busy.finish_and_clear();
+    let dense_cost = cost(op, h0, t0);
+    let n = model.n_params;
+    let exact_asymmetry = (0..n)
+        .flat_map(|i| (0..n).map(move |j| (i, j)))
+        .map(|(i, j)| (h[i * n + j] - h[j * n + i]).abs())
+        .fold(0.0, f64::max);
+    if cmd.exact {
+        write_npy(&cmd.out, &h, n)?;
+    }
+    let mut result = DenseResult {
+        exact: cmd.exact.then(|| cmd.out.display().to_string()),
+        exact_asymmetry,
+        diagonal_csv: None,
+        row_norm_over_diagonal: None,
+        dense_cost,
+    };
+    if !cmd.diagonal {
+        return Ok(result);
+    }
+    let r = block_on(curvature::diagonal_report(op, &h, cmd.probes, cmd.seed))?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating the directory {}", out_dir.display()))?;
+    let mut csv = String::from("tensor,index,exact_diagonal,row_norm,adahessian_mean_abs,adahessian_rms\n");
+    for p in &model.params {
+        for k in 0..p.len() {
+            let i = p.offset + k;
+            let (d, rn, m, rms) = (r.diagonal[i], r.row_norm[i], r.estimate_mean_abs[i], r.estimate_rms[i]);
+            writeln!(csv, "{},{k},{d},{rn},{m},{rms}", p.name)?;
+        }
+    }
+    setup::write_file(&out_dir.join("diagonal.csv"), csv)?;
+    let idx = |v: &[f64]| v.iter().enumerate().map(|(i, x)| (i as f64, x.abs().max(1e-12))).collect::<Vec<_>>();
+    line_chart(
+        &out_dir.join("diagonal"),
+        "|H_ii|, row norms ‖H_i,:‖ and AdaHessian's estimate",
+        "parameter index",
+        "value",
+        &[
+            Series { label: "|exact diagonal|".into(), points: idx(&r.diagonal) },
+            Series { label: "row norm".into(), points: idx(&r.row_norm) },
+            Series { label: "AdaHessian rms |z⊙Hz|".into(), points: idx(&r.estimate_rms) },
+        ],
+        true,
+    )?;
+    result.row_norm_over_diagonal =
+        Some(r.row_norm.iter().zip(&r.diagonal).map(|(n, d)| n / d.abs().max(1e-12)).sum::<f64>() / n as f64);
+    result.diagonal_csv = Some(out_dir.join("diagonal.csv").display().to_string());
+    Ok(result)
 }
 
 #[derive(Args, Debug)]
@@ -449,6 +455,9 @@ pub struct LandscapeCmd {
     /// Output directory (default: RUN/landscape or ./landscape).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 fn trajectory(dir: &Path) -> Result<Vec<Vec<f32>>> {
@@ -501,37 +510,125 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         other => bail!("--split {other}: use train, test or both"),
     };
     let l = cmd.source.load()?;
-    let model = l.spec.resolve()?;
     let rows_wanted = cmd.source.rows.unwrap_or(128);
     let gpu = lazy.get()?;
     let net = network(gpu, &l, rows_wanted).context("lower --rows: the landscape evaluates its rows as one batch")?;
     let theta = block_on(net.params(gpu))?;
     let start = Instant::now();
-    let mut hvps = 0;
-    // trajectory checkpoints are stored per tensor in name order; put them back in arena order
+    let traj = match &l.dir {
+        Some(d) => trajectory_in_arena_order(d, net.model())?,
+        None => Vec::new(),
+    };
+    let (d1, d2, explained, hvps) = directions(gpu, cmd, &l, &theta, &traj, rows_wanted)?;
+    let out =
+        cmd.out.clone().unwrap_or_else(|| l.dir.as_ref().map_or(PathBuf::from("landscape"), |d| d.join("landscape")));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating the directory {}", out.display()))?;
+    let d2 = (cmd.dim == 2).then_some(d2.as_slice());
+    let path = if traj.is_empty() { Vec::new() } else { landscape::project(&theta, &d1, d2, &traj) };
+    if !path.is_empty() {
+        let mut csv = String::from("checkpoint,a,b\n");
+        for (i, (a, b)) in path.iter().enumerate() {
+            writeln!(csv, "{i},{a},{b}")?;
+        }
+        setup::write_file(&out.join("trajectory.csv"), csv)?;
+    }
+    let plane = landscape::Plane { d1: &d1, d2, a: axis_a, b: d2.map(|_| axis_b) };
+    let mut csv = String::from("split,a,b,loss,accuracy\n");
+    let (mut summaries, mut line_series) = (Vec::new(), Vec::new());
+    for split in &splits {
+        let ds = pick_split(&l.data, split)?;
+        let rows = rows_wanted.min(ds.rows());
+        let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
+        let busy = setup::spinner(format!("{split}: {points} grid points…"));
+        let grid = block_on(landscape::evaluate_grid(gpu, &net, &bound, rows, &plane))?;
+        busy.finish_and_clear();
+        for (i, a) in grid.a.iter().enumerate() {
+            for (j, b) in grid.b.iter().enumerate() {
+                let k = i * grid.b.len() + j;
+                writeln!(csv, "{split},{a},{b},{},{}", grid.loss[k], grid.accuracy[k])?;
+            }
+        }
+        if cmd.dim == 2 {
+            let title = format!("log loss ({split}, {} directions)", cmd.directions);
+            heatmap(&out.join(format!("landscape_{split}")), &title, &grid.a, &grid.b, &grid.loss, &path)?;
+        } else {
+            let points = grid.a.iter().copied().zip(grid.loss.iter().copied()).collect();
+            line_series.push(Series { label: split.to_string(), points });
+        }
+        summaries.push(LandscapeSplit {
+            split: split.to_string(),
+            rows,
+            points: grid.loss.len(),
+            loss_at_weights: grid.loss[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2],
+            min_loss: grid.loss.iter().cloned().fold(f64::INFINITY, f64::min),
+            max_loss: grid.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        });
+    }
+    if cmd.dim == 1 {
+        let title = format!("loss along one {} direction", cmd.directions);
+        line_chart(&out.join("landscape"), &title, "a", "loss", &line_series, true)?;
+    }
+    setup::write_file(&out.join("grid.csv"), csv)?;
+    let report = LandscapeReport {
+        directions: cmd.directions.clone(),
+        dim: cmd.dim,
+        grid: (axis_a.points, if cmd.dim == 2 { axis_b.points } else { 1 }),
+        splits: summaries,
+        explained_variance: explained,
+        trajectory_points: path.len(),
+        hvps,
+        seconds: start.elapsed().as_secs_f64(),
+        out: out.display().to_string(),
+    };
+    if cmd.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+/// The run's saved trajectory (step-*.safetensors), each put back into the parameter arena's
+/// order (checkpoints are stored per tensor in name order).
+fn trajectory_in_arena_order(dir: &Path, model: &adahessian_wgpu::nn::Resolved) -> Result<Vec<Vec<f32>>> {
+    let mut by_name: Vec<&adahessian_wgpu::nn::ParamTensor> = model.params.iter().collect();
+    by_name.sort_by(|a, b| a.name.cmp(&b.name));
     let arena_order = |flat_by_name: &[f32]| -> Vec<f32> {
-        let mut names: Vec<&adahessian_wgpu::nn::ParamTensor> = model.params.iter().collect();
-        names.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut out = vec![0f32; theta.len()];
+        let mut out = vec![0f32; model.n_params];
         let mut at = 0;
-        for p in names {
+        for p in &by_name {
             out[p.offset..p.offset + p.len()].copy_from_slice(&flat_by_name[at..at + p.len()]);
             at += p.len();
         }
         out
     };
-    let traj: Vec<Vec<f32>> = match &l.dir {
-        Some(d) => trajectory(d)?.iter().filter(|t| t.len() == theta.len()).map(|t| arena_order(t)).collect(),
-        None => Vec::new(),
-    };
+    Ok(trajectory(dir)?.iter().filter(|t| t.len() == model.n_params).map(|t| arena_order(t)).collect())
+}
+
+/// The two directions of the slice (scaled for PCA so that -1:1 frames the trajectory), the PCA
+/// variance shares, and the HVPs spent (Hessian eigenvectors).
+#[allow(clippy::type_complexity)]
+fn directions(
+    gpu: &Gpu,
+    cmd: &LandscapeCmd,
+    l: &Loaded,
+    theta: &[f32],
+    traj: &[Vec<f32>],
+    rows_wanted: usize,
+) -> Result<(Vec<f32>, Vec<f32>, Option<[f64; 2]>, u64)> {
+    let model = l.spec.resolve()?;
+    // the Hessian of the test split only when that is the only split plotted
+    let hessian_split = if cmd.split == "test" { "test" } else { "train" };
+    let mut hvps = 0;
+    let mut explained = None;
     let (d1, d2) = match cmd.directions.as_str() {
         "random" => (
-            landscape::filter_normalized_direction(&model, &theta, cmd.seed),
-            landscape::filter_normalized_direction(&model, &theta, cmd.seed + 1),
+            landscape::filter_normalized_direction(&model, theta, cmd.seed),
+            landscape::filter_normalized_direction(&model, theta, cmd.seed + 1),
         ),
         "hessian" => {
-            let ds = pick_split(&l.data, splits[0])?;
-            let hnet = network(gpu, &l, rows_wanted.min(128))?;
+            let ds = pick_split(&l.data, hessian_split)?;
+            let hnet = network(gpu, l, rows_wanted.min(128))?;
             let bound = hnet.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
             let op = HessianOperator::new(gpu, &hnet, &bound, Some(rows_wanted))?;
             let e = block_on(curvature::top_eigen(&op, 2, PowerOptions { seed: cmd.seed, ..Default::default() }))?;
@@ -540,103 +637,15 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
             (f(&e[0].vector), f(&e[1].vector))
         }
         "pca" => {
-            let (a, b, explained) = landscape::pca_directions(&model, &traj, &theta)?;
-            eprintln!(
-                "PCA directions explain {:.1}% and {:.1}% of the trajectory's variance",
-                explained[0] * 100.0,
-                explained[1] * 100.0
-            );
+            let (a, b, shares) = landscape::pca_directions(&model, traj, theta)?;
+            explained = Some(shares);
             // unit directions scaled to the trajectory's extent along each, so -1:1 frames the path
-            let coords = landscape::project(&theta, &a, Some(&b), &traj);
+            let coords = landscape::project(theta, &a, Some(&b), traj);
             let extent = |f: fn(&(f64, f64)) -> f64| coords.iter().map(|c| f(c).abs()).fold(1e-6, f64::max) * 1.1;
             let (ea, eb) = (extent(|c| c.0), extent(|c| c.1));
             (a.iter().map(|x| x * ea as f32).collect(), b.iter().map(|x| x * eb as f32).collect())
         }
         other => bail!("--directions {other}: use random, hessian or pca"),
     };
-    let out =
-        cmd.out.clone().unwrap_or_else(|| l.dir.as_ref().map_or(PathBuf::from("landscape"), |d| d.join("landscape")));
-    std::fs::create_dir_all(&out).with_context(|| format!("creating the directory {}", out.display()))?;
-    let path = if traj.is_empty() {
-        Vec::new()
-    } else {
-        landscape::project(&theta, &d1, (cmd.dim == 2).then_some(d2.as_slice()), &traj)
-    };
-    if !path.is_empty() {
-        let mut csv = String::from("checkpoint,a,b\n");
-        for (i, (a, b)) in path.iter().enumerate() {
-            writeln!(csv, "{i},{a},{b}")?;
-        }
-        setup::write_file(&out.join("trajectory.csv"), csv)?;
-    }
-    let mut csv = String::from("split,a,b,loss,accuracy\n");
-    let mut line_series = Vec::new();
-    let mut points = 0;
-    for split in &splits {
-        let ds = pick_split(&l.data, split)?;
-        let rows = rows_wanted.min(ds.rows());
-        let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
-        let plane = landscape::Plane {
-            d1: &d1,
-            d2: (cmd.dim == 2).then_some(d2.as_slice()),
-            a: axis_a,
-            b: (cmd.dim == 2).then_some(axis_b),
-        };
-        let busy = setup::spinner(format!("{split}: {points} grid points…"));
-        let grid = block_on(landscape::evaluate_grid(gpu, &net, &bound, rows, &plane))?;
-        busy.finish_and_clear();
-        points += grid.loss.len();
-        for (i, a) in grid.a.iter().enumerate() {
-            for (j, b) in grid.b.iter().enumerate() {
-                let k = i * grid.b.len() + j;
-                writeln!(csv, "{split},{a},{b},{},{}", grid.loss[k], grid.accuracy[k])?;
-            }
-        }
-        let centre = grid.loss[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2];
-        eprintln!(
-            "{split}: loss at the weights {centre:.5}, min {:.5}, max {:.5} over {} points of {rows} rows",
-            grid.loss.iter().cloned().fold(f64::INFINITY, f64::min),
-            grid.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-            grid.loss.len()
-        );
-        if cmd.dim == 2 {
-            heatmap(
-                &out.join(format!("landscape_{split}")),
-                &format!("log loss ({split}, {} directions)", cmd.directions),
-                &grid.a,
-                &grid.b,
-                &grid.loss,
-                &path,
-            )?;
-        } else {
-            line_series.push(Series {
-                label: split.to_string(),
-                points: grid.a.iter().copied().zip(grid.loss.iter().copied()).collect(),
-            });
-        }
-    }
-    if cmd.dim == 1 {
-        line_chart(
-            &out.join("landscape"),
-            &format!("loss along one {} direction", cmd.directions),
-            "a",
-            "loss",
-            &line_series,
-            true,
-        )?;
-    }
-    setup::write_file(&out.join("grid.csv"), csv)?;
-    println!(
-        "{} grid points ({}), {} HVPs, {:.1}s -> {}",
-        points,
-        if cmd.dim == 2 {
-            format!("{}×{} per split", axis_a.points, axis_b.points)
-        } else {
-            format!("{} per split", axis_a.points)
-        },
-        hvps,
-        start.elapsed().as_secs_f64(),
-        out.display()
-    );
-    Ok(())
+    Ok((d1, d2, explained, hvps))
 }

@@ -9,6 +9,7 @@
 
 pub mod eigen;
 pub mod landscape;
+pub mod report;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
