@@ -43,7 +43,7 @@ pub struct Racer {
 }
 
 /// The exact curvature at a racer's point beside AdaHessian's running estimate (ALGORITHM.md §4.6).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct CurvatureReadout {
     /// H = [[xx, xy], [xy, yy]] at the point.
     pub hessian: [f64; 3],
@@ -52,6 +52,7 @@ pub struct CurvatureReadout {
     /// (‖H_x,:‖, ‖H_y,:‖): what AdaHessian's √v̂ tracks.
     pub row_norms: [f64; 2],
     /// √v̂ of an AdaHessian racer, bias-corrected (None for other racers).
+    #[serde(rename = "adahessian")]
     pub adahessian_estimate: Option<[f64; 2]>,
 }
 

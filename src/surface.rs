@@ -66,6 +66,18 @@ impl SurfaceKind {
         }
     }
 
+    /// The plotted window [x0, x1, y0, y1]: the start, the minima and the interesting part.
+    pub fn view(&self) -> [f64; 4] {
+        match self {
+            SurfaceKind::Rosenbrock => [-2.0, 2.0, -1.0, 3.0],
+            SurfaceKind::Beale => [-4.5, 4.5, -4.5, 4.5],
+            SurfaceKind::Himmelblau => [-5.0, 5.0, -5.0, 5.0],
+            SurfaceKind::Quadratic { .. } => [-2.0, 2.0, -2.0, 2.0],
+            SurfaceKind::Saddle => [-2.0, 2.0, -2.0, 2.0],
+            SurfaceKind::Rastrigin => [-3.0, 3.0, -3.0, 3.0],
+        }
+    }
+
     /// A customary starting point for the race.
     pub fn default_start(&self) -> (f64, f64) {
         match self {

@@ -61,13 +61,24 @@ fn config(name: &str, lr: f32, hessian_power: f32, grad_clip: bool, seed: u64) -
     Ok(c)
 }
 
+/// One optimizer the page can offer.
+#[derive(serde::Serialize)]
+struct CatalogEntry {
+    name: &'static str,
+    summary: &'static str,
+    lr: f32,
+    surface_lr: f32,
+    curvature: bool,
+    settings: serde_json::Value,
+}
+
 /// The optimizers the page can offer, as JSON `[{"name", "summary", "lr", "surface_lr",
 /// "curvature", "settings"}]`: every name the library's parser accepts, so a newly registered
 /// method appears in the race and the playground without a change to the page.
 #[wasm_bindgen]
 pub fn optimizer_catalog() -> String {
     let mut seen: Vec<OptimizerConfig> = Vec::new();
-    let list: Vec<serde_json::Value> = OptimizerConfig::presets()
+    let list: Vec<CatalogEntry> = OptimizerConfig::presets()
         .into_iter()
         // aliases (sophia, sophiah) give a configuration already listed
         .filter(|(_, c)| {
@@ -75,18 +86,53 @@ pub fn optimizer_catalog() -> String {
             seen.push(*c);
             new
         })
-        .map(|(name, c)| {
-            serde_json::json!({
-                "name": name,
-                "summary": c.method().summary(),
-                "lr": c.lr(),
-                "surface_lr": c.method().surface_lr(),
-                "curvature": c.uses_curvature(),
-                "settings": c.settings_json(),
-            })
+        .map(|(name, c)| CatalogEntry {
+            name,
+            summary: c.method().summary(),
+            lr: c.lr(),
+            surface_lr: c.method().surface_lr(),
+            curvature: c.uses_curvature(),
+            settings: c.settings_json(),
         })
         .collect();
-    serde_json::Value::Array(list).to_string()
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
+}
+
+/// One race surface: its name, customary start and plotted window.
+#[derive(serde::Serialize)]
+struct SurfaceInfo {
+    name: &'static str,
+    start: [f64; 2],
+    bounds: [f64; 4],
+}
+
+/// The playground's decision-boundary grid: `n × n` points over [−extent, extent]².
+#[derive(serde::Serialize)]
+struct BoundaryGrid {
+    n: usize,
+    extent: f32,
+}
+
+/// What the page draws with that the library decides.
+#[derive(serde::Serialize)]
+struct DemoConstants {
+    surfaces: Vec<SurfaceInfo>,
+    boundary: BoundaryGrid,
+}
+
+/// The constants the page needs, from the library (JSON): every race surface's start and window,
+/// and the decision-boundary grid of [`Playground::boundary`].
+#[wasm_bindgen]
+pub fn demo_constants() -> String {
+    let surfaces = SurfaceKind::ALL
+        .iter()
+        .map(|k| {
+            let (x, y) = k.default_start();
+            SurfaceInfo { name: k.name(), start: [x, y], bounds: k.view() }
+        })
+        .collect();
+    let c = DemoConstants { surfaces, boundary: BoundaryGrid { n: GRID_N, extent: EXTENT } };
+    serde_json::to_string(&c).unwrap_or_else(|_| "{}".into())
 }
 
 fn surface_kind(name: &str, condition: f64, angle_degrees: f64) -> Result<SurfaceKind, JsValue> {
@@ -183,24 +229,17 @@ impl WebRace {
                     break;
                 }
             }
-            let json = race
+            let states: Vec<RacerState> = race
                 .racers
                 .iter()
                 .map(|r| {
-                    let p = r.path.last().copied().unwrap_or_default();
-                    format!(
-                        "{{\"name\":\"{}\",\"x\":{},\"y\":{},\"loss\":{}}}",
-                        r.name,
-                        finite(p.0),
-                        finite(p.1),
-                        finite(*r.losses.last().unwrap_or(&f32::NAN))
-                    )
+                    let (x, y) = r.path.last().copied().unwrap_or_default();
+                    RacerState { name: r.name.clone(), x, y, loss: *r.losses.last().unwrap_or(&f32::NAN) }
                 })
-                .collect::<Vec<_>>()
-                .join(",");
+                .collect();
             *cell.borrow_mut() = Some(race);
             result.map_err(js_err)?;
-            Ok(JsValue::from_str(&format!("[{json}]")))
+            json(&states)
         })
     }
 
@@ -212,37 +251,59 @@ impl WebRace {
             let race = cell.borrow_mut().take().ok_or_else(|| js_err("the race is busy"))?;
             let r = race.readout(&gpu, i).await;
             *cell.borrow_mut() = Some(race);
-            let r = r.map_err(js_err)?;
-            let est = r
-                .adahessian_estimate
-                .map_or("null".to_string(), |e| format!("[{},{}]", finite64(e[0]), finite64(e[1])));
-            Ok(JsValue::from_str(&format!(
-                "{{\"hessian\":[{},{},{}],\"diagonal\":[{},{}],\"row_norms\":[{},{}],\"adahessian\":{est}}}",
-                finite64(r.hessian[0]),
-                finite64(r.hessian[1]),
-                finite64(r.hessian[2]),
-                finite64(r.diagonal[0]),
-                finite64(r.diagonal[1]),
-                finite64(r.row_norms[0]),
-                finite64(r.row_norms[1])
-            )))
+            json(&r.map_err(js_err)?)
         })
     }
 }
 
-fn finite(v: f32) -> String {
-    if v.is_finite() {
-        v.to_string()
-    } else {
-        "null".into()
-    }
+/// A value as the JSON string the page parses (non-finite numbers become null).
+fn json<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    serde_json::to_string(value).map(|t| JsValue::from_str(&t)).map_err(js_err)
 }
-fn finite64(v: f64) -> String {
-    if v.is_finite() {
-        v.to_string()
-    } else {
-        "null".into()
-    }
+
+/// A racer after a step.
+#[derive(serde::Serialize)]
+struct RacerState {
+    name: String,
+    x: f32,
+    y: f32,
+    loss: f32,
+}
+
+/// The playground after some training.
+#[derive(serde::Serialize)]
+struct TrainProgress {
+    step: u64,
+    train_loss: f32,
+    test_loss: Option<f32>,
+    test_accuracy: Option<f32>,
+}
+
+/// One optimizer's time per step on the bench page.
+#[derive(serde::Serialize)]
+struct BenchStep {
+    optimizer: String,
+    ms_per_step: f64,
+    dispatches_per_step: f64,
+}
+
+/// The bench page's measurement.
+#[derive(serde::Serialize)]
+struct BenchReport {
+    adapter: String,
+    model: String,
+    batch: usize,
+    kernels: &'static str,
+    results: Vec<BenchStep>,
+}
+
+/// The playground's curvature readout.
+#[derive(serde::Serialize)]
+struct CurvatureSummary {
+    top: f64,
+    trace: f64,
+    trace_stderr: f64,
+    hvps: u64,
 }
 
 struct PlaygroundState {
@@ -352,17 +413,16 @@ impl Playground {
                     Some(t) => Some(s.net.evaluate(&gpu, t).await?),
                     None => None,
                 };
-                Ok::<_, crate::Error>(format!(
-                    "{{\"step\":{},\"train_loss\":{},\"test_loss\":{},\"test_accuracy\":{}}}",
-                    s.steps,
-                    finite(train.loss),
-                    test.map_or("null".into(), |t| finite(t.loss)),
-                    test.map_or("null".into(), |t| finite(t.accuracy))
-                ))
+                Ok::<_, crate::Error>(TrainProgress {
+                    step: s.steps,
+                    train_loss: train.loss,
+                    test_loss: test.map(|t| t.loss),
+                    test_accuracy: test.map(|t| t.accuracy),
+                })
             }
             .await;
             *cell.borrow_mut() = Some(s);
-            Ok(JsValue::from_str(&result.map_err(js_err)?))
+            json(&result.map_err(js_err)?)
         })
     }
 
@@ -421,17 +481,16 @@ impl Playground {
                 let op = HessianOperator::new(&gpu, &s.net, &s.train, None)?;
                 let top = curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 }).await?;
                 let trace = curvature::hutchinson_trace(&op, 30, 1e-2, s.steps).await?;
-                Ok::<_, crate::Error>(format!(
-                    "{{\"top\":{},\"trace\":{},\"trace_stderr\":{},\"hvps\":{}}}",
-                    finite64(top[0].value),
-                    finite64(trace.trace),
-                    finite64(trace.stderr),
-                    op.hvps()
-                ))
+                Ok::<_, crate::Error>(CurvatureSummary {
+                    top: top[0].value,
+                    trace: trace.trace,
+                    trace_stderr: trace.stderr,
+                    hvps: op.hvps(),
+                })
             }
             .await;
             *cell.borrow_mut() = Some(s);
-            Ok(JsValue::from_str(&result.map_err(js_err)?))
+            json(&result.map_err(js_err)?)
         })
     }
 }
@@ -511,20 +570,19 @@ impl Demo {
                 net.read_stats(&gpu).await.map_err(js_err)?; // waits for the last step
                 let ms = (now_ms() - start) / steps as f64;
                 gpu.check().map_err(js_err)?;
-                results.push(serde_json::json!({
-                    "optimizer": name,
-                    "ms_per_step": ms,
-                    "dispatches_per_step": (gpu.dispatch_count() - dispatches) as f64 / steps as f64,
-                }));
+                results.push(BenchStep {
+                    optimizer: name.to_string(),
+                    ms_per_step: ms,
+                    dispatches_per_step: (gpu.dispatch_count() - dispatches) as f64 / steps as f64,
+                });
             }
-            let out = serde_json::json!({
-                "adapter": gpu.describe(),
-                "model": spec.to_text().lines().collect::<Vec<_>>().join("; "),
-                "batch": batch,
-                "kernels": kernels.name(),
-                "results": results,
-            });
-            Ok(JsValue::from_str(&out.to_string()))
+            json(&BenchReport {
+                adapter: gpu.describe(),
+                model: spec.to_text().lines().collect::<Vec<_>>().join("; "),
+                batch,
+                kernels: kernels.name(),
+                results,
+            })
         })
     }
 }

@@ -1,7 +1,7 @@
 // The demo page: drives the wasm facade (src/web.rs). Everything heavy runs on the GPU through
 // Promises, so the page never blocks on a readback. window.demo exposes the state to the
 // headless test (web/test/page.mjs).
-import init, { Demo, WebRace, Playground, surface_grid, data_points, optimizer_catalog } from './pkg/adahessian_wgpu.js';
+import init, { Demo, WebRace, Playground, surface_grid, data_points, optimizer_catalog, demo_constants } from './pkg/adahessian_wgpu.js';
 
 // The racers: every optimizer the library registers (from the wasm module's catalog, so a new
 // method appears here without a change to this page), then Newton's method. Known ones keep
@@ -22,14 +22,13 @@ function loadCatalog() {
   }
 }
 const activeRacers = () => RACERS.filter((r) => state.racers.split(',').includes(r.name));
-const BOUNDS = {
-  quadratic: [-2, 2, -2, 2], rosenbrock: [-2, 2, -1, 3], beale: [-4.5, 4.5, -4.5, 4.5],
-  himmelblau: [-5, 5, -5, 5], saddle: [-2, 2, -2, 2], rastrigin: [-3, 3, -3, 3],
-};
-const STARTS = {
-  quadratic: [-1.5, 1.0], rosenbrock: [-1.5, 2.0], beale: [1.0, 1.4],
-  himmelblau: [-0.5, -0.5], saddle: [-1.0, 0.01], rastrigin: [2.3, -1.7],
-};
+// Surfaces' windows and starts, and the boundary grid: the library's numbers (demo_constants).
+let BOUNDS = {}, STARTS = {}, GRID = null;
+function loadConstants() {
+  const c = JSON.parse(demo_constants());
+  for (const s of c.surfaces) { BOUNDS[s.name] = s.bounds; STARTS[s.name] = s.start; }
+  GRID = c.boundary;
+}
 const $ = (id) => document.getElementById(id);
 const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [] }, landscapeDone: false, curvatureDone: false });
 
@@ -205,14 +204,15 @@ async function drawBoundaries() {
     const p = await pg.boundary(), c = $(id), ctx = c.getContext('2d');
     const img = ctx.createImageData(c.width, c.height);
     for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
-      const i = Math.floor(x / c.width * 40), j = Math.floor(y / c.height * 40), v = p[j * 40 + i];
+      const i = Math.floor(x / c.width * GRID.n), j = Math.floor(y / c.height * GRID.n), v = p[j * GRID.n + i];
       const o = 4 * (y * c.width + x);
       img.data[o] = 255 - 90 * (1 - v); img.data[o + 1] = 200 + 30 * (1 - v) - 60 * v; img.data[o + 2] = 120 + 130 * (1 - v); img.data[o + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
     for (let k = 0; k < pts.length; k += 3) {
       ctx.fillStyle = pts[k + 2] > 0.5 ? '#e6550d' : '#3182bd';
-      ctx.beginPath(); ctx.arc((pts[k] + 6) / 12 * c.width, (6 - pts[k + 1]) / 12 * c.height, 2.2, 0, 2 * Math.PI); ctx.fill();
+      const e = GRID.extent;
+      ctx.beginPath(); ctx.arc((pts[k] + e) / (2 * e) * c.width, (e - pts[k + 1]) / (2 * e) * c.height, 2.2, 0, 2 * Math.PI); ctx.fill();
     }
   }
 }
@@ -334,6 +334,7 @@ async function main() {
   }
   try {
     await init();
+    loadConstants();
     loadCatalog();
     readHash();
     demo.gpu = await Demo.open();
