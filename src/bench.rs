@@ -113,3 +113,37 @@ pub fn fp32_peak_gflops(adapter_name: &str) -> Option<f64> {
     ];
     TABLE.iter().find(|(key, _)| name.contains(key)).map(|&(_, peak)| peak)
 }
+
+/// One method's training step on one kernel set, as `bench` reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct StepTiming {
+    /// Median milliseconds per step.
+    pub ms: f64,
+    /// Compute dispatches per step.
+    pub dispatches: f64,
+    /// GPU bytes of the network and optimizer buffers (the data set excluded).
+    pub bytes: u64,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Times `config`'s training step on `spec` with `set`'s kernels, on the network the method
+/// really needs (no curvature buffers for first-order methods), over `data`'s rows in batches.
+pub fn time_method(
+    gpu: &Gpu,
+    spec: &ModelSpec,
+    config: crate::optim::OptimizerConfig,
+    set: KernelSet,
+    data: &DeviceDataset,
+    batch: usize,
+    timing: crate::train::Timing,
+) -> Result<StepTiming> {
+    let options = NetworkOptions { curvature: config.uses_curvature(), ..NetworkOptions::new(batch, 0) };
+    let net = Network::with_kernels(gpu, spec, options, set)?;
+    let bound = net.bind(gpu, data)?;
+    let mut opt = crate::optim::Optimizer::new(gpu, &net, config)?;
+    let mut order = crate::train::BatchOrder::new(bound.rows, batch, 0);
+    let before = (gpu.dispatch_count(), opt.steps());
+    let ms = crate::train::time_steps(gpu, &net, &mut opt, &bound, &mut order, timing)?;
+    let dispatches = (gpu.dispatch_count() - before.0) as f64 / (opt.steps() - before.1).max(1) as f64;
+    Ok(StepTiming { ms, dispatches, bytes: net.memory().total() + opt.memory_bytes() })
+}

@@ -132,3 +132,68 @@ pub fn load(path: &std::path::Path) -> Result<(Vec<NamedTensor>, HashMap<String,
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
     from_bytes(&bytes, &path.display().to_string())
 }
+
+/// A model's flat parameter vector (f64, e.g. an eigenvector) as its named tensors.
+pub fn named_tensors(model: &crate::nn::Resolved, v: &[f64]) -> Vec<NamedTensor> {
+    model
+        .params
+        .iter()
+        .map(|p| NamedTensor {
+            name: p.name.clone(),
+            shape: p.shape.clone(),
+            values: v[p.offset..p.offset + p.len()].iter().map(|&x| x as f32).collect(),
+        })
+        .collect()
+}
+
+/// An n × n f64 matrix as a NumPy .npy file (format 1.0, little-endian, C order), readable by
+/// `numpy.load`.
+pub fn npy_matrix(h: &[f64], n: usize) -> Vec<u8> {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({n}, {n}), }}");
+    // the header is padded so that the data starts at a multiple of 64 bytes
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for v in h {
+        bytes.extend(v.to_le_bytes());
+    }
+    bytes
+}
+
+/// A run directory's trajectory: init.safetensors, every step-*.safetensors in order, then
+/// final.safetensors, each as a flat θ in `model`'s parameter-arena order (checkpoints store
+/// tensors by name). Files whose tensors do not fit the model are skipped.
+pub fn load_trajectory(dir: &std::path::Path, model: &crate::nn::Resolved) -> Result<Vec<Vec<f32>>> {
+    let io = |source| Error::Io { path: dir.display().to_string(), source };
+    let mut steps: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step-") && n.ends_with(".safetensors"))
+        })
+        .collect();
+    steps.sort();
+    let files = std::iter::once(dir.join("init.safetensors")).chain(steps).chain([dir.join("final.safetensors")]);
+    let mut out = Vec::new();
+    for f in files.filter(|f| f.is_file()) {
+        let (tensors, _) = load(&f)?;
+        let mut theta = vec![0f32; model.n_params];
+        let mut fits = true;
+        for p in &model.params {
+            match tensors.iter().find(|t| t.name == p.name && t.values.len() == p.len()) {
+                Some(t) => theta[p.offset..p.offset + p.len()].copy_from_slice(&t.values),
+                None => fits = false,
+            }
+        }
+        if fits {
+            out.push(theta);
+        }
+    }
+    Ok(out)
+}

@@ -145,6 +145,41 @@ pub struct Metric {
     pub seconds: f64,
 }
 
+impl Metric {
+    /// metrics.csv: `step,epoch,train_loss,test_loss,<score column>,seconds`; an absent value
+    /// (no test split) is an empty cell, as CSV readers expect, not "NaN".
+    pub fn csv(metrics: &[Metric], score: Score) -> String {
+        let mut text = format!("step,epoch,train_loss,test_loss,{},seconds\n", score.column());
+        let cell = |v: f32| if v.is_nan() { String::new() } else { v.to_string() };
+        for m in metrics {
+            let (train, test, score) = (cell(m.train_loss), cell(m.test_loss), cell(m.test_score));
+            text.push_str(&format!("{},{:.4},{train},{test},{score},{:.3}\n", m.step, m.epoch, m.seconds));
+        }
+        text
+    }
+
+    /// Reads [`Metric::csv`]'s text back (empty cells as NaN; short lines skipped).
+    pub fn parse_csv(text: &str) -> Vec<Metric> {
+        let mut out = Vec::new();
+        for line in text.lines().skip(1) {
+            let c: Vec<&str> = line.split(',').collect();
+            if c.len() < 6 {
+                continue;
+            }
+            let f = |i: usize| c[i].parse::<f64>().unwrap_or(f64::NAN);
+            out.push(Metric {
+                step: f(0) as u64,
+                epoch: f(1),
+                train_loss: f(2) as f32,
+                test_loss: f(3) as f32,
+                test_score: f(4) as f32,
+                seconds: f(5),
+            });
+        }
+        out
+    }
+}
+
 /// What a finished run measured.
 #[derive(Clone, Debug)]
 pub struct Outcome {

@@ -6,8 +6,8 @@ use crate::LazyGpu;
 use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::gpu::KernelSet;
 use adahessian_wgpu::nn::{Network, NetworkOptions, Phase};
-use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
-use adahessian_wgpu::train::{time_steps, BatchOrder, Timing};
+use adahessian_wgpu::optim::OptimizerConfig;
+use adahessian_wgpu::train::Timing;
 use anyhow::{bail, Result};
 use clap::Args;
 
@@ -123,24 +123,17 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     let mut base = None;
     for &set in &sets {
         for (name, config) in names.iter().zip(&configs) {
-            // the network each method really needs: no curvature buffers for first-order methods
-            let options = NetworkOptions { curvature: config.uses_curvature(), ..NetworkOptions::new(batch, 0) };
-            let net = Network::with_kernels(gpu, &spec, options, set)?;
-            let bound = net.bind(gpu, &device_data)?;
-            let mut opt = Optimizer::new(gpu, &net, *config)?;
-            let mut order = BatchOrder::new(bound.rows, batch, 0);
             let timing = Timing { warmup: cmd.warmup, reps: cmd.reps, steps: cmd.steps };
-            let before = (gpu.dispatch_count(), opt.steps());
-            let ms = time_steps(gpu, &net, &mut opt, &bound, &mut order, timing)?;
-            let per_step = (gpu.dispatch_count() - before.0) as f64 / (opt.steps() - before.1) as f64;
-            let bytes = net.memory().total() + opt.memory_bytes();
-            let b = *base.get_or_insert((ms, bytes));
+            let t = adahessian_wgpu::bench::time_method(gpu, &spec, *config, set, &device_data, batch, timing)?;
+            let b = *base.get_or_insert((t.ms, t.bytes));
             println!(
-                "{:<8} {name:<12} {ms:>10.3} {:>9.2}x {per_step:>12.1} {:>10.3} {:>9.2}x",
+                "{:<8} {name:<12} {:>10.3} {:>9.2}x {:>12.1} {:>10.3} {:>9.2}x",
                 set.name(),
-                ms / b.0,
-                bytes as f64 / (1 << 20) as f64,
-                bytes as f64 / b.1 as f64
+                t.ms,
+                t.ms / b.0,
+                t.dispatches,
+                t.bytes as f64 / (1 << 20) as f64,
+                t.bytes as f64 / b.1 as f64
             );
         }
     }
@@ -149,22 +142,35 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         device_data.bytes() as f64 / (1 << 20) as f64
     );
     if cmd.passes {
-        println!("\n{:<8} {:<22} {:>10} {:>12}", "kernels", "pass", "ms", "dispatches");
-        for &set in &sets {
-            let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(batch, 0), set)?;
-            let bound = net.bind(gpu, &device_data)?;
-            for phase in [
-                Phase::Forward,
-                Phase::Tangent,
-                Phase::ForwardTangent,
-                Phase::Backward,
-                Phase::RBackward,
-                Phase::BackwardRBackward,
-                Phase::Forward,
-            ] {
-                let ms = adahessian_wgpu::bench::time_pass(gpu, &net, &bound, batch, phase, cmd.steps)?;
-                println!("{:<8} {:<22} {ms:>10.3} {:>12}", set.name(), format!("{phase:?}"), net.dispatch_count(phase));
-            }
+        print_passes(gpu, &spec, &sets, &device_data, batch, cmd.steps)?;
+    }
+    Ok(())
+}
+
+/// `--passes`: the time and dispatches of each pass of the network, per kernel set.
+fn print_passes(
+    gpu: &adahessian_wgpu::gpu::Gpu,
+    spec: &adahessian_wgpu::nn::ModelSpec,
+    sets: &[KernelSet],
+    data: &DeviceDataset,
+    batch: usize,
+    reps: usize,
+) -> Result<()> {
+    println!("\n{:<8} {:<22} {:>10} {:>12}", "kernels", "pass", "ms", "dispatches");
+    for &set in sets {
+        let net = Network::with_kernels(gpu, spec, NetworkOptions::new(batch, 0), set)?;
+        let bound = net.bind(gpu, data)?;
+        for phase in [
+            Phase::Forward,
+            Phase::Tangent,
+            Phase::ForwardTangent,
+            Phase::Backward,
+            Phase::RBackward,
+            Phase::BackwardRBackward,
+            Phase::Forward,
+        ] {
+            let ms = adahessian_wgpu::bench::time_pass(gpu, &net, &bound, batch, phase, reps)?;
+            println!("{:<8} {:<22} {ms:>10.3} {:>12}", set.name(), format!("{phase:?}"), net.dispatch_count(phase));
         }
     }
     Ok(())

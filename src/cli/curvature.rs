@@ -171,33 +171,6 @@ fn pick_split(data: &Data, split: &str) -> Result<adahessian_wgpu::data::Dataset
 /// multiple of 64 bytes, then float64 little-endian in C order, shape [n, n]. (Written here: the
 /// npy crates' header parsers pull in a C build step that breaks the Windows build; the test
 /// suite reads the file back with `npyz`.)
-fn write_npy(path: &Path, h: &[f64], n: usize) -> Result<()> {
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({n}, {n}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    for v in h {
-        bytes.extend(v.to_le_bytes());
-    }
-    setup::write_file(path, bytes)
-}
-
-fn as_tensors(model: &adahessian_wgpu::nn::Resolved, v: &[f64]) -> Vec<NamedTensor> {
-    model
-        .params
-        .iter()
-        .map(|p| NamedTensor {
-            name: p.name.clone(),
-            shape: p.shape.clone(),
-            values: v[p.offset..p.offset + p.len()].iter().map(|&x| x as f32).collect(),
-        })
-        .collect()
-}
-
 /// Refuses settings that would print nonsense, naming the flag and the range.
 fn check_hessian_flags(cmd: &HessianCmd) -> Result<()> {
     let at_least_one = [
@@ -320,7 +293,7 @@ fn top_eigen(
         for (i, e) in found.iter().enumerate() {
             let meta = std::collections::HashMap::from([("eigenvalue".to_string(), e.value.to_string())]);
             let path = dir.join(format!("eigenvector-{i}.safetensors"));
-            checkpoint::save(&path, &as_tensors(model, &e.vector), meta)?;
+            checkpoint::save(&path, &checkpoint::named_tensors(model, &e.vector), meta)?;
         }
     }
     Ok(TopEigenResult {
@@ -388,7 +361,7 @@ fn dense(
         .map(|(i, j)| (h[i * n + j] - h[j * n + i]).abs())
         .fold(0.0, f64::max);
     if cmd.exact {
-        write_npy(&cmd.out, &h, n)?;
+        setup::write_file(&cmd.out, checkpoint::npy_matrix(&h, n))?;
     }
     let mut result = DenseResult {
         exact: cmd.exact.then(|| cmd.out.display().to_string()),
@@ -460,30 +433,6 @@ pub struct LandscapeCmd {
     json: bool,
 }
 
-fn trajectory(dir: &Path) -> Result<Vec<Vec<f32>>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("step-") && n.ends_with(".safetensors"))
-        })
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    // the trajectory runs from the initial weights through the saved steps to the final ones
-    let ends = [dir.join("init.safetensors"), dir.join("final.safetensors")];
-    for f in std::iter::once(&ends[0]).chain(files.iter()).chain(std::iter::once(&ends[1])) {
-        if f.is_file() {
-            let (mut t, _) = checkpoint::load(f)?;
-            t.retain(|t| !t.name.contains("optimizer") && !t.name.starts_with("batch_order"));
-            out.push(t);
-        }
-    }
-    // flatten in arena order: the caller maps names through the model
-    Ok(out.into_iter().map(|ts| ts.into_iter().flat_map(|t| t.values).collect()).collect())
-}
-
 /// The largest landscape grid `landscape` evaluates (1001 × 1001).
 const MAX_GRID_POINTS: usize = 1_002_001;
 
@@ -516,7 +465,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
     let theta = block_on(net.params(gpu))?;
     let start = Instant::now();
     let traj = match &l.dir {
-        Some(d) => trajectory_in_arena_order(d, net.model())?,
+        Some(d) => checkpoint::load_trajectory(d, net.model())?,
         None => Vec::new(),
     };
     let (d1, d2, explained, hvps) = directions(gpu, cmd, &l, &theta, &traj, rows_wanted)?;
@@ -536,18 +485,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
     let mut csv = String::from("split,a,b,loss,accuracy\n");
     let (mut summaries, mut line_series) = (Vec::new(), Vec::new());
     for split in &splits {
-        let ds = pick_split(&l.data, split)?;
-        let rows = rows_wanted.min(ds.rows());
-        let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
-        let busy = setup::spinner(format!("{split}: {points} grid points…"));
-        let grid = block_on(landscape::evaluate_grid(gpu, &net, &bound, rows, &plane))?;
-        busy.finish_and_clear();
-        for (i, a) in grid.a.iter().enumerate() {
-            for (j, b) in grid.b.iter().enumerate() {
-                let k = i * grid.b.len() + j;
-                writeln!(csv, "{split},{a},{b},{},{}", grid.loss[k], grid.accuracy[k])?;
-            }
-        }
+        let (summary, grid) = slice_split(gpu, &net, &l, split, rows_wanted, &plane, &mut csv)?;
         if cmd.dim == 2 {
             let title = format!("log loss ({split}, {} directions)", cmd.directions);
             heatmap(&out.join(format!("landscape_{split}")), &title, &grid.a, &grid.b, &grid.loss, &path)?;
@@ -555,14 +493,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
             let points = grid.a.iter().copied().zip(grid.loss.iter().copied()).collect();
             line_series.push(Series { label: split.to_string(), points });
         }
-        summaries.push(LandscapeSplit {
-            split: split.to_string(),
-            rows,
-            points: grid.loss.len(),
-            loss_at_weights: grid.loss[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2],
-            min_loss: grid.loss.iter().cloned().fold(f64::INFINITY, f64::min),
-            max_loss: grid.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-        });
+        summaries.push(summary);
     }
     if cmd.dim == 1 {
         let title = format!("loss along one {} direction", cmd.directions);
@@ -588,21 +519,37 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
     Ok(())
 }
 
-/// The run's saved trajectory (step-*.safetensors), each put back into the parameter arena's
-/// order (checkpoints are stored per tensor in name order).
-fn trajectory_in_arena_order(dir: &Path, model: &adahessian_wgpu::nn::Resolved) -> Result<Vec<Vec<f32>>> {
-    let mut by_name: Vec<&adahessian_wgpu::nn::ParamTensor> = model.params.iter().collect();
-    by_name.sort_by(|a, b| a.name.cmp(&b.name));
-    let arena_order = |flat_by_name: &[f32]| -> Vec<f32> {
-        let mut out = vec![0f32; model.n_params];
-        let mut at = 0;
-        for p in &by_name {
-            out[p.offset..p.offset + p.len()].copy_from_slice(&flat_by_name[at..at + p.len()]);
-            at += p.len();
+/// The loss on the plane over one split's first rows, its lines appended to grid.csv's text.
+fn slice_split(
+    gpu: &Gpu,
+    net: &Network,
+    l: &Loaded,
+    split: &str,
+    rows_wanted: usize,
+    plane: &landscape::Plane<'_>,
+    csv: &mut String,
+) -> Result<(LandscapeSplit, landscape::Grid)> {
+    let ds = pick_split(&l.data, split)?;
+    let rows = rows_wanted.min(ds.rows());
+    let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
+    let busy = setup::spinner(format!("{split}: grid points…"));
+    let grid = block_on(landscape::evaluate_grid(gpu, net, &bound, rows, plane))?;
+    busy.finish_and_clear();
+    for (i, a) in grid.a.iter().enumerate() {
+        for (j, b) in grid.b.iter().enumerate() {
+            let k = i * grid.b.len() + j;
+            writeln!(csv, "{split},{a},{b},{},{}", grid.loss[k], grid.accuracy[k])?;
         }
-        out
+    }
+    let summary = LandscapeSplit {
+        split: split.to_string(),
+        rows,
+        points: grid.loss.len(),
+        loss_at_weights: grid.loss[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2],
+        min_loss: grid.loss.iter().cloned().fold(f64::INFINITY, f64::min),
+        max_loss: grid.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
     };
-    Ok(trajectory(dir)?.iter().filter(|t| t.len() == model.n_params).map(|t| arena_order(t)).collect())
+    Ok((summary, grid))
 }
 
 /// The two directions of the slice (scaled for PCA so that -1:1 frames the trajectory), the PCA

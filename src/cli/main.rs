@@ -280,45 +280,12 @@ fn train_with(
 ) -> Result<()> {
     let seed = cmd.looping.seed;
     let data = cmd.data.load(seed)?;
-    let fingerprint = run::data_fingerprint(&data);
-    let spec = match &cmd.model {
-        Some(m) => setup::parse_model(m, setup::task_loss(&data))?,
-        None => setup::default_model(&data),
-    };
-    let model = spec.resolve()?;
-    if model.nodes[0] != data.train.features {
-        bail!(
-            "the model's input has {} features but the data has {} per row; change --model (e.g. mlp:{}-64-{}:relu)",
-            model.nodes[0],
-            data.train.features,
-            data.train.features,
-            data.train.classes().max(1)
-        );
-    }
-    let config = cmd.optim.config(seed)?;
-    let batch_size = cmd.looping.batch_size(data.train.rows())?;
-    let steps = cmd.looping.steps(data.train.rows(), batch_size)?;
-    let per_epoch = data.train.rows().div_ceil(batch_size) as u64;
-    let plan = Plan {
-        spec,
-        config,
-        batch_size,
-        steps,
-        schedule: Schedule::parse(&cmd.looping.lr_schedule)?,
-        seed,
-        eval_every: cmd.looping.eval_every.unwrap_or(per_epoch).max(1),
-        save_every: match cmd.save_every {
-            Some(0) => bail!("--save-every 0: keep the weights every N ≥ 1 steps"),
-            other => other,
-        },
-        target_accuracy: None,
-        score: Score::for_split(data.test.as_ref().unwrap_or(&data.train)),
-    };
+    let plan = train_plan(cmd, &data)?;
     let out = match (&resume_dir, &cmd.out) {
         (Some(d), _) => d.clone(),
         (None, Some(o)) => o.clone(),
         (None, None) => {
-            PathBuf::from(format!("runs/{}-{}-seed{seed}", data.name.replace([':', '/', ','], "_"), config.name()))
+            PathBuf::from(format!("runs/{}-{}-seed{seed}", data.name.replace([':', '/', ','], "_"), plan.config.name()))
         }
     };
     let dir = if resume_dir.is_some() { run::RunDir::resume(&out)? } else { run::RunDir::create(&out, cmd.force)? };
@@ -326,51 +293,17 @@ fn train_with(
     if !cmd.quiet {
         eprintln!("adapter: {}", gpu.describe());
         eprintln!(
-            "{}: {} train / {} test rows; {} parameters; {} for {steps} steps of batch {batch_size}",
+            "{}: {} train / {} test rows; {} parameters; {} for {} steps of batch {}",
             data.name,
             data.train.rows(),
             data.test.as_ref().map_or(0, |t| t.rows()),
-            model.n_params,
-            config.name()
+            plan.spec.resolve()?.n_params,
+            plan.config.name(),
+            plan.steps,
+            plan.batch_size
         );
     }
-    // the run's command line first, so a run stopped by a NaN can still be resumed; with the data's
-    // fingerprint, which a resume must match, and the history of changes made on resuming
-    let mut record = serde_json::json!({ "argv": argv, "data": fingerprint, "optimizer": setup::config_json(&config) });
-    if let Some((state, changes)) = &resume {
-        let old: serde_json::Value = std::fs::read_to_string(dir.file("run.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
-        if let Some(before) = old.get("data").filter(|d| **d != fingerprint) {
-            bail!(
-                "--resume {}: the data is not the data the run was trained on (then {before}, now {fingerprint}); \
-                 relative paths are read from the current directory, so resume from the directory the run was started in",
-                out.display()
-            );
-        }
-        let mut resumes = old.get("resumes").cloned().unwrap_or_else(|| serde_json::json!([]));
-        if let Some(list) = resumes.as_array_mut() {
-            list.push(serde_json::json!({ "at_step": state.0.step, "changed": changes }));
-        }
-        record["resumes"] = resumes;
-        if !changes.is_empty() && !cmd.quiet {
-            eprintln!("resuming at step {} with {} (recorded in run.json)", state.0.step, changes.join(", "));
-        }
-    }
-    setup::write_file(&dir.file("run.json"), serde_json::to_string(&record)?)?;
-    let names = &data.train.class_names;
-    if !names.is_empty() {
-        // the file's labels were mapped to class indices: say how, in the run and on the terminal
-        let mapping: Vec<serde_json::Value> =
-            names.iter().enumerate().map(|(i, n)| serde_json::json!({ "class": i, "label": n })).collect();
-        setup::write_file(&dir.file("classes.json"), serde_json::to_string_pretty(&mapping)?)?;
-        if !cmd.quiet {
-            let shown: Vec<String> = names.iter().take(6).enumerate().map(|(i, n)| format!("'{n}' → {i}")).collect();
-            let more = if names.len() > 6 { format!(", … ({} classes)", names.len()) } else { String::new() };
-            eprintln!("labels: {}{more} (classes.json)", shown.join(", "));
-        }
-    }
+    write_run_record(&dir, cmd, argv, &data, &plan, resume.as_ref().map(|(s, c)| (s.0.step, c.as_slice())))?;
     let fresh = resume_dir.is_none();
     let outcome = match run::train(&gpu, &data, &plan, Some(&dir), resume.map(|(state, _)| state), cmd.quiet) {
         Ok(o) => o,
@@ -387,7 +320,7 @@ fn train_with(
     run::write_summary(&dir, &gpu, &plan, &data, &outcome, argv)?;
     println!(
         "{}: {} {}, test loss {}, train loss {:.4}, {} steps in {:.1}s -> {}",
-        config.name(),
+        plan.config.name(),
         plan.score.column().replace('_', " "),
         outcome.test.map_or("n/a".into(), |t| format!("{:.4}", plan.score.of(&t))),
         outcome.test.map_or("n/a".into(), |t| format!("{:.4}", t.loss)),
@@ -396,6 +329,93 @@ fn train_with(
         outcome.seconds,
         dir.path().display()
     );
+    Ok(())
+}
+
+/// The run's plan from the train flags, with the model checked against the data.
+fn train_plan(cmd: &TrainCmd, data: &setup::Data) -> Result<Plan> {
+    let seed = cmd.looping.seed;
+    let spec = match &cmd.model {
+        Some(m) => setup::parse_model(m, setup::task_loss(data))?,
+        None => setup::default_model(data),
+    };
+    let model = spec.resolve()?;
+    if model.nodes[0] != data.train.features {
+        bail!(
+            "the model's input has {} features but the data has {} per row; change --model (e.g. mlp:{}-64-{}:relu)",
+            model.nodes[0],
+            data.train.features,
+            data.train.features,
+            data.train.classes().max(1)
+        );
+    }
+    let batch_size = cmd.looping.batch_size(data.train.rows())?;
+    let per_epoch = data.train.rows().div_ceil(batch_size) as u64;
+    Ok(Plan {
+        spec,
+        config: cmd.optim.config(seed)?,
+        batch_size,
+        steps: cmd.looping.steps(data.train.rows(), batch_size)?,
+        schedule: Schedule::parse(&cmd.looping.lr_schedule)?,
+        seed,
+        eval_every: cmd.looping.eval_every.unwrap_or(per_epoch).max(1),
+        save_every: match cmd.save_every {
+            Some(0) => bail!("--save-every 0: keep the weights every N ≥ 1 steps"),
+            other => other,
+        },
+        target_accuracy: None,
+        score: Score::for_split(data.test.as_ref().unwrap_or(&data.train)),
+    })
+}
+
+/// run.json (the command line first, so a run stopped by a NaN can still be resumed; the data's
+/// fingerprint, which a resume must match; the optimizer's settings; the history of changes made
+/// on resuming) and classes.json when the file's labels were mapped to class indices.
+fn write_run_record(
+    dir: &run::RunDir,
+    cmd: &TrainCmd,
+    argv: &[String],
+    data: &setup::Data,
+    plan: &Plan,
+    resumed: Option<(u64, &[String])>,
+) -> Result<()> {
+    let fingerprint = run::data_fingerprint(data);
+    let mut record =
+        serde_json::json!({ "argv": argv, "data": fingerprint, "optimizer": setup::config_json(&plan.config) });
+    if let Some((at_step, changes)) = resumed {
+        let old: serde_json::Value = std::fs::read_to_string(dir.file("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        if let Some(before) = old.get("data").filter(|d| **d != fingerprint) {
+            bail!(
+                "--resume {}: the data is not the data the run was trained on (then {before}, now {fingerprint}); \
+                 relative paths are read from the current directory, so resume from the directory the run was started in",
+                dir.path().display()
+            );
+        }
+        let mut resumes = old.get("resumes").cloned().unwrap_or_else(|| serde_json::json!([]));
+        if let Some(list) = resumes.as_array_mut() {
+            list.push(serde_json::json!({ "at_step": at_step, "changed": changes }));
+        }
+        record["resumes"] = resumes;
+        if !changes.is_empty() && !cmd.quiet {
+            eprintln!("resuming at step {at_step} with {} (recorded in run.json)", changes.join(", "));
+        }
+    }
+    setup::write_file(&dir.file("run.json"), serde_json::to_string(&record)?)?;
+    let names = &data.train.class_names;
+    if !names.is_empty() {
+        // the file's labels were mapped to class indices: say how, in the run and on the terminal
+        let mapping: Vec<serde_json::Value> =
+            names.iter().enumerate().map(|(i, n)| serde_json::json!({ "class": i, "label": n })).collect();
+        setup::write_file(&dir.file("classes.json"), serde_json::to_string_pretty(&mapping)?)?;
+        if !cmd.quiet {
+            let shown: Vec<String> = names.iter().take(6).enumerate().map(|(i, n)| format!("'{n}' → {i}")).collect();
+            let more = if names.len() > 6 { format!(", … ({} classes)", names.len()) } else { String::new() };
+            eprintln!("labels: {}{more} (classes.json)", shown.join(", "));
+        }
+    }
     Ok(())
 }
 

@@ -120,25 +120,9 @@ fn lock_run(path: &Path) -> Result<std::fs::File> {
     }
 }
 
-/// Rows, features and an FNV-1a hash of every input and target of both splits: a resumed run must
-/// see the same data (a relative path read from another directory may name another file).
+/// What a resumed run must see again: rows, features and a hash of both splits.
 pub fn data_fingerprint(data: &Data) -> serde_json::Value {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    for ds in std::iter::once(&data.train).chain(data.test.as_ref()) {
-        eat(bytemuck::cast_slice(&ds.x));
-        eat(bytemuck::cast_slice(&ds.targets.as_f32()));
-    }
-    serde_json::json!({
-        "train_rows": data.train.rows(),
-        "test_rows": data.test.as_ref().map_or(0, |t| t.rows()),
-        "features": data.train.features,
-        "hash": format!("{h:016x}"),
-    })
+    serde_json::to_value(adahessian_wgpu::data::Fingerprint::of(&data.train, data.test.as_ref())).unwrap_or_default()
 }
 
 /// A run's state and the metrics it logged so far: what `--resume` continues from.
@@ -152,42 +136,11 @@ pub fn load_resume(dir: &Path) -> Result<Resume> {
 }
 
 fn read_metrics(path: &Path) -> Result<Vec<Metric>> {
-    let text = std::fs::read_to_string(path)?;
-    let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let c: Vec<&str> = line.split(',').collect();
-        if c.len() < 6 {
-            continue;
-        }
-        let f = |i: usize| c[i].parse::<f64>().unwrap_or(f64::NAN);
-        out.push(Metric {
-            step: f(0) as u64,
-            epoch: f(1),
-            train_loss: f(2) as f32,
-            test_loss: f(3) as f32,
-            test_score: f(4) as f32,
-            seconds: f(5),
-        });
-    }
-    Ok(out)
+    Ok(Metric::parse_csv(&std::fs::read_to_string(path)?))
 }
 
 fn write_metrics(path: &Path, metrics: &[Metric], score: Score) -> Result<()> {
-    let mut text = format!("step,epoch,train_loss,test_loss,{},seconds\n", score.column());
-    // an absent value (no test split) is an empty cell, as CSV readers expect, not "NaN"
-    let cell = |v: f32| if v.is_nan() { String::new() } else { v.to_string() };
-    for m in metrics {
-        text.push_str(&format!(
-            "{},{:.4},{},{},{},{:.3}\n",
-            m.step,
-            m.epoch,
-            cell(m.train_loss),
-            cell(m.test_loss),
-            cell(m.test_score),
-            m.seconds
-        ));
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, Metric::csv(metrics, score)).with_context(|| format!("writing {}", path.display()))
 }
 
 /// What the command line does as the loop runs: a progress bar on a terminal (log lines

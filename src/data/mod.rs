@@ -259,3 +259,39 @@ pub fn parse_labelled_csv(text: &str, what: &str, classes: usize) -> Result<Data
     }
     Dataset::new(x, features, Targets::Classes { labels, classes })
 }
+
+/// What a resumed run must see again: the rows and features of both splits and an FNV-1a hash
+/// of every input and target (a relative path read from another directory may name another file).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Fingerprint {
+    /// Training rows.
+    pub train_rows: usize,
+    /// Test rows (0: none).
+    pub test_rows: usize,
+    /// Features per row.
+    pub features: usize,
+    /// FNV-1a of every input and target, hex.
+    pub hash: String,
+}
+
+impl Fingerprint {
+    /// Of a training split and an optional test split.
+    pub fn of(train: &Dataset, test: Option<&Dataset>) -> Fingerprint {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for ds in std::iter::once(train).chain(test) {
+            eat(bytemuck::cast_slice(&ds.x));
+            eat(bytemuck::cast_slice(&ds.targets.as_f32()));
+        }
+        Fingerprint {
+            train_rows: train.rows(),
+            test_rows: test.map_or(0, |t| t.rows()),
+            features: train.features,
+            hash: format!("{h:016x}"),
+        }
+    }
+}
