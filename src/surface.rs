@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{map_read, staging_buffer, storage_buffer, uniform_buffer};
 use crate::gpu::meta::{stat, BatchMeta};
-use crate::gpu::{dispatch, BindLayout, Gpu, Kernel};
+use crate::gpu::{bind_group, dispatch, BindLayout, Gpu, Kernel};
 use crate::objective::{Arenas, Objective, Phase};
 use std::f64::consts::TAU;
 
@@ -207,21 +207,21 @@ impl Surface {
             &SurfaceMeta { kind: kind.id(), pad: [0; 3], condition, angle, pad2: [0.0; 2] },
         );
         let batch = uniform_buffer(gpu, "surface batch", &BatchMeta { rows: 1, _pad: [0; 3] });
-        let e = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
-        let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("surface"),
-            layout: gpu.pipelines().layout(BindLayout::Layer),
-            entries: &[
-                e(0, meta.as_entire_binding()),
-                e(1, batch.as_entire_binding()),
-                e(2, arenas.theta.as_entire_binding()),
-                e(3, arenas.z.as_entire_binding()),
-                e(4, arenas.g_theta.as_entire_binding()),
-                e(5, arenas.r_theta.as_entire_binding()),
-                e(6, arenas.work.as_entire_binding()),
-                e(7, arenas.stats.as_entire_binding()),
+        let group = bind_group(
+            gpu,
+            "surface",
+            BindLayout::Layer,
+            [
+                meta.as_entire_binding(),
+                batch.as_entire_binding(),
+                arenas.theta.as_entire_binding(),
+                arenas.z.as_entire_binding(),
+                arenas.g_theta.as_entire_binding(),
+                arenas.r_theta.as_entire_binding(),
+                arenas.work.as_entire_binding(),
+                arenas.stats.as_entire_binding(),
             ],
-        });
+        );
         let staging = staging_buffer(gpu, "surface readback", 7 * 4);
         let s = Surface { kind, arenas, group, staging };
         s.set_position(gpu, start)?;

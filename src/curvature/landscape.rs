@@ -8,7 +8,7 @@ use super::{dot, eigen};
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{map_read, staging_buffer};
 use crate::gpu::meta::stat;
-use crate::gpu::{dispatch, storage_buffer, BindLayout, Gpu, Kernel, UniformArena};
+use crate::gpu::{bind_group, dispatch, storage_buffer, BindLayout, Gpu, Kernel, UniformArena};
 use crate::nn::{Batch, BoundData, Network, ParamRole, Phase, Resolved};
 use crate::probe::SplitMix64;
 
@@ -151,18 +151,18 @@ pub async fn evaluate_grid(gpu: &Gpu, net: &Network, data: &BoundData, rows: usi
         let groups: Vec<wgpu::BindGroup> = block
             .iter()
             .map(|&p| {
-                let e = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("landscape point"),
-                    layout: gpu.pipelines().layout(BindLayout::Axpy),
-                    entries: &[
-                        e(0, uniforms.binding(p)),
-                        e(1, theta.as_entire_binding()),
-                        e(2, base.as_entire_binding()),
-                        e(3, dir1.as_entire_binding()),
-                        e(4, dir2.as_entire_binding()),
+                bind_group(
+                    gpu,
+                    "landscape point",
+                    BindLayout::Axpy,
+                    [
+                        uniforms.binding(p),
+                        theta.as_entire_binding(),
+                        base.as_entire_binding(),
+                        dir1.as_entire_binding(),
+                        dir2.as_entire_binding(),
                     ],
-                })
+                )
             })
             .collect();
         let mut encoder = gpu.device.create_command_encoder(&Default::default());

@@ -47,3 +47,24 @@ pub fn dispatch(
     let (x, y) = workgroups_for(groups, gpu.limits().max_compute_workgroups_per_dimension);
     pass.dispatch_workgroups(x, y, 1);
 }
+
+/// A bind group of `layout` with `resources` at bindings 0, 1, 2, … in order (the one way every
+/// network, optimizer, gather, landscape and surface bind group is built).
+pub fn bind_group<'a>(
+    gpu: &Gpu,
+    label: &str,
+    layout: super::BindLayout,
+    resources: impl IntoIterator<Item = wgpu::BindingResource<'a>>,
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry<'a>> = resources
+        .into_iter()
+        .enumerate()
+        .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
+        .collect();
+    debug_assert_eq!(entries.len(), layout.entries().len(), "{layout:?}: wrong number of bindings");
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout: gpu.pipelines().layout(layout),
+        entries: &entries,
+    })
+}

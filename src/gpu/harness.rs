@@ -4,7 +4,7 @@
 
 use super::buffers::{read_f32, storage_buffer, uniform_buffer};
 use super::meta::{BatchMeta, LayerMeta, SliceMeta, StepMeta};
-use super::{dispatch, BindLayout, Gpu, Kernel, KernelId};
+use super::{bind_group, dispatch, BindLayout, Gpu, Kernel, KernelId};
 use crate::error::{Error, Result};
 
 /// The arenas a layer or loss kernel binds (`BindLayout::Layer`).
@@ -67,14 +67,6 @@ fn run(gpu: &Gpu, kernel: KernelId, group: &wgpu::BindGroup, items: u32) -> Resu
     gpu.check()
 }
 
-fn entries<'a>(resources: Vec<wgpu::BindingResource<'a>>) -> Vec<wgpu::BindGroupEntry<'a>> {
-    resources
-        .into_iter()
-        .enumerate()
-        .map(|(i, resource)| wgpu::BindGroupEntry { binding: i as u32, resource })
-        .collect()
-}
-
 /// Runs a `BindLayout::Layer` kernel over `items` items with `rows` batch rows.
 pub async fn run_layer_kernel(
     gpu: &Gpu,
@@ -99,11 +91,7 @@ pub async fn run_layer_kernel(
     ];
     let mut resources = vec![meta_buf.as_entire_binding(), batch.as_entire_binding()];
     resources.extend(bufs.iter().map(|b| b.as_entire_binding()));
-    let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("harness"),
-        layout: gpu.pipelines().layout(BindLayout::Layer),
-        entries: &entries(resources),
-    });
+    let group = bind_group(gpu, "harness", BindLayout::Layer, resources);
     run(gpu, kernel.into(), &group, items)?;
     download(gpu, &bufs[2], &mut a.g_theta).await?;
     download(gpu, &bufs[3], &mut a.r_theta).await?;
@@ -138,11 +126,7 @@ pub async fn run_optim_kernel(
     ];
     let mut resources = vec![slice_buf.as_entire_binding(), step_buf.as_entire_binding()];
     resources.extend(bufs.iter().map(|b| b.as_entire_binding()));
-    let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("harness"),
-        layout: gpu.pipelines().layout(BindLayout::Optim),
-        entries: &entries(resources),
-    });
+    let group = bind_group(gpu, "harness", BindLayout::Optim, resources);
     run(gpu, kernel, &group, items)?;
     download(gpu, &bufs[0], &mut a.theta).await?;
     download(gpu, &bufs[2], &mut a.z).await?;

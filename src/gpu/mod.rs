@@ -10,7 +10,7 @@ pub mod kernels;
 pub mod meta;
 
 pub use buffers::{read_f32, read_u32, storage_buffer, uniform_buffer, UniformArena};
-pub use dispatch::{dispatch, workgroups_for};
+pub use dispatch::{bind_group, dispatch, workgroups_for};
 pub use kernels::{BindLayout, Kernel, KernelId, Pipelines};
 
 use crate::error::{Error, Result};

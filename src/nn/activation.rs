@@ -86,6 +86,22 @@ impl Activation {
         }
     }
 
+    /// The activation's dispatches (one invocation per element in every pass; none for the
+    /// identity) and its uniforms.
+    pub(crate) fn plan(
+        self,
+        cx: &super::plan::LayerContext,
+        meta: &mut crate::gpu::meta::LayerMeta,
+        n: usize,
+    ) -> super::plan::LayerPasses {
+        meta.n_in = n as u32;
+        meta.n_out = n as u32;
+        match self.kernels() {
+            Some(k) => super::plan::LayerPasses::per_row(cx.group, k, n as u32, n as u32),
+            None => super::plan::LayerPasses::default(),
+        }
+    }
+
     /// f(x) in f64.
     pub fn f(self, x: f64) -> f64 {
         match self {

@@ -125,3 +125,63 @@ pub fn rbwd(
     }
     (r_w, r_b, r_x)
 }
+
+/// The convolution's dispatches in each pass and its uniforms: naive (one output per invocation;
+/// weight gradients a workgroup per weight where the reduction is long on a real GPU) or tiled
+/// (implicit GEMM, 4 channels × 4 pixels, tangent and R-backward fused with their primal).
+pub(crate) fn plan(
+    cx: &super::plan::LayerContext,
+    meta: &mut crate::gpu::meta::LayerMeta,
+    geom: &Geometry,
+    (w_off, b_off): (usize, usize),
+) -> super::plan::LayerPasses {
+    use super::plan::{Items, LayerPasses, TILE};
+    use crate::gpu::{Kernel, KernelSet};
+    geom.write_meta(meta);
+    meta.w_off = w_off as u32;
+    meta.b_off = b_off as u32;
+    let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
+    let d = |kernel, items| cx.d(kernel, items);
+    let mut p = LayerPasses::default();
+    match cx.kernels {
+        KernelSet::Naive => {
+            p.fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
+            p.tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
+            // one item per weight and per bias, each a sum over batch × output plane: a workgroup
+            // per item where that sum is long and the adapter is a real GPU, one invocation per
+            // item on CPU adapters (barriers cost more than they save there)
+            let params = (geom.weight_len() + geom.c_out) as u32;
+            let reduction = cx.rows * geom.h_out * geom.w_out;
+            let (wb, wr) = if reduction > 256 && !cx.cpu_adapter {
+                (Kernel::ConvBwdW, Kernel::ConvRbwdW)
+            } else {
+                (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
+            };
+            p.bwd.push(d(wb, Items::Fixed(params)));
+            p.rbwd.push(d(wr, Items::Fixed(params)));
+            if cx.has_input_grad {
+                p.bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
+                p.rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
+            }
+        }
+        KernelSet::Tiled => {
+            // a lone tangent / R-backward pass runs the fused kernel: it rewrites y (∇W, g_x) with
+            // bit-identical values
+            let out_tiles = Items::PixelTiles { channels: geom.c_out as u32, plane: (geom.h_out * geom.w_out) as u32 };
+            let in_tiles = Items::PixelTiles { channels: geom.c_in as u32, plane: (geom.h_in * geom.w_in) as u32 };
+            let taps = (geom.c_in * geom.k_h * geom.k_w) as u32;
+            let params = Items::Fixed((geom.c_out as u32).div_ceil(TILE) * (taps + 1).div_ceil(TILE));
+            p.fwd.push(d(Kernel::ConvFwdTiled, out_tiles));
+            p.tangent.push(d(Kernel::ConvFwdTangentTiled, out_tiles));
+            p.fwd_tangent = Some(p.tangent.clone());
+            p.bwd.push(d(Kernel::ConvBwdWTiled, params));
+            p.rbwd.push(d(Kernel::ConvBwdRbwdWTiled, params));
+            if cx.has_input_grad {
+                p.bwd.push(d(Kernel::ConvBwdXTiled, in_tiles));
+                p.rbwd.push(d(Kernel::ConvBwdRbwdXTiled, in_tiles));
+            }
+            p.bwd_rbwd = Some(p.rbwd.clone());
+        }
+    }
+    p
+}

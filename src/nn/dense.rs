@@ -83,3 +83,58 @@ pub fn rbwd(
     }
     (r_w, r_b, r_x)
 }
+
+/// The dense layer's dispatches in each pass and its uniforms: naive (one output per
+/// invocation) or tiled (4 × 4 register tiles, backward + R-backward fused, and forward + tangent
+/// fused except on CPU adapters). The input cotangent only where the input depends on θ.
+pub(crate) fn plan(
+    cx: &super::plan::LayerContext,
+    meta: &mut crate::gpu::meta::LayerMeta,
+    (n_in, n_out): (usize, usize),
+    (w_off, b_off): (usize, usize),
+) -> super::plan::LayerPasses {
+    use super::plan::{Items, LayerPasses, TILE};
+    use crate::gpu::{Kernel, KernelSet};
+    meta.n_in = n_in as u32;
+    meta.n_out = n_out as u32;
+    meta.w_off = w_off as u32;
+    meta.b_off = b_off as u32;
+    let (n_in, n_out) = (n_in as u32, n_out as u32);
+    let d = |kernel, items| cx.d(kernel, items);
+    let mut p = LayerPasses::default();
+    match cx.kernels {
+        KernelSet::Naive => {
+            let params = Items::Fixed(n_out * (n_in + 1));
+            p.fwd.push(d(Kernel::DenseFwd, Items::PerRow(n_out)));
+            p.tangent.push(d(Kernel::DenseTangent, Items::PerRow(n_out)));
+            p.bwd.push(d(Kernel::DenseBwdW, params));
+            p.rbwd.push(d(Kernel::DenseRbwdW, params));
+            if cx.has_input_grad {
+                p.bwd.push(d(Kernel::DenseBwdX, Items::PerRow(n_in)));
+                p.rbwd.push(d(Kernel::DenseRbwdX, Items::PerRow(n_in)));
+            }
+        }
+        KernelSet::Tiled => {
+            let params = Items::Fixed(n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE));
+            p.fwd.push(d(Kernel::DenseFwdTiled, Items::Tiles(n_out)));
+            p.tangent.push(d(Kernel::DenseTangentTiled, Items::Tiles(n_out)));
+            // the fused forward + tangent kernel holds 8 accumulators and 4 loads of 4 values per
+            // step: it spills on CPU adapters, where a SIMD lane per invocation makes every scalar
+            // a vector register (measured slower than fwd then tangent on lavapipe and
+            // SwiftShader, BENCHMARKS.md)
+            if !cx.cpu_adapter {
+                p.fwd_tangent = Some(vec![d(Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))]);
+            }
+            p.bwd.push(d(Kernel::DenseBwdWTiled, params));
+            p.rbwd.push(d(Kernel::DenseRbwdWTiled, params));
+            let mut fused = vec![d(Kernel::DenseBwdRbwdWTiled, params)];
+            if cx.has_input_grad {
+                p.bwd.push(d(Kernel::DenseBwdXTiled, Items::Tiles(n_in)));
+                p.rbwd.push(d(Kernel::DenseRbwdXTiled, Items::Tiles(n_in)));
+                fused.push(d(Kernel::DenseBwdRbwdXTiled, Items::Tiles(n_in)));
+            }
+            p.bwd_rbwd = Some(fused);
+        }
+    }
+    p
+}

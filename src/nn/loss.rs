@@ -23,6 +23,12 @@ impl Loss {
         }
     }
 
+    /// The loss's dispatches: one invocation per row forward (the per-row loss and its
+    /// directional derivative), one per output backward; `group` is its uniform slot.
+    pub(crate) fn plan(self, group: usize, outputs: usize) -> super::plan::LayerPasses {
+        super::plan::LayerPasses::per_row(group, self.kernels(), 1, outputs as u32)
+    }
+
     /// Target values per row: 1 (a class index) or the output width.
     pub fn target_width(self, outputs: usize) -> usize {
         match self {

@@ -6,6 +6,7 @@ pub mod conv;
 pub mod dense;
 pub mod loss;
 pub(crate) mod network;
+pub(crate) mod plan;
 pub mod pool;
 pub mod reference;
 pub mod text;
@@ -250,6 +251,27 @@ pub struct Geometry {
     pub pad_h: usize,
     /// Horizontal zero padding.
     pub pad_w: usize,
+}
+
+impl Geometry {
+    /// Writes the geometry into a layer's uniforms (and n_in, n_out as the flat sizes).
+    pub(crate) fn write_meta(&self, meta: &mut crate::gpu::meta::LayerMeta) {
+        let u = |v: usize| v as u32;
+        meta.c_in = u(self.c_in);
+        meta.h_in = u(self.h_in);
+        meta.w_in = u(self.w_in);
+        meta.c_out = u(self.c_out);
+        meta.h_out = u(self.h_out);
+        meta.w_out = u(self.w_out);
+        meta.k_h = u(self.k_h);
+        meta.k_w = u(self.k_w);
+        meta.stride_h = u(self.stride_h);
+        meta.stride_w = u(self.stride_w);
+        meta.pad_h = u(self.pad_h);
+        meta.pad_w = u(self.pad_w);
+        meta.n_in = u(self.in_len());
+        meta.n_out = u(self.out_len());
+    }
 }
 
 impl Geometry {

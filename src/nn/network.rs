@@ -2,13 +2,14 @@
 //! lists of the four passes (forward, tangent, backward, R-backward). Recording a pass never
 //! creates anything; only `prepare` writes the batch's row indices and size before a submit.
 
-use super::{LayerOp, ModelSpec, Resolved};
+use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists};
+use super::{conv, dense, pool, LayerOp, ModelSpec, Resolved};
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{read_f32_with, staging_buffer};
-use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
+use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE};
 use crate::gpu::{
-    dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelSet, UniformArena,
+    bind_group, dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelSet, UniformArena,
 };
 use crate::objective::Objective;
 pub use crate::objective::{Arenas, Phase};
@@ -134,149 +135,37 @@ pub struct Evaluation {
     pub rows: usize,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Items {
-    /// one invocation per element of a [rows, n] tensor
-    PerRow(u32),
-    /// one invocation per TILE × TILE block of a [rows, n] tensor (the tiled kernels)
-    Tiles(u32),
-    /// one invocation per 4 channels × 4 pixels of a [rows, channels, plane] tensor (tiled conv)
-    PixelTiles { channels: u32, plane: u32 },
-    /// a fixed count, whatever the batch
-    Fixed(u32),
-}
-
-/// The register tile of the `*_tiled` kernels (`TILE` in shaders/dense_tiled.wgsl).
-const TILE: u32 = 4;
-
-#[derive(Clone, Copy, Debug)]
-struct Dispatch {
-    kernel: Kernel,
-    group: usize,
-    items: Items,
-}
-
-/// One layer's (or the loss's) dispatches in each pass, in the order they run.
-#[derive(Default)]
-struct LayerPasses {
-    fwd: Vec<Dispatch>,
-    tangent: Vec<Dispatch>,
-    bwd: Vec<Dispatch>,
-    rbwd: Vec<Dispatch>,
-    /// a fused forward + tangent (None: `fwd` then `tangent`)
-    fwd_tangent: Option<Vec<Dispatch>>,
-    /// a fused backward + R-backward (None: `bwd` then `rbwd`)
-    bwd_rbwd: Option<Vec<Dispatch>>,
-}
-
-/// Folds each activation that sits next to a dense layer into that layer's tiled kernels
-/// (shaders/dense_tiled.wgsl, "activation epilogues"): a dense layer followed by an activation
-/// writes the activation's output and tangent itself; one preceded by an activation writes the
-/// activation's input cotangent and its R-op. The activation's own dispatches of those passes
-/// are dropped. Exact: the epilogue evaluates the same f, f′, f″ as the activation kernels.
-fn fold_activations_into_dense(
+/// Every layer's uniforms and dispatches, each from its op's own `plan`, with activations next
+/// to a dense layer folded into its tiled kernels.
+fn plan_layers(
+    gpu: &Gpu,
     model: &Resolved,
-    nodes: &[NodeOffsets],
-    metas: &mut [LayerMeta],
-    passes: &mut [LayerPasses],
-) {
-    let layers = &model.layers;
-    for i in 0..layers.len().saturating_sub(1) {
-        let (a, b) = (&layers[i], &layers[i + 1]);
-        if b.input != a.output {
-            continue;
-        }
-        match (a.op, b.op) {
-            (LayerOp::Dense { .. }, LayerOp::Activation { act, .. }) if act.kernels().is_some() => {
-                let post = nodes[b.output];
-                metas[i].act_fwd = act.code();
-                metas[i].post_x_off = post.x;
-                metas[i].post_t_off = post.t;
-                let p = &mut passes[i + 1];
-                p.fwd.clear();
-                p.tangent.clear();
-                p.fwd_tangent = Some(Vec::new());
+    layout: &mut ArenaLayout,
+    rows: usize,
+    kernels: KernelSet,
+) -> (Vec<LayerMeta>, Vec<LayerPasses>) {
+    let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    let (mut metas, mut passes) = (Vec::new(), Vec::new());
+    for layer in &model.layers {
+        let mut meta = layout.layer_meta(layer.input, layer.output);
+        let cx = LayerContext { group: metas.len(), rows, kernels, cpu_adapter, has_input_grad: layer.input > 0 };
+        let p = match layer.op {
+            LayerOp::Dense { n_in, n_out, w_off, b_off } => dense::plan(&cx, &mut meta, (n_in, n_out), (w_off, b_off)),
+            LayerOp::Conv2d { geom, w_off, b_off } => conv::plan(&cx, &mut meta, &geom, (w_off, b_off)),
+            LayerOp::MaxPool2d { geom } => {
+                let argmax = layout.take(rows * geom.out_len());
+                pool::plan_max(&cx, &mut meta, &geom, argmax)
             }
-            (LayerOp::Activation { act, .. }, LayerOp::Dense { .. }) if act.kernels().is_some() => {
-                let pre = nodes[a.input];
-                metas[i + 1].act_bwd = act.code();
-                metas[i + 1].pre_x_off = pre.x;
-                metas[i + 1].pre_t_off = pre.t;
-                metas[i + 1].pre_g_off = pre.g;
-                metas[i + 1].pre_r_off = pre.r;
-                let p = &mut passes[i];
-                p.bwd.clear();
-                p.rbwd.clear();
-                p.bwd_rbwd = Some(Vec::new());
-            }
-            _ => {}
-        }
+            LayerOp::AvgPool2d { geom } => pool::plan_avg(&cx, &mut meta, &geom),
+            LayerOp::Activation { act, n } => act.plan(&cx, &mut meta, n),
+        };
+        metas.push(meta);
+        passes.push(p);
     }
-}
-
-/// The whole network's dispatch list of each [`Phase`].
-struct PassLists {
-    forward: Vec<Dispatch>,
-    tangent: Vec<Dispatch>,
-    backward: Vec<Dispatch>,
-    r_backward: Vec<Dispatch>,
-    forward_tangent: Vec<Dispatch>,
-    backward_r_backward: Vec<Dispatch>,
-}
-
-impl PassLists {
-    /// Forward passes run the layers in order, reverse passes back to front.
-    fn assemble(layers: &[LayerPasses]) -> PassLists {
-        let forward = |f: &dyn Fn(&LayerPasses) -> Vec<Dispatch>| layers.iter().flat_map(f).collect::<Vec<_>>();
-        let reverse = |f: &dyn Fn(&LayerPasses) -> Vec<Dispatch>| layers.iter().rev().flat_map(f).collect::<Vec<_>>();
-        PassLists {
-            forward: forward(&|p| p.fwd.clone()),
-            tangent: forward(&|p| p.tangent.clone()),
-            backward: reverse(&|p| p.bwd.clone()),
-            r_backward: reverse(&|p| p.rbwd.clone()),
-            forward_tangent: forward(&|p| {
-                p.fwd_tangent.clone().unwrap_or_else(|| [&p.fwd[..], &p.tangent[..]].concat())
-            }),
-            backward_r_backward: reverse(&|p| p.bwd_rbwd.clone().unwrap_or_else(|| [&p.bwd[..], &p.rbwd[..]].concat())),
-        }
+    if kernels == KernelSet::Tiled {
+        fold_activations_into_dense(model, &layout.nodes, &mut metas, &mut passes);
     }
-
-    fn get(&self, phase: Phase) -> &[Dispatch] {
-        match phase {
-            Phase::Forward => &self.forward,
-            Phase::Tangent => &self.tangent,
-            Phase::Backward => &self.backward,
-            Phase::RBackward => &self.r_backward,
-            Phase::ForwardTangent => &self.forward_tangent,
-            Phase::BackwardRBackward => &self.backward_r_backward,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct NodeOffsets {
-    x: u32,
-    t: u32,
-    g: u32,
-    r: u32,
-}
-
-fn set_geometry(meta: &mut LayerMeta, g: &super::Geometry) {
-    let u = |v: usize| v as u32;
-    meta.c_in = u(g.c_in);
-    meta.h_in = u(g.h_in);
-    meta.w_in = u(g.w_in);
-    meta.c_out = u(g.c_out);
-    meta.h_out = u(g.h_out);
-    meta.w_out = u(g.w_out);
-    meta.k_h = u(g.k_h);
-    meta.k_w = u(g.k_w);
-    meta.stride_h = u(g.stride_h);
-    meta.stride_w = u(g.stride_w);
-    meta.pad_h = u(g.pad_h);
-    meta.pad_w = u(g.pad_w);
-    meta.n_in = u(g.in_len());
-    meta.n_out = u(g.out_len());
+    (metas, passes)
 }
 
 /// The GPU model.
@@ -314,187 +203,13 @@ impl Network {
         if options.max_batch == 0 {
             return Err(Error::Config("max_batch must be at least 1".into()));
         }
-        let rows = options.max_batch;
+        let (rows, curvature) = (options.max_batch, options.curvature);
+        // 1. the activation arena's layout, 2. each layer's uniforms and dispatches (its own
+        // `plan`), the loss's, the reductions' and the gather's, 3. buffers and bind groups
+        let mut layout = ArenaLayout::new(&model, rows, curvature);
+        let (mut metas, mut layer_passes) = plan_layers(gpu, &model, &mut layout, rows, kernels);
+        let out = *layout.nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let k = model.output_width();
-        let target_width = model.loss.target_width(k);
-
-        // ---- activation arena layout: per node x, t, g, r; then targets and per-row loss terms
-        let mut len = 0usize;
-        let mut take = |n: usize| {
-            let off = len;
-            len += n;
-            off as u32
-        };
-        // without curvature there are no tangents or R-cotangents: their offsets are never used
-        // (the passes that would read them are empty)
-        let curvature = options.curvature;
-        let nodes: Vec<NodeOffsets> = model
-            .nodes
-            .iter()
-            .map(|&w| {
-                let x = take(rows * w);
-                let t = if curvature { take(rows * w) } else { 0 };
-                let g = take(rows * w);
-                let r = if curvature { take(rows * w) } else { 0 };
-                NodeOffsets { x, t, g, r }
-            })
-            .collect();
-        let target_off = take(rows * target_width);
-        let loss_off = take(rows);
-        let hit_off = take(rows);
-        let lse_off = take(rows);
-        let t_loss_off = take(rows);
-        // ---- one LayerMeta per layer, then the loss, the two reductions and the gather
-        let mut metas = Vec::new();
-        let mut layer_passes: Vec<LayerPasses> = Vec::new();
-        let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
-        for layer in &model.layers {
-            let (i, o) = (nodes[layer.input], nodes[layer.output]);
-            let mut meta = LayerMeta {
-                x_off: i.x,
-                y_off: o.x,
-                t_x_off: i.t,
-                t_y_off: o.t,
-                g_x_off: i.g,
-                g_y_off: o.g,
-                r_x_off: i.r,
-                r_y_off: o.r,
-                flags: if layer.input > 0 { FLAG_INPUT_HAS_TANGENT } else { 0 },
-                ..Default::default()
-            };
-            let group = metas.len();
-            let d = |kernel, items| Dispatch { kernel, group, items };
-            let mut p = LayerPasses::default();
-            match layer.op {
-                LayerOp::Dense { n_in, n_out, w_off, b_off } => {
-                    meta.n_in = n_in as u32;
-                    meta.n_out = n_out as u32;
-                    meta.w_off = w_off as u32;
-                    meta.b_off = b_off as u32;
-                    let (n_in, n_out) = (n_in as u32, n_out as u32);
-                    let has_input_grad = layer.input > 0;
-                    match kernels {
-                        KernelSet::Naive => {
-                            let params = Items::Fixed(n_out * (n_in + 1));
-                            p.fwd.push(d(Kernel::DenseFwd, Items::PerRow(n_out)));
-                            p.tangent.push(d(Kernel::DenseTangent, Items::PerRow(n_out)));
-                            p.bwd.push(d(Kernel::DenseBwdW, params));
-                            p.rbwd.push(d(Kernel::DenseRbwdW, params));
-                            if has_input_grad {
-                                p.bwd.push(d(Kernel::DenseBwdX, Items::PerRow(n_in)));
-                                p.rbwd.push(d(Kernel::DenseRbwdX, Items::PerRow(n_in)));
-                            }
-                        }
-                        KernelSet::Tiled => {
-                            let params = Items::Fixed(n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE));
-                            p.fwd.push(d(Kernel::DenseFwdTiled, Items::Tiles(n_out)));
-                            p.tangent.push(d(Kernel::DenseTangentTiled, Items::Tiles(n_out)));
-                            // the fused forward + tangent kernel holds 8 accumulators and 4 loads
-                            // of 4 values per step: it spills on CPU adapters, where a SIMD lane
-                            // per invocation makes every scalar a vector register (measured slower
-                            // than fwd then tangent on lavapipe and SwiftShader, BENCHMARKS.md)
-                            if !cpu_adapter {
-                                p.fwd_tangent = Some(vec![d(Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))]);
-                            }
-                            p.bwd.push(d(Kernel::DenseBwdWTiled, params));
-                            p.rbwd.push(d(Kernel::DenseRbwdWTiled, params));
-                            let mut fused = vec![d(Kernel::DenseBwdRbwdWTiled, params)];
-                            if has_input_grad {
-                                p.bwd.push(d(Kernel::DenseBwdXTiled, Items::Tiles(n_in)));
-                                p.rbwd.push(d(Kernel::DenseRbwdXTiled, Items::Tiles(n_in)));
-                                fused.push(d(Kernel::DenseBwdRbwdXTiled, Items::Tiles(n_in)));
-                            }
-                            p.bwd_rbwd = Some(fused);
-                        }
-                    }
-                }
-                LayerOp::Conv2d { geom, w_off, b_off } => {
-                    set_geometry(&mut meta, &geom);
-                    meta.w_off = w_off as u32;
-                    meta.b_off = b_off as u32;
-                    let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
-                    let has_input_grad = layer.input > 0;
-                    match kernels {
-                        KernelSet::Naive => {
-                            p.fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
-                            p.tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
-                            // one item per weight and per bias, each a sum over batch × output
-                            // plane: a workgroup per item where that sum is long and the adapter
-                            // is a real GPU, one invocation per item on CPU adapters (barriers
-                            // cost more than they save there)
-                            let params = (geom.weight_len() + geom.c_out) as u32;
-                            let reduction = rows * geom.h_out * geom.w_out;
-                            let (wb, wr) = if reduction > 256 && !cpu_adapter {
-                                (Kernel::ConvBwdW, Kernel::ConvRbwdW)
-                            } else {
-                                (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
-                            };
-                            p.bwd.push(d(wb, Items::Fixed(params)));
-                            p.rbwd.push(d(wr, Items::Fixed(params)));
-                            if has_input_grad {
-                                p.bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
-                                p.rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
-                            }
-                        }
-                        KernelSet::Tiled => {
-                            // a lone tangent / R-backward pass runs the fused kernel: it rewrites
-                            // y (∇W, g_x) with bit-identical values
-                            let out_tiles = Items::PixelTiles {
-                                channels: geom.c_out as u32,
-                                plane: (geom.h_out * geom.w_out) as u32,
-                            };
-                            let in_tiles =
-                                Items::PixelTiles { channels: geom.c_in as u32, plane: (geom.h_in * geom.w_in) as u32 };
-                            let taps = (geom.c_in * geom.k_h * geom.k_w) as u32;
-                            let params = Items::Fixed((geom.c_out as u32).div_ceil(TILE) * (taps + 1).div_ceil(TILE));
-                            p.fwd.push(d(Kernel::ConvFwdTiled, out_tiles));
-                            p.tangent.push(d(Kernel::ConvFwdTangentTiled, out_tiles));
-                            p.fwd_tangent = Some(p.tangent.clone());
-                            p.bwd.push(d(Kernel::ConvBwdWTiled, params));
-                            p.rbwd.push(d(Kernel::ConvBwdRbwdWTiled, params));
-                            if has_input_grad {
-                                p.bwd.push(d(Kernel::ConvBwdXTiled, in_tiles));
-                                p.rbwd.push(d(Kernel::ConvBwdRbwdXTiled, in_tiles));
-                            }
-                            p.bwd_rbwd = Some(p.rbwd.clone());
-                        }
-                    }
-                }
-                LayerOp::MaxPool2d { geom } => {
-                    set_geometry(&mut meta, &geom);
-                    meta.aux_off = take(rows * geom.out_len());
-                    let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
-                    p.fwd.push(d(Kernel::MaxpoolFwd, Items::PerRow(n_y)));
-                    p.tangent.push(d(Kernel::MaxpoolTangent, Items::PerRow(n_y)));
-                    p.bwd.push(d(Kernel::MaxpoolBwd, Items::PerRow(n_x)));
-                    p.rbwd.push(d(Kernel::MaxpoolRbwd, Items::PerRow(n_x)));
-                }
-                LayerOp::AvgPool2d { geom } => {
-                    set_geometry(&mut meta, &geom);
-                    let (n_x, n_y) = (geom.in_len() as u32, geom.out_len() as u32);
-                    p.fwd.push(d(Kernel::AvgpoolFwd, Items::PerRow(n_y)));
-                    p.tangent.push(d(Kernel::AvgpoolTangent, Items::PerRow(n_y)));
-                    p.bwd.push(d(Kernel::AvgpoolBwd, Items::PerRow(n_x)));
-                    p.rbwd.push(d(Kernel::AvgpoolRbwd, Items::PerRow(n_x)));
-                }
-                LayerOp::Activation { act, n } => {
-                    meta.n_in = n as u32;
-                    meta.n_out = n as u32;
-                    if let Some([f, t, b, r]) = act.kernels() {
-                        p.fwd.push(d(f, Items::PerRow(n as u32)));
-                        p.tangent.push(d(t, Items::PerRow(n as u32)));
-                        p.bwd.push(d(b, Items::PerRow(n as u32)));
-                        p.rbwd.push(d(r, Items::PerRow(n as u32)));
-                    }
-                }
-            }
-            metas.push(meta);
-            layer_passes.push(p);
-        }
-        if kernels == KernelSet::Tiled {
-            fold_activations_into_dense(&model, &nodes, &mut metas, &mut layer_passes);
-        }
-        let out = *nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let loss_meta = LayerMeta {
             n_in: k as u32,
             n_out: k as u32,
@@ -502,50 +217,30 @@ impl Network {
             t_x_off: out.t,
             g_x_off: out.g,
             r_x_off: out.r,
-            target_off,
-            loss_off,
-            hit_off,
-            lse_off,
-            t_loss_off,
-            target_width: target_width as u32,
+            target_off: layout.target_off,
+            loss_off: layout.loss_off,
+            hit_off: layout.hit_off,
+            lse_off: layout.lse_off,
+            t_loss_off: layout.t_loss_off,
+            target_width: model.loss.target_width(k) as u32,
             ..Default::default()
         };
-        let loss_group = metas.len();
+        layer_passes.push(model.loss.plan(metas.len(), k));
         metas.push(loss_meta);
-        let [lf, lt, lb, lr] = model.loss.kernels();
-        let k32 = k as u32;
-        let loss = |kernel, items| vec![Dispatch { kernel, group: loss_group, items }];
-        layer_passes.push(LayerPasses {
-            fwd: loss(lf, Items::PerRow(1)),
-            tangent: loss(lt, Items::PerRow(1)),
-            bwd: loss(lb, Items::PerRow(k32)),
-            rbwd: loss(lr, Items::PerRow(k32)),
-            fwd_tangent: None,
-            bwd_rbwd: None,
-        });
-        let mut passes = PassLists::assemble(&layer_passes);
-        if !curvature {
-            for list in [
-                &mut passes.tangent,
-                &mut passes.r_backward,
-                &mut passes.forward_tangent,
-                &mut passes.backward_r_backward,
-            ] {
-                list.clear();
-            }
-        }
+        let passes = PassLists::assemble(&layer_passes);
+        let passes = if curvature { passes } else { passes.without_curvature() };
         let reduce_group = metas.len();
         metas.push(loss_meta);
         let reduce_accumulate_group = metas.len();
         metas.push(LayerMeta { flags: FLAG_ACCUMULATE, ..loss_meta });
         let gather_slot = metas.len();
-        metas.push(LayerMeta { n_in: model.nodes[0] as u32, x_off: nodes[0].x, ..loss_meta });
+        metas.push(LayerMeta { n_in: model.nodes[0] as u32, x_off: layout.nodes[0].x, ..loss_meta });
 
+        let len = layout.len;
         if len > u32::MAX as usize / 4 {
             return Err(Error::Shape(format!("the activation arena ({len} floats) is too large; lower max_batch")));
         }
         gpu.check_storage_size(&format!("the activation arena for batch {rows}"), len as u64 * 4)?;
-
         let arenas = Arenas {
             theta: storage_buffer(gpu, "theta", model.n_params)?,
             g_theta: storage_buffer(gpu, "g_theta", model.n_params)?,
@@ -560,23 +255,20 @@ impl Network {
 
         let uniforms = UniformArena::new(gpu, "layer metas", &metas);
         let batch_meta = uniform_buffer(gpu, "batch meta", &BatchMeta { rows: 1, _pad: [0; 3] });
+        let a = &arenas;
         let groups = (0..gather_slot)
             .map(|slot| {
-                let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("layer"),
-                    layout: gpu.pipelines().layout(BindLayout::Layer),
-                    entries: &[
-                        b(0, uniforms.binding(slot)),
-                        b(1, batch_meta.as_entire_binding()),
-                        b(2, arenas.theta.as_entire_binding()),
-                        b(3, arenas.z.as_entire_binding()),
-                        b(4, arenas.g_theta.as_entire_binding()),
-                        b(5, arenas.r_theta.as_entire_binding()),
-                        b(6, arenas.work.as_entire_binding()),
-                        b(7, arenas.stats.as_entire_binding()),
-                    ],
-                })
+                let resources = [
+                    uniforms.binding(slot),
+                    batch_meta.as_entire_binding(),
+                    a.theta.as_entire_binding(),
+                    a.z.as_entire_binding(),
+                    a.g_theta.as_entire_binding(),
+                    a.r_theta.as_entire_binding(),
+                    a.work.as_entire_binding(),
+                    a.stats.as_entire_binding(),
+                ];
+                bind_group(gpu, "layer", BindLayout::Layer, resources)
             })
             .collect();
         let stats_staging = staging_buffer(gpu, "stats staging", (stat::LEN * 4) as u64);
@@ -706,19 +398,19 @@ impl Network {
             Some(s) => (&s.data, &s.targets),
             None => (&data.data, &data.targets),
         };
-        let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
-        let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("gather"),
-            layout: gpu.pipelines().layout(BindLayout::Gather),
-            entries: &[
-                b(0, self.uniforms.binding(self.gather_slot)),
-                b(1, self.batch_meta.as_entire_binding()),
-                b(2, inputs.as_entire_binding()),
-                b(3, targets.as_entire_binding()),
-                b(4, self.arenas.index.as_entire_binding()),
-                b(5, self.arenas.work.as_entire_binding()),
+        let group = bind_group(
+            gpu,
+            "gather",
+            BindLayout::Gather,
+            [
+                self.uniforms.binding(self.gather_slot),
+                self.batch_meta.as_entire_binding(),
+                inputs.as_entire_binding(),
+                targets.as_entire_binding(),
+                self.arenas.index.as_entire_binding(),
+                self.arenas.work.as_entire_binding(),
             ],
-        });
+        );
         gpu.check()?;
         Ok(BoundData { group, rows: data.rows, stream })
     }
@@ -775,12 +467,7 @@ impl Network {
     /// nothing on a network built without curvature buffers).
     pub fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase, rows: u32) {
         for d in self.passes.get(phase) {
-            let items = match d.items {
-                Items::PerRow(n) => rows * n,
-                Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
-                Items::PixelTiles { channels, plane } => channels.div_ceil(TILE) * (rows * plane).div_ceil(TILE),
-                Items::Fixed(n) => n,
-            };
+            let items = d.items.count(rows);
             dispatch(gpu, pass, d.kernel, &self.groups[d.group], items);
         }
     }

@@ -82,3 +82,30 @@ pub fn avg_bwd(g: &Geometry, rows: usize, g_y: &[f64]) -> Vec<f64> {
     }
     g_x
 }
+
+/// Max pooling's dispatches (one invocation per output forward, per input backward) and its
+/// uniforms; `aux_off` is its argmax scratch in the activation arena.
+pub(crate) fn plan_max(
+    cx: &super::plan::LayerContext,
+    meta: &mut crate::gpu::meta::LayerMeta,
+    geom: &Geometry,
+    aux_off: u32,
+) -> super::plan::LayerPasses {
+    use crate::gpu::Kernel::*;
+    geom.write_meta(meta);
+    meta.aux_off = aux_off;
+    let kernels = [MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd];
+    super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32)
+}
+
+/// Average pooling's dispatches and uniforms.
+pub(crate) fn plan_avg(
+    cx: &super::plan::LayerContext,
+    meta: &mut crate::gpu::meta::LayerMeta,
+    geom: &Geometry,
+) -> super::plan::LayerPasses {
+    use crate::gpu::Kernel::*;
+    geom.write_meta(meta);
+    let kernels = [AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd];
+    super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32)
+}

@@ -24,7 +24,9 @@ pub use method::{CurvatureUse, Estimate, Method};
 
 use crate::error::{Error, Result};
 use crate::gpu::meta::{stat, SliceMeta, StepMeta};
-use crate::gpu::{dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelId, UniformArena};
+use crate::gpu::{
+    bind_group, dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelId, UniformArena,
+};
 use crate::nn::{Batch, Evaluation, Network};
 use crate::objective::{Objective, Phase};
 use crate::probe::ProbeKind;
@@ -116,22 +118,22 @@ impl Optimizer {
         let uniforms = UniformArena::new(gpu, "slice metas", &slices);
         let groups = (0..slices.len())
             .map(|slot| {
-                let b = |binding: u32, resource| wgpu::BindGroupEntry { binding, resource };
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("optim"),
-                    layout: gpu.pipelines().layout(BindLayout::Optim),
-                    entries: &[
-                        b(0, uniforms.binding(slot)),
-                        b(1, step_meta.as_entire_binding()),
-                        b(2, a.theta.as_entire_binding()),
-                        b(3, a.g_theta.as_entire_binding()),
-                        b(4, a.z.as_entire_binding()),
-                        b(5, a.r_theta.as_entire_binding()),
-                        b(6, curv.as_entire_binding()),
-                        b(7, state.as_entire_binding()),
-                        b(8, a.stats.as_entire_binding()),
+                bind_group(
+                    gpu,
+                    "optim",
+                    BindLayout::Optim,
+                    [
+                        uniforms.binding(slot),
+                        step_meta.as_entire_binding(),
+                        a.theta.as_entire_binding(),
+                        a.g_theta.as_entire_binding(),
+                        a.z.as_entire_binding(),
+                        a.r_theta.as_entire_binding(),
+                        curv.as_entire_binding(),
+                        state.as_entire_binding(),
+                        a.stats.as_entire_binding(),
                     ],
-                })
+                )
             })
             .collect();
         gpu.check()?;

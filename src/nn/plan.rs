@@ -1,0 +1,264 @@
+//! How a network becomes dispatches: the activation arena's layout, and for each layer (each
+//! op's own `plan` in its file: `dense.rs`, `conv.rs`, `pool.rs`, `activation.rs`, `loss.rs`)
+//! the kernels it dispatches in each pass, over how many items, with which uniforms. `Network`
+//! assembles the pass lists from these.
+
+use super::{LayerOp, Phase, Resolved};
+use crate::gpu::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
+use crate::gpu::{Kernel, KernelSet};
+
+/// How a kernel's item count follows the batch.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Items {
+    /// one invocation per element of a [rows, n] tensor
+    PerRow(u32),
+    /// one invocation per TILE × TILE block of a [rows, n] tensor (the tiled kernels)
+    Tiles(u32),
+    /// one invocation per 4 channels × 4 pixels of a [rows, channels, plane] tensor (tiled conv)
+    PixelTiles { channels: u32, plane: u32 },
+    /// a fixed count, whatever the batch
+    Fixed(u32),
+}
+
+impl Items {
+    /// The item count for a batch of `rows`.
+    pub fn count(self, rows: u32) -> u32 {
+        match self {
+            Items::PerRow(n) => rows * n,
+            Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
+            Items::PixelTiles { channels, plane } => channels.div_ceil(TILE) * (rows * plane).div_ceil(TILE),
+            Items::Fixed(n) => n,
+        }
+    }
+}
+
+/// The register tile of the `*_tiled` kernels (`TILE` in shaders/dense_tiled.wgsl).
+pub(crate) const TILE: u32 = 4;
+
+/// One kernel of a pass, with its layer's bind group.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dispatch {
+    pub kernel: Kernel,
+    pub group: usize,
+    pub items: Items,
+}
+
+/// One layer's (or the loss's) dispatches in each pass, in the order they run.
+#[derive(Default)]
+pub(crate) struct LayerPasses {
+    pub fwd: Vec<Dispatch>,
+    pub tangent: Vec<Dispatch>,
+    pub bwd: Vec<Dispatch>,
+    pub rbwd: Vec<Dispatch>,
+    /// a fused forward + tangent (None: `fwd` then `tangent`)
+    pub fwd_tangent: Option<Vec<Dispatch>>,
+    /// a fused backward + R-backward (None: `bwd` then `rbwd`)
+    pub bwd_rbwd: Option<Vec<Dispatch>>,
+}
+
+impl LayerPasses {
+    /// A kernel family's four passes (fwd, tangent, bwd, rbwd), one invocation per output element
+    /// forward and per input element backward.
+    pub fn per_row(group: usize, [f, t, b, r]: [Kernel; 4], out_items: u32, in_items: u32) -> LayerPasses {
+        let d = |kernel, n| vec![Dispatch { kernel, group, items: Items::PerRow(n) }];
+        LayerPasses {
+            fwd: d(f, out_items),
+            tangent: d(t, out_items),
+            bwd: d(b, in_items),
+            rbwd: d(r, in_items),
+            fwd_tangent: None,
+            bwd_rbwd: None,
+        }
+    }
+}
+
+/// What a layer's `plan` is told about where it sits.
+pub(crate) struct LayerContext {
+    /// Its slot among the layer uniforms (and bind groups).
+    pub group: usize,
+    /// The largest batch.
+    pub rows: usize,
+    /// Naive or tiled kernels.
+    pub kernels: KernelSet,
+    /// A CPU adapter (lavapipe, SwiftShader), where some fused kernels are slower.
+    pub cpu_adapter: bool,
+    /// The layer's input depends on θ (not the data): it needs an input cotangent.
+    pub has_input_grad: bool,
+}
+
+impl LayerContext {
+    /// One dispatch of this layer.
+    pub fn d(&self, kernel: Kernel, items: Items) -> Dispatch {
+        Dispatch { kernel, group: self.group, items }
+    }
+}
+
+/// Where a node's values x, tangents t, cotangents g and R-cotangents r start.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct NodeOffsets {
+    pub x: u32,
+    pub t: u32,
+    pub g: u32,
+    pub r: u32,
+}
+
+/// The activation arena: every node's x, t, g, r (t and r only with curvature), then the loss's
+/// slots; layers take scratch (max pooling's argmax) with [`ArenaLayout::take`].
+pub(crate) struct ArenaLayout {
+    pub nodes: Vec<NodeOffsets>,
+    pub target_off: u32,
+    pub loss_off: u32,
+    pub hit_off: u32,
+    pub lse_off: u32,
+    pub t_loss_off: u32,
+    /// floats so far
+    pub len: usize,
+}
+
+impl ArenaLayout {
+    /// The layout for `rows` rows of `model`.
+    pub fn new(model: &Resolved, rows: usize, curvature: bool) -> ArenaLayout {
+        let mut l = ArenaLayout {
+            nodes: Vec::new(),
+            target_off: 0,
+            loss_off: 0,
+            hit_off: 0,
+            lse_off: 0,
+            t_loss_off: 0,
+            len: 0,
+        };
+        // without curvature there are no tangents or R-cotangents: their offsets are never used
+        // (the passes that would read them are empty)
+        for &w in &model.nodes {
+            let x = l.take(rows * w);
+            let t = if curvature { l.take(rows * w) } else { 0 };
+            let g = l.take(rows * w);
+            let r = if curvature { l.take(rows * w) } else { 0 };
+            l.nodes.push(NodeOffsets { x, t, g, r });
+        }
+        l.target_off = l.take(rows * model.loss.target_width(model.output_width()));
+        l.loss_off = l.take(rows);
+        l.hit_off = l.take(rows);
+        l.lse_off = l.take(rows);
+        l.t_loss_off = l.take(rows);
+        l
+    }
+
+    /// `n` more floats; their offset.
+    pub fn take(&mut self, n: usize) -> u32 {
+        let off = self.len;
+        self.len += n;
+        off as u32
+    }
+
+    /// A layer's uniforms with its input and output nodes' offsets filled in.
+    pub fn layer_meta(&self, input: usize, output: usize) -> LayerMeta {
+        let (i, o) = (self.nodes[input], self.nodes[output]);
+        LayerMeta {
+            x_off: i.x,
+            y_off: o.x,
+            t_x_off: i.t,
+            t_y_off: o.t,
+            g_x_off: i.g,
+            g_y_off: o.g,
+            r_x_off: i.r,
+            r_y_off: o.r,
+            flags: if input > 0 { FLAG_INPUT_HAS_TANGENT } else { 0 },
+            ..Default::default()
+        }
+    }
+}
+
+/// Folds each activation that sits next to a dense layer into that layer's tiled kernels
+/// (shaders/dense_tiled.wgsl, "activation epilogues"): a dense layer followed by an activation
+/// writes the activation's output and tangent itself; one preceded by an activation writes the
+/// activation's input cotangent and its R-op. The activation's own dispatches of those passes
+/// are dropped. Exact: the epilogue evaluates the same f, f′, f″ as the activation kernels.
+pub(crate) fn fold_activations_into_dense(
+    model: &Resolved,
+    nodes: &[NodeOffsets],
+    metas: &mut [LayerMeta],
+    passes: &mut [LayerPasses],
+) {
+    let layers = &model.layers;
+    for i in 0..layers.len().saturating_sub(1) {
+        let (a, b) = (&layers[i], &layers[i + 1]);
+        if b.input != a.output {
+            continue;
+        }
+        match (a.op, b.op) {
+            (LayerOp::Dense { .. }, LayerOp::Activation { act, .. }) if act.kernels().is_some() => {
+                let post = nodes[b.output];
+                metas[i].act_fwd = act.code();
+                metas[i].post_x_off = post.x;
+                metas[i].post_t_off = post.t;
+                let p = &mut passes[i + 1];
+                p.fwd.clear();
+                p.tangent.clear();
+                p.fwd_tangent = Some(Vec::new());
+            }
+            (LayerOp::Activation { act, .. }, LayerOp::Dense { .. }) if act.kernels().is_some() => {
+                let pre = nodes[a.input];
+                metas[i + 1].act_bwd = act.code();
+                metas[i + 1].pre_x_off = pre.x;
+                metas[i + 1].pre_t_off = pre.t;
+                metas[i + 1].pre_g_off = pre.g;
+                metas[i + 1].pre_r_off = pre.r;
+                let p = &mut passes[i];
+                p.bwd.clear();
+                p.rbwd.clear();
+                p.bwd_rbwd = Some(Vec::new());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The whole network's dispatch list of each [`Phase`].
+pub(crate) struct PassLists {
+    forward: Vec<Dispatch>,
+    tangent: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+    r_backward: Vec<Dispatch>,
+    forward_tangent: Vec<Dispatch>,
+    backward_r_backward: Vec<Dispatch>,
+}
+
+impl PassLists {
+    /// Forward passes run the layers in order, reverse passes back to front.
+    pub fn assemble(layers: &[LayerPasses]) -> PassLists {
+        let forward = |f: &dyn Fn(&LayerPasses) -> Vec<Dispatch>| layers.iter().flat_map(f).collect::<Vec<_>>();
+        let reverse = |f: &dyn Fn(&LayerPasses) -> Vec<Dispatch>| layers.iter().rev().flat_map(f).collect::<Vec<_>>();
+        PassLists {
+            forward: forward(&|p| p.fwd.clone()),
+            tangent: forward(&|p| p.tangent.clone()),
+            backward: reverse(&|p| p.bwd.clone()),
+            r_backward: reverse(&|p| p.rbwd.clone()),
+            forward_tangent: forward(&|p| {
+                p.fwd_tangent.clone().unwrap_or_else(|| [&p.fwd[..], &p.tangent[..]].concat())
+            }),
+            backward_r_backward: reverse(&|p| p.bwd_rbwd.clone().unwrap_or_else(|| [&p.bwd[..], &p.rbwd[..]].concat())),
+        }
+    }
+
+    /// Drops the passes that need curvature buffers (a network built without them).
+    pub fn without_curvature(mut self) -> PassLists {
+        for list in [&mut self.tangent, &mut self.r_backward, &mut self.forward_tangent, &mut self.backward_r_backward]
+        {
+            list.clear();
+        }
+        self
+    }
+
+    /// The dispatches of one phase.
+    pub fn get(&self, phase: Phase) -> &[Dispatch] {
+        match phase {
+            Phase::Forward => &self.forward,
+            Phase::Tangent => &self.tangent,
+            Phase::Backward => &self.backward,
+            Phase::RBackward => &self.r_backward,
+            Phase::ForwardTangent => &self.forward_tangent,
+            Phase::BackwardRBackward => &self.backward_r_backward,
+        }
+    }
+}
