@@ -246,11 +246,20 @@ fn compare_and_bench_produce_their_reports() {
         "0.3,1",
         "--batch-sizes",
         "32,64",
+        "--depths",
+        "1,3",
+        "--depth-activations",
+        "relu",
+        "--label-noise",
+        "0,0.3",
+        "--diagonal-samples",
+        "16",
         "--out",
         d,
     ]);
     assert!(ok, "{err}");
     for claim in [
+        "The article's claims",
         "GPU memory",
         "time per step",
         "steps to",
@@ -258,12 +267,24 @@ fn compare_and_bench_produce_their_reports() {
         "train − test",
         "learning-rate",
         "batch-size",
+        "depth: final test accuracy with 1 / 3 hidden layers",
+        "label noise: test accuracy with 0% / 30%",
+        "early phase: test accuracy after 5% of the steps",
+        "what the curvature estimate tracks",
     ] {
         assert!(out.contains(claim), "the report lacks '{claim}'");
     }
-    for f in ["report.md", "report.csv", "accuracy.png", "accuracy.svg", "lr_sweep.png", "batch_sweep.svg"] {
+    let files = ["report.md", "report.csv", "report.json", "accuracy.png", "accuracy.svg", "lr_sweep.png"];
+    for f in files.iter().chain(&["batch_sweep.svg", "label_noise.png", "depth_relu.svg"]) {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
+    // the report as data: every article claim has a verdict, every claim a cell per optimizer
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let article = json["article"].as_array().unwrap();
+    assert_eq!(article.len(), 11, "{json}");
+    assert!(article.iter().all(|c| c["verdict"].is_string()));
+    assert!(json["claims"].as_array().unwrap().iter().all(|c| c["cells"].as_array().unwrap().len() == 2));
     let (ok, out, err) = run(&[
         "bench",
         "--data",

@@ -40,6 +40,18 @@ pub struct CompareCmd {
     /// Batch sizes of the stability sweep.
     #[arg(long, default_value = "16,64,256")]
     batch_sizes: String,
+    /// Hidden layers of the depth sweep (MLP models only; empty to skip).
+    #[arg(long, default_value = "1,2,4,8")]
+    depths: String,
+    /// Activations of the depth sweep.
+    #[arg(long, default_value = "tanh,relu")]
+    depth_activations: String,
+    /// Fractions of training labels replaced at random (0 is the headline run; empty to skip).
+    #[arg(long, default_value = "0,0.2,0.4")]
+    label_noise: String,
+    /// Parameters sampled to see what AdaHessian's estimate tracks (one HVP pass each; 0 to skip).
+    #[arg(long, default_value_t = 128)]
+    diagonal_samples: usize,
     /// Report directory.
     #[arg(long, default_value = "runs/compare")]
     out: PathBuf,
@@ -63,7 +75,50 @@ impl CompareCmd {
 }
 
 fn parse_list<T: std::str::FromStr>(flag: &str, s: &str) -> Result<Vec<T>> {
-    s.split(',').map(|v| v.trim().parse::<T>().map_err(|_| anyhow::anyhow!("{flag}: '{v}' is not a number"))).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.parse::<T>().map_err(|_| anyhow::anyhow!("{flag}: '{v}' is not a number")))
+        .collect()
+}
+
+/// The sweeps' settings from the flags, checked.
+struct Sweeps {
+    lr_factors: Vec<f64>,
+    batch_sizes: Vec<usize>,
+    depths: Vec<usize>,
+    depth_activations: Vec<String>,
+    label_noise: Vec<f64>,
+}
+
+impl Sweeps {
+    fn parse(cmd: &CompareCmd) -> Result<Sweeps> {
+        let s = Sweeps {
+            lr_factors: parse_list("--lr-factors", &cmd.lr_factors)?,
+            batch_sizes: parse_list("--batch-sizes", &cmd.batch_sizes)?,
+            depths: parse_list("--depths", &cmd.depths)?,
+            depth_activations: cmd
+                .depth_activations
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            label_noise: parse_list("--label-noise", &cmd.label_noise)?,
+        };
+        if s.batch_sizes.contains(&0) || s.lr_factors.iter().any(|f| *f <= 0.0) || s.depths.contains(&0) {
+            bail!("batch sizes, lr factors and depths must be > 0");
+        }
+        if s.label_noise.iter().any(|n| !(0.0..1.0).contains(n)) {
+            bail!("--label-noise: each fraction must be in [0, 1)");
+        }
+        if let Some(bad) = s.depth_activations.iter().find(|a| adahessian_wgpu::nn::Activation::parse(a).is_none()) {
+            bail!("--depth-activations: unknown activation '{bad}'; use relu, tanh, sigmoid, softplus or gelu");
+        }
+        if !s.depths.is_empty() && s.depth_activations.is_empty() {
+            bail!("--depths needs at least one --depth-activations");
+        }
+        Ok(s)
+    }
 }
 
 pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
@@ -74,17 +129,13 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
     if cmd.seeds == 0 {
         bail!("--seeds 0: need at least one seed (3 or more to show the spread)");
     }
-    let lr_factors: Vec<f64> = parse_list("--lr-factors", &cmd.lr_factors)?;
-    let batch_sizes: Vec<usize> = parse_list("--batch-sizes", &cmd.batch_sizes)?;
-    if batch_sizes.contains(&0) || lr_factors.iter().any(|f| *f <= 0.0) {
-        bail!("batch sizes and lr factors must be > 0");
-    }
+    let sweeps = Sweeps::parse(cmd)?;
     let methods =
         names.iter().map(|n| Ok((n.clone(), OptimArgs::default().config_for(n, 0)?))).collect::<Result<Vec<_>>>()?;
     let schedule = Schedule::parse(&cmd.looping.lr_schedule)?;
     let dir = run::RunDir::create(&cmd.out, cmd.force)?;
     // all or nothing: the report replaces an old one only once it is complete
-    match measure_and_report(lazy, cmd, main_job, &methods, lr_factors, batch_sizes, schedule, &dir) {
+    match measure_and_report(lazy, cmd, main_job, &methods, sweeps, schedule, &dir) {
         Ok(()) => dir.commit(),
         Err(e) => {
             let kept = dir.abandon();
@@ -99,8 +150,7 @@ fn measure_and_report(
     cmd: &CompareCmd,
     main_job: bool,
     methods: &[(String, OptimizerConfig)],
-    lr_factors: Vec<f64>,
-    batch_sizes: Vec<usize>,
+    sweeps: Sweeps,
     schedule: Schedule,
     dir: &run::RunDir,
 ) -> Result<()> {
@@ -134,8 +184,13 @@ fn measure_and_report(
         schedule,
         seeds: cmd.seeds,
         target_accuracy: cmd.target_accuracy,
-        lr_factors,
-        batch_sizes,
+        lr_factors: sweeps.lr_factors,
+        batch_sizes: sweeps.batch_sizes,
+        depths: sweeps.depths,
+        depth_activations: sweeps.depth_activations,
+        label_noise: sweeps.label_noise,
+        early_fractions: vec![0.05, 0.1],
+        diagonal_samples: cmd.diagonal_samples,
     };
     println!("adapter: {}", gpu.describe());
     println!(
@@ -159,8 +214,8 @@ fn measure_and_report(
     let report = comparison.to_markdown();
     println!("{report}");
     println!(
-        "report: {}/report.md (+ report.csv, report.json, accuracy.png/svg, lr_sweep.png/svg, batch_sweep.png/svg); {:.0}s in all{}",
-        dir.path().display(),
+        "report: {}/report.md (+ report.csv, report.json; accuracy, lr_sweep, batch_sweep, label_noise, depth plots as PNG and SVG); {:.0}s in all{}",
+        dir.target().display(),
         started.elapsed().as_secs_f64(),
         if main_job {
             "\nthis was `adahessian compare` on its defaults; see `adahessian --help` for train, bench, devices"
@@ -224,5 +279,32 @@ fn write_report(dir: &run::RunDir, c: &Comparison) -> Result<()> {
         false,
     )?;
     let bs = curves(&|m| m.batch_sweep.iter().map(|(b, a)| ((*b as f64).log2(), *a)).collect());
-    line_chart(&dir.file("batch_sweep"), "Batch-size stability", "log2(batch size)", "final test accuracy", &bs, false)
+    line_chart(
+        &dir.file("batch_sweep"),
+        "Batch-size stability",
+        "log2(batch size)",
+        "final test accuracy",
+        &bs,
+        false,
+    )?;
+    if c.methods.iter().any(|m| !m.noise_sweep.is_empty()) {
+        let noise = curves(&|m| m.noise_sweep.iter().map(|p| (p.noise * 100.0, p.test_accuracy)).collect());
+        let title = "Label noise (clean test labels)";
+        line_chart(&dir.file("label_noise"), title, "% training labels wrong", "final test accuracy", &noise, false)?;
+    }
+    for act in c.setup.depth_activations.iter().filter(|_| c.methods.iter().any(|m| !m.depth_sweep.is_empty())) {
+        let depth = |m: &compare::Measured| -> Vec<(f64, f64)> {
+            m.depth_sweep.iter().filter(|p| &p.activation == act).map(|p| (p.depth as f64, p.test_accuracy)).collect()
+        };
+        let title = format!("Depth ({act} hidden layers)");
+        line_chart(
+            &dir.file(&format!("depth_{act}")),
+            &title,
+            "hidden layers",
+            "final test accuracy",
+            &curves(&depth),
+            false,
+        )?;
+    }
+    Ok(())
 }

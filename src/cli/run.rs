@@ -53,6 +53,11 @@ impl RunDir {
         Ok(RunDir { target: path.to_path_buf(), current: path.to_path_buf().into(), _lock: lock })
     }
 
+    /// Where the run ends up (the staging directory is swapped in here at the first commit).
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
     /// Where the run's files are written now (the staging directory until the first commit).
     pub fn path(&self) -> PathBuf {
         self.current.borrow().clone()

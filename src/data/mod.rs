@@ -157,6 +157,31 @@ impl Dataset {
         }
     }
 
+    /// A copy with a `fraction` of the class labels replaced, each chosen row's label by a
+    /// uniformly random OTHER class (so exactly the chosen rows are wrong): symmetric label noise,
+    /// seeded. Inputs and the rows are unchanged; regression targets are refused.
+    pub fn with_label_noise(&self, fraction: f64, seed: u64) -> Result<Dataset> {
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(Error::Config(format!("label noise {fraction} must be in [0, 1]")));
+        }
+        let Targets::Classes { labels, classes } = &self.targets else {
+            return Err(Error::Config("label noise needs class labels, not real-valued targets".into()));
+        };
+        if *classes < 2 {
+            return Err(Error::Config("label noise needs at least 2 classes".into()));
+        }
+        let mut rng = SplitMix64::new(seed ^ 0x0015_E1AB);
+        let mut order: Vec<u32> = (0..labels.len() as u32).collect();
+        rng.shuffle(&mut order);
+        let wrong = (fraction * labels.len() as f64).round() as usize;
+        let mut noisy = labels.clone();
+        for &row in &order[..wrong] {
+            let old = noisy[row as usize] as usize;
+            noisy[row as usize] = ((old + 1 + rng.below(classes - 1)) % classes) as u32;
+        }
+        Ok(Dataset { targets: Targets::Classes { labels: noisy, classes: *classes }, ..self.clone() })
+    }
+
     /// A seeded shuffle split into (train, test) with `round(rows * test_fraction)` test rows.
     pub fn split(&self, test_fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
         if !(0.0..1.0).contains(&test_fraction) {
