@@ -267,9 +267,9 @@ fn compare_and_bench_produce_their_reports() {
         "train − test",
         "learning-rate",
         "batch-size",
-        "depth: final test accuracy with 1 / 3 hidden layers",
+        "depth: final test accuracy (steps to target) with 1 / 3 hidden layers",
         "label noise: test accuracy with 0% / 30%",
-        "early phase: test accuracy after 5% of the steps",
+        "early phase: test accuracy (and loss) after 5% of the steps",
         "what the curvature estimate tracks",
     ] {
         assert!(out.contains(claim), "the report lacks '{claim}'");

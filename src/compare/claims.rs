@@ -230,8 +230,17 @@ impl ClaimContext<'_> {
                 .depth_activations
                 .iter()
                 .map(|act| {
-                    let accs: Vec<String> =
-                        self.setup.depths.iter().map(|&d| format!("{:.3}", accuracy_at(m, act, d))).collect();
+                    // final accuracy (steps to the target, – where not reached)
+                    let accs: Vec<String> = self
+                        .setup
+                        .depths
+                        .iter()
+                        .map(|&d| {
+                            let p = m.depth_sweep.iter().find(|p| &p.activation == act && p.depth == d);
+                            let steps = p.and_then(|p| p.steps_to_target).map_or("–".to_string(), |s| s.to_string());
+                            format!("{:.3} ({steps})", accuracy_at(m, act, d))
+                        })
+                        .collect();
                     format!("{act} {}", accs.join(" / "))
                 })
                 .collect();
@@ -240,7 +249,7 @@ impl ClaimContext<'_> {
         let trend = Verdict::Trend { from: advantage(first), to: advantage(last), noise: self.noise_acc() };
         let accuracy = self.claim(
             "depth",
-            format!("depth: final test accuracy with {} hidden layers", depths.join(" / ")),
+            format!("depth: final test accuracy (steps to target) with {} hidden layers", depths.join(" / ")),
             "fraction",
             "seed 0",
             cells,
@@ -326,14 +335,26 @@ impl ClaimContext<'_> {
                 let at = move |m: &Measured| {
                     per_seed(m, &|s| s.early.iter().find(|e| e.fraction == f).map_or(f64::NAN, |e| e.test_accuracy))
                 };
+                let loss = move |m: &Measured| {
+                    per_seed(m, &|s| s.early.iter().find(|e| e.fraction == f).map_or(f64::NAN, |e| e.test_loss))
+                };
                 let step = a.seeds[0].early.iter().find(|e| e.fraction == f).map_or(0, |e| e.step);
                 let noise = at(a).std.max(at(b).std).max(0.002);
+                let cells = self
+                    .methods
+                    .iter()
+                    .map(|m| {
+                        let (s, l) = (at(m), loss(m));
+                        let text = format!("{} (test loss {})", s.text(4), l.text(3));
+                        Cell { optimizer: m.name.clone(), text, value: s.mean, spread: s.std }
+                    })
+                    .collect();
                 self.claim(
                     if f <= 0.05 { "early_5" } else { "early_10" },
-                    format!("early phase: test accuracy after {:.0}% of the steps (step {step})", f * 100.0),
+                    format!("early phase: test accuracy (and loss) after {:.0}% of the steps (step {step})", f * 100.0),
                     "fraction",
                     "every seed",
-                    self.stat_cells(&at, 4),
+                    cells,
                     verdict((&a.name, at(a).mean), (&b.name, at(b).mean), noise, true),
                     "",
                 )
