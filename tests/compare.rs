@@ -136,4 +136,12 @@ fn the_article_verdicts_follow_the_measurements_and_the_noise() {
     assert_eq!(c.article.iter().find(|a| a.from == "memory").unwrap().verdict, ArticleVerdict::Contradicted);
     let json = serde_json::to_value(&c).unwrap();
     assert_eq!(json["article"][0]["verdict"], "contradicted");
+    // a baseline that never reaches the target loses the steps row (it is not "not comparable")
+    let ah = measured("adahessian", &[0.95, 0.96, 0.97], &[30, 35, 40], 120, 2.0);
+    let mut adam = measured("adam", &[0.85, 0.86, 0.84], &[0, 0, 0], 100, 1.0);
+    adam.seeds.iter_mut().for_each(|s| s.reached_target = None);
+    let c = Comparison::new("test".into(), ("synthetic".into(), 100, 30), setup(), vec![adam, ah]).unwrap();
+    let steps = c.article.iter().find(|a| a.from == "steps_to_target").unwrap();
+    assert_eq!(steps.verdict, ArticleVerdict::Holds, "{}", steps.measured);
+    assert!(steps.measured.contains("adam has no value"), "{}", steps.measured);
 }

@@ -281,7 +281,10 @@ impl Observer for DiagonalProbe<'_> {
             samples: index.len(),
             rho_diagonal: spearman(&est, &diag),
             rho_row_norm: spearman(&est, &rows),
-            median_row_norm_over_diagonal: median(rows.iter().zip(&diag).map(|(r, d)| r / d.max(1e-30)).collect()),
+            // over parameters with a nonzero diagonal (a dead unit's row is all zeros: no ratio)
+            median_row_norm_over_diagonal: median(
+                rows.iter().zip(&diag).filter(|(_, d)| **d > 0.0).map(|(r, d)| r / d).collect(),
+            ),
             z_stderr: (1.06 / (index.len() as f64 - 3.0).max(1.0)).sqrt(),
             hvps: op.hvps(),
         });

@@ -253,7 +253,8 @@ pub enum Verdict {
         /// The noise scale.
         noise: f64,
     },
-    /// One of the two has no value (did not reach the target, diverged).
+    /// Neither has a value (neither reached the target, both diverged). Where only one has none,
+    /// the other is `Better` with `by` infinite.
     NotComparable,
     /// A measured ratio, stated as it is (memory, time).
     Ratio {
@@ -331,9 +332,15 @@ pub struct Comparison {
 }
 
 /// Which way a measurement points; never claims a difference inside 2 × noise.
+/// A missing value (a target not reached, a run that diverged) loses to a measured one.
 fn verdict(a: (&str, f64), b: (&str, f64), noise: f64, higher_better: bool) -> Verdict {
-    if !a.1.is_finite() || !b.1.is_finite() {
-        return Verdict::NotComparable;
+    match (a.1.is_finite(), b.1.is_finite()) {
+        (true, true) => {}
+        (false, false) => return Verdict::NotComparable,
+        (a_measured, _) => {
+            let (winner, loser) = if a_measured { (a.0, b.0) } else { (b.0, a.0) };
+            return Verdict::Better { winner: winner.into(), loser: loser.into(), by: f64::INFINITY, noise };
+        }
     }
     let diff = a.1 - b.1;
     if diff.abs() <= 2.0 * noise {
@@ -345,6 +352,9 @@ fn verdict(a: (&str, f64), b: (&str, f64), noise: f64, higher_better: bool) -> V
 
 fn says(v: &Verdict, a: &str, b: &str, unit: &str) -> String {
     match v {
+        Verdict::Better { winner, loser, by, .. } if by.is_infinite() => {
+            format!("{winner} better: {loser} has no value (did not reach it, or diverged)")
+        }
         Verdict::Better { winner, loser, by, noise } => {
             format!("{winner} better than {loser} by {by:.3}{unit} (beyond 2 × seed noise {noise:.3})")
         }
