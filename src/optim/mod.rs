@@ -59,6 +59,9 @@ pub struct Optimizer {
     state_len: usize,
     /// floats allocated for the kept curvature estimate (0: not kept; the update kernel forms it)
     curv_len: usize,
+    /// the method's update kernel for this configuration (chosen once: it depends on whether
+    /// the estimate is kept)
+    update: KernelId,
 }
 
 impl Optimizer {
@@ -151,6 +154,7 @@ impl Optimizer {
             n_params,
             state_len,
             curv_len,
+            update: KernelId::Step(method.kernel(keeps_estimate)),
         })
     }
 
@@ -294,7 +298,7 @@ impl Optimizer {
             if method.grad_clip().is_some() {
                 dispatch(gpu, &mut pass, Kernel::GradSumsq, &self.groups[0], 1);
             }
-            dispatch(gpu, &mut pass, KernelId::Step(method.kernel(kept)), &self.groups[0], whole);
+            dispatch(gpu, &mut pass, self.update, &self.groups[0], whole);
         }
         gpu.queue.submit(Some(encoder.finish()));
         self.t = t;
