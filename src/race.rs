@@ -23,6 +23,22 @@ pub enum RacerKind {
     },
 }
 
+impl RacerKind {
+    /// What one step computes, in gradient-evaluation equivalents on a `dim`-dimensional
+    /// objective, counting a Hessian-vector product as one more (forward-over-reverse runs a
+    /// tangent and an R-backward pass beside the forward and backward): a first-order method 1;
+    /// a curvature method 1 + its probes per step (n_samples / update_each); Newton with the exact
+    /// Hessian 1 + dim (one HVP per unit vector).
+    pub fn grad_evals_per_step(&self, dim: usize) -> f64 {
+        match self {
+            RacerKind::Optimizer(c) => {
+                1.0 + c.method().curvature().map_or(0.0, |u| u.n_samples as f64 / u.update_each as f64)
+            }
+            RacerKind::Newton { .. } => 1.0 + dim as f64,
+        }
+    }
+}
+
 enum Mover {
     Optimizer(Box<Optimizer>),
     Newton { lr: f64, damping: f64 },

@@ -243,6 +243,19 @@ impl WebRace {
         })
     }
 
+    /// Each racer's cost per step in gradient-evaluation equivalents (the library's count, see
+    /// `RacerKind::grad_evals_per_step`): JSON `[{name, grad_evals_per_step}]`.
+    pub fn costs(&self) -> Result<String, JsValue> {
+        let race = self.race.borrow();
+        let race = race.as_ref().ok_or_else(|| js_err("the race is busy"))?;
+        let costs: Vec<RacerCost> = race
+            .racers
+            .iter()
+            .map(|r| RacerCost { name: r.name.clone(), grad_evals_per_step: r.kind.grad_evals_per_step(2) })
+            .collect();
+        serde_json::to_string(&costs).map_err(js_err)
+    }
+
     /// The exact Hessian, its diagonal and row norms at racer `i`, with AdaHessian's √v̂ when it
     /// has one: a JSON string.
     pub fn readout(&self, i: usize) -> js_sys::Promise {
@@ -259,6 +272,13 @@ impl WebRace {
 /// A value as the JSON string the page parses (non-finite numbers become null).
 fn json<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
     serde_json::to_string(value).map(|t| JsValue::from_str(&t)).map_err(js_err)
+}
+
+/// What a racer's step costs.
+#[derive(serde::Serialize)]
+struct RacerCost {
+    name: String,
+    grad_evals_per_step: f64,
 }
 
 /// A racer after a step.

@@ -22,6 +22,40 @@ function loadCatalog() {
   }
 }
 const activeRacers = () => RACERS.filter((r) => state.racers.split(',').includes(r.name));
+
+// ---- lessons: one click sets the whole state and starts the race ------------------------------
+const BASE_RACERS = 'sgd,momentum,adam,adahessian,newton';
+const LESSONS = [
+  { name: 'diagonal', title: 'a. Diagonal curvature is enough',
+    state: { surface: 'quadratic', cond: 2, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 0 },
+    text: 'A quadratic 100 times steeper along y than along x, axes aligned. Its Hessian is diagonal, so a per-coordinate curvature is the whole truth: AdaHessian divides each coordinate by its own curvature and walks straight to the minimum, like Newton, while SGD and momentum zig-zag across the steep direction.' },
+  { name: 'rotated', title: 'b. …until the axes turn',
+    state: { surface: 'quadratic', cond: 2, angle: 45, racers: BASE_RACERS, hpow: 1, clip: 0 },
+    text: 'The same quadratic rotated by 45°. The Hessian is no longer diagonal: each row mixes both curvatures. The readout shows what AdaHessian measures, √v̂, following the row norm, not |H_ii|. A diagonal preconditioner has nothing left to exploit; only Newton, with the full 2×2 Hessian, still goes straight.' },
+  { name: 'saddle', title: 'c. A saddle',
+    state: { surface: 'saddle', cond: 1, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 0 },
+    text: 'f = x² − y². Newton\'s step H⁻¹∇f points at the saddle point itself (this Newton falls back to a gradient step where H is not positive definite). AdaHessian divides by |curvature|, so it keeps moving down the falling direction and escapes.' },
+  { name: 'rosenbrock', title: 'd. Rosenbrock from far away',
+    state: { surface: 'rosenbrock', cond: 1, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 0 },
+    text: 'A curved valley with gradients of hundreds at the start. Without clipping, AdaHessian\'s first steps are huge (its curvature estimate has not caught up) and it can be thrown out of the valley. Open the next lesson to see the same start with the gradient norm clipped to 1.' },
+  { name: 'rosenbrock-clipped', title: 'd′. … with gradient clipping',
+    state: { surface: 'rosenbrock', cond: 1, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 1 },
+    text: 'The same start with AdaHessian\'s gradient norm clipped to 1 (PyTorch\'s clip_grad_norm_): it now follows the valley floor towards (1, 1).' },
+  { name: 'hessian-power', title: 'e. Hessian power k = 0',
+    state: { surface: 'quadratic', cond: 1.5, angle: 0, racers: 'momentum,adahessian,newton', hpow: 0, clip: 0, lr_adahessian: 0.02, lr_momentum: 0.002 },
+    text: 'With k = 0 AdaHessian divides by v̂⁰ = 1: it is momentum SGD with an EMA of the gradient. With its lr 10 × momentum\'s (PyTorch\'s momentum buffer sums the gradients, an EMA averages them) the two paths stay close: momentum\'s buffer takes a few steps to build up, AdaHessian\'s bias correction does not wait. Slide k towards 1 to watch curvature take over the step sizes.' },
+];
+function applyLesson(name) {
+  const l = LESSONS.find((x) => x.name === name);
+  if (!l) return false;
+  // every racer's default lr unless the lesson sets one
+  for (const r of RACERS) state['lr_' + r.name] = r.lr;
+  Object.assign(state, l.state, { x: null, y: null });
+  demo.lesson = l.name;
+  $('lesson-text').innerHTML = `<b>${l.title}.</b> ${l.text}`;
+  for (const b of document.querySelectorAll('#lessons button')) b.classList.toggle('active', b.dataset.lesson === l.name);
+  return true;
+}
 // Surfaces' windows and starts, and the boundary grid: the library's numbers (demo_constants).
 let BOUNDS = {}, STARTS = {}, GRID = null;
 function loadConstants() {
@@ -30,7 +64,7 @@ function loadConstants() {
   GRID = c.boundary;
 }
 const $ = (id) => document.getElementById(id);
-const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [] }, landscapeDone: false, curvatureDone: false });
+const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [] }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null });
 
 // ---- state in the URL ----------------------------------------------------------------------
 const state = {
@@ -41,6 +75,9 @@ const state = {
 };
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
+  // a lesson sets the whole state; a page opened with no state starts the first lesson
+  const lesson = p.get('lesson') || (location.hash.length <= 1 ? LESSONS[0].name : null);
+  if (lesson && applyLesson(lesson)) state.autoplay = 1;
   for (const [k, v] of p) if (k in state) state[k] = typeof state[k] === 'number' || state[k] === null ? Number(v) : v;
 }
 function writeHash() {
@@ -134,7 +171,8 @@ function drawContour() {
   contour = c.getContext('2d').getImageData(0, 0, c.width, c.height);
 }
 async function resetRace() {
-  if (raceBusy) return setTimeout(resetRace, 50);
+  // a reset asked for while a step runs waits for it, and resolves when it is done
+  if (raceBusy) return new Promise((done) => setTimeout(() => resetRace().then(done), 50));
   raceBusy = true;
   try {
     const start = state.x === null ? STARTS[state.surface] : [state.x, state.y];
@@ -142,8 +180,10 @@ async function resetRace() {
     race = await WebRace.create(demo.gpu, state.surface, kappa(), state.angle, start[0], start[1],
       activeRacers().map((r) => r.name).join(','), new Float32Array(activeRacers().map((r) => state['lr_' + r.name])), state.hpow, !!state.clip);
     paths = Object.fromEntries(activeRacers().map((r) => [r.name, [start]]));
-    demo.race = { steps: 0, losses: Object.fromEntries(activeRacers().map((r) => [r.name, []])) };
+    const costs = Object.fromEntries(JSON.parse(race.costs()).map((c) => [c.name, c.grad_evals_per_step]));
+    demo.race = { steps: 0, losses: Object.fromEntries(activeRacers().map((r) => [r.name, []])), costs, lesson: demo.lesson };
     drawRace();
+    drawRaceChart();
   } catch (e) { fail(e); }
   raceBusy = false;
 }
@@ -167,8 +207,39 @@ async function stepRace(n) {
       <tr><td>row norm</td><td>${f(ro.row_norms[0])}</td><td>${f(ro.row_norms[1])}</td></tr>
       <tr><td>AdaHessian √v̂</td><td>${ro.adahessian ? f(ro.adahessian[0]) : '–'}</td><td>${ro.adahessian ? f(ro.adahessian[1]) : '–'}</td></tr>`;
     drawRace();
+    drawRaceChart();
   } catch (e) { fail(e); playing = false; }
   raceBusy = false;
+}
+// loss against steps or against cost (gradient-evaluation equivalents, the library's count per
+// racer), log scale; and each racer's steps and cost to get within the tolerance of the minimum
+function drawRaceChart() {
+  const c = $('race-chart'), ctx = c.getContext('2d');
+  ctx.clearRect(0, 0, c.width, c.height);
+  const byCost = $('chart-x').value === 'cost';
+  const series = activeRacers().map((r) => {
+    const l = demo.race.losses[r.name] || [], per = demo.race.costs ? demo.race.costs[r.name] || 1 : 1;
+    return { r, per, pts: l.map((v, i) => [(i + 1) * (byCost ? per : 1), v]).filter((p) => p[1] !== null && isFinite(p[1]) && p[1] > 0) };
+  });
+  const all = series.flatMap((s) => s.pts);
+  if (all.length < 2) return;
+  const xmax = Math.max(...all.map((p) => p[0]));
+  const ly = all.map((p) => Math.log10(p[1])), lo = Math.min(...ly), hi = Math.max(...ly, lo + 1e-6);
+  const X = (x) => 40 + (x / xmax) * (c.width - 50), Y = (v) => 10 + (hi - Math.log10(v)) / (hi - lo) * (c.height - 35);
+  ctx.strokeStyle = '#999'; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(40, 10); ctx.lineTo(40, c.height - 25); ctx.lineTo(c.width - 10, c.height - 25); ctx.stroke();
+  ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
+  ctx.fillText(`1e${hi.toFixed(1)}`, 2, 14); ctx.fillText(`1e${lo.toFixed(1)}`, 2, c.height - 28);
+  ctx.fillText(byCost ? `gradient evaluations (to ${xmax.toFixed(0)})` : `steps (to ${xmax})`, c.width / 2 - 60, c.height - 8);
+  for (const s of series) {
+    ctx.strokeStyle = s.r.color; ctx.lineWidth = 2; ctx.beginPath();
+    s.pts.forEach((p, i) => (i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1]))));
+    ctx.stroke();
+  }
+  const tol = Number($('tol').value) || 1e-3;
+  $('race-cost').innerHTML = '<tr><th>optimizer</th><th>cost / step</th><th>steps to f ≤ tol</th><th>cost to f ≤ tol</th></tr>' + series.map((s) => {
+    const l = demo.race.losses[s.r.name] || [], k = l.findIndex((v) => v !== null && v <= tol);
+    return `<tr><td><span class="swatch" style="background:${s.r.color}"></span>${s.r.name}</td><td>${s.per.toFixed(2)}</td><td>${k < 0 ? '–' : k + 1}</td><td>${k < 0 ? '–' : ((k + 1) * s.per).toFixed(1)}</td></tr>`;
+  }).join('');
 }
 function raceLoop() {
   if (playing) stepRace(2);
@@ -284,17 +355,43 @@ async function curvature() {
 }
 
 // ---- controls --------------------------------------------------------------------------------
+function showValues() {
+  $('cond-v').textContent = kappa().toFixed(1); $('angle-v').textContent = state.angle; $('hpow-v').textContent = state.hpow;
+  $('noise-v').textContent = state.noise; $('testfrac-v').textContent = state.testfrac;
+  for (const r of RACERS) $(`lr-${r.name}-v`).textContent = state['lr_' + r.name].toPrecision(2);
+}
+// the race's controls from the state (after a lesson set it)
+function syncControls() {
+  $('surface').value = state.surface; $('cond').value = state.cond; $('angle').value = state.angle; $('hpow').value = state.hpow; $('clip').checked = !!state.clip;
+  for (const r of RACERS) {
+    const on = $(`on-${r.name}`), lr = $(`lr-${r.name}`);
+    if (on) on.checked = activeRacers().includes(r);
+    if (lr) lr.value = Math.log10(state['lr_' + r.name]);
+  }
+  if ($('cond-v')) showValues();
+}
+function bindLessons() {
+  demo.lessons = LESSONS.map((l) => l.name);
+  $('lessons').innerHTML = LESSONS.map((l) => `<button data-lesson="${l.name}" class="${l.name === demo.lesson ? 'active' : ''}">${l.title}</button>`).join('');
+  for (const b of document.querySelectorAll('#lessons button')) {
+    b.onclick = () => {
+      applyLesson(b.dataset.lesson);
+      history.replaceState(null, '', '#lesson=' + b.dataset.lesson);
+      syncControls();
+      resetRace().then(() => { playing = true; });
+    };
+  }
+}
 function bindControls() {
+  bindLessons();
+  $('chart-x').addEventListener('change', drawRaceChart);
+  $('tol').addEventListener('change', drawRaceChart);
   const lrs = $('lr-controls');
   lrs.innerHTML = RACERS.map((r) => `<label title="${r.summary}"><input id="on-${r.name}" type="checkbox" ${activeRacers().includes(r) ? 'checked' : ''}><span class="swatch" style="background:${r.color}"></span>${r.name} lr
     <input id="lr-${r.name}" type="range" min="-4" max="${r.name === 'newton' ? 0 : 0.5}" step="0.05" value="${Math.log10(state['lr_' + r.name])}"> <span id="lr-${r.name}-v"></span></label>`).join('');
-  const show = () => {
-    $('cond-v').textContent = kappa().toFixed(1); $('angle-v').textContent = state.angle; $('hpow-v').textContent = state.hpow;
-    $('noise-v').textContent = state.noise; $('testfrac-v').textContent = state.testfrac;
-    for (const r of RACERS) $(`lr-${r.name}-v`).textContent = state['lr_' + r.name].toPrecision(2);
-  };
+  const show = showValues;
   const raceInput = (id, key, parse, raceReset = true) => $(id).addEventListener('input', (e) => { state[key] = parse(e.target); show(); writeHash(); if (raceReset) resetRace(); });
-  $('surface').value = state.surface; $('cond').value = state.cond; $('angle').value = state.angle; $('hpow').value = state.hpow; $('clip').checked = !!state.clip;
+  syncControls();
   raceInput('surface', 'surface', (t) => { state.x = state.y = null; return t.value; });
   raceInput('cond', 'cond', (t) => Number(t.value));
   raceInput('angle', 'angle', (t) => Number(t.value));

@@ -1,5 +1,6 @@
 // Headless-Chromium test of the demo page (SwiftShader WebGPU): the page loads with no console
 // errors; every optimizer's loss falls on the quadratic; the playground trains and its loss falls;
+// every lesson animates when clicked, and the race's loss chart and cost table are drawn;
 // the landscape and curvature panels draw something; a screenshot is kept as evidence.
 // Usage: node web/test/page.mjs   (after web/build.sh; needs /usr/bin/chromium)
 import { chromium } from 'playwright-core';
@@ -47,7 +48,17 @@ try {
   await page.waitForFunction(() => window.demo.landscapeDone, null, { timeout: 180000 });
   await page.evaluate(() => document.getElementById('pg-curvature').click());
   await page.waitForFunction(() => window.demo.curvatureDone, null, { timeout: 180000 });
-  const spread = await page.evaluate(() => ['landscape', 'curvature', 'boundary-a', 'race'].map((id) => {
+  // every lesson: one click sets the state and the race animates
+  const lessons = await page.evaluate(() => window.demo.lessons);
+  check(lessons.length >= 6, `the lessons are listed (${lessons.join(', ')})`);
+  for (const name of lessons) {
+    await page.evaluate((n) => document.querySelector(`#lessons button[data-lesson="${n}"]`).click(), name);
+    await page.waitForFunction((n) => window.demo.race.lesson === n && window.demo.race.steps >= 10, name, { timeout: 60000 });
+    const text = await page.textContent('#lesson-text');
+    check(text.length > 40, `lesson ${name} animates and explains itself`);
+  }
+  check((await page.evaluate(() => document.getElementById('race-cost').rows.length)) > 1, 'the cost table lists the racers');
+  const spread = await page.evaluate(() => ['landscape', 'curvature', 'boundary-a', 'race', 'race-chart'].map((id) => {
     const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     const seen = new Set();
     for (let i = 0; i < d.length; i += 4 * 7) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
