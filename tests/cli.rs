@@ -504,6 +504,19 @@ fn hessian_and_landscape_run_on_a_trained_model() {
         .fold(0.0, f64::max);
     assert!(asym < 1e-4 && h.iter().any(|v| *v != 0.0), "max |H - Hᵀ| {asym}");
     assert!(dir.join("hessian/diagonal.csv").is_file() && dir.join("hessian/diagonal.png").is_file());
+    // per tensor: one row per tensor (as text and JSON), a bar plot, and traces that add up to the
+    // whole Hessian's diagonal sum (the exact H above)
+    let (ok, out, err) = run(&["hessian", "--run", d, "--per-layer", "--probes", "200", "--json"]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let blocks = json["per_layer"].as_array().unwrap();
+    assert_eq!(blocks.iter().map(|b| b["params"].as_u64().unwrap()).sum::<u64>(), 22, "{out}");
+    let (traces, errs): (f64, f64) = blocks.iter().fold((0.0, 0.0), |(t, e), b| {
+        (t + b["trace"].as_f64().unwrap(), e + b["trace_stderr"].as_f64().unwrap().powi(2))
+    });
+    let exact: f64 = (0..22).map(|i| h[i * 22 + i]).sum();
+    assert!((traces - exact).abs() <= 4.0 * errs.sqrt() + 1e-6, "Σ block traces {traces} vs tr H {exact}");
+    assert!(dir.join("hessian/per_layer.png").is_file() && dir.join("hessian/per_layer.svg").is_file());
     fails(&["hessian", "--run", d, "--exact", "--max-exact-params", "10"], &["22 parameters", "--max-exact-params"]);
     // an output directory that is a file: the error names the path ("File exists" alone did not)
     let blocker = dir.join("a-file");

@@ -1,7 +1,7 @@
 //! `adahessian hessian` and `adahessian landscape`: PyHessian's and Li et al.'s jobs on a trained
 //! run (or any checkpoint), on the GPU HVP. Both print what they cost (HVPs, seconds).
 
-use crate::plot::{heatmap, line_chart, Series};
+use crate::plot::{bar_chart, heatmap, line_chart, Series};
 use crate::setup::{self, Data, DataArgs};
 use crate::LazyGpu;
 use adahessian_wgpu::checkpoint::{self, NamedTensor};
@@ -139,6 +139,10 @@ pub struct HessianCmd {
     /// Exact diagonal, row norms and AdaHessian's estimate per parameter (CSV and plot).
     #[arg(long)]
     diagonal: bool,
+    /// Top eigenvalue and trace of each parameter tensor's diagonal block (table, JSON and a bar
+    /// plot), as PyHessian reports per layer.
+    #[arg(long)]
+    per_layer: bool,
     /// Write the eigenvectors of --top-k as safetensors (named like the parameters) into this directory.
     #[arg(long)]
     save_eigenvectors: Option<PathBuf>,
@@ -216,7 +220,7 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     let rows = cmd.source.rows.unwrap_or(256).min(ds.rows());
     let model = l.spec.resolve()?;
     let (mut top_k, mut trace) = (cmd.top_k, cmd.trace);
-    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal {
+    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal && !cmd.per_layer {
         (top_k, trace) = (Some(1), true);
     }
     if (cmd.exact || cmd.diagonal) && model.n_params > cmd.max_exact_params {
@@ -259,7 +263,11 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     if cmd.exact || cmd.diagonal {
         report.dense = Some(dense(&op, cmd, &model, &out_dir)?);
     }
-    report.hvps = op.hvps();
+    if cmd.per_layer {
+        report.per_layer = Some(per_layer(&op, cmd, &model, &out_dir)?);
+    }
+    // the per-layer blocks are operators of their own, with their own counts
+    report.hvps = op.hvps() + report.per_layer.iter().flatten().map(|b| b.hvps).sum::<u64>();
     report.seconds = start.elapsed().as_secs_f64();
     // one value, printed one of two ways
     if cmd.json {
@@ -302,6 +310,28 @@ fn top_eigen(
         eigenvectors_dir: cmd.save_eigenvectors.as_ref().map(|d| d.display().to_string()),
         top_eigen_cost,
     })
+}
+
+/// `--per-layer`: each tensor's block (power iteration and Hutchinson on the masked operator),
+/// with a bar plot of |λmax| and |trace| per tensor.
+fn per_layer(
+    op: &HessianOperator,
+    cmd: &HessianCmd,
+    model: &adahessian_wgpu::nn::Resolved,
+    out_dir: &Path,
+) -> Result<Vec<adahessian_wgpu::curvature::BlockCurvature>> {
+    let busy = setup::spinner(format!("per-layer curvature ({} tensors)…", model.params.len()));
+    let options = PowerOptions { tol: cmd.tol, max_iter: cmd.max_iter, seed: cmd.seed };
+    let blocks = block_on(curvature::per_tensor(op, model, options, cmd.probes, cmd.trace_tol))?;
+    busy.finish_and_clear();
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating the directory {}", out_dir.display()))?;
+    let labels: Vec<String> = blocks.iter().map(|b| b.tensor.clone()).collect();
+    let series = [
+        ("|top eigenvalue|", blocks.iter().map(|b| b.top_eigenvalue).collect()),
+        ("|trace|", blocks.iter().map(|b| b.trace).collect()),
+    ];
+    bar_chart(&out_dir.join("per_layer"), "Curvature of each tensor's diagonal block", &labels, &series)?;
+    Ok(blocks)
 }
 
 /// `--density`: SLQ, written as density.csv, density_smoothed.csv and a plot.

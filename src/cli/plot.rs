@@ -256,3 +256,69 @@ pub fn heatmap(stem: &Path, title: &str, a: &[f64], b: &[f64], z: &[f64], path: 
         .with_context(|| format!("drawing {}", svg.display()))?;
     Ok(())
 }
+
+/// Bars of `values` (one per label, side by side in groups of `series.len()`), as PNG and SVG:
+/// e.g. each tensor's top eigenvalue and trace. Values are drawn on a log axis (magnitudes; a
+/// negative value is drawn at its absolute value).
+pub fn bar_chart(stem: &Path, title: &str, labels: &[String], series: &[(&str, Vec<f64>)]) -> Result<()> {
+    register_font();
+    fn draw_bars<DB: DrawingBackend>(
+        root: DrawingArea<DB, plotters::coord::Shift>,
+        title: &str,
+        labels: &[String],
+        series: &[(&str, Vec<f64>)],
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let all = series.iter().flat_map(|s| s.1.iter()).map(|v| v.abs()).filter(|v| *v > 0.0);
+        let (lo, hi) = all.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = if hi > 0.0 { (lo / 2.0, hi * 2.0) } else { (1e-3, 1.0) };
+        let n = labels.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(60)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..n as f64, (lo..hi).log_scale())
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        chart.configure_mesh().x_labels(0).draw().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+
+        let width = 0.8 / series.len().max(1) as f64;
+        for (k, (name, values)) in series.iter().enumerate() {
+            let color = COLORS[k % COLORS.len()];
+            let bars = values.iter().enumerate().filter(|(_, v)| v.abs() > 0.0).map(move |(i, v)| {
+                let x0 = i as f64 + 0.1 + k as f64 * width;
+                Rectangle::new([(x0, lo), (x0 + width, v.abs())], color.filled())
+            });
+            chart
+                .draw_series(bars)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+        }
+        // each group's label above its bars, inside the plot (the mesh's own labels land on
+        // "nice" numbers, not on the groups; every bar ends below hi / 2)
+        let names = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Text::new(l.clone(), (i as f64 + 0.1, hi / 1.4), ("sans-serif", 14).into_font()));
+        chart.draw_series(names).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(())
+    }
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    draw_bars(BitMapBackend::new(&png, (800, 500)).into_drawing_area(), title, labels, series)
+        .with_context(|| format!("drawing {}", png.display()))?;
+    draw_bars(SVGBackend::new(&svg, (800, 500)).into_drawing_area(), title, labels, series)
+        .with_context(|| format!("drawing {}", svg.display()))
+}

@@ -25,6 +25,8 @@ pub struct HessianOperator<'a> {
     chunks: Vec<Vec<u32>>,
     rows: usize,
     hvps: Cell<u64>,
+    /// W of the operator W H W (a 0/1 mask selects a diagonal block); None: H itself
+    weights: Option<Vec<f64>>,
 }
 
 impl<'a> HessianOperator<'a> {
@@ -36,7 +38,7 @@ impl<'a> HessianOperator<'a> {
         }
         let all: Vec<u32> = (0..rows as u32).collect();
         let chunks = all.chunks(net.max_batch()).map(|c| c.to_vec()).collect();
-        Ok(HessianOperator { gpu, net, data, chunks, rows, hvps: Cell::new(0) })
+        Ok(HessianOperator { gpu, net, data, chunks, rows, hvps: Cell::new(0), weights: None })
     }
 
     /// The dimension P.
@@ -54,8 +56,34 @@ impl<'a> HessianOperator<'a> {
         self.hvps.get()
     }
 
-    /// H v.
+    /// The operator W H W on the same rows, for a diagonal W given by `weights` (length P): with
+    /// a 0/1 mask, the diagonal block of those parameters (its eigenvalues and trace, padded with
+    /// zeros). It counts its own HVPs.
+    pub fn with_weights(&self, weights: Vec<f64>) -> Result<HessianOperator<'a>> {
+        if weights.len() != self.dim() {
+            return Err(Error::Shape(format!("{} weights for {} parameters", weights.len(), self.dim())));
+        }
+        Ok(HessianOperator {
+            gpu: self.gpu,
+            net: self.net,
+            data: self.data,
+            chunks: self.chunks.clone(),
+            rows: self.rows,
+            hvps: Cell::new(0),
+            weights: Some(weights),
+        })
+    }
+
+    /// H v (or W H W v).
     pub async fn apply(&self, v: &[f64]) -> Result<Vec<f64>> {
+        let weighted: Vec<f64>;
+        let v = match &self.weights {
+            Some(w) => {
+                weighted = v.iter().zip(w).map(|(x, w)| x * w).collect();
+                &weighted[..]
+            }
+            None => v,
+        };
         let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
         let mut out = vec![0.0; v.len()];
         for chunk in &self.chunks {
@@ -66,8 +94,56 @@ impl<'a> HessianOperator<'a> {
                 *o += w * h as f64;
             }
         }
+        if let Some(w) = &self.weights {
+            out.iter_mut().zip(w).for_each(|(o, w)| *o *= w);
+        }
         Ok(out)
     }
+}
+
+/// The curvature of one parameter tensor's diagonal block H_bb of the Hessian.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BlockCurvature {
+    /// The tensor (`0.weight`).
+    pub tensor: String,
+    /// Its parameters.
+    pub params: usize,
+    /// The block's eigenvalue of largest magnitude (power iteration).
+    pub top_eigenvalue: f64,
+    /// tr H_bb (Hutchinson).
+    pub trace: f64,
+    /// Its standard error.
+    pub trace_stderr: f64,
+    /// HVPs spent on the block.
+    pub hvps: u64,
+}
+
+/// Top eigenvalue and trace of every parameter tensor's diagonal block, as PyHessian reports
+/// per layer: the operator M H M with M the tensor's 0/1 mask.
+pub async fn per_tensor(
+    op: &HessianOperator<'_>,
+    model: &crate::nn::Resolved,
+    power: PowerOptions,
+    probes: usize,
+    tol: f64,
+) -> Result<Vec<BlockCurvature>> {
+    let mut out = Vec::new();
+    for p in &model.params {
+        let mut mask = vec![0.0; op.dim()];
+        mask[p.offset..p.offset + p.len()].iter_mut().for_each(|m| *m = 1.0);
+        let block = op.with_weights(mask)?;
+        let top = top_eigen(&block, 1, power).await?;
+        let t = hutchinson_trace(&block, probes, tol, power.seed).await?;
+        out.push(BlockCurvature {
+            tensor: p.name.clone(),
+            params: p.len(),
+            top_eigenvalue: top[0].value,
+            trace: t.trace,
+            trace_stderr: t.stderr,
+            hvps: block.hvps(),
+        });
+    }
+    Ok(out)
 }
 
 /// The Rademacher probe number `index` of a tool's stream (the probe hash, so the GPU and CPU agree).

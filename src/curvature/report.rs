@@ -102,6 +102,9 @@ pub struct HessianReport {
     /// `--exact` / `--diagonal`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub dense: Option<DenseResult>,
+    /// `--per-layer`: each parameter tensor's diagonal block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_layer: Option<Vec<super::BlockCurvature>>,
     /// All HVPs.
     pub hvps: u64,
     /// All seconds.
@@ -164,6 +167,17 @@ impl HessianReport {
                 let _ = writeln!(
                     t,
                     "diagonal: mean row norm / |diagonal| = {ratio:.2} (AdaHessian's √v̂ tracks row norms, not |H_ii|); {files}.{{csv,png,svg}}"
+                );
+            }
+        }
+        if let Some(blocks) = &self.per_layer {
+            let _ =
+                writeln!(t, "per tensor (diagonal blocks): tensor, parameters, top eigenvalue, trace ± stderr, HVPs");
+            for b in blocks {
+                let _ = writeln!(
+                    t,
+                    "  {:<14} {:>7} {:>13.6e} {:>13.6e} ± {:.2e} {:>6}",
+                    b.tensor, b.params, b.top_eigenvalue, b.trace, b.trace_stderr, b.hvps
                 );
             }
         }
