@@ -317,12 +317,14 @@ struct BenchReport {
     results: Vec<BenchStep>,
 }
 
-/// The playground's curvature readout.
+/// The playground's curvature readout: λmax(H), tr H and, where the optimizer has one, its
+/// preconditioned sharpness against its edge of stability.
 #[derive(serde::Serialize)]
 struct CurvatureSummary {
     top: f64,
     trace: f64,
     trace_stderr: f64,
+    edge: Option<curvature::EdgeOfStability>,
     hvps: u64,
 }
 
@@ -501,11 +503,22 @@ impl Playground {
                 let op = HessianOperator::new(&gpu, &s.net, &s.train, None)?;
                 let top = curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 }).await?;
                 let trace = curvature::hutchinson_trace(&op, 30, 1e-2, s.steps).await?;
+                // the sharpness the optimizer sees against its edge of stability (Cohen et al.)
+                let state = s.opt.read_state(&gpu).await?;
+                let edge = match s.opt.config().method().stability(s.opt.lr(), &state) {
+                    Some(st) => {
+                        let power = PowerOptions { tol: 1e-2, max_iter: 30, seed: 1 };
+                        Some(curvature::edge_of_stability(&op, &st, power).await?)
+                    }
+                    None => None,
+                };
+                let hvps = op.hvps() + edge.as_ref().map_or(0, |e| e.hvps);
                 Ok::<_, crate::Error>(CurvatureSummary {
                     top: top[0].value,
                     trace: trace.trace,
                     trace_stderr: trace.stderr,
-                    hvps: op.hvps(),
+                    edge,
+                    hvps,
                 })
             }
             .await;

@@ -517,6 +517,10 @@ fn hessian_and_landscape_run_on_a_trained_model() {
     let exact: f64 = (0..22).map(|i| h[i * 22 + i]).sum();
     assert!((traces - exact).abs() <= 4.0 * errs.sqrt() + 1e-6, "Σ block traces {traces} vs tr H {exact}");
     assert!(dir.join("hessian/per_layer.png").is_file() && dir.join("hessian/per_layer.svg").is_file());
+    // the sharpness the run's optimizer sees, from its checkpointed state, against its edge
+    let (ok, out, err) = run(&["hessian", "--run", d, "--preconditioned"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("edge of stability: sharpness") && out.contains("(2 + 2β1)"), "{out}");
     fails(&["hessian", "--run", d, "--exact", "--max-exact-params", "10"], &["22 parameters", "--max-exact-params"]);
     // an output directory that is a file: the error names the path ("File exists" alone did not)
     let blocker = dir.join("a-file");

@@ -238,3 +238,45 @@ fn per_tensor_blocks_match_the_dense_hessian_blocks() {
         assert!(b.hvps > 0);
     }
 }
+
+/// The sharpness an optimizer sees against its edge of stability: for SGD λmax(H) against 2/η;
+/// for Adam after some steps, λmax(P⁻¹H) with P = √v̂ + ε from its state, against the dense
+/// eigenvalues of P^(−1/2) H P^(−1/2) from the f64 Hessian, and (2 + 2β1)/((1 − β1) η).
+#[test]
+fn edge_of_stability_matches_the_dense_preconditioned_hessian() {
+    use adahessian_wgpu::optim::{AdamConfig, Method, Optimizer, OptimizerConfig, SgdConfig};
+    let gpu = gpu_or_skip!();
+    let (p, h) = tiny(gpu);
+    let n = p.model.n_params;
+    let power = PowerOptions { tol: 1e-9, max_iter: 3000, seed: 4 };
+    let largest = |m: &[f64]| {
+        let (values, _) = eigen::symmetric_eigen(m, n);
+        values.iter().cloned().fold(0.0f64, |a, v| if v.abs() > a.abs() { v } else { a })
+    };
+    let op = HessianOperator::new(gpu, &p.net, &p.data, None).unwrap();
+    let sgd = SgdConfig { lr: 0.1, ..Default::default() };
+    let st = sgd
+        .stability(0.1, &block_on(Optimizer::new(gpu, &p.net, sgd.into()).unwrap().read_state(gpu)).unwrap())
+        .unwrap();
+    let e = block_on(curvature::edge_of_stability(&op, &st, power)).unwrap();
+    assert!((e.threshold - 20.0).abs() < 1e-5, "2 / η: {}", e.threshold);
+    assert!((e.sharpness - largest(&h)).abs() <= 1e-3 * largest(&h).abs(), "{} vs {}", e.sharpness, largest(&h));
+    // Adam's state after 5 steps; the weights are put back, so H stays the f64 Hessian above
+    let theta = block_on(p.net.params(gpu)).unwrap();
+    let adam = AdamConfig { lr: 0.01, ..Default::default() };
+    let mut opt = Optimizer::new(gpu, &p.net, OptimizerConfig::Adam(adam)).unwrap();
+    let indices: Vec<u32> = (0..p.rows as u32).collect();
+    for _ in 0..5 {
+        opt.step(gpu, &p.net, &adahessian_wgpu::nn::Batch { data: &p.data, indices: &indices }).unwrap();
+    }
+    p.net.set_params(gpu, &theta).unwrap();
+    let state = block_on(opt.read_state(gpu)).unwrap();
+    let st = adam.stability(0.01, &state).unwrap();
+    let pre = st.preconditioner.clone().unwrap();
+    let scaled: Vec<f64> = (0..n * n).map(|k| h[k] / (pre[k / n] * pre[k % n]).sqrt()).collect();
+    let e = block_on(curvature::edge_of_stability(&op, &st, power)).unwrap();
+    let want = largest(&scaled);
+    eprintln!("λmax(P⁻¹H): power iteration {:.6e}, dense {want:.6e}; threshold {}", e.sharpness, e.threshold);
+    assert!((e.sharpness - want).abs() <= 2e-3 * want.abs(), "{} vs {want}", e.sharpness);
+    assert!((e.threshold - 3.8 / (0.1 * 0.01)).abs() < 1e-6 * e.threshold);
+}

@@ -340,15 +340,31 @@ async function curvature() {
   try {
     const r = JSON.parse(await pgA.curvature());
     curvHistory.push({ step: demo.pg.steps, ...r });
+    demo.curvature = r;
     const c = $('curvature'), ctx = c.getContext('2d');
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
-    const hi = Math.max(...curvHistory.flatMap((h) => [h.top, h.trace / 10]).filter(isFinite), 1e-9), n = Math.max(curvHistory.length, 2);
-    for (const [f, color] of [[(h) => h.top, '#1f77b4'], [(h) => h.trace / 10, '#2ca02c']]) {
-      ctx.strokeStyle = ctx.fillStyle = color; ctx.lineWidth = 2; ctx.beginPath();
-      curvHistory.forEach((h, i) => { const x = 10 + i / (n - 1) * (c.width - 20), y = c.height - 10 - f(h) / hi * (c.height - 20); i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); ctx.fillRect(x - 3, y - 3, 6, 6); });
+    // log scale: λmax(H), tr H / 10, the sharpness the optimizer sees (λmax(P⁻¹H)) and the edge of
+    // stability it is subject to (dashed), as the library computes them
+    const series = [[(h) => h.top, '#1f77b4', []], [(h) => h.trace / 10, '#2ca02c', []],
+      [(h) => (h.edge ? h.edge.sharpness : NaN), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#d62728', [6, 4]]];
+    const logs = curvHistory.flatMap((h) => series.map(([f]) => f(h))).filter((v) => isFinite(v) && v > 0).map(Math.log10);
+    const lo = Math.min(...logs, 0) - 0.1, hi = Math.max(...logs, lo + 1) + 0.1, n = Math.max(curvHistory.length, 2);
+    const Y = (v) => c.height - 10 - (Math.log10(v) - lo) / (hi - lo) * (c.height - 34);
+    for (const [f, color, dash] of series) {
+      ctx.strokeStyle = ctx.fillStyle = color; ctx.lineWidth = 2; ctx.setLineDash(dash); ctx.beginPath();
+      let started = false;
+      curvHistory.forEach((h, i) => {
+        const v = f(h);
+        if (!(isFinite(v) && v > 0)) return;
+        const x = 10 + i / (n - 1) * (c.width - 20), y = Y(v);
+        started ? ctx.lineTo(x, y) : ctx.moveTo(x, y); started = true; ctx.fillRect(x - 3, y - 3, 6, 6);
+      });
       ctx.stroke();
     }
-    ctx.fillStyle = '#333'; ctx.fillText(`step ${r.hvps ? demo.pg.steps : ''}: λmax ${r.top.toFixed(3)}, trace ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)} (${r.hvps} HVPs)`, 10, 14);
+    ctx.setLineDash([]);
+    ctx.fillStyle = '#333';
+    ctx.fillText(`step ${demo.pg.steps}: λmax ${r.top.toFixed(3)}, trace ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)} (${r.hvps} HVPs)`, 10, 14);
+    if (r.edge) ctx.fillText(`seen by ${state.opta}: λmax(P⁻¹H) ${r.edge.sharpness.toFixed(2)} vs edge ${r.edge.threshold.toFixed(1)} (${r.edge.rule})`, 10, 28);
     demo.curvatureDone = true;
   } catch (e) { fail(e); }
   pgBusy = false;

@@ -143,6 +143,10 @@ pub struct HessianCmd {
     /// plot), as PyHessian reports per layer.
     #[arg(long)]
     per_layer: bool,
+    /// The sharpness the run's optimizer sees, λmax(P⁻¹H) with P its denominator from the run's
+    /// checkpoint, against its edge of stability (Cohen et al. 2022). Needs --run.
+    #[arg(long)]
+    preconditioned: bool,
     /// Write the eigenvectors of --top-k as safetensors (named like the parameters) into this directory.
     #[arg(long)]
     save_eigenvectors: Option<PathBuf>,
@@ -220,7 +224,8 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     let rows = cmd.source.rows.unwrap_or(256).min(ds.rows());
     let model = l.spec.resolve()?;
     let (mut top_k, mut trace) = (cmd.top_k, cmd.trace);
-    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal && !cmd.per_layer {
+    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal && !cmd.per_layer && !cmd.preconditioned
+    {
         (top_k, trace) = (Some(1), true);
     }
     if (cmd.exact || cmd.diagonal) && model.n_params > cmd.max_exact_params {
@@ -266,8 +271,13 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     if cmd.per_layer {
         report.per_layer = Some(per_layer(&op, cmd, &model, &out_dir)?);
     }
+    if cmd.preconditioned {
+        report.edge_of_stability = Some(edge_of_stability(&op, cmd, l.dir.as_deref())?);
+    }
     // the per-layer blocks are operators of their own, with their own counts
-    report.hvps = op.hvps() + report.per_layer.iter().flatten().map(|b| b.hvps).sum::<u64>();
+    report.hvps = op.hvps()
+        + report.per_layer.iter().flatten().map(|b| b.hvps).sum::<u64>()
+        + report.edge_of_stability.as_ref().map_or(0, |e| e.hvps);
     report.seconds = start.elapsed().as_secs_f64();
     // one value, printed one of two ways
     if cmd.json {
@@ -310,6 +320,34 @@ fn top_eigen(
         eigenvectors_dir: cmd.save_eigenvectors.as_ref().map(|d| d.display().to_string()),
         top_eigen_cost,
     })
+}
+
+/// `--preconditioned`: the run's optimizer (run.json) and its state (checkpoint.safetensors) give
+/// P and the threshold; the sharpness is λmax of P^(−1/2) H P^(−1/2).
+fn edge_of_stability(
+    op: &HessianOperator,
+    cmd: &HessianCmd,
+    dir: Option<&Path>,
+) -> Result<adahessian_wgpu::curvature::EdgeOfStability> {
+    let dir = dir.context("--preconditioned reads the optimizer's state from a run directory: give --run")?;
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run.json"))?)
+        .with_context(|| format!("{}: run.json is corrupted", dir.display()))?;
+    let text = run["optimizer"]["text"].as_str().with_context(|| {
+        format!("{}: run.json does not record the optimizer (a run from an older version); retrain it", dir.display())
+    })?;
+    let config = adahessian_wgpu::optim::OptimizerConfig::parse(text)?;
+    let state = adahessian_wgpu::session::RunState::load(&dir.join("checkpoint.safetensors"))?;
+    let Some(stability) = config.method().stability(config.lr(), &state.optimizer) else {
+        bail!(
+            "--preconditioned: {} has no edge of stability of the form λmax(P⁻¹H) < c (its update is a sign or a clip)",
+            config.name()
+        );
+    };
+    let busy = setup::spinner("preconditioned sharpness (power iteration)…");
+    let power = PowerOptions { tol: cmd.tol, max_iter: cmd.max_iter, seed: cmd.seed };
+    let e = block_on(curvature::edge_of_stability(op, &stability, power))?;
+    busy.finish_and_clear();
+    Ok(e)
 }
 
 /// `--per-layer`: each tensor's block (power iteration and Hutchinson on the masked operator),

@@ -101,6 +101,39 @@ impl<'a> HessianOperator<'a> {
     }
 }
 
+/// An optimizer's sharpness against its edge of stability.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EdgeOfStability {
+    /// λmax(P⁻¹H) (λmax(H) for SGD), by power iteration on P^(−1/2) H P^(−1/2).
+    pub sharpness: f64,
+    /// The bound the update is subject to.
+    pub threshold: f64,
+    /// The bound, in words.
+    pub rule: &'static str,
+    /// HVPs spent.
+    pub hvps: u64,
+}
+
+/// The sharpness an optimizer sees (λmax of its preconditioned Hessian P⁻¹H, computed as the
+/// symmetric P^(−1/2) H P^(−1/2) with the same eigenvalues) against the threshold of its update.
+pub async fn edge_of_stability(
+    op: &HessianOperator<'_>,
+    stability: &crate::optim::Stability,
+    power: PowerOptions,
+) -> Result<EdgeOfStability> {
+    let scaled = match &stability.preconditioner {
+        Some(p) => op.with_weights(p.iter().map(|&p| 1.0 / p.max(1e-300).sqrt()).collect())?,
+        None => op.with_weights(vec![1.0; op.dim()])?,
+    };
+    let top = top_eigen(&scaled, 1, power).await?;
+    Ok(EdgeOfStability {
+        sharpness: top[0].value,
+        threshold: stability.threshold,
+        rule: stability.rule,
+        hvps: scaled.hvps(),
+    })
+}
+
 /// The curvature of one parameter tensor's diagonal block H_bb of the Hessian.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BlockCurvature {

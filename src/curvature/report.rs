@@ -105,6 +105,9 @@ pub struct HessianReport {
     /// `--per-layer`: each parameter tensor's diagonal block.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_layer: Option<Vec<super::BlockCurvature>>,
+    /// `--preconditioned`: the sharpness the run's optimizer sees against its edge of stability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge_of_stability: Option<super::EdgeOfStability>,
     /// All HVPs.
     pub hvps: u64,
     /// All seconds.
@@ -180,6 +183,17 @@ impl HessianReport {
                     b.tensor, b.params, b.top_eigenvalue, b.trace, b.trace_stderr, b.hvps
                 );
             }
+        }
+        if let Some(e) = &self.edge_of_stability {
+            let _ = writeln!(
+                t,
+                "edge of stability: sharpness {:.6e} vs threshold {:.6e} ({:.0}% of it; {}; {} HVPs)",
+                e.sharpness,
+                e.threshold,
+                100.0 * e.sharpness / e.threshold,
+                e.rule,
+                e.hvps
+            );
         }
         let _ = writeln!(t, "cost: {} HVPs over {} rows, {:.1}s", self.hvps, self.rows, self.seconds);
         t

@@ -78,6 +78,12 @@ impl Method for AdaBeliefConfig {
     fn kernel(&self, _keeps_estimate: bool) -> &'static str {
         "adabelief_step"
     }
+    /// P = √ŝ + ε.
+    fn stability(&self, lr: f32, s: &super::OptimizerState) -> Option<super::method::Stability> {
+        let b2 = 1.0 - (self.betas.1 as f64).powi(s.t as i32);
+        let p = s.v.iter().map(|&v| (v as f64 / b2.max(1e-300)).sqrt() + self.eps as f64).collect();
+        Some(super::method::Stability::ema(lr, self.betas.0, p))
+    }
     fn reference_step(&self, theta: &mut [f64], g: &[f64], _estimate: Option<&[f64]>, st: &mut State) {
         st.t += 1;
         let scale = clip_factor(g, self.grad_clip);

@@ -211,6 +211,17 @@ impl Method for AdaHessianConfig {
             "adahessian_curv_step"
         }
     }
+    /// P = v̂^(k/2) + ε, v̂ bias-corrected as the rule in use does.
+    fn stability(&self, lr: f32, s: &super::OptimizerState) -> Option<super::method::Stability> {
+        let b2 = 1.0 - (self.betas.1 as f64).powi(self.v_updates(s.t, s.t_curv) as i32);
+        let k = self.hessian_power as f64;
+        let p = s
+            .v
+            .iter()
+            .map(|&v| if k == 0.0 { 1.0 } else { (v as f64 / b2.max(1e-300)).powf(k / 2.0) } + self.eps as f64)
+            .collect();
+        Some(super::method::Stability::ema(lr, self.betas.0, p))
+    }
     /// `estimate` is the new D on curvature steps; the Fold rule keeps the last one in `s.d`.
     fn reference_step(&self, theta: &mut [f64], g: &[f64], estimate: Option<&[f64]>, s: &mut State) {
         s.t += 1;

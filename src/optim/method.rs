@@ -173,6 +173,39 @@ pub trait Method: std::fmt::Debug {
     /// The f64 reference of one step, written from the paper / PyTorch, independent of the WGSL.
     /// `estimate` is this step's new curvature estimate (None on steps without one).
     fn reference_step(&self, theta: &mut [f64], g: &[f64], estimate: Option<&[f64]>, s: &mut State);
+
+    /// Where the method's update stops being stable on a quadratic (Cohen et al., "Adaptive
+    /// gradient methods at the edge of stability", 2022), at learning rate `lr` and the optimizer
+    /// state `s`: λmax(P⁻¹H) < threshold, with P the method's current diagonal preconditioner.
+    /// None where the update is not of that form (sign and clipped updates).
+    fn stability(&self, _lr: f32, _s: &super::OptimizerState) -> Option<Stability> {
+        None
+    }
+}
+
+/// The edge of stability of an update: λmax(P⁻¹H) against `threshold`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Stability {
+    /// The diagonal preconditioner P (None: the identity).
+    #[serde(skip)]
+    pub preconditioner: Option<Vec<f64>>,
+    /// The bound on λmax(P⁻¹H): 2/η for SGD, 2(1 + μ)/η with heavy-ball momentum μ,
+    /// (2 + 2β1)/((1 − β1) η) for an EMA momentum over a preconditioner.
+    pub threshold: f64,
+    /// The bound, in words.
+    pub rule: &'static str,
+}
+
+impl Stability {
+    /// An EMA-momentum (β1) method dividing by `p`: (2 + 2β1)/((1 − β1) η).
+    pub fn ema(lr: f32, beta1: f32, p: Vec<f64>) -> Stability {
+        let (lr, b) = (lr as f64, beta1 as f64);
+        Stability {
+            preconditioner: Some(p),
+            threshold: (2.0 + 2.0 * b) / ((1.0 - b) * lr),
+            rule: "λmax(P⁻¹H) < (2 + 2β1) / ((1 − β1) η), P the current denominator",
+        }
+    }
 }
 
 /// The checks the methods share, each naming the parameter and its range.

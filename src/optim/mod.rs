@@ -20,7 +20,7 @@ methods! {
 }
 
 pub use adahessian::UpdateEach;
-pub use method::{CurvatureUse, Estimate, Method};
+pub use method::{CurvatureUse, Estimate, Method, Stability};
 
 use crate::error::{Error, Result};
 use crate::gpu::meta::{stat, SliceMeta, StepMeta};

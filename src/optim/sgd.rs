@@ -79,6 +79,14 @@ impl Method for SgdConfig {
     fn kernel(&self, _keeps_estimate: bool) -> &'static str {
         "sgd_step"
     }
+    fn stability(&self, lr: f32, _s: &super::OptimizerState) -> Option<super::method::Stability> {
+        let (lr, mu) = (lr as f64, self.momentum as f64);
+        Some(super::method::Stability {
+            preconditioner: None,
+            threshold: 2.0 * (1.0 + mu) / lr,
+            rule: if mu == 0.0 { "λmax(H) < 2 / η" } else { "λmax(H) < 2 (1 + μ) / η (heavy ball)" },
+        })
+    }
     fn reference_step(&self, theta: &mut [f64], g: &[f64], _estimate: Option<&[f64]>, s: &mut State) {
         s.t += 1;
         let scale = clip_factor(g, self.grad_clip);

@@ -48,6 +48,8 @@ try {
   await page.waitForFunction(() => window.demo.landscapeDone, null, { timeout: 180000 });
   await page.evaluate(() => document.getElementById('pg-curvature').click());
   await page.waitForFunction(() => window.demo.curvatureDone, null, { timeout: 180000 });
+  const edge = await page.evaluate(() => window.demo.curvature.edge);
+  check(edge && edge.threshold > 0 && Number.isFinite(edge.sharpness), `the edge of stability is computed (λmax(P⁻¹H) ${edge && edge.sharpness} vs ${edge && edge.threshold})`);
   // every lesson: one click sets the state and the race animates
   const lessons = await page.evaluate(() => window.demo.lessons);
   check(lessons.length >= 6, `the lessons are listed (${lessons.join(', ')})`);
