@@ -467,17 +467,38 @@ impl Playground {
         })
     }
 
-    /// The training loss on an `n × n` filter-normalised random plane around the weights,
-    /// a ∈ [−1, 1], b ∈ [−1, 1] (row-major in b), followed by the (a, b) coordinates of the
-    /// recent trajectory (weights every 20 steps) projected onto the plane.
-    pub fn landscape(&self, n: usize) -> js_sys::Promise {
+    /// The training loss on an `n × n` plane around the weights, a ∈ [−1, 1], b ∈ [−1, 1]
+    /// (row-major in b), along `directions`: `random` (filter-normalised), `pca` (the recent
+    /// trajectory's principal plane, scaled to frame it; needs 3 snapshots) or `hessian` (the top
+    /// two eigenvectors); followed by the (a, b) coordinates of the recent trajectory (weights
+    /// every 20 steps) projected onto the plane.
+    pub fn landscape(&self, n: usize, directions: String) -> js_sys::Promise {
         let (gpu, cell) = (self.gpu.clone(), self.state.clone());
         future_to_promise(async move {
             let s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
             let result = async {
                 let theta = s.net.params(&gpu).await?;
-                let d1 = landscape::filter_normalized_direction(s.net.model(), &theta, 1);
-                let d2 = landscape::filter_normalized_direction(s.net.model(), &theta, 2);
+                let model = s.net.model();
+                let (d1, d2) = match directions.as_str() {
+                    // the recent trajectory's principal plane, scaled so the path fills it
+                    "pca" => {
+                        let (a, b, _) = landscape::pca_plane(model, &s.history, &theta)?;
+                        (a, b)
+                    }
+                    "hessian" => {
+                        let op = HessianOperator::new(&gpu, &s.net, &s.train, None)?;
+                        let e = curvature::top_eigen(&op, 2, PowerOptions { tol: 1e-2, max_iter: 30, seed: 3 }).await?;
+                        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+                        (f(&e[0].vector), f(&e[1].vector))
+                    }
+                    "random" => (
+                        landscape::filter_normalized_direction(model, &theta, 1),
+                        landscape::filter_normalized_direction(model, &theta, 2),
+                    ),
+                    other => {
+                        return Err(crate::Error::Config(format!("directions {other}: use random, pca or hessian")))
+                    }
+                };
                 let axis = Axis { min: -1.0, max: 1.0, points: n.clamp(3, 61) };
                 let plane = Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
                 let grid = landscape::evaluate_grid(&gpu, &s.net, &s.train, s.train_rows, &plane).await?;

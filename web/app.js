@@ -70,7 +70,7 @@ const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses
 const state = {
   surface: 'quadratic', cond: 1, angle: 0, hpow: 1, clip: 0, x: null, y: null,
   dataset: 'circle', noise: 0.2, testfrac: 0.3, widths: '8-8', act: 'tanh',
-  opta: 'adahessian', lra: 0.15, optb: 'adam', lrb: 0.01, pgk: 1, autoplay: 0, autotrain: 0,
+  opta: 'adahessian', lra: 0.15, optb: 'adam', lrb: 0.01, pgk: 1, pgdirs: 'pca', autoplay: 0, autotrain: 0,
   racers: 'sgd,momentum,adam,adahessian,newton',
 };
 function readHash() {
@@ -319,7 +319,9 @@ async function landscape() {
   if (pgBusy || !pgA) return setTimeout(landscape, 50);
   pgBusy = true;
   try {
-    const n = 25, all = await pgA.landscape(n), v = all.slice(0, n * n), path = all.slice(n * n);
+    // PCA needs 3 snapshots of the weights (one every 20 steps): random directions before that
+    const dirs = state.pgdirs === 'pca' && demo.pg.steps < 60 ? 'random' : state.pgdirs;
+    const n = 41, all = await pgA.landscape(n, dirs), v = all.slice(0, n * n), path = all.slice(n * n);
     paintField($('landscape'), v, n, n, true);
     const c = $('landscape'), ctx = c.getContext('2d');
     // the recent trajectory, projected onto the plane (a, b ∈ [−1, 1] fill the canvas)
@@ -330,6 +332,8 @@ async function landscape() {
     ctx.strokeStyle = '#fff'; ctx.lineWidth = 2; ctx.beginPath();
     ctx.moveTo(c.width / 2 - 6, c.height / 2); ctx.lineTo(c.width / 2 + 6, c.height / 2);
     ctx.moveTo(c.width / 2, c.height / 2 - 6); ctx.lineTo(c.width / 2, c.height / 2 + 6); ctx.stroke();
+    ctx.fillStyle = '#fff'; ctx.fillText(`${dirs} directions, ${n}×${n}`, 6, 14);
+    demo.landscapeDirections = dirs;
     demo.landscapeDone = true;
   } catch (e) { fail(e); }
   pgBusy = false;
@@ -364,7 +368,7 @@ async function curvature() {
     ctx.setLineDash([]);
     ctx.fillStyle = '#333';
     ctx.fillText(`step ${demo.pg.steps}: λmax ${r.top.toFixed(3)}, trace ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)} (${r.hvps} HVPs)`, 10, 14);
-    if (r.edge) ctx.fillText(`seen by ${state.opta}: λmax(P⁻¹H) ${r.edge.sharpness.toFixed(2)} vs edge ${r.edge.threshold.toFixed(1)} (${r.edge.rule})`, 10, 28);
+    if (r.edge) ctx.fillText(`${state.opta} sees λmax(P⁻¹H) ${r.edge.sharpness.toFixed(2)}, edge ${r.edge.threshold.toFixed(1)}`, 10, 28);
     demo.curvatureDone = true;
   } catch (e) { fail(e); }
   pgBusy = false;
@@ -434,6 +438,8 @@ function bindControls() {
   $('pg-pause').onclick = () => { training = false; };
   $('pg-reset').onclick = () => resetPlayground();
   $('pg-landscape').onclick = () => landscape();
+  $('pg-dirs').value = state.pgdirs;
+  $('pg-dirs').addEventListener('change', (e) => { state.pgdirs = e.target.value; writeHash(); landscape(); });
   $('pg-curvature').onclick = () => curvature();
   show();
 }

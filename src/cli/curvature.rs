@@ -652,13 +652,10 @@ fn directions(
             (f(&e[0].vector), f(&e[1].vector))
         }
         "pca" => {
-            let (a, b, shares) = landscape::pca_directions(&model, traj, theta)?;
+            // scaled to the trajectory's extent along each, so -1:1 frames the path
+            let (a, b, shares) = landscape::pca_plane(&model, traj, theta)?;
             explained = Some(shares);
-            // unit directions scaled to the trajectory's extent along each, so -1:1 frames the path
-            let coords = landscape::project(theta, &a, Some(&b), traj);
-            let extent = |f: fn(&(f64, f64)) -> f64| coords.iter().map(|c| f(c).abs()).fold(1e-6, f64::max) * 1.1;
-            let (ea, eb) = (extent(|c| c.0), extent(|c| c.1));
-            (a.iter().map(|x| x * ea as f32).collect(), b.iter().map(|x| x * eb as f32).collect())
+            (a, b)
         }
         other => bail!("--directions {other}: use random, hessian or pca"),
     };

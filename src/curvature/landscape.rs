@@ -278,3 +278,13 @@ pub fn pca_directions(
     };
     Ok((dir(0), dir(1), [values[t - 1].max(0.0) / total, values[t - 2].max(0.0) / total]))
 }
+
+/// [`pca_directions`] scaled to the trajectory's extent along each (× 1.1), so that the plane's
+/// a, b ∈ [−1, 1] frames the whole path: the directions and the variance shares.
+pub fn pca_plane(model: &Resolved, trajectory: &[Vec<f32>], theta: &[f32]) -> Result<(Vec<f32>, Vec<f32>, [f64; 2])> {
+    let (a, b, shares) = pca_directions(model, trajectory, theta)?;
+    let coords = project(theta, &a, Some(&b), trajectory);
+    let extent = |f: fn(&(f64, f64)) -> f64| coords.iter().map(|c| f(c).abs()).fold(1e-6, f64::max) * 1.1;
+    let (ea, eb) = (extent(|c| c.0) as f32, extent(|c| c.1) as f32);
+    Ok((a.iter().map(|x| x * ea).collect(), b.iter().map(|x| x * eb).collect(), shares))
+}

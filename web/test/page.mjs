@@ -46,6 +46,18 @@ try {
   }
   await page.evaluate(() => { document.getElementById('pg-pause').click(); document.getElementById('pg-landscape').click(); });
   await page.waitForFunction(() => window.demo.landscapeDone, null, { timeout: 180000 });
+  // the landscape along the principal plane of the recent path (3 snapshots: 60 steps)
+  await page.evaluate(() => document.getElementById('pg-train').click());
+  await page.waitForFunction(() => window.demo.pg.steps >= 80, null, { timeout: 180000 });
+  await page.evaluate(() => {
+    document.getElementById('pg-pause').click();
+    window.demo.landscapeDone = false;
+    const s = document.getElementById('pg-dirs');
+    s.value = 'pca';
+    s.dispatchEvent(new Event('change'));
+  });
+  await page.waitForFunction(() => window.demo.landscapeDone, null, { timeout: 180000 });
+  check((await page.evaluate(() => window.demo.landscapeDirections)) === 'pca', 'the landscape is drawn along the PCA plane of the path');
   await page.evaluate(() => document.getElementById('pg-curvature').click());
   await page.waitForFunction(() => window.demo.curvatureDone, null, { timeout: 180000 });
   const edge = await page.evaluate(() => window.demo.curvature.edge);
