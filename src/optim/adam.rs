@@ -98,9 +98,7 @@ impl Method for AdamConfig {
     }
     /// P = √v̂ + ε (the L2 or decoupled decay left out).
     fn stability(&self, lr: f32, s: &super::OptimizerState) -> Option<super::method::Stability> {
-        let b2 = 1.0 - (self.betas.1 as f64).powi(s.t as i32);
-        let p = s.v.iter().map(|&v| (v as f64 / b2.max(1e-300)).sqrt() + self.eps as f64).collect();
-        Some(super::method::Stability::ema(lr, self.betas.0, p))
+        Some(super::method::Stability::adam_like(lr, self.betas, self.eps, s))
     }
     fn reference_step(&self, theta: &mut [f64], g: &[f64], _estimate: Option<&[f64]>, s: &mut State) {
         s.t += 1;

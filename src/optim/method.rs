@@ -197,6 +197,14 @@ pub struct Stability {
 }
 
 impl Stability {
+    /// An Adam-style method (EMA momentum β1, denominator √(v / (1 − β2ᵗ)) + ε with v its second
+    /// moment after `s.t` steps): Adam's v, AdaBelief's s.
+    pub fn adam_like(lr: f32, betas: (f32, f32), eps: f32, s: &super::OptimizerState) -> Stability {
+        let bias2 = 1.0 - (betas.1 as f64).powi(s.t as i32);
+        let p = s.v.iter().map(|&v| (v as f64 / bias2.max(1e-300)).sqrt() + eps as f64).collect();
+        Stability::ema(lr, betas.0, p)
+    }
+
     /// An EMA-momentum (β1) method dividing by `p`: (2 + 2β1)/((1 − β1) η).
     pub fn ema(lr: f32, beta1: f32, p: Vec<f64>) -> Stability {
         let (lr, b) = (lr as f64, beta1 as f64);
