@@ -2,12 +2,19 @@
 //! drives headless Chromium with WebGPU on SwiftShader (web/test/page.mjs): no console errors,
 //! every racer's loss falls on the quadratic, the playground trains, the landscape and curvature
 //! panels draw, and a screenshot lands in web/test-output/demo.png; then the bench page
-//! (web/test/bench.mjs) times an MLP and a CNN and refuses bad settings.
+//! (web/test/bench.mjs) times an MLP and a CNN and refuses bad settings. The page's export of a
+//! network trained on an uploaded CSV is then reloaded natively: same loss on the same points, and
+//! the command line's `hessian --model model.json --checkpoint final.safetensors` reads it.
 //!
 //! Needs chromium, node with web/node_modules (npm install in web/), wasm-bindgen-cli and the
 //! wasm32 target: .ci/run installs them. Without them the test says what is missing and passes,
 //! unless REQUIRE_BROWSER=1 (CI sets it).
 
+mod common;
+
+use adahessian_wgpu::checkpoint;
+use adahessian_wgpu::data::csv::{self, Task};
+use adahessian_wgpu::nn::{ModelSpec, Network, NetworkOptions};
 use std::path::Path;
 use std::process::Command;
 
@@ -54,6 +61,39 @@ fn the_demo_page_runs_in_headless_chromium() {
         eprintln!("{text}{}", String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "{script} failed:\n{text}");
     }
+    the_playgrounds_export_reloads_with_the_same_loss(&root.join("web/test-output/export"));
+}
+
+/// The files page.mjs downloaded from the playground (a 3-class CSV it uploaded, trained on and
+/// exported): the library reads model.json and final.safetensors back and gets the loss the page
+/// reported on the same points, and `adahessian hessian` takes them as the page says it does.
+fn the_playgrounds_export_reloads_with_the_same_loss(dir: &Path) {
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("export.json")).unwrap()).unwrap();
+    let spec = ModelSpec::parse(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    let points = csv::load(&dir.join("points.csv"), None, Task::Classify).unwrap();
+    assert_eq!((points.rows(), points.classes()), (90, 3));
+    let Some(gpu) = common::gpu() else { return };
+    let net = Network::new(gpu, &spec, NetworkOptions::new(points.rows(), 0)).unwrap();
+    let (tensors, _) = checkpoint::load(&dir.join("final.safetensors")).unwrap();
+    assert_eq!(tensors.len(), 6, "three linear layers' weights and biases");
+    for t in &tensors {
+        net.set_tensor(gpu, &t.name, &t.shape, &t.values).unwrap();
+    }
+    let data = common::bind(gpu, &net, &points);
+    let loss = adahessian_wgpu::block_on(net.evaluate(gpu, &data)).unwrap().loss as f64;
+    let want = exported["loss"].as_f64().unwrap();
+    // the same f32 forward pass on another adapter (SwiftShader there, this one here)
+    assert!((loss - want).abs() <= 1e-6 + 1e-4 * want, "reloaded loss {loss} vs the page's {want}");
+    let file = |f: &str| dir.join(f).display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_adahessian"))
+        .args(["hessian", "--model", &file("model.json"), "--checkpoint", &file("final.safetensors")])
+        .args(["--data", &format!("csv:{}", file("points.csv")), "--top-k", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["top_eigenvalues"][0].as_f64().is_some_and(f64::is_finite), "{report}");
 }
 
 #[test]

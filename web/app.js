@@ -1,7 +1,7 @@
 // The demo page: drives the wasm facade (src/web.rs). Everything heavy runs on the GPU through
 // Promises, so the page never blocks on a readback. window.demo exposes the state to the
 // headless test (web/test/page.mjs).
-import init, { Demo, WebRace, Playground, surface_grid, data_points, optimizer_catalog, demo_constants } from './pkg/adahessian_wgpu.js';
+import init, { Demo, WebRace, Playground, surface_grid, optimizer_catalog, demo_constants } from './pkg/adahessian_wgpu.js';
 
 // The racers: every optimizer the library registers (from the wasm module's catalog, so a new
 // method appears here without a change to this page), then Newton's method. Known ones keep
@@ -17,7 +17,7 @@ function loadCatalog() {
     .map((o) => ({ name: o.name, color: COLORS[o.name] || MORE_COLORS[extra++ % MORE_COLORS.length], lr: o.surface_lr, summary: o.summary }));
   RACERS.push({ name: 'newton', color: COLORS.newton, lr: 1.0, summary: "Newton's method with the exact 2×2 Hessian (damped)" });
   for (const r of RACERS) state['lr_' + r.name] = r.lr;
-  for (const id of ['opt-a', 'opt-b']) {
+  for (const id of ['opt-a-method', 'opt-b-method']) {
     $(id).innerHTML = CATALOG.map((o) => `<option value="${o.name}" title="${o.summary}">${o.name}</option>`).join('');
   }
 }
@@ -43,41 +43,55 @@ const LESSONS = [
     text: 'The same start with AdaHessian\'s gradient norm clipped to 1 (PyTorch\'s clip_grad_norm_): it now follows the valley floor towards (1, 1).' },
   { name: 'hessian-power', title: 'e. Hessian power k = 0',
     state: { surface: 'quadratic', cond: 1.5, angle: 0, racers: 'momentum,adahessian,newton', hpow: 0, clip: 0, lr_adahessian: 0.02, lr_momentum: 0.002 },
-    text: 'With k = 0 AdaHessian divides by v̂⁰ = 1: it is momentum SGD with an EMA of the gradient. With its lr 10 × momentum\'s (PyTorch\'s momentum buffer sums the gradients, an EMA averages them) the two paths stay close: momentum\'s buffer takes a few steps to build up, AdaHessian\'s bias correction does not wait. Slide k towards 1 to watch curvature take over the step sizes.' },
+    text: 'With k = 0 AdaHessian divides by v̂⁰ = 1: it is momentum SGD with an EMA of the gradient. With its lr 10 × momentum\'s (PyTorch\'s momentum buffer sums the gradients, an EMA averages them) the two paths stay close: momentum\'s buffer takes a few steps to build up, AdaHessian\'s bias correction does not wait. Slide k towards 1 to watch curvature take over the step sizes.' },  // the playground's lessons set its state (pg) and start training both networks
+  { name: 'edge-of-stability', title: 'f. The edge of stability', pg: true,
+    state: { dataset: 'spiral', noise: 0.2, testfrac: 0.3, widths: '16-16', act: 'tanh', opta: 'sgd', lra: 0.5, bsa: 280, optb: 'sgd', lrb: 0.1, bsb: 280, sched: 'constant' },
+    text: 'Full-batch gradient descent on the spiral, A with lr 0.5 and B with lr 0.1. Gradient descent on a quadratic is stable only while its sharpness λmax stays below 2/η. Watch the curvature panel: training sharpens (λmax rises), and A\'s λmax climbs to its edge 2/η = 4 (dashed) and then hovers there while the loss keeps falling, not smoothly but in small spikes (Cohen et al. 2021). B\'s edge is 20, so its λmax (red) keeps rising past 4. For Adam or AdaHessian the edge applies to the preconditioned sharpness λmax(P⁻¹H) (purple): pick adam for A to see it.' },
+  { name: 'flat-vs-sharp', title: 'g. Flat versus sharp: small and large batches', pg: true,
+    state: { dataset: 'spiral', noise: 0.2, testfrac: 0.3, widths: '16-16', act: 'tanh', opta: 'momentum', lra: 0.05, bsa: 16, optb: 'momentum', lrb: 0.05, bsb: 280, sched: 'constant' },
+    text: 'The same network, optimizer and lr; A sees batches of 16 points, B the whole training set. The noise of small batches keeps A out of sharp valleys: its λmax (blue) stays low while B\'s (red) climbs high early on. Whether the flatter point also has the lower test loss is for the curves below to say: Keskar et al. (2017) found large batches generalise worse, but sharpness is not the whole story (Dinh et al. 2017 rescale a network to make any minimum sharp without changing what it computes), and on this small spiral the full-batch run usually ends with the lower test loss.' },
 ];
 function applyLesson(name) {
   const l = LESSONS.find((x) => x.name === name);
   if (!l) return false;
-  // every racer's default lr unless the lesson sets one
-  for (const r of RACERS) state['lr_' + r.name] = r.lr;
-  Object.assign(state, l.state, { x: null, y: null });
+  if (l.pg) {
+    Object.assign(state, l.state);
+    demo.pg.lesson = l.name;
+  } else {
+    // every racer's default lr unless the lesson sets one
+    for (const r of RACERS) state['lr_' + r.name] = r.lr;
+    Object.assign(state, l.state, { x: null, y: null });
+  }
   demo.lesson = l.name;
-  $('lesson-text').innerHTML = `<b>${l.title}.</b> ${l.text}`;
+  $('lesson-text').innerHTML = l.pg ? `<b>${l.title}</b> runs in the <a href="#pg-section">network playground</a> below.` : `<b>${l.title}.</b> ${l.text}`;
+  $('pg-lesson-text').innerHTML = l.pg ? `<b>${l.title}.</b> ${l.text}` : '';
   for (const b of document.querySelectorAll('#lessons button')) b.classList.toggle('active', b.dataset.lesson === l.name);
   return true;
 }
-// Surfaces' windows and starts, and the boundary grid: the library's numbers (demo_constants).
-let BOUNDS = {}, STARTS = {}, GRID = null;
+// Surfaces' windows and starts: the library's numbers (demo_constants).
+let BOUNDS = {}, STARTS = {};
 function loadConstants() {
   const c = JSON.parse(demo_constants());
   for (const s of c.surfaces) { BOUNDS[s.name] = s.bounds; STARTS[s.name] = s.start; }
-  GRID = c.boundary;
 }
 const $ = (id) => document.getElementById(id);
-const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [] }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null });
+const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [], lesson: null }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null });
 
 // ---- state in the URL ----------------------------------------------------------------------
 const state = {
   surface: 'quadratic', cond: 1, angle: 0, hpow: 1, clip: 0, x: null, y: null,
   dataset: 'circle', noise: 0.2, testfrac: 0.3, widths: '8-8', act: 'tanh',
-  opta: 'adahessian', lra: 0.15, optb: 'adam', lrb: 0.01, pgk: 1, pgdirs: 'pca', autoplay: 0, autotrain: 0,
+  opta: 'adahessian', lra: 0.15, bsa: 32, optb: 'adam', lrb: 0.01, bsb: 32, sched: 'constant', horizon: 2000,
+  pgdirs: 'pca', autoplay: 0, autotrain: 0,
   racers: 'sgd,momentum,adam,adahessian,newton',
 };
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
   // a lesson sets the whole state; a page opened with no state starts the first lesson
   const lesson = p.get('lesson') || (location.hash.length <= 1 ? LESSONS[0].name : null);
-  if (lesson && applyLesson(lesson)) state.autoplay = 1;
+  if (lesson && applyLesson(lesson)) {
+    if (demo.pg.lesson === lesson) state.autotrain = 1; else state.autoplay = 1;
+  }
   for (const [k, v] of p) if (k in state) state[k] = typeof state[k] === 'number' || state[k] === null ? Number(v) : v;
 }
 function writeHash() {
@@ -247,43 +261,86 @@ function raceLoop() {
 }
 
 // ---- part 2: the playground ------------------------------------------------------------------
-let pgA = null, pgB = null, training = false, pgBusy = false, curvHistory = [];
-function model() {
-  const widths = state.widths.split('-').filter((w) => w).map(Number);
-  return `mlp:2-${widths.join('-')}${widths.length ? '-' : ''}2:${state.act}`;
+// Two networks, A and B, from one seed on the same points; each has its own optimizer text (the
+// library's parser: `adahessian(beta2=0.99)`), lr and batch size. A CSV the reader picks is read
+// by the library's own loader (x, y, label per row).
+const CLASS_COLORS = [[49, 130, 189], [230, 85, 13], [49, 163, 84], [117, 107, 177], [214, 39, 40], [140, 86, 75],
+  [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207], [57, 59, 121], [99, 121, 57], [140, 109, 49],
+  [132, 60, 57], [123, 65, 115], [82, 84, 163]];
+let pgA = null, pgB = null, training = false, pgBusy = false, curvHistory = [], csvText = '', csvName = '';
+const curvEvery = () => (demo.pg.lesson ? 50 : 100);
+function pgSettings(which) {
+  return JSON.stringify({
+    data: state.dataset, csv_name: csvName || 'the uploaded file', noise: state.noise, samples: 400, test_fraction: state.testfrac,
+    hidden: state.widths, activation: state.act, optimizer: state['opt' + which], lr: state['lr' + which], batch: state['bs' + which],
+    schedule: state.sched, horizon: state.horizon, seed: 7,
+  });
+}
+// "name(k=v, …)" with every setting of the method but its lr and seed, for the reader to edit
+function optimizerText(name) {
+  const o = CATALOG.find((c) => c.name === name);
+  if (!o) return name;
+  const kv = Object.entries(o.settings).filter(([k]) => k !== 'lr' && k !== 'seed')
+    .map(([k, v]) => `${k}=${v === null ? 'none' : v}`);
+  return kv.length ? `${name}(${kv.join(', ')})` : name;
 }
 async function resetPlayground() {
-  if (pgBusy) return setTimeout(resetPlayground, 50);
+  if (pgBusy) return new Promise((done) => setTimeout(() => resetPlayground().then(done), 50));
   pgBusy = true;
   try {
-    const mk = (opt, lr) => Playground.create(demo.gpu, state.dataset, state.noise, 400, state.testfrac, model(), opt, lr, state.pgk, 32, 7n);
-    pgA = await mk(state.opta, state.lra);
-    pgB = await mk(state.optb, state.lrb);
-    demo.pg = { steps: 0, a: [], b: [] };
+    if (state.dataset === 'csv' && !csvText) {
+      state.dataset = 'circle';
+      $('dataset').value = 'circle';
+      $('pg-info').textContent = 'The page was opened with dataset=csv but the file is not in the URL: pick it again.';
+    }
+    const [a, b] = await Promise.all(['a', 'b'].map((w) => Playground.create(demo.gpu, pgSettings(w), csvText)));
+    if (pgA) pgA.free();
+    if (pgB) pgB.free();
+    pgA = a; pgB = b;
+    demo.pg = { steps: 0, a: [], b: [], lesson: demo.pg.lesson, info: JSON.parse(pgA.info()), infoB: JSON.parse(pgB.info()) };
     curvHistory = [];
-    $('cap-a').textContent = `A: ${state.opta} (lr ${state.lra})`;
-    $('cap-b').textContent = `B: ${state.optb} (lr ${state.lrb})`;
-    $('pg-info').textContent = `model ${model()}`;
+    const cap = (w, info) => `${w.toUpperCase()}: ${info.optimizer}, lr ${state['lr' + w]}, batch ${info.batch}`;
+    $('cap-a').textContent = cap('a', demo.pg.info);
+    $('cap-b').textContent = cap('b', demo.pg.infoB);
+    const i = demo.pg.info;
+    $('pg-info').textContent = `${i.model} (${i.params} parameters), ${i.classes} classes, ${i.train_rows} train / ${i.test_rows} test points`;
+    $('pg-legend').innerHTML = i.class_names.map((n, k) => `<span class="swatch" style="background:rgb(${CLASS_COLORS[k % 16].join(',')})"></span>${n}`).join(' ');
     await drawBoundaries();
     drawCurves();
+    // no blank panels: the landscape, curvature and per-layer views of the new networks follow
+    // (each waits its turn behind training)
+    for (const id of ['landscape', 'curvature', 'per-layer']) {
+      const c = $(id), ctx = c.getContext('2d');
+      ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
+      ctx.fillStyle = '#666'; ctx.fillText('computing…', 10, 20);
+    }
+    setTimeout(() => { landscape(); curvature(); perLayer(); }, 0);
   } catch (e) { fail(e); }
   pgBusy = false;
 }
+// each pixel mixes the class colours by the predicted probabilities, lightened; train points
+// filled, test points as rings
 async function drawBoundaries() {
-  const pts = data_points(state.dataset, state.noise, 400, 7n);
+  const info = demo.pg.info, n = info.grid_n, k = info.classes, pts = pgA.points();
+  const [x0, x1, y0, y1] = info.bounds;
   for (const [pg, id] of [[pgA, 'boundary-a'], [pgB, 'boundary-b']]) {
     const p = await pg.boundary(), c = $(id), ctx = c.getContext('2d');
     const img = ctx.createImageData(c.width, c.height);
     for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
-      const i = Math.floor(x / c.width * GRID.n), j = Math.floor(y / c.height * GRID.n), v = p[j * GRID.n + i];
-      const o = 4 * (y * c.width + x);
-      img.data[o] = 255 - 90 * (1 - v); img.data[o + 1] = 200 + 30 * (1 - v) - 60 * v; img.data[o + 2] = 120 + 130 * (1 - v); img.data[o + 3] = 255;
+      const g = (Math.floor(y / c.height * n) * n + Math.floor(x / c.width * n)) * k, o = 4 * (y * c.width + x);
+      for (let ch = 0; ch < 3; ch++) {
+        let v = 0;
+        for (let q = 0; q < k; q++) v += p[g + q] * CLASS_COLORS[q % 16][ch];
+        img.data[o + ch] = 0.5 * v + 0.5 * 255;
+      }
+      img.data[o + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
-    for (let k = 0; k < pts.length; k += 3) {
-      ctx.fillStyle = pts[k + 2] > 0.5 ? '#e6550d' : '#3182bd';
-      const e = GRID.extent;
-      ctx.beginPath(); ctx.arc((pts[k] + e) / (2 * e) * c.width, (e - pts[k + 1]) / (2 * e) * c.height, 2.2, 0, 2 * Math.PI); ctx.fill();
+    for (let m = 0; m < pts.length; m += 4) {
+      const px = (pts[m] - x0) / (x1 - x0) * c.width, py = (y1 - pts[m + 1]) / (y1 - y0) * c.height;
+      const col = `rgb(${CLASS_COLORS[pts[m + 2] % 16].join(',')})`;
+      ctx.beginPath(); ctx.arc(px, py, 2.4, 0, 2 * Math.PI);
+      if (pts[m + 3]) { ctx.strokeStyle = col; ctx.lineWidth = 1.2; ctx.stroke(); } else { ctx.fillStyle = col; ctx.fill(); }
     }
   }
 }
@@ -299,31 +356,39 @@ function drawCurves() {
     ctx.stroke();
   }
   ctx.setLineDash([]);
+  ctx.fillStyle = '#333'; ctx.font = '11px sans-serif'; ctx.fillText(`0 … ${hi.toPrecision(3)}`, 8, 12);
 }
 async function trainStep() {
   if (!training || pgBusy || !pgA) return;
   pgBusy = true;
   try {
-    const a = JSON.parse(await pgA.train(5)), b = JSON.parse(await pgB.train(5));
+    const [a, b] = [JSON.parse(await pgA.train(5)), JSON.parse(await pgB.train(5))];
     demo.pg.a.push(a); demo.pg.b.push(b); demo.pg.steps = a.step;
-    $('pg-info').textContent = `model ${model()} · step ${a.step} · test accuracy A ${a.test_accuracy?.toFixed(3)}, B ${b.test_accuracy?.toFixed(3)}`;
+    const acc = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
+    $('pg-step').textContent = `step ${a.step}, lr A ${a.lr.toPrecision(3)}, B ${b.lr.toPrecision(3)} · test accuracy A ${acc(a.test_accuracy)}, B ${acc(b.test_accuracy)} · test loss A ${acc(a.test_loss)}, B ${acc(b.test_loss)}`;
     if (demo.pg.a.length % 4 === 1) await drawBoundaries();
     drawCurves();
-    // the curvature panel follows training: a new point every 100 steps
-    if (a.step % 100 < 5) setTimeout(curvature, 0);
+    // the curvature panel follows training
+    if (a.step % curvEvery() < 5) setTimeout(curvature, 0);
   } catch (e) { fail(e); training = false; }
   pgBusy = false;
 }
 function trainLoop() { trainStep().finally(() => setTimeout(trainLoop, 0)); }
+// what a panel cost: wall time on this GPU, and Hessian-vector products where it used them
+const costText = (ms, hvps) => ` (${hvps !== undefined ? hvps + ' HVPs, ' : ''}${ms.toFixed(0)} ms)`;
 async function landscape() {
   if (pgBusy || !pgA) return setTimeout(landscape, 50);
   pgBusy = true;
   try {
     // PCA needs 3 snapshots of the weights (one every 20 steps): random directions before that
     const dirs = state.pgdirs === 'pca' && demo.pg.steps < 60 ? 'random' : state.pgdirs;
+    const t0 = performance.now();
     const n = 41, all = await pgA.landscape(n, dirs), v = all.slice(0, n * n), path = all.slice(n * n);
     paintField($('landscape'), v, n, n, true);
     const c = $('landscape'), ctx = c.getContext('2d');
+    let lmin = Infinity;
+    for (const x of v) if (isFinite(x)) lmin = Math.min(lmin, x);
+    isoLines(ctx, Array.from(v, (x) => Math.log(x - lmin + 1e-3)), n, c.width, c.height);
     // the recent trajectory, projected onto the plane (a, b ∈ [−1, 1] fill the canvas)
     const px = (a) => (a + 1) / 2 * c.width, py = (b) => (1 - (b + 1) / 2) * c.height;
     ctx.strokeStyle = '#ff4040'; ctx.lineWidth = 2; ctx.beginPath();
@@ -333,6 +398,7 @@ async function landscape() {
     ctx.moveTo(c.width / 2 - 6, c.height / 2); ctx.lineTo(c.width / 2 + 6, c.height / 2);
     ctx.moveTo(c.width / 2, c.height / 2 - 6); ctx.lineTo(c.width / 2, c.height / 2 + 6); ctx.stroke();
     ctx.fillStyle = '#fff'; ctx.fillText(`${dirs} directions, ${n}×${n}`, 6, 14);
+    $('landscape-cost').textContent = costText(performance.now() - t0) + `: ${n * n} loss evaluations${dirs === 'hessian' ? ' and the power iterations' : ''}`;
     demo.landscapeDirections = dirs;
     demo.landscapeDone = true;
   } catch (e) { fail(e); }
@@ -342,18 +408,21 @@ async function curvature() {
   if (pgBusy || !pgA) return setTimeout(curvature, 50);
   pgBusy = true;
   try {
-    const r = JSON.parse(await pgA.curvature());
-    curvHistory.push({ step: demo.pg.steps, ...r });
-    demo.curvature = r;
+    const t0 = performance.now();
+    const r = JSON.parse(await pgA.curvature()), rb = JSON.parse(await pgB.curvature());
+    const ms = performance.now() - t0;
+    const last = demo.pg.a[demo.pg.a.length - 1], lastB = demo.pg.b[demo.pg.b.length - 1];
+    curvHistory.push({ step: demo.pg.steps, ...r, topB: rb.top, testA: last && last.test_loss, testB: lastB && lastB.test_loss });
+    demo.curvature = r; demo.curvatureB = rb;
     const c = $('curvature'), ctx = c.getContext('2d');
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
-    // log scale: λmax(H), tr H / 10, the sharpness the optimizer sees (λmax(P⁻¹H)) and the edge of
-    // stability it is subject to (dashed), as the library computes them
-    const series = [[(h) => h.top, '#1f77b4', []], [(h) => h.trace / 10, '#2ca02c', []],
-      [(h) => (h.edge ? h.edge.sharpness : NaN), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#d62728', [6, 4]]];
+    // log scale: λmax(H) of A and B, tr H / 10 of A, the sharpness A's optimizer sees
+    // (λmax(P⁻¹H)) and the edge of stability it is subject to (dashed), as the library computes them
+    const series = [[(h) => h.top, '#1f77b4', []], [(h) => h.topB, '#d62728', []], [(h) => h.trace / 10, '#2ca02c', []],
+      [(h) => (h.edge ? h.edge.sharpness : NaN), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#222', [6, 4]]];
     const logs = curvHistory.flatMap((h) => series.map(([f]) => f(h))).filter((v) => isFinite(v) && v > 0).map(Math.log10);
     const lo = Math.min(...logs, 0) - 0.1, hi = Math.max(...logs, lo + 1) + 0.1, n = Math.max(curvHistory.length, 2);
-    const Y = (v) => c.height - 10 - (Math.log10(v) - lo) / (hi - lo) * (c.height - 34);
+    const Y = (v) => c.height - 10 - (Math.log10(v) - lo) / (hi - lo) * (c.height - 48);
     for (const [f, color, dash] of series) {
       ctx.strokeStyle = ctx.fillStyle = color; ctx.lineWidth = 2; ctx.setLineDash(dash); ctx.beginPath();
       let started = false;
@@ -366,12 +435,69 @@ async function curvature() {
       ctx.stroke();
     }
     ctx.setLineDash([]);
-    ctx.fillStyle = '#333';
-    ctx.fillText(`step ${demo.pg.steps}: λmax ${r.top.toFixed(3)}, trace ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)} (${r.hvps} HVPs)`, 10, 14);
-    if (r.edge) ctx.fillText(`${state.opta} sees λmax(P⁻¹H) ${r.edge.sharpness.toFixed(2)}, edge ${r.edge.threshold.toFixed(1)}`, 10, 28);
+    ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
+    ctx.fillText(`step ${demo.pg.steps}: λmax A ${r.top.toFixed(3)}, B ${rb.top.toFixed(3)}; trace A ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)}`, 10, 14);
+    if (r.edge) ctx.fillText(`A (${state.opta.split('(')[0]}) sees λmax(P⁻¹H) ${r.edge.sharpness.toFixed(2)}, its edge ${r.edge.threshold.toFixed(1)}`, 10, 28);
+    const f = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
+    if (last && lastB) ctx.fillText(`test loss A ${f(last.test_loss)}, B ${f(lastB.test_loss)}`, 10, 42);
+    $('curvature-cost').textContent = costText(ms, r.hvps + rb.hvps);
     demo.curvatureDone = true;
   } catch (e) { fail(e); }
   pgBusy = false;
+}
+// |λmax| and |trace| of each tensor's diagonal block of A's Hessian, log-scale bars
+async function perLayer() {
+  if (pgBusy || !pgA) return setTimeout(perLayer, 50);
+  pgBusy = true;
+  try {
+    const t0 = performance.now();
+    const blocks = JSON.parse(await pgA.per_layer()), ms = performance.now() - t0;
+    const c = $('per-layer'), ctx = c.getContext('2d');
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
+    const vals = blocks.flatMap((b) => [Math.abs(b.top_eigenvalue), Math.abs(b.trace)]).filter((v) => v > 0);
+    const lo = Math.floor(Math.log10(Math.min(...vals, 1))) , hi = Math.ceil(Math.log10(Math.max(...vals, 10)));
+    const H = (v) => (v > 0 ? Math.max(0, (Math.log10(v) - lo) / (hi - lo)) * (c.height - 50) : 0);
+    const w = (c.width - 40) / blocks.length;
+    ctx.font = '10px sans-serif';
+    blocks.forEach((b, i) => {
+      const x = 30 + i * w;
+      for (const [v, color, off] of [[Math.abs(b.top_eigenvalue), '#1f77b4', 0], [Math.abs(b.trace), '#2ca02c', 0.4]]) {
+        ctx.fillStyle = color; ctx.fillRect(x + off * w, c.height - 30 - H(v), 0.38 * w, H(v));
+      }
+      ctx.fillStyle = '#333'; ctx.fillText(b.tensor, x, c.height - 16);
+    });
+    ctx.fillText(`1e${hi}`, 2, 22); ctx.fillText(`1e${lo}`, 2, c.height - 30);
+    ctx.fillText('|λmax| (blue) and |trace| (green) of each tensor\'s block', 40, 12);
+    $('per-layer-cost').textContent = costText(ms, blocks.reduce((s, b) => s + b.hvps, 0));
+    demo.perLayer = blocks;
+  } catch (e) { fail(e); }
+  pgBusy = false;
+}
+// model.json and final.safetensors of A or B, as a run directory holds them
+async function exportNetwork(which) {
+  if (pgBusy || !pgA) return new Promise((done) => setTimeout(() => exportNetwork(which).then(done), 50));
+  pgBusy = true;
+  try {
+    const e = await (which === 'a' ? pgA : pgB).export();
+    demo.exported = { which, model_json: e.model_json, safetensors: Array.from(e.safetensors), loss: e.loss, accuracy: e.accuracy, steps: demo.pg.steps };
+    const save = (blob, name) => {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob); a.download = name; a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    };
+    save(new Blob([e.model_json], { type: 'application/json' }), 'model.json');
+    save(new Blob([e.safetensors], { type: 'application/octet-stream' }), 'final.safetensors');
+    $('export-info').textContent = `exported ${which.toUpperCase()} at step ${demo.pg.steps}: loss ${e.loss.toFixed(4)} on all ${demo.pg.info.train_rows + demo.pg.info.test_rows} points`;
+  } catch (e) { fail(e); }
+  pgBusy = false;
+}
+async function readCsv(file) {
+  csvText = await file.text();
+  csvName = file.name;
+  state.dataset = 'csv';
+  $('dataset').value = 'csv';
+  writeHash();
+  await resetPlayground();
 }
 
 // ---- controls --------------------------------------------------------------------------------
@@ -390,6 +516,15 @@ function syncControls() {
   }
   if ($('cond-v')) showValues();
 }
+// the playground's controls: [element, state key, numeric]
+const PG_CONTROLS = [['dataset', 'dataset', false], ['noise', 'noise', true], ['testfrac', 'testfrac', true], ['widths', 'widths', false],
+  ['act', 'act', false], ['opt-a', 'opta', false], ['lr-a', 'lra', true], ['bs-a', 'bsa', true], ['opt-b', 'optb', false], ['lr-b', 'lrb', true],
+  ['bs-b', 'bsb', true], ['sched', 'sched', false], ['horizon', 'horizon', true]];
+function syncPlaygroundControls() {
+  for (const [id, key] of PG_CONTROLS) $(id).value = state[key];
+  for (const w of ['a', 'b']) $(`opt-${w}-method`).value = state['opt' + w].split('(')[0].trim();
+  if ($('noise-v')) { $('noise-v').textContent = state.noise; $('testfrac-v').textContent = state.testfrac; }
+}
 function bindLessons() {
   demo.lessons = LESSONS.map((l) => l.name);
   $('lessons').innerHTML = LESSONS.map((l) => `<button data-lesson="${l.name}" class="${l.name === demo.lesson ? 'active' : ''}">${l.title}</button>`).join('');
@@ -397,8 +532,14 @@ function bindLessons() {
     b.onclick = () => {
       applyLesson(b.dataset.lesson);
       history.replaceState(null, '', '#lesson=' + b.dataset.lesson);
-      syncControls();
-      resetRace().then(() => { playing = true; });
+      if (demo.pg.lesson === b.dataset.lesson) {
+        syncPlaygroundControls();
+        $('pg-section').scrollIntoView({ behavior: 'smooth' });
+        resetPlayground().then(() => { training = true; });
+      } else {
+        syncControls();
+        resetRace().then(() => { playing = true; });
+      }
     };
   }
 }
@@ -429,11 +570,22 @@ function bindControls() {
   $('race-pause').onclick = () => { playing = false; };
   $('race-step').onclick = () => stepRace(1);
   $('race-reset').onclick = () => resetRace();
-  for (const [id, key, num] of [['dataset', 'dataset', false], ['noise', 'noise', true], ['testfrac', 'testfrac', true], ['widths', 'widths', false],
-    ['act', 'act', false], ['opt-a', 'opta', false], ['lr-a', 'lra', true], ['opt-b', 'optb', false], ['lr-b', 'lrb', true], ['pgk', 'pgk', true]]) {
-    $(id).value = state[key];
-    $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; show(); writeHash(); resetPlayground(); });
+  for (const [id, key, num] of PG_CONTROLS) {
+    $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; demo.pg.lesson = null; show(); writeHash(); resetPlayground(); });
   }
+  syncPlaygroundControls();
+  // a method picked from the list writes its full settings into the text the reader edits
+  for (const w of ['a', 'b']) {
+    $(`opt-${w}-method`).addEventListener('change', (e) => {
+      state['opt' + w] = optimizerText(e.target.value);
+      const o = CATALOG.find((c) => c.name === e.target.value);
+      if (o) state['lr' + w] = o.lr;
+      syncPlaygroundControls(); writeHash(); resetPlayground();
+    });
+    $(`export-${w}`).onclick = () => exportNetwork(w);
+  }
+  $('csv-file').addEventListener('change', (e) => { if (e.target.files.length) readCsv(e.target.files[0]).catch(fail); });
+  $('pg-per-layer').onclick = () => perLayer();
   $('pg-train').onclick = () => { training = true; };
   $('pg-pause').onclick = () => { training = false; };
   $('pg-reset').onclick = () => resetPlayground();

@@ -11,7 +11,7 @@ use std::path::Path;
 /// Where the data comes from and how it is split.
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
-    /// digits | mnist10k | circle | xor | gauss | spiral | moons | csv:PATH | idx:IMAGES,LABELS
+    /// digits | mnist10k | circle | xor | gauss | spiral | moons | spiral3 | blobs4 | csv:PATH | idx:IMAGES,LABELS
     #[arg(long, default_value = "digits")]
     pub data: String,
     /// Gaussian noise (std) of the synthetic 2-D sets.
@@ -98,7 +98,7 @@ impl DataArgs {
             data::idx::load(Path::new(images), Path::new(labels))?
         } else {
             bail!(
-                "unknown data set '{}'; use digits, mnist10k, circle, xor, gauss, spiral, moons, csv:PATH or idx:IMAGES,LABELS",
+                "unknown data set '{}'; use digits, mnist10k, circle, xor, gauss, spiral, moons, spiral3, blobs4, csv:PATH or idx:IMAGES,LABELS",
                 self.data
             )
         };

@@ -4,6 +4,7 @@
 pub mod csv;
 mod device;
 pub mod idx;
+pub mod plane;
 pub mod synthetic;
 pub use device::DeviceDataset;
 pub(crate) use device::HostRows;

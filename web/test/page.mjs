@@ -1,11 +1,14 @@
 // Headless-Chromium test of the demo page (SwiftShader WebGPU): the page loads with no console
 // errors; every optimizer's loss falls on the quadratic; the playground trains and its loss falls;
-// every lesson animates when clicked, and the race's loss chart and cost table are drawn;
-// the landscape and curvature panels draw something; a screenshot is kept as evidence.
+// every lesson animates when clicked (the race's and the playground's), and the race's loss chart
+// and cost table are drawn; the landscape, curvature and per-layer panels draw something; a CSV
+// of points is uploaded, trained on and exported (the downloads land in web/test-output/export/,
+// where tests/web.rs reloads them natively and checks the loss); the layout stays inside a
+// 1024 px and a phone-width screen; screenshots are kept as evidence.
 // Usage: node web/test/page.mjs   (after web/build.sh; needs /usr/bin/chromium)
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,7 +26,11 @@ try {
     args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', '--disable-quic'],
   });
-  const page = await browser.newPage({ viewport: { width: 1150, height: 1500 } });
+  const page = await browser.newPage({ viewport: { width: 1150, height: 1500 }, acceptDownloads: true });
+  const out = join(web, 'test-output', 'export');
+  mkdirSync(out, { recursive: true });
+  const downloads = [];
+  page.on('download', (d) => downloads.push(d.saveAs(join(out, d.suggestedFilename())).then(() => d.suggestedFilename())));
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -62,17 +69,65 @@ try {
   await page.waitForFunction(() => window.demo.curvatureDone, null, { timeout: 180000 });
   const edge = await page.evaluate(() => window.demo.curvature.edge);
   check(edge && edge.threshold > 0 && Number.isFinite(edge.sharpness), `the edge of stability is computed (λmax(P⁻¹H) ${edge && edge.sharpness} vs ${edge && edge.threshold})`);
-  // every lesson: one click sets the state and the race animates
+  // per-layer curvature: one bar pair per tensor of A (2-8-8-2: three weights, three biases)
+  await page.evaluate(() => document.getElementById('pg-per-layer').click());
+  await page.waitForFunction(() => window.demo.perLayer, null, { timeout: 180000 });
+  const blocks = await page.evaluate(() => window.demo.perLayer);
+  check(blocks.length === 6 && blocks.every((b) => Number.isFinite(b.top_eigenvalue) && Number.isFinite(b.trace) && b.hvps > 0),
+    `per-layer curvature of every tensor (${blocks.map((b) => `${b.tensor} ${b.top_eigenvalue.toFixed(3)}`).join(', ')})`);
+  // every lesson: one click sets the state and the race (or the playground) animates
   const lessons = await page.evaluate(() => window.demo.lessons);
-  check(lessons.length >= 6, `the lessons are listed (${lessons.join(', ')})`);
+  check(lessons.length >= 8, `the lessons are listed (${lessons.join(', ')})`);
   for (const name of lessons) {
-    await page.evaluate((n) => document.querySelector(`#lessons button[data-lesson="${n}"]`).click(), name);
-    await page.waitForFunction((n) => window.demo.race.lesson === n && window.demo.race.steps >= 10, name, { timeout: 60000 });
-    const text = await page.textContent('#lesson-text');
+    await page.evaluate((n) => { window.demo.curvatureDone = false; document.querySelector(`#lessons button[data-lesson="${n}"]`).click(); }, name);
+    const pg = await page.evaluate((n) => window.demo.pg.lesson === n || window.demo.lesson === n && ['edge-of-stability', 'flat-vs-sharp'].includes(n), name);
+    if (pg) {
+      // the playground trains both networks and the curvature panel gets its first points
+      await page.waitForFunction((n) => window.demo.pg.lesson === n && window.demo.pg.steps >= 55 && window.demo.curvatureDone, name, { timeout: 180000 });
+      const c = await page.evaluate(() => ({ a: window.demo.curvature, b: window.demo.curvatureB, info: window.demo.pg.info }));
+      check(Number.isFinite(c.a.top) && Number.isFinite(c.b.top) && c.a.edge && c.a.edge.threshold > 0,
+        `lesson ${name} trains ${c.info.model} and tracks λmax of A ${c.a.top.toFixed(2)} and B ${c.b.top.toFixed(2)} against A's edge ${c.a.edge && c.a.edge.threshold.toFixed(2)}`);
+      await page.evaluate(() => document.getElementById('pg-pause').click());
+    } else {
+      await page.waitForFunction((n) => window.demo.race.lesson === n && window.demo.race.steps >= 10, name, { timeout: 60000 });
+    }
+    const text = await page.textContent(pg ? '#pg-lesson-text' : '#lesson-text');
     check(text.length > 40, `lesson ${name} animates and explains itself`);
   }
+  await page.evaluate(() => document.getElementById('race-pause').click());
+  // a CSV of points through the library's loader: three classes with word labels and a header
+  const rows = ['x,y,label'];
+  for (let i = 0; i < 90; i++) {
+    const c = i % 3, a = 2.1 * c + 0.37 * i, r = 1 + (i % 7) * 0.3;
+    rows.push(`${(3 * Math.cos(2.1 * c) + r * 0.4 * Math.cos(a)).toFixed(4)},${(3 * Math.sin(2.1 * c) + r * 0.4 * Math.sin(a)).toFixed(4)},${['north', 'east', 'south'][c]}`);
+  }
+  const csv = rows.join('\n') + '\n';
+  writeFileSync(join(out, 'points.csv'), csv);
+  await page.evaluate(() => { window.demo.pg.info = null; });
+  await page.setInputFiles('#csv-file', { name: 'points.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.waitForFunction(() => window.demo.pg.info && window.demo.pg.info.classes === 3, null, { timeout: 60000 });
+  const info = await page.evaluate(() => window.demo.pg.info);
+  check(info.train_rows + info.test_rows === 90 && info.class_names.join() === 'east,north,south', `the CSV loads: ${info.model}, classes ${info.class_names.join('/')}`);
+  await page.evaluate(() => document.getElementById('pg-train').click());
+  await page.waitForFunction(() => window.demo.pg.steps >= 40, null, { timeout: 180000 });
+  await page.evaluate(() => { document.getElementById('pg-pause').click(); window.demo.exported = null; });
+  await page.evaluate(() => document.getElementById('export-a').click());
+  await page.waitForFunction(() => window.demo.exported, null, { timeout: 60000 });
+  const exported = await page.evaluate(() => { const e = window.demo.exported; return { loss: e.loss, accuracy: e.accuracy, steps: e.steps, model: e.model_json }; });
+  const files = await Promise.all(downloads);
+  check(files.includes('model.json') && files.includes('final.safetensors'), `the export downloads ${files.join(' and ')}`);
+  writeFileSync(join(out, 'export.json'), JSON.stringify(exported, null, 1));
+  check(exported.loss > 0 && exported.loss < 1.2, `the exported network's loss on all points is ${exported.loss} after ${exported.steps} steps`);
+  // a bad file gets a readable error, and the page goes on
+  await page.setInputFiles('#csv-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('1,2,3,a\n4,5,6,b\n') });
+  await page.waitForFunction(() => window.demo.errors.length > 0, null, { timeout: 60000 });
+  const csvError = await page.evaluate(() => window.demo.errors.pop());
+  check(/3 feature columns/.test(csvError), `a CSV with three feature columns is refused by name: ${csvError}`);
+  // that refusal was logged on purpose: it is not a console error to fail on
+  for (let i = consoleErrors.length - 1; i >= 0; i--) if (consoleErrors[i].includes('bad.csv')) consoleErrors.splice(i, 1);
+  await page.evaluate(() => { document.getElementById('error').hidden = true; });
   check((await page.evaluate(() => document.getElementById('race-cost').rows.length)) > 1, 'the cost table lists the racers');
-  const spread = await page.evaluate(() => ['landscape', 'curvature', 'boundary-a', 'race', 'race-chart'].map((id) => {
+  const spread = await page.evaluate(() => ['landscape', 'curvature', 'per-layer', 'boundary-a', 'race', 'race-chart'].map((id) => {
     const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     const seen = new Set();
     for (let i = 0; i < d.length; i += 4 * 7) seen.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
@@ -82,9 +137,16 @@ try {
   check(consoleErrors.length === 0, `no console errors${consoleErrors.length ? ': ' + consoleErrors.join(' | ') : ''}`);
   const errors = await page.evaluate(() => window.demo.errors);
   check(errors.length === 0, `no GPU errors shown${errors.length ? ': ' + errors.join(' | ') : ''}`);
-  mkdirSync(join(web, 'test-output'), { recursive: true });
   await page.screenshot({ path: join(web, 'test-output', 'demo.png'), fullPage: true });
   console.log('screenshot: web/test-output/demo.png');
+  // the layout at 1024 px and on a phone: nothing wider than the screen
+  for (const [w, h] of [[1024, 1400], [390, 844]]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.waitForTimeout(300);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(wide <= w + 1, `the page fits a ${w} px wide screen (content ${wide} px)`);
+  }
+  await page.screenshot({ path: join(web, 'test-output', 'demo-phone.png'), fullPage: true });
 } catch (e) {
   failures.push(String(e));
   console.log('FAIL', e);

@@ -3,20 +3,19 @@
 //! GPU return Promises (readback is asynchronous on the web); errors become JS errors with the
 //! library's message.
 
-use crate::curvature::landscape::{self, Axis, Plane};
-use crate::curvature::{self, HessianOperator, PowerOptions};
-use crate::data::synthetic::Synthetic;
-use crate::data::{Dataset, DeviceDataset, Targets};
+use crate::data::DeviceDataset;
 use crate::gpu::{Gpu, GpuOptions, KernelSet};
-use crate::nn::{Batch, BoundData, ModelSpec, Network, NetworkOptions};
+use crate::nn::{Batch, ModelSpec, Network, NetworkOptions};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::race::{Race, RacerKind};
 use crate::surface::SurfaceKind;
-use crate::train::BatchOrder;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
+
+mod playground;
+pub use playground::Playground;
 
 fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsError::new(&e.to_string()).into()
@@ -106,22 +105,13 @@ struct SurfaceInfo {
     bounds: [f64; 4],
 }
 
-/// The playground's decision-boundary grid: `n × n` points over [−extent, extent]².
-#[derive(serde::Serialize)]
-struct BoundaryGrid {
-    n: usize,
-    extent: f32,
-}
-
 /// What the page draws with that the library decides.
 #[derive(serde::Serialize)]
 struct DemoConstants {
     surfaces: Vec<SurfaceInfo>,
-    boundary: BoundaryGrid,
 }
 
-/// The constants the page needs, from the library (JSON): every race surface's start and window,
-/// and the decision-boundary grid of [`Playground::boundary`].
+/// The constants the page needs, from the library (JSON): every race surface's start and window.
 #[wasm_bindgen]
 pub fn demo_constants() -> String {
     let surfaces = SurfaceKind::ALL
@@ -131,7 +121,7 @@ pub fn demo_constants() -> String {
             SurfaceInfo { name: k.name(), start: [x, y], bounds: k.view() }
         })
         .collect();
-    let c = DemoConstants { surfaces, boundary: BoundaryGrid { n: GRID_N, extent: EXTENT } };
+    let c = DemoConstants { surfaces };
     serde_json::to_string(&c).unwrap_or_else(|_| "{}".into())
 }
 
@@ -290,15 +280,6 @@ struct RacerState {
     loss: f32,
 }
 
-/// The playground after some training.
-#[derive(serde::Serialize)]
-struct TrainProgress {
-    step: u64,
-    train_loss: f32,
-    test_loss: Option<f32>,
-    test_accuracy: Option<f32>,
-}
-
 /// One optimizer's time per step on the bench page.
 #[derive(serde::Serialize)]
 struct BenchStep {
@@ -315,248 +296,6 @@ struct BenchReport {
     batch: usize,
     kernels: &'static str,
     results: Vec<BenchStep>,
-}
-
-/// The playground's curvature readout: λmax(H), tr H and, where the optimizer has one, its
-/// preconditioned sharpness against its edge of stability.
-#[derive(serde::Serialize)]
-struct CurvatureSummary {
-    top: f64,
-    trace: f64,
-    trace_stderr: f64,
-    edge: Option<curvature::EdgeOfStability>,
-    hvps: u64,
-}
-
-struct PlaygroundState {
-    net: Network,
-    opt: Optimizer,
-    train: BoundData,
-    test: Option<BoundData>,
-    grid: BoundData,
-    order: BatchOrder,
-    steps: u64,
-    train_rows: usize,
-    grid_n: usize,
-    /// the weights every 20 steps (the most recent 50), for the trajectory on the landscape
-    history: Vec<Vec<f32>>,
-}
-
-/// A network trained live on a synthetic 2-D data set.
-#[wasm_bindgen]
-pub struct Playground {
-    gpu: Rc<Gpu>,
-    state: Rc<RefCell<Option<PlaygroundState>>>,
-}
-
-const GRID_N: usize = 40;
-const EXTENT: f32 = 6.0;
-
-#[wasm_bindgen]
-impl Playground {
-    /// `model` is the model text (e.g. `mlp:2-8-8-2:tanh`); the data set is seeded by `seed`, as
-    /// are the initial weights, so two playgrounds with one seed start from the same point.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create(
-        demo: &Demo,
-        dataset: String,
-        noise: f64,
-        samples: usize,
-        test_fraction: f64,
-        model: String,
-        optimizer: String,
-        lr: f32,
-        hessian_power: f32,
-        batch: usize,
-        seed: u64,
-    ) -> js_sys::Promise {
-        let gpu = demo.gpu.clone();
-        future_to_promise(async move {
-            let kind = Synthetic::parse(&dataset).ok_or_else(|| js_err(format!("unknown data set '{dataset}'")))?;
-            let ds = kind.generate(samples, noise, seed).map_err(js_err)?;
-            let (train, test) = ds.split(test_fraction, seed).map_err(js_err)?;
-            let spec = ModelSpec::parse(&model).map_err(js_err)?;
-            let batch = batch.clamp(1, train.rows());
-            let max_batch = batch.max(GRID_N * GRID_N).max(train.rows());
-            let net = Network::new(&gpu, &spec, NetworkOptions::new(max_batch, seed)).map_err(js_err)?;
-            let bind = |d: &Dataset| -> Result<BoundData, JsValue> {
-                net.bind(&gpu, &DeviceDataset::upload(&gpu, d).map_err(js_err)?).map_err(js_err)
-            };
-            let train_b = bind(&train)?;
-            let test_b = if test.rows() > 0 { Some(bind(&test)?) } else { None };
-            let mut g = Vec::with_capacity(2 * GRID_N * GRID_N);
-            for j in 0..GRID_N {
-                for i in 0..GRID_N {
-                    g.push(-EXTENT + 2.0 * EXTENT * i as f32 / (GRID_N - 1) as f32);
-                    g.push(EXTENT - 2.0 * EXTENT * j as f32 / (GRID_N - 1) as f32);
-                }
-            }
-            let grid = Dataset::new(g, 2, Targets::Classes { labels: vec![0; GRID_N * GRID_N], classes: 2 })
-                .map_err(js_err)?;
-            let grid_b = bind(&grid)?;
-            let opt =
-                Optimizer::new(&gpu, &net, config(&optimizer, lr, hessian_power, false, seed)?).map_err(js_err)?;
-            let state = PlaygroundState {
-                order: BatchOrder::new(train.rows(), batch, seed),
-                train_rows: train.rows(),
-                net,
-                opt,
-                train: train_b,
-                test: test_b,
-                grid: grid_b,
-                steps: 0,
-                grid_n: GRID_N,
-                history: Vec::new(),
-            };
-            Ok(Playground { gpu, state: Rc::new(RefCell::new(Some(state))) }.into())
-        })
-    }
-
-    /// Trains `steps` steps, then evaluates; resolves to JSON `{step, train_loss, test_loss, test_accuracy}`.
-    pub fn train(&self, steps: u32) -> js_sys::Promise {
-        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
-        future_to_promise(async move {
-            let mut s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
-            let result = async {
-                for _ in 0..steps {
-                    let indices = s.order.next_batch();
-                    s.opt.step(&gpu, &s.net, &Batch { data: &s.train, indices: &indices })?;
-                    s.steps += 1;
-                    if s.steps % 20 == 0 {
-                        let theta = s.net.params(&gpu).await?;
-                        s.history.push(theta);
-                        if s.history.len() > 50 {
-                            s.history.remove(0);
-                        }
-                    }
-                }
-                let train = s.net.evaluate(&gpu, &s.train).await?;
-                let test = match &s.test {
-                    Some(t) => Some(s.net.evaluate(&gpu, t).await?),
-                    None => None,
-                };
-                Ok::<_, crate::Error>(TrainProgress {
-                    step: s.steps,
-                    train_loss: train.loss,
-                    test_loss: test.map(|t| t.loss),
-                    test_accuracy: test.map(|t| t.accuracy),
-                })
-            }
-            .await;
-            *cell.borrow_mut() = Some(s);
-            json(&result.map_err(js_err)?)
-        })
-    }
-
-    /// P(class 1) on the 40 × 40 grid over [−6, 6]² (rows from the top), for the decision boundary.
-    pub fn boundary(&self) -> js_sys::Promise {
-        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
-        future_to_promise(async move {
-            let s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
-            let n = s.grid_n * s.grid_n;
-            let indices: Vec<u32> = (0..n as u32).collect();
-            let out = s.net.predict(&gpu, &Batch { data: &s.grid, indices: &indices }).await;
-            let k = s.net.model().output_width();
-            *cell.borrow_mut() = Some(s);
-            let out = out.map_err(js_err)?;
-            let p: Vec<f32> = out
-                .chunks(k)
-                .map(|l| if k >= 2 { 1.0 / (1.0 + (l[0] - l[1]).exp()) } else { 1.0 / (1.0 + (-l[0]).exp()) })
-                .collect();
-            Ok(js_sys::Float32Array::from(p.as_slice()).into())
-        })
-    }
-
-    /// The training loss on an `n × n` plane around the weights, a ∈ [−1, 1], b ∈ [−1, 1]
-    /// (row-major in b), along `directions`: `random` (filter-normalised), `pca` (the recent
-    /// trajectory's principal plane, scaled to frame it; needs 3 snapshots) or `hessian` (the top
-    /// two eigenvectors); followed by the (a, b) coordinates of the recent trajectory (weights
-    /// every 20 steps) projected onto the plane.
-    pub fn landscape(&self, n: usize, directions: String) -> js_sys::Promise {
-        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
-        future_to_promise(async move {
-            let s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
-            let result = async {
-                let theta = s.net.params(&gpu).await?;
-                let model = s.net.model();
-                let (d1, d2) = match directions.as_str() {
-                    // the recent trajectory's principal plane, scaled so the path fills it
-                    "pca" => {
-                        let (a, b, _) = landscape::pca_plane(model, &s.history, &theta)?;
-                        (a, b)
-                    }
-                    "hessian" => {
-                        let op = HessianOperator::new(&gpu, &s.net, &s.train, None)?;
-                        let e = curvature::top_eigen(&op, 2, PowerOptions { tol: 1e-2, max_iter: 30, seed: 3 }).await?;
-                        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-                        (f(&e[0].vector), f(&e[1].vector))
-                    }
-                    "random" => (
-                        landscape::filter_normalized_direction(model, &theta, 1),
-                        landscape::filter_normalized_direction(model, &theta, 2),
-                    ),
-                    other => {
-                        return Err(crate::Error::Config(format!("directions {other}: use random, pca or hessian")))
-                    }
-                };
-                let axis = Axis { min: -1.0, max: 1.0, points: n.clamp(3, 61) };
-                let plane = Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
-                let grid = landscape::evaluate_grid(&gpu, &s.net, &s.train, s.train_rows, &plane).await?;
-                let path = landscape::project(&theta, &d1, Some(&d2), &s.history);
-                Ok::<_, crate::Error>((grid, path))
-            }
-            .await;
-            *cell.borrow_mut() = Some(s);
-            let (grid, path) = result.map_err(js_err)?;
-            let mut v: Vec<f32> = grid.loss.iter().map(|&x| x as f32).collect();
-            v.extend(path.iter().flat_map(|&(a, b)| [a as f32, b as f32]));
-            Ok(js_sys::Float32Array::from(v.as_slice()).into())
-        })
-    }
-
-    /// Top Hessian eigenvalue and Hutchinson trace of the training loss: JSON
-    /// `{top, trace, trace_stderr, hvps}`.
-    pub fn curvature(&self) -> js_sys::Promise {
-        let (gpu, cell) = (self.gpu.clone(), self.state.clone());
-        future_to_promise(async move {
-            let s = cell.borrow_mut().take().ok_or_else(|| js_err("the playground is busy"))?;
-            let result = async {
-                let op = HessianOperator::new(&gpu, &s.net, &s.train, None)?;
-                let top = curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 }).await?;
-                let trace = curvature::hutchinson_trace(&op, 30, 1e-2, s.steps).await?;
-                // the sharpness the optimizer sees against its edge of stability (Cohen et al.)
-                let state = s.opt.read_state(&gpu).await?;
-                let edge = match s.opt.config().method().stability(s.opt.lr(), &state) {
-                    Some(st) => {
-                        let power = PowerOptions { tol: 1e-2, max_iter: 30, seed: 1 };
-                        Some(curvature::edge_of_stability(&op, &st, power).await?)
-                    }
-                    None => None,
-                };
-                let hvps = op.hvps() + edge.as_ref().map_or(0, |e| e.hvps);
-                Ok::<_, crate::Error>(CurvatureSummary {
-                    top: top[0].value,
-                    trace: trace.trace,
-                    trace_stderr: trace.stderr,
-                    edge,
-                    hvps,
-                })
-            }
-            .await;
-            *cell.borrow_mut() = Some(s);
-            json(&result.map_err(js_err)?)
-        })
-    }
-}
-
-/// The synthetic data set as `[x, y, label, ...]`, generated exactly as a playground with the
-/// same settings does, for drawing.
-#[wasm_bindgen]
-pub fn data_points(dataset: &str, noise: f64, samples: usize, seed: u64) -> Result<Vec<f32>, JsValue> {
-    let kind = Synthetic::parse(dataset).ok_or_else(|| js_err(format!("unknown data set '{dataset}'")))?;
-    let ds = kind.generate(samples, noise, seed).map_err(js_err)?;
-    let labels = ds.targets.as_f32();
-    Ok(ds.x.chunks(2).zip(labels).flat_map(|(p, l)| [p[0], p[1], l]).collect())
 }
 
 /// Milliseconds from the page's high-resolution clock (`performance.now()`), or `Date.now()`.
