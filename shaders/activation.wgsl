@@ -3,7 +3,7 @@
 //   fwd      y    = f(x)
 //   tangent  t_y  = f'(x) t_x
 //   bwd      g_x  = f'(x) g_y
-//   rbwd     r_gx = f'(x) r_gy + f''(x) t_x g_y     (the second-order term vanishes for ReLU)
+//   rbwd     r_gx = f'(x) r_gy + f''(x) t_x g_y     (ReLU: f'' = 0, and t_x is not read)
 // The per-element maths f, f′, f″ live in activation_math.wgsl (shared with the tiled dense
 // kernels, which apply an adjacent activation in their epilogue: src/nn/network.rs).
 
@@ -16,6 +16,9 @@ fn write_bwd(i: u32, d1: f32) { work[layer.g_x_off + i] = d1 * work[layer.g_y_of
 fn write_rbwd(i: u32, d1: f32, d2: f32) {
     work[layer.r_x_off + i] = d1 * work[layer.r_y_off + i] + d2 * work[layer.t_x_off + i] * work[layer.g_y_off + i];
 }
+// f″ ≡ 0 (ReLU): r_gx = f′ r_gy, and the input tangent is not read. It is not kept either: the
+// arena lends its slot to other nodes once the tangent pass is done (src/nn/plan.rs)
+fn write_rbwd_linear(i: u32, d1: f32) { work[layer.r_x_off + i] = d1 * work[layer.r_y_off + i]; }
 
 @compute @workgroup_size(256)
 fn relu_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -35,8 +38,7 @@ fn relu_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(256)
 fn relu_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg); if (i >= act_items()) { return; }
-    let x = x_at(i);
-    write_rbwd(i, relu_d1(x), relu_d2(x));
+    write_rbwd_linear(i, relu_d1(x_at(i)));
 }
 
 @compute @workgroup_size(256)

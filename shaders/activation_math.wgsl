@@ -64,6 +64,7 @@ fn gelu_d2(x: f32) -> f32 { return normal_pdf(x) * (2.0 - x * x); }
 // Activation codes of `LayerMeta::act_fwd` / `act_bwd` (src/nn/activation.rs `Activation::code`):
 // 0 none, 1 identity, 2 ReLU, 3 tanh, 4 sigmoid, 5 softplus, 6 GELU.
 const ACT_NONE: u32 = 0u;
+const ACT_RELU: u32 = 2u;
 
 // (f(x), f′(x), f″(x)) for an activation code
 fn act_eval(code: u32, x: f32) -> vec3<f32> {

@@ -79,8 +79,10 @@ fn pre_cotangent_row(row: u32, rows: u32, c0: u32, n: u32, g: vec4<f32>) {
 }
 fn pre_r_row(row: u32, rows: u32, c0: u32, n: u32, g: vec4<f32>, r: vec4<f32>) {
     let a = act4(layer.act_bwd, row4(layer.pre_x_off, row, rows, c0, n));
-    let t_pre = row4(layer.pre_t_off, row, rows, c0, n);
     let d1 = vec4<f32>(a[0].y, a[1].y, a[2].y, a[3].y);
+    // ReLU (f″ = 0): the pre-activation tangent is not kept, so it is not read
+    if (layer.act_bwd == ACT_RELU) { store_row(layer.pre_r_off, row, rows, c0, n, d1 * r); return; }
+    let t_pre = row4(layer.pre_t_off, row, rows, c0, n);
     let d2 = vec4<f32>(a[0].z, a[1].z, a[2].z, a[3].z);
     store_row(layer.pre_r_off, row, rows, c0, n, d1 * r + d2 * t_pre * g);
 }

@@ -427,7 +427,7 @@ fn synthetic_data_is_seeded_and_reproducible() {
         let a = s.generate(100, 0.1, 3).unwrap();
         assert_eq!(a, s.generate(100, 0.1, 3).unwrap(), "{s:?}");
         assert_ne!(a.x, s.generate(100, 0.1, 4).unwrap().x, "{s:?}");
-        assert_eq!((a.rows(), a.features, a.classes()), (100, 2, 2));
+        assert_eq!((a.rows(), a.features, a.classes()), (100, 2, s.classes() as usize));
     }
     assert!(Path::new(env!("CARGO_BIN_EXE_adahessian")).is_file());
 }

@@ -342,11 +342,53 @@ fn reference_cnn_gradient_and_hvp_match_finite_differences() {
     }
 }
 
+/// A ReLU CNN: ReLU before max pooling, before a conv and before a dense layer (folded into its
+/// tiled kernels), so the tangents the R-backward pass does not read (ReLU's and pooling's
+/// inputs) live in the R-cotangent region (`nn::plan::ArenaLayout`).
+fn relu_cnn() -> ModelSpec {
+    use adahessian_wgpu::nn::Activation::Relu;
+    use Layer::*;
+    ModelSpec {
+        input: vec![2, 6, 6],
+        layers: vec![
+            Conv2d { out: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Activation(Relu),
+            MaxPool2d { kernel: (2, 2), stride: (2, 2) },
+            Conv2d { out: 4, kernel: (2, 2), stride: (1, 1), padding: (1, 1) },
+            Activation(Relu),
+            Flatten,
+            Dense { out: 5 },
+            Activation(Relu),
+            Dense { out: 3 },
+        ],
+        loss: Loss::CrossEntropy,
+    }
+}
+
+#[test]
+fn a_relu_cnn_keeps_only_the_tangents_the_r_backward_pass_reads() {
+    let gpu = gpu_or_skip!();
+    let spec = relu_cnn();
+    let model = spec.resolve().unwrap();
+    let rows = 4;
+    let net = Network::new(gpu, &spec, NetworkOptions::new(rows, 0)).unwrap();
+    let m = net.memory();
+    // nodes: data 2·36, conv 3·36, relu 3·36, pool 3·9, conv 4·16, relu 4·16, dense 5, relu 5, logits 3
+    assert_eq!(model.nodes, vec![72, 108, 108, 27, 64, 64, 5, 5, 3]);
+    // own tangent slots: the inputs of a conv, a dense layer or the loss (ReLU's and pooling's
+    // inputs are not read by the R-backward pass)
+    assert_eq!(m.tangents, 4 * rows as u64 * (27 + 64 + 5 + 3), "{m:?}");
+    let lean = Network::new(gpu, &spec, NetworkOptions { curvature: false, ..NetworkOptions::new(rows, 0) }).unwrap();
+    let all: u64 = model.nodes[1..].iter().map(|&w| 4 * (w * rows) as u64).sum();
+    assert_eq!(lean.memory().cotangents, all, "cotangents of every node but the data's");
+    assert!(m.cotangents < 2 * all, "the R-cotangents share a region: {m:?}");
+}
+
 #[test]
 fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(4);
-    for (i, spec) in cnn_specs().into_iter().enumerate() {
+    for (i, spec) in cnn_specs().into_iter().chain([relu_cnn()]).enumerate() {
         for (rows, kernels) in
             [(1usize, KernelSet::Naive), (5, KernelSet::Naive), (1, KernelSet::Tiled), (5, KernelSet::Tiled)]
         {

@@ -315,8 +315,11 @@ async function resetPlayground() {
       ctx.fillStyle = '#666'; ctx.fillText('computing…', 10, 20);
     }
     setTimeout(() => { landscape(); curvature(); perLayer(); }, 0);
+    pgBusy = false;
+    return true;
   } catch (e) { fail(e); }
   pgBusy = false;
+  return false;
 }
 // each pixel mixes the class colours by the predicted probabilities, lightened; train points
 // filled, test points as rings
@@ -491,13 +494,22 @@ async function exportNetwork(which) {
   } catch (e) { fail(e); }
   pgBusy = false;
 }
+// a refused file leaves the playground on the points it had
 async function readCsv(file) {
+  const before = { dataset: state.dataset, csvText, csvName };
   csvText = await file.text();
   csvName = file.name;
   state.dataset = 'csv';
-  $('dataset').value = 'csv';
-  writeHash();
+  if (await resetPlayground()) {
+    $('dataset').value = 'csv';
+    writeHash();
+    return;
+  }
+  ({ csvText, csvName } = before);
+  state.dataset = before.dataset;
+  $('csv-file').value = '';
   await resetPlayground();
+  demo.csvRefused = file.name;
 }
 
 // ---- controls --------------------------------------------------------------------------------

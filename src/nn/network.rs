@@ -109,9 +109,10 @@ pub struct MemoryUse {
     pub probe_and_hz: u64,
     /// Every node's values for a batch (activations).
     pub values: u64,
-    /// Their tangents (forward-over-reverse).
+    /// Their tangents (forward-over-reverse), where the R-backward pass reads them.
     pub tangents: u64,
-    /// Their cotangents and the R-op of the cotangents.
+    /// Their cotangents, and the R-cotangents' region (shared by liveness, see
+    /// `nn::plan::ArenaLayout`; it also holds the tangents only the tangent pass reads).
     pub cotangents: u64,
     /// Targets, per-row loss terms and max-pooling's argmax of the batch.
     pub scratch: u64,
@@ -188,6 +189,8 @@ pub struct Network {
     param_staging: wgpu::Buffer,
     /// where the output node's values start in the activation arena
     output_off: u32,
+    /// floats of the arena's values, own-slot tangents and cotangents (the layout's count)
+    arena_floats: [usize; 3],
 }
 
 impl Network {
@@ -291,6 +294,7 @@ impl Network {
             stats_staging,
             param_staging,
             output_off: out.x,
+            arena_floats: [layout.values, layout.tangents, layout.cotangents],
         })
     }
 
@@ -317,16 +321,15 @@ impl Network {
     /// GPU memory this network allocates, by role, in bytes (at its max_batch).
     pub fn memory(&self) -> MemoryUse {
         let p = self.model.n_params as u64 * 4;
-        let per_node: u64 = self.model.nodes.iter().map(|&w| (w * self.max_batch) as u64 * 4).sum();
-        let c = self.curvature as u64;
+        let [values, tangents, cotangents] = self.arena_floats.map(|f| f as u64 * 4);
         MemoryUse {
             params: p,
             grads: p,
-            probe_and_hz: 2 * p * c,
-            values: per_node,
-            tangents: per_node * c,
-            cotangents: per_node * (1 + c),
-            scratch: self.arenas.work.size() - per_node * (2 + 2 * c),
+            probe_and_hz: 2 * p * self.curvature as u64,
+            values,
+            tangents,
+            cotangents,
+            scratch: self.arenas.work.size().saturating_sub(values + tangents + cotangents),
         }
     }
 

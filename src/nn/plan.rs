@@ -102,8 +102,26 @@ pub(crate) struct NodeOffsets {
     pub r: u32,
 }
 
-/// The activation arena: every node's x, t, g, r (t and r only with curvature), then the loss's
-/// slots; layers take scratch (max pooling's argmax) with [`ArenaLayout::take`].
+/// The activation arena: every node's value x and cotangent g; with curvature, tangents t and
+/// R-cotangents r planned by liveness (below); then the loss's slots. Layers take scratch (max
+/// pooling's argmax) with [`ArenaLayout::take`].
+///
+/// Liveness, so that curvature costs less than a second copy of every activation:
+/// - x and g stay whole: the backward pass may run in full before the R-backward passes (several
+///   probes per step), which read every g.
+/// - A tangent has its own slot only where the R-backward pass reads it ([`tangent_kept`]): at
+///   the input of a dense or conv layer (r_gW = r_yᵀx + g_yᵀt_x), of a smooth activation
+///   (f″ t_x g_y) and at the logits (the loss's R-op); node 0 keeps its (zero) tangent too
+///   unless the first layer has parameters (then node 0 has no t, g or r at all). A
+///   tangent only the next layer's tangent kernel reads (a pooling layer's input, ReLU's input)
+///   lives in the R-cotangent region below: the R-backward pass, which writes that region, runs
+///   after the tangent pass and never reads it.
+/// - R-cotangents are written back to front, each read once by the layer before: node i's r is
+///   live only while node i+1's is read and node i−1's written. A dense layer with folded
+///   activations (`fold_activations_into_dense`) reads node k+2's and writes node k's in one
+///   kernel, and writes the tangents of nodes k+1 and k+2 while reading node k's. So nodes i ≥ 1
+///   share one region where each sits clear of its two neighbours on each side, at the lowest
+///   such offset (node 0's r keeps its own slot).
 pub(crate) struct ArenaLayout {
     pub nodes: Vec<NodeOffsets>,
     pub target_off: u32,
@@ -113,6 +131,44 @@ pub(crate) struct ArenaLayout {
     pub t_loss_off: u32,
     /// floats so far
     pub len: usize,
+    /// floats of node values, of tangents in their own slots, and of cotangents with the
+    /// R-cotangent region (which also holds the tangents only the tangent pass reads)
+    pub values: usize,
+    pub tangents: usize,
+    pub cotangents: usize,
+}
+
+/// Whether the R-backward pass reads node `i`'s tangent (see [`ArenaLayout`]): node 0, the
+/// logits, and the input of a dense, conv or smooth activation layer.
+pub(crate) fn tangent_kept(model: &Resolved, i: usize) -> bool {
+    if i == 0 || i + 1 == model.nodes.len() {
+        return true;
+    }
+    model.layers.iter().filter(|l| l.input == i).any(|l| match l.op {
+        LayerOp::Dense { .. } | LayerOp::Conv2d { .. } => true,
+        LayerOp::Activation { act, .. } => act != super::Activation::Relu,
+        LayerOp::MaxPool2d { .. } | LayerOp::AvgPool2d { .. } => false,
+    })
+}
+
+/// Offsets (from the region's start) for nodes 1.. of `sizes` such that each node is clear of
+/// the two before and the two after it, lowest offset first; and the region's length.
+fn shared_region(sizes: &[usize]) -> (Vec<usize>, usize) {
+    let mut at = vec![0usize; sizes.len()];
+    let mut len = 0;
+    for i in 1..sizes.len() {
+        let neighbours: Vec<usize> = (1..=2).filter(|&d| i > d).map(|d| i - d).collect();
+        let clear = |s: usize| neighbours.iter().all(|&j| s >= at[j] + sizes[j] || at[j] >= s + sizes[i]);
+        // the lowest clear start is 0 or the end of a neighbour (the furthest end always is)
+        let start = std::iter::once(0)
+            .chain(neighbours.iter().map(|&j| at[j] + sizes[j]))
+            .filter(|&s| clear(s))
+            .min()
+            .unwrap_or(0);
+        at[i] = start;
+        len = len.max(start + sizes[i]);
+    }
+    (at, len)
 }
 
 impl ArenaLayout {
@@ -126,15 +182,43 @@ impl ArenaLayout {
             lse_off: 0,
             t_loss_off: 0,
             len: 0,
+            values: 0,
+            tangents: 0,
+            cotangents: 0,
         };
         // without curvature there are no tangents or R-cotangents: their offsets are never used
         // (the passes that would read them are empty)
-        for &w in &model.nodes {
+        // the data (node 0) has no tangent, cotangent or R-cotangent when the first layer has
+        // parameters: that layer reads no input tangent (FLAG_INPUT_HAS_TANGENT is off) and
+        // writes no input cotangents (`has_input_grad`); a parameter-free first layer (pooling
+        // the image) propagates node 0's zero tangent, so it is kept
+        let data_is_inert = model
+            .layers
+            .first()
+            .is_some_and(|l| l.input == 0 && matches!(l.op, LayerOp::Dense { .. } | LayerOp::Conv2d { .. }));
+        for (i, &w) in model.nodes.iter().enumerate() {
+            let own = |l: &mut ArenaLayout, wanted: bool| if wanted { l.take(rows * w) } else { 0 };
+            let live = !(i == 0 && data_is_inert);
             let x = l.take(rows * w);
-            let t = if curvature { l.take(rows * w) } else { 0 };
-            let g = l.take(rows * w);
-            let r = if curvature { l.take(rows * w) } else { 0 };
+            let t = own(&mut l, curvature && live && tangent_kept(model, i));
+            let g = own(&mut l, live);
+            let r = own(&mut l, curvature && live && i == 0);
             l.nodes.push(NodeOffsets { x, t, g, r });
+            l.values += rows * w;
+            l.tangents += rows * w * usize::from(curvature && live && tangent_kept(model, i));
+            l.cotangents += rows * w * (usize::from(live) + usize::from(curvature && live && i == 0));
+        }
+        if curvature {
+            let sizes: Vec<usize> = model.nodes.iter().map(|&w| rows * w).collect();
+            let (at, len) = shared_region(&sizes);
+            let base = l.take(len) as usize;
+            l.cotangents += len;
+            for (i, (node, start)) in l.nodes.iter_mut().zip(at).enumerate().skip(1) {
+                node.r = (base + start) as u32;
+                if !tangent_kept(model, i) {
+                    node.t = node.r;
+                }
+            }
         }
         l.target_off = l.take(rows * model.loss.target_width(model.output_width()));
         l.loss_off = l.take(rows);
@@ -260,5 +344,29 @@ impl PassLists {
             Phase::ForwardTangent => &self.forward_tangent,
             Phase::BackwardRBackward => &self.backward_r_backward,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_region_keeps_each_node_clear_of_two_neighbours_each_side() {
+        for sizes in [vec![5, 8, 8, 2, 4, 4, 1, 1], vec![3, 1, 9, 1, 9, 1], vec![1, 7], vec![4, 4, 4, 4, 4, 4]] {
+            let (at, len) = shared_region(&sizes);
+            for i in 1..sizes.len() {
+                assert!(at[i] + sizes[i] <= len);
+                for j in (i + 1)..sizes.len().min(i + 3) {
+                    let apart = at[i] + sizes[i] <= at[j] || at[j] + sizes[j] <= at[i];
+                    assert!(apart, "{sizes:?}: nodes {i} and {j} overlap ({at:?})");
+                }
+            }
+            let sum: usize = sizes[1..].iter().sum();
+            assert!(len <= sum, "never more than a slot per node");
+        }
+        // a CNN's sizes: 8 nodes share the space of ~3
+        let (_, len) = shared_region(&[784, 6272, 6272, 1568, 3136, 3136, 784, 10]);
+        assert_eq!(len, 6272 + 6272 + 1568);
     }
 }
