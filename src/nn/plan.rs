@@ -116,12 +116,18 @@ pub(crate) struct NodeOffsets {
 ///   tangent only the next layer's tangent kernel reads (a pooling layer's input, ReLU's input)
 ///   lives in the R-cotangent region below: the R-backward pass, which writes that region, runs
 ///   after the tangent pass and never reads it.
-/// - R-cotangents are written back to front, each read once by the layer before: node i's r is
-///   live only while node i+1's is read and node i−1's written. A dense layer with folded
-///   activations (`fold_activations_into_dense`) reads node k+2's and writes node k's in one
-///   kernel, and writes the tangents of nodes k+1 and k+2 while reading node k's. So nodes i ≥ 1
-///   share one region where each sits clear of its two neighbours on each side, at the lowest
-///   such offset (node 0's r keeps its own slot).
+/// - A kept tangent's slot then takes the node's R-cotangent: node i's tangent is read only by
+///   layer i's R-backward dispatches, and there the weight kernels (which read t_x) run before
+///   the input kernels (which write r_x: dense and conv plans push them in that order), while an
+///   activation, or an activation folded into a dense layer's epilogue, reads t_x and writes r_x
+///   element by element in one invocation. Every R-backward pass follows a tangent pass that
+///   rewrites the tangents. The logits are the exception (the loss's R-op mixes a row's tangents).
+/// - The other R-cotangents are written back to front, each read once by the layer before: node
+///   i's r is live only while node i+1's is read and node i−1's written. A dense layer with
+///   folded activations (`fold_activations_into_dense`) reads node k+2's and writes node k's in
+///   one kernel, and writes the tangents of nodes k+1 and k+2 while reading node k's. So these
+///   nodes share one region where each sits clear of its two neighbours on each side, at the
+///   lowest such offset (node 0's r keeps its own slot).
 pub(crate) struct ArenaLayout {
     pub nodes: Vec<NodeOffsets>,
     pub target_off: u32,
@@ -158,7 +164,8 @@ fn shared_region(sizes: &[usize]) -> (Vec<usize>, usize) {
     let mut len = 0;
     for i in 1..sizes.len() {
         let neighbours: Vec<usize> = (1..=2).filter(|&d| i > d).map(|d| i - d).collect();
-        let clear = |s: usize| neighbours.iter().all(|&j| s >= at[j] + sizes[j] || at[j] >= s + sizes[i]);
+        let clear =
+            |s: usize| neighbours.iter().all(|&j| sizes[j] == 0 || s >= at[j] + sizes[j] || at[j] >= s + sizes[i]);
         // the lowest clear start is 0 or the end of a neighbour (the furthest end always is)
         let start = std::iter::once(0)
             .chain(neighbours.iter().map(|&j| at[j] + sizes[j]))
@@ -209,11 +216,21 @@ impl ArenaLayout {
             l.cotangents += rows * w * (usize::from(live) + usize::from(curvature && live && i == 0));
         }
         if curvature {
-            let sizes: Vec<usize> = model.nodes.iter().map(|&w| rows * w).collect();
+            // a kept tangent's slot takes its node's R-cotangent (written after the last read of
+            // the tangent, see above); the logits' R-op reads the whole tangent row, so the
+            // logits' R-cotangent goes to the shared region with the nodes whose tangent is not kept
+            let last = model.nodes.len() - 1;
+            let in_region = |i: usize| i == last || !tangent_kept(model, i);
+            let sizes: Vec<usize> =
+                model.nodes.iter().enumerate().map(|(i, &w)| if in_region(i) { rows * w } else { 0 }).collect();
             let (at, len) = shared_region(&sizes);
             let base = l.take(len) as usize;
             l.cotangents += len;
             for (i, (node, start)) in l.nodes.iter_mut().zip(at).enumerate().skip(1) {
+                if !in_region(i) {
+                    node.r = node.t;
+                    continue;
+                }
                 node.r = (base + start) as u32;
                 if !tangent_kept(model, i) {
                     node.t = node.r;
@@ -365,6 +382,9 @@ mod tests {
             let sum: usize = sizes[1..].iter().sum();
             assert!(len <= sum, "never more than a slot per node");
         }
+        // zero-sized nodes (R-cotangents kept in their tangent's slot) clash with nothing
+        let (at, len) = shared_region(&[1, 4, 0, 4, 0, 0, 3]);
+        assert_eq!((at[3], at[6], len), (4, 0, 8), "{at:?}");
         // a CNN's sizes: 8 nodes share the space of ~3
         let (_, len) = shared_region(&[784, 6272, 6272, 1568, 3136, 3136, 784, 10]);
         assert_eq!(len, 6272 + 6272 + 1568);
