@@ -10,14 +10,15 @@ for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv
 what=${1:-all}
 if [ "$what" = kernels ] || [ "$what" = all ]; then
-  # tiled vs naive kernels back to back on the same card, the 1024³ product against the fp32 peak
-  echo "=== matmul"; ./.devbin/adahessian bench --matmul 1024 --kernels naive,tiled --reps 20 2>&1 | grep -v XDG
+  # naive, register-tiled and workgroup-staged kernels back to back on the same card, the 1024³
+  # product against the fp32 peak (which set wins here decides the GPU default: BENCHMARKS.md)
+  echo "=== matmul"; ./.devbin/adahessian bench --matmul 1024 --kernels naive,tiled,shared --reps 20 2>&1 | grep -v XDG
   cnn="input 1x28x28; conv2d(8, k=3, p=1); tanh; avgpool2d(2); conv2d(16, k=3, p=1); tanh; avgpool2d(2); flatten; linear(10)"
   for model in "mlp:64-128-128-10:tanh" "mlp:784-256-10:tanh" "mlp:784-1024-1024-10:relu" "$cnn"; do
     data=mnist10k; case "$model" in mlp:64-*) data=digits;; esac
     echo "=== step: $model"
     ./.devbin/adahessian bench --data $data --model "$model" --batch-size 128 --optimizers adam,adahessian \
-      --steps 50 --reps 7 --warmup 10 --kernels naive,tiled --passes 2>&1 | grep -v XDG
+      --steps 50 --reps 7 --warmup 10 --kernels naive,tiled,shared --passes 2>&1 | grep -v XDG
   done
 fi
 if [ "$what" = mlp ] || [ "$what" = all ]; then

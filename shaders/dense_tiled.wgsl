@@ -177,6 +177,14 @@ fn dense_forward(idx: u32, values: bool, tangent: bool) {
             }
         }
     }
+    dense_forward_store(t, rows, n_out, values, tangent, y0, y1, y2, y3, t0, t1, t2, t3);
+}
+
+// Stores a forward tile: y (and the activation after the layer, if folded) and / or t_y (and the
+// activation's tangent), from registers. Shared by the register- and workgroup-tiled kernels.
+fn dense_forward_store(t: Tile, rows: u32, n_out: u32, values: bool, tangent: bool,
+                       y0: vec4<f32>, y1: vec4<f32>, y2: vec4<f32>, y3: vec4<f32>,
+                       t0: vec4<f32>, t1: vec4<f32>, t2: vec4<f32>, t3: vec4<f32>) {
     if (values) {
         store_rows(layer.y_off, t, rows, n_out, y0, y1, y2, y3);
         store_post(t, rows, n_out, y0, y1, y2, y3);

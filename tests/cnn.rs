@@ -389,9 +389,13 @@ fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(4);
     for (i, spec) in cnn_specs().into_iter().chain([relu_cnn()]).enumerate() {
-        for (rows, kernels) in
-            [(1usize, KernelSet::Naive), (5, KernelSet::Naive), (1, KernelSet::Tiled), (5, KernelSet::Tiled)]
-        {
+        for (rows, kernels) in [
+            (1usize, KernelSet::Naive),
+            (5, KernelSet::Naive),
+            (1, KernelSet::Tiled),
+            (5, KernelSet::Tiled),
+            (5, KernelSet::Shared),
+        ] {
             let p = problem_with(gpu, spec.clone(), rows, 20 + i as u64, kernels);
             let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
             let indices: Vec<u32> = (0..rows as u32).collect();

@@ -95,8 +95,9 @@ fn dense_kernels_match_reference() {
     }
 }
 
-/// The register-tiled dense kernels (4×4 output blocks, fused pairs) against the same f64
-/// references: sizes at tile multiples ± 1, batch 1, n_in 1, and sizes around 256 items.
+/// The register-tiled dense kernels (4×4 output blocks, fused pairs) and the workgroup-staged
+/// forward kernels (64×64 blocks, chunks of 8 along n_in) against the same f64 references: sizes
+/// at tile, block and chunk multiples ± 1, batch 1, n_in 1, and sizes around 256 items.
 #[test]
 fn tiled_dense_kernels_match_reference() {
     let gpu = gpu_or_skip!();
@@ -116,6 +117,9 @@ fn tiled_dense_kernels_match_reference() {
         (2, 128, 129),
         (257, 2, 1),
         (33, 64, 17),
+        (65, 9, 64),
+        (64, 17, 65),
+        (130, 16, 3),
     ] {
         let s = slots(rows, n_in, n_out);
         let shape = DenseShape { rows, n_in, n_out };
@@ -141,6 +145,7 @@ fn tiled_dense_kernels_match_reference() {
             stats: vec![0.0; 8],
         };
         let out_tiles = tiles(rows) * tiles(n_out);
+        let out_blocks = rows.div_ceil(64) * n_out.div_ceil(64);
         let in_tiles = tiles(rows) * tiles(n_in);
         let param_tiles = tiles(n_out) * tiles(n_in + 1);
         let run = |kernel, meta: &LayerMeta, items: usize, clear: &[u32]| {
@@ -169,6 +174,8 @@ fn tiled_dense_kernels_match_reference() {
         let y = dense::fwd(shape, &w, &b, &x);
         let a = run(Kernel::DenseFwdTiled, &meta, out_tiles, &[meta.y_off]);
         tol.check(&format!("{tag} fwd"), slice(&a.work, meta.y_off, rows * n_out), &y);
+        let a = run(Kernel::DenseFwdShared, &meta, out_blocks, &[meta.y_off]);
+        tol.check(&format!("{tag} fwd (workgroup-staged)"), slice(&a.work, meta.y_off, rows * n_out), &y);
         let (gw, gb, gx) = dense::bwd(shape, &w, &x, &g_y);
         let a = run(Kernel::DenseBwdWTiled, &meta, param_tiles, &[]);
         tol.check(&format!("{tag} bwd W"), &a.g_theta[..n_out * n_in], &gw);
@@ -186,6 +193,12 @@ fn tiled_dense_kernels_match_reference() {
             let a = run(Kernel::DenseFwdTangentTiled, &meta, out_tiles, &[meta.y_off, meta.t_y_off]);
             tol.check(&format!("{tag} fused fwd"), slice(&a.work, meta.y_off, rows * n_out), &y);
             tol.check(&format!("{tag} fused tangent"), slice(&a.work, meta.t_y_off, rows * n_out), &t_y);
+            let a = run(Kernel::DenseTangentShared, &meta, out_blocks, &[meta.t_y_off]);
+            tol.check(&format!("{tag} tangent (workgroup-staged)"), slice(&a.work, meta.t_y_off, rows * n_out), &t_y);
+            let a = run(Kernel::DenseFwdTangentShared, &meta, out_blocks, &[meta.y_off, meta.t_y_off]);
+            tol.check(&format!("{tag} fused fwd (workgroup-staged)"), slice(&a.work, meta.y_off, rows * n_out), &y);
+            let t_got = slice(&a.work, meta.t_y_off, rows * n_out);
+            tol.check(&format!("{tag} fused tangent (workgroup-staged)"), t_got, &t_y);
             let a = run(Kernel::DenseRbwdWTiled, &meta, param_tiles, &[]);
             tol.check(&format!("{tag} rbwd W"), &a.r_theta[..n_out * n_in], &rw);
             tol.check(&format!("{tag} rbwd b"), &a.r_theta[n_out * n_in..], &rb);

@@ -49,8 +49,12 @@ fn gpu_gradient_and_hvp_match_reference_for_random_architectures() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(7);
     for case in 0..32 {
-        // every architecture twice: the first kernels and the tiled ones
-        let kernels = if case % 2 == 0 { KernelSet::Naive } else { KernelSet::Tiled };
+        // every architecture twice: the first kernels, then the tiled or the workgroup-staged ones
+        let kernels = match case % 4 {
+            0 | 2 => KernelSet::Naive,
+            1 => KernelSet::Tiled,
+            _ => KernelSet::Shared,
+        };
         let loss = if case % 4 < 2 { Loss::CrossEntropy } else { Loss::Mse };
         let mut arch_rng = SplitMix64::new(7 + case / 2);
         let spec = random_spec(&mut arch_rng, loss);

@@ -89,7 +89,14 @@ impl ShaderModule {
     pub fn source(self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
             ShaderModule::Dense => {
-                shader!("common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "dense.wgsl", "dense_tiled.wgsl")
+                shader!(
+                    "common.wgsl",
+                    "layer_bindings.wgsl",
+                    "activation_math.wgsl",
+                    "dense.wgsl",
+                    "dense_tiled.wgsl",
+                    "dense_shared.wgsl"
+                )
             }
             ShaderModule::Conv => shader!("common.wgsl", "layer_bindings.wgsl", "conv.wgsl", "conv_tiled.wgsl"),
             ShaderModule::Pool => shader!("common.wgsl", "layer_bindings.wgsl", "pool.wgsl"),
@@ -180,7 +187,9 @@ kernels! {
         DenseFwdTangentTiled "dense_fwd_tangent_tiled", DenseBwdXTiled "dense_bwd_x_tiled",
         DenseRbwdXTiled "dense_rbwd_x_tiled", DenseBwdRbwdXTiled "dense_bwd_rbwd_x_tiled",
         DenseBwdWTiled "dense_bwd_w_tiled", DenseRbwdWTiled "dense_rbwd_w_tiled",
-        DenseBwdRbwdWTiled "dense_bwd_rbwd_w_tiled",
+        DenseBwdRbwdWTiled "dense_bwd_rbwd_w_tiled", DenseFwdShared "dense_fwd_shared" WorkgroupPerItem,
+        DenseTangentShared "dense_tangent_shared" WorkgroupPerItem,
+        DenseFwdTangentShared "dense_fwd_tangent_shared" WorkgroupPerItem,
     ],
     Conv: [
         ConvFwd "conv_fwd", ConvTangent "conv_tangent", ConvBwdW "conv_bwd_w" WorkgroupPerItem,

@@ -35,15 +35,24 @@ pub enum KernelSet {
     /// backward + R-backward fused into one kernel per layer where they share operands.
     #[default]
     Tiled,
+    /// The tiled set with the dense forward and tangent products staged through workgroup
+    /// memory (a 64 × 64 output block per workgroup, shaders/dense_shared.wgsl): the layout
+    /// GPUs reward. Selectable, not the default, until a GPU measurement says it wins there
+    /// (`bench/device_run.sh` compares all three); on CPU adapters its barriers cost more than
+    /// the shared loads save.
+    Shared,
 }
 
 impl KernelSet {
-    /// Parses `naive` or `tiled`.
+    /// Parses `naive`, `tiled` or `shared`.
     pub fn parse(name: &str) -> Result<KernelSet> {
         match name.to_ascii_lowercase().as_str() {
             "naive" => Ok(KernelSet::Naive),
             "tiled" => Ok(KernelSet::Tiled),
-            other => Err(Error::Config(format!("unknown kernel set '{other}' (in {KERNELS_ENV}); use tiled or naive"))),
+            "shared" => Ok(KernelSet::Shared),
+            other => Err(Error::Config(format!(
+                "unknown kernel set '{other}' (in {KERNELS_ENV}); use tiled, naive or shared"
+            ))),
         }
     }
 
@@ -52,7 +61,13 @@ impl KernelSet {
         match self {
             KernelSet::Naive => "naive",
             KernelSet::Tiled => "tiled",
+            KernelSet::Shared => "shared",
         }
+    }
+
+    /// Whether the set uses the register-tiled kernels (tiled and shared do).
+    pub fn tiled(self) -> bool {
+        self != KernelSet::Naive
     }
 }
 

@@ -164,7 +164,7 @@ pub(crate) fn plan(
                 p.rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
             }
         }
-        KernelSet::Tiled => {
+        KernelSet::Tiled | KernelSet::Shared => {
             // a lone tangent / R-backward pass runs the fused kernel: it rewrites y (∇W, g_x) with
             // bit-identical values
             let out_tiles = Items::PixelTiles { channels: geom.c_out as u32, plane: (geom.h_out * geom.w_out) as u32 };

@@ -114,16 +114,27 @@ pub(crate) fn plan(
                 p.rbwd.push(d(Kernel::DenseRbwdX, Items::PerRow(n_in)));
             }
         }
-        KernelSet::Tiled => {
+        KernelSet::Tiled | KernelSet::Shared => {
             let params = Items::Fixed(n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE));
-            p.fwd.push(d(Kernel::DenseFwdTiled, Items::Tiles(n_out)));
-            p.tangent.push(d(Kernel::DenseTangentTiled, Items::Tiles(n_out)));
+            // the forward products: register tiles, or staged through workgroup memory
+            let (fwd, tangent, fused, items) = if cx.kernels == KernelSet::Shared {
+                (
+                    Kernel::DenseFwdShared,
+                    Kernel::DenseTangentShared,
+                    Kernel::DenseFwdTangentShared,
+                    Items::Blocks(n_out),
+                )
+            } else {
+                (Kernel::DenseFwdTiled, Kernel::DenseTangentTiled, Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))
+            };
+            p.fwd.push(d(fwd, items));
+            p.tangent.push(d(tangent, items));
             // the fused forward + tangent kernel holds 8 accumulators and 4 loads of 4 values per
             // step: it spills on CPU adapters, where a SIMD lane per invocation makes every scalar
             // a vector register (measured slower than fwd then tangent on lavapipe and
             // SwiftShader, BENCHMARKS.md)
             if !cx.cpu_adapter {
-                p.fwd_tangent = Some(vec![d(Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))]);
+                p.fwd_tangent = Some(vec![d(fused, items)]);
             }
             p.bwd.push(d(Kernel::DenseBwdWTiled, params));
             p.rbwd.push(d(Kernel::DenseRbwdWTiled, params));

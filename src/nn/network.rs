@@ -163,7 +163,7 @@ fn plan_layers(
         metas.push(meta);
         passes.push(p);
     }
-    if kernels == KernelSet::Tiled {
+    if kernels.tiled() {
         fold_activations_into_dense(model, &layout.nodes, &mut metas, &mut passes);
     }
     (metas, passes)

@@ -16,6 +16,9 @@ pub(crate) enum Items {
     Tiles(u32),
     /// one invocation per 4 channels × 4 pixels of a [rows, channels, plane] tensor (tiled conv)
     PixelTiles { channels: u32, plane: u32 },
+    /// one workgroup per SHARED_BLOCK × SHARED_BLOCK block of a [rows, n] tensor (the shared
+    /// kernels' grid is a workgroup per item)
+    Blocks(u32),
     /// a fixed count, whatever the batch
     Fixed(u32),
 }
@@ -27,6 +30,7 @@ impl Items {
             Items::PerRow(n) => rows * n,
             Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
             Items::PixelTiles { channels, plane } => channels.div_ceil(TILE) * (rows * plane).div_ceil(TILE),
+            Items::Blocks(n) => rows.div_ceil(SHARED_BLOCK) * n.div_ceil(SHARED_BLOCK),
             Items::Fixed(n) => n,
         }
     }
@@ -34,6 +38,10 @@ impl Items {
 
 /// The register tile of the `*_tiled` kernels (`TILE` in shaders/dense_tiled.wgsl).
 pub(crate) const TILE: u32 = 4;
+
+/// The output block of a workgroup of the `*_shared` kernels (`SHARED_BLOCK` in
+/// shaders/dense_shared.wgsl).
+pub(crate) const SHARED_BLOCK: u32 = 64;
 
 /// One kernel of a pass, with its layer's bind group.
 #[derive(Clone, Copy, Debug)]
