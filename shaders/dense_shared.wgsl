@@ -69,13 +69,9 @@ fn dense_forward_shared(block: u32, lid: u32, values: bool, tangent: bool) {
     let t = Tile(row0 + 4u * tr, col0 + 4u * tc);
     let with_tx = tangent && input_has_tangent();
 
-    let cols = clamped(t.c0, n_out);
-    var bias = vec4<f32>();
-    var zb = vec4<f32>();
-    if (values) { bias = theta4(layer.b_off + cols); }
-    if (tangent) { zb = z4(layer.b_off + cols); }
-    var y0 = bias; var y1 = bias; var y2 = bias; var y3 = bias;
-    var t0 = zb; var t1 = zb; var t2 = zb; var t3 = zb;
+    let start = forward_start(clamped(t.c0, n_out), values, tangent);
+    var y0 = start[0]; var y1 = start[0]; var y2 = start[0]; var y3 = start[0];
+    var t0 = start[1]; var t1 = start[1]; var t2 = start[1]; var t3 = start[1];
 
     for (var k0 = 0u; k0 < n_in; k0 += SHARED_K) {
         // stage the chunk: 512 values of each operand, two per invocation

@@ -133,6 +133,14 @@ fn dense_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @built
     dense_forward(item_index(gid, nwg), true, true);
 }
 
+// Where a forward tile's sums start, for output columns `cols`: b (values) and Z_b (tangent).
+fn forward_start(cols: vec4<u32>, values: bool, tangent: bool) -> array<vec4<f32>, 2> {
+    var start = array<vec4<f32>, 2>();
+    if (values) { start[0] = theta4(layer.b_off + cols); }
+    if (tangent) { start[1] = z4(layer.b_off + cols); }
+    return start;
+}
+
 // The tile of y (`values`) and / or t_y (`tangent`) of invocation idx, with the epilogue of an
 // activation after the layer; the entry points pass constants, so each compiles to its own loop
 // (the input-tangent branch is hoisted out of it).
@@ -147,12 +155,9 @@ fn dense_forward(idx: u32, values: bool, tangent: bool) {
     let tx_row = layer.t_x_off + r;
     let cols = clamped(t.c0, n_out);
     let w_row = layer.w_off + cols * n_in;
-    var bias = vec4<f32>();
-    var zb = vec4<f32>();
-    if (values) { bias = theta4(layer.b_off + cols); }
-    if (tangent) { zb = z4(layer.b_off + cols); }
-    var y0 = bias; var y1 = bias; var y2 = bias; var y3 = bias;
-    var t0 = zb; var t1 = zb; var t2 = zb; var t3 = zb;
+    let start = forward_start(cols, values, tangent);
+    var y0 = start[0]; var y1 = start[0]; var y2 = start[0]; var y3 = start[0];
+    var t0 = start[1]; var t1 = start[1]; var t2 = start[1]; var t3 = start[1];
     if (tangent && input_has_tangent()) {
         for (var i = 0u; i < n_in; i++) {
             let w = theta4(w_row + i);
