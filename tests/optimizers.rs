@@ -405,3 +405,27 @@ fn every_registered_method_round_trips_through_its_text_and_has_its_kernels() {
         assert!(err.contains(needle), "{text}: {err}");
     }
 }
+
+/// The playground fills its settings box with `name(k=v, …)` built from the catalog's settings
+/// (web/app.js `optimizerText`: every setting but lr and seed, null as `none`): that text must
+/// parse back to the method's defaults for every registered name.
+#[test]
+fn the_pages_full_settings_text_parses_back_for_every_method() {
+    for (name, config) in OptimizerConfig::presets() {
+        let settings = config.settings_json();
+        let kv: Vec<String> = settings
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.as_str() != "lr" && k.as_str() != "seed")
+            .map(|(k, v)| match v {
+                serde_json::Value::Null => format!("{k}=none"),
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        let text = if kv.is_empty() { name.to_string() } else { format!("{name}({})", kv.join(", ")) };
+        let parsed = OptimizerConfig::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(parsed.settings_json(), settings, "{text}");
+    }
+}
