@@ -51,12 +51,15 @@ const LESSONS = [
     state: { dataset: 'spiral', noise: 0.2, testfrac: 0.3, widths: '16-16', act: 'tanh', opta: 'momentum', lra: 0.05, bsa: 16, optb: 'momentum', lrb: 0.05, bsb: 280, sched: 'constant' },
     text: 'The same network, optimizer and lr; A sees batches of 16 points, B the whole training set. The noise of small batches keeps A out of sharp valleys: its λmax (blue) stays low while B\'s (red) climbs high early on. Whether the flatter point also has the lower test loss is for the curves below to say: Keskar et al. (2017) found large batches generalise worse, but sharpness is not the whole story (Dinh et al. 2017 rescale a network to make any minimum sharp without changing what it computes), and on this small spiral the full-batch run usually ends with the lower test loss.' },
 ];
+// the playground lesson the next playground is built for (demo.pg.lesson once it exists)
+let pgLesson = null;
+// sets the state of a lesson; returns it (null for an unknown name)
 function applyLesson(name) {
   const l = LESSONS.find((x) => x.name === name);
-  if (!l) return false;
+  if (!l) return null;
   if (l.pg) {
     Object.assign(state, l.state);
-    demo.pg.lesson = l.name;
+    pgLesson = l.name;
   } else {
     // every racer's default lr unless the lesson sets one
     for (const r of RACERS) state['lr_' + r.name] = r.lr;
@@ -66,7 +69,7 @@ function applyLesson(name) {
   $('lesson-text').innerHTML = l.pg ? `<b>${l.title}</b> runs in the <a href="#pg-section">network playground</a> below.` : `<b>${l.title}.</b> ${l.text}`;
   $('pg-lesson-text').innerHTML = l.pg ? `<b>${l.title}.</b> ${l.text}` : '';
   for (const b of document.querySelectorAll('#lessons button')) b.classList.toggle('active', b.dataset.lesson === l.name);
-  return true;
+  return l;
 }
 // Surfaces' windows and starts: the library's numbers (demo_constants).
 let BOUNDS = {}, STARTS = {};
@@ -89,9 +92,9 @@ function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
   // a lesson sets the whole state; a page opened with no state starts the first lesson
   const lesson = p.get('lesson') || (location.hash.length <= 1 ? LESSONS[0].name : null);
-  if (lesson && applyLesson(lesson)) {
-    if (demo.pg.lesson === lesson) state.autotrain = 1; else state.autoplay = 1;
-  }
+  const l = lesson && applyLesson(lesson);
+  if (l && l.pg) state.autotrain = 1;
+  else if (l) state.autoplay = 1;
   for (const [k, v] of p) if (k in state) state[k] = typeof state[k] === 'number' || state[k] === null ? Number(v) : v;
 }
 function writeHash() {
@@ -284,8 +287,13 @@ function optimizerText(name) {
     .map(([k, v]) => `${k}=${v === null ? 'none' : v}`);
   return kv.length ? `${name}(${kv.join(', ')})` : name;
 }
-async function resetPlayground() {
-  if (pgBusy) return new Promise((done) => setTimeout(() => resetPlayground().then(done), 50));
+// Resets are coalesced: one asked for while the playground is busy waits its turn, and gives way
+// to any asked for after it (which reads the newer state), so the last request wins.
+let resetsAsked = 0;
+function resetPlayground() { return runReset(++resetsAsked); }
+async function runReset(ticket) {
+  if (ticket < resetsAsked) return true;
+  if (pgBusy) return new Promise((done) => setTimeout(() => runReset(ticket).then(done), 50));
   pgBusy = true;
   try {
     if (state.dataset === 'csv' && !csvText) {
@@ -297,7 +305,7 @@ async function resetPlayground() {
     if (pgA) pgA.free();
     if (pgB) pgB.free();
     pgA = a; pgB = b;
-    demo.pg = { steps: 0, a: [], b: [], lesson: demo.pg.lesson, info: JSON.parse(pgA.info()), infoB: JSON.parse(pgB.info()) };
+    demo.pg = { steps: 0, a: [], b: [], lesson: pgLesson, info: JSON.parse(pgA.info()), infoB: JSON.parse(pgB.info()) };
     curvHistory = [];
     const cap = (w, info) => `${w.toUpperCase()}: ${info.optimizer}, lr ${state['lr' + w]}, batch ${info.batch}`;
     $('cap-a').textContent = cap('a', demo.pg.info);
@@ -415,14 +423,16 @@ async function curvature() {
     const r = JSON.parse(await pgA.curvature()), rb = JSON.parse(await pgB.curvature());
     const ms = performance.now() - t0;
     const last = demo.pg.a[demo.pg.a.length - 1], lastB = demo.pg.b[demo.pg.b.length - 1];
-    curvHistory.push({ step: demo.pg.steps, ...r, topB: rb.top, testA: last && last.test_loss, testB: lastB && lastB.test_loss });
+    curvHistory.push({ step: demo.pg.steps, ...r, topB: rb.top, edgeB: rb.edge, testA: last && last.test_loss, testB: lastB && lastB.test_loss });
     demo.curvature = r; demo.curvatureB = rb;
     const c = $('curvature'), ctx = c.getContext('2d');
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
-    // log scale: λmax(H) of A and B, tr H / 10 of A, the sharpness A's optimizer sees
-    // (λmax(P⁻¹H)) and the edge of stability it is subject to (dashed), as the library computes them
+    // log scale: λmax(H) of A and B, tr H / 10 of A, the sharpness each optimizer sees
+    // (λmax(P⁻¹H); the same as λmax(H) for SGD) and the edge of stability each is subject to
+    // (dashed), as the library computes them
     const series = [[(h) => h.top, '#1f77b4', []], [(h) => h.topB, '#d62728', []], [(h) => h.trace / 10, '#2ca02c', []],
-      [(h) => (h.edge ? h.edge.sharpness : NaN), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#222', [6, 4]]];
+      [(h) => (h.edge ? h.edge.sharpness : NaN), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#222', [6, 4]],
+      [(h) => (h.edgeB ? h.edgeB.sharpness : NaN), '#e377c2', []], [(h) => (h.edgeB ? h.edgeB.threshold : NaN), '#d62728', [2, 3]]];
     const logs = curvHistory.flatMap((h) => series.map(([f]) => f(h))).filter((v) => isFinite(v) && v > 0).map(Math.log10);
     const lo = Math.min(...logs, 0) - 0.1, hi = Math.max(...logs, lo + 1) + 0.1, n = Math.max(curvHistory.length, 2);
     const Y = (v) => c.height - 10 - (Math.log10(v) - lo) / (hi - lo) * (c.height - 48);
@@ -440,11 +450,13 @@ async function curvature() {
     ctx.setLineDash([]);
     ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
     ctx.fillText(`step ${demo.pg.steps}: λmax A ${r.top.toFixed(3)}, B ${rb.top.toFixed(3)}; trace A ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)}`, 10, 14);
-    if (r.edge) ctx.fillText(`A (${state.opta.split('(')[0]}) sees λmax(P⁻¹H) ${r.edge.sharpness.toFixed(2)}, its edge ${r.edge.threshold.toFixed(1)}`, 10, 28);
+    const edgeText = (w, e) => `${w} (${state['opt' + w.toLowerCase()].split('(')[0]}) sees ${e.sharpness.toFixed(2)}, edge ${e.threshold.toFixed(1)}`;
+    ctx.fillText([r.edge && edgeText('A', r.edge), rb.edge && edgeText('B', rb.edge)].filter(Boolean).join('; '), 10, 28);
     const f = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
     if (last && lastB) ctx.fillText(`test loss A ${f(last.test_loss)}, B ${f(lastB.test_loss)}`, 10, 42);
     $('curvature-cost').textContent = costText(ms, r.hvps + rb.hvps);
     demo.curvatureDone = true;
+    demo.curvatureFor = { lesson: demo.pg.lesson, step: demo.pg.steps };
   } catch (e) { fail(e); }
   pgBusy = false;
 }
@@ -542,9 +554,9 @@ function bindLessons() {
   $('lessons').innerHTML = LESSONS.map((l) => `<button data-lesson="${l.name}" class="${l.name === demo.lesson ? 'active' : ''}">${l.title}</button>`).join('');
   for (const b of document.querySelectorAll('#lessons button')) {
     b.onclick = () => {
-      applyLesson(b.dataset.lesson);
+      const l = applyLesson(b.dataset.lesson);
       history.replaceState(null, '', '#lesson=' + b.dataset.lesson);
-      if (demo.pg.lesson === b.dataset.lesson) {
+      if (l.pg) {
         syncPlaygroundControls();
         $('pg-section').scrollIntoView({ behavior: 'smooth' });
         resetPlayground().then(() => { training = true; });
@@ -583,7 +595,7 @@ function bindControls() {
   $('race-step').onclick = () => stepRace(1);
   $('race-reset').onclick = () => resetRace();
   for (const [id, key, num] of PG_CONTROLS) {
-    $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; demo.pg.lesson = null; show(); writeHash(); resetPlayground(); });
+    $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; pgLesson = null; show(); writeHash(); resetPlayground(); });
   }
   syncPlaygroundControls();
   // a method picked from the list writes its full settings into the text the reader edits

@@ -79,14 +79,15 @@ try {
   const lessons = await page.evaluate(() => window.demo.lessons);
   check(lessons.length >= 8, `the lessons are listed (${lessons.join(', ')})`);
   for (const name of lessons) {
-    await page.evaluate((n) => { window.demo.curvatureDone = false; document.querySelector(`#lessons button[data-lesson="${n}"]`).click(); }, name);
-    const pg = await page.evaluate((n) => window.demo.pg.lesson === n || window.demo.lesson === n && ['edge-of-stability', 'flat-vs-sharp'].includes(n), name);
+    await page.evaluate((n) => document.querySelector(`#lessons button[data-lesson="${n}"]`).click(), name);
+    const pg = ['edge-of-stability', 'flat-vs-sharp'].includes(name);
     if (pg) {
-      // the playground trains both networks and the curvature panel gets its first points
-      await page.waitForFunction((n) => window.demo.pg.lesson === n && window.demo.pg.steps >= 55 && window.demo.curvatureDone, name, { timeout: 180000 });
+      // the lesson's playground trains both networks and the curvature panel gets a point at step 50
+      await page.waitForFunction((n) => window.demo.pg.lesson === n && window.demo.curvatureFor
+        && window.demo.curvatureFor.lesson === n && window.demo.curvatureFor.step >= 50, name, { timeout: 180000 });
       const c = await page.evaluate(() => ({ a: window.demo.curvature, b: window.demo.curvatureB, info: window.demo.pg.info }));
-      check(Number.isFinite(c.a.top) && Number.isFinite(c.b.top) && c.a.edge && c.a.edge.threshold > 0,
-        `lesson ${name} trains ${c.info.model} and tracks λmax of A ${c.a.top.toFixed(2)} and B ${c.b.top.toFixed(2)} against A's edge ${c.a.edge && c.a.edge.threshold.toFixed(2)}`);
+      check(Number.isFinite(c.a.top) && Number.isFinite(c.b.top) && c.a.edge && c.a.edge.threshold > 0 && c.b.edge && c.b.edge.threshold > 0,
+        `lesson ${name} trains ${c.info.model} and tracks λmax of A ${c.a.top.toFixed(2)} and B ${c.b.top.toFixed(2)} against their edges ${c.a.edge && c.a.edge.threshold.toFixed(2)} and ${c.b.edge && c.b.edge.threshold.toFixed(2)}`);
       await page.evaluate(() => document.getElementById('pg-pause').click());
     } else {
       await page.waitForFunction((n) => window.demo.race.lesson === n && window.demo.race.steps >= 10, name, { timeout: 60000 });
@@ -104,14 +105,14 @@ try {
   const csv = rows.join('\n') + '\n';
   writeFileSync(join(out, 'points.csv'), csv);
   await page.setInputFiles('#csv-file', { name: 'points.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
-  await page.waitForFunction(() => window.demo.pg.info && window.demo.pg.info.classes === 3, null, { timeout: 60000 });
+  await page.waitForFunction(() => window.demo.pg.info && window.demo.pg.info.classes === 3, null, { timeout: 180000 });
   const info = await page.evaluate(() => window.demo.pg.info);
   check(info.train_rows + info.test_rows === 90 && info.class_names.join() === 'east,north,south', `the CSV loads: ${info.model}, classes ${info.class_names.join('/')}`);
   await page.evaluate(() => document.getElementById('pg-train').click());
   await page.waitForFunction(() => window.demo.pg.steps >= 40, null, { timeout: 180000 });
   await page.evaluate(() => { document.getElementById('pg-pause').click(); window.demo.exported = null; });
   await page.evaluate(() => document.getElementById('export-a').click());
-  await page.waitForFunction(() => window.demo.exported, null, { timeout: 60000 });
+  await page.waitForFunction(() => window.demo.exported, null, { timeout: 180000 });
   const exported = await page.evaluate(() => { const e = window.demo.exported; return { loss: e.loss, accuracy: e.accuracy, steps: e.steps, model: e.model_json }; });
   const files = await Promise.all(downloads);
   check(files.includes('model.json') && files.includes('final.safetensors'), `the export downloads ${files.join(' and ')}`);
@@ -119,7 +120,7 @@ try {
   check(exported.loss > 0 && exported.loss < 1.2, `the exported network's loss on all points is ${exported.loss} after ${exported.steps} steps`);
   // a bad file gets a readable error, and the page goes on
   await page.setInputFiles('#csv-file', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('1,2,3,a\n4,5,6,b\n') });
-  await page.waitForFunction(() => window.demo.csvRefused === 'bad.csv', null, { timeout: 60000 });
+  await page.waitForFunction(() => window.demo.csvRefused === 'bad.csv', null, { timeout: 180000 });
   const csvError = await page.evaluate(() => window.demo.errors.find((e) => e.includes('bad.csv')));
   check(/3 feature columns/.test(csvError), `a CSV with three feature columns is refused by name: ${csvError}`);
   const kept = await page.evaluate(() => window.demo.pg.info);
