@@ -305,7 +305,7 @@ async function runReset(ticket) {
     if (pgA) pgA.free();
     if (pgB) pgB.free();
     pgA = a; pgB = b;
-    demo.pg = { steps: 0, a: [], b: [], lesson: pgLesson, info: JSON.parse(pgA.info()), infoB: JSON.parse(pgB.info()) };
+    demo.pg = { steps: 0, a: [], b: [], lesson: pgLesson, info: JSON.parse(pgA.info()), infoB: JSON.parse(pgB.info()), drawn: {} };
     curvHistory = [];
     const cap = (w, info) => `${w.toUpperCase()}: ${info.optimizer}, lr ${state['lr' + w]}, batch ${info.batch}`;
     $('cap-a').textContent = cap('a', demo.pg.info);
@@ -411,7 +411,7 @@ async function landscape() {
     ctx.fillStyle = '#fff'; ctx.fillText(`${dirs} directions, ${n}×${n}`, 6, 14);
     $('landscape-cost').textContent = costText(performance.now() - t0) + `: ${n * n} loss evaluations${dirs === 'hessian' ? ' and the power iterations' : ''}`;
     demo.landscapeDirections = dirs;
-    demo.landscapeDone = true;
+    demo.landscapeDone = demo.pg.drawn.landscape = true;
   } catch (e) { fail(e); }
   pgBusy = false;
 }
@@ -455,7 +455,7 @@ async function curvature() {
     const f = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
     if (last && lastB) ctx.fillText(`test loss A ${f(last.test_loss)}, B ${f(lastB.test_loss)}`, 10, 42);
     $('curvature-cost').textContent = costText(ms, r.hvps + rb.hvps);
-    demo.curvatureDone = true;
+    demo.curvatureDone = demo.pg.drawn.curvature = true;
     demo.curvatureFor = { lesson: demo.pg.lesson, step: demo.pg.steps };
   } catch (e) { fail(e); }
   pgBusy = false;
@@ -485,6 +485,7 @@ async function perLayer() {
     ctx.fillText('|λmax| (blue) and |trace| (green) of each tensor\'s block', 40, 12);
     $('per-layer-cost').textContent = costText(ms, blocks.reduce((s, b) => s + b.hvps, 0));
     demo.perLayer = blocks;
+    demo.pg.drawn.perLayer = true;
   } catch (e) { fail(e); }
   pgBusy = false;
 }
