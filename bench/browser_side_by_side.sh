@@ -8,7 +8,7 @@ model=${1:-mlp:64-128-128-10:tanh}
 batch=${2:-128}
 q="model=$model&batch=$batch&optimizers=adam,adahessian&steps=20&warmup=5"
 date -u
-for page in "jaxjs:$q" "$q&kernels=naive" "$q&kernels=tiled"; do
+for page in "jaxjs:$q" "$q&kernels=naive" "$q&kernels=tiled" "$q&kernels=shared"; do
   echo "== ${page}"
   BENCH_QUERY="$page" node web/test/bench.mjs | head -1
 done
