@@ -76,7 +76,20 @@ fn the_playgrounds_export_reloads_with_the_same_loss(dir: &Path) {
     let Some(gpu) = common::gpu() else { return };
     let net = Network::new(gpu, &spec, NetworkOptions::new(points.rows(), 0)).unwrap();
     let (tensors, _) = checkpoint::load(&dir.join("final.safetensors")).unwrap();
-    assert_eq!(tensors.len(), 6, "three linear layers' weights and biases");
+    // nn.Sequential(Linear(2, h1), Tanh(), Linear(h1, h2), Tanh(), Linear(h2, 3))'s state_dict:
+    // `{index}.weight` [out, in] and `{index}.bias` [out] at indices 0, 2, 4, widths chained
+    // (safetensors keeps its tensors sorted by name; load_state_dict does not mind the order)
+    let shapes: std::collections::BTreeMap<&str, &Vec<usize>> =
+        tensors.iter().map(|t| (t.name.as_str(), &t.shape)).collect();
+    let names: Vec<&str> = shapes.keys().copied().collect();
+    assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight", "4.bias", "4.weight"]);
+    let mut width = 2;
+    for index in [0, 2, 4] {
+        let (w, b) = (shapes[format!("{index}.weight").as_str()], shapes[format!("{index}.bias").as_str()]);
+        assert!(w.len() == 2 && w[1] == width && b == &vec![w[0]], "{w:?} {b:?} after width {width}");
+        width = w[0];
+    }
+    assert_eq!(width, 3, "the last layer has one output per class");
     for t in &tensors {
         net.set_tensor(gpu, &t.name, &t.shape, &t.values).unwrap();
     }
