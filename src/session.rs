@@ -52,6 +52,13 @@ impl Schedule {
             Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * f).cos()),
         }) as f32
     }
+
+    /// The learning rate of step `step` (from 0) of a schedule over `total` steps starting at
+    /// `base`: past the end it holds the last step's value, and it never reaches 0 (the cosine
+    /// ends at 0, which an optimizer refuses).
+    pub fn lr_at(self, base: f32, step: u64, total: u64) -> f32 {
+        base * self.factor(step.min(total.saturating_sub(1)), total).max(1e-12)
+    }
 }
 
 /// Everything a run needs besides the data.
@@ -457,7 +464,7 @@ pub fn train(
     let (mut loss_sum, mut loss_n) = (0.0f64, 0u32);
     let mut reached = None;
     while step < plan.steps {
-        opt.set_lr(lr0 * plan.schedule.factor(step, plan.steps).max(1e-12))?;
+        opt.set_lr(plan.schedule.lr_at(lr0, step, plan.steps))?;
         let indices = order.next_batch();
         let report = crate::block_on(opt.step_with_loss(gpu, &net, &Batch { data: &train_data, indices: &indices }))?;
         step += 1;
@@ -506,4 +513,23 @@ pub fn train(
         reached_target: reached,
         params: net.n_params(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+
+    #[test]
+    fn a_schedule_holds_its_last_lr_past_the_end_and_never_reaches_zero() {
+        for s in [Schedule::Constant, Schedule::Step, Schedule::Cosine] {
+            let last = s.lr_at(0.1, 99, 100);
+            assert!(last > 0.0, "{s:?}");
+            for step in [100, 101, 10_000] {
+                assert_eq!(s.lr_at(0.1, step, 100), last, "{s:?} at step {step}");
+            }
+            assert_eq!(s.lr_at(0.1, 0, 100), 0.1, "{s:?} starts at the base lr");
+        }
+        assert!(Schedule::Cosine.lr_at(0.1, 99, 100) < 1e-4);
+        assert_eq!(Schedule::Step.lr_at(0.1, 60, 100), 0.1 * 0.1);
+    }
 }

@@ -174,8 +174,7 @@ impl PlaygroundState {
     async fn train(&mut self, gpu: &Gpu, steps: u32) -> crate::Result<TrainProgress> {
         for _ in 0..steps {
             // the schedule runs over the horizon, then holds its last value
-            let factor = self.schedule.factor(self.steps.min(self.horizon), self.horizon);
-            self.opt.set_lr(self.base_lr * factor)?;
+            self.opt.set_lr(self.schedule.lr_at(self.base_lr, self.steps, self.horizon))?;
             let indices = self.order.next_batch();
             self.opt.step(gpu, &self.net, &Batch { data: &self.train, indices: &indices })?;
             self.steps += 1;
