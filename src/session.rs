@@ -354,7 +354,14 @@ impl RunState {
 /// The weights of a network as named tensors.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn weights(gpu: &Gpu, net: &Network) -> Result<Vec<NamedTensor>> {
-    Ok(crate::block_on(net.named_params(gpu))?
+    crate::block_on(named_weights(gpu, net))
+}
+
+/// [`weights`] without blocking (the browser cannot block on a readback).
+pub async fn named_weights(gpu: &Gpu, net: &Network) -> Result<Vec<NamedTensor>> {
+    Ok(net
+        .named_params(gpu)
+        .await?
         .into_iter()
         .map(|(name, shape, values)| NamedTensor { name, shape, values })
         .collect())

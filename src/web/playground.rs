@@ -3,7 +3,7 @@
 //! and an export the command line and PyTorch load.
 
 use super::{js_err, json};
-use crate::checkpoint::{self, NamedTensor};
+use crate::checkpoint;
 use crate::curvature::landscape::{self, Axis, Plane};
 use crate::curvature::{self, HessianOperator, PowerOptions};
 use crate::data::plane::{PlaneData, PlaneSource};
@@ -264,13 +264,7 @@ impl PlaygroundState {
     /// `model.json` and the weights as safetensors named like PyTorch's `nn.Sequential` (what a
     /// run directory's `final.safetensors` holds), and the loss and accuracy on every point.
     async fn export(&self, gpu: &Gpu) -> crate::Result<(String, Vec<u8>, f32, f32)> {
-        let tensors: Vec<NamedTensor> = self
-            .net
-            .named_params(gpu)
-            .await?
-            .into_iter()
-            .map(|(name, shape, values)| NamedTensor { name, shape, values })
-            .collect();
+        let tensors = crate::session::named_weights(gpu, &self.net).await?;
         let mut meta = HashMap::new();
         meta.insert("written_by".to_string(), "adahessian-wgpu playground".to_string());
         meta.insert("optimizer".to_string(), self.opt.config().to_text());
