@@ -37,6 +37,7 @@ fn the_text_form_describes_a_cnn() {
     );
     // round trips through the text and JSON forms, and the one-line form
     assert_eq!(ModelSpec::parse(&spec.to_text()).unwrap(), spec);
+    assert_eq!(ModelSpec::parse(&spec.to_line()).unwrap(), spec, "the one-line form too");
     assert_eq!(ModelSpec::parse(&spec.to_json()).unwrap(), spec);
     let one_line = DIGITS_CNN
         .lines()

@@ -105,7 +105,7 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     println!(
         "{}: {}, batch {batch}; median of {} × {} steps after {} warm-up",
         data.name,
-        spec.to_text().lines().collect::<Vec<_>>().join("; "),
+        spec.to_line(),
         cmd.reps,
         cmd.steps,
         cmd.warmup

@@ -55,6 +55,11 @@ impl ModelSpec {
         out
     }
 
+    /// The text form on one line, layers separated by `; ` (parses back to the same model).
+    pub fn to_line(&self) -> String {
+        self.to_text().lines().collect::<Vec<_>>().join("; ")
+    }
+
     /// The `model.json` form.
     pub fn to_json(&self) -> String {
         let layers: Vec<serde_json::Value> = self.layers.iter().map(|l| layer_text(l).into()).collect();

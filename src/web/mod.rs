@@ -371,7 +371,7 @@ impl Demo {
             }
             json(&BenchReport {
                 adapter: gpu.describe(),
-                model: spec.to_text().lines().collect::<Vec<_>>().join("; "),
+                model: spec.to_line(),
                 batch,
                 kernels: kernels.name(),
                 results,

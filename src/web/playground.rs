@@ -312,7 +312,7 @@ impl Playground {
         let cell = self.state.borrow();
         let s = cell.as_ref().ok_or_else(|| js_err("the playground is busy"))?;
         json_text(&Info {
-            model: s.net.spec().to_text().lines().collect::<Vec<_>>().join("; "),
+            model: s.net.spec().to_line(),
             optimizer: s.opt.config().to_text(),
             params: s.net.n_params(),
             classes: s.data.classes(),
