@@ -256,6 +256,15 @@ fn dense_input_cotangents(idx: u32, grad: bool, r_op: bool) {
             r3 += work[r_row.w + o] * w + g.w * zw;
         }
     }
+    dense_input_cotangents_store(t, rows, n_in, grad, r_op, g0, g1, g2, g3, r0, r1, r2, r3);
+}
+
+// Stores an input-cotangent tile: g_x (and the cotangent of the activation before the layer, if
+// folded) and / or r_gx (and the activation's R-op), from registers. Shared by the register- and
+// workgroup-tiled kernels.
+fn dense_input_cotangents_store(t: Tile, rows: u32, n_in: u32, grad: bool, r_op: bool,
+                                g0: vec4<f32>, g1: vec4<f32>, g2: vec4<f32>, g3: vec4<f32>,
+                                r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>) {
     if (grad) {
         store_rows(layer.g_x_off, t, rows, n_in, g0, g1, g2, g3);
         store_pre_cotangent(t, rows, n_in, g0, g1, g2, g3);

@@ -96,8 +96,9 @@ fn dense_kernels_match_reference() {
 }
 
 /// The register-tiled dense kernels (4×4 output blocks, fused pairs) and the workgroup-staged
-/// forward kernels (64×64 blocks, chunks of 8 along n_in) against the same f64 references: sizes
-/// at tile, block and chunk multiples ± 1, batch 1, n_in 1, and sizes around 256 items.
+/// ones (64×64 blocks, chunks of 8 along the contracted axis: n_in, n_out or the batch) against
+/// the same f64 references: sizes at tile, block and chunk multiples ± 1, batch 1, n_in 1, and
+/// sizes around 256 items.
 #[test]
 fn tiled_dense_kernels_match_reference() {
     let gpu = gpu_or_skip!();
@@ -120,6 +121,8 @@ fn tiled_dense_kernels_match_reference() {
         (65, 9, 64),
         (64, 17, 65),
         (130, 16, 3),
+        (17, 63, 9),
+        (70, 130, 24),
     ] {
         let s = slots(rows, n_in, n_out);
         let shape = DenseShape { rows, n_in, n_out };
@@ -148,6 +151,8 @@ fn tiled_dense_kernels_match_reference() {
         let out_blocks = rows.div_ceil(64) * n_out.div_ceil(64);
         let in_tiles = tiles(rows) * tiles(n_in);
         let param_tiles = tiles(n_out) * tiles(n_in + 1);
+        let in_blocks = rows.div_ceil(64) * n_in.div_ceil(64);
+        let param_blocks = n_out.div_ceil(64) * (n_in + 1).div_ceil(64);
         let run = |kernel, meta: &LayerMeta, items: usize, clear: &[u32]| {
             let mut a = arenas.clone();
             for &off in clear {
@@ -182,6 +187,11 @@ fn tiled_dense_kernels_match_reference() {
         tol.check(&format!("{tag} bwd b"), &a.g_theta[n_out * n_in..], &gb);
         let a = run(Kernel::DenseBwdXTiled, &meta, in_tiles, &[meta.g_x_off]);
         tol.check(&format!("{tag} bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
+        let a = run(Kernel::DenseBwdWShared, &meta, param_blocks, &[]);
+        tol.check(&format!("{tag} bwd W (workgroup-staged)"), &a.g_theta[..n_out * n_in], &gw);
+        tol.check(&format!("{tag} bwd b (workgroup-staged)"), &a.g_theta[n_out * n_in..], &gb);
+        let a = run(Kernel::DenseBwdXShared, &meta, in_blocks, &[meta.g_x_off]);
+        tol.check(&format!("{tag} bwd x (workgroup-staged)"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
             let t_in = has_t.then_some(t_x.as_slice());
@@ -212,6 +222,20 @@ fn tiled_dense_kernels_match_reference() {
             let a = run(Kernel::DenseBwdRbwdXTiled, &meta, in_tiles, &[meta.g_x_off, meta.r_x_off]);
             tol.check(&format!("{tag} fused bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
             tol.check(&format!("{tag} fused rbwd x"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
+            let a = run(Kernel::DenseRbwdWShared, &meta, param_blocks, &[]);
+            tol.check(&format!("{tag} rbwd W (workgroup-staged)"), &a.r_theta[..n_out * n_in], &rw);
+            tol.check(&format!("{tag} rbwd b (workgroup-staged)"), &a.r_theta[n_out * n_in..], &rb);
+            let a = run(Kernel::DenseRbwdXShared, &meta, in_blocks, &[meta.r_x_off]);
+            tol.check(&format!("{tag} rbwd x (workgroup-staged)"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
+            let a = run(Kernel::DenseBwdRbwdWShared, &meta, param_blocks, &[]);
+            tol.check(&format!("{tag} fused bwd W (workgroup-staged)"), &a.g_theta[..n_out * n_in], &gw);
+            tol.check(&format!("{tag} fused bwd b (workgroup-staged)"), &a.g_theta[n_out * n_in..], &gb);
+            tol.check(&format!("{tag} fused rbwd W (workgroup-staged)"), &a.r_theta[..n_out * n_in], &rw);
+            tol.check(&format!("{tag} fused rbwd b (workgroup-staged)"), &a.r_theta[n_out * n_in..], &rb);
+            let a = run(Kernel::DenseBwdRbwdXShared, &meta, in_blocks, &[meta.g_x_off, meta.r_x_off]);
+            let (g_got, r_got) = (slice(&a.work, meta.g_x_off, rows * n_in), slice(&a.work, meta.r_x_off, rows * n_in));
+            tol.check(&format!("{tag} fused bwd x (workgroup-staged)"), g_got, &gx);
+            tol.check(&format!("{tag} fused rbwd x (workgroup-staged)"), r_got, &rx);
         }
     }
 }

@@ -190,6 +190,10 @@ kernels! {
         DenseBwdRbwdWTiled "dense_bwd_rbwd_w_tiled", DenseFwdShared "dense_fwd_shared" WorkgroupPerItem,
         DenseTangentShared "dense_tangent_shared" WorkgroupPerItem,
         DenseFwdTangentShared "dense_fwd_tangent_shared" WorkgroupPerItem,
+        DenseBwdXShared "dense_bwd_x_shared" WorkgroupPerItem, DenseRbwdXShared "dense_rbwd_x_shared" WorkgroupPerItem,
+        DenseBwdRbwdXShared "dense_bwd_rbwd_x_shared" WorkgroupPerItem,
+        DenseBwdWShared "dense_bwd_w_shared" WorkgroupPerItem, DenseRbwdWShared "dense_rbwd_w_shared" WorkgroupPerItem,
+        DenseBwdRbwdWShared "dense_bwd_rbwd_w_shared" WorkgroupPerItem,
     ],
     Conv: [
         ConvFwd "conv_fwd", ConvTangent "conv_tangent", ConvBwdW "conv_bwd_w" WorkgroupPerItem,

@@ -85,15 +85,16 @@ pub fn rbwd(
 }
 
 /// The dense layer's dispatches in each pass and its uniforms: naive (one output per
-/// invocation) or tiled (4 × 4 register tiles, backward + R-backward fused, and forward + tangent
-/// fused except on CPU adapters). The input cotangent only where the input depends on θ.
+/// invocation), tiled (4 × 4 register tiles) or shared (64 × 64 blocks per workgroup staged
+/// through workgroup memory, 4 × 4 register tiles within); in both tiled sets backward +
+/// R-backward fused, and forward + tangent fused except on CPU adapters. The input cotangent only where the input depends on θ.
 pub(crate) fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::gpu::meta::LayerMeta,
     (n_in, n_out): (usize, usize),
     (w_off, b_off): (usize, usize),
 ) -> super::plan::LayerPasses {
-    use super::plan::{Items, LayerPasses, TILE};
+    use super::plan::{Items, LayerPasses, SHARED_BLOCK, TILE};
     use crate::gpu::{Kernel, KernelSet};
     meta.n_in = n_in as u32;
     meta.n_out = n_out as u32;
@@ -115,34 +116,40 @@ pub(crate) fn plan(
             }
         }
         KernelSet::Tiled | KernelSet::Shared => {
-            let params = Items::Fixed(n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE));
-            // the forward products: register tiles, or staged through workgroup memory
-            let (fwd, tangent, fused, items) = if cx.kernels == KernelSet::Shared {
-                (
-                    Kernel::DenseFwdShared,
-                    Kernel::DenseTangentShared,
-                    Kernel::DenseFwdTangentShared,
-                    Items::Blocks(n_out),
-                )
+            // the kernels of each product: register tiles, or staged through workgroup memory
+            let (fwd, tangent, fwd_tangent, out_items) = if cx.kernels == KernelSet::Shared {
+                (Kernel::DenseFwdShared, Kernel::DenseTangentShared, Kernel::DenseFwdTangentShared, Items::Blocks(n_out))
             } else {
                 (Kernel::DenseFwdTiled, Kernel::DenseTangentTiled, Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))
             };
-            p.fwd.push(d(fwd, items));
-            p.tangent.push(d(tangent, items));
+            let (bwd_w, rbwd_w, bwd_rbwd_w, param_items) = if cx.kernels == KernelSet::Shared {
+                let blocks = n_out.div_ceil(SHARED_BLOCK) * (n_in + 1).div_ceil(SHARED_BLOCK);
+                (Kernel::DenseBwdWShared, Kernel::DenseRbwdWShared, Kernel::DenseBwdRbwdWShared, Items::Fixed(blocks))
+            } else {
+                let tiles = n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE);
+                (Kernel::DenseBwdWTiled, Kernel::DenseRbwdWTiled, Kernel::DenseBwdRbwdWTiled, Items::Fixed(tiles))
+            };
+            let (bwd_x, rbwd_x, bwd_rbwd_x, in_items) = if cx.kernels == KernelSet::Shared {
+                (Kernel::DenseBwdXShared, Kernel::DenseRbwdXShared, Kernel::DenseBwdRbwdXShared, Items::Blocks(n_in))
+            } else {
+                (Kernel::DenseBwdXTiled, Kernel::DenseRbwdXTiled, Kernel::DenseBwdRbwdXTiled, Items::Tiles(n_in))
+            };
+            p.fwd.push(d(fwd, out_items));
+            p.tangent.push(d(tangent, out_items));
             // the fused forward + tangent kernel holds 8 accumulators and 4 loads of 4 values per
             // step: it spills on CPU adapters, where a SIMD lane per invocation makes every scalar
             // a vector register (measured slower than fwd then tangent on lavapipe and
             // SwiftShader, BENCHMARKS.md)
             if !cx.cpu_adapter {
-                p.fwd_tangent = Some(vec![d(fused, items)]);
+                p.fwd_tangent = Some(vec![d(fwd_tangent, out_items)]);
             }
-            p.bwd.push(d(Kernel::DenseBwdWTiled, params));
-            p.rbwd.push(d(Kernel::DenseRbwdWTiled, params));
-            let mut fused = vec![d(Kernel::DenseBwdRbwdWTiled, params)];
+            p.bwd.push(d(bwd_w, param_items));
+            p.rbwd.push(d(rbwd_w, param_items));
+            let mut fused = vec![d(bwd_rbwd_w, param_items)];
             if cx.has_input_grad {
-                p.bwd.push(d(Kernel::DenseBwdXTiled, Items::Tiles(n_in)));
-                p.rbwd.push(d(Kernel::DenseRbwdXTiled, Items::Tiles(n_in)));
-                fused.push(d(Kernel::DenseBwdRbwdXTiled, Items::Tiles(n_in)));
+                p.bwd.push(d(bwd_x, in_items));
+                p.rbwd.push(d(rbwd_x, in_items));
+                fused.push(d(bwd_rbwd_x, in_items));
             }
             p.bwd_rbwd = Some(fused);
         }
