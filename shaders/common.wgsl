@@ -18,6 +18,9 @@ struct LayerMeta {
     // precedes it (pre_* = its input node) to the input cotangents; codes in activation_math.wgsl
     act_fwd: u32, act_bwd: u32, post_x_off: u32, post_t_off: u32,
     pre_x_off: u32, pre_t_off: u32, pre_g_off: u32, pre_r_off: u32,
+    // tiled conv weight gradients split over their reduction (conv_tiled.wgsl): pixels per split;
+    // the H z partials' scratch (aux_off holds the ∇θ partials)
+    split_len: u32, aux_r_off: u32,
 };
 
 struct BatchMeta {

@@ -10,7 +10,9 @@
 // fused pair also serve a lone tangent or R-backward pass: they recompute y (or g_x, ∇W) from
 // unchanged inputs with the same code, so the rewritten values are bit-identical.
 // Pixels past the end load a clamped index and are never stored; zero padding is a select.
-// Order: each output sums its contracted index in increasing order (bias first), as conv.wgsl.
+// Order: a fixed order per output (bias first): forward and input cotangents walk the kernel taps
+// outermost and the channels inside (the tap's masks and addresses are computed once for all
+// channels), weight gradients walk the pixels in order within each split.
 
 const CT: u32 = 4u;
 const CLANE: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
@@ -88,17 +90,21 @@ fn conv_forward(idx: u32, tangent: bool) {
     // y[c] / t[c]: channel c0 + c, the 4 pixels in its components
     var y0 = vec4<f32>(bias.x); var y1 = vec4<f32>(bias.y); var y2 = vec4<f32>(bias.z); var y3 = vec4<f32>(bias.w);
     var t0 = vec4<f32>(zb.x); var t1 = vec4<f32>(zb.y); var t2 = vec4<f32>(zb.z); var t3 = vec4<f32>(zb.w);
-    var k = 0u;
-    for (var ci = 0u; ci < layer.c_in; ci++) {
-        let x_ch = x_img + ci * in_plane;
-        for (var kh = 0u; kh < layer.k_h; kh++) {
-            let ih = base_h + i32(kh);
-            let ok_h = (ih >= vec4<i32>(0)) & (ih < vec4<i32>(i32(layer.h_in)));
-            let row = x_ch + vec4<u32>(clamp(ih, vec4<i32>(0), vec4<i32>(i32(layer.h_in) - 1))) * layer.w_in;
-            for (var kw = 0u; kw < layer.k_w; kw++) {
-                let iw = base_w + i32(kw);
-                let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(layer.w_in)));
-                let at = row + vec4<u32>(clamp(iw, vec4<i32>(0), vec4<i32>(i32(layer.w_in) - 1)));
+    // taps outermost: the padding masks and addresses of a tap are the same for every input
+    // channel, so they are computed once per tap, not per multiply-add (order: kh, kw, ci)
+    let kk = layer.k_h * layer.k_w;
+    let h_in = vec4<i32>(i32(layer.h_in));
+    let w_in = vec4<i32>(i32(layer.w_in));
+    for (var kh = 0u; kh < layer.k_h; kh++) {
+        let ih = base_h + i32(kh);
+        let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
+        let row = x_img + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in;
+        for (var kw = 0u; kw < layer.k_w; kw++) {
+            let iw = base_w + i32(kw);
+            let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
+            var at = row + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
+            var k = kh * layer.k_w + kw;
+            for (var ci = 0u; ci < layer.c_in; ci++) {
                 let x = select(vec4<f32>(), cwork4(layer.x_off + at), ok);
                 let w = ctheta4(w_row + k);
                 y0 += w.x * x; y1 += w.y * x; y2 += w.z * x; y3 += w.w * x;
@@ -110,7 +116,8 @@ fn conv_forward(idx: u32, tangent: bool) {
                         t0 += w.x * tx; t1 += w.y * tx; t2 += w.z * tx; t3 += w.w * tx;
                     }
                 }
-                k++;
+                at += vec4<u32>(in_plane);
+                k += kk;
             }
         }
     }
@@ -149,19 +156,22 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     let sw = vec4<i32>(i32(layer.stride_w));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    for (var co = 0u; co < layer.c_out; co++) {
-        let y_ch = y_img + co * out_plane;
-        for (var kh = 0u; kh < layer.k_h; kh++) {
-            let nh = vec4<i32>(q.h + layer.pad_h) - i32(kh);
-            let oh = nh / sh;
-            let ok_h = (nh >= vec4<i32>(0)) & (nh % sh == vec4<i32>(0)) & (oh < vec4<i32>(i32(layer.h_out)));
-            let row = y_ch + vec4<u32>(clamp(oh, vec4<i32>(0), vec4<i32>(i32(layer.h_out) - 1))) * layer.w_out;
-            for (var kw = 0u; kw < layer.k_w; kw++) {
-                let nw = vec4<i32>(q.w + layer.pad_w) - i32(kw);
-                let ow = nw / sw;
-                let ok = ok_h & (nw >= vec4<i32>(0)) & (nw % sw == vec4<i32>(0)) & (ow < vec4<i32>(i32(layer.w_out)));
-                let at = row + vec4<u32>(clamp(ow, vec4<i32>(0), vec4<i32>(i32(layer.w_out) - 1)));
-                let tap = co * taps + kh * layer.k_w + kw;
+    // taps outermost: which output pixel a tap reads (a division by the stride) is the same for
+    // every output channel, so it is computed once per tap (order: kh, kw, co)
+    let h_out = vec4<i32>(i32(layer.h_out));
+    let w_out = vec4<i32>(i32(layer.w_out));
+    for (var kh = 0u; kh < layer.k_h; kh++) {
+        let nh = vec4<i32>(q.h + layer.pad_h) - i32(kh);
+        let oh = nh / sh;
+        let ok_h = (nh >= vec4<i32>(0)) & (nh % sh == vec4<i32>(0)) & (oh < h_out);
+        let row = y_img + vec4<u32>(clamp(oh, vec4<i32>(0), h_out - 1)) * layer.w_out;
+        for (var kw = 0u; kw < layer.k_w; kw++) {
+            let nw = vec4<i32>(q.w + layer.pad_w) - i32(kw);
+            let ow = nw / sw;
+            let ok = ok_h & (nw >= vec4<i32>(0)) & (nw % sw == vec4<i32>(0)) & (ow < w_out);
+            var at = row + vec4<u32>(clamp(ow, vec4<i32>(0), w_out - 1));
+            var tap = kh * layer.k_w + kw;
+            for (var co = 0u; co < layer.c_out; co++) {
                 let w = ctheta4(w_col + tap);
                 let g = select(vec4<f32>(), cwork4(layer.g_y_off + at), ok);
                 g0 += w.x * g; g1 += w.y * g; g2 += w.z * g; g3 += w.w * g;
@@ -170,6 +180,8 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
                     let r = select(vec4<f32>(), cwork4(layer.r_y_off + at), ok);
                     r0 += w.x * r + zw.x * g; r1 += w.y * r + zw.y * g; r2 += w.z * r + zw.z * g; r3 += w.w * r + zw.w * g;
                 }
+                at += vec4<u32>(out_plane);
+                tap += taps;
             }
         }
     }
@@ -182,7 +194,20 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
 // ---------------------------------------------------------------- parameter gradients
 // Output: [c_out, taps + 1], taps = c_in·k_h·k_w in W's layout, the bias as the extra column
 // (x ≡ 1, t_x ≡ 0). Tiles: 4 output channels × 4 columns; the contracted index runs over the
-// batch and the output plane.
+// batch and the output plane: the pixels p = (b, oh, ow), in order.
+//
+// Split over the reduction: the first conv layers have few outputs (c_out × (taps + 1) = 80 for
+// 8 channels of a 3 × 3 kernel on one input channel: 6 tiles) and a long reduction (50,176
+// pixels at batch 64), so one invocation per tile would leave the adapter idle. Each invocation
+// takes a tile and a run of `split_len` consecutive pixels (split s: pixels s·split_len ..).
+// With one split it stores its tile into ∇θ / H z itself; with several it stores a partial tile
+// to scratch (aux_off: [splits][c_out][taps + 1] for ∇θ, aux_r_off the same for H z) and the
+// reduce kernels below sum each output's partials in split order. A fixed order per output, as
+// everywhere; `split_len` is chosen per layer and adapter class (src/nn/conv.rs).
+
+fn conv_pixels() -> u32 { return batch.rows * layer.h_out * layer.w_out; }
+fn conv_splits() -> u32 { return (conv_pixels() + layer.split_len - 1u) / layer.split_len; }
+fn conv_param_cols() -> u32 { return layer.c_in * layer.k_h * layer.k_w + 1u; }
 
 // g_W[co, ci, kh, kw] = Σ_{b, oh, ow} g_y[b, co, oh, ow] x[b, ci, oh·s + kh − p, ow·s + kw − p];  g_b[co] = Σ g_y
 @compute @workgroup_size(256)
@@ -199,67 +224,116 @@ fn conv_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 fn conv_weight_gradient(idx: u32, r_op: bool) {
     let kk = layer.k_h * layer.k_w;
     let taps = layer.c_in * kk;
-    if (idx >= ctiles(layer.c_out) * ctiles(taps + 1u)) { return; }
     let tc = ctiles(taps + 1u);
-    let co0 = (idx / tc) * CT;
-    let j0 = (idx % tc) * CT;
+    let tiles = ctiles(layer.c_out) * tc;
+    let splits = conv_splits();
+    if (idx >= tiles * splits) { return; }
+    let split = idx / tiles;
+    let co0 = ((idx % tiles) / tc) * CT;
+    let j0 = ((idx % tiles) % tc) * CT;
     // the four columns: kernel taps (ci, kh, kw), or the bias column j = taps
     let j = cclamp(j0, taps);
     let bias_col = vec4<u32>(j0) + CLANE == vec4<u32>(taps);
-    let ci = j / kk;
+    let ci_plane = (j / kk) * layer.h_in * layer.w_in;
     let kh = vec4<i32>((j % kk) / layer.k_w) - i32(layer.pad_h);
     let kw = vec4<i32>(j % layer.k_w) - i32(layer.pad_w);
-    let in_plane = layer.h_in * layer.w_in;
+    let x_img_len = layer.c_in * layer.h_in * layer.w_in;
     let out_plane = layer.h_out * layer.w_out;
     let co = cclamp(co0, layer.c_out) * out_plane;
     let has_t = r_op && input_has_tangent();
+    let h_in = vec4<i32>(i32(layer.h_in));
+    let w_in = vec4<i32>(i32(layer.w_in));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    for (var b = 0u; b < batch.rows; b++) {
-        let x_ch = (b * layer.c_in + ci) * in_plane;
-        let y_img = b * layer.c_out * out_plane;
-        for (var oh = 0u; oh < layer.h_out; oh++) {
-            let ih = i32(oh * layer.stride_h) + kh;
-            let ok_h = (ih >= vec4<i32>(0)) & (ih < vec4<i32>(i32(layer.h_in)));
-            let row = x_ch + vec4<u32>(clamp(ih, vec4<i32>(0), vec4<i32>(i32(layer.h_in) - 1))) * layer.w_in;
-            for (var ow = 0u; ow < layer.w_out; ow++) {
-                let iw = i32(ow * layer.stride_w) + kw;
-                let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(layer.w_in)));
-                let at = row + vec4<u32>(clamp(iw, vec4<i32>(0), vec4<i32>(i32(layer.w_in) - 1)));
-                let x = select(select(vec4<f32>(), cwork4(layer.x_off + at), ok), vec4<f32>(1.0), bias_col);
-                let y_at = y_img + co + oh * layer.w_out + ow;
-                let g = cwork4(layer.g_y_off + y_at);
-                g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
-                if (r_op) {
-                    let r = cwork4(layer.r_y_off + y_at);
-                    r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
-                    if (has_t) {
-                        let tx = select(cwork4(layer.t_x_off + at), vec4<f32>(), bias_col | !ok);
-                        r0 += g.x * tx; r1 += g.y * tx; r2 += g.z * tx; r3 += g.w * tx;
-                    }
-                }
+    // this split's pixels, walked as (b, oh, ow) without a division per pixel
+    let p0 = split * layer.split_len;
+    let n = min(layer.split_len, conv_pixels() - p0);
+    var b = p0 / out_plane;
+    var oh = (p0 % out_plane) / layer.w_out;
+    var ow = p0 % layer.w_out;
+    for (var step = 0u; step < n; step++) {
+        let ih = i32(oh * layer.stride_h) + kh;
+        let iw = i32(ow * layer.stride_w) + kw;
+        let ok = (ih >= vec4<i32>(0)) & (ih < h_in) & (iw >= vec4<i32>(0)) & (iw < w_in);
+        let at = b * x_img_len + ci_plane
+            + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
+        let x = select(select(vec4<f32>(), cwork4(layer.x_off + at), ok), vec4<f32>(1.0), bias_col);
+        let y_at = b * layer.c_out * out_plane + co + oh * layer.w_out + ow;
+        let g = cwork4(layer.g_y_off + y_at);
+        g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+        if (r_op) {
+            let r = cwork4(layer.r_y_off + y_at);
+            r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+            if (has_t) {
+                let tx = select(cwork4(layer.t_x_off + at), vec4<f32>(), bias_col | !ok);
+                r0 += g.x * tx; r1 += g.y * tx; r2 += g.z * tx; r3 += g.w * tx;
             }
         }
+        ow++;
+        if (ow == layer.w_out) {
+            ow = 0u;
+            oh++;
+            if (oh == layer.h_out) { oh = 0u; b++; }
+        }
     }
-    conv_store_param(0u, co0, j0, taps, g0, g1, g2, g3);
-    if (r_op) { conv_store_param(1u, co0, j0, taps, r0, r1, r2, r3); }
+    let whole = splits == 1u;
+    conv_store_param(0u, whole, split, co0, j0, taps, g0, g1, g2, g3);
+    if (r_op) { conv_store_param(1u, whole, split, co0, j0, taps, r0, r1, r2, r3); }
 }
 
 // Writes a_c (output channel co0 + c; its components columns j0..j0+3) into ∇θ (which = 0) or
-// H z (which = 1); column `taps` is the bias.
-fn conv_store_param_row(which: u32, co: u32, j0: u32, taps: u32, v: vec4<f32>) {
+// H z (which = 1), column `taps` being the bias; or, when the reduction is split (`whole` false),
+// into that split's partial [c_out, taps + 1] in scratch.
+fn conv_store_param_row(which: u32, whole: bool, split: u32, co: u32, j0: u32, taps: u32, v: vec4<f32>) {
     if (co >= layer.c_out) { return; }
+    let partial = select(layer.aux_off, layer.aux_r_off, which == 1u) + (split * layer.c_out + co) * (taps + 1u);
     for (var l = 0u; l < CT; l++) {
         let j = j0 + l;
         if (j > taps) { return; }
-        let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
         let value = select(select(select(v.w, v.z, l == 2u), v.y, l == 1u), v.x, l == 0u);
+        if (!whole) {
+            work[partial + j] = value;
+            continue;
+        }
+        let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
         if (which == 0u) { g_theta[at] = value; } else { r_theta[at] = value; }
     }
 }
-fn conv_store_param(which: u32, co0: u32, j0: u32, taps: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
-    conv_store_param_row(which, co0, j0, taps, a0);
-    conv_store_param_row(which, co0 + 1u, j0, taps, a1);
-    conv_store_param_row(which, co0 + 2u, j0, taps, a2);
-    conv_store_param_row(which, co0 + 3u, j0, taps, a3);
+fn conv_store_param(which: u32, whole: bool, split: u32, co0: u32, j0: u32, taps: u32,
+                    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    conv_store_param_row(which, whole, split, co0, j0, taps, a0);
+    conv_store_param_row(which, whole, split, co0 + 1u, j0, taps, a1);
+    conv_store_param_row(which, whole, split, co0 + 2u, j0, taps, a2);
+    conv_store_param_row(which, whole, split, co0 + 3u, j0, taps, a3);
+}
+
+// The sum of the partials of output idx of [c_out, taps + 1], in split order, into ∇θ
+// (conv_bwd_w_reduce) or into ∇θ and H z (conv_bwd_rbwd_w_reduce). Nothing to do with one split
+// (the split kernel stored the tile itself).
+@compute @workgroup_size(256)
+fn conv_bwd_w_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_weight_reduce(item_index(gid, nwg), false);
+}
+
+@compute @workgroup_size(256)
+fn conv_bwd_rbwd_w_reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_weight_reduce(item_index(gid, nwg), true);
+}
+
+fn conv_weight_reduce(idx: u32, r_op: bool) {
+    let cols = conv_param_cols();
+    let len = layer.c_out * cols;
+    let splits = conv_splits();
+    if (idx >= len || splits == 1u) { return; }
+    var g = 0.0;
+    var r = 0.0;
+    for (var s = 0u; s < splits; s++) {
+        g += work[layer.aux_off + s * len + idx];
+        if (r_op) { r += work[layer.aux_r_off + s * len + idx]; }
+    }
+    let co = idx / cols;
+    let j = idx % cols;
+    let at = select(layer.w_off + co * (cols - 1u) + j, layer.b_off + co, j == cols - 1u);
+    g_theta[at] = g;
+    if (r_op) { r_theta[at] = r; }
 }

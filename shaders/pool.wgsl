@@ -5,7 +5,8 @@
 //   fwd      y = x[a],  tangent t_y = t_x[a],  bwd g_x[i] = Σ_{windows with a = i} g_y,  rbwd likewise with r_y
 // Average pooling (linear, so its R-ops are itself):
 //   fwd      y = mean_window x,  tangent t_y = mean_window t_x,  bwd g_x[i] = Σ_{windows ∋ i} g_y / (k_h k_w),  rbwd likewise
-// bwd/rbwd gather over the few windows that contain an input: no atomics, deterministic.
+// bwd/rbwd gather over the few windows that contain an input: no atomics, deterministic; the fused
+// *_bwd_rbwd kernels compute both from one walk over those windows (tiled sets).
 
 fn px_index(b: u32, c: u32, h: u32, w: u32) -> u32 {
     return ((b * layer.c_in + c) * layer.h_in + h) * layer.w_in + w;
@@ -59,17 +60,21 @@ fn maxpool_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     work[layer.t_y_off + i] = work[layer.t_x_off + o.bc * layer.h_in * layer.w_in + at];
 }
 
-// Σ of cot over the windows whose argmax is input i
-fn max_routed(i: u32, cot: u32) -> f32 {
+// Σ of the cotangents (g_y, and r_y with `both`) over the windows whose argmax is input i. The
+// index maths (divisions, which CPU adapters run lane by lane) is shared by the two.
+fn max_routed(i: u32, both: bool) -> vec2<f32> {
     let p = in_site(i);
     let at = f32(p.h * layer.w_in + p.w);
     let rh = covering(p.h, layer.k_h, layer.stride_h, layer.h_out);
     let rw = covering(p.w, layer.k_w, layer.stride_w, layer.w_out);
-    var acc = 0.0;
+    var acc = vec2<f32>();
     for (var oh = rh.x; oh < rh.y; oh++) {
         for (var ow = rw.x; ow < rw.y; ow++) {
             let o = (p.bc * layer.h_out + oh) * layer.w_out + ow;
-            if (work[layer.aux_off + o] == at) { acc += work[cot + o]; }
+            if (work[layer.aux_off + o] == at) {
+                acc.x += work[layer.g_y_off + o];
+                if (both) { acc.y += work[layer.r_y_off + o]; }
+            }
         }
     }
     return acc;
@@ -79,14 +84,24 @@ fn max_routed(i: u32, cot: u32) -> f32 {
 fn maxpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.g_x_off + i] = max_routed(i, layer.g_y_off);
+    work[layer.g_x_off + i] = max_routed(i, false).x;
 }
 
 @compute @workgroup_size(256)
 fn maxpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.r_x_off + i] = max_routed(i, layer.r_y_off);
+    work[layer.r_x_off + i] = max_routed(i, true).y;
+}
+
+// both cotangents in one pass over the windows (the backward + R-backward pass)
+@compute @workgroup_size(256)
+fn maxpool_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_in_len()) { return; }
+    let acc = max_routed(i, true);
+    work[layer.g_x_off + i] = acc.x;
+    work[layer.r_x_off + i] = acc.y;
 }
 
 fn window_mean(i: u32, src_off: u32) -> f32 {
@@ -101,14 +116,17 @@ fn window_mean(i: u32, src_off: u32) -> f32 {
     return acc / f32(layer.k_h * layer.k_w);
 }
 
-fn window_spread(i: u32, cot: u32) -> f32 {
+// Σ of the cotangents (g_y, and r_y with `both`) over the windows that contain input i, / area
+fn window_spread(i: u32, both: bool) -> vec2<f32> {
     let p = in_site(i);
     let rh = covering(p.h, layer.k_h, layer.stride_h, layer.h_out);
     let rw = covering(p.w, layer.k_w, layer.stride_w, layer.w_out);
-    var acc = 0.0;
+    var acc = vec2<f32>();
     for (var oh = rh.x; oh < rh.y; oh++) {
         for (var ow = rw.x; ow < rw.y; ow++) {
-            acc += work[cot + (p.bc * layer.h_out + oh) * layer.w_out + ow];
+            let o = (p.bc * layer.h_out + oh) * layer.w_out + ow;
+            acc.x += work[layer.g_y_off + o];
+            if (both) { acc.y += work[layer.r_y_off + o]; }
         }
     }
     return acc / f32(layer.k_h * layer.k_w);
@@ -132,12 +150,22 @@ fn avgpool_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 fn avgpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.g_x_off + i] = window_spread(i, layer.g_y_off);
+    work[layer.g_x_off + i] = window_spread(i, false).x;
 }
 
 @compute @workgroup_size(256)
 fn avgpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.r_x_off + i] = window_spread(i, layer.r_y_off);
+    work[layer.r_x_off + i] = window_spread(i, true).y;
+}
+
+// both cotangents in one pass over the windows (the backward + R-backward pass)
+@compute @workgroup_size(256)
+fn avgpool_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_in_len()) { return; }
+    let acc = window_spread(i, true);
+    work[layer.g_x_off + i] = acc.x;
+    work[layer.r_x_off + i] = acc.y;
 }

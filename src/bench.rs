@@ -35,12 +35,59 @@ pub fn synthetic_data(spec: &ModelSpec, rows: usize, seed: u64) -> Result<Datase
 /// measurement `reps` passes recorded into one compute pass, submitted and waited for. The
 /// tangent and R-backward passes read a direction left in `z` by one H·v first.
 pub fn time_pass(gpu: &Gpu, net: &Network, data: &BoundData, rows: usize, phase: Phase, reps: usize) -> Result<f64> {
+    let rows = prepare_passes(gpu, net, data, rows)?;
+    median_ms(gpu, reps, |pass| net.encode(gpu, pass, phase, rows))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// One dispatch's time in a per-dispatch profile ([`time_dispatches`]).
+#[derive(Clone, Debug)]
+pub struct DispatchTime {
+    /// The kernel.
+    pub kernel: crate::gpu::Kernel,
+    /// Its layer's index in `model().layers` (the number of layers for the loss).
+    pub layer: usize,
+    /// Median milliseconds of the dispatch alone.
+    pub ms: f64,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Every dispatch of a pass timed alone (median of 5 measurements of `reps` back-to-back
+/// recordings, as [`time_pass`]): where a pass's time goes. The sum exceeds the pass's time by
+/// the launch and synchronisation cost of the separate submits.
+pub fn time_dispatches(
+    gpu: &Gpu,
+    net: &Network,
+    data: &BoundData,
+    rows: usize,
+    phase: Phase,
+    reps: usize,
+) -> Result<Vec<DispatchTime>> {
+    let rows = prepare_passes(gpu, net, data, rows)?;
+    let list = net.dispatch_list(phase);
+    let mut out = Vec::with_capacity(list.len());
+    for (index, (kernel, layer)) in list.into_iter().enumerate() {
+        let ms = median_ms(gpu, reps, |pass| net.encode_dispatch(gpu, pass, phase, index, rows))?;
+        out.push(DispatchTime { kernel, layer, ms });
+    }
+    Ok(out)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// Runs one H·v on the first `rows` rows so that every node's value, tangent and cotangent
+/// exist (the tangent and R-backward passes read a direction left in `z`); the batch's size.
+fn prepare_passes(gpu: &Gpu, net: &Network, data: &BoundData, rows: usize) -> Result<u32> {
     let indices: Vec<u32> = (0..rows.min(data.rows) as u32).collect();
     let batch = Batch { data, indices: &indices };
     let mut rng = SplitMix64::new(5);
     let v: Vec<f32> = (0..net.n_params()).map(|_| rng.normal() as f32).collect();
-    crate::block_on(net.hvp(gpu, &batch, &v))?; // every node's value, tangent and cotangent exist
-    let rows = net.prepare(gpu, &batch)?;
+    crate::block_on(net.hvp(gpu, &batch, &v))?;
+    net.prepare(gpu, &batch)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+/// The median over 5 submits of `record` called `reps` times into one compute pass, in ms per call.
+fn median_ms(gpu: &Gpu, reps: usize, record: impl Fn(&mut wgpu::ComputePass<'_>)) -> Result<f64> {
     let mut times = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
@@ -48,7 +95,7 @@ pub fn time_pass(gpu: &Gpu, net: &Network, data: &BoundData, rows: usize, phase:
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             for _ in 0..reps.max(1) {
-                net.encode(gpu, &mut pass, phase, rows);
+                record(&mut pass);
             }
         }
         gpu.queue.submit(Some(encoder.finish()));

@@ -8,7 +8,7 @@ mod common;
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::data::{self, DeviceDataset};
-use adahessian_wgpu::gpu::harness::{run_layer_kernel, LayerArenas};
+use adahessian_wgpu::gpu::harness::{run_layer_kernel, run_layer_kernels, LayerArenas};
 use adahessian_wgpu::gpu::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
 use adahessian_wgpu::gpu::Kernel;
 use adahessian_wgpu::gpu::KernelSet;
@@ -84,9 +84,12 @@ fn conv_kernels_match_reference() {
         let p = g.weight_len() + g.c_out;
         meta.w_off = 0;
         meta.b_off = g.weight_len() as u32;
+        // the weight gradients' split partials go after the tensors (at most a split per pixel)
+        let pixels = rows * g.h_out * g.w_out;
+        let partials = pixels * p;
         let theta = uniform(&mut rng, p, -1.0, 1.0);
         let z = uniform(&mut rng, p, -1.0, 1.0);
-        let work = uniform(&mut rng, len, -2.0, 2.0);
+        let work = uniform(&mut rng, len + 2 * partials, -2.0, 2.0);
         let wl = g.weight_len();
         let (w, b, zw, zb) = (to_f64(&theta[..wl]), to_f64(&theta[wl..]), to_f64(&z[..wl]), to_f64(&z[wl..]));
         let (nx, ny) = (rows * g.in_len(), rows * g.out_len());
@@ -132,7 +135,9 @@ fn conv_kernels_match_reference() {
 
 /// The implicit-GEMM register-tiled conv kernels (4 channels × 4 pixels per invocation, fused
 /// pairs) against the same f64 references, on channel and pixel counts that are not multiples of
-/// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1.
+/// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1; the weight gradients
+/// whole (one split, stored by the tile kernel) and split over their reduction (runs of 1, 5
+/// and about a third of the pixels, the last run short, summed by the reduce kernels).
 #[test]
 fn tiled_conv_kernels_match_reference() {
     let gpu = gpu_or_skip!();
@@ -153,9 +158,12 @@ fn tiled_conv_kernels_match_reference() {
         let p = g.weight_len() + g.c_out;
         meta.w_off = 0;
         meta.b_off = g.weight_len() as u32;
+        // the weight gradients' split partials go after the tensors (at most a split per pixel)
+        let pixels = rows * g.h_out * g.w_out;
+        let partials = pixels * p;
         let theta = uniform(&mut rng, p, -1.0, 1.0);
         let z = uniform(&mut rng, p, -1.0, 1.0);
-        let work = uniform(&mut rng, len, -2.0, 2.0);
+        let work = uniform(&mut rng, len + 2 * partials, -2.0, 2.0);
         let wl = g.weight_len();
         let (w, b, zw, zb) = (to_f64(&theta[..wl]), to_f64(&theta[wl..]), to_f64(&z[..wl]), to_f64(&z[wl..]));
         let (nx, ny) = (rows * g.in_len(), rows * g.out_len());
@@ -172,30 +180,47 @@ fn tiled_conv_kernels_match_reference() {
             stats: vec![0.0; 8],
         };
         // outputs start as NaN so a missed element fails; everything else must stay untouched
-        let run = |kernel, meta: &LayerMeta, items: usize, outputs: &[(u32, usize)]| {
+        let run_all = |kernels: &[(Kernel, u32)], meta: &LayerMeta, outputs: &[(u32, usize)]| {
             let mut a = arenas.clone();
             for &(off, n) in outputs {
                 a.work[off as usize..off as usize + n].fill(f32::NAN);
             }
-            block_on(run_layer_kernel(gpu, kernel, meta, rows as u32, items as u32, &mut a)).unwrap();
+            block_on(run_layer_kernels(gpu, kernels, meta, rows as u32, &mut a)).unwrap();
             for (i, (&got, &was)) in a.work.iter().zip(&work).enumerate() {
                 let written = outputs.iter().any(|&(off, n)| (off as usize..off as usize + n).contains(&i));
-                assert!(written || got.to_bits() == was.to_bits(), "{kernel:?}: stray write at work[{i}]");
+                assert!(written || got.to_bits() == was.to_bits(), "{kernels:?}: stray write at work[{i}]");
             }
             a
         };
+        let run = |kernel, meta: &LayerMeta, items: usize, outputs: &[(u32, usize)]| {
+            run_all(&[(kernel, items as u32)], meta, outputs)
+        };
+        // the weight-gradient kernels with `split_len` pixels per split, then their reduction;
+        // only the partials' scratch may change in work
+        let param_tiles = tiles(g.c_out) * tiles(g.c_in * g.k_h * g.k_w + 1);
+        let split_runs = [pixels, 1, 5, pixels / 3 + 1];
+        let run_split = |kernel, reduce, meta: &LayerMeta, split_len: usize| {
+            let splits = pixels.div_ceil(split_len);
+            let mut meta = *meta;
+            meta.split_len = split_len as u32;
+            meta.aux_off = len as u32;
+            meta.aux_r_off = (len + splits * p) as u32;
+            let items = [(kernel, (param_tiles * splits) as u32), (reduce, p as u32)];
+            run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p)])
+        };
         let out_tiles = tiles(g.c_out) * tiles(rows * g.h_out * g.w_out);
         let in_tiles = tiles(g.c_in) * tiles(rows * g.h_in * g.w_in);
-        let param_tiles = tiles(g.c_out) * tiles(g.c_in * g.k_h * g.k_w + 1);
         let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
         let tol = Tolerance::F32_KERNEL;
         let y = conv::fwd(&g, rows, &w, &b, &x);
         let a = run(Kernel::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
         tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &y);
         let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
-        let a = run(Kernel::ConvBwdWTiled, &meta, param_tiles, &[]);
-        tol.check(&format!("{tag} bwd W"), &a.g_theta[..wl], &gw);
-        tol.check(&format!("{tag} bwd b"), &a.g_theta[wl..], &gb);
+        for split_len in split_runs {
+            let a = run_split(Kernel::ConvBwdWTiled, Kernel::ConvBwdWReduce, &meta, split_len);
+            tol.check(&format!("{tag} bwd W (splits of {split_len})"), &a.g_theta[..wl], &gw);
+            tol.check(&format!("{tag} bwd b (splits of {split_len})"), &a.g_theta[wl..], &gb);
+        }
         let a = run(Kernel::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
         tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
         for has_t in [false, true] {
@@ -207,11 +232,14 @@ fn tiled_conv_kernels_match_reference() {
             tol.check(&format!("{tag} fused fwd"), part(&a.work, meta.y_off, ny), &y);
             tol.check(&format!("{tag} fused tangent"), part(&a.work, meta.t_y_off, ny), &t_y);
             let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
-            let a = run(Kernel::ConvBwdRbwdWTiled, &meta, param_tiles, &[]);
-            tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..wl], &gw);
-            tol.check(&format!("{tag} fused bwd b"), &a.g_theta[wl..], &gb);
-            tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..wl], &rw);
-            tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[wl..], &rb);
+            for split_len in split_runs {
+                let a = run_split(Kernel::ConvBwdRbwdWTiled, Kernel::ConvBwdRbwdWReduce, &meta, split_len);
+                let tag = format!("{tag} (splits of {split_len})");
+                tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..wl], &gw);
+                tol.check(&format!("{tag} fused bwd b"), &a.g_theta[wl..], &gb);
+                tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..wl], &rw);
+                tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[wl..], &rb);
+            }
             let a = run(Kernel::ConvBwdRbwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx), (meta.r_x_off, nx)]);
             tol.check(&format!("{tag} fused bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
             tol.check(&format!("{tag} fused rbwd x"), part(&a.work, meta.r_x_off, nx), &rx);
@@ -250,10 +278,10 @@ fn pooling_kernels_match_reference() {
                 work,
                 stats: vec![0.0; 8],
             };
-            let [fwd, tangent, bwd, rbwd] = if max {
-                [Kernel::MaxpoolFwd, Kernel::MaxpoolTangent, Kernel::MaxpoolBwd, Kernel::MaxpoolRbwd]
+            let [fwd, tangent, bwd, rbwd, bwd_rbwd] = if max {
+                [Kernel::MaxpoolFwd, Kernel::MaxpoolTangent, Kernel::MaxpoolBwd, Kernel::MaxpoolRbwd, Kernel::MaxpoolBwdRbwd]
             } else {
-                [Kernel::AvgpoolFwd, Kernel::AvgpoolTangent, Kernel::AvgpoolBwd, Kernel::AvgpoolRbwd]
+                [Kernel::AvgpoolFwd, Kernel::AvgpoolTangent, Kernel::AvgpoolBwd, Kernel::AvgpoolRbwd, Kernel::AvgpoolBwdRbwd]
             };
             let tag =
                 format!("{} rows {rows} {input:?} k{kernel:?} s{stride:?}", if max { "maxpool" } else { "avgpool" });
@@ -286,6 +314,9 @@ fn pooling_kernels_match_reference() {
             tol.check(&format!("{tag} tangent"), part(&run(tangent, ny), meta.t_y_off, ny), &want_t);
             tol.check(&format!("{tag} bwd"), part(&run(bwd, nx), meta.g_x_off, nx), &want_g);
             tol.check(&format!("{tag} rbwd"), part(&run(rbwd, nx), meta.r_x_off, nx), &want_r);
+            let both = run(bwd_rbwd, nx);
+            tol.check(&format!("{tag} fused bwd"), part(&both, meta.g_x_off, nx), &want_g);
+            tol.check(&format!("{tag} fused rbwd"), part(&both, meta.r_x_off, nx), &want_r);
         }
     }
 }

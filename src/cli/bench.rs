@@ -40,6 +40,10 @@ pub struct BenchCmd {
     /// Also time each pass of the network (forward, tangent, backward, ..., fused) per kernel set.
     #[arg(long)]
     passes: bool,
+    /// Also time each dispatch of the fused forward + tangent and backward + R-backward passes
+    /// alone, per kernel set: which kernel of which layer a step's time goes to.
+    #[arg(long)]
+    dispatches: bool,
     /// Instead: time the N × N × N matrix product (a dense layer's forward pass) in GFLOP/s.
     #[arg(long, value_name = "N")]
     matmul: Option<usize>,
@@ -144,6 +148,40 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     if cmd.passes {
         print_passes(gpu, &spec, &sets, &device_data, batch, cmd.steps)?;
     }
+    if cmd.dispatches {
+        print_dispatches(gpu, &spec, &sets, &device_data, batch, cmd.steps)?;
+    }
+    Ok(())
+}
+
+/// `--dispatches`: each dispatch of the two fused passes timed alone, per kernel set.
+fn print_dispatches(
+    gpu: &adahessian_wgpu::gpu::Gpu,
+    spec: &adahessian_wgpu::nn::ModelSpec,
+    sets: &[KernelSet],
+    data: &DeviceDataset,
+    batch: usize,
+    reps: usize,
+) -> Result<()> {
+    println!("\n{:<8} {:<18} {:<26} {:<32} {:>10}", "kernels", "pass", "layer", "kernel", "ms");
+    for &set in sets {
+        let net = Network::with_kernels(gpu, spec, NetworkOptions::new(batch, 0), set)?;
+        let bound = net.bind(gpu, data)?;
+        let layers = &net.model().layers;
+        for phase in [Phase::Forward, Phase::ForwardTangent, Phase::Backward, Phase::BackwardRBackward] {
+            let times = adahessian_wgpu::bench::time_dispatches(gpu, &net, &bound, batch, phase, reps)?;
+            for t in &times {
+                let layer = match layers.get(t.layer) {
+                    Some(l) => format!("{} {}", t.layer, describe_op(&l.op)),
+                    None => "loss".to_string(),
+                };
+                let kernel = t.kernel.entry_point();
+                println!("{:<8} {:<18} {layer:<26} {kernel:<32} {:>10.3}", set.name(), format!("{phase:?}"), t.ms);
+            }
+            let total: f64 = times.iter().map(|t| t.ms).sum();
+            println!("{:<8} {:<18} {:<26} {:<32} {total:>10.3}", set.name(), format!("{phase:?}"), "", "(sum of the above)");
+        }
+    }
     Ok(())
 }
 
@@ -174,4 +212,16 @@ fn print_passes(
         }
     }
     Ok(())
+}
+
+/// A layer in a few words, for the dispatch profile.
+fn describe_op(op: &adahessian_wgpu::nn::LayerOp) -> String {
+    use adahessian_wgpu::nn::LayerOp;
+    match op {
+        LayerOp::Dense { n_in, n_out, .. } => format!("dense {n_in}->{n_out}"),
+        LayerOp::Conv2d { geom: g, .. } => format!("conv {}->{} k{}x{} {}x{}", g.c_in, g.c_out, g.k_h, g.k_w, g.h_out, g.w_out),
+        LayerOp::MaxPool2d { geom: g } => format!("maxpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
+        LayerOp::AvgPool2d { geom: g } => format!("avgpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
+        LayerOp::Activation { act, n } => format!("{act:?} {n}").to_lowercase(),
+    }
 }

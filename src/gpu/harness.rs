@@ -1,5 +1,6 @@
-//! Runs ONE kernel on host-supplied arenas and reads every arena back: the way tests check each
-//! kernel against its f64 reference in isolation, and a handy probe for anyone adding a kernel.
+//! Runs ONE kernel (or a kernel and its reduction) on host-supplied arenas and reads every arena
+//! back: the way tests check each kernel against its f64 reference in isolation, and a handy
+//! probe for anyone adding a kernel.
 //! Not for training loops (it allocates on every call).
 
 use super::buffers::{read_f32, storage_buffer, uniform_buffer};
@@ -57,11 +58,13 @@ async fn download(gpu: &Gpu, buffer: &wgpu::Buffer, out: &mut Vec<f32>) -> Resul
     Ok(())
 }
 
-fn run(gpu: &Gpu, kernel: KernelId, group: &wgpu::BindGroup, items: u32) -> Result<()> {
+fn run(gpu: &Gpu, kernels: &[(KernelId, u32)], group: &wgpu::BindGroup) -> Result<()> {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
-        dispatch(gpu, &mut pass, kernel, group, items);
+        for &(kernel, items) in kernels {
+            dispatch(gpu, &mut pass, kernel, group, items);
+        }
     }
     gpu.queue.submit(Some(encoder.finish()));
     gpu.check()
@@ -76,7 +79,19 @@ pub async fn run_layer_kernel(
     items: u32,
     a: &mut LayerArenas,
 ) -> Result<()> {
-    if kernel.layout() != BindLayout::Layer {
+    run_layer_kernels(gpu, &[(kernel, items)], meta, rows, a).await
+}
+
+/// Runs `BindLayout::Layer` kernels one after the other (each over its item count) in one
+/// compute pass, on the same arenas: a split kernel and its reduction.
+pub async fn run_layer_kernels(
+    gpu: &Gpu,
+    kernels: &[(Kernel, u32)],
+    meta: &LayerMeta,
+    rows: u32,
+    a: &mut LayerArenas,
+) -> Result<()> {
+    if let Some((kernel, _)) = kernels.iter().find(|(k, _)| k.layout() != BindLayout::Layer) {
         return Err(Error::Config(format!("{kernel:?} is not a layer kernel")));
     }
     let meta_buf = uniform_buffer(gpu, "meta", meta);
@@ -92,7 +107,8 @@ pub async fn run_layer_kernel(
     let mut resources = vec![meta_buf.as_entire_binding(), batch.as_entire_binding()];
     resources.extend(bufs.iter().map(|b| b.as_entire_binding()));
     let group = bind_group(gpu, "harness", BindLayout::Layer, resources);
-    run(gpu, kernel.into(), &group, items)?;
+    let list: Vec<(KernelId, u32)> = kernels.iter().map(|&(k, n)| (k.into(), n)).collect();
+    run(gpu, &list, &group)?;
     download(gpu, &bufs[2], &mut a.g_theta).await?;
     download(gpu, &bufs[3], &mut a.r_theta).await?;
     download(gpu, &bufs[4], &mut a.work).await?;
@@ -127,7 +143,7 @@ pub async fn run_optim_kernel(
     let mut resources = vec![slice_buf.as_entire_binding(), step_buf.as_entire_binding()];
     resources.extend(bufs.iter().map(|b| b.as_entire_binding()));
     let group = bind_group(gpu, "harness", BindLayout::Optim, resources);
-    run(gpu, kernel, &group, items)?;
+    run(gpu, &[(kernel, items)], &group)?;
     download(gpu, &bufs[0], &mut a.theta).await?;
     download(gpu, &bufs[2], &mut a.z).await?;
     download(gpu, &bufs[4], &mut a.curv).await?;

@@ -202,11 +202,13 @@ kernels! {
         ConvFwdTiled "conv_fwd_tiled", ConvFwdTangentTiled "conv_fwd_tangent_tiled",
         ConvBwdXTiled "conv_bwd_x_tiled", ConvBwdRbwdXTiled "conv_bwd_rbwd_x_tiled",
         ConvBwdWTiled "conv_bwd_w_tiled", ConvBwdRbwdWTiled "conv_bwd_rbwd_w_tiled",
+        ConvBwdWReduce "conv_bwd_w_reduce", ConvBwdRbwdWReduce "conv_bwd_rbwd_w_reduce",
     ],
     Pool: [
         MaxpoolFwd "maxpool_fwd", MaxpoolTangent "maxpool_tangent", MaxpoolBwd "maxpool_bwd",
         MaxpoolRbwd "maxpool_rbwd", AvgpoolFwd "avgpool_fwd", AvgpoolTangent "avgpool_tangent",
-        AvgpoolBwd "avgpool_bwd", AvgpoolRbwd "avgpool_rbwd",
+        AvgpoolBwd "avgpool_bwd", AvgpoolRbwd "avgpool_rbwd", MaxpoolBwdRbwd "maxpool_bwd_rbwd",
+        AvgpoolBwdRbwd "avgpool_bwd_rbwd",
     ],
     Activation: [
         ReluFwd "relu_fwd", ReluTangent "relu_tangent", ReluBwd "relu_bwd", ReluRbwd "relu_rbwd",

@@ -49,6 +49,8 @@ pub struct LayerMeta {
     pub pre_t_off: u32,
     pub pre_g_off: u32,
     pub pre_r_off: u32,
+    pub split_len: u32,
+    pub aux_r_off: u32,
 }
 
 /// `LayerMeta::flags`: the layer's input depends on θ (it has a tangent and needs a cotangent).

@@ -170,12 +170,25 @@ pub(crate) fn plan(
             let out_tiles = Items::PixelTiles { channels: geom.c_out as u32, plane: (geom.h_out * geom.w_out) as u32 };
             let in_tiles = Items::PixelTiles { channels: geom.c_in as u32, plane: (geom.h_in * geom.w_in) as u32 };
             let taps = (geom.c_in * geom.k_h * geom.k_w) as u32;
-            let params = Items::Fixed((geom.c_out as u32).div_ceil(TILE) * (taps + 1).div_ceil(TILE));
+            let split = WeightGradientSplit::new(cx, geom);
+            meta.split_len = split.split_len as u32;
+            // scratch offsets relative to the layer's scratch region (`plan_layers` adds its start)
+            meta.aux_off = 0;
+            meta.aux_r_off = split.partial_len() as u32;
+            p.scratch = split.partial_len() * if cx.curvature { 2 } else { 1 };
+            let params = Items::SplitTiles {
+                tiles: (geom.c_out as u32).div_ceil(TILE) * (taps + 1).div_ceil(TILE),
+                plane: (geom.h_out * geom.w_out) as u32,
+                split_len: split.split_len as u32,
+            };
+            let outputs = Items::Fixed((geom.c_out * (geom.c_in * geom.k_h * geom.k_w + 1)) as u32);
             p.fwd.push(d(Kernel::ConvFwdTiled, out_tiles));
             p.tangent.push(d(Kernel::ConvFwdTangentTiled, out_tiles));
             p.fwd_tangent = Some(p.tangent.clone());
             p.bwd.push(d(Kernel::ConvBwdWTiled, params));
+            p.bwd.push(d(Kernel::ConvBwdWReduce, outputs));
             p.rbwd.push(d(Kernel::ConvBwdRbwdWTiled, params));
+            p.rbwd.push(d(Kernel::ConvBwdRbwdWReduce, outputs));
             if cx.has_input_grad {
                 p.bwd.push(d(Kernel::ConvBwdXTiled, in_tiles));
                 p.rbwd.push(d(Kernel::ConvBwdRbwdXTiled, in_tiles));
@@ -184,4 +197,86 @@ pub(crate) fn plan(
         }
     }
     p
+}
+
+/// How the tiled weight-gradient kernels split their reduction over the batch × output plane
+/// (shaders/conv_tiled.wgsl, "split over the reduction"): enough invocations to fill the adapter
+/// (a few workgroups per core on a CPU adapter, many on a GPU), but no run shorter than
+/// [`MIN_SPLIT`] pixels and no more scratch than one copy of the layer's output activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WeightGradientSplit {
+    /// Pixels (b, oh, ow) per split.
+    pub split_len: usize,
+    /// Splits at the largest batch.
+    pub splits: usize,
+    /// Outputs of the weight gradient: c_out × (taps + 1).
+    pub outputs: usize,
+}
+
+/// Invocations the weight-gradient kernels aim for on a CPU adapter: 16 workgroups, so every
+/// core of a CPU gets several (lavapipe runs a workgroup per thread).
+pub(crate) const CPU_TARGET_ITEMS: usize = 16 * 256;
+/// Invocations aimed for on a GPU: enough to give each of 100+ compute units several workgroups.
+pub(crate) const GPU_TARGET_ITEMS: usize = 256 * 256;
+/// The shortest run of pixels a split takes (below it the partials cost more than they save).
+pub(crate) const MIN_SPLIT: usize = 32;
+
+impl WeightGradientSplit {
+    /// The split for `geom` at the context's largest batch and adapter class.
+    pub fn new(cx: &super::plan::LayerContext, geom: &Geometry) -> WeightGradientSplit {
+        let target = if cx.cpu_adapter { CPU_TARGET_ITEMS } else { GPU_TARGET_ITEMS };
+        Self::for_sizes(geom, cx.rows, target)
+    }
+
+    fn for_sizes(geom: &Geometry, rows: usize, target_items: usize) -> WeightGradientSplit {
+        let taps = geom.c_in * geom.k_h * geom.k_w;
+        let outputs = geom.c_out * (taps + 1);
+        let tiles = geom.c_out.div_ceil(4) * (taps + 1).div_ceil(4);
+        let pixels = rows * geom.h_out * geom.w_out;
+        let wanted = target_items.div_ceil(tiles).min(pixels.div_ceil(MIN_SPLIT));
+        let affordable = (rows * geom.out_len() / outputs).max(1);
+        let split_len = pixels.div_ceil(wanted.min(affordable).max(1));
+        WeightGradientSplit { split_len, splits: pixels.div_ceil(split_len), outputs }
+    }
+
+    /// Floats of one set of partials (∇θ's or H z's), at the largest batch; 0 with one split.
+    pub fn partial_len(&self) -> usize {
+        if self.splits > 1 {
+            self.splits * self.outputs
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(c_in: usize, hw: usize, c_out: usize) -> Geometry {
+        Geometry::new("conv", (c_in, hw, hw), c_out, (3, 3), (1, 1), (1, 1)).unwrap()
+    }
+
+    #[test]
+    fn the_weight_gradient_split_fills_the_adapter_within_its_scratch() {
+        // the MNIST CNN's first conv at batch 64: 6 tiles over 50,176 pixels
+        let g = geometry(1, 28, 8);
+        let s = WeightGradientSplit::for_sizes(&g, 64, CPU_TARGET_ITEMS);
+        let tiles = 6;
+        // (splits are whole runs of pixels, so the count rounds down a little)
+        assert!(s.splits * tiles * 100 >= CPU_TARGET_ITEMS * 95, "{s:?}");
+        assert!(s.split_len >= MIN_SPLIT);
+        assert!(s.splits * s.split_len >= 64 * 28 * 28 && (s.splits - 1) * s.split_len < 64 * 28 * 28);
+        // no more scratch than the layer's output
+        for (g, rows) in [(geometry(8, 14, 16), 64), (geometry(16, 7, 32), 1), (geometry(3, 32, 64), 128)] {
+            for target in [CPU_TARGET_ITEMS, GPU_TARGET_ITEMS] {
+                let s = WeightGradientSplit::for_sizes(&g, rows, target);
+                assert!(s.partial_len() <= rows * g.out_len(), "{s:?}");
+                assert!(s.splits >= 1 && s.splits * s.split_len >= rows * g.h_out * g.w_out);
+            }
+        }
+        // a short reduction is not split: the kernel stores its tile itself, no scratch
+        let s = WeightGradientSplit::for_sizes(&geometry(4, 2, 4), 1, GPU_TARGET_ITEMS);
+        assert_eq!((s.splits, s.partial_len()), (1, 0));
+    }
 }

@@ -144,12 +144,14 @@ fn plan_layers(
     layout: &mut ArenaLayout,
     rows: usize,
     kernels: KernelSet,
+    curvature: bool,
 ) -> (Vec<LayerMeta>, Vec<LayerPasses>) {
     let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let (mut metas, mut passes) = (Vec::new(), Vec::new());
     for layer in &model.layers {
         let mut meta = layout.layer_meta(layer.input, layer.output);
-        let cx = LayerContext { group: metas.len(), rows, kernels, cpu_adapter, has_input_grad: layer.input > 0 };
+        let has_input_grad = layer.input > 0;
+        let cx = LayerContext { group: metas.len(), rows, kernels, cpu_adapter, curvature, has_input_grad };
         let p = match layer.op {
             LayerOp::Dense { n_in, n_out, w_off, b_off } => dense::plan(&cx, &mut meta, (n_in, n_out), (w_off, b_off)),
             LayerOp::Conv2d { geom, w_off, b_off } => conv::plan(&cx, &mut meta, &geom, (w_off, b_off)),
@@ -162,6 +164,18 @@ fn plan_layers(
         };
         metas.push(meta);
         passes.push(p);
+    }
+    // the layers' backward scratch: one region, as large as the largest need (layers run one at
+    // a time); a layer's aux offsets were set relative to its start
+    let scratch = passes.iter().map(|p| p.scratch).max().unwrap_or(0);
+    if scratch > 0 {
+        let base = layout.take(scratch);
+        for (meta, p) in metas.iter_mut().zip(&passes) {
+            if p.scratch > 0 {
+                meta.aux_off += base;
+                meta.aux_r_off += base;
+            }
+        }
     }
     if kernels.tiled() {
         fold_activations_into_dense(model, &layout.nodes, &mut metas, &mut passes);
@@ -210,7 +224,7 @@ impl Network {
         // 1. the activation arena's layout, 2. each layer's uniforms and dispatches (its own
         // `plan`), the loss's, the reductions' and the gather's, 3. buffers and bind groups
         let mut layout = ArenaLayout::new(&model, rows, curvature);
-        let (mut metas, mut layer_passes) = plan_layers(gpu, &model, &mut layout, rows, kernels);
+        let (mut metas, mut layer_passes) = plan_layers(gpu, &model, &mut layout, rows, kernels, curvature);
         let out = *layout.nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let k = model.output_width();
         let loss_meta = LayerMeta {
@@ -347,6 +361,20 @@ impl Network {
     /// How many kernels one pass records (the gather and the loss reduction not included).
     pub fn dispatch_count(&self, phase: Phase) -> usize {
         self.passes.get(phase).len()
+    }
+
+    /// The kernels one pass records, in order, each with the index of its layer in
+    /// `model().layers` (the loss's index is the number of layers): for per-dispatch profiles.
+    pub fn dispatch_list(&self, phase: Phase) -> Vec<(Kernel, usize)> {
+        self.passes.get(phase).iter().map(|d| (d.kernel, d.group)).collect()
+    }
+
+    /// Records only dispatch `index` of a pass ([`Network::dispatch_list`]) for a batch of `rows`;
+    /// the inputs it reads must exist (run the passes before it once first).
+    pub fn encode_dispatch(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase, index: usize, rows: u32) {
+        if let Some(d) = self.passes.get(phase).get(index) {
+            dispatch(gpu, pass, d.kernel, &self.groups[d.group], d.items.count(rows));
+        }
     }
 
     /// The largest batch.

@@ -19,6 +19,9 @@ pub(crate) enum Items {
     /// one workgroup per SHARED_BLOCK × SHARED_BLOCK block of a [rows, n] tensor (the shared
     /// kernels' grid is a workgroup per item)
     Blocks(u32),
+    /// one invocation per tile of a weight gradient and per run of `split_len` pixels of its
+    /// reduction over [rows, plane] (the tiled conv weight gradients)
+    SplitTiles { tiles: u32, plane: u32, split_len: u32 },
     /// a fixed count, whatever the batch
     Fixed(u32),
 }
@@ -31,6 +34,7 @@ impl Items {
             Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
             Items::PixelTiles { channels, plane } => channels.div_ceil(TILE) * (rows * plane).div_ceil(TILE),
             Items::Blocks(n) => rows.div_ceil(SHARED_BLOCK) * n.div_ceil(SHARED_BLOCK),
+            Items::SplitTiles { tiles, plane, split_len } => tiles * (rows * plane).div_ceil(split_len),
             Items::Fixed(n) => n,
         }
     }
@@ -62,6 +66,10 @@ pub(crate) struct LayerPasses {
     pub fwd_tangent: Option<Vec<Dispatch>>,
     /// a fused backward + R-backward (None: `bwd` then `rbwd`)
     pub bwd_rbwd: Option<Vec<Dispatch>>,
+    /// floats of scratch the layer's backward passes need in the activation arena, at the
+    /// meta's `aux_off` (and `aux_r_off`, set relative to it); layers run one at a time, so
+    /// they share one region (`plan_layers`)
+    pub scratch: usize,
 }
 
 impl LayerPasses {
@@ -76,6 +84,7 @@ impl LayerPasses {
             rbwd: d(r, in_items),
             fwd_tangent: None,
             bwd_rbwd: None,
+            scratch: 0,
         }
     }
 }
@@ -90,6 +99,8 @@ pub(crate) struct LayerContext {
     pub kernels: KernelSet,
     /// A CPU adapter (lavapipe, SwiftShader), where some fused kernels are slower.
     pub cpu_adapter: bool,
+    /// The network has the curvature buffers (tangents, R-cotangents, H z).
+    pub curvature: bool,
     /// The layer's input depends on θ (not the data): it needs an input cotangent.
     pub has_input_grad: bool,
 }

@@ -95,7 +95,22 @@ pub(crate) fn plan_max(
     geom.write_meta(meta);
     meta.aux_off = aux_off;
     let kernels = [MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd];
-    super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32)
+    let p = super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32);
+    with_fused_cotangents(cx, p, MaxpoolBwdRbwd, geom)
+}
+
+/// The tiled sets compute both input cotangents of the backward + R-backward pass in one walk
+/// over the windows (the naive set keeps its two kernels: the baseline).
+fn with_fused_cotangents(
+    cx: &super::plan::LayerContext,
+    mut p: super::plan::LayerPasses,
+    fused: crate::gpu::Kernel,
+    geom: &Geometry,
+) -> super::plan::LayerPasses {
+    if cx.kernels.tiled() {
+        p.bwd_rbwd = Some(vec![cx.d(fused, super::plan::Items::PerRow(geom.in_len() as u32))]);
+    }
+    p
 }
 
 /// Average pooling's dispatches and uniforms.
@@ -107,5 +122,6 @@ pub(crate) fn plan_avg(
     use crate::gpu::Kernel::*;
     geom.write_meta(meta);
     let kernels = [AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd];
-    super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32)
+    let p = super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32);
+    with_fused_cotangents(cx, p, AvgpoolBwdRbwd, geom)
 }
