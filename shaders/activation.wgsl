@@ -128,3 +128,70 @@ fn gelu_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let x = x_at(i);
     write_rbwd(i, gelu_d1(x), gelu_d2(x));
 }
+
+// ---- fused pairs (tiled sets): forward + tangent and backward + R-backward, each reading x once
+// and evaluating f, f′, f″ together (act_eval: the same functions as above, so the same values).
+// The code is a constant per entry point, so the switch in act_eval folds away.
+fn fwd_tangent_at(i: u32, code: u32) {
+    let a = act_eval(code, x_at(i));
+    work[layer.y_off + i] = a.x;
+    write_tangent(i, a.y);
+}
+// g_x first, then r_x: where r_x shares the input tangent's slot (src/nn/plan.rs), write_rbwd
+// reads t_x[i] before it writes r_x[i], element by element as in the separate kernels
+fn bwd_rbwd_at(i: u32, code: u32) {
+    let a = act_eval(code, x_at(i));
+    write_bwd(i, a.y);
+    if (code == ACT_RELU) { write_rbwd_linear(i, a.y); } else { write_rbwd(i, a.y, a.z); }
+}
+
+@compute @workgroup_size(256)
+fn relu_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    fwd_tangent_at(i, 2u);
+}
+@compute @workgroup_size(256)
+fn relu_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    bwd_rbwd_at(i, 2u);
+}
+@compute @workgroup_size(256)
+fn tanh_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    fwd_tangent_at(i, 3u);
+}
+@compute @workgroup_size(256)
+fn tanh_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    bwd_rbwd_at(i, 3u);
+}
+@compute @workgroup_size(256)
+fn sigmoid_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    fwd_tangent_at(i, 4u);
+}
+@compute @workgroup_size(256)
+fn sigmoid_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    bwd_rbwd_at(i, 4u);
+}
+@compute @workgroup_size(256)
+fn softplus_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    fwd_tangent_at(i, 5u);
+}
+@compute @workgroup_size(256)
+fn softplus_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    bwd_rbwd_at(i, 5u);
+}
+@compute @workgroup_size(256)
+fn gelu_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    fwd_tangent_at(i, 6u);
+}
+@compute @workgroup_size(256)
+fn gelu_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg); if (i >= act_items()) { return; }
+    bwd_rbwd_at(i, 6u);
+}

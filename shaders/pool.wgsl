@@ -36,6 +36,18 @@ fn covering(i: u32, k: u32, s: u32, n_out: u32) -> vec2<u32> {
 fn maxpool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_out_len()) { return; }
+    maxpool_forward(i, false);
+}
+
+// forward and tangent in one pass (tiled sets): t_y = t_x at the argmax just found
+@compute @workgroup_size(256)
+fn maxpool_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_out_len()) { return; }
+    maxpool_forward(i, true);
+}
+
+fn maxpool_forward(i: u32, tangent: bool) {
     let o = out_site(i);
     let base = layer.x_off + o.bc * layer.h_in * layer.w_in;
     var best_at = (o.h * layer.stride_h) * layer.w_in + o.w * layer.stride_w;
@@ -49,6 +61,7 @@ fn maxpool_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
     work[layer.y_off + i] = best;
     work[layer.aux_off + i] = f32(best_at);
+    if (tangent) { work[layer.t_y_off + i] = work[layer.t_x_off + o.bc * layer.h_in * layer.w_in + best_at]; }
 }
 
 @compute @workgroup_size(256)
@@ -146,6 +159,25 @@ fn avgpool_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     work[layer.t_y_off + i] = window_mean(i, layer.t_x_off);
 }
 
+// forward and tangent in one pass (tiled sets): the same sums, sharing the window's index maths
+@compute @workgroup_size(256)
+fn avgpool_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = item_index(gid, nwg);
+    if (i >= pool_out_len()) { return; }
+    let o = out_site(i);
+    let base = o.bc * layer.h_in * layer.w_in;
+    var acc = vec2<f32>();
+    for (var kh = 0u; kh < layer.k_h; kh++) {
+        for (var kw = 0u; kw < layer.k_w; kw++) {
+            let at = base + (o.h * layer.stride_h + kh) * layer.w_in + o.w * layer.stride_w + kw;
+            acc += vec2<f32>(work[layer.x_off + at], work[layer.t_x_off + at]);
+        }
+    }
+    let mean = acc / f32(layer.k_h * layer.k_w);
+    work[layer.y_off + i] = mean.x;
+    work[layer.t_y_off + i] = mean.y;
+}
+
 @compute @workgroup_size(256)
 fn avgpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
@@ -168,4 +200,52 @@ fn avgpool_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let acc = window_spread(i, true);
     work[layer.g_x_off + i] = acc.x;
     work[layer.r_x_off + i] = acc.y;
+}
+
+// ---- windows that tile the input exactly (stride = kernel, h_in = h_out·k_h, w_in = w_out·k_w:
+// the common 2 × 2 pooling of an even plane): every input lies in exactly one window, so the
+// backward (+ R-backward) pass can run one invocation per window and write its k_h·k_w inputs,
+// with the same values as the gathers above (one term per input) but a quarter of the index
+// maths and contiguous loads (src/nn/pool.rs picks these kernels only for such geometries).
+fn pool_tiling_backward(i: u32, max: bool, r_op: bool) {
+    if (i >= pool_out_len()) { return; }
+    let o = out_site(i);
+    let base = o.bc * layer.h_in * layer.w_in;
+    let g = work[layer.g_y_off + i];
+    let r = select(0.0, work[layer.r_y_off + i], r_op);
+    let arg = select(0u, u32(work[layer.aux_off + i]), max);
+    let area = f32(layer.k_h * layer.k_w);
+    for (var kh = 0u; kh < layer.k_h; kh++) {
+        for (var kw = 0u; kw < layer.k_w; kw++) {
+            let at = (o.h * layer.stride_h + kh) * layer.w_in + o.w * layer.stride_w + kw;
+            var gx = g / area;
+            var rx = r / area;
+            if (max) {
+                gx = select(0.0, g, at == arg);
+                rx = select(0.0, r, at == arg);
+            }
+            work[layer.g_x_off + base + at] = gx;
+            if (r_op) { work[layer.r_x_off + base + at] = rx; }
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn maxpool_tiling_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    pool_tiling_backward(item_index(gid, nwg), true, false);
+}
+
+@compute @workgroup_size(256)
+fn maxpool_tiling_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    pool_tiling_backward(item_index(gid, nwg), true, true);
+}
+
+@compute @workgroup_size(256)
+fn avgpool_tiling_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    pool_tiling_backward(item_index(gid, nwg), false, false);
+}
+
+@compute @workgroup_size(256)
+fn avgpool_tiling_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    pool_tiling_backward(item_index(gid, nwg), false, true);
 }

@@ -256,7 +256,12 @@ fn pooling_kernels_match_reference() {
         (2, [3, 7, 7], (3, 3), (2, 2)), // overlapping windows
         (3, [2, 5, 9], (2, 3), (1, 2)),
         (1, [2, 6, 5], (6, 5), (6, 5)), // global
+        (2, [2, 7, 8], (2, 2), (3, 3)), // stride > kernel: uncovered inputs, floor-mode leftovers
+        (1, [1, 9, 10], (3, 4), (2, 1)), // overlapping in both directions, rectangular
+        (3, [3, 6, 8], (2, 2), (2, 2)), // windows tiling the plane
+        (2, [2, 6, 6], (3, 2), (3, 2)), // rectangular windows tiling the plane
     ];
+    let mut tiling_cases = 0;
     for (rows, input, kernel, stride) in cases {
         for max in [true, false] {
             let layer = if max { Layer::MaxPool2d { kernel, stride } } else { Layer::AvgPool2d { kernel, stride } };
@@ -311,14 +316,46 @@ fn pooling_kernels_match_reference() {
                 )
             };
             tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &want_y);
+            let fwd_tangent = if max { Kernel::MaxpoolFwdTangent } else { Kernel::AvgpoolFwdTangent };
+            let mut b = arenas.clone();
+            block_on(run_layer_kernel(gpu, fwd_tangent, &meta, rows as u32, ny as u32, &mut b)).unwrap();
+            tol.check(&format!("{tag} fused fwd"), part(&b.work, meta.y_off, ny), &want_y);
+            tol.check(&format!("{tag} fused tangent"), part(&b.work, meta.t_y_off, ny), &want_t);
+            if max {
+                let arg_of = |w: &[f32]| part(w, meta.aux_off, ny).to_vec();
+                assert_eq!(arg_of(&b.work), arg_of(&a.work), "{tag}: the fused kernel's argmax");
+            }
             tol.check(&format!("{tag} tangent"), part(&run(tangent, ny), meta.t_y_off, ny), &want_t);
             tol.check(&format!("{tag} bwd"), part(&run(bwd, nx), meta.g_x_off, nx), &want_g);
             tol.check(&format!("{tag} rbwd"), part(&run(rbwd, nx), meta.r_x_off, nx), &want_r);
             let both = run(bwd_rbwd, nx);
             tol.check(&format!("{tag} fused bwd"), part(&both, meta.g_x_off, nx), &want_g);
             tol.check(&format!("{tag} fused rbwd"), part(&both, meta.r_x_off, nx), &want_r);
+            // windows that tile the input: one invocation per window writes each input once
+            // (NaN beforehand, so a missed input fails)
+            if g.stride_h == g.k_h && g.stride_w == g.k_w && g.h_in == g.h_out * g.k_h && g.w_in == g.w_out * g.k_w {
+                let kernels = if max {
+                    [Kernel::MaxpoolTilingBwd, Kernel::MaxpoolTilingBwdRbwd]
+                } else {
+                    [Kernel::AvgpoolTilingBwd, Kernel::AvgpoolTilingBwdRbwd]
+                };
+                for (kernel, with_r) in kernels.into_iter().zip([false, true]) {
+                    let mut b = after_fwd.clone();
+                    b.work[meta.g_x_off as usize..][..nx].fill(f32::NAN);
+                    b.work[meta.r_x_off as usize..][..nx].fill(f32::NAN);
+                    block_on(run_layer_kernel(gpu, kernel, &meta, rows as u32, ny as u32, &mut b)).unwrap();
+                    tol.check(&format!("{tag} {kernel:?} bwd"), part(&b.work, meta.g_x_off, nx), &want_g);
+                    if with_r {
+                        tol.check(&format!("{tag} {kernel:?} rbwd"), part(&b.work, meta.r_x_off, nx), &want_r);
+                    } else {
+                        assert!(part(&b.work, meta.r_x_off, nx).iter().all(|v| v.is_nan()), "{tag}: r_x written");
+                    }
+                }
+                tiling_cases += 1;
+            }
         }
     }
+    assert_eq!(tiling_cases, 2 * 4, "the window-tiling kernels ran on every tiling geometry");
 }
 
 /// Small CNNs over every layer type; smooth activations so finite differences are meaningful.

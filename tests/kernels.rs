@@ -331,6 +331,18 @@ fn activation_kernels_match_reference_on_edge_inputs() {
                 slice(&run(rbwd), m.r_x_off, len),
                 &activation::rbwd(act, &x, &t_x, &g_y, &r_y),
             );
+            // the tiled sets' fused pairs: the same values as the separate kernels, bit for bit
+            let [fwd_tangent, bwd_rbwd] = act.fused_kernels().expect("every activation with kernels has fused pairs");
+            let (both, fwd_alone, tangent_alone) = (run(fwd_tangent), run(fwd), run(tangent));
+            for (off, alone, what) in [(m.y_off, &fwd_alone, "fwd"), (m.t_y_off, &tangent_alone, "tangent")] {
+                let (got, want) = (slice(&both, off, len), slice(alone, off, len));
+                assert!(got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()), "{tag} fused {what}");
+            }
+            let (both, bwd_alone, rbwd_alone) = (run(bwd_rbwd), run(bwd), run(rbwd));
+            for (off, alone, what) in [(m.g_x_off, &bwd_alone, "bwd"), (m.r_x_off, &rbwd_alone, "rbwd")] {
+                let (got, want) = (slice(&both, off, len), slice(alone, off, len));
+                assert!(got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()), "{tag} fused {what}");
+            }
         }
     }
 }

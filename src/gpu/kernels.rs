@@ -208,7 +208,10 @@ kernels! {
         MaxpoolFwd "maxpool_fwd", MaxpoolTangent "maxpool_tangent", MaxpoolBwd "maxpool_bwd",
         MaxpoolRbwd "maxpool_rbwd", AvgpoolFwd "avgpool_fwd", AvgpoolTangent "avgpool_tangent",
         AvgpoolBwd "avgpool_bwd", AvgpoolRbwd "avgpool_rbwd", MaxpoolBwdRbwd "maxpool_bwd_rbwd",
-        AvgpoolBwdRbwd "avgpool_bwd_rbwd",
+        AvgpoolBwdRbwd "avgpool_bwd_rbwd", MaxpoolTilingBwd "maxpool_tiling_bwd",
+        MaxpoolTilingBwdRbwd "maxpool_tiling_bwd_rbwd", AvgpoolTilingBwd "avgpool_tiling_bwd",
+        AvgpoolTilingBwdRbwd "avgpool_tiling_bwd_rbwd", MaxpoolFwdTangent "maxpool_fwd_tangent",
+        AvgpoolFwdTangent "avgpool_fwd_tangent",
     ],
     Activation: [
         ReluFwd "relu_fwd", ReluTangent "relu_tangent", ReluBwd "relu_bwd", ReluRbwd "relu_rbwd",
@@ -217,6 +220,10 @@ kernels! {
         SigmoidRbwd "sigmoid_rbwd", SoftplusFwd "softplus_fwd", SoftplusTangent "softplus_tangent",
         SoftplusBwd "softplus_bwd", SoftplusRbwd "softplus_rbwd", GeluFwd "gelu_fwd",
         GeluTangent "gelu_tangent", GeluBwd "gelu_bwd", GeluRbwd "gelu_rbwd",
+        ReluFwdTangent "relu_fwd_tangent", ReluBwdRbwd "relu_bwd_rbwd", TanhFwdTangent "tanh_fwd_tangent",
+        TanhBwdRbwd "tanh_bwd_rbwd", SigmoidFwdTangent "sigmoid_fwd_tangent", SigmoidBwdRbwd "sigmoid_bwd_rbwd",
+        SoftplusFwdTangent "softplus_fwd_tangent", SoftplusBwdRbwd "softplus_bwd_rbwd",
+        GeluFwdTangent "gelu_fwd_tangent", GeluBwdRbwd "gelu_bwd_rbwd",
     ],
     Loss: [
         CrossEntropyFwd "cross_entropy_fwd", CrossEntropyTangent "cross_entropy_tangent",

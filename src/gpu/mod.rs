@@ -21,7 +21,7 @@ pub const BACKEND_ENV: &str = "ADAHESSIAN_BACKEND";
 /// Environment variable that selects an adapter by (part of) its name, case-insensitive.
 pub const ADAPTER_ENV: &str = "ADAHESSIAN_ADAPTER";
 
-/// Environment variable that selects the layer kernels: `tiled` (the default) or `naive`.
+/// Environment variable that selects the layer kernels: `tiled` (the default), `naive` or `shared`.
 pub const KERNELS_ENV: &str = "ADAHESSIAN_KERNELS";
 
 /// Which implementation of the dense-layer kernels a [`crate::nn::Network`] records. Both compute
@@ -35,11 +35,11 @@ pub enum KernelSet {
     /// backward + R-backward fused into one kernel per layer where they share operands.
     #[default]
     Tiled,
-    /// The tiled set with the dense forward and tangent products staged through workgroup
-    /// memory (a 64 × 64 output block per workgroup, shaders/dense_shared.wgsl): the layout
-    /// GPUs reward. Selectable, not the default, until a GPU measurement says it wins there
-    /// (`bench/device_run.sh` compares all three); on CPU adapters its barriers cost more than
-    /// the shared loads save.
+    /// The tiled set with every dense product (forward, tangent, backward and their R-ops)
+    /// staged through workgroup memory (a 64 × 64 output block per workgroup,
+    /// shaders/dense_shared.wgsl): the layout GPUs reward. Selectable, not the default, until a
+    /// GPU measurement says it wins there (`bench/device_run.sh` compares all three); on CPU
+    /// adapters its barriers cost more than the shared loads save.
     Shared,
 }
 

@@ -86,8 +86,23 @@ impl Activation {
         }
     }
 
-    /// The activation's dispatches (one invocation per element in every pass; none for the
-    /// identity) and its uniforms.
+    /// The fused (forward + tangent, backward + R-backward) kernels the tiled sets use; None for
+    /// the identity.
+    pub fn fused_kernels(self) -> Option<[Kernel; 2]> {
+        use Kernel::*;
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => Some([ReluFwdTangent, ReluBwdRbwd]),
+            Activation::Tanh => Some([TanhFwdTangent, TanhBwdRbwd]),
+            Activation::Sigmoid => Some([SigmoidFwdTangent, SigmoidBwdRbwd]),
+            Activation::Softplus => Some([SoftplusFwdTangent, SoftplusBwdRbwd]),
+            Activation::Gelu => Some([GeluFwdTangent, GeluBwdRbwd]),
+        }
+    }
+
+    /// The activation's dispatches (one invocation per element in every pass, the tiled sets
+    /// fusing forward + tangent and backward + R-backward; none for the identity) and its
+    /// uniforms.
     pub(crate) fn plan(
         self,
         cx: &super::plan::LayerContext,
@@ -96,10 +111,16 @@ impl Activation {
     ) -> super::plan::LayerPasses {
         meta.n_in = n as u32;
         meta.n_out = n as u32;
-        match self.kernels() {
-            Some(k) => super::plan::LayerPasses::per_row(cx.group, k, n as u32, n as u32),
-            None => super::plan::LayerPasses::default(),
+        let (Some(kernels), Some([fwd_tangent, bwd_rbwd])) = (self.kernels(), self.fused_kernels()) else {
+            return super::plan::LayerPasses::default();
+        };
+        let mut p = super::plan::LayerPasses::per_row(cx.group, kernels, n as u32, n as u32);
+        if cx.kernels.tiled() {
+            let items = super::plan::Items::PerRow(n as u32);
+            p.fwd_tangent = Some(vec![cx.d(fwd_tangent, items)]);
+            p.bwd_rbwd = Some(vec![cx.d(bwd_rbwd, items)]);
         }
+        p
     }
 
     /// f(x) in f64.

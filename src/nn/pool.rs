@@ -96,21 +96,38 @@ pub(crate) fn plan_max(
     meta.aux_off = aux_off;
     let kernels = [MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd];
     let p = super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32);
-    with_fused_cotangents(cx, p, MaxpoolBwdRbwd, geom)
+    with_fused_kernels(cx, p, [MaxpoolFwdTangent, MaxpoolBwdRbwd, MaxpoolTilingBwd, MaxpoolTilingBwdRbwd], geom)
 }
 
-/// The tiled sets compute both input cotangents of the backward + R-backward pass in one walk
-/// over the windows (the naive set keeps its two kernels: the baseline).
-fn with_fused_cotangents(
+/// The tiled sets (the naive set keeps one kernel per pass: the baseline) compute the output and
+/// its tangent in one pass over each window, and both input cotangents of the backward +
+/// R-backward pass in one walk over the windows: `[fwd_tangent, gather, tiling_bwd,
+/// tiling_bwd_rbwd]`; where the windows tile the input exactly, the backward and the fused pass
+/// run one invocation per window instead of one per input.
+fn with_fused_kernels(
     cx: &super::plan::LayerContext,
     mut p: super::plan::LayerPasses,
-    fused: crate::gpu::Kernel,
+    [fwd_tangent, gather, tiling_bwd, tiling_bwd_rbwd]: [crate::gpu::Kernel; 4],
     geom: &Geometry,
 ) -> super::plan::LayerPasses {
-    if cx.kernels.tiled() {
-        p.bwd_rbwd = Some(vec![cx.d(fused, super::plan::Items::PerRow(geom.in_len() as u32))]);
+    use super::plan::Items::PerRow;
+    if !cx.kernels.tiled() {
+        return p;
+    }
+    p.fwd_tangent = Some(vec![cx.d(fwd_tangent, PerRow(geom.out_len() as u32))]);
+    if windows_tile_the_input(geom) {
+        let windows = PerRow(geom.out_len() as u32);
+        p.bwd = vec![cx.d(tiling_bwd, windows)];
+        p.bwd_rbwd = Some(vec![cx.d(tiling_bwd_rbwd, windows)]);
+    } else {
+        p.bwd_rbwd = Some(vec![cx.d(gather, PerRow(geom.in_len() as u32))]);
     }
     p
+}
+
+/// Every input lies in exactly one window: stride = kernel and the windows cover the plane.
+pub(crate) fn windows_tile_the_input(g: &Geometry) -> bool {
+    g.stride_h == g.k_h && g.stride_w == g.k_w && g.h_in == g.h_out * g.k_h && g.w_in == g.w_out * g.k_w
 }
 
 /// Average pooling's dispatches and uniforms.
@@ -123,5 +140,5 @@ pub(crate) fn plan_avg(
     geom.write_meta(meta);
     let kernels = [AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd];
     let p = super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32);
-    with_fused_cotangents(cx, p, AvgpoolBwdRbwd, geom)
+    with_fused_kernels(cx, p, [AvgpoolFwdTangent, AvgpoolBwdRbwd, AvgpoolTilingBwd, AvgpoolTilingBwdRbwd], geom)
 }
