@@ -484,6 +484,40 @@ fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
     }
 }
 
+/// The choices made for GPUs (`AdapterClass::Discrete`'s tuning: the fused dense forward +
+/// tangent kernel, conv weight gradients split for many more invocations, the naive set's
+/// workgroup-per-weight reductions), run on this adapter whatever it is: the same gradient and H·z
+/// as the f64 reference. A GPU-only path cannot go unchecked where only a CPU adapter exists.
+#[test]
+fn the_kernel_choices_for_gpus_match_the_reference_on_any_adapter() {
+    use adahessian_wgpu::gpu::{AdapterClass, Gpu, GpuOptions};
+    if common::gpu().is_none() {
+        return;
+    }
+    let options = GpuOptions { tune_as: Some(AdapterClass::Discrete), ..GpuOptions::from_env().unwrap() };
+    let gpu = &Gpu::new_blocking(options).unwrap();
+    assert!(gpu.tuning().fuse_dense_forward_tangent && gpu.tuning().workgroup_reductions);
+    let mut rng = SplitMix64::new(9);
+    let mlp = ModelSpec::mlp(&[6, 9, 7, 3], adahessian_wgpu::nn::Activation::Tanh, Loss::CrossEntropy);
+    // 8 rows of a 6 × 6 plane: a 288-pixel reduction, long enough for the workgroup reductions
+    let rows = 8;
+    for (i, spec) in cnn_specs().into_iter().chain([relu_cnn(), mlp]).enumerate() {
+        for kernels in [KernelSet::Naive, KernelSet::Tiled, KernelSet::Shared] {
+            let p = problem_with(gpu, spec.clone(), rows, 40 + i as u64, kernels);
+            let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
+            let indices: Vec<u32> = (0..rows as u32).collect();
+            let batch = Batch { data: &p.data, indices: &indices };
+            let z32 = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
+            let want = reference::pass(&p.model, &theta, &p.x, &p.t, rows, Some(&to_f64(&z32)));
+            let (_, g) = block_on(p.net.gradient(gpu, &batch)).unwrap();
+            let tag = format!("model {i}, {kernels:?} kernels tuned for discrete GPUs");
+            Tolerance::F32_MODEL.check(&format!("{tag}: gradient"), &g, &want.grad);
+            let hz = block_on(p.net.hvp(gpu, &batch, &z32)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("{tag}: Hz"), &hz, want.hz.as_ref().unwrap());
+        }
+    }
+}
+
 #[test]
 fn adahessian_spatial_averaging_matches_the_official_rule() {
     let gpu = gpu_or_skip!();

@@ -64,6 +64,7 @@ fn run_matmul(gpu: &LazyGpu, cmd: &BenchCmd, n: usize) -> Result<()> {
     }
     let gpu = gpu.get()?;
     println!("adapter: {}", gpu.describe());
+    println!("tuning ({} adapter): {}", gpu.adapter_class().name(), gpu.tuning().describe());
     println!("{n} x {n} x {n} matrix product (a dense layer's forward pass), median of 5 x {} products", cmd.reps);
     println!("{:<8} {:>10} {:>10} {:>12}", "kernels", "ms", "GFLOP/s", "of fp32 peak");
     for r in adahessian_wgpu::bench::matmul(gpu, n, &kernel_sets(gpu, &cmd.kernels)?, cmd.reps)? {
@@ -106,6 +107,7 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     let batch = cmd.batch_size.min(data.train.rows());
     let device_data = DeviceDataset::upload(gpu, &data.train)?;
     println!("adapter: {}", gpu.describe());
+    println!("tuning ({} adapter): {}", gpu.adapter_class().name(), gpu.tuning().describe());
     println!(
         "{}: {}, batch {batch}; median of {} × {} steps after {} warm-up",
         data.name,

@@ -10,7 +10,7 @@ pub mod kernels;
 pub mod meta;
 
 pub use buffers::{read_f32, read_u32, storage_buffer, uniform_buffer, UniformArena};
-pub use dispatch::{bind_group, dispatch, workgroups_for};
+pub use dispatch::{bind_group, dispatch, workgroups_for, WORKGROUP};
 pub use kernels::{BindLayout, Kernel, KernelId, Pipelines};
 
 use crate::error::{Error, Result};
@@ -23,6 +23,10 @@ pub const ADAPTER_ENV: &str = "ADAHESSIAN_ADAPTER";
 
 /// Environment variable that selects the layer kernels: `tiled` (the default), `naive` or `shared`.
 pub const KERNELS_ENV: &str = "ADAHESSIAN_KERNELS";
+
+/// Environment variable that tunes the kernels as for another adapter class: `cpu`,
+/// `integrated`, `discrete` or `other` (default: the adapter's own).
+pub const TUNING_ENV: &str = "ADAHESSIAN_TUNING";
 
 /// Which implementation of the dense-layer kernels a [`crate::nn::Network`] records. Both compute
 /// the same maths and are checked against the same f64 references; `Naive` stays selectable so a
@@ -71,6 +75,107 @@ impl KernelSet {
     }
 }
 
+/// What kind of adapter the device is (wgpu's `DeviceType`). The kernels' tuning follows it
+/// ([`AdapterClass::tuning`]), chosen once from the adapter's info when the device opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdapterClass {
+    /// A CPU rasteriser (lavapipe, SwiftShader, WARP): each invocation is one SIMD lane, each
+    /// workgroup runs on one thread.
+    Cpu,
+    /// A GPU sharing memory with the CPU (laptops, Apple silicon, phones): tens of compute units.
+    Integrated,
+    /// A discrete GPU: up to a hundred or more compute units.
+    Discrete,
+    /// Virtual or unknown (a VM's GPU, a browser that does not say): tuned as integrated.
+    Other,
+}
+
+impl AdapterClass {
+    /// The class of an adapter.
+    pub fn of(info: &wgpu::AdapterInfo) -> AdapterClass {
+        match info.device_type {
+            wgpu::DeviceType::Cpu => AdapterClass::Cpu,
+            wgpu::DeviceType::IntegratedGpu => AdapterClass::Integrated,
+            wgpu::DeviceType::DiscreteGpu => AdapterClass::Discrete,
+            wgpu::DeviceType::VirtualGpu | wgpu::DeviceType::Other => AdapterClass::Other,
+        }
+    }
+
+    /// Parses `cpu`, `integrated`, `discrete` or `other`.
+    pub fn parse(name: &str) -> Result<AdapterClass> {
+        [AdapterClass::Cpu, AdapterClass::Integrated, AdapterClass::Discrete, AdapterClass::Other]
+            .into_iter()
+            .find(|c| c.name() == name.to_ascii_lowercase())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "unknown adapter class '{name}' (in {TUNING_ENV}); use cpu, integrated, discrete or other"
+                ))
+            })
+    }
+
+    /// `cpu`, `integrated`, `discrete` or `other`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdapterClass::Cpu => "cpu",
+            AdapterClass::Integrated => "integrated",
+            AdapterClass::Discrete => "discrete",
+            AdapterClass::Other => "other",
+        }
+    }
+
+    /// The kernel choices for this class. The CPU column is measured (BENCHMARKS.md); the GPU
+    /// columns size the work to the hardware and are to be confirmed by `bench/device_run.sh`.
+    pub fn tuning(self) -> KernelTuning {
+        match self {
+            AdapterClass::Cpu => KernelTuning {
+                fuse_dense_forward_tangent: false,
+                weight_gradient_items: 16 * WORKGROUP as usize,
+                workgroup_reductions: false,
+            },
+            AdapterClass::Integrated | AdapterClass::Other => KernelTuning {
+                fuse_dense_forward_tangent: true,
+                weight_gradient_items: 64 * WORKGROUP as usize,
+                workgroup_reductions: true,
+            },
+            AdapterClass::Discrete => KernelTuning {
+                fuse_dense_forward_tangent: true,
+                weight_gradient_items: 256 * WORKGROUP as usize,
+                workgroup_reductions: true,
+            },
+        }
+    }
+}
+
+/// The kernel choices that follow the adapter class ([`AdapterClass::tuning`]); networks read
+/// them when they plan their dispatches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelTuning {
+    /// Record the tiled dense forward and tangent products as one fused kernel. It holds 8
+    /// accumulator vectors per invocation: on a CPU adapter, where every scalar of an invocation
+    /// is a SIMD register, it spills, and measured slower than the two kernels on lavapipe and
+    /// SwiftShader.
+    pub fuse_dense_forward_tangent: bool,
+    /// Invocations the tiled conv weight-gradient kernels aim for when they split their batch ×
+    /// pixel reduction (src/nn/conv.rs): several workgroups per core of a CPU (lavapipe runs a
+    /// workgroup per thread), several per compute unit of a GPU.
+    pub weight_gradient_items: usize,
+    /// The naive conv weight gradients may reduce a long sum with a workgroup per weight (a tree
+    /// with barriers); on a CPU adapter barriers cost more than they save.
+    pub workgroup_reductions: bool,
+}
+
+impl KernelTuning {
+    /// One line for benchmark logs.
+    pub fn describe(&self) -> String {
+        format!(
+            "dense forward + tangent {}, conv weight gradients split for ~{} invocations, workgroup reductions {}",
+            if self.fuse_dense_forward_tangent { "fused" } else { "as two kernels" },
+            self.weight_gradient_items,
+            if self.workgroup_reductions { "on" } else { "off" },
+        )
+    }
+}
+
 /// How to choose the adapter.
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
@@ -80,6 +185,9 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// The layer kernels networks use by default (`None`: [`KernelSet::Tiled`]).
     pub kernels: Option<KernelSet>,
+    /// Tune the kernels as for this adapter class instead of the adapter's own (`None`: the
+    /// adapter's): lets a CPU adapter run, and the tests check, the choices made for GPUs.
+    pub tune_as: Option<AdapterClass>,
 }
 
 impl GpuOptions {
@@ -94,7 +202,11 @@ impl GpuOptions {
             Ok(name) if !name.is_empty() => Some(KernelSet::parse(&name)?),
             _ => None,
         };
-        Ok(GpuOptions { backends, adapter, kernels })
+        let tune_as = match std::env::var(TUNING_ENV) {
+            Ok(name) if !name.is_empty() => Some(AdapterClass::parse(&name)?),
+            _ => None,
+        };
+        Ok(GpuOptions { backends, adapter, kernels, tune_as })
     }
 }
 
@@ -123,6 +235,7 @@ pub struct Gpu {
     limits: wgpu::Limits,
     pipelines: Pipelines,
     kernels: KernelSet,
+    class: AdapterClass,
     /// kernels recorded so far (every `dispatch`), for launch-overhead accounting
     dispatches: std::sync::atomic::AtomicU64,
     errors: Arc<Mutex<Vec<String>>>,
@@ -172,7 +285,8 @@ impl Gpu {
         let pipelines = Pipelines::build(&device);
         let kernels = options.kernels.unwrap_or_default();
         let dispatches = Default::default();
-        let gpu = Gpu { device, queue, info, limits, pipelines, kernels, dispatches, errors };
+        let class = options.tune_as.unwrap_or_else(|| AdapterClass::of(&info));
+        let gpu = Gpu { device, queue, info, limits, pipelines, kernels, class, dispatches, errors };
         gpu.check()?;
         Ok(gpu)
     }
@@ -206,6 +320,17 @@ impl Gpu {
     /// The layer kernels networks built on this device use unless told otherwise.
     pub fn kernels(&self) -> KernelSet {
         self.kernels
+    }
+
+    /// What kind of adapter the kernels are tuned for: the adapter's own class unless
+    /// [`GpuOptions::tune_as`] said otherwise.
+    pub fn adapter_class(&self) -> AdapterClass {
+        self.class
+    }
+
+    /// The kernel choices for this adapter's class.
+    pub fn tuning(&self) -> KernelTuning {
+        self.adapter_class().tuning()
     }
 
     /// How many kernels have been recorded on this device so far: the difference around a

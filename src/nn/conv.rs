@@ -152,7 +152,7 @@ pub(crate) fn plan(
             // item on CPU adapters (barriers cost more than they save there)
             let params = (geom.weight_len() + geom.c_out) as u32;
             let reduction = cx.rows * geom.h_out * geom.w_out;
-            let (wb, wr) = if reduction > 256 && !cx.cpu_adapter {
+            let (wb, wr) = if reduction > 256 && cx.tuning.workgroup_reductions {
                 (Kernel::ConvBwdW, Kernel::ConvRbwdW)
             } else {
                 (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
@@ -201,7 +201,8 @@ pub(crate) fn plan(
 
 /// How the tiled weight-gradient kernels split their reduction over the batch × output plane
 /// (shaders/conv_tiled.wgsl, "split over the reduction"): enough invocations to fill the adapter
-/// (a few workgroups per core on a CPU adapter, many on a GPU), but no run shorter than
+/// (`KernelTuning::weight_gradient_items`: a few workgroups per core on a CPU adapter, per
+/// compute unit on a GPU), but no run shorter than
 /// [`MIN_SPLIT`] pixels and no more scratch than one copy of the layer's output activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct WeightGradientSplit {
@@ -213,19 +214,13 @@ pub(crate) struct WeightGradientSplit {
     pub outputs: usize,
 }
 
-/// Invocations the weight-gradient kernels aim for on a CPU adapter: 16 workgroups, so every
-/// core of a CPU gets several (lavapipe runs a workgroup per thread).
-pub(crate) const CPU_TARGET_ITEMS: usize = 16 * 256;
-/// Invocations aimed for on a GPU: enough to give each of 100+ compute units several workgroups.
-pub(crate) const GPU_TARGET_ITEMS: usize = 256 * 256;
 /// The shortest run of pixels a split takes (below it the partials cost more than they save).
 pub(crate) const MIN_SPLIT: usize = 32;
 
 impl WeightGradientSplit {
     /// The split for `geom` at the context's largest batch and adapter class.
     pub fn new(cx: &super::plan::LayerContext, geom: &Geometry) -> WeightGradientSplit {
-        let target = if cx.cpu_adapter { CPU_TARGET_ITEMS } else { GPU_TARGET_ITEMS };
-        Self::for_sizes(geom, cx.rows, target)
+        Self::for_sizes(geom, cx.rows, cx.tuning.weight_gradient_items)
     }
 
     fn for_sizes(geom: &Geometry, rows: usize, target_items: usize) -> WeightGradientSplit {
@@ -252,6 +247,16 @@ impl WeightGradientSplit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gpu::AdapterClass;
+
+    const CPU_TARGET_ITEMS: usize = 16 * 256;
+    const GPU_TARGET_ITEMS: usize = 256 * 256;
+
+    #[test]
+    fn the_targets_follow_the_adapter_class() {
+        assert_eq!(AdapterClass::Cpu.tuning().weight_gradient_items, CPU_TARGET_ITEMS);
+        assert_eq!(AdapterClass::Discrete.tuning().weight_gradient_items, GPU_TARGET_ITEMS);
+    }
 
     fn geometry(c_in: usize, hw: usize, c_out: usize) -> Geometry {
         Geometry::new("conv", (c_in, hw, hw), c_out, (3, 3), (1, 1), (1, 1)).unwrap()

@@ -136,11 +136,8 @@ pub(crate) fn plan(
             };
             p.fwd.push(d(fwd, out_items));
             p.tangent.push(d(tangent, out_items));
-            // the fused forward + tangent kernel holds 8 accumulators and 4 loads of 4 values per
-            // step: it spills on CPU adapters, where a SIMD lane per invocation makes every scalar
-            // a vector register (measured slower than fwd then tangent on lavapipe and
-            // SwiftShader, BENCHMARKS.md)
-            if !cx.cpu_adapter {
+            // the fused forward + tangent kernel spills on CPU adapters (`KernelTuning`)
+            if cx.tuning.fuse_dense_forward_tangent {
                 p.fwd_tangent = Some(vec![d(fwd_tangent, out_items)]);
             }
             p.bwd.push(d(bwd_w, param_items));

@@ -146,12 +146,12 @@ fn plan_layers(
     kernels: KernelSet,
     curvature: bool,
 ) -> (Vec<LayerMeta>, Vec<LayerPasses>) {
-    let cpu_adapter = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    let tuning = gpu.tuning();
     let (mut metas, mut passes) = (Vec::new(), Vec::new());
     for layer in &model.layers {
         let mut meta = layout.layer_meta(layer.input, layer.output);
         let has_input_grad = layer.input > 0;
-        let cx = LayerContext { group: metas.len(), rows, kernels, cpu_adapter, curvature, has_input_grad };
+        let cx = LayerContext { group: metas.len(), rows, kernels, tuning, curvature, has_input_grad };
         let p = match layer.op {
             LayerOp::Dense { n_in, n_out, w_off, b_off } => dense::plan(&cx, &mut meta, (n_in, n_out), (w_off, b_off)),
             LayerOp::Conv2d { geom, w_off, b_off } => conv::plan(&cx, &mut meta, &geom, (w_off, b_off)),

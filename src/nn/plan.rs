@@ -97,8 +97,8 @@ pub(crate) struct LayerContext {
     pub rows: usize,
     /// Naive or tiled kernels.
     pub kernels: KernelSet,
-    /// A CPU adapter (lavapipe, SwiftShader), where some fused kernels are slower.
-    pub cpu_adapter: bool,
+    /// The kernel choices for the adapter's class (CPU, integrated, discrete).
+    pub tuning: crate::gpu::KernelTuning,
     /// The network has the curvature buffers (tangents, R-cotangents, H z).
     pub curvature: bool,
     /// The layer's input depends on θ (not the data): it needs an input cotangent.
