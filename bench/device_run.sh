@@ -20,6 +20,13 @@ if [ "$what" = kernels ] || [ "$what" = all ]; then
     ./.devbin/adahessian bench --data $data --model "$model" --batch-size 128 --optimizers adam,adahessian \
       --steps 50 --reps 7 --warmup 10 --kernels naive,tiled,shared --passes 2>&1 | grep -v XDG
   done
+  # which kernel of which layer the CNN step's time goes to, with the GPU tuning and with the
+  # CPU adapter's (unfused dense forward + tangent, fewer weight-gradient splits) on the same card
+  for tuning in discrete cpu; do
+    echo "=== dispatches, MNIST CNN, tuned as $tuning"
+    ADAHESSIAN_TUNING=$tuning ./.devbin/adahessian bench --data mnist10k --batch-size 128 --optimizers adam,adahessian \
+      --steps 20 --reps 3 --warmup 5 --kernels tiled,shared --dispatches 2>&1 | grep -v XDG
+  done
 fi
 if [ "$what" = mlp ] || [ "$what" = all ]; then
   for args in "64-64-10 32 200 tanh" "784-256-256-10 128 200 relu" "784-1024-1024-10 256 100 relu"; do
