@@ -73,9 +73,10 @@ fn maxpool_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     work[layer.t_y_off + i] = work[layer.t_x_off + o.bc * layer.h_in * layer.w_in + at];
 }
 
-// Σ of the cotangents (g_y, and r_y with `both`) over the windows whose argmax is input i. The
-// index maths (divisions, which CPU adapters run lane by lane) is shared by the two.
-fn max_routed(i: u32, both: bool) -> vec2<f32> {
+// Σ of the cotangents (g_y, and r_y with `both`) over the windows that contain input i: for max
+// pooling only those whose argmax it is, for average pooling all of them, / the window's area.
+// The index maths (divisions, which CPU adapters run lane by lane) is shared by the two sums.
+fn pool_gather(i: u32, max: bool, both: bool) -> vec2<f32> {
     let p = in_site(i);
     let at = f32(p.h * layer.w_in + p.w);
     let rh = covering(p.h, layer.k_h, layer.stride_h, layer.h_out);
@@ -84,27 +85,27 @@ fn max_routed(i: u32, both: bool) -> vec2<f32> {
     for (var oh = rh.x; oh < rh.y; oh++) {
         for (var ow = rw.x; ow < rw.y; ow++) {
             let o = (p.bc * layer.h_out + oh) * layer.w_out + ow;
-            if (work[layer.aux_off + o] == at) {
-                acc.x += work[layer.g_y_off + o];
-                if (both) { acc.y += work[layer.r_y_off + o]; }
-            }
+            if (max && work[layer.aux_off + o] != at) { continue; }
+            acc.x += work[layer.g_y_off + o];
+            if (both) { acc.y += work[layer.r_y_off + o]; }
         }
     }
-    return acc;
+    if (max) { return acc; }
+    return acc / f32(layer.k_h * layer.k_w);
 }
 
 @compute @workgroup_size(256)
 fn maxpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.g_x_off + i] = max_routed(i, false).x;
+    work[layer.g_x_off + i] = pool_gather(i, true, false).x;
 }
 
 @compute @workgroup_size(256)
 fn maxpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.r_x_off + i] = max_routed(i, true).y;
+    work[layer.r_x_off + i] = pool_gather(i, true, true).y;
 }
 
 // both cotangents in one pass over the windows (the backward + R-backward pass)
@@ -112,7 +113,7 @@ fn maxpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn maxpool_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    let acc = max_routed(i, true);
+    let acc = pool_gather(i, true, true);
     work[layer.g_x_off + i] = acc.x;
     work[layer.r_x_off + i] = acc.y;
 }
@@ -124,22 +125,6 @@ fn window_mean(i: u32, src_off: u32) -> f32 {
     for (var kh = 0u; kh < layer.k_h; kh++) {
         for (var kw = 0u; kw < layer.k_w; kw++) {
             acc += work[base + (o.h * layer.stride_h + kh) * layer.w_in + o.w * layer.stride_w + kw];
-        }
-    }
-    return acc / f32(layer.k_h * layer.k_w);
-}
-
-// Σ of the cotangents (g_y, and r_y with `both`) over the windows that contain input i, / area
-fn window_spread(i: u32, both: bool) -> vec2<f32> {
-    let p = in_site(i);
-    let rh = covering(p.h, layer.k_h, layer.stride_h, layer.h_out);
-    let rw = covering(p.w, layer.k_w, layer.stride_w, layer.w_out);
-    var acc = vec2<f32>();
-    for (var oh = rh.x; oh < rh.y; oh++) {
-        for (var ow = rw.x; ow < rw.y; ow++) {
-            let o = (p.bc * layer.h_out + oh) * layer.w_out + ow;
-            acc.x += work[layer.g_y_off + o];
-            if (both) { acc.y += work[layer.r_y_off + o]; }
         }
     }
     return acc / f32(layer.k_h * layer.k_w);
@@ -182,14 +167,14 @@ fn avgpool_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
 fn avgpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.g_x_off + i] = window_spread(i, false).x;
+    work[layer.g_x_off + i] = pool_gather(i, false, false).x;
 }
 
 @compute @workgroup_size(256)
 fn avgpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    work[layer.r_x_off + i] = window_spread(i, true).y;
+    work[layer.r_x_off + i] = pool_gather(i, false, true).y;
 }
 
 // both cotangents in one pass over the windows (the backward + R-backward pass)
@@ -197,7 +182,7 @@ fn avgpool_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn avgpool_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = item_index(gid, nwg);
     if (i >= pool_in_len()) { return; }
-    let acc = window_spread(i, true);
+    let acc = pool_gather(i, false, true);
     work[layer.g_x_off + i] = acc.x;
     work[layer.r_x_off + i] = acc.y;
 }

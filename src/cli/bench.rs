@@ -5,7 +5,7 @@ use crate::setup::{self, DataArgs, OptimArgs};
 use crate::LazyGpu;
 use adahessian_wgpu::data::DeviceDataset;
 use adahessian_wgpu::gpu::KernelSet;
-use adahessian_wgpu::nn::{Network, NetworkOptions, Phase};
+use adahessian_wgpu::nn::{BoundData, Network, NetworkOptions, Phase};
 use adahessian_wgpu::optim::OptimizerConfig;
 use adahessian_wgpu::train::Timing;
 use anyhow::{bail, Result};
@@ -147,31 +147,56 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         "GPU MiB: the network and optimizer buffers each method allocates; the training data adds {:.3} MiB",
         device_data.bytes() as f64 / (1 << 20) as f64
     );
-    if cmd.passes {
-        print_passes(gpu, &spec, &sets, &device_data, batch, cmd.steps)?;
-    }
-    if cmd.dispatches {
-        print_dispatches(gpu, &spec, &sets, &device_data, batch, cmd.steps)?;
+    if cmd.passes || cmd.dispatches {
+        let profile = Profile { gpu, batch, reps: cmd.steps };
+        for &set in &sets {
+            let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(batch, 0), set)?;
+            let bound = net.bind(gpu, &device_data)?;
+            if cmd.passes {
+                profile.passes(set, &net, &bound)?;
+            }
+            if cmd.dispatches {
+                profile.dispatches(set, &net, &bound)?;
+            }
+        }
     }
     Ok(())
 }
 
-/// `--dispatches`: each dispatch of the two fused passes timed alone, per kernel set.
-fn print_dispatches(
-    gpu: &adahessian_wgpu::gpu::Gpu,
-    spec: &adahessian_wgpu::nn::ModelSpec,
-    sets: &[KernelSet],
-    data: &DeviceDataset,
+/// `--passes` and `--dispatches`: a network's time per pass, or per dispatch of a pass, at the
+/// benchmark's batch size, each measurement `reps` recordings back to back.
+struct Profile<'a> {
+    gpu: &'a adahessian_wgpu::gpu::Gpu,
     batch: usize,
     reps: usize,
-) -> Result<()> {
-    println!("\n{:<8} {:<18} {:<26} {:<32} {:>10}", "kernels", "pass", "layer", "kernel", "ms");
-    for &set in sets {
-        let net = Network::with_kernels(gpu, spec, NetworkOptions::new(batch, 0), set)?;
-        let bound = net.bind(gpu, data)?;
+}
+
+impl Profile<'_> {
+    /// The time and dispatches of each pass of the network.
+    fn passes(&self, set: KernelSet, net: &Network, bound: &BoundData) -> Result<()> {
+        println!("\n{:<8} {:<22} {:>10} {:>12}", "kernels", "pass", "ms", "dispatches");
+        for phase in [
+            Phase::Forward,
+            Phase::Tangent,
+            Phase::ForwardTangent,
+            Phase::Backward,
+            Phase::RBackward,
+            Phase::BackwardRBackward,
+            Phase::Forward,
+        ] {
+            let ms = adahessian_wgpu::bench::time_pass(self.gpu, net, bound, self.batch, phase, self.reps)?;
+            println!("{:<8} {:<22} {ms:>10.3} {:>12}", set.name(), format!("{phase:?}"), net.dispatch_count(phase));
+        }
+        Ok(())
+    }
+
+    /// Each dispatch of Adam's and AdaHessian's passes timed alone: which kernel of which layer
+    /// a step's time goes to.
+    fn dispatches(&self, set: KernelSet, net: &Network, bound: &BoundData) -> Result<()> {
+        println!("\n{:<8} {:<18} {:<26} {:<32} {:>10}", "kernels", "pass", "layer", "kernel", "ms");
         let layers = &net.model().layers;
         for phase in [Phase::Forward, Phase::ForwardTangent, Phase::Backward, Phase::BackwardRBackward] {
-            let times = adahessian_wgpu::bench::time_dispatches(gpu, &net, &bound, batch, phase, reps)?;
+            let times = adahessian_wgpu::bench::time_dispatches(self.gpu, net, bound, self.batch, phase, self.reps)?;
             for t in &times {
                 let layer = match layers.get(t.layer) {
                     Some(l) => format!("{} {}", t.layer, describe_op(&l.op)),
@@ -183,37 +208,8 @@ fn print_dispatches(
             let total: f64 = times.iter().map(|t| t.ms).sum();
             println!("{:<8} {:<18} {:<26} {:<32} {total:>10.3}", set.name(), format!("{phase:?}"), "", "(sum of the above)");
         }
+        Ok(())
     }
-    Ok(())
-}
-
-/// `--passes`: the time and dispatches of each pass of the network, per kernel set.
-fn print_passes(
-    gpu: &adahessian_wgpu::gpu::Gpu,
-    spec: &adahessian_wgpu::nn::ModelSpec,
-    sets: &[KernelSet],
-    data: &DeviceDataset,
-    batch: usize,
-    reps: usize,
-) -> Result<()> {
-    println!("\n{:<8} {:<22} {:>10} {:>12}", "kernels", "pass", "ms", "dispatches");
-    for &set in sets {
-        let net = Network::with_kernels(gpu, spec, NetworkOptions::new(batch, 0), set)?;
-        let bound = net.bind(gpu, data)?;
-        for phase in [
-            Phase::Forward,
-            Phase::Tangent,
-            Phase::ForwardTangent,
-            Phase::Backward,
-            Phase::RBackward,
-            Phase::BackwardRBackward,
-            Phase::Forward,
-        ] {
-            let ms = adahessian_wgpu::bench::time_pass(gpu, &net, &bound, batch, phase, reps)?;
-            println!("{:<8} {:<22} {ms:>10.3} {:>12}", set.name(), format!("{phase:?}"), net.dispatch_count(phase));
-        }
-    }
-    Ok(())
 }
 
 /// A layer in a few words, for the dispatch profile.
