@@ -255,11 +255,11 @@ fn pooling_kernels_match_reference() {
         (1, [1, 4, 4], (2, 2), (2, 2)),
         (2, [3, 7, 7], (3, 3), (2, 2)), // overlapping windows
         (3, [2, 5, 9], (2, 3), (1, 2)),
-        (1, [2, 6, 5], (6, 5), (6, 5)), // global
-        (2, [2, 7, 8], (2, 2), (3, 3)), // stride > kernel: uncovered inputs, floor-mode leftovers
+        (1, [2, 6, 5], (6, 5), (6, 5)),  // global
+        (2, [2, 7, 8], (2, 2), (3, 3)),  // stride > kernel: uncovered inputs, floor-mode leftovers
         (1, [1, 9, 10], (3, 4), (2, 1)), // overlapping in both directions, rectangular
-        (3, [3, 6, 8], (2, 2), (2, 2)), // windows tiling the plane
-        (2, [2, 6, 6], (3, 2), (3, 2)), // rectangular windows tiling the plane
+        (3, [3, 6, 8], (2, 2), (2, 2)),  // windows tiling the plane
+        (2, [2, 6, 6], (3, 2), (3, 2)),  // rectangular windows tiling the plane
     ];
     let mut tiling_cases = 0;
     for (rows, input, kernel, stride) in cases {
@@ -284,9 +284,21 @@ fn pooling_kernels_match_reference() {
                 stats: vec![0.0; 8],
             };
             let [fwd, tangent, bwd, rbwd, bwd_rbwd] = if max {
-                [Kernel::MaxpoolFwd, Kernel::MaxpoolTangent, Kernel::MaxpoolBwd, Kernel::MaxpoolRbwd, Kernel::MaxpoolBwdRbwd]
+                [
+                    Kernel::MaxpoolFwd,
+                    Kernel::MaxpoolTangent,
+                    Kernel::MaxpoolBwd,
+                    Kernel::MaxpoolRbwd,
+                    Kernel::MaxpoolBwdRbwd,
+                ]
             } else {
-                [Kernel::AvgpoolFwd, Kernel::AvgpoolTangent, Kernel::AvgpoolBwd, Kernel::AvgpoolRbwd, Kernel::AvgpoolBwdRbwd]
+                [
+                    Kernel::AvgpoolFwd,
+                    Kernel::AvgpoolTangent,
+                    Kernel::AvgpoolBwd,
+                    Kernel::AvgpoolRbwd,
+                    Kernel::AvgpoolBwdRbwd,
+                ]
             };
             let tag =
                 format!("{} rows {rows} {input:?} k{kernel:?} s{stride:?}", if max { "maxpool" } else { "avgpool" });
@@ -465,17 +477,10 @@ fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
             (5, KernelSet::Shared),
         ] {
             let p = problem_with(gpu, spec.clone(), rows, 20 + i as u64, kernels);
-            let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
             let indices: Vec<u32> = (0..rows as u32).collect();
             let batch = Batch { data: &p.data, indices: &indices };
-            let z32 = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
-            let want = reference::pass(&p.model, &theta, &p.x, &p.t, rows, Some(&to_f64(&z32)));
-            let (loss, g) = block_on(p.net.gradient(gpu, &batch)).unwrap();
             let i = format!("{i} ({kernels:?} kernels)");
-            Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} loss"), &[loss], &[want.loss]);
-            Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} gradient"), &g, &want.grad);
-            let hz = block_on(p.net.hvp(gpu, &batch, &z32)).unwrap();
-            Tolerance::F32_MODEL.check(&format!("cnn {i} rows {rows} Hz"), &hz, want.hz.as_ref().unwrap());
+            let (z32, hz) = check_gradient_and_hvp(gpu, &p, &mut rng, &format!("cnn {i} rows {rows}"));
             let u32_ = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
             let hu = to_f64(&block_on(p.net.hvp(gpu, &batch, &u32_)).unwrap());
             let (a, b) = (dot(&to_f64(&u32_), &to_f64(&hz)), dot(&to_f64(&z32), &hu));
@@ -504,18 +509,35 @@ fn the_kernel_choices_for_gpus_match_the_reference_on_any_adapter() {
     for (i, spec) in cnn_specs().into_iter().chain([relu_cnn(), mlp]).enumerate() {
         for kernels in [KernelSet::Naive, KernelSet::Tiled, KernelSet::Shared] {
             let p = problem_with(gpu, spec.clone(), rows, 40 + i as u64, kernels);
-            let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
-            let indices: Vec<u32> = (0..rows as u32).collect();
-            let batch = Batch { data: &p.data, indices: &indices };
-            let z32 = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
-            let want = reference::pass(&p.model, &theta, &p.x, &p.t, rows, Some(&to_f64(&z32)));
-            let (_, g) = block_on(p.net.gradient(gpu, &batch)).unwrap();
-            let tag = format!("model {i}, {kernels:?} kernels tuned for discrete GPUs");
-            Tolerance::F32_MODEL.check(&format!("{tag}: gradient"), &g, &want.grad);
-            let hz = block_on(p.net.hvp(gpu, &batch, &z32)).unwrap();
-            Tolerance::F32_MODEL.check(&format!("{tag}: Hz"), &hz, want.hz.as_ref().unwrap());
+            check_gradient_and_hvp(
+                gpu,
+                &p,
+                &mut rng,
+                &format!("model {i}, {kernels:?} kernels tuned for discrete GPUs"),
+            );
         }
     }
+}
+
+/// The network's loss, gradient and H·z (a random z) on all of its rows against the f64
+/// reference; returns z and H z.
+fn check_gradient_and_hvp(
+    gpu: &adahessian_wgpu::gpu::Gpu,
+    p: &common::Problem,
+    rng: &mut SplitMix64,
+    tag: &str,
+) -> (Vec<f32>, Vec<f32>) {
+    let theta = to_f64(&block_on(p.net.params(gpu)).unwrap());
+    let indices: Vec<u32> = (0..p.rows as u32).collect();
+    let batch = Batch { data: &p.data, indices: &indices };
+    let z32 = uniform(rng, p.model.n_params, -1.0, 1.0);
+    let want = reference::pass(&p.model, &theta, &p.x, &p.t, p.rows, Some(&to_f64(&z32)));
+    let (loss, g) = block_on(p.net.gradient(gpu, &batch)).unwrap();
+    Tolerance::F32_MODEL.check(&format!("{tag}: loss"), &[loss], &[want.loss]);
+    Tolerance::F32_MODEL.check(&format!("{tag}: gradient"), &g, &want.grad);
+    let hz = block_on(p.net.hvp(gpu, &batch, &z32)).unwrap();
+    Tolerance::F32_MODEL.check(&format!("{tag}: Hz"), &hz, want.hz.as_ref().unwrap());
+    (z32, hz)
 }
 
 #[test]

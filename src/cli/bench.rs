@@ -206,7 +206,13 @@ impl Profile<'_> {
                 println!("{:<8} {:<18} {layer:<26} {kernel:<32} {:>10.3}", set.name(), format!("{phase:?}"), t.ms);
             }
             let total: f64 = times.iter().map(|t| t.ms).sum();
-            println!("{:<8} {:<18} {:<26} {:<32} {total:>10.3}", set.name(), format!("{phase:?}"), "", "(sum of the above)");
+            println!(
+                "{:<8} {:<18} {:<26} {:<32} {total:>10.3}",
+                set.name(),
+                format!("{phase:?}"),
+                "",
+                "(sum of the above)"
+            );
         }
         Ok(())
     }
@@ -217,7 +223,9 @@ fn describe_op(op: &adahessian_wgpu::nn::LayerOp) -> String {
     use adahessian_wgpu::nn::LayerOp;
     match op {
         LayerOp::Dense { n_in, n_out, .. } => format!("dense {n_in}->{n_out}"),
-        LayerOp::Conv2d { geom: g, .. } => format!("conv {}->{} k{}x{} {}x{}", g.c_in, g.c_out, g.k_h, g.k_w, g.h_out, g.w_out),
+        LayerOp::Conv2d { geom: g, .. } => {
+            format!("conv {}->{} k{}x{} {}x{}", g.c_in, g.c_out, g.k_h, g.k_w, g.h_out, g.w_out)
+        }
         LayerOp::MaxPool2d { geom: g } => format!("maxpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
         LayerOp::AvgPool2d { geom: g } => format!("avgpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
         LayerOp::Activation { act, n } => format!("{act:?} {n}").to_lowercase(),

@@ -118,7 +118,12 @@ pub(crate) fn plan(
         KernelSet::Tiled | KernelSet::Shared => {
             // the kernels of each product: register tiles, or staged through workgroup memory
             let (fwd, tangent, fwd_tangent, out_items) = if cx.kernels == KernelSet::Shared {
-                (Kernel::DenseFwdShared, Kernel::DenseTangentShared, Kernel::DenseFwdTangentShared, Items::Blocks(n_out))
+                (
+                    Kernel::DenseFwdShared,
+                    Kernel::DenseTangentShared,
+                    Kernel::DenseFwdTangentShared,
+                    Items::Blocks(n_out),
+                )
             } else {
                 (Kernel::DenseFwdTiled, Kernel::DenseTangentTiled, Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))
             };
