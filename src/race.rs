@@ -133,7 +133,16 @@ impl Race {
                     } else {
                         (gx, gy)
                     };
-                    r.surface.set_position(gpu, (x as f64 - lr * dx, y as f64 - lr * dy))?;
+                    let next = ((x as f64 - lr * dx) as f32, (y as f64 - lr * dy) as f32);
+                    if !(next.0.is_finite() && next.1.is_finite()) {
+                        // the step left f32's range (the gradient fallback on a saddle grows the
+                        // falling coordinate geometrically): the racer has diverged, as a GPU
+                        // optimizer's does when θ overflows; its path ends, its loss is NaN
+                        r.path.push(next);
+                        r.losses.push(f32::NAN);
+                        continue;
+                    }
+                    r.surface.set_position(gpu, (next.0 as f64, next.1 as f64))?;
                 }
             }
             let e = r.surface.evaluate(gpu, (0.0, 0.0)).await?;

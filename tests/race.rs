@@ -132,6 +132,28 @@ fn rotation_takes_away_the_diagonal_preconditioners_edge() {
     assert!(rotated > 2 * aligned, "aligned {aligned} vs rotated {rotated}");
 }
 
+/// Newton's gradient fallback on the saddle multiplies the falling coordinate by 3 per step
+/// (lr 1): after ~80 steps the next point leaves f32's range. The racer is then diverged (a NaN
+/// loss, which the page shows as "diverged"), and the race goes on: no error, the other racers
+/// keep stepping.
+#[test]
+fn a_racer_that_leaves_the_finite_plane_diverges_without_stopping_the_race() {
+    let gpu = gpu_or_skip!();
+    let racers = [
+        ("newton".to_string(), RacerKind::Newton { lr: 1.0, damping: 0.0 }),
+        ("sgd".to_string(), RacerKind::Optimizer(OptimizerConfig::parse("sgd(lr=0.01)").unwrap())),
+    ];
+    let mut race = block_on(Race::new(gpu, SurfaceKind::Saddle, (0.5, 1.0), &racers)).unwrap();
+    for step in 0..120 {
+        block_on(race.step(gpu)).unwrap_or_else(|e| panic!("step {step}: {e}"));
+    }
+    let newton = &race.racers[0];
+    assert!(newton.losses.last().unwrap().is_nan(), "Newton diverged: {:?}", newton.path.last());
+    assert_eq!(newton.path.len(), 121);
+    let sgd = &race.racers[1];
+    assert!(sgd.losses.last().unwrap().is_finite() && sgd.path.len() == 121);
+}
+
 #[test]
 fn bad_surface_settings_are_refused() {
     let gpu = gpu_or_skip!();
