@@ -25,6 +25,10 @@ fn softmax_p(b: u32, k: u32) -> f32 { return exp(logit(b, k) - work[layer.lse_of
 fn cross_entropy_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = item_index(gid, nwg);
     if (b >= batch.rows) { return; }
+    cross_entropy_forward_row(b);
+}
+
+fn cross_entropy_forward_row(b: u32) {
     let k_n = layer.n_in;
     var best = logit(b, 0u);
     var best_k = 0u;
@@ -45,6 +49,10 @@ fn cross_entropy_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 fn cross_entropy_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = item_index(gid, nwg);
     if (b >= batch.rows) { return; }
+    cross_entropy_tangent_row(b);
+}
+
+fn cross_entropy_tangent_row(b: u32) {
     let c = label_of(b);
     var acc = 0.0;
     for (var k = 0u; k < layer.n_in; k++) {
@@ -80,6 +88,10 @@ fn cross_entropy_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn mse_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = item_index(gid, nwg);
     if (b >= batch.rows) { return; }
+    mse_forward_row(b);
+}
+
+fn mse_forward_row(b: u32) {
     var acc = 0.0;
     for (var k = 0u; k < layer.n_in; k++) {
         let e = work[layer.x_off + b * layer.n_in + k] - work[layer.target_off + b * layer.n_in + k];
@@ -93,6 +105,10 @@ fn mse_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
 fn mse_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = item_index(gid, nwg);
     if (b >= batch.rows) { return; }
+    mse_tangent_row(b);
+}
+
+fn mse_tangent_row(b: u32) {
     var acc = 0.0;
     for (var k = 0u; k < layer.n_in; k++) {
         let i = b * layer.n_in + k;
@@ -114,6 +130,53 @@ fn mse_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let idx = item_index(gid, nwg);
     if (idx >= batch.rows * layer.n_in) { return; }
     let scale = 2.0 / f32(batch.rows * layer.n_in);
+    work[layer.r_x_off + idx] = scale * work[layer.t_x_off + idx];
+}
+
+// ---- fused pairs (tiled sets): forward + tangent and backward + R-backward, the same formulas
+// as above, one dispatch instead of two. Cross-entropy's fused backward runs one invocation per
+// row, so pᵀt is summed once per row (the separate rbwd kernel sums it once per output: O(K²)
+// per row). Within an invocation the tangent reads the log-sum-exp the forward just stored.
+
+@compute @workgroup_size(256)
+fn cross_entropy_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let b = item_index(gid, nwg);
+    if (b >= batch.rows) { return; }
+    cross_entropy_forward_row(b);
+    cross_entropy_tangent_row(b);
+}
+
+@compute @workgroup_size(256)
+fn cross_entropy_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let b = item_index(gid, nwg);
+    if (b >= batch.rows) { return; }
+    let c = label_of(b);
+    let row = b * layer.n_in;
+    let t_row = layer.t_x_off + row;
+    var pt = 0.0;
+    for (var j = 0u; j < layer.n_in; j++) { pt += softmax_p(b, j) * work[t_row + j]; }
+    for (var k = 0u; k < layer.n_in; k++) {
+        let p = softmax_p(b, k);
+        let onehot = select(0.0, 1.0, k == c);
+        work[layer.g_x_off + row + k] = (p - onehot) / f32(batch.rows);
+        work[layer.r_x_off + row + k] = p * (work[t_row + k] - pt) / f32(batch.rows);
+    }
+}
+
+@compute @workgroup_size(256)
+fn mse_fwd_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let b = item_index(gid, nwg);
+    if (b >= batch.rows) { return; }
+    mse_forward_row(b);
+    mse_tangent_row(b);
+}
+
+@compute @workgroup_size(256)
+fn mse_bwd_rbwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = item_index(gid, nwg);
+    if (idx >= batch.rows * layer.n_in) { return; }
+    let scale = 2.0 / f32(batch.rows * layer.n_in);
+    work[layer.g_x_off + idx] = scale * (work[layer.x_off + idx] - work[layer.target_off + idx]);
     work[layer.r_x_off + idx] = scale * work[layer.t_x_off + idx];
 }
 

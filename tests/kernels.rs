@@ -424,6 +424,26 @@ fn loss_kernels_match_reference() {
             tol.check(&format!("{tag} bwd"), slice(&b.work, meta.g_x_off, n), &loss_kind.bwd(&y, &tg, rows, k));
             let b = run(rbwd, n);
             tol.check(&format!("{tag} rbwd"), slice(&b.work, meta.r_x_off, n), &loss_kind.rbwd(&y, &t, rows, k));
+            // the tiled sets' fused pairs, against the same references (the forward + tangent
+            // kernel from scratch: it must store the log-sum-exp its tangent reads)
+            let ([fwd_tangent, bwd_rbwd], per_row) = loss_kind.fused_kernels(k);
+            let mut b = arenas.clone();
+            block_on(run_layer_kernel(gpu, fwd_tangent, &meta, rows as u32, rows as u32, &mut b)).unwrap();
+            tol.check(
+                &format!("{tag} fused fwd"),
+                slice(&b.work, meta.loss_off, rows),
+                &loss_kind.fwd(&y, &tg, rows, k),
+            );
+            let want_t = loss_kind.tangent(&y, &tg, &t, rows, k);
+            tol.check(&format!("{tag} fused tangent"), slice(&b.work, meta.t_loss_off, rows), &want_t);
+            assert_eq!(
+                slice(&b.work, meta.hit_off, rows),
+                slice(&after_fwd.work, meta.hit_off, rows),
+                "{tag} fused hits"
+            );
+            let b = run(bwd_rbwd, rows * per_row);
+            tol.check(&format!("{tag} fused bwd"), slice(&b.work, meta.g_x_off, n), &loss_kind.bwd(&y, &tg, rows, k));
+            tol.check(&format!("{tag} fused rbwd"), slice(&b.work, meta.r_x_off, n), &loss_kind.rbwd(&y, &t, rows, k));
 
             // loss_reduce sums the per-row terms, overwriting or accumulating
             let b = run(Kernel::LossReduce, 1);

@@ -229,7 +229,8 @@ kernels! {
         CrossEntropyFwd "cross_entropy_fwd", CrossEntropyTangent "cross_entropy_tangent",
         CrossEntropyBwd "cross_entropy_bwd", CrossEntropyRbwd "cross_entropy_rbwd",
         MseFwd "mse_fwd", MseTangent "mse_tangent", MseBwd "mse_bwd", MseRbwd "mse_rbwd",
-        LossReduce "loss_reduce" Single,
+        LossReduce "loss_reduce" Single, CrossEntropyFwdTangent "cross_entropy_fwd_tangent",
+        CrossEntropyBwdRbwd "cross_entropy_bwd_rbwd", MseFwdTangent "mse_fwd_tangent", MseBwdRbwd "mse_bwd_rbwd",
     ],
     Probe: [
         ProbeRademacher "probe_rademacher", ProbeGaussian "probe_gaussian", CurvAccumulate "curv_accumulate",

@@ -23,10 +23,29 @@ impl Loss {
         }
     }
 
+    /// The fused (forward + tangent, backward + R-backward) kernels of the tiled sets, and how
+    /// many invocations per batch row the fused backward takes (cross-entropy: one per row, so
+    /// that pᵀt is summed once; MSE: one per output).
+    pub fn fused_kernels(self, outputs: usize) -> ([Kernel; 2], usize) {
+        use Kernel::*;
+        match self {
+            Loss::CrossEntropy => ([CrossEntropyFwdTangent, CrossEntropyBwdRbwd], 1),
+            Loss::Mse => ([MseFwdTangent, MseBwdRbwd], outputs),
+        }
+    }
+
     /// The loss's dispatches: one invocation per row forward (the per-row loss and its
-    /// directional derivative), one per output backward; `group` is its uniform slot.
-    pub(crate) fn plan(self, group: usize, outputs: usize) -> super::plan::LayerPasses {
-        super::plan::LayerPasses::per_row(group, self.kernels(), 1, outputs as u32)
+    /// directional derivative), one per output backward, the tiled sets fusing forward +
+    /// tangent and backward + R-backward; `group` is its uniform slot.
+    pub(crate) fn plan(self, group: usize, outputs: usize, fused: bool) -> super::plan::LayerPasses {
+        use super::plan::{Dispatch, Items};
+        let mut p = super::plan::LayerPasses::per_row(group, self.kernels(), 1, outputs as u32);
+        if fused {
+            let ([fwd_tangent, bwd_rbwd], per_row) = self.fused_kernels(outputs);
+            p.fwd_tangent = Some(vec![Dispatch { kernel: fwd_tangent, group, items: Items::PerRow(1) }]);
+            p.bwd_rbwd = Some(vec![Dispatch { kernel: bwd_rbwd, group, items: Items::PerRow(per_row as u32) }]);
+        }
+        p
     }
 
     /// Target values per row: 1 (a class index) or the output width.

@@ -242,7 +242,7 @@ impl Network {
             target_width: model.loss.target_width(k) as u32,
             ..Default::default()
         };
-        layer_passes.push(model.loss.plan(metas.len(), k));
+        layer_passes.push(model.loss.plan(metas.len(), k, kernels.tiled()));
         metas.push(loss_meta);
         let passes = PassLists::assemble(&layer_passes);
         let passes = if curvature { passes } else { passes.without_curvature() };
