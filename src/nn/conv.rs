@@ -202,8 +202,8 @@ pub(crate) fn plan(
 /// How the tiled weight-gradient kernels split their reduction over the batch × output plane
 /// (shaders/conv_tiled.wgsl, "split over the reduction"): enough invocations to fill the adapter
 /// (`KernelTuning::weight_gradient_items`: a few workgroups per core on a CPU adapter, per
-/// compute unit on a GPU), but no run shorter than
-/// [`MIN_SPLIT`] pixels and no more scratch than one copy of the layer's output activations.
+/// compute unit on a GPU), but no run shorter than [`MIN_SPLIT`] pixels and no more scratch than
+/// one copy of the layer's output activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct WeightGradientSplit {
     /// Pixels (b, oh, ow) per split.
