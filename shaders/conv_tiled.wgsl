@@ -245,31 +245,40 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     let w_in = vec4<i32>(i32(layer.w_in));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    // this split's pixels, walked as (b, oh, ow) without a division per pixel
+    // this split's pixels, in order, as segments of output rows (b, oh): the row's input row,
+    // its padding mask and base address are computed once per segment, the columns step by the
+    // stride, and no pixel needs a division
     let p0 = split * layer.split_len;
-    let n = min(layer.split_len, conv_pixels() - p0);
+    var left = min(layer.split_len, conv_pixels() - p0);
     var b = p0 / out_plane;
     var oh = (p0 % out_plane) / layer.w_out;
     var ow = p0 % layer.w_out;
-    for (var step = 0u; step < n; step++) {
+    let stride_w = vec4<i32>(i32(layer.stride_w));
+    while (left > 0u) {
+        let len = min(left, layer.w_out - ow);
         let ih = i32(oh * layer.stride_h) + kh;
-        let iw = i32(ow * layer.stride_w) + kw;
-        let ok = (ih >= vec4<i32>(0)) & (ih < h_in) & (iw >= vec4<i32>(0)) & (iw < w_in);
-        let at = b * x_img_len + ci_plane
-            + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
-        let x = select(select(vec4<f32>(), cwork4(layer.x_off + at), ok), vec4<f32>(1.0), bias_col);
-        let y_at = b * layer.c_out * out_plane + co + oh * layer.w_out + ow;
-        let g = cwork4(layer.g_y_off + y_at);
-        g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
-        if (r_op) {
-            let r = cwork4(layer.r_y_off + y_at);
-            r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
-            if (has_t) {
-                let tx = select(cwork4(layer.t_x_off + at), vec4<f32>(), bias_col | !ok);
-                r0 += g.x * tx; r1 += g.y * tx; r2 += g.z * tx; r3 += g.w * tx;
+        let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
+        let x_row = b * x_img_len + ci_plane + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in;
+        let y_row = b * layer.c_out * out_plane + co + oh * layer.w_out;
+        var iw = i32(ow * layer.stride_w) + kw;
+        for (var col = ow; col < ow + len; col++) {
+            let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
+            let at = x_row + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
+            let x = select(select(vec4<f32>(), cwork4(layer.x_off + at), ok), vec4<f32>(1.0), bias_col);
+            let g = cwork4(layer.g_y_off + y_row + col);
+            g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+            if (r_op) {
+                let r = cwork4(layer.r_y_off + y_row + col);
+                r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+                if (has_t) {
+                    let tx = select(cwork4(layer.t_x_off + at), vec4<f32>(), bias_col | !ok);
+                    r0 += g.x * tx; r1 += g.y * tx; r2 += g.z * tx; r3 += g.w * tx;
+                }
             }
+            iw += stride_w;
         }
-        ow++;
+        left -= len;
+        ow += len;
         if (ow == layer.w_out) {
             ow = 0u;
             oh++;
