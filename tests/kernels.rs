@@ -209,33 +209,46 @@ fn tiled_dense_kernels_match_reference() {
             tol.check(&format!("{tag} fused fwd (workgroup-staged)"), slice(&a.work, meta.y_off, rows * n_out), &y);
             let t_got = slice(&a.work, meta.t_y_off, rows * n_out);
             tol.check(&format!("{tag} fused tangent (workgroup-staged)"), t_got, &t_y);
-            let a = run(Kernel::DenseRbwdWTiled, &meta, param_tiles, &[]);
-            tol.check(&format!("{tag} rbwd W"), &a.r_theta[..n_out * n_in], &rw);
-            tol.check(&format!("{tag} rbwd b"), &a.r_theta[n_out * n_in..], &rb);
-            let a = run(Kernel::DenseRbwdXTiled, &meta, in_tiles, &[meta.r_x_off]);
-            tol.check(&format!("{tag} rbwd x"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
-            let a = run(Kernel::DenseBwdRbwdWTiled, &meta, param_tiles, &[]);
-            tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..n_out * n_in], &gw);
-            tol.check(&format!("{tag} fused bwd b"), &a.g_theta[n_out * n_in..], &gb);
-            tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..n_out * n_in], &rw);
-            tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[n_out * n_in..], &rb);
-            let a = run(Kernel::DenseBwdRbwdXTiled, &meta, in_tiles, &[meta.g_x_off, meta.r_x_off]);
-            tol.check(&format!("{tag} fused bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
-            tol.check(&format!("{tag} fused rbwd x"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
-            let a = run(Kernel::DenseRbwdWShared, &meta, param_blocks, &[]);
-            tol.check(&format!("{tag} rbwd W (workgroup-staged)"), &a.r_theta[..n_out * n_in], &rw);
-            tol.check(&format!("{tag} rbwd b (workgroup-staged)"), &a.r_theta[n_out * n_in..], &rb);
-            let a = run(Kernel::DenseRbwdXShared, &meta, in_blocks, &[meta.r_x_off]);
-            tol.check(&format!("{tag} rbwd x (workgroup-staged)"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
-            let a = run(Kernel::DenseBwdRbwdWShared, &meta, param_blocks, &[]);
-            tol.check(&format!("{tag} fused bwd W (workgroup-staged)"), &a.g_theta[..n_out * n_in], &gw);
-            tol.check(&format!("{tag} fused bwd b (workgroup-staged)"), &a.g_theta[n_out * n_in..], &gb);
-            tol.check(&format!("{tag} fused rbwd W (workgroup-staged)"), &a.r_theta[..n_out * n_in], &rw);
-            tol.check(&format!("{tag} fused rbwd b (workgroup-staged)"), &a.r_theta[n_out * n_in..], &rb);
-            let a = run(Kernel::DenseBwdRbwdXShared, &meta, in_blocks, &[meta.g_x_off, meta.r_x_off]);
-            let (g_got, r_got) = (slice(&a.work, meta.g_x_off, rows * n_in), slice(&a.work, meta.r_x_off, rows * n_in));
-            tol.check(&format!("{tag} fused bwd x (workgroup-staged)"), g_got, &gx);
-            tol.check(&format!("{tag} fused rbwd x (workgroup-staged)"), r_got, &rx);
+            // the backward products of both tiled sets: register tiles and workgroup-staged blocks
+            let sets = [
+                (
+                    "",
+                    [
+                        Kernel::DenseRbwdWTiled,
+                        Kernel::DenseRbwdXTiled,
+                        Kernel::DenseBwdRbwdWTiled,
+                        Kernel::DenseBwdRbwdXTiled,
+                    ],
+                    param_tiles,
+                    in_tiles,
+                ),
+                (
+                    " (workgroup-staged)",
+                    [
+                        Kernel::DenseRbwdWShared,
+                        Kernel::DenseRbwdXShared,
+                        Kernel::DenseBwdRbwdWShared,
+                        Kernel::DenseBwdRbwdXShared,
+                    ],
+                    param_blocks,
+                    in_blocks,
+                ),
+            ];
+            for (set, [rbwd_w, rbwd_x, fused_w, fused_x], param_items, in_items) in sets {
+                let a = run(rbwd_w, &meta, param_items, &[]);
+                tol.check(&format!("{tag} rbwd W{set}"), &a.r_theta[..n_out * n_in], &rw);
+                tol.check(&format!("{tag} rbwd b{set}"), &a.r_theta[n_out * n_in..], &rb);
+                let a = run(rbwd_x, &meta, in_items, &[meta.r_x_off]);
+                tol.check(&format!("{tag} rbwd x{set}"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
+                let a = run(fused_w, &meta, param_items, &[]);
+                tol.check(&format!("{tag} fused bwd W{set}"), &a.g_theta[..n_out * n_in], &gw);
+                tol.check(&format!("{tag} fused bwd b{set}"), &a.g_theta[n_out * n_in..], &gb);
+                tol.check(&format!("{tag} fused rbwd W{set}"), &a.r_theta[..n_out * n_in], &rw);
+                tol.check(&format!("{tag} fused rbwd b{set}"), &a.r_theta[n_out * n_in..], &rb);
+                let a = run(fused_x, &meta, in_items, &[meta.g_x_off, meta.r_x_off]);
+                tol.check(&format!("{tag} fused bwd x{set}"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
+                tol.check(&format!("{tag} fused rbwd x{set}"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
+            }
         }
     }
 }
