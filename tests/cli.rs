@@ -762,8 +762,9 @@ fn run_directories_are_all_or_nothing_and_single_writer() {
         .spawn()
         .unwrap();
     let lock = other.with_file_name(format!(".{}.lock", other.file_name().unwrap().to_string_lossy()));
-    let start = std::time::Instant::now();
-    while !(other.join("run.json").exists() && lock.exists()) && start.elapsed().as_secs() < 60 {
+    // until the first writer holds the lock (or has stopped): no deadline that a slow machine
+    // could miss
+    while !(other.join("run.json").exists() && lock.exists()) && first.try_wait().unwrap().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let (ok, _, err) = run(&["train", "--data", "xor", "--samples", "64", "--epochs", "1", "--force", "--out", o]);
@@ -821,8 +822,7 @@ fn a_killed_run_resumes_bit_identically() {
     };
     let mut child =
         bin().args(args(&b)).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let start = std::time::Instant::now();
-    while !b.join("checkpoint.safetensors").exists() && start.elapsed().as_secs() < 60 {
+    while !b.join("checkpoint.safetensors").exists() && child.try_wait().unwrap().is_none() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL: no chance to clean up

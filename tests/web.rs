@@ -139,6 +139,11 @@ fn the_web_builds_hvp_and_adahessian_step_match_the_references_in_the_browser() 
         ])
         .env("CARGO_TARGET_DIR", root.join("target/web"))
         .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+        // the runner gives up on a test after WASM_BINDGEN_TEST_TIMEOUT seconds (20 by default):
+        // a timer this test does not own would make it pass or fail by machine speed (it took
+        // 26-36 s on a fresh 2-core machine), so it is set here, generously, unless the caller
+        // set one
+        .env("WASM_BINDGEN_TEST_TIMEOUT", std::env::var("WASM_BINDGEN_TEST_TIMEOUT").unwrap_or_else(|_| "900".into()))
         .env("CHROMEDRIVER", std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()))
         .output()
         .expect("cargo runs");

@@ -78,7 +78,7 @@ function loadConstants() {
   for (const s of c.surfaces) { BOUNDS[s.name] = s.bounds; STARTS[s.name] = s.start; }
 }
 const $ = (id) => document.getElementById(id);
-const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [], lesson: null }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null });
+const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [], lesson: null }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null, timings: {} });
 
 // ---- state in the URL ----------------------------------------------------------------------
 const state = {
@@ -214,6 +214,8 @@ async function stepRace(n) {
       demo.race.losses[r.name].push(r.loss);
     }
     demo.race.steps += n;
+    // milliseconds from navigation to the first frame that moved a racer (BENCHMARKS.md)
+    if (demo.timings.firstRaceFrame === undefined) demo.timings.firstRaceFrame = performance.now();
     $('race-losses').innerHTML = '<tr><th>optimizer</th><th>loss</th></tr>' + rows.map((r) =>
       `<tr><td><span class="swatch" style="background:${RACERS.find((q) => q.name === r.name).color}"></span>${r.name}</td><td>${r.loss === null ? 'diverged' : r.loss.toExponential(3)}</td></tr>`).join('');
     const ro = JSON.parse(await race.readout(Math.max(0, activeRacers().findIndex((r) => r.name === 'adahessian'))));
@@ -642,12 +644,16 @@ async function main() {
   }
   $('status').textContent = 'Running on ' + demo.gpu.adapter();
   bindControls();
+  // the race animates as soon as its own kernels exist (pipelines are built on first use); the
+  // playground's networks are built while it runs
   await resetRace();
-  await resetPlayground();
+  demo.timings.raceReady = performance.now();
   playing = !!state.autoplay;
-  training = !!state.autotrain;
-  demo.ready = true;
   raceLoop();
+  await resetPlayground();
+  training = !!state.autotrain;
+  demo.timings.ready = performance.now();
+  demo.ready = true;
   trainLoop();
 }
 main();

@@ -1,7 +1,9 @@
 //! The typed kernel ids, the WGSL modules they live in, their bind-group layouts, and the
-//! pipeline cache that builds every pipeline once when the device is opened.
+//! pipeline cache that builds each pipeline the first time it is used.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// How a kernel's bindings are laid out. Every kernel of a layout binds the same buffers, so one
 /// bind group serves all four kernels of a layer.
@@ -320,18 +322,33 @@ pub enum Grid {
     Single,
 }
 
-/// Bind-group layouts and every compute pipeline, built once per device.
+/// Bind-group layouts (made when the device opens) and the compute pipelines, each built the
+/// first time it is asked for and kept for the device's life.
+///
+/// Building a pipeline is what costs at start-up (the driver compiles the entry point: about
+/// 10 ms each on lavapipe, more on SwiftShader), and a network or a race dispatches a small part
+/// of the table (a race on a 2-D surface: five of 150), so nothing is built before it is needed.
+/// The hazard this trades for: the first recording of a kernel creates its pipeline (once per
+/// device; every later step creates nothing, as before). wgpu has no asynchronous pipeline creation
+/// (gfx-rs/wgpu#3794); in a browser, `createComputePipeline` returns at once and the GPU process
+/// compiles in the background until the first submit that uses it.
 pub struct Pipelines {
+    device: wgpu::Device,
     layouts: Vec<wgpu::BindGroupLayout>,
+    pipeline_layouts: Vec<wgpu::PipelineLayout>,
+    /// one per `ShaderModule::ALL` entry: the source is parsed and validated on first use
+    modules: Vec<OnceLock<wgpu::ShaderModule>>,
     /// one per `Kernel::ALL` entry, by position
-    pipelines: Vec<wgpu::ComputePipeline>,
-    /// the optimizers' update kernels, by entry point
-    steps: Vec<(&'static str, wgpu::ComputePipeline)>,
+    pipelines: Vec<OnceLock<wgpu::ComputePipeline>>,
+    /// the optimizers' update kernels, by entry point (every registered method's)
+    steps: Vec<(&'static str, OnceLock<wgpu::ComputePipeline>)>,
+    /// pipelines built so far (for start-up accounting and the laziness test)
+    built: AtomicUsize,
 }
 
 impl Pipelines {
-    /// Compiles every module and builds every pipeline (a few hundred ms on a software GPU).
-    pub fn build(device: &wgpu::Device) -> Self {
+    /// Makes the bind-group layouts; builds no pipeline.
+    pub fn new(device: &wgpu::Device) -> Self {
         let layouts: Vec<wgpu::BindGroupLayout> = BindLayout::ALL
             .iter()
             .map(|layout| {
@@ -373,42 +390,58 @@ impl Pipelines {
                 })
             })
             .collect();
-        let modules: Vec<wgpu::ShaderModule> = ShaderModule::ALL
-            .iter()
-            .map(|m| {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&format!("{m:?}")),
-                    source: wgpu::ShaderSource::Wgsl(m.source()),
-                })
-            })
-            .collect();
-        let build = |k: KernelId| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(k.entry_point()),
-                layout: Some(&pipeline_layouts[k.layout().index()]),
-                module: &modules[k.module() as usize],
-                entry_point: Some(k.entry_point()),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let pipelines = Kernel::ALL.iter().map(|k| build(KernelId::Fixed(*k))).collect();
         let steps = KernelId::all()
             .into_iter()
             .filter_map(|k| match k {
-                KernelId::Step(entry) => Some((entry, build(k))),
+                KernelId::Step(entry) => Some((entry, OnceLock::new())),
                 KernelId::Fixed(_) => None,
             })
             .collect();
-        Pipelines { layouts, pipelines, steps }
+        Pipelines {
+            device: device.clone(),
+            layouts,
+            pipeline_layouts,
+            modules: ShaderModule::ALL.iter().map(|_| OnceLock::new()).collect(),
+            pipelines: Kernel::ALL.iter().map(|_| OnceLock::new()).collect(),
+            steps,
+            built: AtomicUsize::new(0),
+        }
     }
 
-    /// The pipeline of a kernel; None for an update kernel no registered method defines.
+    fn module(&self, module: ShaderModule) -> &wgpu::ShaderModule {
+        self.modules[module as usize].get_or_init(|| {
+            self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&format!("{module:?}")),
+                source: wgpu::ShaderSource::Wgsl(module.source()),
+            })
+        })
+    }
+
+    fn build(&self, k: KernelId) -> wgpu::ComputePipeline {
+        self.built.fetch_add(1, Ordering::Relaxed);
+        self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(k.entry_point()),
+            layout: Some(&self.pipeline_layouts[k.layout().index()]),
+            module: self.module(k.module()),
+            entry_point: Some(k.entry_point()),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    }
+
+    /// The pipeline of a kernel, built now if this is its first use; None for an update kernel
+    /// no registered method defines.
     pub fn pipeline(&self, kernel: KernelId) -> Option<&wgpu::ComputePipeline> {
-        match kernel {
-            KernelId::Fixed(k) => Some(&self.pipelines[k.index()]),
-            KernelId::Step(entry) => self.steps.iter().find(|(e, _)| *e == entry).map(|(_, p)| p),
-        }
+        let slot = match kernel {
+            KernelId::Fixed(k) => &self.pipelines[k.index()],
+            KernelId::Step(entry) => &self.steps.iter().find(|(e, _)| *e == entry)?.1,
+        };
+        Some(slot.get_or_init(|| self.build(kernel)))
+    }
+
+    /// How many pipelines have been built on this device so far (of [`KernelId::all`]).
+    pub fn built(&self) -> usize {
+        self.built.load(Ordering::Relaxed)
     }
 
     /// The bind-group layout.

@@ -225,7 +225,8 @@ pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
     }
 }
 
-/// An open device with every pipeline built. Pass it by reference to everything that runs kernels.
+/// An open device and its pipeline cache (pipelines are built on first use). Pass it by reference
+/// to everything that runs kernels.
 pub struct Gpu {
     /// The wgpu device.
     pub device: wgpu::Device,
@@ -242,7 +243,7 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// Opens the adapter chosen by `options` with WebGPU's default limits and builds every pipeline.
+    /// Opens the adapter chosen by `options` with WebGPU's default limits; builds no pipeline yet.
     pub async fn new(options: GpuOptions) -> Result<Gpu> {
         // PRIMARY = Vulkan, Metal, DX12, WebGPU: the backends with compute shaders everywhere. GL is
         // opt-in (ADAHESSIAN_BACKEND=gl) since probing it prints EGL noise on headless machines.
@@ -282,7 +283,7 @@ impl Gpu {
                 list.push(e.to_string());
             }
         }));
-        let pipelines = Pipelines::build(&device);
+        let pipelines = Pipelines::new(&device);
         let kernels = options.kernels.unwrap_or_default();
         let dispatches = Default::default();
         let class = options.tune_as.unwrap_or_else(|| AdapterClass::of(&info));

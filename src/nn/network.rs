@@ -1,6 +1,7 @@
 //! The model on the GPU: flat arenas, one bind group per layer built once, and the dispatch
-//! lists of the four passes (forward, tangent, backward, R-backward). Recording a pass never
-//! creates anything; only `prepare` writes the batch's row indices and size before a submit.
+//! lists of the four passes (forward, tangent, backward, R-backward). Recording a pass creates
+//! nothing but, the first time a kernel is recorded on a device, its pipeline (the cache in
+//! `gpu::kernels` builds on first use); only `prepare` writes the batch's row indices and size before a submit.
 
 use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists};
 use super::{conv, dense, pool, LayerOp, ModelSpec, Resolved};

@@ -4,13 +4,13 @@
 // Usage: node web/test/bench.mjs   (after web/build.sh; needs /usr/bin/chromium)
 // With BENCH_QUERY=... it runs that one query and prints the result (for measurements).
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
+import { serve } from './serve.mjs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const web = join(dirname(fileURLToPath(import.meta.url)), '..');
-const port = 8000 + Math.floor(Math.random() * 900);
-const server = spawn('python3', ['-m', 'http.server', '--bind', '127.0.0.1', String(port), '--directory', web], { stdio: 'ignore' });
+const server = await serve(web);
+const port = server.port;
 const failures = [];
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures.push(what); };
 let browser;
@@ -22,7 +22,6 @@ async function run(page, query) {
 }
 
 try {
-  await new Promise((r) => setTimeout(r, 800));
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -67,7 +66,7 @@ try {
   console.log('FAIL', e);
 } finally {
   if (browser) await browser.close();
-  server.kill();
+  server.close();
 }
 console.log(`${failures.length ? 'FAILED' : 'passed'}: ${failures.length} failure(s)`);
 process.exit(failures.length ? 1 : 0);
