@@ -21,10 +21,15 @@ struct LayerMeta {
     // tiled conv weight gradients split over their reduction (conv_tiled.wgsl): pixels per split;
     // the H z partials' scratch (aux_off holds the ∇θ partials)
     split_len: u32, aux_r_off: u32,
+    // normalisation (norm.wgsl): 0 BatchNorm, 1 LayerNorm; ε and the running statistics'
+    // momentum as f32 bits; where the layer's running statistics start in `stats`
+    norm_kind: u32, norm_eps_bits: u32, norm_momentum_bits: u32, run_off: u32,
 };
 
 struct BatchMeta {
-    rows: u32, _pad0: u32, _pad1: u32, _pad2: u32,
+    // norm_mode: 0 batch statistics, 1 batch statistics + update the running ones, 2 running
+    // statistics (BatchNorm's eval mode); src/gpu/meta.rs NORM_*
+    rows: u32, norm_mode: u32, _pad1: u32, _pad2: u32,
 };
 
 const WORKGROUP: u32 = 256u;

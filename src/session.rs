@@ -339,11 +339,12 @@ impl RunState {
             net.set_tensor(gpu, &t.name, &t.shape, &t.values)
                 .map_err(|e| Error::Shape(format!("the checkpoint does not fit this model: {e}")))?;
         }
-        if self.theta.len() != net.model().params.len() {
+        // every parameter and every BatchNorm buffer (3 per layer)
+        let expected = net.model().params.len() + 3 * net.model().running.len();
+        if self.theta.len() != expected {
             return Err(Error::Shape(format!(
-                "the checkpoint has {} weight tensors, the model {}",
-                self.theta.len(),
-                net.model().params.len()
+                "the checkpoint has {} weight tensors, the model {expected}",
+                self.theta.len()
             )));
         }
         opt.write_state(gpu, &self.optimizer)?;
@@ -358,11 +359,14 @@ pub fn weights(gpu: &Gpu, net: &Network) -> Result<Vec<NamedTensor>> {
 }
 
 /// [`weights`] without blocking (the browser cannot block on a readback).
+/// The whole state_dict: parameters, then BatchNorm's buffers (running statistics).
 pub async fn named_weights(gpu: &Gpu, net: &Network) -> Result<Vec<NamedTensor>> {
+    let buffers = net.named_buffers(gpu).await?;
     Ok(net
         .named_params(gpu)
         .await?
         .into_iter()
+        .chain(buffers)
         .map(|(name, shape, values)| NamedTensor { name, shape, values })
         .collect())
 }

@@ -206,7 +206,7 @@ impl Surface {
             "surface meta",
             &SurfaceMeta { kind: kind.id(), pad: [0; 3], condition, angle, pad2: [0.0; 2] },
         );
-        let batch = uniform_buffer(gpu, "surface batch", &BatchMeta { rows: 1, _pad: [0; 3] });
+        let batch = uniform_buffer(gpu, "surface batch", &BatchMeta { rows: 1, ..Default::default() });
         let group = bind_group(
             gpu,
             "surface",

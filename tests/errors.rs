@@ -31,7 +31,7 @@ fn model_shape_errors_name_the_layer() {
     let e = ModelSpec { input: vec![3], layers: vec![Layer::Activation(Activation::Tanh)], loss: Loss::Mse }
         .resolve()
         .unwrap_err();
-    assert!(e.to_string().contains("no Linear or Conv2d layer"), "{e}");
+    assert!(e.to_string().contains("no layer with parameters (linear, conv2d, batchnorm, layernorm)"), "{e}");
     assert!(parse_backend("cuda").unwrap_err().to_string().contains("use vulkan"));
 }
 

@@ -31,10 +31,8 @@ fn pipelines_are_built_on_first_use_and_only_for_the_kernels_a_step_records() {
     adahessian_wgpu::block_on(opt.step_with_loss(&gpu, &net, &batch)).unwrap();
     // what an Adam step records: the gather, the forward and backward lists, the loss reduction
     // and the update kernel
-    let mut want: HashSet<KernelId> = [Kernel::GatherRows, Kernel::GatherTargets, Kernel::LossReduce]
-        .into_iter()
-        .map(KernelId::from)
-        .collect();
+    let mut want: HashSet<KernelId> =
+        [Kernel::GatherRows, Kernel::GatherTargets, Kernel::LossReduce].into_iter().map(KernelId::from).collect();
     for phase in [Phase::Forward, Phase::Backward] {
         want.extend(net.dispatch_list(phase).into_iter().map(|(k, _)| KernelId::from(k)));
     }

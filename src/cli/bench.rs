@@ -229,5 +229,11 @@ fn describe_op(op: &adahessian_wgpu::nn::LayerOp) -> String {
         LayerOp::MaxPool2d { geom: g } => format!("maxpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
         LayerOp::AvgPool2d { geom: g } => format!("avgpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
         LayerOp::Activation { act, n } => format!("{act:?} {n}").to_lowercase(),
+        LayerOp::Norm { kind: adahessian_wgpu::nn::norm::NormKind::Batch { channels, plane }, .. } => {
+            format!("batchnorm {channels}x{plane}")
+        }
+        LayerOp::Norm { kind: adahessian_wgpu::nn::norm::NormKind::Layer { features }, .. } => {
+            format!("layernorm {features}")
+        }
     }
 }

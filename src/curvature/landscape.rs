@@ -9,17 +9,18 @@ use crate::error::{Error, Result};
 use crate::gpu::buffers::{map_read, staging_buffer};
 use crate::gpu::meta::stat;
 use crate::gpu::{bind_group, dispatch, storage_buffer, BindLayout, Gpu, Kernel, UniformArena};
-use crate::nn::{Batch, BoundData, Network, ParamRole, Phase, Resolved};
+use crate::nn::{Batch, BoundData, Network, Phase, Resolved};
 use crate::probe::SplitMix64;
 
 /// A random direction with every filter / neuron row rescaled to the norm of the matching row of
-/// θ (d_i ← d_i ‖θ_i‖ / (‖d_i‖ + 1e-10)), biases zero. A row is index 0 of a weight tensor: a
+/// θ (d_i ← d_i ‖θ_i‖ / (‖d_i‖ + 1e-10)), biases and normalisation parameters zero. A row is index 0 of a weight tensor: a
 /// Dense output neuron `[in]` or a conv filter `[in, kh, kw]`.
 pub fn filter_normalized_direction(model: &Resolved, theta: &[f32], seed: u64) -> Vec<f32> {
     let mut rng = SplitMix64::new(seed ^ 0xD1EC);
     let mut d = vec![0f32; theta.len()];
     for p in &model.params {
-        if p.role == ParamRole::Bias {
+        // biases and normalisation parameters get zero directions (Li et al.'s 'biasbn')
+        if !p.role.is_weight() {
             continue;
         }
         let rows = p.shape[0];
@@ -240,7 +241,7 @@ pub fn pca_directions(
         )));
     }
     let mut bias = vec![false; theta_final.len()];
-    for p in model.params.iter().filter(|p| p.role == ParamRole::Bias) {
+    for p in model.params.iter().filter(|p| !p.role.is_weight()) {
         bias[p.offset..p.offset + p.len()].iter_mut().for_each(|b| *b = true);
     }
     let mut m: Vec<Vec<f64>> = trajectory

@@ -95,7 +95,7 @@ pub async fn run_layer_kernels(
         return Err(Error::Config(format!("{kernel:?} is not a layer kernel")));
     }
     let meta_buf = uniform_buffer(gpu, "meta", meta);
-    let batch = uniform_buffer(gpu, "batch", &BatchMeta { rows, _pad: [0; 3] });
+    let batch = uniform_buffer(gpu, "batch", &BatchMeta { rows, ..Default::default() });
     let bufs = [
         upload(gpu, "theta", &a.theta)?,
         upload(gpu, "z", &a.z)?,

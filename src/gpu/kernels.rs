@@ -58,6 +58,7 @@ pub enum ShaderModule {
     Conv,
     Pool,
     Activation,
+    Norm,
     Loss,
     Probe,
     Optim,
@@ -74,11 +75,12 @@ macro_rules! shader {
 
 impl ShaderModule {
     /// Every module.
-    pub const ALL: [ShaderModule; 10] = [
+    pub const ALL: [ShaderModule; 11] = [
         ShaderModule::Dense,
         ShaderModule::Conv,
         ShaderModule::Pool,
         ShaderModule::Activation,
+        ShaderModule::Norm,
         ShaderModule::Loss,
         ShaderModule::Probe,
         ShaderModule::Optim,
@@ -105,6 +107,7 @@ impl ShaderModule {
             ShaderModule::Activation => {
                 shader!("common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "activation.wgsl")
             }
+            ShaderModule::Norm => shader!("common.wgsl", "layer_bindings.wgsl", "norm.wgsl"),
             ShaderModule::Loss => shader!("common.wgsl", "layer_bindings.wgsl", "loss.wgsl"),
             ShaderModule::Probe => shader!("common.wgsl", "optim_bindings.wgsl", "probe.wgsl"),
             ShaderModule::Optim => {
@@ -128,6 +131,7 @@ impl ShaderModule {
             | ShaderModule::Conv
             | ShaderModule::Pool
             | ShaderModule::Activation
+            | ShaderModule::Norm
             | ShaderModule::Loss
             | ShaderModule::Surface => BindLayout::Layer,
             ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
@@ -226,6 +230,11 @@ kernels! {
         TanhBwdRbwd "tanh_bwd_rbwd", SigmoidFwdTangent "sigmoid_fwd_tangent", SigmoidBwdRbwd "sigmoid_bwd_rbwd",
         SoftplusFwdTangent "softplus_fwd_tangent", SoftplusBwdRbwd "softplus_bwd_rbwd",
         GeluFwdTangent "gelu_fwd_tangent", GeluBwdRbwd "gelu_bwd_rbwd",
+    ],
+    Norm: [
+        NormFwd "norm_fwd" WorkgroupPerItem, NormTangent "norm_tangent" WorkgroupPerItem,
+        NormBwd "norm_bwd" WorkgroupPerItem, NormRbwd "norm_rbwd" WorkgroupPerItem,
+        LayernormBwdParams "layernorm_bwd_params", LayernormRbwdParams "layernorm_rbwd_params",
     ],
     Loss: [
         CrossEntropyFwd "cross_entropy_fwd", CrossEntropyTangent "cross_entropy_tangent",

@@ -51,6 +51,10 @@ pub struct LayerMeta {
     pub pre_r_off: u32,
     pub split_len: u32,
     pub aux_r_off: u32,
+    pub norm_kind: u32,
+    pub norm_eps_bits: u32,
+    pub norm_momentum_bits: u32,
+    pub run_off: u32,
 }
 
 /// `LayerMeta::flags`: the layer's input depends on θ (it has a tangent and needs a cotangent).
@@ -58,13 +62,23 @@ pub const FLAG_INPUT_HAS_TANGENT: u32 = 1;
 /// `LayerMeta::flags`: loss_reduce adds to the stats instead of overwriting them.
 pub const FLAG_ACCUMULATE: u32 = 2;
 
-/// The number of rows in the current batch; written once per submit.
+/// The number of rows in the current batch and where normalisation layers take their
+/// statistics from (`NORM_*`); written once per submit.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct BatchMeta {
     pub rows: u32,
-    pub _pad: [u32; 3],
+    pub norm_mode: u32,
+    pub _pad: [u32; 2],
 }
+
+/// `BatchMeta::norm_mode`: batch statistics (train mode), running statistics untouched.
+pub const NORM_BATCH_STATS: u32 = 0;
+/// `BatchMeta::norm_mode`: batch statistics, and the forward updates the running statistics (a
+/// training step).
+pub const NORM_UPDATE_RUNNING: u32 = 1;
+/// `BatchMeta::norm_mode`: BatchNorm uses its running statistics (eval mode).
+pub const NORM_RUNNING_STATS: u32 = 2;
 
 /// A slice of the parameter arena for the probe / curvature / optimizer kernels.
 #[repr(C)]
@@ -119,6 +133,7 @@ pub mod stat {
     pub const T_LOSS: usize = 2;
     /// ‖∇L‖², for gradient clipping.
     pub const GRAD_SUMSQ: usize = 3;
-    /// Length of the stats buffer.
+    /// Length of the loss statistics; BatchNorm's running statistics follow them in the same
+    /// buffer (`run_off` of a layer counts from here).
     pub const LEN: usize = 8;
 }

@@ -6,6 +6,7 @@ pub mod conv;
 pub mod dense;
 pub mod loss;
 pub(crate) mod network;
+pub mod norm;
 pub(crate) mod plan;
 pub mod pool;
 pub mod reference;
@@ -13,7 +14,7 @@ pub mod text;
 
 pub use activation::Activation;
 pub use loss::Loss;
-pub use network::{Batch, BoundData, Evaluation, MemoryUse, Network, NetworkOptions, OnBatch, Phase};
+pub use network::{Batch, BnMode, BoundData, Evaluation, MemoryUse, Network, NetworkOptions, OnBatch, Phase};
 
 use crate::error::{Error, Result};
 use crate::probe::SplitMix64;
@@ -57,6 +58,14 @@ pub enum Layer {
     Flatten,
     /// An element-wise activation (`nn.ReLU()`, `nn.Tanh()`, ...).
     Activation(Activation),
+    /// `nn.BatchNorm2d(C)` on `[C, H, W]` inputs (ε 1e-5, momentum 0.1, affine, running
+    /// statistics tracked): per channel over the batch and the plane.
+    BatchNorm2d,
+    /// `nn.BatchNorm1d(F)` on flat `[F]` inputs: per feature over the batch.
+    BatchNorm1d,
+    /// `nn.LayerNorm(shape)` over the whole of each row (ε 1e-5, affine), γ and β of the
+    /// input's shape.
+    LayerNorm,
 }
 
 /// A sequential model: input shape, layers, loss.
@@ -95,13 +104,17 @@ impl ModelSpec {
             )));
         }
         if !self.layers.iter().any(|l| l.has_params()) {
-            return Err(Error::Shape("the model has no Linear or Conv2d layer, so nothing to train".into()));
+            return Err(Error::Shape(
+                "the model has no layer with parameters (linear, conv2d, batchnorm, layernorm), so nothing to train"
+                    .into(),
+            ));
         }
         let mut shape = self.input.clone();
         let mut nodes = vec![shape.iter().product::<usize>()];
         let mut layers = Vec::new();
         let mut params = Vec::new();
         let mut n_params = 0usize;
+        let mut running: Vec<RunningStats> = Vec::new();
         let mut add_param = |name: String, shape: Vec<usize>, fan_in: usize, role: ParamRole| {
             let offset = n_params;
             n_params += shape.iter().product::<usize>();
@@ -168,6 +181,39 @@ impl ModelSpec {
                     shape = vec![shape.iter().product()];
                     None
                 }
+                Layer::BatchNorm2d | Layer::BatchNorm1d | Layer::LayerNorm => {
+                    let kind = match (layer, shape.as_slice()) {
+                        (Layer::BatchNorm2d, &[c, h, w]) => norm::NormKind::Batch { channels: c, plane: h * w },
+                        (Layer::BatchNorm1d, &[f]) => norm::NormKind::Batch { channels: f, plane: 1 },
+                        (Layer::LayerNorm, s) => norm::NormKind::Layer { features: s.iter().product() },
+                        (Layer::BatchNorm2d, s) => {
+                            return Err(Error::Shape(format!(
+                                "{what} needs a [channels, height, width] input but gets {s:?}; use batchnorm1d on flat features"
+                            )))
+                        }
+                        (_, s) => {
+                            return Err(Error::Shape(format!(
+                                "{what} needs a flat [features] input but gets {s:?}; use batchnorm2d on images"
+                            )))
+                        }
+                    };
+                    // γ and β: [C] for BatchNorm, the input's shape for LayerNorm
+                    let param_shape = match kind {
+                        norm::NormKind::Batch { channels, .. } => vec![channels],
+                        norm::NormKind::Layer { .. } => shape.clone(),
+                    };
+                    let w_off = add_param(format!("{index}.weight"), param_shape.clone(), 1, ParamRole::NormScale);
+                    let b_off = add_param(format!("{index}.bias"), param_shape, 1, ParamRole::NormShift);
+                    let running = match kind {
+                        norm::NormKind::Batch { channels, .. } => {
+                            let offset = running.iter().map(|r: &RunningStats| 2 * r.channels).sum();
+                            running.push(RunningStats { prefix: index.to_string(), channels, offset });
+                            Some(running.len() - 1)
+                        }
+                        norm::NormKind::Layer { .. } => None,
+                    };
+                    Some(LayerOp::Norm { kind, w_off, b_off, running })
+                }
                 Layer::Activation(Activation::Identity) => None,
                 Layer::Activation(act) => Some(LayerOp::Activation { act, n: shape.iter().product() }),
             };
@@ -184,7 +230,7 @@ impl ModelSpec {
         if n_params > u32::MAX as usize / 2 {
             return Err(Error::Shape(format!("{n_params} parameters is more than this library addresses (2^31)")));
         }
-        Ok(Resolved { nodes, layers, params, n_params, loss: self.loss })
+        Ok(Resolved { nodes, layers, params, n_params, running, loss: self.loss })
     }
 
     /// Parameters initialised as PyTorch's `nn.Linear` / `nn.Conv2d` defaults do (kaiming_uniform
@@ -195,6 +241,15 @@ impl ModelSpec {
         let mut rng = SplitMix64::new(seed);
         let mut theta = vec![0f32; resolved.n_params];
         for p in &resolved.params {
+            // normalisation layers start as the identity map: γ = 1, β = 0 (PyTorch's reset)
+            match p.role {
+                ParamRole::NormScale => theta[p.offset..p.offset + p.len()].fill(1.0),
+                ParamRole::NormShift => theta[p.offset..p.offset + p.len()].fill(0.0),
+                ParamRole::Weight | ParamRole::Bias => {}
+            }
+            if matches!(p.role, ParamRole::NormScale | ParamRole::NormShift) {
+                continue;
+            }
             let bound = 1.0 / (p.fan_in as f64).sqrt();
             for v in &mut theta[p.offset..p.offset + p.len()] {
                 *v = (bound * (2.0 * rng.next_f64() - 1.0)) as f32;
@@ -207,7 +262,10 @@ impl ModelSpec {
 impl Layer {
     /// Whether the layer has parameters.
     pub fn has_params(&self) -> bool {
-        matches!(self, Layer::Dense { .. } | Layer::Conv2d { .. })
+        matches!(
+            self,
+            Layer::Dense { .. } | Layer::Conv2d { .. } | Layer::BatchNorm2d | Layer::BatchNorm1d | Layer::LayerNorm
+        )
     }
 
     /// The PyTorch module this layer is.
@@ -220,6 +278,9 @@ impl Layer {
             Layer::GlobalAvgPool => "AdaptiveAvgPool2d",
             Layer::Flatten => "Flatten",
             Layer::Activation(a) => a.torch_name(),
+            Layer::BatchNorm2d => "BatchNorm2d",
+            Layer::BatchNorm1d => "BatchNorm1d",
+            Layer::LayerNorm => "LayerNorm",
         }
     }
 }
@@ -330,6 +391,30 @@ pub enum ParamRole {
     Weight,
     /// A bias vector `[out]`.
     Bias,
+    /// γ of a normalisation layer (1 at init; 1-D for BatchNorm, the row's shape for LayerNorm).
+    NormScale,
+    /// β of a normalisation layer (0 at init).
+    NormShift,
+}
+
+impl ParamRole {
+    /// A weight matrix or filter bank (the tensors Li et al.'s filter normalisation rescales;
+    /// biases and normalisation parameters get zero directions there).
+    pub fn is_weight(self) -> bool {
+        self == ParamRole::Weight
+    }
+}
+
+/// A BatchNorm layer's running statistics: not parameters (no gradient, no weight decay, no
+/// optimizer state), kept beside θ and saved under PyTorch's buffer names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningStats {
+    /// The layer's name prefix (`"3"` for `3.running_mean`).
+    pub prefix: String,
+    /// Channels C.
+    pub channels: usize,
+    /// Offset of `running_mean` [C] in the running-statistics arena; `running_var` follows it.
+    pub offset: usize,
 }
 
 /// One named parameter tensor: a slice of the flat arena.
@@ -392,6 +477,17 @@ pub enum LayerOp {
         /// Shapes.
         geom: Geometry,
     },
+    /// Normalisation (BatchNorm, LayerNorm) with γ at `w_off`, β at `b_off`.
+    Norm {
+        /// What a group of statistics covers.
+        kind: norm::NormKind,
+        /// Offset of γ in θ.
+        w_off: usize,
+        /// Offset of β in θ.
+        b_off: usize,
+        /// Its entry in `Resolved::running` (BatchNorm).
+        running: Option<usize>,
+    },
     /// y = f(x) over `n` features.
     Activation {
         /// Which f.
@@ -425,6 +521,8 @@ pub struct Resolved {
     pub params: Vec<ParamTensor>,
     /// Total number of parameters P.
     pub n_params: usize,
+    /// The BatchNorm layers' running statistics, in layer order.
+    pub running: Vec<RunningStats>,
     /// The loss.
     pub loss: Loss,
 }
@@ -438,5 +536,24 @@ impl Resolved {
     /// The tensor with this name.
     pub fn param(&self, name: &str) -> Option<&ParamTensor> {
         self.params.iter().find(|p| p.name == name)
+    }
+
+    /// Floats of the running-statistics arena (μ_run and σ²_run of every BatchNorm channel).
+    pub fn running_len(&self) -> usize {
+        self.running.iter().map(|r| 2 * r.channels).sum()
+    }
+
+    /// The running statistics at the start of training, as PyTorch's: μ_run = 0, σ²_run = 1.
+    pub fn initial_running(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.running_len()];
+        for r in &self.running {
+            out[r.offset + r.channels..r.offset + 2 * r.channels].fill(1.0);
+        }
+        out
+    }
+
+    /// Whether any layer normalises with batch statistics in train mode (BatchNorm).
+    pub fn has_batch_norm(&self) -> bool {
+        !self.running.is_empty()
     }
 }

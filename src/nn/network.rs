@@ -4,11 +4,13 @@
 //! `gpu::kernels` builds on first use); only `prepare` writes the batch's row indices and size before a submit.
 
 use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists};
-use super::{conv, dense, pool, LayerOp, ModelSpec, Resolved};
+use super::{conv, dense, norm, pool, LayerOp, ModelSpec, Resolved};
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{read_f32_with, staging_buffer};
-use crate::gpu::meta::{stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE};
+use crate::gpu::meta::{
+    stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, NORM_BATCH_STATS, NORM_RUNNING_STATS, NORM_UPDATE_RUNNING,
+};
 use crate::gpu::{
     bind_group, dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelSet, UniformArena,
 };
@@ -162,6 +164,12 @@ fn plan_layers(
             }
             LayerOp::AvgPool2d { geom } => pool::plan_avg(&cx, &mut meta, &geom),
             LayerOp::Activation { act, n } => act.plan(&cx, &mut meta, n),
+            LayerOp::Norm { kind, w_off, b_off, running } => {
+                // μ, r, mean t, c per group, kept from the forward to the backward passes
+                let aux = layout.take(4 * kind.groups(rows));
+                let run_off = stat::LEN + running.map_or(0, |i| model.running[i].offset);
+                norm::plan(&cx, &mut meta, kind, (w_off, b_off), aux, run_off as u32)
+            }
         };
         metas.push(meta);
         passes.push(p);
@@ -182,6 +190,38 @@ fn plan_layers(
         fold_activations_into_dense(model, &layout.nodes, &mut metas, &mut passes);
     }
     (metas, passes)
+}
+
+/// Where BatchNorm layers take their statistics from in the passes a caller runs (a training
+/// step always uses the batch's and updates the running ones, as PyTorch's `model.train()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BnMode {
+    /// The batch's own statistics, differentiated through: the mini-batch loss the official
+    /// AdaHessian trains on (the default of `loss`, `gradient`, `hvp` and the curvature tools).
+    #[default]
+    Train,
+    /// The running statistics: BatchNorm is an affine map (`model.eval()`; what PyHessian
+    /// analyses, and what `evaluate` and `predict` always use).
+    Eval,
+}
+
+impl BnMode {
+    /// `train` or `eval`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BnMode::Train => "train",
+            BnMode::Eval => "eval",
+        }
+    }
+
+    /// Parses `train` or `eval`.
+    pub fn parse(text: &str) -> Result<BnMode> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "train" => Ok(BnMode::Train),
+            "eval" => Ok(BnMode::Eval),
+            other => Err(Error::Config(format!("unknown BatchNorm mode '{other}'; use train or eval"))),
+        }
+    }
 }
 
 /// The GPU model.
@@ -206,6 +246,10 @@ pub struct Network {
     output_off: u32,
     /// floats of the arena's values, own-slot tangents and cotangents (the layout's count)
     arena_floats: [usize; 3],
+    /// BatchNorm's statistics source for everything but training steps
+    bn_mode: std::cell::Cell<BnMode>,
+    /// training steps that updated the running statistics (PyTorch's `num_batches_tracked`)
+    batches_tracked: std::cell::Cell<u64>,
 }
 
 impl Network {
@@ -265,14 +309,19 @@ impl Network {
             z: storage_buffer(gpu, "z", if curvature { model.n_params } else { 1 })?,
             r_theta: storage_buffer(gpu, "r_theta (Hz)", if curvature { model.n_params } else { 1 })?,
             work: storage_buffer(gpu, "work", len)?,
-            stats: storage_buffer(gpu, "stats", stat::LEN)?,
+            // the loss statistics, then BatchNorm's running statistics
+            stats: storage_buffer(gpu, "stats", stat::LEN + model.running_len())?,
             index: storage_buffer(gpu, "batch indices", rows)?,
         };
         let theta0 = spec.init_params(options.seed)?;
         gpu.queue.write_buffer(&arenas.theta, 0, bytemuck::cast_slice(&theta0));
+        if model.has_batch_norm() {
+            let running = model.initial_running();
+            gpu.queue.write_buffer(&arenas.stats, (stat::LEN * 4) as u64, bytemuck::cast_slice(&running));
+        }
 
         let uniforms = UniformArena::new(gpu, "layer metas", &metas);
-        let batch_meta = uniform_buffer(gpu, "batch meta", &BatchMeta { rows: 1, _pad: [0; 3] });
+        let batch_meta = uniform_buffer(gpu, "batch meta", &BatchMeta { rows: 1, ..Default::default() });
         let a = &arenas;
         let groups = (0..gather_slot)
             .map(|slot| {
@@ -310,6 +359,8 @@ impl Network {
             param_staging,
             output_off: out.x,
             arena_floats: [layout.values, layout.tangents, layout.cotangents],
+            bn_mode: Default::default(),
+            batches_tracked: Default::default(),
         })
     }
 
@@ -447,10 +498,54 @@ impl Network {
         Ok(BoundData { group, rows: data.rows, stream })
     }
 
+    /// Where BatchNorm takes its statistics from in `loss`, `gradient`, `hvp` and the curvature
+    /// tools (training steps always use the batch's; `evaluate` and `predict` the running ones).
+    pub fn bn_mode(&self) -> BnMode {
+        self.bn_mode.get()
+    }
+
+    /// Sets [`Network::bn_mode`].
+    pub fn set_bn_mode(&self, mode: BnMode) {
+        self.bn_mode.set(mode);
+    }
+
     /// Validates a batch and queues the upload of its indices and size (takes effect at the
-    /// next submit). Returns the number of rows.
+    /// next submit), with BatchNorm in [`Network::bn_mode`]. Returns the number of rows.
     pub fn prepare(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<u32> {
+        let mode = match self.bn_mode() {
+            BnMode::Train => NORM_BATCH_STATS,
+            BnMode::Eval => NORM_RUNNING_STATS,
+        };
+        self.prepare_as(gpu, batch, mode)
+    }
+
+    /// [`Network::prepare`] for a training step: batch statistics, and the forward pass updates
+    /// the running ones (counted in `num_batches_tracked`).
+    pub(crate) fn prepare_training(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<u32> {
+        let rows = self.prepare_as(gpu, batch, NORM_UPDATE_RUNNING)?;
+        if self.model.has_batch_norm() {
+            self.batches_tracked.set(self.batches_tracked.get() + 1);
+        }
+        Ok(rows)
+    }
+
+    fn prepare_as(&self, gpu: &Gpu, batch: &Batch<'_>, norm_mode: u32) -> Result<u32> {
         let n = batch.indices.len();
+        if norm_mode != NORM_RUNNING_STATS {
+            // PyTorch refuses this too: one value per channel has no variance to normalise by
+            for layer in &self.model.layers {
+                if let LayerOp::Norm { kind: kind @ norm::NormKind::Batch { .. }, .. } = layer.op {
+                    if kind.group_len(n) < 2 {
+                        return Err(Error::Config(format!(
+                            "BatchNorm (layer {}) in train mode needs more than one value per channel, but a batch of {n} \
+                             gives {}; use a batch of at least 2, or the running statistics (--bn-mode eval)",
+                            layer.torch_index,
+                            kind.group_len(n)
+                        )));
+                    }
+                }
+            }
+        }
         if n == 0 {
             return Err(Error::Config("a batch needs at least one row".into()));
         }
@@ -483,7 +578,8 @@ impl Network {
                 gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(&s.identity[..n]));
             }
         }
-        gpu.queue.write_buffer(&self.batch_meta, 0, bytemuck::bytes_of(&BatchMeta { rows: n as u32, _pad: [0; 3] }));
+        let meta = BatchMeta { rows: n as u32, norm_mode, ..Default::default() };
+        gpu.queue.write_buffer(&self.batch_meta, 0, bytemuck::bytes_of(&meta));
         Ok(n as u32)
     }
 
@@ -511,6 +607,12 @@ impl Network {
         Ok(OnBatch { net: self, data: batch.data, rows })
     }
 
+    /// [`Network::on_batch`] for a training step ([`Network::prepare_training`]).
+    pub(crate) fn on_training_batch<'a>(&'a self, gpu: &Gpu, batch: &'a Batch<'a>) -> Result<OnBatch<'a>> {
+        let rows = self.prepare_training(gpu, batch)?;
+        Ok(OnBatch { net: self, data: batch.data, rows })
+    }
+
     /// Records the reduction of the per-row loss terms into `stats` (added to it if `accumulate`).
     pub fn encode_reduce(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, accumulate: bool) {
         let group = if accumulate { self.reduce_accumulate_group } else { self.reduce_group };
@@ -525,9 +627,20 @@ impl Network {
         Ok(out)
     }
 
-    /// Runs the given passes on a batch in one submit.
+    /// Runs the given passes on a batch in one submit (BatchNorm in [`Network::bn_mode`]).
     fn run(&self, gpu: &Gpu, batch: &Batch<'_>, phases: &[Phase]) -> Result<u32> {
         let rows = self.prepare(gpu, batch)?;
+        self.record(gpu, batch, phases, rows);
+        Ok(rows)
+    }
+
+    /// The BatchNorm mode of inference (`predict`, `evaluate`): the running statistics, as
+    /// PyTorch's `model.eval()`, so a row's output does not depend on the rest of its batch (nor
+    /// on how `evaluate` splits a data set into chunks).
+    const INFERENCE: u32 = NORM_RUNNING_STATS;
+
+    /// Records and submits the passes for a prepared batch.
+    fn record(&self, gpu: &Gpu, batch: &Batch<'_>, phases: &[Phase], rows: u32) {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -538,12 +651,13 @@ impl Network {
             self.encode_reduce(gpu, &mut pass, false);
         }
         gpu.queue.submit(Some(encoder.finish()));
-        Ok(rows)
     }
 
-    /// The network's outputs for a batch, `[rows, k]` row-major (logits for cross-entropy).
+    /// The network's outputs for a batch, `[rows, k]` row-major (logits for cross-entropy), with
+    /// BatchNorm on its running statistics (`model.eval()`).
     pub async fn predict(&self, gpu: &Gpu, batch: &Batch<'_>) -> Result<Vec<f32>> {
-        let rows = self.run(gpu, batch, &[Phase::Forward])?;
+        let rows = self.prepare_as(gpu, batch, Self::INFERENCE)?;
+        self.record(gpu, batch, &[Phase::Forward], rows);
         read_f32(gpu, &self.arenas.work, self.output_off as usize, rows as usize * self.model.output_width()).await
     }
 
@@ -609,7 +723,7 @@ impl Network {
         let all: Vec<u32> = (0..data.rows as u32).collect();
         for (c, chunk) in all.chunks(self.max_batch).enumerate() {
             let batch = Batch { data, indices: chunk };
-            let rows = self.prepare(gpu, &batch)?;
+            let rows = self.prepare_as(gpu, &batch, Self::INFERENCE)?;
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -652,8 +766,71 @@ impl Network {
             .collect())
     }
 
-    /// Overwrites one named tensor (e.g. `"2.weight"`), checking its shape.
+    /// BatchNorm's running statistics (the `Resolved::running` layout: μ_run, σ²_run per layer).
+    pub async fn running_stats(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let n = self.model.running_len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        read_f32(gpu, &self.arenas.stats, stat::LEN, n).await
+    }
+
+    /// Training steps that updated the running statistics (PyTorch's `num_batches_tracked`).
+    pub fn batches_tracked(&self) -> u64 {
+        self.batches_tracked.get()
+    }
+
+    /// The buffers of PyTorch's state_dict beside the parameters: each BatchNorm's
+    /// `running_mean` [C], `running_var` [C] and `num_batches_tracked` (a 0-d tensor; an int64
+    /// in PyTorch, exact here as f32 up to 2^24 steps).
+    pub async fn named_buffers(&self, gpu: &Gpu) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        let arena = self.running_stats(gpu).await?;
+        let mut out = Vec::new();
+        for r in &self.model.running {
+            let c = r.channels;
+            out.push((format!("{}.running_mean", r.prefix), vec![c], arena[r.offset..r.offset + c].to_vec()));
+            out.push((format!("{}.running_var", r.prefix), vec![c], arena[r.offset + c..r.offset + 2 * c].to_vec()));
+            out.push((format!("{}.num_batches_tracked", r.prefix), vec![], vec![self.batches_tracked() as f32]));
+        }
+        Ok(out)
+    }
+
+    /// Overwrites one buffer named as [`Network::named_buffers`] does; Ok(false) when no buffer has
+    /// that name.
+    fn set_buffer(&self, gpu: &Gpu, name: &str, shape: &[usize], values: &[f32]) -> Result<bool> {
+        let Some((prefix, field)) = name.rsplit_once('.') else { return Ok(false) };
+        let Some(r) = self.model.running.iter().find(|r| r.prefix == prefix) else { return Ok(false) };
+        let (want, at): (Vec<usize>, Option<usize>) = match field {
+            "running_mean" => (vec![r.channels], Some(r.offset)),
+            "running_var" => (vec![r.channels], Some(r.offset + r.channels)),
+            "num_batches_tracked" => (vec![], None),
+            _ => return Ok(false),
+        };
+        if shape != want || values.len() != want.iter().product::<usize>() {
+            return Err(Error::Shape(format!(
+                "buffer '{name}' has shape {want:?}; got shape {shape:?} with {} values",
+                values.len()
+            )));
+        }
+        let bad = |v: f32| !v.is_finite() || (field == "running_var" && v < 0.0) || (at.is_none() && v < 0.0);
+        if values.iter().any(|&v| bad(v)) {
+            return Err(Error::Data(format!("values for '{name}' must be finite (and ≥ 0 for a variance or a count)")));
+        }
+        match at {
+            Some(off) => {
+                gpu.queue.write_buffer(&self.arenas.stats, ((stat::LEN + off) * 4) as u64, bytemuck::cast_slice(values))
+            }
+            None => self.batches_tracked.set(values[0] as u64),
+        }
+        Ok(true)
+    }
+
+    /// Overwrites one named tensor (e.g. `"2.weight"`, or a BatchNorm buffer such as
+    /// `"1.running_var"`), checking its shape.
     pub fn set_tensor(&self, gpu: &Gpu, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
+        if self.set_buffer(gpu, name, shape, values)? {
+            return Ok(());
+        }
         let p = self.model.param(name).ok_or_else(|| {
             let names: Vec<&str> = self.model.params.iter().map(|p| p.name.as_str()).collect();
             Error::Shape(format!("no parameter named '{name}'; the model has {}", names.join(", ")))

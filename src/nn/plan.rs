@@ -164,13 +164,13 @@ pub(crate) struct ArenaLayout {
 }
 
 /// Whether the R-backward pass reads node `i`'s tangent (see [`ArenaLayout`]): node 0, the
-/// logits, and the input of a dense, conv or smooth activation layer.
+/// logits, and the input of a dense, conv, normalisation or smooth activation layer.
 pub(crate) fn tangent_kept(model: &Resolved, i: usize) -> bool {
     if i == 0 || i + 1 == model.nodes.len() {
         return true;
     }
     model.layers.iter().filter(|l| l.input == i).any(|l| match l.op {
-        LayerOp::Dense { .. } | LayerOp::Conv2d { .. } => true,
+        LayerOp::Dense { .. } | LayerOp::Conv2d { .. } | LayerOp::Norm { .. } => true,
         LayerOp::Activation { act, .. } => act != super::Activation::Relu,
         LayerOp::MaxPool2d { .. } | LayerOp::AvgPool2d { .. } => false,
     })

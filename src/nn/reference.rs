@@ -2,7 +2,19 @@
 //! product, built only from the per-layer references (`dense`, `activation`, `loss`). It is the
 //! oracle the GPU is tested against, and is itself tested against finite differences.
 
+use super::norm::{self, Statistics};
 use super::{activation, conv, dense, dense::DenseShape, pool, LayerOp, Resolved};
+
+/// Where normalisation layers take their statistics from.
+#[derive(Clone, Copy, Debug)]
+pub enum NormMode<'a> {
+    /// The batch's own (train mode): H·z differentiates through them, as the official
+    /// AdaHessian does.
+    Train,
+    /// BatchNorm's running statistics (eval mode; `Resolved::running`'s layout: μ_run then
+    /// σ²_run per layer). LayerNorm always uses the row's own.
+    Eval(&'a [f64]),
+}
 
 /// Everything one pass computes.
 #[derive(Clone, Debug)]
@@ -15,11 +27,42 @@ pub struct Pass {
     pub hz: Option<Vec<f64>>,
     /// Every node's value, node 0 being the input.
     pub nodes: Vec<Vec<f64>>,
+    /// Each BatchNorm's batch statistics in train mode (index into `Resolved::running`, the
+    /// statistics, values per channel m), for the running-statistics update.
+    pub batch_stats: Vec<(usize, norm::Stats, usize)>,
 }
 
 /// Runs forward, backward and, when `z` is given, the tangent and R-backward passes.
 /// `x` is `[rows, input]`, `targets` `[rows, target_width]` (class indices as f64 for CE).
 pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: usize, z: Option<&[f64]>) -> Pass {
+    pass_in(NormMode::Train, model, theta, x, targets, rows, z)
+}
+
+/// [`pass`] with normalisation layers in the given mode.
+pub fn pass_in(
+    mode: NormMode<'_>,
+    model: &Resolved,
+    theta: &[f64],
+    x: &[f64],
+    targets: &[f64],
+    rows: usize,
+    z: Option<&[f64]>,
+) -> Pass {
+    let eps = norm::DEFAULT_EPS;
+    // a layer's statistics source: its running slice in eval mode, else the batch's
+    let source = |running: Option<usize>| -> Statistics<'_> {
+        match (mode, running) {
+            (NormMode::Eval(arena), Some(i)) => {
+                let r = &model.running[i];
+                Statistics::Fixed {
+                    mean: &arena[r.offset..r.offset + r.channels],
+                    var: &arena[r.offset + r.channels..r.offset + 2 * r.channels],
+                }
+            }
+            _ => Statistics::Batch,
+        }
+    };
+    let mut batch_stats = Vec::new();
     let n_nodes = model.nodes.len();
     let mut nodes: Vec<Vec<f64>> = vec![Vec::new(); n_nodes];
     nodes[0] = x.to_vec();
@@ -62,6 +105,20 @@ pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
             LayerOp::Activation { act, .. } => {
                 let y = activation::fwd(act, xin);
                 let t = z.map(|_| activation::tangent(act, xin, &tangents[layer.input]));
+                (y, t)
+            }
+            LayerOp::Norm { kind, w_off, b_off, running } => {
+                let n = kind.params();
+                let (gamma, beta) = (&theta[w_off..w_off + n], &theta[b_off..b_off + n]);
+                let src = source(running);
+                let (y, stats) = norm::fwd(kind, rows, gamma, beta, xin, eps, src);
+                if let (Some(i), Statistics::Batch) = (running, src) {
+                    batch_stats.push((i, stats, kind.group_len(rows)));
+                }
+                let t = z.map(|z| {
+                    let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
+                    norm::tangent(kind, rows, gamma, &z[w_off..w_off + n], &z[b_off..b_off + n], xin, t_x, eps, src)
+                });
                 (y, t)
             }
         };
@@ -130,6 +187,23 @@ pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
                     r[layer.input] = pool::avg_bwd(&geom, rows, &r[layer.output]);
                 }
             }
+            LayerOp::Norm { kind, w_off, b_off, running } => {
+                let n = kind.params();
+                let gamma = &theta[w_off..w_off + n];
+                let src = source(running);
+                let (g_gamma, g_beta, g_x) = norm::bwd(kind, rows, gamma, xin, &g_y, eps, src);
+                grad[w_off..w_off + n].copy_from_slice(&g_gamma);
+                grad[b_off..b_off + n].copy_from_slice(&g_beta);
+                g[layer.input] = g_x;
+                if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
+                    let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
+                    let (r_gamma, r_beta, r_x) =
+                        norm::rbwd(kind, rows, gamma, &z[w_off..w_off + n], xin, t_x, &g_y, &r[layer.output], eps, src);
+                    hz[w_off..w_off + n].copy_from_slice(&r_gamma);
+                    hz[b_off..b_off + n].copy_from_slice(&r_beta);
+                    r[layer.input] = r_x;
+                }
+            }
             LayerOp::Activation { act, .. } => {
                 g[layer.input] = activation::bwd(act, xin, &g_y);
                 if z.is_some() {
@@ -138,7 +212,20 @@ pub fn pass(model: &Resolved, theta: &[f64], x: &[f64], targets: &[f64], rows: u
             }
         }
     }
-    Pass { loss, grad, hz, nodes }
+    Pass { loss, grad, hz, nodes, batch_stats }
+}
+
+/// The running statistics after one train-mode forward pass over the batch (PyTorch's update,
+/// momentum 0.1), from `running` before it.
+pub fn running_after(model: &Resolved, theta: &[f64], x: &[f64], rows: usize, running: &[f64]) -> Vec<f64> {
+    let targets = vec![0.0; rows * model.loss.target_width(model.output_width())];
+    let mut out = running.to_vec();
+    for (i, stats, m) in pass(model, theta, x, &targets, rows, None).batch_stats {
+        let r = &model.running[i];
+        let (mean, var) = out[r.offset..r.offset + 2 * r.channels].split_at_mut(r.channels);
+        norm::update_running(mean, var, &stats, m, norm::DEFAULT_MOMENTUM);
+    }
+    out
 }
 
 /// The mean loss.

@@ -4,6 +4,7 @@
 //! ```text
 //! input 1x8x8
 //! conv2d(16, k=3, p=1)        # out channels, kernel, stride s=1, padding p=0 by default
+//! batchnorm2d                 # also batchnorm1d (flat features) and layernorm (whole row)
 //! relu
 //! maxpool2d(2)                # kernel; stride defaults to the kernel
 //! flatten
@@ -92,6 +93,9 @@ pub fn layer_text(layer: &Layer) -> String {
         Layer::GlobalAvgPool => "globalavgpool".into(),
         Layer::Flatten => "flatten".into(),
         Layer::Activation(a) => a.name().into(),
+        Layer::BatchNorm2d => "batchnorm2d".into(),
+        Layer::BatchNorm1d => "batchnorm1d".into(),
+        Layer::LayerNorm => "layernorm".into(),
     }
 }
 
@@ -213,13 +217,28 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
                 Layer::AvgPool2d { kernel, stride }
             })
         }
+        "batchnorm2d" | "batchnorm1d" | "layernorm" => {
+            // PyTorch's channel / shape argument is the input's, so it is not written; ε and
+            // momentum are PyTorch's defaults (1e-5, 0.1)
+            if !positional.is_empty() || !named.is_empty() {
+                return Err(Error::Config(format!(
+                    "{what}: '{name}' takes no arguments here (its size is the input's; eps 1e-5 and momentum 0.1 \
+                     are PyTorch's defaults)"
+                )));
+            }
+            Ok(match name.as_str() {
+                "batchnorm2d" => Layer::BatchNorm2d,
+                "batchnorm1d" => Layer::BatchNorm1d,
+                _ => Layer::LayerNorm,
+            })
+        }
         "globalavgpool" | "gap" | "adaptiveavgpool2d" | "flatten" => {
             no_args()?;
             Ok(if name == "flatten" { Layer::Flatten } else { Layer::GlobalAvgPool })
         }
         _ => Err(Error::Config(format!(
             "{what}: unknown layer '{name}'; use linear, conv2d, maxpool2d, avgpool2d, globalavgpool, flatten, \
-             relu, tanh, sigmoid, softplus, gelu or identity"
+             batchnorm2d, batchnorm1d, layernorm, relu, tanh, sigmoid, softplus, gelu or identity"
         ))),
     }
 }

@@ -235,7 +235,7 @@ impl Optimizer {
     /// One training step on a batch: forward, backward, (probes, Hz, curvature), update — one
     /// submit, nothing read back.
     pub fn step(&mut self, gpu: &Gpu, net: &Network, batch: &Batch<'_>) -> Result<()> {
-        let objective = net.on_batch(gpu, batch)?;
+        let objective = net.on_training_batch(gpu, batch)?;
         self.step_on(gpu, &objective)
     }
 

@@ -59,6 +59,15 @@ impl Tolerance {
     pub const F32_MODEL: Tolerance = Tolerance { atol: 5e-6, rtol: 2e-4 };
     pub const FINITE_DIFF: Tolerance = Tolerance { atol: 1e-6, rtol: 1e-5 };
 
+    /// This tolerance with `k`·max|want| added to atol: for results that are sums with
+    /// cancellation, whose f32 error follows the size of the terms, not of the result (a
+    /// parameter feeding a train-mode BatchNorm has an exactly zero mean-direction gradient and
+    /// H z, which f32 gets to within a few 1e-5 of the vector's scale when m = 2 makes r large).
+    pub fn scaled_by(self, want: &[f64], k: f64) -> Tolerance {
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        Tolerance { atol: self.atol + k * scale, rtol: self.rtol }
+    }
+
     /// Panics with the worst element when any is out of tolerance; prints the max error.
     pub fn check<A: Copy + Into<f64>>(self, what: &str, got: &[A], want: &[f64]) {
         assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());

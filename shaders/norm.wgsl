@@ -1,0 +1,299 @@
+// Normalisation (BatchNorm1d/2d, LayerNorm), PyTorch semantics; the algebra is in src/nn/norm.rs,
+// whose f64 functions are these kernels' reference.
+//
+// A group is what one set of statistics covers:
+//   norm_kind 0 (BatchNorm): channel c of a [rows, C, P] batch (C = c_in, P = h_in = H·W, 1 for
+//                            1-D), m = rows·P values, γ and β indexed by c;
+//   norm_kind 1 (LayerNorm): row n of a [rows, D] batch (D = n_in), m = D values, γ, β by feature.
+// One 256-invocation workgroup per group walks its m values in a fixed strided order and
+// tree-reduces the partial sums, so reruns are bit-identical.
+//
+//   μ = mean x, σ² = mean (x − μ)² (biased), r = (σ² + ε)^(−1/2), x̂ = (x − μ) r, y = γ x̂ + β
+//   tangent      c = mean(x̂ t), t_x̂ = r (t − mean t − x̂ c), t_y = γ t_x̂ + z_γ x̂ + z_β
+//   bwd          u = γ g_y, A = Σ u, B = Σ u x̂, g_x = (r/m)(m u − A − x̂ B)
+//   rbwd         R{u} = z_γ g_y + γ r_y, A' = Σ R{u}, B' = Σ (R{u} x̂ + u t_x̂), t_r = −r² c,
+//                R{g_x} = (t_r/m)(m u − A − x̂ B) + (r/m)(m R{u} − A' − t_x̂ B − x̂ B')
+// With the running statistics (batch.norm_mode 2, BatchNorm's eval mode) μ and r are constants:
+//   t_x̂ = r t, g_x = r u, R{g_x} = r R{u}.
+// Parameter gradients: BatchNorm's γ, β belong to one group, so its workgroup writes them; a
+// LayerNorm feature spans every row, so layernorm_bwd_params / layernorm_rbwd_params sum them
+// over the rows, one invocation per feature.
+//
+// Saved per layer in the activation arena at aux_off (4 floats per group): μ, r (forward) and
+// mean t, c (tangent), read by the backward kernels of the same step.
+// Running statistics (BatchNorm) live in `stats` at run_off: μ_run [C], then σ²_run [C]; the
+// forward updates them when batch.norm_mode is 1 (a training step):
+//   μ_run ← (1 − momentum) μ_run + momentum μ,  σ²_run ← (1 − momentum) σ²_run + momentum σ² m/(m − 1)
+// Hazard: the R-backward's input slot r_x may share storage with the input tangent t_x (a kept
+// tangent's slot takes the R-cotangent, src/nn/plan.rs): every element is read by its own group
+// only, and each group reads all its t_x before a barrier and writes r_x after it.
+
+const NORM_BATCH_STATS: u32 = 0u;
+const NORM_UPDATE_RUNNING: u32 = 1u;
+const NORM_RUNNING_STATS: u32 = 2u;
+
+var<workgroup> sums: array<vec4<f32>, 256>;
+
+// Tree-reduces four partial sums over the workgroup; every invocation gets the totals. Must be
+// reached by every invocation of the workgroup (uniform control flow).
+fn group_sum4(t: u32, v: vec4<f32>) -> vec4<f32> {
+    sums[t] = v;
+    workgroupBarrier();
+    for (var stride = WORKGROUP / 2u; stride > 0u; stride /= 2u) {
+        if (t < stride) { sums[t] += sums[t + stride]; }
+        workgroupBarrier();
+    }
+    let total = sums[0];
+    workgroupBarrier();
+    return total;
+}
+
+fn norm_groups() -> u32 {
+    if (layer.norm_kind == 0u) { return layer.c_in; }
+    return batch.rows;
+}
+fn norm_m() -> u32 {
+    if (layer.norm_kind == 0u) { return batch.rows * layer.h_in; }
+    return layer.n_in;
+}
+// flat index (within a node) of the k-th value of group g
+fn norm_at(g: u32, k: u32) -> u32 {
+    if (layer.norm_kind == 0u) {
+        let plane = layer.h_in;
+        return ((k / plane) * layer.c_in + g) * plane + k % plane;
+    }
+    return g * layer.n_in + k;
+}
+// index of the γ / β of that value
+fn norm_param(g: u32, k: u32) -> u32 {
+    if (layer.norm_kind == 0u) { return g; }
+    return k;
+}
+fn norm_eps() -> f32 { return bitcast<f32>(layer.norm_eps_bits); }
+fn norm_fixed() -> bool { return layer.norm_kind == 0u && batch.norm_mode == NORM_RUNNING_STATS; }
+fn norm_tangent_in(i: u32) -> f32 {
+    if (input_has_tangent()) { return work[layer.t_x_off + i]; }
+    return 0.0;
+}
+
+// μ and r of group g: the saved batch statistics, or the running ones in eval mode
+struct NormStats { mu: f32, r: f32, };
+fn saved_stats(g: u32) -> NormStats {
+    if (norm_fixed()) {
+        let c = layer.c_in;
+        return NormStats(stats[layer.run_off + g], inverseSqrt(stats[layer.run_off + c + g] + norm_eps()));
+    }
+    return NormStats(work[layer.aux_off + 4u * g], work[layer.aux_off + 4u * g + 1u]);
+}
+
+@compute @workgroup_size(256)
+fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+    let g = group_index(wid, nwg);
+    if (g >= norm_groups()) { return; }   // uniform per workgroup: safe before barriers
+    let t = lid.x;
+    let m = norm_m();
+    var s = NormStats(0.0, 0.0);
+    if (norm_fixed()) {
+        s = saved_stats(g);
+    } else {
+        // two passes (mean, then squared deviations): no cancellation in E[x²] − μ²
+        var acc = 0.0;
+        for (var k = t; k < m; k += WORKGROUP) { acc += work[layer.x_off + norm_at(g, k)]; }
+        let mu = group_sum4(t, vec4<f32>(acc, 0.0, 0.0, 0.0)).x / f32(m);
+        var dev = 0.0;
+        for (var k = t; k < m; k += WORKGROUP) {
+            let d = work[layer.x_off + norm_at(g, k)] - mu;
+            dev += d * d;
+        }
+        let var_b = group_sum4(t, vec4<f32>(dev, 0.0, 0.0, 0.0)).x / f32(m);
+        s = NormStats(mu, inverseSqrt(var_b + norm_eps()));
+        if (t == 0u) {
+            work[layer.aux_off + 4u * g] = mu;
+            work[layer.aux_off + 4u * g + 1u] = s.r;
+            if (layer.norm_kind == 0u && batch.norm_mode == NORM_UPDATE_RUNNING) {
+                let c = layer.c_in;
+                let mom = bitcast<f32>(layer.norm_momentum_bits);
+                let unbiased = var_b * f32(m) / f32(m - 1u);
+                stats[layer.run_off + g] = (1.0 - mom) * stats[layer.run_off + g] + mom * mu;
+                stats[layer.run_off + c + g] = (1.0 - mom) * stats[layer.run_off + c + g] + mom * unbiased;
+            }
+        }
+    }
+    for (var k = t; k < m; k += WORKGROUP) {
+        let i = norm_at(g, k);
+        let p = norm_param(g, k);
+        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        work[layer.y_off + i] = theta[layer.w_off + p] * xh + theta[layer.b_off + p];
+    }
+}
+
+// Σ t and Σ x̂ t over group g (this invocation's share), as a vec4 (x, y)
+fn tangent_share(g: u32, t: u32, s: NormStats) -> vec4<f32> {
+    var acc = vec4<f32>(0.0);
+    if (!input_has_tangent()) { return acc; }
+    for (var k = t; k < norm_m(); k += WORKGROUP) {
+        let i = norm_at(g, k);
+        let tx = work[layer.t_x_off + i];
+        acc += vec4<f32>(tx, (work[layer.x_off + i] - s.mu) * s.r * tx, 0.0, 0.0);
+    }
+    return acc;
+}
+
+@compute @workgroup_size(256)
+fn norm_tangent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_id) lid: vec3<u32>) {
+    let g = group_index(wid, nwg);
+    if (g >= norm_groups()) { return; }
+    let t = lid.x;
+    let m = f32(norm_m());
+    let s = saved_stats(g);
+    var mean_t = 0.0;
+    var c = 0.0;
+    if (!norm_fixed()) {
+        let tot = group_sum4(t, tangent_share(g, t, s));
+        mean_t = tot.x / m;
+        c = tot.y / m;
+    }
+    if (t == 0u) {
+        work[layer.aux_off + 4u * g + 2u] = mean_t;
+        work[layer.aux_off + 4u * g + 3u] = c;
+    }
+    for (var k = t; k < norm_m(); k += WORKGROUP) {
+        let i = norm_at(g, k);
+        let p = norm_param(g, k);
+        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
+        work[layer.t_y_off + i] = theta[layer.w_off + p] * txh + z[layer.w_off + p] * xh + z[layer.b_off + p];
+    }
+}
+
+@compute @workgroup_size(256)
+fn norm_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+    let g = group_index(wid, nwg);
+    if (g >= norm_groups()) { return; }
+    let t = lid.x;
+    let m = f32(norm_m());
+    let s = saved_stats(g);
+    // (A, B, Σ g_y, Σ g_y x̂); the last two are BatchNorm's g_β, g_γ
+    var acc = vec4<f32>(0.0);
+    for (var k = t; k < norm_m(); k += WORKGROUP) {
+        let i = norm_at(g, k);
+        let gy = work[layer.g_y_off + i];
+        let u = theta[layer.w_off + norm_param(g, k)] * gy;
+        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        acc += vec4<f32>(u, u * xh, gy, gy * xh);
+    }
+    let tot = group_sum4(t, acc);
+    if (t == 0u && layer.norm_kind == 0u) {
+        g_theta[layer.b_off + g] = tot.z;
+        g_theta[layer.w_off + g] = tot.w;
+    }
+    let fixed = norm_fixed();
+    for (var k = t; k < norm_m(); k += WORKGROUP) {
+        let i = norm_at(g, k);
+        let u = theta[layer.w_off + norm_param(g, k)] * work[layer.g_y_off + i];
+        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        if (fixed) {
+            work[layer.g_x_off + i] = s.r * u;
+        } else {
+            work[layer.g_x_off + i] = s.r / m * (m * u - tot.x - xh * tot.y);
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_id) lid: vec3<u32>) {
+    let g = group_index(wid, nwg);
+    if (g >= norm_groups()) { return; }
+    let t = lid.x;
+    let m = f32(norm_m());
+    let s = saved_stats(g);
+    let mean_t = work[layer.aux_off + 4u * g + 2u];
+    let c = work[layer.aux_off + 4u * g + 3u];
+    let fixed = norm_fixed();
+    // (A, B, A', B'), then (Σ r_y, Σ (r_y x̂ + g_y t_x̂)) for BatchNorm's H z of β and γ
+    var acc = vec4<f32>(0.0);
+    var acc_p = vec4<f32>(0.0);
+    for (var k = t; k < norm_m(); k += WORKGROUP) {
+        let i = norm_at(g, k);
+        let p = norm_param(g, k);
+        let gy = work[layer.g_y_off + i];
+        let ry = work[layer.r_y_off + i];
+        let gamma = theta[layer.w_off + p];
+        let u = gamma * gy;
+        let ru = z[layer.w_off + p] * gy + gamma * ry;
+        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
+        acc += vec4<f32>(u, u * xh, ru, ru * xh + u * txh);
+        acc_p += vec4<f32>(ry, ry * xh + gy * txh, 0.0, 0.0);
+    }
+    let tot = group_sum4(t, acc);
+    let tot_p = group_sum4(t, acc_p);
+    storageBarrier();
+    if (t == 0u && layer.norm_kind == 0u) {
+        r_theta[layer.b_off + g] = tot_p.x;
+        r_theta[layer.w_off + g] = tot_p.y;
+    }
+    let t_r = -s.r * s.r * c;
+    for (var k = t; k < norm_m(); k += WORKGROUP) {
+        let i = norm_at(g, k);
+        let p = norm_param(g, k);
+        let gy = work[layer.g_y_off + i];
+        let gamma = theta[layer.w_off + p];
+        let u = gamma * gy;
+        let ru = z[layer.w_off + p] * gy + gamma * work[layer.r_y_off + i];
+        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        // read this element's tangent before its R-cotangent (possibly the same slot) is written
+        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
+        if (fixed) {
+            work[layer.r_x_off + i] = s.r * ru;
+        } else {
+            work[layer.r_x_off + i] = t_r / m * (m * u - tot.x - xh * tot.y)
+                + s.r / m * (m * ru - tot.z - txh * tot.y - xh * tot.w);
+        }
+    }
+}
+
+// LayerNorm's γ and β gradients, one invocation per feature d: g_γ[d] = Σ_n g_y x̂, g_β[d] = Σ_n g_y
+@compute @workgroup_size(256)
+fn layernorm_bwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let d = item_index(gid, nwg);
+    if (d >= layer.n_in) { return; }
+    var gg = 0.0;
+    var gb = 0.0;
+    for (var n = 0u; n < batch.rows; n++) {
+        let i = n * layer.n_in + d;
+        let s = saved_stats(n);
+        let gy = work[layer.g_y_off + i];
+        gg += gy * (work[layer.x_off + i] - s.mu) * s.r;
+        gb += gy;
+    }
+    g_theta[layer.w_off + d] = gg;
+    g_theta[layer.b_off + d] = gb;
+}
+
+// ... and their R-ops: H z of γ[d] = Σ_n (r_y x̂ + g_y t_x̂), of β[d] = Σ_n r_y. Runs before
+// norm_rbwd, which may overwrite t_x with r_x.
+@compute @workgroup_size(256)
+fn layernorm_rbwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let d = item_index(gid, nwg);
+    if (d >= layer.n_in) { return; }
+    var rg = 0.0;
+    var rb = 0.0;
+    for (var n = 0u; n < batch.rows; n++) {
+        let i = n * layer.n_in + d;
+        let s = saved_stats(n);
+        let mean_t = work[layer.aux_off + 4u * n + 2u];
+        let c = work[layer.aux_off + 4u * n + 3u];
+        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
+        let ry = work[layer.r_y_off + i];
+        rg += ry * xh + work[layer.g_y_off + i] * txh;
+        rb += ry;
+    }
+    r_theta[layer.w_off + d] = rg;
+    r_theta[layer.b_off + d] = rb;
+}

@@ -1,0 +1,376 @@
+//! Normalisation layers with PyTorch's semantics: `nn.BatchNorm1d` / `nn.BatchNorm2d` (per
+//! channel over the batch and the plane) and `nn.LayerNorm` (per row over its features), with
+//! their f64 references for every pass (the oracle of shaders/norm.wgsl).
+//!
+//! One group of m values x (a channel of a batch for BatchNorm, a row for LayerNorm), with
+//! γ, β per channel (BatchNorm) or per feature (LayerNorm):
+//!
+//! ```text
+//! μ = mean x     σ² = mean (x − μ)²  (biased)     r = (σ² + ε)^(−1/2)     x̂ = (x − μ)·r
+//! y = γ x̂ + β
+//! backward (g = g_y):    A = Σ g,  B = Σ g x̂  (γ-weighted for LayerNorm: A = Σ γg, B = Σ γg x̂)
+//!                        g_β = Σ g, g_γ = Σ g x̂ (summed over the batch for LayerNorm)
+//!                        g_x = (r / m)·(m γg − A − x̂ B)
+//! tangent (t = R{x}, z_γ, z_β the direction's slices):
+//!                        c = mean(x̂ t),  t_x̂ = r·(t − mean t − x̂ c),  t_r = −r² c
+//!                        t_y = γ t_x̂ + z_γ x̂ + z_β
+//! R-backward (r_g = R{g_y}); with u = γg (u = γ g per element) and R{u} = z_γ g + γ r_g:
+//!                        A' = Σ R{u},  B' = Σ (R{u} x̂ + u t_x̂)
+//!                        R{g_x} = (t_r/m)(m u − A − x̂ B) + (r/m)(m R{u} − A' − t_x̂ B − x̂ B')
+//!                        R{g_β} = Σ r_g,  R{g_γ} = Σ (r_g x̂ + g t_x̂)
+//! ```
+//!
+//! With fixed statistics (BatchNorm in eval mode: μ, σ² are the running estimates, so they do
+//! not depend on x) the layer is affine: t_x̂ = r t, g_x = r γ g, R{g_x} = r R{u}.
+//!
+//! Running statistics (BatchNorm, momentum 0.1 as PyTorch): μ_run ← 0.9 μ_run + 0.1 μ,
+//! σ²_run ← 0.9 σ²_run + 0.1 σ²·m/(m − 1). They are not parameters: no gradient, no weight
+//! decay, no optimizer state.
+
+/// PyTorch's default ε of `BatchNorm*d` and `LayerNorm`.
+pub const DEFAULT_EPS: f64 = 1e-5;
+/// PyTorch's default momentum of the running statistics.
+pub const DEFAULT_MOMENTUM: f64 = 0.1;
+
+/// Which values form one normalisation group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormKind {
+    /// BatchNorm over `[rows, channels, plane]` (plane = H·W for 2-D, 1 for 1-D): a group is a
+    /// channel across the batch and the plane; γ, β per channel.
+    Batch {
+        /// Channels C.
+        channels: usize,
+        /// Values per channel of one row (H·W).
+        plane: usize,
+    },
+    /// LayerNorm over `[rows, features]`: a group is one row; γ, β per feature.
+    Layer {
+        /// Features D.
+        features: usize,
+    },
+}
+
+impl NormKind {
+    /// Values of one row.
+    pub fn row_len(self) -> usize {
+        match self {
+            NormKind::Batch { channels, plane } => channels * plane,
+            NormKind::Layer { features } => features,
+        }
+    }
+
+    /// Length of γ (and of β).
+    pub fn params(self) -> usize {
+        match self {
+            NormKind::Batch { channels, .. } => channels,
+            NormKind::Layer { features } => features,
+        }
+    }
+
+    /// Groups in a batch of `rows`.
+    pub fn groups(self, rows: usize) -> usize {
+        match self {
+            NormKind::Batch { channels, .. } => channels,
+            NormKind::Layer { .. } => rows,
+        }
+    }
+
+    /// Values per group in a batch of `rows`.
+    pub fn group_len(self, rows: usize) -> usize {
+        match self {
+            NormKind::Batch { plane, .. } => rows * plane,
+            NormKind::Layer { features } => features,
+        }
+    }
+
+    /// The flat index of the `k`-th value of group `group` and the index of its γ, β.
+    fn at(self, group: usize, k: usize) -> (usize, usize) {
+        match self {
+            NormKind::Batch { channels, plane } => {
+                let (n, p) = (k / plane, k % plane);
+                ((n * channels + group) * plane + p, group)
+            }
+            NormKind::Layer { features } => (group * features + k, k),
+        }
+    }
+
+    /// Every group's (value index, parameter index) pairs, in the fixed order the kernels sum.
+    fn members(self, rows: usize) -> Vec<Vec<(usize, usize)>> {
+        (0..self.groups(rows)).map(|g| (0..self.group_len(rows)).map(|k| self.at(g, k)).collect()).collect()
+    }
+}
+
+/// Per-group statistics: mean, biased variance, r = (σ² + ε)^(−1/2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    /// μ per group.
+    pub mean: Vec<f64>,
+    /// σ² per group (biased, 1/m).
+    pub var: Vec<f64>,
+    /// (σ² + ε)^(−1/2) per group.
+    pub r: Vec<f64>,
+}
+
+/// Where the statistics come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Statistics<'a> {
+    /// The batch's own (train mode; LayerNorm always): they depend on x, and every pass
+    /// differentiates through them.
+    Batch,
+    /// Fixed per-channel mean and variance (BatchNorm's eval mode, running statistics).
+    Fixed {
+        /// μ_run per channel.
+        mean: &'a [f64],
+        /// σ²_run per channel.
+        var: &'a [f64],
+    },
+}
+
+impl Statistics<'_> {
+    fn is_batch(&self) -> bool {
+        matches!(self, Statistics::Batch)
+    }
+}
+
+/// The statistics every pass uses.
+pub fn stats(kind: NormKind, rows: usize, x: &[f64], eps: f64, source: Statistics<'_>) -> Stats {
+    let groups = kind.members(rows);
+    let (mean, var): (Vec<f64>, Vec<f64>) = match source {
+        Statistics::Batch => groups
+            .iter()
+            .map(|members| {
+                let m = members.len() as f64;
+                let mu = members.iter().map(|&(i, _)| x[i]).sum::<f64>() / m;
+                let var = members.iter().map(|&(i, _)| (x[i] - mu).powi(2)).sum::<f64>() / m;
+                (mu, var)
+            })
+            .unzip(),
+        Statistics::Fixed { mean, var } => (mean.to_vec(), var.to_vec()),
+    };
+    let r = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    Stats { mean, var, r }
+}
+
+fn x_hat(kind: NormKind, rows: usize, x: &[f64], s: &Stats) -> Vec<f64> {
+    let mut out = vec![0.0; x.len()];
+    for (g, members) in kind.members(rows).iter().enumerate() {
+        for &(i, _) in members {
+            out[i] = (x[i] - s.mean[g]) * s.r[g];
+        }
+    }
+    out
+}
+
+/// y = γ x̂ + β; also the statistics used.
+pub fn fwd(
+    kind: NormKind,
+    rows: usize,
+    gamma: &[f64],
+    beta: &[f64],
+    x: &[f64],
+    eps: f64,
+    source: Statistics<'_>,
+) -> (Vec<f64>, Stats) {
+    let s = stats(kind, rows, x, eps, source);
+    let xh = x_hat(kind, rows, x, &s);
+    let mut y = vec![0.0; x.len()];
+    for members in kind.members(rows) {
+        for (i, p) in members {
+            y[i] = gamma[p] * xh[i] + beta[p];
+        }
+    }
+    (y, s)
+}
+
+/// t_x̂ for every value (t = None: the input does not depend on θ, so t_x̂ = 0).
+fn t_x_hat(kind: NormKind, rows: usize, xh: &[f64], t: Option<&[f64]>, s: &Stats, batch: bool) -> Vec<f64> {
+    let mut out = vec![0.0; xh.len()];
+    let Some(t) = t else { return out };
+    for (g, members) in kind.members(rows).iter().enumerate() {
+        let m = members.len() as f64;
+        let (mean_t, c) = if batch {
+            (
+                members.iter().map(|&(i, _)| t[i]).sum::<f64>() / m,
+                members.iter().map(|&(i, _)| xh[i] * t[i]).sum::<f64>() / m,
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        for &(i, _) in members {
+            out[i] = s.r[g] * (t[i] - mean_t - xh[i] * c);
+        }
+    }
+    out
+}
+
+/// t_y = γ t_x̂ + z_γ x̂ + z_β.
+#[allow(clippy::too_many_arguments)]
+pub fn tangent(
+    kind: NormKind,
+    rows: usize,
+    gamma: &[f64],
+    z_gamma: &[f64],
+    z_beta: &[f64],
+    x: &[f64],
+    t_x: Option<&[f64]>,
+    eps: f64,
+    source: Statistics<'_>,
+) -> Vec<f64> {
+    let s = stats(kind, rows, x, eps, source);
+    let xh = x_hat(kind, rows, x, &s);
+    let txh = t_x_hat(kind, rows, &xh, t_x, &s, source.is_batch());
+    let mut t_y = vec![0.0; x.len()];
+    for members in kind.members(rows) {
+        for (i, p) in members {
+            t_y[i] = gamma[p] * txh[i] + z_gamma[p] * xh[i] + z_beta[p];
+        }
+    }
+    t_y
+}
+
+/// (g_γ, g_β, g_x).
+pub fn bwd(
+    kind: NormKind,
+    rows: usize,
+    gamma: &[f64],
+    x: &[f64],
+    g_y: &[f64],
+    eps: f64,
+    source: Statistics<'_>,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let s = stats(kind, rows, x, eps, source);
+    let xh = x_hat(kind, rows, x, &s);
+    let (mut g_gamma, mut g_beta) = (vec![0.0; kind.params()], vec![0.0; kind.params()]);
+    let mut g_x = vec![0.0; x.len()];
+    for (g, members) in kind.members(rows).iter().enumerate() {
+        let m = members.len() as f64;
+        let (mut a, mut b) = (0.0, 0.0);
+        for &(i, p) in members {
+            let u = gamma[p] * g_y[i];
+            a += u;
+            b += u * xh[i];
+            g_gamma[p] += g_y[i] * xh[i];
+            g_beta[p] += g_y[i];
+        }
+        for &(i, p) in members {
+            let u = gamma[p] * g_y[i];
+            g_x[i] = if source.is_batch() { s.r[g] / m * (m * u - a - xh[i] * b) } else { s.r[g] * u };
+        }
+    }
+    (g_gamma, g_beta, g_x)
+}
+
+/// (R{g_γ}, R{g_β}, R{g_x}): the backward differentiated along (t_x, z_γ, z_β, r_y).
+#[allow(clippy::too_many_arguments)]
+pub fn rbwd(
+    kind: NormKind,
+    rows: usize,
+    gamma: &[f64],
+    z_gamma: &[f64],
+    x: &[f64],
+    t_x: Option<&[f64]>,
+    g_y: &[f64],
+    r_y: &[f64],
+    eps: f64,
+    source: Statistics<'_>,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let batch = source.is_batch();
+    let s = stats(kind, rows, x, eps, source);
+    let xh = x_hat(kind, rows, x, &s);
+    let txh = t_x_hat(kind, rows, &xh, t_x, &s, batch);
+    let (mut r_gamma, mut r_beta) = (vec![0.0; kind.params()], vec![0.0; kind.params()]);
+    let mut r_x = vec![0.0; x.len()];
+    for (g, members) in kind.members(rows).iter().enumerate() {
+        let m = members.len() as f64;
+        let r = s.r[g];
+        // c = mean(x̂ t), t_r = −r² c
+        let c = match t_x {
+            Some(t) if batch => members.iter().map(|&(i, _)| xh[i] * t[i]).sum::<f64>() / m,
+            _ => 0.0,
+        };
+        let t_r = -r * r * c;
+        let (mut a, mut b, mut a_r, mut b_r) = (0.0, 0.0, 0.0, 0.0);
+        for &(i, p) in members {
+            let u = gamma[p] * g_y[i];
+            let r_u = z_gamma[p] * g_y[i] + gamma[p] * r_y[i];
+            a += u;
+            b += u * xh[i];
+            a_r += r_u;
+            b_r += r_u * xh[i] + u * txh[i];
+            r_gamma[p] += r_y[i] * xh[i] + g_y[i] * txh[i];
+            r_beta[p] += r_y[i];
+        }
+        for &(i, p) in members {
+            let u = gamma[p] * g_y[i];
+            let r_u = z_gamma[p] * g_y[i] + gamma[p] * r_y[i];
+            r_x[i] = if batch {
+                t_r / m * (m * u - a - xh[i] * b) + r / m * (m * r_u - a_r - txh[i] * b - xh[i] * b_r)
+            } else {
+                r * r_u
+            };
+        }
+    }
+    (r_gamma, r_beta, r_x)
+}
+
+/// PyTorch's update of the running statistics after a train-mode forward over m values per
+/// channel (the variance entered is the unbiased one, σ²·m/(m − 1)).
+pub fn update_running(running_mean: &mut [f64], running_var: &mut [f64], batch: &Stats, m: usize, momentum: f64) {
+    let unbias = m as f64 / (m as f64 - 1.0);
+    for c in 0..running_mean.len() {
+        running_mean[c] = (1.0 - momentum) * running_mean[c] + momentum * batch.mean[c];
+        running_var[c] = (1.0 - momentum) * running_var[c] + momentum * batch.var[c] * unbias;
+    }
+}
+
+/// The layer's dispatches and uniforms: one workgroup per group in every pass (BatchNorm: per
+/// channel, so a fixed count; LayerNorm: per row), LayerNorm's γ, β sums one invocation per
+/// feature, run before the group kernels in the backward passes (its R-op reads t_x, which the
+/// group kernel's r_x may overwrite). `aux_off`: 4 floats per group saved from the forward and
+/// tangent passes for the backward ones; `run_off`: the running statistics in `stats`.
+pub(crate) fn plan(
+    cx: &super::plan::LayerContext,
+    meta: &mut crate::gpu::meta::LayerMeta,
+    kind: NormKind,
+    (w_off, b_off): (usize, usize),
+    aux_off: u32,
+    run_off: u32,
+) -> super::plan::LayerPasses {
+    use super::plan::{Items, LayerPasses};
+    use crate::gpu::Kernel::*;
+    meta.w_off = w_off as u32;
+    meta.b_off = b_off as u32;
+    meta.aux_off = aux_off;
+    meta.run_off = run_off;
+    meta.norm_eps_bits = (DEFAULT_EPS as f32).to_bits();
+    meta.norm_momentum_bits = (DEFAULT_MOMENTUM as f32).to_bits();
+    meta.n_in = kind.row_len() as u32;
+    meta.n_out = kind.row_len() as u32;
+    let groups = match kind {
+        NormKind::Batch { channels, plane } => {
+            meta.norm_kind = 0;
+            meta.c_in = channels as u32;
+            meta.h_in = plane as u32;
+            Items::Fixed(channels as u32)
+        }
+        NormKind::Layer { .. } => {
+            meta.norm_kind = 1;
+            Items::PerRow(1)
+        }
+    };
+    let one = |k| vec![cx.d(k, groups)];
+    let (mut bwd, mut rbwd) = (one(NormBwd), one(NormRbwd));
+    if let NormKind::Layer { features } = kind {
+        bwd.insert(0, cx.d(LayernormBwdParams, Items::Fixed(features as u32)));
+        rbwd.insert(0, cx.d(LayernormRbwdParams, Items::Fixed(features as u32)));
+    }
+    LayerPasses {
+        fwd: one(NormFwd),
+        tangent: one(NormTangent),
+        bwd,
+        rbwd,
+        fwd_tangent: None,
+        bwd_rbwd: None,
+        scratch: 0,
+    }
+}
