@@ -874,3 +874,55 @@ fn an_old_update_each_run_resumes_with_its_own_rule() {
     assert_eq!(record["optimizer"]["settings"]["update_each_variant"], "fresh", "{record}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A BatchNorm CNN from the command line: it trains, resumes bit-identically with its running
+/// statistics (the checkpoint and the export carry them under PyTorch's names), and `hessian`
+/// and `landscape` say which BatchNorm mode they used; a bad mode is refused.
+#[test]
+fn a_batchnorm_model_trains_resumes_and_is_analysed_in_both_bn_modes() {
+    if !has_gpu() {
+        return;
+    }
+    let (a, b) = (tmp("bn-straight"), tmp("bn-resumed"));
+    let model = "input 1x8x8; conv2d(6, k=3, p=1); batchnorm2d; relu; maxpool2d(2); flatten; linear(16); \
+                 batchnorm1d; relu; linear(10)";
+    let args = |out: &PathBuf, epochs: &str| -> Vec<String> {
+        ["train", "--data", "digits", "--model", model, "--epochs", epochs, "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([out.display().to_string()])
+            .collect()
+    };
+    for (out, epochs) in [(&a, "2"), (&b, "1")] {
+        let (ok, _, err) = run(&args(out, epochs).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = run(&["train", "--resume", b.to_str().unwrap(), "--epochs", "2"]);
+    assert!(ok, "{err}");
+    let (wa, _) = checkpoint::load(&a.join("final.safetensors")).unwrap();
+    let (wb, _) = checkpoint::load(&b.join("final.safetensors")).unwrap();
+    assert_eq!(wa, wb, "resumed weights or running statistics differ from the uninterrupted run's");
+    let names: Vec<&str> = wa.iter().map(|t| t.name.as_str()).collect();
+    for n in ["1.running_mean", "1.running_var", "1.num_batches_tracked", "6.running_var"] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    let tracked = wa.iter().find(|t| t.name == "1.num_batches_tracked").unwrap();
+    assert!(tracked.shape.is_empty() && tracked.values[0] > 0.0, "{tracked:?}");
+    let dir = a.to_str().unwrap();
+    let mut tops = Vec::new();
+    for mode in ["train", "eval"] {
+        let (ok, out, err) = run(&["hessian", "--run", dir, "--top-k", "1", "--rows", "64", "--bn-mode", mode, "--json"]);
+        assert!(ok, "{err}");
+        let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(r["bn_mode"], mode, "{r}");
+        tops.push(r["top_eigenvalues"][0].as_f64().unwrap());
+        let (ok, out, err) = run(&["hessian", "--run", dir, "--top-k", "1", "--rows", "64", "--bn-mode", mode]);
+        assert!(ok && out.contains(&format!("BatchNorm in {mode} mode")), "{out}{err}");
+    }
+    assert!(tops[0] != tops[1], "the two modes are different functions: {tops:?}");
+    let (ok, out, err) = run(&["landscape", "--run", dir, "--range", "-1:1:3", "--bn-mode", "eval"]);
+    assert!(ok && out.contains("BatchNorm in eval mode"), "{out}{err}");
+    fails(&["hessian", "--run", dir, "--top-k", "1", "--bn-mode", "test"], &["--bn-mode", "train or eval"]);
+    let _ = std::fs::remove_dir_all(&a);
+    let _ = std::fs::remove_dir_all(&b);
+}

@@ -11,7 +11,7 @@ use adahessian_wgpu::curvature::report::{
 };
 use adahessian_wgpu::curvature::{self, HessianOperator, PowerOptions};
 use adahessian_wgpu::data::DeviceDataset;
-use adahessian_wgpu::nn::{ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::nn::{BnMode, ModelSpec, Network, NetworkOptions};
 use adahessian_wgpu::{block_on, gpu::Gpu};
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -40,9 +40,15 @@ pub struct Source {
     /// which evaluates them as one batch).
     #[arg(long)]
     rows: Option<usize>,
+    /// Where BatchNorm layers take their statistics from: train (the batch's, differentiated
+    /// through: the loss AdaHessian trains on) or eval (the running statistics: BatchNorm is
+    /// affine, as PyHessian analyses). The report says which was used.
+    #[arg(long, default_value = "train")]
+    bn_mode: String,
 }
 
 struct Loaded {
+    bn_mode: BnMode,
     spec: ModelSpec,
     weights: Vec<NamedTensor>,
     data: Data,
@@ -51,6 +57,7 @@ struct Loaded {
 
 impl Source {
     fn load(&self) -> Result<Loaded> {
+        let bn_mode = BnMode::parse(&self.bn_mode).context("--bn-mode")?;
         let (spec, data, dir, default_ckpt) = match &self.run {
             Some(dir) => {
                 let (data_args, seed) = crate::run_data_args(dir)?;
@@ -81,7 +88,7 @@ impl Source {
             .into_iter()
             .filter(|t| !t.name.contains("optimizer") && !t.name.starts_with("batch_order"))
             .collect();
-        Ok(Loaded { spec, weights, data, dir })
+        Ok(Loaded { bn_mode, spec, weights, data, dir })
     }
 }
 
@@ -90,7 +97,15 @@ fn network(gpu: &Gpu, l: &Loaded, max_batch: usize) -> Result<Network> {
     for t in &l.weights {
         net.set_tensor(gpu, &t.name, &t.shape, &t.values).context("the checkpoint does not match the model")?;
     }
+    net.set_bn_mode(l.bn_mode);
     Ok(net)
+}
+
+impl Loaded {
+    /// The BatchNorm mode for the report, None for a model without BatchNorm.
+    fn bn_mode_name(&self) -> Result<Option<String>> {
+        Ok(self.spec.resolve()?.has_batch_norm().then(|| self.bn_mode.name().to_string()))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -249,6 +264,7 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
         parameters: model.n_params,
         rows,
         split: cmd.split.clone(),
+        bn_mode: l.bn_mode_name()?,
         ..Default::default()
     };
     if let Some(k) = top_k {
@@ -572,6 +588,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         directions: cmd.directions.clone(),
         dim: cmd.dim,
         grid: (axis_a.points, if cmd.dim == 2 { axis_b.points } else { 1 }),
+        bn_mode: l.bn_mode_name()?,
         splits: summaries,
         explained_variance: explained,
         trajectory_points: path.len(),

@@ -90,6 +90,11 @@ pub struct HessianReport {
     pub rows: usize,
     /// Which split.
     pub split: String,
+    /// Where BatchNorm took its statistics from: "train" (the batch's, differentiated through,
+    /// as AdaHessian trains) or "eval" (the running ones, as PyHessian analyses); None for a
+    /// model without BatchNorm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bn_mode: Option<String>,
     /// `--top-k`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub top: Option<TopEigenResult>,
@@ -121,8 +126,11 @@ impl HessianReport {
         let _ = writeln!(t, "adapter: {}", self.adapter);
         let _ = writeln!(
             t,
-            "Hessian of the mean loss over {} {} rows, {} parameters",
-            self.rows, self.split, self.parameters
+            "Hessian of the mean loss over {} {} rows, {} parameters{}",
+            self.rows,
+            self.split,
+            self.parameters,
+            bn_mode_text(self.bn_mode.as_deref())
         );
         if let Some(r) = &self.top {
             let values: Vec<String> = r.top_eigenvalues.iter().map(|v| format!("{v:.6e}")).collect();
@@ -226,6 +234,9 @@ pub struct LandscapeReport {
     pub dim: usize,
     /// Grid points per axis (a, b).
     pub grid: (usize, usize),
+    /// BatchNorm's statistics source, as in [`HessianReport::bn_mode`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bn_mode: Option<String>,
     /// Per split.
     pub splits: Vec<LandscapeSplit>,
     /// For PCA directions: the share of the trajectory's variance each explains.
@@ -241,10 +252,22 @@ pub struct LandscapeReport {
     pub out: String,
 }
 
+/// ", BatchNorm in train mode (batch statistics)" and the like, or nothing without BatchNorm.
+fn bn_mode_text(mode: Option<&str>) -> &'static str {
+    match mode {
+        Some("train") => ", BatchNorm in train mode (the batch's statistics, differentiated through)",
+        Some("eval") => ", BatchNorm in eval mode (the running statistics)",
+        _ => "",
+    }
+}
+
 impl LandscapeReport {
     /// The report as the terminal shows it.
     pub fn to_text(&self) -> String {
         let mut t = String::new();
+        if let Some(mode) = self.bn_mode.as_deref() {
+            let _ = writeln!(t, "loss{}", bn_mode_text(Some(mode)));
+        }
         if let Some([a, b]) = self.explained_variance {
             let _ = writeln!(
                 t,
