@@ -911,7 +911,8 @@ fn a_batchnorm_model_trains_resumes_and_is_analysed_in_both_bn_modes() {
     let dir = a.to_str().unwrap();
     let mut tops = Vec::new();
     for mode in ["train", "eval"] {
-        let (ok, out, err) = run(&["hessian", "--run", dir, "--top-k", "1", "--rows", "64", "--bn-mode", mode, "--json"]);
+        let (ok, out, err) =
+            run(&["hessian", "--run", dir, "--top-k", "1", "--rows", "64", "--bn-mode", mode, "--json"]);
         assert!(ok, "{err}");
         let r: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(r["bn_mode"], mode, "{r}");

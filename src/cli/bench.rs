@@ -200,6 +200,7 @@ impl Profile<'_> {
             for t in &times {
                 let layer = match layers.get(t.layer) {
                     Some(l) => format!("{} {}", t.layer, describe_op(&l.op)),
+                    None if t.kernel.entry_point().starts_with("fanout") => "residual fan-in sum".to_string(),
                     None => "loss".to_string(),
                 };
                 let kernel = t.kernel.entry_point();
@@ -229,6 +230,9 @@ fn describe_op(op: &adahessian_wgpu::nn::LayerOp) -> String {
         LayerOp::MaxPool2d { geom: g } => format!("maxpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
         LayerOp::AvgPool2d { geom: g } => format!("avgpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
         LayerOp::Activation { act, n } => format!("{act:?} {n}").to_lowercase(),
+        LayerOp::Add { shortcut: s, .. } => {
+            format!("add {}x{}x{}->{}x{}x{}", s.c_in, s.h_in, s.w_in, s.c_out, s.h_out, s.w_out)
+        }
         LayerOp::Norm { kind: adahessian_wgpu::nn::norm::NormKind::Batch { channels, plane }, .. } => {
             format!("batchnorm {channels}x{plane}")
         }

@@ -59,6 +59,7 @@ pub enum ShaderModule {
     Pool,
     Activation,
     Norm,
+    Add,
     Loss,
     Probe,
     Optim,
@@ -75,12 +76,13 @@ macro_rules! shader {
 
 impl ShaderModule {
     /// Every module.
-    pub const ALL: [ShaderModule; 11] = [
+    pub const ALL: [ShaderModule; 12] = [
         ShaderModule::Dense,
         ShaderModule::Conv,
         ShaderModule::Pool,
         ShaderModule::Activation,
         ShaderModule::Norm,
+        ShaderModule::Add,
         ShaderModule::Loss,
         ShaderModule::Probe,
         ShaderModule::Optim,
@@ -108,6 +110,7 @@ impl ShaderModule {
                 shader!("common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "activation.wgsl")
             }
             ShaderModule::Norm => shader!("common.wgsl", "layer_bindings.wgsl", "norm.wgsl"),
+            ShaderModule::Add => shader!("common.wgsl", "layer_bindings.wgsl", "add.wgsl"),
             ShaderModule::Loss => shader!("common.wgsl", "layer_bindings.wgsl", "loss.wgsl"),
             ShaderModule::Probe => shader!("common.wgsl", "optim_bindings.wgsl", "probe.wgsl"),
             ShaderModule::Optim => {
@@ -132,6 +135,7 @@ impl ShaderModule {
             | ShaderModule::Pool
             | ShaderModule::Activation
             | ShaderModule::Norm
+            | ShaderModule::Add
             | ShaderModule::Loss
             | ShaderModule::Surface => BindLayout::Layer,
             ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
@@ -235,6 +239,10 @@ kernels! {
         NormFwd "norm_fwd" WorkgroupPerItem, NormTangent "norm_tangent" WorkgroupPerItem,
         NormBwd "norm_bwd" WorkgroupPerItem, NormRbwd "norm_rbwd" WorkgroupPerItem,
         LayernormBwdParams "layernorm_bwd_params", LayernormRbwdParams "layernorm_rbwd_params",
+    ],
+    Add: [
+        AddFwd "add_fwd", AddTangent "add_tangent", AddBwd "add_bwd", AddRbwd "add_rbwd",
+        AddBwdSkip "add_bwd_skip", AddRbwdSkip "add_rbwd_skip", FanoutSum "fanout_sum", FanoutSumR "fanout_sum_r",
     ],
     Loss: [
         CrossEntropyFwd "cross_entropy_fwd", CrossEntropyTangent "cross_entropy_tangent",

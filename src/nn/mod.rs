@@ -10,6 +10,7 @@ pub mod norm;
 pub(crate) mod plan;
 pub mod pool;
 pub mod reference;
+pub(crate) mod residual;
 pub mod text;
 
 pub use activation::Activation;
@@ -66,6 +67,33 @@ pub enum Layer {
     /// `nn.LayerNorm(shape)` over the whole of each row (ε 1e-5, affine), γ and β of the
     /// input's shape.
     LayerNorm,
+    /// Opens a residual block: the layers up to the matching [`Layer::EndResidual`] are its body
+    /// f, and the block computes f(x) + s(x) with the shortcut s. Named as a module holding
+    /// `body` (an `nn.Sequential`): its layers' parameters are `{block}.body.{j}.weight`.
+    Residual(Shortcut),
+    /// Closes the residual block opened last (blocks do not nest).
+    EndResidual,
+}
+
+/// The shortcut of a residual block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shortcut {
+    /// s(x) = x: the body keeps the shape.
+    Identity,
+    /// He et al.'s CIFAR "option A": s(x)[n, c, i, j] = x[n, c − p, s·i, s·j] for
+    /// p ≤ c < p + C_in, else 0, with p = (C_out − C_in)/2 and the stride s the body's spatial
+    /// subsampling; no parameters.
+    Pad,
+}
+
+impl Shortcut {
+    /// The text form's name (`residual(shortcut=pad)`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Shortcut::Identity => "identity",
+            Shortcut::Pad => "pad",
+        }
+    }
 }
 
 /// A sequential model: input shape, layers, loss.
@@ -121,9 +149,60 @@ impl ModelSpec {
             params.push(ParamTensor { name, shape, offset, fan_in, role });
             offset
         };
-        for (index, layer) in self.layers.iter().enumerate() {
+        // the module names: top-level layers by their nn.Sequential index; inside a residual
+        // block, `{block}.body.{j}`
+        struct Open {
+            top: usize,
+            inner: usize,
+            skip: usize,
+            shape: Vec<usize>,
+            shortcut: Shortcut,
+            at: usize,
+        }
+        let mut top = 0usize;
+        let mut block: Option<Open> = None;
+        for (flat, layer) in self.layers.iter().enumerate() {
             let input = nodes.len() - 1;
-            let what = format!("layer {index} ({})", layer.torch_name());
+            let what = format!("layer {flat} ({})", layer.torch_name());
+            let module = match &block {
+                Some(b) => format!("{}.body.{}", b.top, b.inner),
+                None => top.to_string(),
+            };
+            let index = module;
+            match *layer {
+                Layer::Residual(shortcut) => {
+                    if let Some(b) = &block {
+                        return Err(Error::Shape(format!(
+                            "{what}: residual blocks do not nest (the block opened at layer {} is still open)",
+                            b.at
+                        )));
+                    }
+                    block = Some(Open { top, inner: 0, skip: input, shape: shape.clone(), shortcut, at: flat });
+                    continue;
+                }
+                Layer::EndResidual => {
+                    let b =
+                        block.take().ok_or_else(|| Error::Shape(format!("{what}: '}}' closes no residual block")))?;
+                    if b.inner == 0 {
+                        return Err(Error::Shape(format!("{what}: the residual block has no layers")));
+                    }
+                    let geom = ShortcutGeom::new(&what, b.shortcut, &b.shape, &shape)?;
+                    nodes.push(shape.iter().product());
+                    layers.push(ResolvedLayer {
+                        torch_index: b.top,
+                        input,
+                        output: input + 1,
+                        op: LayerOp::Add { skip: b.skip, shortcut: geom },
+                    });
+                    top += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            match &mut block {
+                Some(b) => b.inner += 1,
+                None => top += 1,
+            }
             let planes = |shape: &[usize]| -> Result<(usize, usize, usize)> {
                 match *shape {
                     [c, h, w] => Ok((c, h, w)),
@@ -215,12 +294,17 @@ impl ModelSpec {
                     Some(LayerOp::Norm { kind, w_off, b_off, running })
                 }
                 Layer::Activation(Activation::Identity) => None,
+                // opened and closed above
+                Layer::Residual(_) | Layer::EndResidual => None,
                 Layer::Activation(act) => Some(LayerOp::Activation { act, n: shape.iter().product() }),
             };
             if let Some(op) = op {
                 nodes.push(shape.iter().product());
-                layers.push(ResolvedLayer { torch_index: index, input, output: input + 1, op });
+                layers.push(ResolvedLayer { torch_index: top.saturating_sub(1), input, output: input + 1, op });
             }
+        }
+        if let Some(b) = block {
+            return Err(Error::Shape(format!("the residual block opened at layer {} is never closed with '}}'", b.at)));
         }
         if shape.len() != 1 {
             return Err(Error::Shape(format!(
@@ -281,6 +365,8 @@ impl Layer {
             Layer::BatchNorm2d => "BatchNorm2d",
             Layer::BatchNorm1d => "BatchNorm1d",
             Layer::LayerNorm => "LayerNorm",
+            Layer::Residual(_) => "Residual",
+            Layer::EndResidual => "end of Residual",
         }
     }
 }
@@ -488,6 +574,15 @@ pub enum LayerOp {
         /// Its entry in `Resolved::running` (BatchNorm).
         running: Option<usize>,
     },
+    /// The end of a residual block: y = x + s(skip), where x (the layer's input) is the body's
+    /// output and `skip` the block's input node, which has two consumers (the body's first
+    /// layer and this one): its cotangents are the sum of what both send back.
+    Add {
+        /// The block's input node.
+        skip: usize,
+        /// The shortcut s.
+        shortcut: ShortcutGeom,
+    },
     /// y = f(x) over `n` features.
     Activation {
         /// Which f.
@@ -495,6 +590,128 @@ pub enum LayerOp {
         /// Width.
         n: usize,
     },
+}
+
+/// A residual block's shortcut from the block input `[C_in, H_in, W_in]` (or `[D]`) to the
+/// body's output shape: identity, or option A (stride and zero channels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortcutGeom {
+    /// Input channels (features for a flat block).
+    pub c_in: usize,
+    /// Input height (1 when flat).
+    pub h_in: usize,
+    /// Input width (1 when flat).
+    pub w_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Output height.
+    pub h_out: usize,
+    /// Output width.
+    pub w_out: usize,
+    /// Spatial subsampling s (1 for identity).
+    pub stride: usize,
+    /// Zero channels p before the copied ones (C_out − C_in)/2.
+    pub pad: usize,
+}
+
+impl ShortcutGeom {
+    fn new(what: &str, shortcut: Shortcut, input: &[usize], output: &[usize]) -> Result<ShortcutGeom> {
+        let planes = |s: &[usize]| match *s {
+            [c, h, w] => (c, h, w),
+            [d] => (d, 1, 1),
+            _ => (s.iter().product(), 1, 1),
+        };
+        let ((c_in, h_in, w_in), (c_out, h_out, w_out)) = (planes(input), planes(output));
+        let geom = |stride, pad| ShortcutGeom { c_in, h_in, w_in, c_out, h_out, w_out, stride, pad };
+        match shortcut {
+            Shortcut::Identity => {
+                if input != output {
+                    return Err(Error::Shape(format!(
+                        "{what}: the identity shortcut needs the body to keep its input's shape {input:?}, but it \
+                         ends with {output:?}; use residual(shortcut=pad) for a stride / channel change"
+                    )));
+                }
+                Ok(geom(1, 0))
+            }
+            Shortcut::Pad => {
+                let stride = h_in.div_ceil(h_out.max(1));
+                let fits = input.len() == output.len()
+                    && c_out >= c_in
+                    && (c_out - c_in) % 2 == 0
+                    && h_in.div_ceil(stride) == h_out
+                    && w_in.div_ceil(stride) == w_out;
+                if !fits {
+                    return Err(Error::Shape(format!(
+                        "{what}: the pad shortcut (option A) maps {input:?} to {output:?} only by one stride s for \
+                         both axes (⌈H/s⌉, ⌈W/s⌉) and an even number of added channels"
+                    )));
+                }
+                Ok(geom(stride, (c_out - c_in) / 2))
+            }
+        }
+    }
+
+    /// Elements of one output row.
+    pub fn out_len(&self) -> usize {
+        self.c_out * self.h_out * self.w_out
+    }
+
+    /// Elements of one input row.
+    pub fn in_len(&self) -> usize {
+        self.c_in * self.h_in * self.w_in
+    }
+
+    /// s(x) for one row-major batch: the identity, or option A's strided copy into the middle
+    /// channels. Also the tangent (pass t_x).
+    pub fn apply(&self, rows: usize, x: &[f64]) -> Vec<f64> {
+        let mut y = vec![0.0; rows * self.out_len()];
+        for n in 0..rows {
+            for c in self.pad..self.pad + self.c_in {
+                for i in 0..self.h_out {
+                    for j in 0..self.w_out {
+                        let src = ((n * self.c_in + c - self.pad) * self.h_in + self.stride * i) * self.w_in
+                            + self.stride * j;
+                        y[((n * self.c_out + c) * self.h_out + i) * self.w_out + j] = x[src];
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// sᵀ g: the adjoint, scattering into the strided positions of the copied channels. Also
+    /// the R-backward (pass r_y).
+    pub fn adjoint(&self, rows: usize, g_y: &[f64]) -> Vec<f64> {
+        let mut g = vec![0.0; rows * self.in_len()];
+        for n in 0..rows {
+            for c in self.pad..self.pad + self.c_in {
+                for i in 0..self.h_out {
+                    for j in 0..self.w_out {
+                        let dst = ((n * self.c_in + c - self.pad) * self.h_in + self.stride * i) * self.w_in
+                            + self.stride * j;
+                        g[dst] += g_y[((n * self.c_out + c) * self.h_out + i) * self.w_out + j];
+                    }
+                }
+            }
+        }
+        g
+    }
+
+    /// Writes the geometry into the add kernel's uniforms (c/h/w in and out, stride_h = s,
+    /// pad_h = p).
+    pub(crate) fn write_meta(&self, meta: &mut crate::gpu::meta::LayerMeta) {
+        let u = |v: usize| v as u32;
+        meta.c_in = u(self.c_in);
+        meta.h_in = u(self.h_in);
+        meta.w_in = u(self.w_in);
+        meta.c_out = u(self.c_out);
+        meta.h_out = u(self.h_out);
+        meta.w_out = u(self.w_out);
+        meta.stride_h = u(self.stride);
+        meta.pad_h = u(self.pad);
+        meta.n_in = u(self.in_len());
+        meta.n_out = u(self.out_len());
+    }
 }
 
 /// A layer between two nodes (tensors) of the model.
@@ -550,6 +767,11 @@ impl Resolved {
             out[r.offset + r.channels..r.offset + 2 * r.channels].fill(1.0);
         }
         out
+    }
+
+    /// Whether the model branches (a residual block): then nodes have more than one consumer.
+    pub fn is_graph(&self) -> bool {
+        self.layers.iter().any(|l| matches!(l.op, LayerOp::Add { .. }))
     }
 
     /// Whether any layer normalises with batch statistics in train mode (BatchNorm).

@@ -4,7 +4,7 @@
 //! `gpu::kernels` builds on first use); only `prepare` writes the batch's row indices and size before a submit.
 
 use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists};
-use super::{conv, dense, norm, pool, LayerOp, ModelSpec, Resolved};
+use super::{conv, dense, norm, pool, residual, LayerOp, ModelSpec, Resolved};
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{read_f32_with, staging_buffer};
@@ -170,9 +170,24 @@ fn plan_layers(
                 let run_off = stat::LEN + running.map_or(0, |i| model.running[i].offset);
                 norm::plan(&cx, &mut meta, kind, (w_off, b_off), aux, run_off as u32)
             }
+            LayerOp::Add { skip, shortcut } => residual::plan(&cx, &mut meta, &shortcut, skip, layout.nodes[skip]),
         };
         metas.push(meta);
         passes.push(p);
+    }
+    // a residual block's input (not the data) gets the add's share of its cotangents after its
+    // other consumer, the block's first layer, has written its own
+    for layer in &model.layers {
+        if let LayerOp::Add { skip, .. } = layer.op {
+            if skip == 0 {
+                continue;
+            }
+            let Some(first) = model.layers.iter().position(|l| l.input == skip) else { continue };
+            let mut meta = LayerMeta::default();
+            let group = metas.len();
+            residual::fan_in_sums(&mut passes[first], group, &mut meta, model.nodes[skip], layout.nodes[skip]);
+            metas.push(meta);
+        }
     }
     // the layers' backward scratch: one region, as large as the largest need (layers run one at
     // a time); a layer's aux offsets were set relative to its start
@@ -186,7 +201,9 @@ fn plan_layers(
             }
         }
     }
-    if kernels.tiled() {
+    // folding writes a node's neighbours from one kernel, which a node with two consumers (a
+    // residual block's input) cannot allow
+    if kernels.tiled() && !model.is_graph() {
         fold_activations_into_dense(model, &layout.nodes, &mut metas, &mut passes);
     }
     (metas, passes)

@@ -119,6 +119,10 @@ pub(crate) struct NodeOffsets {
     pub t: u32,
     pub g: u32,
     pub r: u32,
+    /// a residual block input's second cotangent and R-cotangent slots (the add's share,
+    /// summed into g and r by `fanout_sum`); 0 elsewhere
+    pub g2: u32,
+    pub r2: u32,
 }
 
 /// The activation arena: every node's value x and cotangent g; with curvature, tangents t and
@@ -171,6 +175,8 @@ pub(crate) fn tangent_kept(model: &Resolved, i: usize) -> bool {
     }
     model.layers.iter().filter(|l| l.input == i).any(|l| match l.op {
         LayerOp::Dense { .. } | LayerOp::Conv2d { .. } | LayerOp::Norm { .. } => true,
+        // (graph models keep every tangent; the add's R-backward reads none)
+        LayerOp::Add { .. } => false,
         LayerOp::Activation { act, .. } => act != super::Activation::Relu,
         LayerOp::MaxPool2d { .. } | LayerOp::AvgPool2d { .. } => false,
     })
@@ -222,6 +228,10 @@ impl ArenaLayout {
             .layers
             .first()
             .is_some_and(|l| l.input == 0 && matches!(l.op, LayerOp::Dense { .. } | LayerOp::Conv2d { .. }));
+        if model.is_graph() {
+            l.graph_nodes(model, rows, curvature, data_is_inert);
+            return l.with_loss_slots(model, rows);
+        }
         for (i, &w) in model.nodes.iter().enumerate() {
             let own = |l: &mut ArenaLayout, wanted: bool| if wanted { l.take(rows * w) } else { 0 };
             let live = !(i == 0 && data_is_inert);
@@ -229,7 +239,7 @@ impl ArenaLayout {
             let t = own(&mut l, curvature && live && tangent_kept(model, i));
             let g = own(&mut l, live);
             let r = own(&mut l, curvature && live && i == 0);
-            l.nodes.push(NodeOffsets { x, t, g, r });
+            l.nodes.push(NodeOffsets { x, t, g, r, ..Default::default() });
             l.values += rows * w;
             l.tangents += rows * w * usize::from(curvature && live && tangent_kept(model, i));
             l.cotangents += rows * w * (usize::from(live) + usize::from(curvature && live && i == 0));
@@ -256,12 +266,47 @@ impl ArenaLayout {
                 }
             }
         }
-        l.target_off = l.take(rows * model.loss.target_width(model.output_width()));
-        l.loss_off = l.take(rows);
-        l.hit_off = l.take(rows);
-        l.lse_off = l.take(rows);
-        l.t_loss_off = l.take(rows);
-        l
+        l.with_loss_slots(model, rows)
+    }
+
+    /// The loss's slots after the nodes.
+    fn with_loss_slots(mut self, model: &Resolved, rows: usize) -> ArenaLayout {
+        self.target_off = self.take(rows * model.loss.target_width(model.output_width()));
+        self.loss_off = self.take(rows);
+        self.hit_off = self.take(rows);
+        self.lse_off = self.take(rows);
+        self.t_loss_off = self.take(rows);
+        self
+    }
+
+    /// A branching model's nodes: every value, tangent, cotangent and R-cotangent in a slot of
+    /// its own (the chain's liveness sharing above assumes each node is read only by the next
+    /// layer, which a residual block's input is not), and the second cotangent slots of every
+    /// block input that needs a cotangent.
+    fn graph_nodes(&mut self, model: &Resolved, rows: usize, curvature: bool, data_is_inert: bool) {
+        let skips: Vec<usize> = model
+            .layers
+            .iter()
+            .filter_map(|l| if let LayerOp::Add { skip, .. } = l.op { Some(skip) } else { None })
+            .collect();
+        for (i, &w) in model.nodes.iter().enumerate() {
+            let live = !(i == 0 && data_is_inert);
+            let n = rows * w;
+            let take = |l: &mut ArenaLayout, wanted: bool| if wanted { l.take(n) } else { 0 };
+            let x = take(self, true);
+            let t = take(self, curvature && live);
+            let g = take(self, live);
+            let r = take(self, curvature && live);
+            let fan_out = live && i > 0 && skips.contains(&i);
+            let g2 = take(self, fan_out);
+            let r2 = take(self, fan_out && curvature);
+            self.nodes.push(NodeOffsets { x, t, g, r, g2, r2 });
+            self.values += n;
+            self.tangents += n * usize::from(curvature && live);
+            self.cotangents += n
+                * (usize::from(live) * (1 + usize::from(curvature))
+                    + usize::from(fan_out) * (1 + usize::from(curvature)));
+        }
     }
 
     /// `n` more floats; their offset.

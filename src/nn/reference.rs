@@ -107,6 +107,14 @@ pub fn pass_in(
                 let t = z.map(|_| activation::tangent(act, xin, &tangents[layer.input]));
                 (y, t)
             }
+            LayerOp::Add { skip, shortcut } => {
+                let y: Vec<f64> = xin.iter().zip(shortcut.apply(rows, &nodes[skip])).map(|(a, b)| a + b).collect();
+                let t = z.map(|_| {
+                    let t_s = shortcut.apply(rows, &tangents[skip]);
+                    tangents[layer.input].iter().zip(t_s).map(|(a, b)| a + b).collect()
+                });
+                (y, t)
+            }
             LayerOp::Norm { kind, w_off, b_off, running } => {
                 let n = kind.params();
                 let (gamma, beta) = (&theta[w_off..w_off + n], &theta[b_off..b_off + n]);
@@ -148,14 +156,14 @@ pub fn pass_in(
                 let (g_w, g_b, g_x) = dense::bwd(s, w, xin, &g_y);
                 grad[w_off..w_off + n_in * n_out].copy_from_slice(&g_w);
                 grad[b_off..b_off + n_out].copy_from_slice(&g_b);
-                g[layer.input] = g_x;
+                add_into(&mut g[layer.input], g_x);
                 if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
                     let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
                     let (r_w, r_b, r_x) =
                         dense::rbwd(s, w, &z[w_off..w_off + n_in * n_out], xin, t_x, &g_y, &r[layer.output]);
                     hz[w_off..w_off + n_in * n_out].copy_from_slice(&r_w);
                     hz[b_off..b_off + n_out].copy_from_slice(&r_b);
-                    r[layer.input] = r_x;
+                    add_into(&mut r[layer.input], r_x);
                 }
             }
             LayerOp::Conv2d { geom, w_off, b_off } => {
@@ -164,27 +172,40 @@ pub fn pass_in(
                 let (g_w, g_b, g_x) = conv::bwd(&geom, rows, w, xin, &g_y);
                 grad[w_off..w_off + wl].copy_from_slice(&g_w);
                 grad[b_off..b_off + bl].copy_from_slice(&g_b);
-                g[layer.input] = g_x;
+                add_into(&mut g[layer.input], g_x);
                 if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
                     let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
                     let (r_w, r_b, r_x) =
                         conv::rbwd(&geom, rows, w, &z[w_off..w_off + wl], xin, t_x, &g_y, &r[layer.output]);
                     hz[w_off..w_off + wl].copy_from_slice(&r_w);
                     hz[b_off..b_off + bl].copy_from_slice(&r_b);
-                    r[layer.input] = r_x;
+                    add_into(&mut r[layer.input], r_x);
                 }
             }
             LayerOp::MaxPool2d { geom } => {
                 let arg = pool::argmax(&geom, rows, xin);
-                g[layer.input] = pool::max_scatter(&arg, &g_y, xin.len());
+                add_into(&mut g[layer.input], pool::max_scatter(&arg, &g_y, xin.len()));
                 if z.is_some() {
-                    r[layer.input] = pool::max_scatter(&arg, &r[layer.output], xin.len());
+                    let r_x = pool::max_scatter(&arg, &r[layer.output], xin.len());
+                    add_into(&mut r[layer.input], r_x);
                 }
             }
             LayerOp::AvgPool2d { geom } => {
-                g[layer.input] = pool::avg_bwd(&geom, rows, &g_y);
+                add_into(&mut g[layer.input], pool::avg_bwd(&geom, rows, &g_y));
                 if z.is_some() {
-                    r[layer.input] = pool::avg_bwd(&geom, rows, &r[layer.output]);
+                    let r_x = pool::avg_bwd(&geom, rows, &r[layer.output]);
+                    add_into(&mut r[layer.input], r_x);
+                }
+            }
+            LayerOp::Add { skip, shortcut } => {
+                // the body's output gets g_y, the block's input sᵀ g_y on top of what its other
+                // consumer (the body's first layer, later in this loop) sends back
+                add_into(&mut g[layer.input], g_y.clone());
+                add_into(&mut g[skip], shortcut.adjoint(rows, &g_y));
+                if z.is_some() {
+                    let r_y = r[layer.output].clone();
+                    add_into(&mut r[skip], shortcut.adjoint(rows, &r_y));
+                    add_into(&mut r[layer.input], r_y);
                 }
             }
             LayerOp::Norm { kind, w_off, b_off, running } => {
@@ -194,25 +215,36 @@ pub fn pass_in(
                 let (g_gamma, g_beta, g_x) = norm::bwd(kind, rows, gamma, xin, &g_y, eps, src);
                 grad[w_off..w_off + n].copy_from_slice(&g_gamma);
                 grad[b_off..b_off + n].copy_from_slice(&g_beta);
-                g[layer.input] = g_x;
+                add_into(&mut g[layer.input], g_x);
                 if let (Some(z), Some(hz)) = (z, hz.as_mut()) {
                     let t_x = (layer.input > 0).then(|| tangents[layer.input].as_slice());
                     let (r_gamma, r_beta, r_x) =
                         norm::rbwd(kind, rows, gamma, &z[w_off..w_off + n], xin, t_x, &g_y, &r[layer.output], eps, src);
                     hz[w_off..w_off + n].copy_from_slice(&r_gamma);
                     hz[b_off..b_off + n].copy_from_slice(&r_beta);
-                    r[layer.input] = r_x;
+                    add_into(&mut r[layer.input], r_x);
                 }
             }
             LayerOp::Activation { act, .. } => {
-                g[layer.input] = activation::bwd(act, xin, &g_y);
+                add_into(&mut g[layer.input], activation::bwd(act, xin, &g_y));
                 if z.is_some() {
-                    r[layer.input] = activation::rbwd(act, xin, &tangents[layer.input], &g_y, &r[layer.output]);
+                    let r_x = activation::rbwd(act, xin, &tangents[layer.input], &g_y, &r[layer.output]);
+                    add_into(&mut r[layer.input], r_x);
                 }
             }
         }
     }
     Pass { loss, grad, hz, nodes, batch_stats }
+}
+
+/// Cotangents accumulate: a node read by two layers (a residual block's input) gets the sum of
+/// what both send back.
+fn add_into(slot: &mut Vec<f64>, v: Vec<f64>) {
+    if slot.is_empty() {
+        *slot = v;
+    } else {
+        slot.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+    }
 }
 
 /// The running statistics after one train-mode forward pass over the batch (PyTorch's update,

@@ -12,6 +12,11 @@
 //! loss cross_entropy          # or mse
 //! ```
 //!
+//! A residual block is `residual(shortcut=identity|pad) { layers }`: its body's output plus the
+//! shortcut of its input (`pad` is He et al.'s option A, for a stride or channel change), e.g.
+//! `residual(shortcut=pad) { conv2d(32, k=3, s=2, p=1); batchnorm2d; relu; conv2d(32, k=3, p=1);
+//! batchnorm2d }; relu`. In `model.json` the braces are layer strings of their own (`"}"`).
+//!
 //! Arguments are read by position in the order shown (`conv2d(out, k, s, p)`, `maxpool2d(k, s)`,
 //! `linear(out)`) or by name (`out`, `k`/`kernel`, `s`/`stride`, `p`/`padding`); an argument that
 //! is not understood (an extra position, a repeat, `bias=`, `dilation=`, a typo) is an error
@@ -19,7 +24,7 @@
 //! (`:mse` at the end picks the MSE loss). `model.json` holds
 //! `{"input": [1, 8, 8], "layers": ["conv2d(16, k=3, p=1)", ...], "loss": "cross_entropy"}`.
 
-use super::{Activation, Layer, Loss, ModelSpec};
+use super::{Activation, Layer, Loss, ModelSpec, Shortcut};
 use crate::error::{Error, Result};
 
 impl ModelSpec {
@@ -96,6 +101,8 @@ pub fn layer_text(layer: &Layer) -> String {
         Layer::BatchNorm2d => "batchnorm2d".into(),
         Layer::BatchNorm1d => "batchnorm1d".into(),
         Layer::LayerNorm => "layernorm".into(),
+        Layer::Residual(shortcut) => format!("residual(shortcut={}) {{", shortcut.name()),
+        Layer::EndResidual => "}".into(),
     }
 }
 
@@ -217,6 +224,19 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
                 Layer::AvgPool2d { kernel, stride }
             })
         }
+        "residual" => {
+            let a = read(&[&["shortcut"]])?;
+            let shortcut = match a[0].unwrap_or("identity").to_ascii_lowercase().as_str() {
+                "identity" | "id" => Shortcut::Identity,
+                "pad" | "a" | "option_a" => Shortcut::Pad,
+                other => {
+                    return Err(Error::Config(format!(
+                        "{what}: unknown shortcut '{other}'; use identity or pad (option A: strided, zero channels)"
+                    )))
+                }
+            };
+            Ok(Layer::Residual(shortcut))
+        }
         "batchnorm2d" | "batchnorm1d" | "layernorm" => {
             // PyTorch's channel / shape argument is the input's, so it is not written; ε and
             // momentum are PyTorch's defaults (1e-5, 0.1)
@@ -249,7 +269,7 @@ type Parsed = (ModelSpec, Option<Loss>);
 fn parse_lines(text: &str) -> Result<Parsed> {
     let mut input = None;
     let mut loss = None;
-    let mut layers = Vec::new();
+    let mut layers = LayerTokens::default();
     for raw in text.split(['\n', ';']) {
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
@@ -265,12 +285,69 @@ fn parse_lines(text: &str) -> Result<Parsed> {
             }
             loss = Some(parse_loss(rest.trim_start_matches([' ', '=', ':']))?);
         } else {
-            layers.push(parse_layer(layers.len(), line)?);
+            layers.segment(line)?;
         }
     }
+    let layers = layers.finish()?;
     let input =
         input.ok_or_else(|| Error::Config("the model description needs an 'input' line, e.g. 'input 1x8x8'".into()))?;
     Ok((ModelSpec { input, layers, loss: loss.unwrap_or(Loss::CrossEntropy) }, loss))
+}
+
+/// Layers from segments of text, where `residual(...) {` opens a block and `}` closes it (the
+/// braces may share a segment with a layer: `residual(shortcut=pad) { conv2d(16, k=3)`).
+#[derive(Default)]
+struct LayerTokens {
+    layers: Vec<Layer>,
+    /// a `residual(...)` waits for its `{`
+    open_pending: bool,
+}
+
+impl LayerTokens {
+    fn segment(&mut self, text: &str) -> Result<()> {
+        let mut rest = text;
+        while let Some(at) = rest.find(['{', '}']) {
+            self.token(&rest[..at])?;
+            self.brace(rest.as_bytes()[at] == b'{')?;
+            rest = &rest[at + 1..];
+        }
+        self.token(rest)
+    }
+
+    fn token(&mut self, text: &str) -> Result<()> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        if self.open_pending {
+            return Err(Error::Config(format!("'{text}': a residual block needs '{{' after residual(...)")));
+        }
+        let layer = parse_layer(self.layers.len(), text)?;
+        self.open_pending = matches!(layer, Layer::Residual(_));
+        self.layers.push(layer);
+        Ok(())
+    }
+
+    fn brace(&mut self, open: bool) -> Result<()> {
+        match (open, self.open_pending) {
+            (true, true) => self.open_pending = false,
+            (true, false) => {
+                return Err(Error::Config(
+                    "'{' must follow residual(...), e.g. 'residual(shortcut=pad) { ... }'".into(),
+                ))
+            }
+            (false, true) => return Err(Error::Config("residual(...) needs '{' before its layers".into())),
+            (false, false) => self.layers.push(Layer::EndResidual),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Vec<Layer>> {
+        if self.open_pending {
+            return Err(Error::Config("residual(...) needs '{', its layers and '}'".into()));
+        }
+        Ok(self.layers)
+    }
 }
 
 fn parse_mlp(rest: &str) -> Result<Parsed> {
@@ -319,18 +396,20 @@ fn parse_json(text: &str) -> Result<Parsed> {
                 .ok_or_else(|| Error::Config(format!("input dimension {d} is not a whole number")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let layers = v
+    let mut tokens = LayerTokens::default();
+    for (i, l) in v
         .get("layers")
         .and_then(|l| l.as_array())
         .ok_or_else(|| Error::Config("model JSON needs \"layers\": an array of layer strings".into()))?
         .iter()
         .enumerate()
-        .map(|(i, l)| {
-            l.as_str()
-                .ok_or_else(|| Error::Config(format!("layer {i} must be a string such as \"linear(10)\", not {l}")))
-                .and_then(|s| parse_layer(i, s))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    {
+        let text = l
+            .as_str()
+            .ok_or_else(|| Error::Config(format!("layer {i} must be a string such as \"linear(10)\", not {l}")))?;
+        tokens.segment(text)?;
+    }
+    let layers = tokens.finish()?;
     let loss = match v.get("loss") {
         Some(l) => Some(parse_loss(l.as_str().ok_or_else(|| Error::Config("\"loss\" must be a string".into()))?)?),
         None => None,

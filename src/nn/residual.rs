@@ -1,0 +1,67 @@
+//! The end of a residual block (shaders/add.wgsl): y = x + s(skip), and the sum of the two
+//! cotangents at the block's input, which has two consumers. The shortcut's f64 reference is
+//! `ShortcutGeom::apply` / `adjoint` (src/nn/mod.rs); the whole-model reference accumulates
+//! cotangents at every node read twice.
+
+use super::plan::{Items, LayerContext, LayerPasses, NodeOffsets};
+use super::ShortcutGeom;
+use crate::gpu::meta::LayerMeta;
+use crate::gpu::Kernel::*;
+
+/// `LayerMeta::flags`: the block input has a tangent (it is not the data); add.wgsl.
+pub(crate) const FLAG_SKIP_HAS_TANGENT: u32 = 4;
+
+/// The add's dispatches: forward and tangent per output element; backward copies g_y to the
+/// body's output and gathers sᵀ g_y into the block input's second slot (not for the data, which
+/// needs no cotangent); likewise the R-ops.
+pub(crate) fn plan(
+    cx: &LayerContext,
+    meta: &mut LayerMeta,
+    geom: &ShortcutGeom,
+    skip: usize,
+    s: NodeOffsets,
+) -> LayerPasses {
+    geom.write_meta(meta);
+    meta.pre_x_off = s.x;
+    meta.pre_t_off = s.t;
+    meta.pre_g_off = s.g2;
+    meta.pre_r_off = s.r2;
+    if skip > 0 {
+        meta.flags |= FLAG_SKIP_HAS_TANGENT;
+    }
+    let out = Items::PerRow(geom.out_len() as u32);
+    let inp = Items::PerRow(geom.in_len() as u32);
+    let (mut bwd, mut rbwd) = (vec![cx.d(AddBwd, out)], vec![cx.d(AddRbwd, out)]);
+    if skip > 0 {
+        bwd.push(cx.d(AddBwdSkip, inp));
+        rbwd.push(cx.d(AddRbwdSkip, inp));
+    }
+    LayerPasses {
+        fwd: vec![cx.d(AddFwd, out)],
+        tangent: vec![cx.d(AddTangent, out)],
+        bwd,
+        rbwd,
+        fwd_tangent: None,
+        bwd_rbwd: None,
+        scratch: 0,
+    }
+}
+
+/// The sum g_skip += g'_skip (and r) for a block input of `width` features, recorded right
+/// after the backward of the block's first layer (the node's other consumer) and before the
+/// node's producer reads it: appended to that layer's backward lists. `group` is the sum's own
+/// uniforms slot.
+pub(crate) fn fan_in_sums(first: &mut LayerPasses, group: usize, meta: &mut LayerMeta, width: usize, s: NodeOffsets) {
+    meta.n_in = width as u32;
+    meta.g_x_off = s.g;
+    meta.pre_g_off = s.g2;
+    meta.r_x_off = s.r;
+    meta.pre_r_off = s.r2;
+    let d = |kernel| super::plan::Dispatch { kernel, group, items: Items::PerRow(width as u32) };
+    first.bwd.push(d(FanoutSum));
+    first.rbwd.push(d(FanoutSumR));
+    if let Some(fused) = first.bwd_rbwd.as_mut() {
+        fused.push(d(FanoutSum));
+        fused.push(d(FanoutSumR));
+    }
+}
