@@ -21,11 +21,12 @@ fn main() -> anyhow::Result<()> {
         input: vec![c_in, h, h],
         layers: vec![
             Layer::Activation(Activation::Relu),
-            Layer::Conv2d { out: c_out, kernel: (k, k), stride: (1, 1), padding: (k / 2, k / 2) },
+            Layer::Conv2d { out: c_out, kernel: (k, k), stride: (1, 1), padding: (k / 2, k / 2), bias: true },
             Layer::Flatten,
-            Layer::Dense { out: 10 },
+            Layer::Dense { out: 10, bias: true },
         ],
         loss: Loss::CrossEntropy,
+        naming: Default::default(),
     };
     let gpu = Gpu::new_blocking(GpuOptions::from_env()?)?;
     let net = Network::new(&gpu, &spec, NetworkOptions::new(batch, 0))?;

@@ -17,16 +17,17 @@ fn cnn(input: [usize; 3], c1: usize, c2: usize) -> ModelSpec {
     ModelSpec {
         input: input.to_vec(),
         layers: vec![
-            Conv2d { out: c1, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Conv2d { out: c1, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
             Activation(Act::Relu),
             MaxPool2d { kernel: (2, 2), stride: (2, 2) },
-            Conv2d { out: c2, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Conv2d { out: c2, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
             Activation(Act::Relu),
             MaxPool2d { kernel: (2, 2), stride: (2, 2) },
             Flatten,
-            Dense { out: 10 },
+            Dense { out: 10, bias: true },
         ],
         loss: Loss::CrossEntropy,
+        naming: Default::default(),
     }
 }
 

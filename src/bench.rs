@@ -130,7 +130,12 @@ pub fn matmul(gpu: &Gpu, n: usize, sets: &[KernelSet], reps: usize) -> Result<Ve
     if n == 0 {
         return Err(Error::Config("the matrix size must be at least 1".into()));
     }
-    let spec = ModelSpec { input: vec![n], layers: vec![Layer::Dense { out: n }], loss: Loss::Mse };
+    let spec = ModelSpec {
+        input: vec![n],
+        layers: vec![Layer::Dense { out: n, bias: true }],
+        loss: Loss::Mse,
+        naming: crate::nn::Naming::Sequential,
+    };
     let data = DeviceDataset::upload(gpu, &synthetic_data(&spec, n, 9)?)?;
     let peak = fp32_peak_gflops(gpu.adapter_name());
     let mut out = Vec::new();

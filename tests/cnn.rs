@@ -23,8 +23,9 @@ use common::{compare, dot, problem, problem_with, random_data, to_f64, uniform, 
 fn geometry(spec_input: [usize; 3], layer: Layer) -> Geometry {
     let spec = ModelSpec {
         input: spec_input.to_vec(),
-        layers: vec![layer, Layer::Flatten, Layer::Dense { out: 2 }],
+        layers: vec![layer, Layer::Flatten, Layer::Dense { out: 2, bias: true }],
         loss: Loss::Mse,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
     };
     match spec.resolve().unwrap().layers[0].op {
         LayerOp::Conv2d { geom, .. } | LayerOp::MaxPool2d { geom } | LayerOp::AvgPool2d { geom } => geom,
@@ -79,7 +80,7 @@ fn conv_kernels_match_reference() {
         (2, [1, 6, 11], 2, (6, 2), (1, 3), (0, 1)),
     ];
     for (rows, input, out, kernel, stride, padding) in cases {
-        let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding });
+        let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding, bias: true });
         let (mut meta, len) = meta_for(&g, rows);
         let p = g.weight_len() + g.c_out;
         meta.w_off = 0;
@@ -153,7 +154,7 @@ fn tiled_conv_kernels_match_reference() {
     ];
     let tiles = |n: usize| n.div_ceil(4);
     for (rows, input, out, kernel, stride, padding) in cases {
-        let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding });
+        let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding, bias: true });
         let (mut meta, len) = meta_for(&g, rows);
         let p = g.weight_len() + g.c_out;
         meta.w_off = 0;
@@ -377,29 +378,31 @@ fn cnn_specs() -> Vec<ModelSpec> {
         ModelSpec {
             input: vec![1, 6, 6],
             layers: vec![
-                Conv2d { out: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+                Conv2d { out: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
                 Activation(adahessian_wgpu::nn::Activation::Tanh),
                 MaxPool2d { kernel: (2, 2), stride: (2, 2) },
-                Conv2d { out: 2, kernel: (2, 2), stride: (1, 1), padding: (0, 0) },
+                Conv2d { out: 2, kernel: (2, 2), stride: (1, 1), padding: (0, 0), bias: true },
                 Activation(adahessian_wgpu::nn::Activation::Softplus),
                 Flatten,
-                Dense { out: 3 },
+                Dense { out: 3, bias: true },
             ],
             loss: Loss::CrossEntropy,
+            naming: adahessian_wgpu::nn::Naming::Sequential,
         },
         ModelSpec {
             input: vec![2, 7, 5],
             layers: vec![
-                Conv2d { out: 3, kernel: (4, 3), stride: (2, 1), padding: (1, 0) },
+                Conv2d { out: 3, kernel: (4, 3), stride: (2, 1), padding: (1, 0), bias: true },
                 Activation(adahessian_wgpu::nn::Activation::Gelu),
                 AvgPool2d { kernel: (2, 2), stride: (1, 1) },
-                Conv2d { out: 4, kernel: (1, 1), stride: (1, 1), padding: (0, 0) },
+                Conv2d { out: 4, kernel: (1, 1), stride: (1, 1), padding: (0, 0), bias: true },
                 Activation(adahessian_wgpu::nn::Activation::Sigmoid),
                 GlobalAvgPool,
                 Flatten,
-                Dense { out: 2 },
+                Dense { out: 2, bias: true },
             ],
             loss: Loss::Mse,
+            naming: adahessian_wgpu::nn::Naming::Sequential,
         },
     ]
 }
@@ -431,17 +434,18 @@ fn relu_cnn() -> ModelSpec {
     ModelSpec {
         input: vec![2, 6, 6],
         layers: vec![
-            Conv2d { out: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Conv2d { out: 3, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
             Activation(Relu),
             MaxPool2d { kernel: (2, 2), stride: (2, 2) },
-            Conv2d { out: 4, kernel: (2, 2), stride: (1, 1), padding: (1, 1) },
+            Conv2d { out: 4, kernel: (2, 2), stride: (1, 1), padding: (1, 1), bias: true },
             Activation(Relu),
             Flatten,
-            Dense { out: 5 },
+            Dense { out: 5, bias: true },
             Activation(Relu),
-            Dense { out: 3 },
+            Dense { out: 3, bias: true },
         ],
         loss: Loss::CrossEntropy,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
     }
 }
 
@@ -573,16 +577,17 @@ pub fn digits_cnn() -> ModelSpec {
     ModelSpec {
         input: vec![1, 8, 8],
         layers: vec![
-            Conv2d { out: 16, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Conv2d { out: 16, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
             Activation(adahessian_wgpu::nn::Activation::Relu),
             MaxPool2d { kernel: (2, 2), stride: (2, 2) },
-            Conv2d { out: 32, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Conv2d { out: 32, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
             Activation(adahessian_wgpu::nn::Activation::Relu),
             MaxPool2d { kernel: (2, 2), stride: (2, 2) },
             Flatten,
-            Dense { out: 10 },
+            Dense { out: 10, bias: true },
         ],
         loss: Loss::CrossEntropy,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
     }
 }
 

@@ -43,11 +43,12 @@ fn the_depth_sweep_needs_a_plain_mlp() {
     let cnn = ModelSpec {
         input: vec![1, 8, 8],
         layers: vec![
-            Layer::Conv2d { out: 4, kernel: (3, 3), stride: (1, 1), padding: (1, 1) },
+            Layer::Conv2d { out: 4, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true },
             Layer::Flatten,
-            Layer::Dense { out: 10 },
+            Layer::Dense { out: 10, bias: true },
         ],
         loss: Loss::CrossEntropy,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
     };
     assert_eq!(mlp_shape(&cnn), None);
 }

@@ -24,13 +24,32 @@ fn malformed_csv_is_refused_with_line_and_column() {
 
 #[test]
 fn model_shape_errors_name_the_layer() {
-    let e = ModelSpec { input: vec![0], layers: vec![Layer::Dense { out: 2 }], loss: Loss::Mse }.resolve().unwrap_err();
+    let e = ModelSpec {
+        input: vec![0],
+        layers: vec![Layer::Dense { out: 2, bias: true }],
+        loss: Loss::Mse,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
+    }
+    .resolve()
+    .unwrap_err();
     assert!(e.to_string().contains("input shape [0]"), "{e}");
-    let e = ModelSpec { input: vec![3], layers: vec![Layer::Dense { out: 0 }], loss: Loss::Mse }.resolve().unwrap_err();
+    let e = ModelSpec {
+        input: vec![3],
+        layers: vec![Layer::Dense { out: 0, bias: true }],
+        loss: Loss::Mse,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
+    }
+    .resolve()
+    .unwrap_err();
     assert!(e.to_string().contains("layer 0 (Linear) has 0 outputs"), "{e}");
-    let e = ModelSpec { input: vec![3], layers: vec![Layer::Activation(Activation::Tanh)], loss: Loss::Mse }
-        .resolve()
-        .unwrap_err();
+    let e = ModelSpec {
+        input: vec![3],
+        layers: vec![Layer::Activation(Activation::Tanh)],
+        loss: Loss::Mse,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
+    }
+    .resolve()
+    .unwrap_err();
     assert!(e.to_string().contains("no layer with parameters (linear, conv2d, batchnorm, layernorm)"), "{e}");
     assert!(parse_backend("cuda").unwrap_err().to_string().contains("use vulkan"));
 }
@@ -47,8 +66,13 @@ fn names_and_shapes_follow_pytorch_sequential() {
     // identities keep their Sequential index
     let spec = ModelSpec {
         input: vec![3],
-        layers: vec![Layer::Dense { out: 4 }, Layer::Activation(Activation::Identity), Layer::Dense { out: 2 }],
+        layers: vec![
+            Layer::Dense { out: 4, bias: true },
+            Layer::Activation(Activation::Identity),
+            Layer::Dense { out: 2, bias: true },
+        ],
         loss: Loss::Mse,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
     };
     assert_eq!(spec.resolve().unwrap().params[2].name, "2.weight");
     // PyTorch's nn.Linear init: every value within ±1/√fan_in, and not all equal

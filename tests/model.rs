@@ -16,11 +16,11 @@ fn random_spec(rng: &mut SplitMix64, loss: Loss) -> ModelSpec {
     let hidden = 1 + rng.below(3);
     let mut layers = Vec::new();
     for _ in 0..hidden {
-        layers.push(Layer::Dense { out: 1 + rng.below(9) });
+        layers.push(Layer::Dense { out: 1 + rng.below(9), bias: true });
         layers.push(Layer::Activation(Activation::ALL[rng.below(Activation::ALL.len())]));
     }
-    layers.push(Layer::Dense { out: 2 + rng.below(4) });
-    ModelSpec { input: vec![input], layers, loss }
+    layers.push(Layer::Dense { out: 2 + rng.below(4), bias: true });
+    ModelSpec { input: vec![input], layers, loss, naming: adahessian_wgpu::nn::Naming::Sequential }
 }
 
 #[test]

@@ -20,7 +20,7 @@ loss cross_entropy
 fn the_text_form_describes_a_cnn() {
     let spec = ModelSpec::parse(DIGITS_CNN).unwrap();
     assert_eq!(spec.input, vec![1, 8, 8]);
-    assert_eq!(spec.layers[0], Layer::Conv2d { out: 16, kernel: (3, 3), stride: (1, 1), padding: (1, 1) });
+    assert_eq!(spec.layers[0], Layer::Conv2d { out: 16, kernel: (3, 3), stride: (1, 1), padding: (1, 1), bias: true });
     assert_eq!(spec.layers[2], Layer::MaxPool2d { kernel: (2, 2), stride: (2, 2) });
     let m = spec.resolve().unwrap();
     let names: Vec<(&str, Vec<usize>)> = m.params.iter().map(|p| (p.name.as_str(), p.shape.clone())).collect();
@@ -56,7 +56,7 @@ fn every_layer_kind_parses() {
     )
     .unwrap();
     assert_eq!(spec.loss, Loss::Mse);
-    assert_eq!(spec.layers[0], Layer::Conv2d { out: 4, kernel: (5, 3), stride: (2, 1), padding: (2, 0) });
+    assert_eq!(spec.layers[0], Layer::Conv2d { out: 4, kernel: (5, 3), stride: (2, 1), padding: (2, 0), bias: true });
     assert_eq!(spec.layers[2], Layer::AvgPool2d { kernel: (2, 2), stride: (1, 1) });
     assert_eq!(spec.layers[5], Layer::GlobalAvgPool);
     assert_eq!(ModelSpec::parse(&spec.to_text()).unwrap(), spec);
@@ -134,18 +134,19 @@ fn every_argument_is_read_or_refused_by_name() {
     let layer = |t: &str| ModelSpec::parse(&format!("input 3x9x9; {t}; flatten; linear(2)")).map(|s| s.layers[0]);
     assert_eq!(
         layer("conv2d(4, 3, 2)").unwrap(),
-        Layer::Conv2d { out: 4, kernel: (3, 3), stride: (2, 2), padding: (0, 0) }
+        Layer::Conv2d { out: 4, kernel: (3, 3), stride: (2, 2), padding: (0, 0), bias: true }
     );
     assert_eq!(
         layer("conv2d(4, 3, 2, 1)").unwrap(),
-        Layer::Conv2d { out: 4, kernel: (3, 3), stride: (2, 2), padding: (1, 1) }
+        Layer::Conv2d { out: 4, kernel: (3, 3), stride: (2, 2), padding: (1, 1), bias: true }
     );
     assert_eq!(layer("maxpool2d(3, 1)").unwrap(), Layer::MaxPool2d { kernel: (3, 3), stride: (1, 1) });
     let err = |t: &str| ModelSpec::parse(t).unwrap_err().to_string();
     for (text, needles) in [
         ("input 64; linear(64, 10)", &["2 positional arguments", "at most 1"][..]),
         ("input 3x9x9; conv2d(4, k=3, dilation=2); flatten; linear(2)", &["no argument 'dilation'"][..]),
-        ("input 64; linear(10, bias=False)", &["no argument 'bias'"][..]),
+        ("input 64; linear(10, bias=maybe)", &["use bias=true or bias=false"][..]),
+        ("input 64; linear(10, False)", &["2 positional arguments"][..]),
         ("input 3x9x9; conv2d(4, k=3, strid=2); flatten; linear(2)", &["no argument 'strid'"][..]),
         ("input 3x9x9; conv2d(4, 3, k=5); flatten; linear(2)", &["'k' is given 2 times"][..]),
         ("input 3x9x9; maxpool2d(2, 2, 1); flatten; linear(2)", &["3 positional arguments"][..]),

@@ -253,7 +253,12 @@ fn fused_curvature_update_equals_the_separate_kernels() {
 fn one_adahessian_step_solves_a_separable_quadratic_through_the_network() {
     let gpu = gpu_or_skip!();
     let k = 5;
-    let spec = ModelSpec { input: vec![3], layers: vec![Layer::Dense { out: k }], loss: Loss::Mse };
+    let spec = ModelSpec {
+        input: vec![3],
+        layers: vec![Layer::Dense { out: k, bias: true }],
+        loss: Loss::Mse,
+        naming: adahessian_wgpu::nn::Naming::Sequential,
+    };
     let net = Network::new(gpu, &spec, NetworkOptions::new(4, 1)).unwrap();
     let targets: Vec<f32> = (0..4).flat_map(|_| (0..k).map(|j| j as f32 - 2.0)).collect();
     let ds = adahessian_wgpu::data::Dataset::new(

@@ -32,6 +32,13 @@ fn residual_models() -> Vec<(&'static str, usize)> {
             3,
         ),
         ("input 3; linear(4); residual { tanh; linear(4) }; residual { sigmoid; linear(4) }; linear(2)", 5),
+        // a ResNet's basic block: bias-free convolutions before BatchNorm, then a bias-free head
+        (
+            "input 2x4x4; conv2d(4, k=3, p=1, bias=false); batchnorm2d; relu; residual { conv2d(4, k=3, p=1, \
+             bias=false); batchnorm2d; relu; conv2d(4, k=3, p=1, bias=false); batchnorm2d }; relu; globalavgpool; \
+             flatten; linear(3, bias=false)",
+            2,
+        ),
     ]
 }
 
@@ -56,7 +63,19 @@ fn residual_text_round_trips_with_module_names_and_clear_refusals() {
     // 1 → 3 channels (one zero channel each side) and 6x6 → 3x3: option A's shape
     assert!(ModelSpec::parse("input 1x6x6; residual(shortcut=pad) { conv2d(3, k=3, s=2, p=1) }; flatten; linear(2)")
         .is_ok());
+    // bias=false: no bias tensor, and the text keeps it
+    let basic = ModelSpec::parse(residual_models()[5].0).unwrap();
+    let basic_model = basic.resolve().unwrap();
+    assert!(
+        basic_model.params.iter().all(|p| !p.name.ends_with("0.bias") && p.name != "7.bias"),
+        "{:?}",
+        basic_model.params
+    );
+    assert_eq!(basic_model.bias_sink, 4);
+    assert_eq!(ModelSpec::parse(&basic.to_line()).unwrap(), basic);
+    assert!(basic.to_line().contains("conv2d(4, k=3, s=1, p=1, bias=false)"), "{}", basic.to_line());
     for (bad, says) in [
+        ("input 4; linear(2, bias=no)", "use bias=true or bias=false"),
         ("input 4; residual { linear(5) }; linear(2)", "identity shortcut needs the body to keep"),
         ("input 1x4x4; residual(shortcut=pad) { conv2d(2, k=3, p=1) }; flatten; linear(2)", "even number"),
         ("input 1x6x6; residual(shortcut=pad) { conv2d(4, k=3, s=2, p=1) }; flatten; linear(2)", "even number"),

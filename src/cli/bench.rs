@@ -86,7 +86,7 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     }
     let data = cmd.data.load(0)?;
     let spec = match &cmd.model {
-        Some(m) => setup::parse_model(m, setup::task_loss(&data))?,
+        Some(m) => setup::model_for(m, &data)?,
         None => setup::default_model(&data),
     };
     let names: Vec<&str> = OptimizerConfig::split_list(&cmd.optimizers);

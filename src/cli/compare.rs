@@ -163,7 +163,7 @@ fn measure_and_report(
         );
     }
     let spec: ModelSpec = match &cmd.model {
-        Some(m) => setup::parse_model(m, setup::task_loss(&base))?,
+        Some(m) => setup::model_for(m, &base)?,
         None => setup::default_model(&base),
     };
     let test_rows = base.test.as_ref().map_or(0, |t| t.rows());

@@ -75,7 +75,7 @@ impl Source {
                     .as_deref()
                     .context("give --run DIR, or --checkpoint F with --model M and the data flags")?;
                 let data = self.data.load(self.split_seed)?;
-                (setup::parse_model(model, setup::task_loss(&data))?, data, None, None)
+                (setup::model_for(model, &data)?, data, None, None)
             }
         };
         let path = self

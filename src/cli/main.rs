@@ -336,7 +336,7 @@ fn train_with(
 fn train_plan(cmd: &TrainCmd, data: &setup::Data) -> Result<Plan> {
     let seed = cmd.looping.seed;
     let spec = match &cmd.model {
-        Some(m) => setup::parse_model(m, setup::task_loss(data))?,
+        Some(m) => setup::model_for(m, data)?,
         None => setup::default_model(data),
     };
     let model = spec.resolve()?;

@@ -156,6 +156,25 @@ pub fn task_loss(data: &Data) -> Loss {
     }
 }
 
+/// Reads `--model` for this data: a ResNet preset (`resnet20`, `resnet:DEPTH[:WIDTH[:noshort]]`,
+/// shaped for the data's images and classes), or whatever [`parse_model`] reads.
+pub fn model_for(arg: &str, data: &Data) -> Result<ModelSpec> {
+    let images = if data.train.shape.len() == 3 { data.train.shape.clone() } else { Vec::new() };
+    if let Some(spec) = adahessian_wgpu::nn::parse_resnet(arg, &images, data.train.classes()) {
+        if images.is_empty() {
+            bail!(
+                "--model {arg}: a ResNet needs image data ([channels, height, width]), but {} has flat rows",
+                data.name
+            );
+        }
+        if data.train.classes() < 2 {
+            bail!("--model {arg}: a ResNet classifies; {} is not a classification data set", data.name);
+        }
+        return Ok(spec?);
+    }
+    parse_model(arg, task_loss(data))
+}
+
 /// Reads `--model`: a file written by a previous run (model.json), the text form, or `mlp:...`;
 /// `default_loss` when it names no loss ([`task_loss`]).
 pub fn parse_model(arg: &str, default_loss: Loss) -> Result<ModelSpec> {

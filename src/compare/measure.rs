@@ -239,7 +239,7 @@ pub fn mlp_shape(spec: &ModelSpec) -> Option<(usize, usize, usize)> {
         return None;
     }
     let outs: Vec<usize> =
-        spec.layers.iter().filter_map(|l| if let Layer::Dense { out } = l { Some(*out) } else { None }).collect();
+        spec.layers.iter().filter_map(|l| if let Layer::Dense { out, .. } = l { Some(*out) } else { None }).collect();
     (outs.len() >= 2).then(|| (spec.input[0], outs[0], *outs.last().unwrap_or(&0)))
 }
 

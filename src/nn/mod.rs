@@ -27,8 +27,10 @@ pub enum Layer {
     Dense {
         /// Output features.
         out: usize,
+        /// With a bias (`bias=False` in PyTorch: none, as before a BatchNorm).
+        bias: bool,
     },
-    /// `nn.Conv2d(in, out, kernel, stride, padding)` on `[C, H, W]` inputs, zero padding, with bias.
+    /// `nn.Conv2d(in, out, kernel, stride, padding, bias)` on `[C, H, W]` inputs, zero padding.
     Conv2d {
         /// Output channels.
         out: usize,
@@ -38,6 +40,8 @@ pub enum Layer {
         stride: (usize, usize),
         /// (p_h, p_w).
         padding: (usize, usize),
+        /// With a bias (`bias=False`: none).
+        bias: bool,
     },
     /// `nn.MaxPool2d(kernel, stride)` (no padding, floor mode).
     MaxPool2d {
@@ -96,7 +100,7 @@ impl Shortcut {
     }
 }
 
-/// A sequential model: input shape, layers, loss.
+/// A model: input shape, layers (with residual blocks), loss, and how its tensors are named.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelSpec {
     /// Shape of one input row: `[features]` or `[channels, height, width]`.
@@ -105,6 +109,131 @@ pub struct ModelSpec {
     pub layers: Vec<Layer>,
     /// The loss applied to the last layer's output.
     pub loss: Loss,
+    /// The names of its parameters and buffers.
+    pub naming: Naming,
+}
+
+/// How a model's tensors are named (they are its state_dict's keys).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Naming {
+    /// `nn.Sequential`'s: `{index}.weight`, and `{block}.body.{j}.weight` inside a residual
+    /// block.
+    #[default]
+    Sequential,
+    /// The widely used PyTorch CIFAR ResNet's (`conv1`, `bn1`, `layer{1,2,3}.{i}.conv1/bn1/
+    /// conv2/bn2`, `linear`): a stem conv + BatchNorm, then blocks of conv, BatchNorm, conv,
+    /// BatchNorm (a stage starts where a block's first conv has a stride), then one linear layer.
+    ResNetCifar,
+}
+
+impl Naming {
+    /// The text form's name (`names resnet_cifar`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Naming::Sequential => "sequential",
+            Naming::ResNetCifar => "resnet_cifar",
+        }
+    }
+
+    /// Parses `sequential` or `resnet_cifar`.
+    pub fn parse(text: &str) -> Result<Naming> {
+        match text.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "sequential" => Ok(Naming::Sequential),
+            "resnet_cifar" => Ok(Naming::ResNetCifar),
+            other => Err(Error::Config(format!("unknown naming '{other}'; use sequential or resnet_cifar"))),
+        }
+    }
+}
+
+/// A CIFAR ResNet (He et al. 2016, §4.2): depth 6n + 2, a 3×3 stem of `width` channels, three
+/// stages of n basic blocks (3×3 conv, BatchNorm, ReLU, 3×3 conv, BatchNorm, plus the shortcut,
+/// then ReLU) at width, 2·width and 4·width, the last two starting with stride 2 and an option-A
+/// shortcut; global average pooling and a linear layer. Convolutions have no bias (BatchNorm
+/// follows each). `shortcuts = false` drops every shortcut (Li et al.'s "noshort" networks).
+pub fn resnet_cifar(depth: usize, width: usize, shortcuts: bool, input: &[usize], classes: usize) -> Result<ModelSpec> {
+    if depth < 8 || (depth - 2) % 6 != 0 {
+        return Err(Error::Config(format!(
+            "a CIFAR ResNet has depth 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), not {depth}"
+        )));
+    }
+    if width == 0 || width % 2 != 0 {
+        return Err(Error::Config(format!(
+            "the ResNet's first width must be even and > 0 (option A pads channels in pairs), not {width}"
+        )));
+    }
+    if input.len() != 3 {
+        return Err(Error::Config(format!(
+            "a ResNet needs images [channels, height, width], not inputs of shape {input:?}"
+        )));
+    }
+    let n = (depth - 2) / 6;
+    let conv =
+        |out, stride| Layer::Conv2d { out, kernel: (3, 3), stride: (stride, stride), padding: (1, 1), bias: false };
+    let mut layers = vec![conv(width, 1), Layer::BatchNorm2d, Layer::Activation(Activation::Relu)];
+    for stage in 0..3 {
+        let w = width << stage;
+        for i in 0..n {
+            let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+            let body = [
+                conv(w, stride),
+                Layer::BatchNorm2d,
+                Layer::Activation(Activation::Relu),
+                conv(w, 1),
+                Layer::BatchNorm2d,
+            ];
+            if shortcuts {
+                let shortcut = if stride > 1 { Shortcut::Pad } else { Shortcut::Identity };
+                layers.push(Layer::Residual(shortcut));
+                layers.extend(body);
+                layers.push(Layer::EndResidual);
+            } else {
+                layers.extend(body);
+            }
+            layers.push(Layer::Activation(Activation::Relu));
+        }
+    }
+    layers.extend([Layer::GlobalAvgPool, Layer::Flatten, Layer::Dense { out: classes, bias: true }]);
+    let spec = ModelSpec { input: input.to_vec(), layers, loss: Loss::CrossEntropy, naming: Naming::ResNetCifar };
+    spec.resolve()?;
+    Ok(spec)
+}
+
+/// `resnet20`, `resnet:DEPTH`, `resnet:DEPTH:WIDTH` or `resnet:DEPTH:WIDTH:noshort` (width 16 by
+/// default) for images of `input` shape and `classes` classes; None when `text` is not one.
+pub fn parse_resnet(text: &str, input: &[usize], classes: usize) -> Option<Result<ModelSpec>> {
+    let text = text.trim().to_ascii_lowercase();
+    let rest = text.strip_prefix("resnet:").map(str::to_string).or_else(|| {
+        text.strip_prefix("resnet")
+            .filter(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+            .map(str::to_string)
+    })?;
+    let parts: Vec<&str> = rest.split(':').collect();
+    let number = |what: &str, s: &str| {
+        s.parse::<usize>().map_err(|_| Error::Config(format!("resnet:{rest}: the {what} '{s}' is not a whole number")))
+    };
+    let parsed = (|| {
+        let depth = number("depth", parts[0])?;
+        let width = match parts.get(1) {
+            Some(w) => number("width", w)?,
+            None => 16,
+        };
+        let shortcuts = match parts.get(2) {
+            None => true,
+            Some(&"noshort") => false,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "resnet:{rest}: '{other}' is not 'noshort' (resnet:DEPTH:WIDTH:noshort)"
+                )))
+            }
+        };
+        if parts.len() > 3 {
+            return Err(Error::Config(format!(
+                "resnet:{rest}: use resnet:DEPTH, resnet:DEPTH:WIDTH or resnet:DEPTH:WIDTH:noshort"
+            )));
+        }
+        resnet_cifar(depth, width, shortcuts, input, classes)
+    })();
+    Some(parsed)
 }
 
 impl ModelSpec {
@@ -114,12 +243,12 @@ impl ModelSpec {
     pub fn mlp(widths: &[usize], activation: Activation, loss: Loss) -> ModelSpec {
         let mut layers = Vec::new();
         for (i, w) in widths.iter().enumerate().skip(1) {
-            layers.push(Layer::Dense { out: *w });
+            layers.push(Layer::Dense { out: *w, bias: true });
             if i + 1 < widths.len() {
                 layers.push(Layer::Activation(activation));
             }
         }
-        ModelSpec { input: vec![widths.first().copied().unwrap_or(0)], layers, loss }
+        ModelSpec { input: vec![widths.first().copied().unwrap_or(0)], layers, loss, naming: Naming::Sequential }
     }
 
     /// Checks every shape (errors name the layer, its index and the shapes) and lays out the
@@ -143,6 +272,8 @@ impl ModelSpec {
         let mut params = Vec::new();
         let mut n_params = 0usize;
         let mut running: Vec<RunningStats> = Vec::new();
+        // the longest bias a bias-free layer does not have (the sink after θ, see `bias_sink`)
+        let mut sink = 0usize;
         let mut add_param = |name: String, shape: Vec<usize>, fan_in: usize, role: ParamRole| {
             let offset = n_params;
             n_params += shape.iter().product::<usize>();
@@ -212,7 +343,7 @@ impl ModelSpec {
                 }
             };
             let op = match *layer {
-                Layer::Dense { out } => {
+                Layer::Dense { out, bias } => {
                     if shape.len() != 1 {
                         return Err(Error::Shape(format!(
                             "{what} needs a flat input but gets {shape:?}; add Flatten before it"
@@ -223,11 +354,16 @@ impl ModelSpec {
                     }
                     let n_in = shape[0];
                     let w_off = add_param(format!("{index}.weight"), vec![out, n_in], n_in, ParamRole::Weight);
-                    let b_off = add_param(format!("{index}.bias"), vec![out], n_in, ParamRole::Bias);
+                    let b_off = if bias {
+                        add_param(format!("{index}.bias"), vec![out], n_in, ParamRole::Bias)
+                    } else {
+                        sink = sink.max(out);
+                        NO_BIAS
+                    };
                     shape = vec![out];
                     Some(LayerOp::Dense { n_in, n_out: out, w_off, b_off })
                 }
-                Layer::Conv2d { out, kernel, stride, padding } => {
+                Layer::Conv2d { out, kernel, stride, padding, bias } => {
                     let (c, h, w) = planes(&shape)?;
                     let geom = Geometry::new(&what, (c, h, w), out, kernel, stride, padding)?;
                     let fan_in = c * kernel.0 * kernel.1;
@@ -237,7 +373,12 @@ impl ModelSpec {
                         fan_in,
                         ParamRole::Weight,
                     );
-                    let b_off = add_param(format!("{index}.bias"), vec![out], fan_in, ParamRole::Bias);
+                    let b_off = if bias {
+                        add_param(format!("{index}.bias"), vec![out], fan_in, ParamRole::Bias)
+                    } else {
+                        sink = sink.max(out);
+                        NO_BIAS
+                    };
                     shape = vec![out, geom.h_out, geom.w_out];
                     Some(LayerOp::Conv2d { geom, w_off, b_off })
                 }
@@ -314,12 +455,24 @@ impl ModelSpec {
         if n_params > u32::MAX as usize / 2 {
             return Err(Error::Shape(format!("{n_params} parameters is more than this library addresses (2^31)")));
         }
-        Ok(Resolved { nodes, layers, params, n_params, running, loss: self.loss })
+        // a bias-free layer's bias is the sink just past θ: zero to read, ignored where written
+        for l in &mut layers {
+            if let LayerOp::Dense { b_off, .. } | LayerOp::Conv2d { b_off, .. } = &mut l.op {
+                if *b_off == NO_BIAS {
+                    *b_off = n_params;
+                }
+            }
+        }
+        if self.naming == Naming::ResNetCifar {
+            rename_resnet_cifar(&layers, &mut params, &mut running)?;
+        }
+        Ok(Resolved { nodes, layers, params, n_params, running, bias_sink: sink, loss: self.loss })
     }
 
     /// Parameters initialised as PyTorch's `nn.Linear` / `nn.Conv2d` defaults do (kaiming_uniform
     /// with a = √5, i.e. weights and biases U(−1/√fan_in, 1/√fan_in), fan_in = in·k_h·k_w), from a
-    /// seeded generator.
+    /// seeded generator; normalisation layers as γ = 1, β = 0; the CIFAR ResNet's weights
+    /// N(0, 2/fan_in) as its `kaiming_normal_`.
     pub fn init_params(&self, seed: u64) -> Result<Vec<f32>> {
         let resolved = self.resolve()?;
         let mut rng = SplitMix64::new(seed);
@@ -332,6 +485,15 @@ impl ModelSpec {
                 ParamRole::Weight | ParamRole::Bias => {}
             }
             if matches!(p.role, ParamRole::NormScale | ParamRole::NormShift) {
+                continue;
+            }
+            if self.naming == Naming::ResNetCifar && p.role == ParamRole::Weight {
+                // the CIFAR ResNet's own init: kaiming_normal_ (fan_in, gain √2) for every conv and
+                // linear weight; biases keep PyTorch's default below
+                let std = (2.0 / p.fan_in as f64).sqrt();
+                for v in &mut theta[p.offset..p.offset + p.len()] {
+                    *v = (std * rng.normal()) as f32;
+                }
                 continue;
             }
             let bound = 1.0 / (p.fan_in as f64).sqrt();
@@ -530,10 +692,88 @@ impl ParamTensor {
     }
 }
 
+/// Renames the `nn.Sequential` tensor names to the CIFAR ResNet's ([`Naming::ResNetCifar`]).
+fn rename_resnet_cifar(
+    layers: &[ResolvedLayer],
+    params: &mut [ParamTensor],
+    running: &mut [RunningStats],
+) -> Result<()> {
+    let refuse = |why: &str| {
+        Error::Shape(format!(
+            "names resnet_cifar: {why}; the CIFAR ResNet names need a conv + BatchNorm stem, blocks of conv, BatchNorm, \
+             conv, BatchNorm, and one linear layer at the end"
+        ))
+    };
+    // the parameterised layers, in order, with the offset of their first tensor
+    let ops: Vec<(&LayerOp, usize)> = layers
+        .iter()
+        .filter_map(|l| match l.op {
+            LayerOp::Conv2d { w_off, .. } | LayerOp::Dense { w_off, .. } | LayerOp::Norm { w_off, .. } => {
+                Some((&l.op, w_off))
+            }
+            _ => None,
+        })
+        .collect();
+    let is_conv = |op: &LayerOp| matches!(op, LayerOp::Conv2d { .. });
+    let is_bn = |op: &LayerOp| matches!(op, LayerOp::Norm { kind: norm::NormKind::Batch { .. }, .. });
+    if ops.len() < 3 || !is_conv(ops[0].0) || !is_bn(ops[1].0) || !matches!(ops[ops.len() - 1].0, LayerOp::Dense { .. })
+    {
+        return Err(refuse("the layers do not start with conv, BatchNorm and end with linear"));
+    }
+    let blocks = &ops[2..ops.len() - 1];
+    if blocks.len() % 4 != 0 {
+        return Err(refuse("the blocks are not groups of four"));
+    }
+    let mut names: Vec<(usize, String)> = vec![(ops[0].1, "conv1".into()), (ops[1].1, "bn1".into())];
+    let (mut stage, mut index) = (1usize, 0usize);
+    for (b, block) in blocks.chunks(4).enumerate() {
+        if !(is_conv(block[0].0) && is_bn(block[1].0) && is_conv(block[2].0) && is_bn(block[3].0)) {
+            return Err(refuse(&format!("block {b} is not conv, BatchNorm, conv, BatchNorm")));
+        }
+        if b > 0 && matches!(block[0].0, LayerOp::Conv2d { geom, .. } if geom.stride_h > 1) {
+            stage += 1;
+            index = 0;
+        }
+        for (op, name) in block.iter().zip(["conv1", "bn1", "conv2", "bn2"]) {
+            names.push((op.1, format!("layer{stage}.{index}.{name}")));
+        }
+        index += 1;
+    }
+    names.push((ops[ops.len() - 1].1, "linear".into()));
+    // a layer's tensors all share the prefix of its weight (its first tensor)
+    let renames: Vec<(String, String)> = names
+        .iter()
+        .filter_map(|(off, new)| {
+            let p = params.iter().find(|p| p.offset == *off)?;
+            let old = p.name.rsplit_once('.')?.0.to_string();
+            Some((old, new.clone()))
+        })
+        .collect();
+    let rename = |name: &str| -> Option<String> {
+        let (prefix, field) = name.rsplit_once('.')?;
+        renames.iter().find(|(old, _)| old == prefix).map(|(_, new)| format!("{new}.{field}"))
+    };
+    for p in params.iter_mut() {
+        if let Some(n) = rename(&p.name) {
+            p.name = n;
+        }
+    }
+    for r in running.iter_mut() {
+        if let Some((_, new)) = renames.iter().find(|(old, _)| *old == r.prefix) {
+            r.prefix = new.clone();
+        }
+    }
+    Ok(())
+}
+
+/// Placeholder `b_off` of a bias-free layer until P is known.
+const NO_BIAS: usize = usize::MAX;
+
 /// A layer after shape inference.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerOp {
-    /// y = W x + b, W at `w_off` ([n_out, n_in]), b at `b_off`.
+    /// y = W x + b, W at `w_off` ([n_out, n_in]), b at `b_off` (P, the zero sink, when the layer
+    /// has no bias: `Resolved::bias_sink`).
     Dense {
         /// Input width.
         n_in: usize,
@@ -740,6 +980,11 @@ pub struct Resolved {
     pub n_params: usize,
     /// The BatchNorm layers' running statistics, in layer order.
     pub running: Vec<RunningStats>,
+    /// Floats after θ that bias-free layers (`bias=false`) use as their bias: the GPU's θ, z, ∇θ
+    /// and H z arenas are this much longer than P, the kernels read zeros there and write their
+    /// bias gradients there, and nothing reads or updates it (optimizers, readbacks and the
+    /// probes cover θ's P values only). Such a layer's `b_off` is P.
+    pub bias_sink: usize,
     /// The loss.
     pub loss: Loss,
 }

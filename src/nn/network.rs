@@ -321,10 +321,11 @@ impl Network {
         }
         gpu.check_storage_size(&format!("the activation arena for batch {rows}"), len as u64 * 4)?;
         let arenas = Arenas {
-            theta: storage_buffer(gpu, "theta", model.n_params)?,
-            g_theta: storage_buffer(gpu, "g_theta", model.n_params)?,
-            z: storage_buffer(gpu, "z", if curvature { model.n_params } else { 1 })?,
-            r_theta: storage_buffer(gpu, "r_theta (Hz)", if curvature { model.n_params } else { 1 })?,
+            // P values, then the bias sink of bias-free layers (zeros, never read back)
+            theta: storage_buffer(gpu, "theta", model.n_params + model.bias_sink)?,
+            g_theta: storage_buffer(gpu, "g_theta", model.n_params + model.bias_sink)?,
+            z: storage_buffer(gpu, "z", if curvature { model.n_params + model.bias_sink } else { 1 })?,
+            r_theta: storage_buffer(gpu, "r_theta (Hz)", if curvature { model.n_params + model.bias_sink } else { 1 })?,
             work: storage_buffer(gpu, "work", len)?,
             // the loss statistics, then BatchNorm's running statistics
             stats: storage_buffer(gpu, "stats", stat::LEN + model.running_len())?,

@@ -63,6 +63,11 @@ pub fn pass_in(
         }
     };
     let mut batch_stats = Vec::new();
+    // bias-free layers read their bias from the zero sink after θ (and z) and write their bias
+    // gradients into it, as on the GPU (`Resolved::bias_sink`); it is cut off at the end
+    let with_sink = |v: &[f64]| [v, &vec![0.0; model.bias_sink]].concat();
+    let (theta, z) = (&with_sink(theta)[..], z.map(with_sink));
+    let z = z.as_deref();
     let n_nodes = model.nodes.len();
     let mut nodes: Vec<Vec<f64>> = vec![Vec::new(); n_nodes];
     nodes[0] = x.to_vec();
@@ -144,8 +149,8 @@ pub fn pass_in(
     if z.is_some() {
         r[n_nodes - 1] = model.loss.rbwd(out, &tangents[n_nodes - 1], rows, k);
     }
-    let mut grad = vec![0.0; model.n_params];
-    let mut hz = z.map(|_| vec![0.0; model.n_params]);
+    let mut grad = vec![0.0; model.n_params + model.bias_sink];
+    let mut hz = z.map(|_| vec![0.0; model.n_params + model.bias_sink]);
     for layer in model.layers.iter().rev() {
         let xin = &nodes[layer.input];
         let g_y = g[layer.output].clone();
@@ -233,6 +238,10 @@ pub fn pass_in(
                 }
             }
         }
+    }
+    grad.truncate(model.n_params);
+    if let Some(h) = hz.as_mut() {
+        h.truncate(model.n_params);
     }
     Pass { loss, grad, hz, nodes, batch_stats }
 }

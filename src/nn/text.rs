@@ -24,7 +24,7 @@
 //! (`:mse` at the end picks the MSE loss). `model.json` holds
 //! `{"input": [1, 8, 8], "layers": ["conv2d(16, k=3, p=1)", ...], "loss": "cross_entropy"}`.
 
-use super::{Activation, Layer, Loss, ModelSpec, Shortcut};
+use super::{Activation, Layer, Loss, ModelSpec, Naming, Shortcut};
 use crate::error::{Error, Result};
 
 impl ModelSpec {
@@ -58,6 +58,9 @@ impl ModelSpec {
             out.push('\n');
         }
         out.push_str(&format!("loss {}\n", self.loss.name()));
+        if self.naming != Naming::Sequential {
+            out.push_str(&format!("names {}\n", self.naming.name()));
+        }
         out
     }
 
@@ -69,7 +72,10 @@ impl ModelSpec {
     /// The `model.json` form.
     pub fn to_json(&self) -> String {
         let layers: Vec<serde_json::Value> = self.layers.iter().map(|l| layer_text(l).into()).collect();
-        let value = serde_json::json!({ "input": self.input, "layers": layers, "loss": self.loss.name() });
+        let mut value = serde_json::json!({ "input": self.input, "layers": layers, "loss": self.loss.name() });
+        if self.naming != Naming::Sequential {
+            value["names"] = self.naming.name().into();
+        }
         serde_json::to_string_pretty(&value).unwrap_or_default()
     }
 }
@@ -89,10 +95,14 @@ fn pair_text((a, b): (usize, usize)) -> String {
 /// The text of one layer.
 pub fn layer_text(layer: &Layer) -> String {
     match *layer {
-        Layer::Dense { out } => format!("linear({out})"),
-        Layer::Conv2d { out, kernel, stride, padding } => {
-            format!("conv2d({out}, k={}, s={}, p={})", pair_text(kernel), pair_text(stride), pair_text(padding))
-        }
+        Layer::Dense { out, bias } => format!("linear({out}{})", bias_text(bias)),
+        Layer::Conv2d { out, kernel, stride, padding, bias } => format!(
+            "conv2d({out}, k={}, s={}, p={}{})",
+            pair_text(kernel),
+            pair_text(stride),
+            pair_text(padding),
+            bias_text(bias)
+        ),
         Layer::MaxPool2d { kernel, stride } => format!("maxpool2d({}, s={})", pair_text(kernel), pair_text(stride)),
         Layer::AvgPool2d { kernel, stride } => format!("avgpool2d({}, s={})", pair_text(kernel), pair_text(stride)),
         Layer::GlobalAvgPool => "globalavgpool".into(),
@@ -103,6 +113,24 @@ pub fn layer_text(layer: &Layer) -> String {
         Layer::LayerNorm => "layernorm".into(),
         Layer::Residual(shortcut) => format!("residual(shortcut={}) {{", shortcut.name()),
         Layer::EndResidual => "}".into(),
+    }
+}
+
+fn bias_text(bias: bool) -> &'static str {
+    if bias {
+        ""
+    } else {
+        ", bias=false"
+    }
+}
+
+/// `bias=true|false` (PyTorch's `bias=False`); true when absent.
+fn parse_bias(what: &str, v: Option<&str>) -> Result<bool> {
+    match v.map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(true),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(Error::Config(format!("{what}: bias={v}: use bias=true or bias=false"))),
     }
 }
 
@@ -150,19 +178,21 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
     }
     // every argument must be read: a layer takes its arguments by position (in the order of
     // `slots`) or by one of each slot's names; anything else is an error that names it
+    // `bias` is taken by name only (PyTorch's positional order has dilation and groups first)
     let read = |slots: &[&[&str]]| -> Result<Vec<Option<&str>>> {
-        if positional.len() > slots.len() {
+        let by_position = slots.iter().filter(|names| names[0] != "bias").count();
+        if positional.len() > by_position {
             return Err(Error::Config(format!(
                 "{what}: {} positional arguments, '{name}' takes at most {} ({}); note that PyTorch's in-channel / in-feature argument is not written here",
                 positional.len(),
-                slots.len(),
-                slots.iter().map(|names| names[0]).collect::<Vec<_>>().join(", ")
+                by_position,
+                slots.iter().take(by_position).map(|names| names[0]).collect::<Vec<_>>().join(", ")
             )));
         }
         if let Some((k, _)) = named.iter().find(|(k, _)| !slots.iter().any(|names| names.contains(&k.as_str()))) {
             let known: Vec<String> = slots.iter().map(|names| names.join("/")).collect();
             return Err(Error::Config(format!(
-                "{what}: '{name}' has no argument '{k}' (it takes {}; bias, dilation and groups are not supported)",
+                "{what}: '{name}' has no argument '{k}' (it takes {}; dilation and groups are not supported)",
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
             )));
         }
@@ -192,9 +222,9 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
     let pair = |v: Option<&str>| v.map(|v| parse_pair(&what, v)).transpose();
     match name.as_str() {
         "linear" | "dense" => {
-            let a = read(&[&["out", "out_features"]])?;
+            let a = read(&[&["out", "out_features"], &["bias"]])?;
             let out = a[0].ok_or_else(|| Error::Config(format!("{what}: give the output width, e.g. linear(10)")))?;
-            Ok(Layer::Dense { out: parse_number(&what, out)? })
+            Ok(Layer::Dense { out: parse_number(&what, out)?, bias: parse_bias(&what, a[1])? })
         }
         "conv2d" | "conv" => {
             let a = read(&[
@@ -202,6 +232,7 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
                 &["k", "kernel", "kernel_size"],
                 &["s", "stride"],
                 &["p", "padding"],
+                &["bias"],
             ])?;
             let out =
                 a[0].ok_or_else(|| Error::Config(format!("{what}: give the output channels, e.g. conv2d(16, k=3)")))?;
@@ -211,6 +242,7 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
                 kernel: parse_pair(&what, kernel)?,
                 stride: pair(a[2])?.unwrap_or((1, 1)),
                 padding: pair(a[3])?.unwrap_or((0, 0)),
+                bias: parse_bias(&what, a[4])?,
             })
         }
         "maxpool2d" | "maxpool" | "avgpool2d" | "avgpool" => {
@@ -268,6 +300,7 @@ type Parsed = (ModelSpec, Option<Loss>);
 
 fn parse_lines(text: &str) -> Result<Parsed> {
     let mut input = None;
+    let mut naming = None;
     let mut loss = None;
     let mut layers = LayerTokens::default();
     for raw in text.split(['\n', ';']) {
@@ -279,6 +312,13 @@ fn parse_lines(text: &str) -> Result<Parsed> {
             let rest = rest.trim_start_matches([' ', '=', ':']);
             let shape = rest.split('x').map(|v| parse_number("input shape", v)).collect::<Result<Vec<_>>>()?;
             input = Some(shape);
+        } else if let Some(rest) = line.strip_prefix("names ") {
+            if naming.is_some() {
+                return Err(Error::Config(format!(
+                    "'{line}': the model already names its naming; keep one 'names' line"
+                )));
+            }
+            naming = Some(Naming::parse(rest)?);
         } else if let Some(rest) = line.strip_prefix("loss") {
             if loss.is_some() {
                 return Err(Error::Config(format!("'{line}': the model already names its loss; keep one 'loss' line")));
@@ -291,7 +331,8 @@ fn parse_lines(text: &str) -> Result<Parsed> {
     let layers = layers.finish()?;
     let input =
         input.ok_or_else(|| Error::Config("the model description needs an 'input' line, e.g. 'input 1x8x8'".into()))?;
-    Ok((ModelSpec { input, layers, loss: loss.unwrap_or(Loss::CrossEntropy) }, loss))
+    let naming = naming.unwrap_or_default();
+    Ok((ModelSpec { input, layers, loss: loss.unwrap_or(Loss::CrossEntropy), naming }, loss))
 }
 
 /// Layers from segments of text, where `residual(...) {` opens a block and `}` closes it (the
@@ -379,9 +420,9 @@ fn parse_json(text: &str) -> Result<Parsed> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?;
     if let Some(object) = v.as_object() {
-        if let Some(k) = object.keys().find(|k| !["input", "layers", "loss"].contains(&k.as_str())) {
+        if let Some(k) = object.keys().find(|k| !["input", "layers", "loss", "names"].contains(&k.as_str())) {
             return Err(Error::Config(format!(
-                "model JSON has an unknown key \"{k}\"; it takes \"input\", \"layers\" and \"loss\""
+                "model JSON has an unknown key \"{k}\"; it takes \"input\", \"layers\", \"loss\" and \"names\""
             )));
         }
     }
@@ -414,5 +455,9 @@ fn parse_json(text: &str) -> Result<Parsed> {
         Some(l) => Some(parse_loss(l.as_str().ok_or_else(|| Error::Config("\"loss\" must be a string".into()))?)?),
         None => None,
     };
-    Ok((ModelSpec { input, layers, loss: loss.unwrap_or(Loss::CrossEntropy) }, loss))
+    let naming = match v.get("names") {
+        Some(n) => Naming::parse(n.as_str().ok_or_else(|| Error::Config("\"names\" must be a string".into()))?)?,
+        None => Naming::Sequential,
+    };
+    Ok((ModelSpec { input, layers, loss: loss.unwrap_or(Loss::CrossEntropy), naming }, loss))
 }
