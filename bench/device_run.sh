@@ -4,7 +4,7 @@
 # here, then copy them; the machine has no crates.io) and the Vulkan loader and GL dispatch .debs
 # in .gl/ (the machine has no package access either). Logs go to stdout: redirect them into
 # bench/results/<date>-<card>.log.
-# Usage: bash bench/device_run.sh [kernels|mlp|cnn|all]
+# Usage: bash bench/device_run.sh [kernels|mlp|cnn|resnet|all]
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv
@@ -40,4 +40,20 @@ if [ "$what" = cnn ] || [ "$what" = all ]; then
   done
   cnn="input 1x28x28; conv2d(32, k=3, p=1); relu; maxpool2d(2); conv2d(64, k=3, p=1); relu; maxpool2d(2); flatten; linear(10)"
   echo "=== wgpu step: MNIST CNN, batch 128"; ./.devbin/bench_step "$cnn" 128 50 2>&1 | grep -v XDG
+fi
+if [ "$what" = resnet ] || [ "$what" = all ]; then
+  # ResNet-20 (and -8) at the paper's batch 256 with the adapter's own limits (the activation
+  # arena of ResNet-20 at batch 256 is far above WebGPU's 128 MiB binding), AdaHessian and Adam,
+  # then PyTorch-CUDA eager on the same card (train-mode BatchNorm, double backward)
+  for depth in 8 20; do
+    for batch in 128 256; do
+      echo "=== wgpu resnet:$depth batch $batch"
+      ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data random:3x32x32 --samples 512 --model "resnet:$depth" \
+        --batch-size $batch --optimizers adam,adahessian --steps 20 --reps 5 --warmup 5 --kernels tiled,shared 2>&1 | grep -v XDG
+      echo "=== torch resnet$depth batch $batch"; python3 bench/torch_resnet.py $depth $batch 20 8 cuda 2>&1
+    done
+  done
+  echo "=== dispatches, resnet20 batch 128"
+  ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data random:3x32x32 --samples 256 --model resnet20 --batch-size 128 \
+    --optimizers adahessian --steps 5 --reps 3 --warmup 2 --dispatches 2>&1 | grep -v XDG
 fi

@@ -209,9 +209,10 @@ async function stepRace(n) {
   raceBusy = true;
   try {
     const rows = JSON.parse(await race.step(n));
+    // one loss and one point per step taken (a frame takes several steps)
     for (const r of rows) {
-      if (r.x !== null && r.y !== null) paths[r.name].push([r.x, r.y]);
-      demo.race.losses[r.name].push(r.loss);
+      for (const [x, y] of r.path) if (x !== null && y !== null) paths[r.name].push([x, y]);
+      for (const l of r.losses) demo.race.losses[r.name].push(l);
     }
     demo.race.steps += n;
     // milliseconds from navigation to the first frame that moved a racer (BENCHMARKS.md)
@@ -243,8 +244,10 @@ function drawRaceChart() {
   const all = series.flatMap((s) => s.pts);
   if (all.length < 2) return;
   const xmax = Math.max(...all.map((p) => p[0]));
-  const ly = all.map((p) => Math.log10(p[1])), lo = Math.min(...ly), hi = Math.max(...ly, lo + 1e-6);
-  const X = (x) => 40 + (x / xmax) * (c.width - 50), Y = (v) => 10 + (hi - Math.log10(v)) / (hi - lo) * (c.height - 35);
+  // at most 12 decades below the highest loss: a racer that reaches 1e-36 must not flatten the others
+  const ly = all.map((p) => Math.log10(p[1])), top = Math.max(...ly);
+  const lo = Math.max(Math.min(...ly), top - 12), hi = Math.max(top, lo + 1e-6);
+  const X = (x) => 40 + (x / xmax) * (c.width - 50), Y = (v) => 10 + (hi - Math.max(lo, Math.log10(v))) / (hi - lo) * (c.height - 35);
   ctx.strokeStyle = '#999'; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(40, 10); ctx.lineTo(40, c.height - 25); ctx.lineTo(c.width - 10, c.height - 25); ctx.stroke();
   ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
   ctx.fillText(`1e${hi.toFixed(1)}`, 2, 14); ctx.fillText(`1e${lo.toFixed(1)}`, 2, c.height - 28);

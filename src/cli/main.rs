@@ -451,7 +451,7 @@ fn devices(cli: &Cli) -> Result<()> {
             limits.max_compute_workgroup_storage_size >> 10
         );
     }
-    println!("(devices are opened with WebGPU's default limits, so runs here also run in a browser)");
+    println!("(devices are opened with WebGPU's default limits, so runs here also run in a browser; ADAHESSIAN_LIMITS=adapter opens them with the adapter's own)");
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 /// Where the data comes from and how it is split.
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
-    /// digits | mnist10k | circle | xor | gauss | spiral | moons | spiral3 | blobs4 | csv:PATH | idx:IMAGES,LABELS
+    /// digits | mnist10k | circle | xor | gauss | spiral | moons | spiral3 | blobs4 | csv:PATH | idx:IMAGES,LABELS | random:CxHxW[:CLASSES] (N(0,1) pixels, random labels: timing data)
     #[arg(long, default_value = "digits")]
     pub data: String,
     /// Gaussian noise (std) of the synthetic 2-D sets.
@@ -92,13 +92,15 @@ impl DataArgs {
                 eprintln!("csv: {} (--header, --delimiter to say otherwise)", decisions.join("; "));
             }
             parsed.dataset
+        } else if let Some(rest) = self.data.strip_prefix("random:") {
+            random_images(rest, self.samples, seed)?
         } else if let Some(paths) = self.data.strip_prefix("idx:") {
             let (images, labels) =
                 paths.split_once(',').context("--data idx:IMAGES,LABELS needs two paths separated by a comma")?;
             data::idx::load(Path::new(images), Path::new(labels))?
         } else {
             bail!(
-                "unknown data set '{}'; use digits, mnist10k, circle, xor, gauss, spiral, moons, spiral3, blobs4, csv:PATH or idx:IMAGES,LABELS",
+                "unknown data set '{}'; use digits, mnist10k, circle, xor, gauss, spiral, moons, spiral3, blobs4, csv:PATH, idx:IMAGES,LABELS or random:CxHxW[:CLASSES]",
                 self.data
             )
         };
@@ -154,6 +156,36 @@ pub fn task_loss(data: &Data) -> Loss {
     } else {
         Loss::Mse
     }
+}
+
+/// `random:CxHxW[:CLASSES]` (or `random:F[:CLASSES]`): `rows` rows of N(0, 1) pixels with
+/// uniformly random labels (10 classes by default), seeded: data of a shape, with no signal, for
+/// timing and memory (`bench --data random:3x32x32 --model resnet20`).
+fn random_images(spec: &str, rows: usize, seed: u64) -> Result<adahessian_wgpu::data::Dataset> {
+    let (shape, classes) = match spec.split_once(':') {
+        Some((s, k)) => {
+            (s, k.parse::<usize>().with_context(|| format!("random:{spec}: classes '{k}' is not a whole number"))?)
+        }
+        None => (spec, 10),
+    };
+    let shape: Vec<usize> = shape
+        .split('x')
+        .map(|d| d.parse::<usize>().ok().filter(|&d| d > 0))
+        .collect::<Option<Vec<_>>>()
+        .filter(|s| s.len() == 1 || s.len() == 3)
+        .with_context(|| format!("random:{spec}: give a shape CxHxW or F of whole numbers > 0, e.g. random:3x32x32"))?;
+    if classes < 2 {
+        bail!("random:{spec}: at least 2 classes");
+    }
+    let features: usize = shape.iter().product();
+    if rows.saturating_mul(features) > 1 << 28 {
+        bail!("random:{spec}: {rows} rows of {features} values is more than 2^28 floats; lower --samples");
+    }
+    let mut rng = adahessian_wgpu::probe::SplitMix64::new(seed ^ 0x5EED);
+    let x: Vec<f32> = (0..rows * features).map(|_| rng.normal() as f32).collect();
+    let labels = (0..rows).map(|_| rng.below(classes) as u32).collect();
+    Ok(adahessian_wgpu::data::Dataset::new(x, features, adahessian_wgpu::data::Targets::Classes { labels, classes })?
+        .with_shape(shape)?)
 }
 
 /// Reads `--model` for this data: a ResNet preset (`resnet20`, `resnet:DEPTH[:WIDTH[:noshort]]`,

@@ -28,6 +28,11 @@ pub const KERNELS_ENV: &str = "ADAHESSIAN_KERNELS";
 /// `integrated`, `discrete` or `other` (default: the adapter's own).
 pub const TUNING_ENV: &str = "ADAHESSIAN_TUNING";
 
+/// Environment variable that picks the device limits: `webgpu` (the default: WebGPU's, so a
+/// native run also runs in a browser) or `adapter` (everything the adapter offers, e.g. storage
+/// bindings of several GiB on a discrete GPU, for a ResNet at batch 256).
+pub const LIMITS_ENV: &str = "ADAHESSIAN_LIMITS";
+
 /// Which implementation of the dense-layer kernels a [`crate::nn::Network`] records. Both compute
 /// the same maths and are checked against the same f64 references; `Naive` stays selectable so a
 /// benchmark can show both on one adapter in one run.
@@ -188,10 +193,13 @@ pub struct GpuOptions {
     /// Tune the kernels as for this adapter class instead of the adapter's own (`None`: the
     /// adapter's): lets a CPU adapter run, and the tests check, the choices made for GPUs.
     pub tune_as: Option<AdapterClass>,
+    /// Open the device with the adapter's own limits instead of WebGPU's defaults.
+    pub adapter_limits: bool,
 }
 
 impl GpuOptions {
-    /// Options from `ADAHESSIAN_BACKEND`, `ADAHESSIAN_ADAPTER` and `ADAHESSIAN_KERNELS`.
+    /// Options from `ADAHESSIAN_BACKEND`, `ADAHESSIAN_ADAPTER`, `ADAHESSIAN_KERNELS`,
+    /// `ADAHESSIAN_TUNING` and `ADAHESSIAN_LIMITS`.
     pub fn from_env() -> Result<Self> {
         let backends = match std::env::var(BACKEND_ENV) {
             Ok(name) if !name.is_empty() => Some(parse_backend(&name)?),
@@ -206,7 +214,14 @@ impl GpuOptions {
             Ok(name) if !name.is_empty() => Some(AdapterClass::parse(&name)?),
             _ => None,
         };
-        Ok(GpuOptions { backends, adapter, kernels, tune_as })
+        let adapter_limits = match std::env::var(LIMITS_ENV).as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Ok("adapter") => true,
+            Ok("webgpu") | Ok("") | Err(_) => false,
+            Ok(other) => {
+                return Err(Error::Config(format!("unknown limits '{other}' (in {LIMITS_ENV}); use webgpu or adapter")))
+            }
+        };
+        Ok(GpuOptions { backends, adapter, kernels, tune_as, adapter_limits })
     }
 }
 
@@ -264,7 +279,8 @@ impl Gpu {
                 .map_err(|_| Error::NoAdapter { backends: format!("{backends:?}") })?,
         };
         let info = adapter.get_info();
-        let limits = wgpu::Limits::default();
+        // WebGPU's defaults unless asked otherwise (ADAHESSIAN_LIMITS=adapter)
+        let limits = if options.adapter_limits { adapter.limits() } else { wgpu::Limits::default() };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("adahessian-wgpu"),
@@ -377,7 +393,7 @@ impl Gpu {
                 needed: bytes,
                 limit_name: "maxStorageBufferBindingSize",
                 limit: binding,
-                fix: "use a smaller model, batch or data set",
+                fix: "use a smaller model, batch or data set (or, natively, ADAHESSIAN_LIMITS=adapter for the adapter's own limits)",
             });
         }
         let buffer = self.limits.max_buffer_size;
@@ -387,7 +403,7 @@ impl Gpu {
                 needed: bytes,
                 limit_name: "maxBufferSize",
                 limit: buffer,
-                fix: "use a smaller model, batch or data set",
+                fix: "use a smaller model, batch or data set (or, natively, ADAHESSIAN_LIMITS=adapter for the adapter's own limits)",
             });
         }
         Ok(())

@@ -213,18 +213,31 @@ impl WebRace {
         future_to_promise(async move {
             let mut race = cell.borrow_mut().take().ok_or_else(|| js_err("the race is busy"))?;
             let mut result = Ok(());
+            let before: Vec<usize> = race.racers.iter().map(|r| r.losses.len()).collect();
             for _ in 0..steps {
                 result = race.step(&gpu).await;
                 if result.is_err() {
                     break;
                 }
             }
+            // every step taken, not only the last: the page's chart and its steps-to-tolerance
+            // table count from these
             let states: Vec<RacerState> = race
                 .racers
                 .iter()
-                .map(|r| {
+                .zip(before)
+                .map(|(r, from)| {
                     let (x, y) = r.path.last().copied().unwrap_or_default();
-                    RacerState { name: r.name.clone(), x, y, loss: *r.losses.last().unwrap_or(&f32::NAN) }
+                    let losses = r.losses[from.min(r.losses.len())..].to_vec();
+                    let path_from = r.path.len().saturating_sub(losses.len());
+                    RacerState {
+                        name: r.name.clone(),
+                        x,
+                        y,
+                        loss: *r.losses.last().unwrap_or(&f32::NAN),
+                        losses,
+                        path: r.path[path_from..].to_vec(),
+                    }
                 })
                 .collect();
             *cell.borrow_mut() = Some(race);
@@ -278,6 +291,10 @@ struct RacerState {
     x: f32,
     y: f32,
     loss: f32,
+    /// the loss after each step of this call (NaN, as null, once diverged)
+    losses: Vec<f32>,
+    /// the position after each step of this call
+    path: Vec<(f32, f32)>,
 }
 
 /// One optimizer's time per step on the bench page.
@@ -313,7 +330,7 @@ fn now_ms() -> f64 {
 #[wasm_bindgen]
 impl Demo {
     /// The bench page's measurement (web/bench.html): synthetic data shaped for `model` (any model
-    /// text the library accepts, CNNs included), then for each optimizer (comma-separated names,
+    /// text the library accepts, CNNs included, or a ResNet preset on 3×32×32 images), then for each optimizer (comma-separated names,
     /// published defaults) `warmup` steps, then `steps` steps submitted back to back and waited
     /// for once. `kernels` is `tiled`, `naive` or empty (the default set). Resolves to JSON
     /// `{"adapter", "model", "batch", "kernels", "results": [{"optimizer", "ms_per_step",
@@ -329,7 +346,11 @@ impl Demo {
     ) -> js_sys::Promise {
         let gpu = self.gpu.clone();
         future_to_promise(async move {
-            let spec = ModelSpec::parse(&model).map_err(js_err)?;
+            // a ResNet preset (resnet:8:8, resnet20) on CIFAR-shaped data, else a model text
+            let spec = match crate::nn::parse_resnet(&model, &[3, 32, 32], 10) {
+                Some(spec) => spec.map_err(js_err)?,
+                None => ModelSpec::parse(&model).map_err(js_err)?,
+            };
             let kernels =
                 if kernels.is_empty() { gpu.kernels() } else { KernelSet::parse(&kernels).map_err(js_err)? };
             if batch == 0 || steps == 0 {

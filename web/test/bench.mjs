@@ -40,6 +40,8 @@ try {
       `model=${encodeURIComponent('input 1x8x8; conv2d(4, k=3, p=1); relu; avgpool2d(2); flatten; linear(3)')}&batch=8&optimizers=adam,adahessian&steps=2&warmup=1`,
       'model=mlp:8-16-3:relu&batch=8&optimizers=adahessian&steps=2&warmup=0&kernels=naive',
       'model=mlp:8-70-3:tanh&batch=70&optimizers=adam,adahessian&steps=2&warmup=1&kernels=shared',
+      // a CIFAR ResNet (BatchNorm, residual adds, option-A shortcuts) on 3x32x32 images
+      'model=resnet:8:4&batch=2&optimizers=adam,adahessian&steps=1&warmup=0',
       // jax-js's counterpart page (web/jaxjs.html), for side-by-side measurements
       'jaxjs:model=mlp:8-16-3:tanh&batch=8&optimizers=adam,adahessian&steps=2&warmup=1',
     ];

@@ -51,7 +51,11 @@ try {
   console.log('status:', status);
   check(await page.evaluate(() => window.demo.ready), 'the page opens WebGPU and gets ready');
   await page.waitForFunction(() => window.demo.race.steps >= 40, null, { timeout: 180000 });
-  const losses = await page.evaluate(() => window.demo.race.losses);
+  // read in one evaluation, so no frame runs between the two
+  const { losses, taken } = await page.evaluate(() => ({ losses: window.demo.race.losses, taken: window.demo.race.steps }));
+  for (const [name, l] of Object.entries(losses)) {
+    check(l.length === taken, `${name}: the race records a loss for every step taken (${l.length} of ${taken})`);
+  }
   for (const [name, l] of Object.entries(losses)) {
     check(l.length > 5 && l[l.length - 1] < l[0], `${name}'s loss falls on the quadratic (${l[0]} -> ${l[l.length - 1]})`);
   }
