@@ -768,9 +768,23 @@ fn run_directories_are_all_or_nothing_and_single_writer() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let (ok, _, err) = run(&["train", "--data", "xor", "--samples", "64", "--epochs", "1", "--force", "--out", o]);
+    // the same run through a symbolic link is the same run: refused too (it used to take a lock
+    // of its own and write into the directory beside the first writer)
+    #[cfg(unix)]
+    let through_link = {
+        let link = other.with_file_name(format!("{}-link", other.file_name().unwrap().to_string_lossy()));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let l = link.to_str().unwrap();
+        let r = run(&["train", "--data", "xor", "--samples", "64", "--epochs", "1", "--force", "--out", l]);
+        let _ = std::fs::remove_file(&link);
+        r
+    };
     let _ = first.kill();
     let _ = first.wait();
     assert!(!ok && err.contains("another adahessian process"), "{err}");
+    #[cfg(unix)]
+    assert!(!through_link.0 && through_link.2.contains("another adahessian process"), "{}", through_link.2);
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&other);
 }
@@ -799,6 +813,11 @@ fn resume_keeps_the_runs_settings_and_data() {
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(record["resumes"][0]["changed"][0], "--lr 0.01", "{record}");
+    // a refused resume changes nothing: the run already has its 4 epochs, so --lr 0.5 must not
+    // reach run.json (the next plain --resume would train with it)
+    let before = std::fs::read(out.join("run.json")).unwrap();
+    fails(&["train", "--resume", o, "--epochs", "4", "--lr", "0.5"], &["already has", "nothing was changed"]);
+    assert_eq!(std::fs::read(out.join("run.json")).unwrap(), before, "a refused resume rewrote run.json");
     assert!(record["argv"].as_array().unwrap().iter().any(|a| a == "0.01"), "{record}");
     std::fs::write(&csv, format!("a,b,y\n{}", rows.replace(",1\n", ",0\n"))).unwrap();
     fails(&["train", "--resume", o, "--epochs", "6"], &["not the data the run was trained on"]);

@@ -161,17 +161,7 @@ fn gpu_models_with_normalisation_match_the_f64_reference_in_both_modes() {
                 }
             }
             net.set_params(gpu, &theta32).unwrap();
-            let running32: Vec<f32> = model
-                .initial_running()
-                .iter()
-                .map(|v| if *v == 0.0 { (0.5 * rng.normal()) as f32 } else { (0.3 + rng.next_f64()) as f32 })
-                .collect();
-            for r in &model.running {
-                let c = r.channels;
-                let (m, v) = (&running32[r.offset..r.offset + c], &running32[r.offset + c..r.offset + 2 * c]);
-                net.set_tensor(gpu, &format!("{}.running_mean", r.prefix), &[c], m).unwrap();
-                net.set_tensor(gpu, &format!("{}.running_var", r.prefix), &[c], v).unwrap();
-            }
+            let running32 = common::randomize_running(gpu, &net, &mut rng);
             let ds = random_data(&model, rows, 300 + case as u64);
             let data = common::bind(gpu, &net, &ds);
             let indices: Vec<u32> = (0..rows as u32).collect();
@@ -183,10 +173,7 @@ fn gpu_models_with_normalisation_match_the_f64_reference_in_both_modes() {
             let running = to_f64(&running32);
             for mode in [BnMode::Train, BnMode::Eval] {
                 net.set_bn_mode(mode);
-                let ref_mode = match mode {
-                    BnMode::Train => reference::NormMode::Train,
-                    BnMode::Eval => reference::NormMode::Eval(&running),
-                };
+                let ref_mode = common::norm_mode(mode, &running);
                 let want = reference::pass_in(ref_mode, &model, &theta, &x, &t, rows, Some(&z));
                 let label = format!("case {case} '{text}' rows {rows} {kernels:?} {}", mode.name());
                 let (loss, g) = block_on(net.gradient(gpu, &batch)).unwrap();

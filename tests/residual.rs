@@ -154,20 +154,7 @@ fn gpu_residual_models_match_the_reference_with_every_kernel_set_and_bn_mode() {
             let mut theta32 = block_on(net.params(gpu)).unwrap();
             perturb_norm_params(&model, &mut theta32, &mut rng);
             net.set_params(gpu, &theta32).unwrap();
-            let running32: Vec<f32> =
-                model.initial_running().iter().map(|v| v + (0.2 * rng.next_f64()) as f32).collect();
-            for r in &model.running {
-                let c = r.channels;
-                net.set_tensor(gpu, &format!("{}.running_mean", r.prefix), &[c], &running32[r.offset..r.offset + c])
-                    .unwrap();
-                net.set_tensor(
-                    gpu,
-                    &format!("{}.running_var", r.prefix),
-                    &[c],
-                    &running32[r.offset + c..r.offset + 2 * c],
-                )
-                .unwrap();
-            }
+            let running32 = common::randomize_running(gpu, &net, &mut rng);
             let ds = random_data(&model, rows, 60 + case as u64);
             let data = common::bind(gpu, &net, &ds);
             let indices: Vec<u32> = (0..rows as u32).collect();
@@ -181,10 +168,7 @@ fn gpu_residual_models_match_the_reference_with_every_kernel_set_and_bn_mode() {
                 if model.has_batch_norm() { &[BnMode::Train, BnMode::Eval] } else { &[BnMode::Train] };
             for &mode in modes {
                 net.set_bn_mode(mode);
-                let ref_mode = match mode {
-                    BnMode::Train => reference::NormMode::Train,
-                    BnMode::Eval => reference::NormMode::Eval(&running),
-                };
+                let ref_mode = common::norm_mode(mode, &running);
                 let want = reference::pass_in(ref_mode, &model, &theta, &x, &t, rows, Some(&z));
                 let label = format!("case {case} {kernels:?} {}", mode.name());
                 let tol = |w: &[f64]| Tolerance::F32_MODEL.scaled_by(w, 1e-4);
@@ -227,10 +211,7 @@ fn the_dense_hessian_of_a_small_residual_batchnorm_network() {
     for mode in [BnMode::Train, BnMode::Eval] {
         net.set_bn_mode(mode);
         let running = to_f64(&block_on(net.running_stats(gpu)).unwrap());
-        let ref_mode = match mode {
-            BnMode::Train => reference::NormMode::Train,
-            BnMode::Eval => reference::NormMode::Eval(&running),
-        };
+        let ref_mode = common::norm_mode(mode, &running);
         let mut want = vec![0.0; n * n];
         let mut got = vec![0f32; n * n];
         for i in 0..n {

@@ -81,10 +81,7 @@ fn a_small_resnet_matches_the_f64_model_on_the_gpu_in_both_bn_modes() {
         let z = to_f64(&z32);
         for mode in [BnMode::Train, BnMode::Eval] {
             net.set_bn_mode(mode);
-            let m = match mode {
-                BnMode::Train => reference::NormMode::Train,
-                BnMode::Eval => reference::NormMode::Eval(&running),
-            };
+            let m = common::norm_mode(mode, &running);
             let want = reference::pass_in(m, &model, &theta, &x, &t, rows, Some(&z));
             let label = format!("{text} {}", mode.name());
             let (loss, g) = block_on(net.gradient(gpu, &batch)).unwrap();

@@ -281,6 +281,17 @@ fn train_with(
     let seed = cmd.looping.seed;
     let data = cmd.data.load(seed)?;
     let plan = train_plan(cmd, &data)?;
+    // a resume that would be refused must be refused before anything is written: run.json would
+    // otherwise keep the refused flags (an --lr that the next plain --resume then trains with)
+    if let Some(((state, _), _)) = &resume {
+        if state.step >= plan.steps {
+            bail!(
+                "--resume {}: the run already has {} steps; ask for more with --steps or --epochs (nothing was changed)",
+                out_dir_name(&resume_dir),
+                state.step
+            );
+        }
+    }
     let out = match (&resume_dir, &cmd.out) {
         (Some(d), _) => d.clone(),
         (None, Some(o)) => o.clone(),
@@ -366,6 +377,10 @@ fn train_plan(cmd: &TrainCmd, data: &setup::Data) -> Result<Plan> {
         target_accuracy: None,
         score: Score::for_split(data.test.as_ref().unwrap_or(&data.train)),
     })
+}
+
+fn out_dir_name(dir: &Option<PathBuf>) -> String {
+    dir.as_ref().map_or_else(String::new, |d| d.display().to_string())
 }
 
 /// run.json (the command line first, so a run stopped by a NaN can still be resumed; the data's

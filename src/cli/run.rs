@@ -103,8 +103,34 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(format!(".{name}.{suffix}"))
 }
 
+/// The directory a path means, wherever it is reached from: symbolic links followed (a dangling
+/// one to where it points), relative parts and `..` resolved. Two spellings of one run lock the
+/// same file.
+fn canonical_run_path(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&p) {
+                Ok(target) => p = p.parent().map_or(target.clone(), |parent| parent.join(&target)),
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    if let Ok(c) = std::fs::canonicalize(&p) {
+        return c;
+    }
+    // not there yet: its parent's canonical path and its name
+    let parent = p.parent().filter(|q| !q.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (std::fs::canonicalize(parent), p.file_name()) {
+        (Ok(parent), Some(name)) => parent.join(name),
+        _ => p,
+    }
+}
+
 fn lock_run(path: &Path) -> Result<std::fs::File> {
-    let lock_path = sibling(path, "lock");
+    // one writer per run, however the path is spelled (a symlink to it, a relative path)
+    let lock_path = sibling(&canonical_run_path(path), "lock");
     if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }

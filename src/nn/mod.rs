@@ -901,20 +901,28 @@ impl ShortcutGeom {
         self.c_in * self.h_in * self.w_in
     }
 
+    /// Every (input index, output index) pair the shortcut copies, for a batch of `rows`: option
+    /// A maps input (n, c, s·i, s·j) to output (n, c + p, i, j); every other output is zero.
+    fn copies(&self, rows: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..rows).flat_map(move |n| {
+            (self.pad..self.pad + self.c_in).flat_map(move |c| {
+                (0..self.h_out).flat_map(move |i| {
+                    (0..self.w_out).map(move |j| {
+                        let src = ((n * self.c_in + c - self.pad) * self.h_in + self.stride * i) * self.w_in
+                            + self.stride * j;
+                        (src, ((n * self.c_out + c) * self.h_out + i) * self.w_out + j)
+                    })
+                })
+            })
+        })
+    }
+
     /// s(x) for one row-major batch: the identity, or option A's strided copy into the middle
     /// channels. Also the tangent (pass t_x).
     pub fn apply(&self, rows: usize, x: &[f64]) -> Vec<f64> {
         let mut y = vec![0.0; rows * self.out_len()];
-        for n in 0..rows {
-            for c in self.pad..self.pad + self.c_in {
-                for i in 0..self.h_out {
-                    for j in 0..self.w_out {
-                        let src = ((n * self.c_in + c - self.pad) * self.h_in + self.stride * i) * self.w_in
-                            + self.stride * j;
-                        y[((n * self.c_out + c) * self.h_out + i) * self.w_out + j] = x[src];
-                    }
-                }
-            }
+        for (src, dst) in self.copies(rows) {
+            y[dst] = x[src];
         }
         y
     }
@@ -923,16 +931,8 @@ impl ShortcutGeom {
     /// the R-backward (pass r_y).
     pub fn adjoint(&self, rows: usize, g_y: &[f64]) -> Vec<f64> {
         let mut g = vec![0.0; rows * self.in_len()];
-        for n in 0..rows {
-            for c in self.pad..self.pad + self.c_in {
-                for i in 0..self.h_out {
-                    for j in 0..self.w_out {
-                        let dst = ((n * self.c_in + c - self.pad) * self.h_in + self.stride * i) * self.w_in
-                            + self.stride * j;
-                        g[dst] += g_y[((n * self.c_out + c) * self.h_out + i) * self.w_out + j];
-                    }
-                }
-            }
+        for (src, dst) in self.copies(rows) {
+            g[src] += g_y[dst];
         }
         g
     }

@@ -197,3 +197,30 @@ pub fn check_steps(what: &str, got: &[f32], want: &[f64], theta0: &[f64]) {
     eprintln!("{what}: worst [{i}] at {:.2} of tolerance (moved {:.3e})", worst.1, (want[i] - theta0[i]).abs());
     assert!(worst.1 <= 1.0, "{what}[{i}]: got {} want {} from {}", got[i], want[i], theta0[i]);
 }
+
+/// Random running statistics (means N(0, 0.5²), variances in [0.3, 1.3)) written into every
+/// BatchNorm of `net`, so eval mode is not the identity-like start; returns them in the
+/// `Resolved::running` layout.
+pub fn randomize_running(gpu: &Gpu, net: &Network, rng: &mut SplitMix64) -> Vec<f32> {
+    let model = net.model();
+    let running: Vec<f32> = model
+        .initial_running()
+        .iter()
+        .map(|v| if *v == 0.0 { (0.5 * rng.normal()) as f32 } else { (0.3 + rng.next_f64()) as f32 })
+        .collect();
+    for r in &model.running {
+        let c = r.channels;
+        net.set_tensor(gpu, &format!("{}.running_mean", r.prefix), &[c], &running[r.offset..r.offset + c]).unwrap();
+        net.set_tensor(gpu, &format!("{}.running_var", r.prefix), &[c], &running[r.offset + c..r.offset + 2 * c])
+            .unwrap();
+    }
+    running
+}
+
+/// The f64 reference's statistics source for a GPU BatchNorm mode.
+pub fn norm_mode(mode: adahessian_wgpu::nn::BnMode, running: &[f64]) -> reference::NormMode<'_> {
+    match mode {
+        adahessian_wgpu::nn::BnMode::Train => reference::NormMode::Train,
+        adahessian_wgpu::nn::BnMode::Eval => reference::NormMode::Eval(running),
+    }
+}
