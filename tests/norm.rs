@@ -336,6 +336,12 @@ fn normalisation_layers_are_named_initialised_and_refused_as_pytorch_does() {
     assert!(err.contains("more than one value per channel") && err.contains("--bn-mode eval"), "{err}");
     net.set_bn_mode(BnMode::Eval);
     assert!(block_on(net.gradient(gpu, &batch)).is_ok(), "eval mode takes a batch of one");
+    // inside a residual block the refusal names the block's nn.Sequential index (2)
+    let spec = ModelSpec::parse("input 3; linear(4); relu; residual { linear(4); batchnorm1d }; linear(2)").unwrap();
+    let net = Network::new(gpu, &spec, NetworkOptions::new(4, 0)).unwrap();
+    let data = common::bind(gpu, &net, &random_data(&spec.resolve().unwrap(), 4, 1));
+    let err = block_on(net.gradient(gpu, &Batch { data: &data, indices: &one })).unwrap_err().to_string();
+    assert!(err.contains("BatchNorm (layer 2)"), "{err}");
     let err = net.set_tensor(gpu, "1.running_var", &[4], &[1.0, -1.0, 1.0, 1.0]).unwrap_err().to_string();
     assert!(err.contains("1.running_var"), "{err}");
 }

@@ -61,6 +61,8 @@ pub struct LayerMeta {
 pub const FLAG_INPUT_HAS_TANGENT: u32 = 1;
 /// `LayerMeta::flags`: loss_reduce adds to the stats instead of overwriting them.
 pub const FLAG_ACCUMULATE: u32 = 2;
+/// `LayerMeta::flags`: a residual add's block input has a tangent (it is not the data); add.wgsl.
+pub const FLAG_SKIP_HAS_TANGENT: u32 = 4;
 
 /// The number of rows in the current batch and where normalisation layers take their
 /// statistics from (`NORM_*`); written once per submit.

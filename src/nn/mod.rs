@@ -300,6 +300,8 @@ impl ModelSpec {
                 None => top.to_string(),
             };
             let index = module;
+            // the nn.Sequential index of the top-level module this layer belongs to
+            let top_index = block.as_ref().map_or(top, |b| b.top);
             match *layer {
                 Layer::Residual(shortcut) => {
                     if let Some(b) = &block {
@@ -441,7 +443,7 @@ impl ModelSpec {
             };
             if let Some(op) = op {
                 nodes.push(shape.iter().product());
-                layers.push(ResolvedLayer { torch_index: top.saturating_sub(1), input, output: input + 1, op });
+                layers.push(ResolvedLayer { torch_index: top_index, input, output: input + 1, op });
             }
         }
         if let Some(b) = block {
@@ -957,7 +959,7 @@ impl ShortcutGeom {
 /// A layer between two nodes (tensors) of the model.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ResolvedLayer {
-    /// Index in `nn.Sequential`.
+    /// Index in `nn.Sequential` (of the residual block, for a layer inside one).
     pub torch_index: usize,
     /// Node read.
     pub input: usize,

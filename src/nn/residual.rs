@@ -5,11 +5,8 @@
 
 use super::plan::{Items, LayerContext, LayerPasses, NodeOffsets};
 use super::ShortcutGeom;
-use crate::gpu::meta::LayerMeta;
+use crate::gpu::meta::{LayerMeta, FLAG_SKIP_HAS_TANGENT};
 use crate::gpu::Kernel::*;
-
-/// `LayerMeta::flags`: the block input has a tangent (it is not the data); add.wgsl.
-pub(crate) const FLAG_SKIP_HAS_TANGENT: u32 = 4;
 
 /// The add's dispatches: forward and tangent per output element; backward copies g_y to the
 /// body's output and gathers sᵀ g_y into the block input's second slot (not for the data, which
