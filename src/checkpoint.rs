@@ -120,11 +120,7 @@ pub fn load_strict(path: &std::path::Path, keys: &[&str]) -> Result<(Vec<NamedTe
 /// Writes a safetensors file atomically (to a temporary name, then renamed): an interrupted
 /// write never leaves a half-written checkpoint behind.
 pub fn save(path: &std::path::Path, tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<()> {
-    let bytes = to_bytes(tensors, metadata)?;
-    let tmp = path.with_extension("safetensors.tmp");
-    let io = |source| Error::Io { path: path.display().to_string(), source };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::files::write_atomic(path, &to_bytes(tensors, metadata)?)
 }
 
 /// Reads a safetensors file.

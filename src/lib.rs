@@ -45,6 +45,7 @@ pub mod compare;
 pub mod curvature;
 pub mod data;
 mod error;
+pub mod files;
 pub mod gpu;
 pub mod nn;
 pub mod objective;

@@ -38,15 +38,9 @@ fn fails(args: &[&str], needles: &[&str]) {
     }
 }
 
-fn has_gpu() -> bool {
-    common::gpu().is_some()
-}
-
 #[test]
 fn devices_lists_the_adapter() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let (ok, out, err) = run(&["devices"]);
     assert!(ok, "{err}");
     assert!(out.contains("max storage binding"), "{out}");
@@ -75,9 +69,7 @@ fn devices_lists_the_adapter() {
 
 #[test]
 fn train_writes_a_complete_run_directory() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("train");
     let d = dir.to_str().unwrap();
     let (ok, out, err) = run(&[
@@ -99,6 +91,7 @@ fn train_writes_a_complete_run_directory() {
     assert!(out.contains("test accuracy"), "{out}");
     for f in [
         "model.json",
+        "model.py",
         "init.safetensors",
         "final.safetensors",
         "checkpoint.safetensors",
@@ -156,7 +149,7 @@ fn train_writes_a_complete_run_directory() {
 
 #[test]
 fn a_checkpoint_loads_back_into_the_library_with_the_same_loss() {
-    let Some(gpu) = common::gpu() else { return };
+    let gpu = gpu_or_skip!();
     let dir = tmp("reload");
     let d = dir.to_str().unwrap();
     let (ok, _, err) =
@@ -180,9 +173,7 @@ fn a_checkpoint_loads_back_into_the_library_with_the_same_loss() {
 
 #[test]
 fn resuming_is_bit_identical_to_training_straight_through() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let mut b = tmp("resumed");
     // the default, and both update_each rules: step 21 is in the middle of a 3-step cycle (new
     // estimates at steps 19 and 22), so the resumed run must carry the kept estimate and counters
@@ -225,9 +216,7 @@ fn resuming_is_bit_identical_to_training_straight_through() {
 
 #[test]
 fn compare_and_bench_produce_their_reports() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("compare");
     let d = dir.to_str().unwrap();
     let (ok, out, err) = run(&[
@@ -324,6 +313,12 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
     let idx_trunc = format!("idx:{truncated},{labels}");
     let existing = p("unrelated.npy", b"keep me");
     let huge_csv = format!("csv:{}", p("huge.csv", b"a,b,y\n1,2,0\n1,1e308,1\n"));
+    let user_dir = dir.join("mine").to_str().unwrap().to_string();
+    std::fs::create_dir_all(&user_dir).unwrap();
+    for name in ["grid.csv", "density.csv", "eigenvector-0.safetensors"] {
+        std::fs::write(Path::new(&user_dir).join(name), "mine").unwrap();
+    }
+    let twice_json = p("twice.json", br#"{"input": [64], "layers": ["linear(10)"], "loss": "mse", "loss": "cross_entropy"}"#);
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["train", "--data", "csv:/nonexistent.csv", "--out", o], vec!["/nonexistent.csv"]),
         (vec!["train", "--data", &nan_csv, "--out", o], vec!["line 3", "not finite"]),
@@ -380,19 +375,58 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["hessian", "--run", o, "--exact", "--out", "/no/such/dir/H.npy"], vec!["/no/such/dir", "does not exist"]),
         (vec!["train", "--model", "/no/such/model.json", "--out", o], vec!["/no/such/model.json", "no such file"]),
         (vec!["train", "--data", &huge_csv, "--out", o], vec!["line 3", "1e308", "f32 range"]),
+        // issue 20 item 7: counts that start work that cannot finish are refused up front
+        (vec!["train", "--data", "moons", "--samples", "4294967296", "--out", o], vec!["--samples", "at most 10000000"]),
+        (vec!["compare", "--seeds", "4294967296", "--out", o], vec!["--seeds 4294967296", "at most 1000"]),
+        (vec!["hessian", "--run", o, "--lanczos-steps", "100000"], vec!["--lanczos-steps 100000", "at most 10000"]),
+        (vec!["compare", "--target-accuracy", "2", "--out", o], vec!["--target-accuracy 2", "(0, 1]"]),
+        (vec!["compare", "--optimizers", "adam,adam", "--out", o], vec!["adam twice"]),
+        (vec!["compare", "--lr-factors", "nan", "--out", o], vec!["--lr-factors", "NaN"]),
+        // issue 20 item 8: no flag or repeat is silently ignored
+        (vec!["train", "--data", "digits", "--task", "regress", "--out", o], vec!["--task does not apply", "digits"]),
+        (vec!["train", "--data", "moons", "--target", "y", "--out", o], vec!["--target does not apply", "csv:PATH"]),
+        (vec!["train", "--data", &idx_bad, "--header", "yes", "--out", o], vec!["--header does not apply"]),
+        (vec!["train", "--data", "digits", "--samples", "10", "--out", o], vec!["--samples does not apply"]),
+        (vec!["train", "--data", "moons", "--model", "mlp:2-16-2:tanh:relu", "--out", o], vec!["two activations"]),
+        (vec!["train", "--data", "moons", "--model", "mlp:2-16-2:mse:cross_entropy", "--out", o], vec!["second loss"]),
+        (vec!["train", "--model", "input 64; input 64; linear(10)", "--out", o], vec!["already has an input line"]),
+        (vec!["train", "--model", &twice_json, "--out", o], vec!["\"loss\" is given twice"]),
+        // issue 20 item 6: a user's files are checked before any work, never overwritten silently
+        (vec!["landscape", "--run", o, "--out", &user_dir], vec!["grid.csv is already there", "--force"]),
+        (vec!["hessian", "--run", o, "--out-dir", &user_dir], vec!["density.csv is already there"]),
+        (vec!["hessian", "--run", o, "--save-eigenvectors", &user_dir], vec!["eigenvector-0.safetensors"]),
+        (vec!["hessian", "--run", o, "--exact", "--force", "--out", &user_dir], vec!["is a directory"]),
+        (vec!["landscape", "--run", o, "--out", &existing], vec!["is a file, not a directory"]),
     ];
     for (args, needles) in cases {
         fails(&args, &needles);
     }
+    // issue 20 item 10: the message tells the real cause, once, and never echoes a huge field
+    let long_field = format!("csv:{}", p("long.csv", format!("a,y\n1,0\n{},1\n", "x".repeat(1 << 20)).as_bytes()));
+    let big_target = format!("csv:{}", p("big-target.csv", b"a,y\n1,0\n2,1e30\n3,5\n"));
+    for (args, needles, absent) in [
+        (vec!["train", "--backend", "foo", "--out", o], vec!["--backend foo"], "ADAHESSIAN_BACKEND"),
+        (vec!["hessian", "--run", o, "--rows", "0"], vec!["--rows 0"], "max_batch"),
+        (vec!["landscape", "--run", o, "--rows", "0"], vec!["--rows 0"], "max_batch"),
+        (vec!["train", "--data", "csv:/nonexistent.csv", "--out", o], vec!["(os error 2)"], "(os error 2): No such"),
+        (vec!["train", "--data", &long_field, "--out", o], vec!["line 3", "(1048576 bytes)"], &"x".repeat(100)),
+        (vec!["train", "--data", &big_target, "--task", "regress", "--lr", "1e-12", "--out", o], vec!["1e19", "rescale"], "--lr"),
+        (vec!["train", "--model", "input 3x8x8; conv2d(2, k=(3, 1)); flatten; linear(2)", "--out", o], vec!["64"], "given 2 times"),
+    ] {
+        let (ok, _, err) = run(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(needles.iter().all(|n| err.contains(n)) && !err.contains(absent), "{args:?}: {err}");
+    }
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me", "an unrelated file is never overwritten");
+    for name in ["grid.csv", "density.csv", "eigenvector-0.safetensors"] {
+        assert_eq!(std::fs::read_to_string(Path::new(&user_dir).join(name)).unwrap(), "mine", "{name} was overwritten");
+    }
     assert!(!out.join("final.safetensors").exists(), "no failed run may leave a final checkpoint");
 }
 
 #[test]
 fn a_nan_loss_stops_the_run_keeping_the_last_good_checkpoint() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("nan");
     let d = dir.to_str().unwrap();
     let (ok, _, err) = run(&[
@@ -434,9 +468,7 @@ fn synthetic_data_is_seeded_and_reproducible() {
 
 #[test]
 fn hessian_and_landscape_run_on_a_trained_model() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("curv");
     let d = dir.to_str().unwrap();
     let (ok, _, err) = run(&[
@@ -572,9 +604,7 @@ fn hessian_and_landscape_run_on_a_trained_model() {
 /// names cross-entropy for them, and `compare` on them, are refused with the fix.
 #[test]
 fn a_regression_task_trains_mse_and_reports_r2() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("regress");
     std::fs::create_dir_all(&dir).unwrap();
     let csv = dir.join("r.csv");
@@ -639,9 +669,7 @@ fn a_regression_task_trains_mse_and_reports_r2() {
 /// readers take for a number).
 #[test]
 fn absent_metrics_are_empty_cells() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("no-test");
     let (ok, _, err) = run(&[
         "train",
@@ -671,9 +699,7 @@ fn absent_metrics_are_empty_cells() {
 /// refused on --resume (it resumed silently before); a damaged one is refused by its checksum.
 #[test]
 fn resume_refuses_another_optimizers_or_a_damaged_checkpoint() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let (a, b) = (tmp("resume-adam"), tmp("resume-ah"));
     for (dir, opt) in [(&a, "adam"), (&b, "adahessian")] {
         let (ok, _, err) = run(&[
@@ -709,9 +735,7 @@ fn resume_refuses_another_optimizers_or_a_damaged_checkpoint() {
 /// old run's files; a second process on the same directory is refused while the first runs.
 #[test]
 fn run_directories_are_all_or_nothing_and_single_writer() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("atomic");
     let d = dir.to_str().unwrap();
     let base = ["train", "--data", "xor", "--samples", "64", "--epochs", "4"];
@@ -752,6 +776,40 @@ fn run_directories_are_all_or_nothing_and_single_writer() {
         .filter(|n| n.contains("atomic") && (n.contains(".new-") || n.contains(".old-")))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    // issue 20 item 6: --force replaces only a previous run, and says so before training
+    let user_file = dir.with_file_name(format!("{}-notes.txt", dir.file_name().unwrap().to_string_lossy()));
+    std::fs::write(&user_file, "my notes").unwrap();
+    let user_dir = dir.with_file_name(format!("{}-photos", dir.file_name().unwrap().to_string_lossy()));
+    std::fs::create_dir_all(&user_dir).unwrap();
+    std::fs::write(user_dir.join("cat.jpg"), "meow").unwrap();
+    for (out, needle) in [
+        (user_file.to_str().unwrap(), "is a file, not a run directory"),
+        (".", "current directory"),
+        (user_dir.to_str().unwrap(), "not a run of this tool"),
+    ] {
+        fails(&[&base[..], &["--force", "--out", out]].concat(), &[needle]);
+    }
+    assert_eq!(std::fs::read_to_string(&user_file).unwrap(), "my notes");
+    assert_eq!(std::fs::read_to_string(user_dir.join("cat.jpg")).unwrap(), "meow");
+    let hidden: Vec<_> = std::fs::read_dir(dir.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| (n.contains("notes.txt.") || n.contains("photos.")) && !n.ends_with(".lock"))
+        .collect();
+    assert!(hidden.is_empty(), "a refused --force left {hidden:?}");
+    // what a killed run left (a staging directory of a dead process) neither blocks nor survives
+    // the next run there
+    let fresh = dir.with_file_name(format!("{}-fresh", dir.file_name().unwrap().to_string_lossy()));
+    let stale = fresh.with_file_name(format!(".{}.new-4000000000", fresh.file_name().unwrap().to_string_lossy()));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("run.json"), "{}").unwrap();
+    let (ok, _, err) = run(&[&base[..], &["--out", fresh.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+    assert!(!stale.exists() && fresh.join("final.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&fresh);
+    let _ = std::fs::remove_dir_all(&user_dir);
+    let _ = std::fs::remove_file(&user_file);
     // one writer at a time
     let other = dir.with_file_name(format!("{}-long", dir.file_name().unwrap().to_string_lossy()));
     let o = other.to_str().unwrap();
@@ -793,9 +851,7 @@ fn run_directories_are_all_or_nothing_and_single_writer() {
 /// the change is recorded; data that changed under the same path is refused.
 #[test]
 fn resume_keeps_the_runs_settings_and_data() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("resume-flags");
     std::fs::create_dir_all(&dir).unwrap();
     let csv = dir.join("d.csv");
@@ -819,7 +875,9 @@ fn resume_keeps_the_runs_settings_and_data() {
     fails(&["train", "--resume", o, "--epochs", "4", "--lr", "0.5"], &["already has", "nothing was changed"]);
     assert_eq!(std::fs::read(out.join("run.json")).unwrap(), before, "a refused resume rewrote run.json");
     assert!(record["argv"].as_array().unwrap().iter().any(|a| a == "0.01"), "{record}");
-    std::fs::write(&csv, format!("a,b,y\n{}", rows.replace(",1\n", ",0\n"))).unwrap();
+    // the same rows with the first label flipped
+    let flipped = rows.replacen(",0\n", ",1\n", 1);
+    std::fs::write(&csv, format!("a,b,y\n{flipped}")).unwrap();
     fails(&["train", "--resume", o, "--epochs", "6"], &["not the data the run was trained on"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -828,9 +886,7 @@ fn resume_keeps_the_runs_settings_and_data() {
 /// that was never interrupted (checkpoints are written atomically and hold the whole state).
 #[test]
 fn a_killed_run_resumes_bit_identically() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let (a, b) = (tmp("straight"), tmp("killed"));
     let args = |out: &PathBuf| -> Vec<String> {
         ["train", "--data", "xor", "--samples", "256", "--batch-size", "16", "--epochs", "120", "--eval-every", "20"]
@@ -854,6 +910,19 @@ fn a_killed_run_resumes_bit_identically() {
     let (wa, _) = checkpoint::load(&a.join("final.safetensors")).unwrap();
     let (wb, _) = checkpoint::load(&b.join("final.safetensors")).unwrap();
     assert_eq!(wa, wb, "resumed weights differ from the uninterrupted run's");
+    // the resumed history is the whole history, row for row (seconds aside)
+    let rows = |dir: &PathBuf| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        text.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    assert_eq!(rows(&a), rows(&b), "the resumed run's metrics.csv lost or repeated rows");
+    assert!(
+        std::fs::read_dir(&b).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".tmp-")),
+        "a temporary file was left in the run"
+    );
+    // a history that cannot be read is an error, not an empty history
+    std::fs::write(b.join("metrics.csv"), "").unwrap();
+    fails(&["train", "--resume", b.to_str().unwrap(), "--epochs", "140"], &["metrics.csv", "cannot be read", "restore"]);
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
@@ -862,9 +931,7 @@ fn a_killed_run_resumes_bit_identically() {
 /// it resumes with that rule, not with the new default, and run.json says so.
 #[test]
 fn an_old_update_each_run_resumes_with_its_own_rule() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let dir = tmp("old-update-each");
     let d = dir.to_str().unwrap();
     let (ok, _, err) = run(&[
@@ -899,9 +966,7 @@ fn an_old_update_each_run_resumes_with_its_own_rule() {
 /// and `landscape` say which BatchNorm mode they used; a bad mode is refused.
 #[test]
 fn a_batchnorm_model_trains_resumes_and_is_analysed_in_both_bn_modes() {
-    if !has_gpu() {
-        return;
-    }
+    gpu_or_skip!();
     let (a, b) = (tmp("bn-straight"), tmp("bn-resumed"));
     let model = "input 1x8x8; conv2d(6, k=3, p=1); batchnorm2d; relu; maxpool2d(2); flatten; linear(16); \
                  batchnorm1d; relu; linear(10)";

@@ -488,7 +488,7 @@ fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
             let u32_ = uniform(&mut rng, p.model.n_params, -1.0, 1.0);
             let hu = to_f64(&block_on(p.net.hvp(gpu, &batch, &u32_)).unwrap());
             let (a, b) = (dot(&to_f64(&u32_), &to_f64(&hz)), dot(&to_f64(&z32), &hu));
-            assert!((a - b).abs() <= 1e-4 * (a.abs() + b.abs()) + 1e-6, "cnn {i}: <u,Hz> {a} vs <z,Hu> {b}");
+            Tolerance::SYMMETRY.check_pair(&format!("cnn {i}: ⟨u, Hz⟩ vs ⟨z, Hu⟩"), a, b);
         }
     }
 }
@@ -500,9 +500,7 @@ fn gpu_cnn_gradient_and_hvp_match_reference_and_are_symmetric() {
 #[test]
 fn the_kernel_choices_for_gpus_match_the_reference_on_any_adapter() {
     use adahessian_wgpu::gpu::{AdapterClass, Gpu, GpuOptions};
-    if common::gpu().is_none() {
-        return;
-    }
+    gpu_or_skip!();
     let options = GpuOptions { tune_as: Some(AdapterClass::Discrete), ..GpuOptions::from_env().unwrap() };
     let gpu = &Gpu::new_blocking(options).unwrap();
     assert!(gpu.tuning().fuse_dense_forward_tangent && gpu.tuning().workgroup_reductions);

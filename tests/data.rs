@@ -39,6 +39,39 @@ fn bundled_mnist_idx_files_load() {
     assert!(counts.iter().all(|&c| c > 800), "class counts {counts:?}");
 }
 
+/// An installed binary (`cargo install`) has no source tree: the bundled data must be embedded,
+/// and no library or CLI source may read a path baked in at compile time.
+#[test]
+fn mnist10k_is_embedded_and_no_source_reads_the_build_tree() {
+    let (images, labels) = mnist_paths();
+    assert_eq!(data::mnist10k().unwrap(), idx::load(&images, &labels).unwrap());
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(!text.contains(concat!("CARGO_", "MANIFEST_DIR")), "{} reads the build tree's path", path.display());
+            }
+        }
+    }
+}
+
+/// A small gzip that inflates beyond the limit is refused after reading at most the limit.
+#[test]
+fn gzip_bombs_are_refused_before_they_are_held() {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&vec![0u8; 1 << 20]).unwrap();
+    let bomb = enc.finish().unwrap();
+    assert!(bomb.len() < 4096);
+    let err = data::gunzip_at_most(&bomb, "bomb.gz", 1 << 16).unwrap_err().to_string();
+    assert!(err.contains("bomb.gz") && err.contains("inflates to more than 65536 bytes"), "{err}");
+    assert_eq!(data::gunzip_at_most(&bomb, "bomb.gz", 1 << 20).unwrap().len(), 1 << 20);
+}
+
 fn header(magic: u32, dims: &[u32]) -> Vec<u8> {
     let mut v = magic.to_be_bytes().to_vec();
     for d in dims {
@@ -93,6 +126,15 @@ fn csv_class_labels_are_mapped_explicitly_or_refused() {
     let (l, k, names) = labels("a,y\n1,9\n2,10\n3,-1\n4,10\n");
     assert_eq!((l, k), (vec![1, 2, 0, 2], 3));
     assert_eq!(names, ["-1", "9", "10"]);
+    // issue 20: integer labels that are not exactly 0..k map too, whatever their largest value
+    // (they gave max + 1 outputs below 1024 and mapped above it)
+    for hi in [5, 1000, 1023, 1025] {
+        let (l, k, names) = labels(&format!("a,y\n1,0\n2,{hi}\n3,0\n"));
+        assert_eq!((l, k), (vec![0, 1, 0], 2), "labels {{0, {hi}}}");
+        assert_eq!(names, ["0".to_string(), hi.to_string()]);
+    }
+    let (l, k, names) = labels("a,y\n1,1\n2,2\n");
+    assert_eq!((l, k, names), (vec![0, 1], 2, vec!["1".to_string(), "2".to_string()]), "1-based labels map");
     let (l, _, names) = labels("a,y\n1,0\n2,1000000\n");
     assert_eq!((l, names), (vec![0, 1], vec!["0".to_string(), "1000000".to_string()]));
     let (l, k, names) = labels("a,y\n1,dog\n2,cat\n3,10\n4,9\n5,cat\n");
@@ -103,6 +145,16 @@ fn csv_class_labels_are_mapped_explicitly_or_refused() {
     for missing in ["a,y\n1,0\n2,NA\n", "a,y\n1,0\n2,\n", "a,y\n1,0\n2,nan\n"] {
         let e = err(missing);
         assert!(e.contains("line 3") && e.contains("missing"), "{e}");
+    }
+    let named = |text: &str, target: &str| parse(text, "t.csv", Some(target), Task::Classify);
+    let e = named("y,a,y\n0,1,1\n1,2,0\n", "y").unwrap_err().to_string();
+    assert!(e.contains("ambiguous") && e.contains("columns 0 and 2"), "{e}");
+    let e = named("a,0,b\n0,1,1\n1,2,0\n", "0").unwrap_err().to_string();
+    assert!(e.contains("ambiguous") && e.contains("index of column 'a'"), "{e}");
+    assert!(named("a,1,b\n0,1,1\n1,2,0\n", "1").is_ok(), "a numeric name at its own index is one reading");
+    for single in ["a,y\n1,3\n2,3\n", "a,y\n1,cat\n2,cat\n", "a,y\n1,0\n"] {
+        let e = err(single);
+        assert!(e.contains("one class") && e.contains("at least 2") && e.contains("--target"), "{e}");
     }
     let e = err("a,y\n1,0.5\n2,1.25\n3,2\n");
     assert!(e.contains("real values") && e.contains("--task regress"), "{e}");
@@ -124,7 +176,7 @@ fn csv_header_detection_does_not_swallow_a_data_row() {
     assert_eq!(rows("a,b,y\n1,2,cat\n2,1,dog\n", Header::Auto), (2, true));
     assert_eq!(rows("a,b,y\n1,2,0\n2,1,1\n", Header::Auto), (2, true));
     assert_eq!(rows("1,2,0\n2,1,1\n", Header::Auto), (2, false));
-    assert_eq!(rows("1,2,cat\n2,1,dog\n", Header::Yes), (1, true));
+    assert_eq!(rows("1,2,cat\n2,1,dog\n3,3,cat\n", Header::Yes), (2, true));
     let err = parse_with("a,b,y\n1,2,0\n", "t.csv", None, Task::Classify, Header::No).unwrap_err().to_string();
     assert!(err.contains("line 1") && err.contains("'a' is not a number"), "{err}");
 }

@@ -142,9 +142,7 @@ fn a_model_too_large_for_the_device_names_the_limit() {
 
 #[test]
 fn asking_for_a_missing_adapter_lists_the_available_ones() {
-    if common::gpu().is_none() {
-        return;
-    }
+    gpu_or_skip!();
     let options = GpuOptions { adapter: Some("no-such-gpu-xyz".into()), ..Default::default() };
     match Gpu::new_blocking(options) {
         Err(Error::AdapterNotFound { available, .. }) => assert!(!available.is_empty()),

@@ -1,10 +1,13 @@
 //! Property tests (CPU only): the readers of user files — CSV, IDX, model text and JSON,
-//! checkpoints — given arbitrary bytes, or valid files with bytes mutated, return a value or an
-//! error; they never panic.
+//! checkpoints — given arbitrary bytes, or valid files with bytes mutated, never panic, and what
+//! they return must be right: a value that is self-consistent (rows × features values, finite,
+//! labels in range; a checkpoint that writes back to itself) or an error on one line that names
+//! the file it is about.
 
 use adahessian_wgpu::checkpoint::{from_bytes, to_bytes, NamedTensor};
 use adahessian_wgpu::data::csv::{parse_with, Header, Task};
 use adahessian_wgpu::data::idx::{parse_images, parse_labels};
+use adahessian_wgpu::data::Targets;
 use adahessian_wgpu::nn::ModelSpec;
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -35,6 +38,13 @@ fn checkpoint_bytes() -> Vec<u8> {
     to_bytes(&t, HashMap::from([("step".into(), "3".into())])).unwrap()
 }
 
+/// An error about a file says which file, on one line.
+fn names_the_file(message: &str, file: &str) -> Result<(), TestCaseError> {
+    prop_assert!(message.contains(file), "the error does not name {}: {}", file, message);
+    prop_assert!(!message.contains('\n'), "the error is not one line: {}", message);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -43,16 +53,39 @@ proptest! {
         let text = String::from_utf8_lossy(&bytes);
         for task in [Task::Classify, Task::Regress] {
             for header in [Header::Auto, Header::Yes, Header::No] {
-                let _ = parse_with(&text, "fuzz.csv", None, task, header);
-                let _ = parse_with(&text, "fuzz.csv", Some("label"), task, header);
+                for target in [None, Some("label")] {
+                    match parse_with(&text, "fuzz.csv", target, task, header) {
+                        Ok((ds, _)) => {
+                            prop_assert!(ds.rows() > 0 && ds.features > 0 && ds.x.len() == ds.rows() * ds.features);
+                            prop_assert!(ds.x.iter().all(|v| v.is_finite()));
+                            match (&ds.targets, task) {
+                                (Targets::Classes { labels, classes }, Task::Classify) => {
+                                    prop_assert!(*classes >= 2 && labels.iter().all(|&l| (l as usize) < *classes));
+                                    prop_assert!(ds.class_names.is_empty() || ds.class_names.len() == *classes);
+                                }
+                                (Targets::Values { values, width }, Task::Regress) => {
+                                    prop_assert!(*width == 1 && values.len() == ds.rows() && values.iter().all(|v| v.is_finite()));
+                                }
+                                (t, task) => prop_assert!(false, "{task:?} gave {t:?}"),
+                            }
+                        }
+                        Err(e) => names_the_file(&e.to_string(), "fuzz.csv")?,
+                    }
+                }
             }
         }
     }
 
     #[test]
     fn idx_never_panics(bytes in prop_oneof![proptest::collection::vec(any::<u8>(), 0..64), mutated(idx_images())]) {
-        let _ = parse_images(&bytes, "fuzz-images");
-        let _ = parse_labels(&bytes, "fuzz-labels");
+        match parse_images(&bytes, "fuzz-images") {
+            Ok((n, rows, cols, pixels)) => prop_assert_eq!(pixels.len(), n * rows * cols),
+            Err(e) => names_the_file(&e.to_string(), "fuzz-images")?,
+        }
+        match parse_labels(&bytes, "fuzz-labels") {
+            Ok(labels) => prop_assert!(labels.len() + 8 <= bytes.len().max(8) || bytes.starts_with(&[0x1f, 0x8b])),
+            Err(e) => names_the_file(&e.to_string(), "fuzz-labels")?,
+        }
     }
 
     #[test]
@@ -62,11 +95,25 @@ proptest! {
             // whatever parses, resolves and prints back to a text that parses to the same model
             prop_assert_eq!(ModelSpec::parse(&spec.to_text()).unwrap(), spec);
         }
-        let _ = ModelSpec::parse(&format!("{{\"input\": [3], \"layers\": [\"{}\"]}}", text.replace('"', "")));
+        let json = format!("{{\"input\": [3], \"layers\": [\"{}\"]}}", text.replace(['"', '\\'], ""));
+        match ModelSpec::parse(&json) {
+            Ok(spec) => prop_assert_eq!(ModelSpec::parse(&spec.to_json()).unwrap(), spec),
+            Err(e) => prop_assert!(!e.to_string().trim().is_empty() && !e.to_string().contains('\n'), "{e}"),
+        }
     }
 
     #[test]
     fn checkpoints_never_panic(bytes in prop_oneof![proptest::collection::vec(any::<u8>(), 0..200), mutated(checkpoint_bytes())]) {
-        let _ = from_bytes(&bytes, "fuzz.safetensors");
+        match from_bytes(&bytes, "fuzz.safetensors") {
+            Ok((tensors, meta)) => {
+                for t in &tensors {
+                    prop_assert_eq!(t.values.len(), t.shape.iter().product::<usize>());
+                }
+                // what was read writes back to the same tensors
+                let again = from_bytes(&to_bytes(&tensors, meta.clone()).unwrap(), "again").unwrap();
+                prop_assert_eq!(again.0.len(), tensors.len());
+            }
+            Err(e) => names_the_file(&e.to_string(), "fuzz.safetensors")?,
+        }
     }
 }

@@ -571,7 +571,7 @@ fn gaussian_probe_matches_the_cpu_mirror_and_is_standard_normal() {
 
 #[test]
 fn curvature_kernels_match_reference() {
-    let Some(gpu) = common::gpu() else { return };
+    let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(4);
     let n = 513;
     let z = uniform(&mut rng, n, -1.0, 1.0);
@@ -605,7 +605,7 @@ fn curvature_kernels_match_reference() {
 
 #[test]
 fn grad_sumsq_reduces_the_whole_arena() {
-    let Some(gpu) = common::gpu() else { return };
+    let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(5);
     for n in [1usize, 255, 256, 257, 4097] {
         let g = uniform(&mut rng, n, -1.0, 1.0);

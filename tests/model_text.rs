@@ -141,6 +141,11 @@ fn every_argument_is_read_or_refused_by_name() {
         Layer::Conv2d { out: 4, kernel: (3, 3), stride: (2, 2), padding: (1, 1), bias: true }
     );
     assert_eq!(layer("maxpool2d(3, 1)").unwrap(), Layer::MaxPool2d { kernel: (3, 3), stride: (1, 1) });
+    // PyTorch's tuples are one argument each (they were split at their comma: "given 2 times")
+    assert_eq!(
+        layer("conv2d(4, k=(3, 1), s=(2,1), p=(1, 0))").unwrap(),
+        Layer::Conv2d { out: 4, kernel: (3, 1), stride: (2, 1), padding: (1, 0), bias: true }
+    );
     let err = |t: &str| ModelSpec::parse(t).unwrap_err().to_string();
     for (text, needles) in [
         ("input 64; linear(64, 10)", &["2 positional arguments", "at most 1"][..]),
@@ -151,6 +156,10 @@ fn every_argument_is_read_or_refused_by_name() {
         ("input 3x9x9; conv2d(4, 3, k=5); flatten; linear(2)", &["'k' is given 2 times"][..]),
         ("input 3x9x9; maxpool2d(2, 2, 1); flatten; linear(2)", &["3 positional arguments"][..]),
         ("input 64; relu(inplace=True); linear(2)", &["takes no arguments"][..]),
+        ("input 3x9x9; conv2d(4, k=(3, 1, 2)); flatten; linear(2)", &["not a pair"][..]),
+        ("input 64; input 64; linear(2)", &["already has an input line"][..]),
+        ("mlp:64-10:relu:tanh", &["two activations"][..]),
+        (r#"{"input": [4], "input": [5], "layers": ["linear(2)"]}"#, &["\"input\" is given twice"][..]),
         (r#"{"input": [4], "layers": ["linear(2)"], "los": "mse"}"#, &["unknown key \"los\""][..]),
     ] {
         let e = err(text);

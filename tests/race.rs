@@ -122,9 +122,7 @@ fn steps_to(kind: SurfaceKind, target: f32, limit: usize) -> Option<usize> {
 
 #[test]
 fn rotation_takes_away_the_diagonal_preconditioners_edge() {
-    if common::gpu().is_none() {
-        return;
-    }
+    gpu_or_skip!();
     let aligned = steps_to(SurfaceKind::Quadratic { condition: 100.0, angle: 0.0 }, 1e-3, 400).unwrap();
     let rotated =
         steps_to(SurfaceKind::Quadratic { condition: 100.0, angle: std::f64::consts::FRAC_PI_4 }, 1e-3, 400).unwrap();

@@ -181,7 +181,7 @@ fn gpu_residual_models_match_the_reference_with_every_kernel_set_and_bn_mode() {
                 // symmetry on the GPU: ⟨u, H z⟩ = ⟨z, H u⟩
                 let hu = block_on(net.hvp(gpu, &batch, &u32_)).unwrap();
                 let (a, b) = (dot(&to_f64(&u32_), &to_f64(&hz)), dot(&z, &to_f64(&hu)));
-                assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{label}: ⟨u, Hz⟩ {a} vs ⟨z, Hu⟩ {b}");
+                Tolerance { atol: 1e-4, ..Tolerance::SYMMETRY }.check_pair(&format!("{label}: ⟨u, Hz⟩ vs ⟨z, Hu⟩"), a, b);
             }
             gpu.check().unwrap();
         }

@@ -103,9 +103,29 @@ fn uniform_structs_match_their_rust_mirrors() {
     assert_eq!(struct_size(&optim, "StepMeta") as usize, std::mem::size_of::<StepMeta>());
 }
 
+/// Every WGSL file in shaders/ is compiled into some module (a file added but never listed would
+/// pass every other test here unseen), and no two kernels name the same entry point of one module
+/// (the pipeline cache would build one pipeline twice under two names).
 #[test]
-fn kernel_list_is_in_declaration_order() {
-    for (i, k) in Kernel::ALL.iter().enumerate() {
-        assert_eq!(*k as usize, i, "{k:?}");
+fn every_shader_file_is_compiled_and_every_kernel_is_distinct() {
+    let sources: Vec<String> = ShaderModule::ALL.iter().map(|m| m.source().into_owned()).collect();
+    let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders")];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "wgsl") {
+                files += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(sources.iter().any(|s| s.contains(text.trim())), "{} is in no ShaderModule", path.display());
+            }
+        }
+    }
+    assert!(files >= ShaderModule::ALL.len(), "only {files} WGSL files found");
+    let mut seen = std::collections::HashSet::new();
+    for k in Kernel::ALL {
+        assert!(seen.insert((k.module(), k.entry_point())), "{k:?}: {:?}::{} is listed twice", k.module(), k.entry_point());
     }
 }

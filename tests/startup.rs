@@ -12,9 +12,7 @@ use std::collections::HashSet;
 
 #[test]
 fn pipelines_are_built_on_first_use_and_only_for_the_kernels_a_step_records() {
-    if common::gpu().is_none() {
-        return;
-    }
+    gpu_or_skip!();
     // a device of its own: the shared one has other tests' pipelines in it
     let gpu = Gpu::new_blocking(GpuOptions::from_env().unwrap_or_default()).unwrap();
     assert_eq!(gpu.pipelines().built(), 0, "opening the device builds nothing");

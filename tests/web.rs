@@ -73,7 +73,10 @@ fn the_playgrounds_export_reloads_with_the_same_loss(dir: &Path) {
     let spec = ModelSpec::parse(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
     let points = csv::load(&dir.join("points.csv"), None, Task::Classify).unwrap();
     assert_eq!((points.rows(), points.classes()), (90, 3));
-    let Some(gpu) = common::gpu() else { return };
+    // the page's model.py is the library's (tests/pytorch.rs checks that text against PyTorch)
+    let model_py = std::fs::read_to_string(dir.join("model.py")).unwrap();
+    assert_eq!(model_py, adahessian_wgpu::nn::pytorch::model_py(&spec).unwrap(), "the page exported another model.py");
+    let gpu = gpu_or_skip!();
     let net = Network::new(gpu, &spec, NetworkOptions::new(points.rows(), 0)).unwrap();
     let (tensors, _) = checkpoint::load(&dir.join("final.safetensors")).unwrap();
     // nn.Sequential(Linear(2, h1), Tanh(), Linear(h1, h2), Tanh(), Linear(h2, 3))'s state_dict:

@@ -1,7 +1,7 @@
 // The demo page: drives the wasm facade (src/web.rs). Everything heavy runs on the GPU through
 // Promises, so the page never blocks on a readback. window.demo exposes the state to the
 // headless test (web/test/page.mjs).
-import init, { Demo, WebRace, Playground, surface_grid, optimizer_catalog, demo_constants } from './pkg/adahessian_wgpu.js';
+import init, { Demo, WebRace, Playground, surface_grid, optimizer_catalog, optimizer_settings, demo_constants } from './pkg/adahessian_wgpu.js';
 
 // The racers: every optimizer the library registers (from the wasm module's catalog, so a new
 // method appears here without a change to this page), then Newton's method. Known ones keep
@@ -500,13 +500,13 @@ async function perLayer() {
   } catch (e) { fail(e); }
   pgBusy = false;
 }
-// model.json and final.safetensors of A or B, as a run directory holds them
+// model.json, final.safetensors and model.py of A or B, as a run directory holds them
 async function exportNetwork(which) {
   if (pgBusy || !pgA) return new Promise((done) => setTimeout(() => exportNetwork(which).then(done), 50));
   pgBusy = true;
   try {
     const e = await (which === 'a' ? pgA : pgB).export();
-    demo.exported = { which, model_json: e.model_json, safetensors: Array.from(e.safetensors), loss: e.loss, accuracy: e.accuracy, steps: demo.pg.steps };
+    demo.exported = { which, model_json: e.model_json, model_py: e.model_py, safetensors: Array.from(e.safetensors), loss: e.loss, accuracy: e.accuracy, steps: demo.pg.steps };
     const save = (blob, name) => {
       const a = document.createElement('a');
       a.href = URL.createObjectURL(blob); a.download = name; a.click();
@@ -514,6 +514,7 @@ async function exportNetwork(which) {
     };
     save(new Blob([e.model_json], { type: 'application/json' }), 'model.json');
     save(new Blob([e.safetensors], { type: 'application/octet-stream' }), 'final.safetensors');
+    save(new Blob([e.model_py], { type: 'text/x-python' }), 'model.py');
     $('export-info').textContent = `exported ${which.toUpperCase()} at step ${demo.pg.steps}: loss ${e.loss.toFixed(4)} on all ${demo.pg.info.train_rows + demo.pg.info.test_rows} points`;
   } catch (e) { fail(e); }
   pgBusy = false;
@@ -563,6 +564,13 @@ function syncPlaygroundControls() {
 }
 function bindLessons() {
   demo.lessons = LESSONS.map((l) => l.name);
+  // for the page test: the settings box's text of every method, as the page writes it, parsed
+  // back by the library's parser (it must give the method's defaults)
+  demo.settingsRoundTrip = () => CATALOG.map((o) => {
+    const text = optimizerText(o.name);
+    try { return { name: o.name, text, want: o.settings, got: JSON.parse(optimizer_settings(text)) }; }
+    catch (e) { return { name: o.name, text, want: o.settings, error: String(e) }; }
+  });
   $('lessons').innerHTML = LESSONS.map((l) => `<button data-lesson="${l.name}" class="${l.name === demo.lesson ? 'active' : ''}">${l.title}</button>`).join('');
   for (const b of document.querySelectorAll('#lessons button')) {
     b.onclick = () => {

@@ -10,7 +10,7 @@ use adahessian_wgpu::compare::{self, Comparison, Progress, Setup};
 use adahessian_wgpu::nn::ModelSpec;
 use adahessian_wgpu::optim::OptimizerConfig;
 use adahessian_wgpu::session::Schedule;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Parser};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -105,8 +105,11 @@ impl Sweeps {
                 .collect(),
             label_noise: parse_list("--label-noise", &cmd.label_noise)?,
         };
-        if s.batch_sizes.contains(&0) || s.lr_factors.iter().any(|f| *f <= 0.0) || s.depths.contains(&0) {
-            bail!("batch sizes, lr factors and depths must be > 0");
+        if let Some(f) = s.lr_factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            bail!("--lr-factors: {f} is not a finite factor > 0");
+        }
+        if s.batch_sizes.contains(&0) || s.depths.contains(&0) {
+            bail!("--batch-sizes and --depths must be > 0");
         }
         if s.label_noise.iter().any(|n| !(0.0..1.0).contains(n)) {
             bail!("--label-noise: each fraction must be in [0, 1)");
@@ -121,13 +124,25 @@ impl Sweeps {
     }
 }
 
+/// More seeds than this add nothing to a spread and cannot finish.
+const MAX_SEEDS: u64 = 1_000;
+
 pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
     let names: Vec<String> = OptimizerConfig::split_list(&cmd.optimizers).into_iter().map(String::from).collect();
     if names.is_empty() {
         bail!("--optimizers is empty; e.g. --optimizers adam,adahessian,sgd");
     }
+    if let Some(twice) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)).map(|(_, n)| n) {
+        bail!("--optimizers names {twice} twice; each optimizer runs once per seed (compare settings of one with --lr-factors)");
+    }
+    if !(cmd.target_accuracy > 0.0 && cmd.target_accuracy <= 1.0) {
+        bail!("--target-accuracy {}: an accuracy is a fraction in (0, 1], e.g. 0.9", cmd.target_accuracy);
+    }
     if cmd.seeds == 0 {
         bail!("--seeds 0: need at least one seed (3 or more to show the spread)");
+    }
+    if cmd.seeds > MAX_SEEDS {
+        bail!("--seeds {}: at most {MAX_SEEDS} (each seed trains every optimizer once)", cmd.seeds);
     }
     let sweeps = Sweeps::parse(cmd)?;
     let methods =
@@ -261,9 +276,9 @@ fn progress_display() -> impl FnMut(Progress<'_>) {
 
 /// report.md, report.csv, report.json and the three plots, all from the comparison's data.
 fn write_report(dir: &run::RunDir, c: &Comparison) -> Result<()> {
-    std::fs::write(dir.file("report.md"), c.to_markdown()).context("writing report.md")?;
-    std::fs::write(dir.file("report.csv"), c.to_csv()).context("writing report.csv")?;
-    std::fs::write(dir.file("report.json"), serde_json::to_string_pretty(c)?).context("writing report.json")?;
+    setup::write_file(&dir.file("report.md"), c.to_markdown())?;
+    setup::write_file(&dir.file("report.csv"), c.to_csv())?;
+    setup::write_file(&dir.file("report.json"), serde_json::to_string_pretty(c)?)?;
     let curves = |f: &dyn Fn(&compare::Measured) -> Vec<(f64, f64)>| -> Vec<Series> {
         c.methods.iter().map(|m| Series { label: m.name.clone(), points: f(m) }).collect()
     };

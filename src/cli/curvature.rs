@@ -56,6 +56,14 @@ struct Loaded {
 }
 
 impl Source {
+    /// `--rows 0` is refused by its own name (it reached the network as "max_batch").
+    fn check_rows(&self) -> Result<()> {
+        if self.rows == Some(0) {
+            bail!("--rows 0: give at least 1 row");
+        }
+        Ok(())
+    }
+
     fn load(&self) -> Result<Loaded> {
         let bn_mode = BnMode::parse(&self.bn_mode).context("--bn-mode")?;
         let (spec, data, dir, default_ckpt) = match &self.run {
@@ -145,7 +153,7 @@ pub struct HessianCmd {
     /// File for --exact (.npy, float64, [P, P]).
     #[arg(long, default_value = "H.npy")]
     out: PathBuf,
-    /// Overwrite an existing --out file.
+    /// Overwrite existing output files (--out, and files in --out-dir or --save-eigenvectors).
     #[arg(long)]
     force: bool,
     /// Refuse --exact / --diagonal above this many parameters.
@@ -208,6 +216,20 @@ fn check_hessian_flags(cmd: &HessianCmd) -> Result<()> {
             bail!("{flag} 0: give at least 1");
         }
     }
+    // each count is one or more Hessian-vector products: beyond these no run finishes in a day
+    // on a small GPU, and none is needed for the estimates these flags control
+    let at_most = [
+        ("--max-iter", cmd.max_iter, 100_000),
+        ("--probes", cmd.probes, 100_000),
+        ("--lanczos-steps", cmd.lanczos_steps, 10_000),
+        ("--slq-runs", cmd.slq_runs, 1_000),
+        ("--top-k", cmd.top_k.unwrap_or(1), 1_000),
+    ];
+    for (flag, v, limit) in at_most {
+        if v > limit {
+            bail!("{flag} {v}: at most {limit} (each is one or more Hessian-vector products)");
+        }
+    }
     for (flag, v) in [("--tol", cmd.tol), ("--trace-tol", cmd.trace_tol)] {
         if !(v.is_finite() && v >= 0.0) {
             bail!("{flag} {v}: give a finite tolerance ≥ 0");
@@ -215,6 +237,9 @@ fn check_hessian_flags(cmd: &HessianCmd) -> Result<()> {
     }
     if cmd.exact {
         // before any work: the file must be new (or --force) and its directory must exist
+        if cmd.out.is_dir() {
+            bail!("--out {}: this is a directory; --exact writes one .npy file, e.g. --out H.npy", cmd.out.display());
+        }
         if cmd.out.exists() && !cmd.force {
             bail!("{} already exists; pass --force to overwrite it, or choose another --out", cmd.out.display());
         }
@@ -222,6 +247,13 @@ fn check_hessian_flags(cmd: &HessianCmd) -> Result<()> {
         if !parent.is_dir() {
             bail!("--out {}: the directory {} does not exist", cmd.out.display(), parent.display());
         }
+    }
+    if let Some(dir) = &cmd.out_dir {
+        setup::check_output_dir("--out-dir", dir, &hessian_files(), true, cmd.force)?;
+    }
+    if let Some(dir) = &cmd.save_eigenvectors {
+        let names: Vec<String> = (0..cmd.top_k.unwrap_or(1)).map(|i| format!("eigenvector-{i}.safetensors")).collect();
+        setup::check_output_dir("--save-eigenvectors", dir, &names, true, cmd.force)?;
     }
     if !(cmd.sigma.is_finite() && cmd.sigma > 0.0) {
         bail!(
@@ -234,6 +266,7 @@ fn check_hessian_flags(cmd: &HessianCmd) -> Result<()> {
 
 pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     check_hessian_flags(cmd)?;
+    cmd.source.check_rows()?;
     let l = cmd.source.load()?;
     let ds = pick_split(&l.data, &cmd.split)?;
     let rows = cmd.source.rows.unwrap_or(256).min(ds.rows());
@@ -515,6 +548,27 @@ pub struct LandscapeCmd {
     /// Print the summary as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Overwrite files already in --out.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Every file `landscape` may write into its directory.
+fn landscape_files() -> Vec<String> {
+    let mut names = vec!["grid.csv".to_string(), "trajectory.csv".to_string()];
+    for stem in ["landscape", "landscape_train", "landscape_test"] {
+        names.extend(["png", "svg"].map(|e| format!("{stem}.{e}")));
+    }
+    names
+}
+
+/// Every file `hessian` may write into --out-dir.
+fn hessian_files() -> Vec<String> {
+    let mut names = vec!["density.csv".to_string(), "density_smoothed.csv".into(), "diagonal.csv".into()];
+    for stem in ["density", "diagonal", "per_layer"] {
+        names.extend(["png", "svg"].map(|e| format!("{stem}.{e}")));
+    }
+    names
 }
 
 /// The largest landscape grid `landscape` evaluates (1001 × 1001).
@@ -542,6 +596,10 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         "both" => vec!["train", "test"],
         other => bail!("--split {other}: use train, test or both"),
     };
+    if let Some(out) = &cmd.out {
+        setup::check_output_dir("--out", out, &landscape_files(), true, cmd.force)?;
+    }
+    cmd.source.check_rows()?;
     let l = cmd.source.load()?;
     let rows_wanted = cmd.source.rows.unwrap_or(128);
     let gpu = lazy.get()?;

@@ -172,7 +172,7 @@ fn original_train(dir: &std::path::Path) -> Result<(TrainCmd, Vec<String>)> {
 fn gpu_options(cli: &Cli) -> Result<GpuOptions> {
     let mut options = GpuOptions::from_env()?;
     if let Some(b) = &cli.backend {
-        options.backends = Some(gpu::parse_backend(b)?);
+        options.backends = Some(gpu::parse_backend(b).map_err(|e| anyhow::anyhow!("--backend {b}: {e}"))?);
     }
     if let Some(a) = &cli.adapter {
         options.adapter = Some(a.clone());
@@ -495,8 +495,16 @@ fn main() {
         Some(Command::Landscape(cmd)) => curvature::landscape_cmd(&cli_gpu(&cli), cmd),
     };
     if let Err(e) = result {
-        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-        eprintln!("error: {}", chain.join(": "));
+        // a cause that its context already quotes (an I/O error shown after its path) is said once
+        let mut line = String::new();
+        for cause in e.chain().map(|c| c.to_string()) {
+            if line.is_empty() {
+                line = cause;
+            } else if !line.ends_with(&cause) {
+                line = format!("{line}: {cause}");
+            }
+        }
+        eprintln!("error: {line}");
         std::process::exit(1);
     }
 }

@@ -114,9 +114,9 @@ pub fn line_chart(
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    draw(BitMapBackend::new(&png, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y)
+    adahessian_wgpu::files::replace_with(&png, |tmp| draw(BitMapBackend::new(tmp, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y))
         .with_context(|| format!("drawing {}", png.display()))?;
-    draw(SVGBackend::new(&svg, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y)
+    adahessian_wgpu::files::replace_with(&svg, |tmp| draw(SVGBackend::new(tmp, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y))
         .with_context(|| format!("drawing {}", svg.display()))?;
     Ok(())
 }
@@ -250,9 +250,9 @@ pub fn heatmap(stem: &Path, title: &str, a: &[f64], b: &[f64], z: &[f64], path: 
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    draw_heatmap(BitMapBackend::new(&png, (700, 620)).into_drawing_area(), title, a, b, z, path)
+    adahessian_wgpu::files::replace_with(&png, |tmp| draw_heatmap(BitMapBackend::new(tmp, (700, 620)).into_drawing_area(), title, a, b, z, path))
         .with_context(|| format!("drawing {}", png.display()))?;
-    draw_heatmap(SVGBackend::new(&svg, (700, 620)).into_drawing_area(), title, a, b, z, path)
+    adahessian_wgpu::files::replace_with(&svg, |tmp| draw_heatmap(SVGBackend::new(tmp, (700, 620)).into_drawing_area(), title, a, b, z, path))
         .with_context(|| format!("drawing {}", svg.display()))?;
     Ok(())
 }
@@ -317,8 +317,8 @@ pub fn bar_chart(stem: &Path, title: &str, labels: &[String], series: &[(&str, V
     }
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    draw_bars(BitMapBackend::new(&png, (800, 500)).into_drawing_area(), title, labels, series)
+    adahessian_wgpu::files::replace_with(&png, |tmp| draw_bars(BitMapBackend::new(tmp, (800, 500)).into_drawing_area(), title, labels, series))
         .with_context(|| format!("drawing {}", png.display()))?;
-    draw_bars(SVGBackend::new(&svg, (800, 500)).into_drawing_area(), title, labels, series)
+    adahessian_wgpu::files::replace_with(&svg, |tmp| draw_bars(SVGBackend::new(tmp, (800, 500)).into_drawing_area(), title, labels, series))
         .with_context(|| format!("drawing {}", svg.display()))
 }

@@ -10,7 +10,7 @@ use adahessian_wgpu::session::{self, Live, Metric, Observer, Outcome, Plan, RunS
 use adahessian_wgpu::{Error, Result as LibResult};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 /// A run directory being written, all-or-nothing and by one process at a time.
@@ -30,17 +30,38 @@ pub struct RunDir {
 
 impl RunDir {
     /// Takes the directory for a new run, refusing to overwrite a non-empty one unless `force`.
+    /// Every check is made before anything is written: `--force` replaces only a previous run
+    /// (never a regular file, a directory of other files, or the directory the command runs in).
     pub fn create(path: &Path, force: bool) -> Result<RunDir> {
         let lock = lock_run(path)?;
+        // a symbolic link to a run stays a link: the run is staged and swapped beside its target
+        let path = &canonical_run_path(path);
+        recover_interrupted(path)?;
+        if path.exists() && !path.is_dir() {
+            bail!("--out {}: this is a file, not a run directory; choose another --out (--force replaces only a previous run)", path.display());
+        }
+        if std::env::current_dir().is_ok_and(|cwd| cwd.starts_with(path)) {
+            bail!("--out {}: this is the current directory or one above it; give the run a directory of its own, e.g. --out runs/first", path.display());
+        }
         let occupied = path.exists() && path.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true);
         if occupied && !force {
+            let hint = if path.join("checkpoint.safetensors").exists() { "; --resume it to train on" } else { "" };
             bail!(
-                "{} already exists and is not empty; pass --force to overwrite it, or choose another --out",
+                "{} already exists and is not empty; pass --force to overwrite it, or choose another --out{hint}",
                 path.display()
             );
         }
-        let current = if occupied { sibling(path, &format!("new-{}", std::process::id())) } else { path.to_path_buf() };
-        if current != path && current.exists() {
+        if occupied && !RUN_MARKERS.iter().any(|m| path.join(m).exists()) {
+            bail!(
+                "--out {}: the directory holds files that are not a run of this tool (no {}); --force replaces only a previous run: choose another --out",
+                path.display(),
+                RUN_MARKERS.join(" or ")
+            );
+        }
+        // always staged: a run killed before its first checkpoint leaves no half-run in the way
+        // of the next one, only a hidden staging directory that the next run here removes
+        let current = sibling(path, &format!("new-{}", std::process::id()));
+        if current.exists() {
             std::fs::remove_dir_all(&current).with_context(|| format!("removing {}", current.display()))?;
         }
         std::fs::create_dir_all(&current).with_context(|| format!("creating {}", current.display()))?;
@@ -50,6 +71,7 @@ impl RunDir {
     /// Takes an existing run directory to continue it (`--resume`).
     pub fn resume(path: &Path) -> Result<RunDir> {
         let lock = lock_run(path)?;
+        recover_interrupted(path)?;
         Ok(RunDir { target: path.to_path_buf(), current: path.to_path_buf().into(), _lock: lock })
     }
 
@@ -75,12 +97,18 @@ impl RunDir {
             return Ok(());
         }
         let old = sibling(&self.target, &format!("old-{}", std::process::id()));
-        std::fs::rename(&self.target, &old)
-            .with_context(|| format!("moving the old run {} aside", self.target.display()))?;
+        let replacing = self.target.exists();
+        if replacing {
+            std::fs::rename(&self.target, &old)
+                .with_context(|| format!("moving the old run {} aside", self.target.display()))?;
+        }
         std::fs::rename(&current, &self.target)
             .with_context(|| format!("moving the new run {} into {}", current.display(), self.target.display()))?;
         *self.current.borrow_mut() = self.target.clone();
-        std::fs::remove_dir_all(&old).with_context(|| format!("removing the old run {}", old.display()))
+        if replacing {
+            std::fs::remove_dir_all(&old).with_context(|| format!("removing the old run {}", old.display()))?;
+        }
+        Ok(())
     }
 
     /// After a failure before the first commit: removes what this run wrote (a staging directory,
@@ -89,12 +117,52 @@ impl RunDir {
         let current = self.path();
         if current != self.target {
             let _ = std::fs::remove_dir_all(&current);
-            format!("the previous run in {} is kept as it was", self.target.display())
+            if self.target.exists() {
+                format!("the previous run in {} is kept as it was", self.target.display())
+            } else {
+                format!("nothing was written to {}", self.target.display())
+            }
         } else {
             let _ = std::fs::remove_dir_all(&current);
             format!("{} was removed", current.display())
         }
     }
+}
+
+/// Files only a run (train's run.json) or a comparison (report.json) of this tool writes.
+const RUN_MARKERS: [&str; 2] = ["run.json", "report.json"];
+
+/// Under the run's lock, finishes or removes what a killed process left beside the run: a
+/// staging directory (`.NAME.new-PID`, a run that never reached its first checkpoint) is
+/// removed; an old run moved aside (`.NAME.old-PID`) is removed once the new run is in place, or,
+/// when the process died between the two renames of a commit, the new run is moved in first.
+fn recover_interrupted(path: &Path) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(parent) else { return Ok(()) };
+    let (mut staged, mut old) = (Vec::new(), Vec::new());
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = file.strip_prefix(&format!(".{name}.")) {
+            if rest.starts_with("new-") {
+                staged.push(entry.path());
+            } else if rest.starts_with("old-") {
+                old.push(entry.path());
+            }
+        }
+    }
+    if !path.exists() && !old.is_empty() {
+        // a commit stopped after moving the old run aside: its new run was complete
+        let (from, what) = match staged.pop() {
+            Some(new) => (new, "finishing the interrupted commit of"),
+            None => (old.pop().unwrap_or_default(), "putting back the old run of"),
+        };
+        std::fs::rename(&from, path).with_context(|| format!("{what} {}", path.display()))?;
+    }
+    for dir in staged.iter().chain(&old) {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}, left by a killed run", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// `<parent>/.<name>.<suffix>`: hidden siblings of a run directory (its lock, staging, old run).
@@ -163,15 +231,37 @@ pub type Resume = (RunState, Vec<Metric>);
 pub fn load_resume(dir: &Path) -> Result<Resume> {
     let state = RunState::load(&dir.join("checkpoint.safetensors"))
         .with_context(|| format!("--resume {}: no usable checkpoint.safetensors", dir.display()))?;
-    Ok((state, read_metrics(&dir.join("metrics.csv")).unwrap_or_default()))
+    // a run with a checkpoint has logged its history: one that cannot be read is an error, not an
+    // empty history (the resumed run would silently start its metrics again)
+    let path = dir.join("metrics.csv");
+    let metrics = read_metrics(&path).with_context(|| {
+        format!(
+            "--resume {}: its history {} cannot be read, so resuming would lose it; restore the file, or start a new run",
+            dir.display(),
+            path.display()
+        )
+    })?;
+    let mut metrics = metrics;
+    // rows past the checkpoint (none while the checkpoint is written first) are measured again
+    // bit-identically by the resumed run
+    metrics.retain(|m| m.step <= state.step);
+    Ok((state, metrics))
 }
 
 fn read_metrics(path: &Path) -> Result<Vec<Metric>> {
-    Ok(Metric::parse_csv(&std::fs::read_to_string(path)?))
+    let text = std::fs::read_to_string(path)?;
+    let metrics = Metric::parse_csv(&text);
+    if !text.starts_with("step,") {
+        bail!("it has no header line (it is empty or cut)");
+    }
+    if metrics.len() + 1 != text.lines().filter(|l| !l.trim().is_empty()).count() {
+        bail!("a line of it is not a row of metrics (the file is damaged)");
+    }
+    Ok(metrics)
 }
 
 fn write_metrics(path: &Path, metrics: &[Metric], score: Score) -> Result<()> {
-    std::fs::write(path, Metric::csv(metrics, score)).with_context(|| format!("writing {}", path.display()))
+    crate::setup::write_file(path, Metric::csv(metrics, score))
 }
 
 /// What the command line does as the loop runs: a progress bar on a terminal (log lines
@@ -216,8 +306,10 @@ impl Observer for CliObserver<'_> {
             );
         }
         if let Some(dir) = self.dir {
-            live.state()?.save(&dir.file("checkpoint.safetensors"))?;
+            // the history first: a kill between the two leaves rows past the checkpoint, which a
+            // resume drops and measures again, never a checkpoint whose history is missing
             write_metrics(&dir.file("metrics.csv"), metrics, self.plan.score).map_err(to_lib)?;
+            live.state()?.save(&dir.file("checkpoint.safetensors"))?;
             self.last_checkpoint = Some(live.step);
             // the new run can now be resumed on its own: it replaces an old one here
             dir.commit().map_err(to_lib)?;
@@ -257,6 +349,8 @@ pub fn train(
 ) -> Result<Outcome> {
     if let Some(dir) = dir {
         crate::setup::write_file(&dir.file("model.json"), plan.spec.to_json())?;
+        // the same architecture as a PyTorch module whose state_dict is final.safetensors'
+        crate::setup::write_file(&dir.file("model.py"), adahessian_wgpu::nn::pytorch::model_py(&plan.spec)?)?;
     }
     let interactive = !quiet && std::io::stderr().is_terminal();
     // a progress bar on a terminal; plain log lines otherwise (files, pipes, CI)
@@ -275,6 +369,12 @@ pub fn train(
                 (Some(_), Some(at)) => format!("the last good checkpoint (step {at}) is kept"),
                 _ => "no checkpoint had been written".into(),
             };
+            if step <= 1 {
+                // the first loss is measured at the initial weights: no learning rate caused it
+                bail!(
+                    "the training loss was {value} at the first step, at the initial weights, before any update: the data or the model make it so, not --lr; check the inputs' and targets' scale (--normalize standard for the inputs); {kept}"
+                );
+            }
             bail!("the training loss became {value} at step {step}; {kept}. Lower --lr, or add --grad-clip 1.0");
         }
         Err(e) => return Err(e.into()),
@@ -283,7 +383,9 @@ pub fn train(
         // the plots are a view of metrics.csv: failing to draw them (a full disk, say) must not
         // cost the run its summary
         if let Err(e) = plot_run(dir, plan.score, &outcome.metrics) {
-            eprintln!("warning: the plots were not written ({e:#}); metrics.csv and summary.json are");
+            eprintln!(
+                "warning: the plots were not written ({e:#}); the run is complete without them, and metrics.csv holds every figure they would show"
+            );
         }
     }
     Ok(outcome)
@@ -344,8 +446,5 @@ pub fn write_summary(
             "command": argv,
         },
     });
-    let mut f = std::fs::File::create(dir.file("summary.json"))
-        .with_context(|| format!("writing {}", dir.file("summary.json").display()))?;
-    f.write_all(serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    Ok(())
+    crate::setup::write_file(&dir.file("summary.json"), serde_json::to_string_pretty(&summary)?)
 }

@@ -15,24 +15,26 @@ pub struct DataArgs {
     #[arg(long, default_value = "digits")]
     pub data: String,
     /// Gaussian noise (std) of the synthetic 2-D sets.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
-    pub noise: f64,
-    /// Points in a synthetic 2-D set.
-    #[arg(long, default_value_t = 500)]
-    pub samples: usize,
+    /// Gaussian noise (std) of the synthetic 2-D sets [default: 0.2].
+    #[arg(long, allow_negative_numbers = true)]
+    pub noise: Option<f64>,
+    /// Points in a synthetic 2-D set or a random:... set [default: 500].
+    #[arg(long)]
+    pub samples: Option<usize>,
     /// CSV target column, by header name or 0-based index (default: the last column).
     #[arg(long)]
     pub target: Option<String>,
-    /// CSV task: classify or regress.
-    #[arg(long, default_value = "classify")]
-    pub task: String,
-    /// CSV header row: auto (a header when a column holds a name over numbers), yes or no.
-    #[arg(long, default_value = "auto")]
-    pub header: String,
+    /// CSV task: classify or regress [default: classify].
+    #[arg(long)]
+    pub task: Option<String>,
+    /// CSV header row: auto (a header when a column holds a name over numbers), yes or no
+    /// [default: auto].
+    #[arg(long)]
+    pub header: Option<String>,
     /// CSV field delimiter: auto (the most frequent of , ; and tab in the first line), or one
-    /// character such as ';' or 'tab'.
-    #[arg(long, default_value = "auto")]
-    pub delimiter: String,
+    /// character such as ';' or 'tab' [default: auto].
+    #[arg(long)]
+    pub delimiter: Option<String>,
     /// Fraction of rows held out for testing (0: train on everything).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
     pub test_fraction: f64,
@@ -51,29 +53,53 @@ pub struct Data {
 }
 
 impl DataArgs {
+    /// A flag that the chosen data has no use for is refused, not silently ignored (as
+    /// non-applicable optimizer flags are): `--task regress` on digits would otherwise train a
+    /// classifier while the user believes it regresses.
+    fn refuse_flags_that_do_not_apply(&self) -> Result<()> {
+        let csv = self.data.starts_with("csv:");
+        let synthetic = Synthetic::parse(&self.data).is_some();
+        let random = self.data.starts_with("random:");
+        let given = [
+            ("--target", self.target.is_some(), csv, "csv:PATH"),
+            ("--task", self.task.is_some(), csv, "csv:PATH"),
+            ("--header", self.header.is_some(), csv, "csv:PATH"),
+            ("--delimiter", self.delimiter.is_some(), csv, "csv:PATH"),
+            ("--noise", self.noise.is_some(), synthetic, "the synthetic 2-D sets"),
+            ("--samples", self.samples.is_some(), synthetic || random, "the synthetic 2-D sets and random:..."),
+        ];
+        for (flag, is_given, applies, to) in given {
+            if is_given && !applies {
+                bail!("{flag} does not apply to --data {}: it is for {to}; remove it", self.data);
+            }
+        }
+        Ok(())
+    }
+
     /// Loads, splits (seeded) and normalises.
     pub fn load(&self, seed: u64) -> Result<Data> {
+        self.refuse_flags_that_do_not_apply()?;
         let mut decisions = Vec::new();
+        let samples = self.samples.unwrap_or(500);
         let ds = if self.data == "digits" {
             data::digits()?
         } else if self.data == "mnist10k" {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-            data::idx::load(&dir.join("mnist10k-images-idx3-ubyte.gz"), &dir.join("mnist10k-labels-idx1-ubyte.gz"))?
+            data::mnist10k()?
         } else if let Some(s) = Synthetic::parse(&self.data) {
-            s.generate(self.samples, self.noise, seed)?
+            s.generate(samples, self.noise.unwrap_or(0.2), seed)?
         } else if let Some(path) = self.data.strip_prefix("csv:") {
-            let task = match self.task.as_str() {
+            let task = match self.task.as_deref().unwrap_or("classify") {
                 "classify" => Task::Classify,
                 "regress" => Task::Regress,
                 other => bail!("--task {other}: use classify or regress"),
             };
-            let header = match self.header.as_str() {
+            let header = match self.header.as_deref().unwrap_or("auto") {
                 "auto" => data::csv::Header::Auto,
                 "yes" => data::csv::Header::Yes,
                 "no" => data::csv::Header::No,
                 other => bail!("--header {other}: use auto, yes or no"),
             };
-            let delimiter = match self.delimiter.as_str() {
+            let delimiter = match self.delimiter.as_deref().unwrap_or("auto") {
                 "auto" => None,
                 "tab" | "\\t" | "\t" => Some(b'\t'),
                 d if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
@@ -93,7 +119,7 @@ impl DataArgs {
             }
             parsed.dataset
         } else if let Some(rest) = self.data.strip_prefix("random:") {
-            random_images(rest, self.samples, seed)?
+            random_images(rest, samples, seed)?
         } else if let Some(paths) = self.data.strip_prefix("idx:") {
             let (images, labels) =
                 paths.split_once(',').context("--data idx:IMAGES,LABELS needs two paths separated by a comma")?;
@@ -356,9 +382,28 @@ pub fn config_json(c: &OptimizerConfig) -> serde_json::Value {
     serde_json::json!({ "optimizer": c.name(), "text": c.to_text(), "settings": c.settings_json() })
 }
 
-/// Writes a file; an error names the path (a full disk, a directory in the way, no permission).
+/// Before any work: an output directory must be a directory (or not exist yet), and one the user
+/// named must not already hold a file this command writes, unless `force`. A default directory
+/// inside a run directory (RUN/hessian, RUN/landscape) is this tool's own: it is rewritten.
+pub fn check_output_dir(flag: &str, dir: &Path, names: &[String], named_by_user: bool, force: bool) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("{flag} {}: this is a file, not a directory; choose another {flag}", dir.display());
+    }
+    if named_by_user && !force {
+        if let Some(name) = names.iter().find(|n| dir.join(n).exists()) {
+            bail!(
+                "{flag} {}: {name} is already there and would be overwritten; pass --force to overwrite it, or choose another {flag}",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file atomically (the old file or the new one, never a cut one); an error names the
+/// path (a full disk, a directory in the way, no permission).
 pub fn write_file(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
-    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+    adahessian_wgpu::files::write_atomic(path, contents.as_ref()).map_err(anyhow::Error::from)
 }
 
 /// A spinner with `message` on stderr while long work runs, when stderr is a terminal (nothing

@@ -354,6 +354,9 @@ impl Density {
     }
 }
 
+/// The most host memory SLQ's reorthogonalisation basis may take.
+pub const MAX_LANCZOS_BASIS_BYTES: u64 = 4 << 30;
+
 /// SLQ: `runs` Rademacher starts, `steps` Lanczos steps each with full reorthogonalisation.
 pub async fn slq_density(op: &HessianOperator<'_>, runs: usize, steps: usize, seed: u64) -> Result<Density> {
     let n = op.dim();
@@ -361,6 +364,16 @@ pub async fn slq_density(op: &HessianOperator<'_>, runs: usize, steps: usize, se
         return Err(Error::Config("SLQ needs at least one run and one Lanczos step".into()));
     }
     let m = steps.min(n);
+    // full reorthogonalisation keeps every Lanczos vector: m·n f64 on the host
+    let basis_bytes = (m as u128) * (n as u128) * 8;
+    if basis_bytes > MAX_LANCZOS_BASIS_BYTES as u128 {
+        return Err(Error::Config(format!(
+            "--lanczos-steps {steps}: {m} Lanczos vectors of {n} parameters take {:.1} GB, above the {} GiB this tool keeps; lower --lanczos-steps to at most {}",
+            basis_bytes as f64 / 1e9,
+            MAX_LANCZOS_BASIS_BYTES >> 30,
+            MAX_LANCZOS_BASIS_BYTES / (8 * n as u64).max(1)
+        )));
+    }
     let mut out = Vec::with_capacity(runs);
     for r in 0..runs {
         let mut v = rademacher(seed ^ 0x51_0000, r, n);

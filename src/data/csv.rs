@@ -138,13 +138,31 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
     let target_col = match target {
         None => columns - 1,
         Some(t) => match header.iter().position(|h| h == t) {
-            Some(i) => i,
+            Some(i) => {
+                // never a silent choice between two readings of --target
+                let named: Vec<usize> = header.iter().enumerate().filter(|(_, h)| *h == t).map(|(j, _)| j).collect();
+                if has_header && named.len() > 1 {
+                    return Err(Error::Data(format!(
+                        "{what}: --target {t} is ambiguous: the header names columns {} '{t}'; rename one of them",
+                        named.iter().map(usize::to_string).collect::<Vec<_>>().join(" and ")
+                    )));
+                }
+                if let Ok(j) = t.parse::<usize>() {
+                    if has_header && j < columns && j != i {
+                        return Err(Error::Data(format!(
+                            "{what}: --target {t} is ambiguous: column {i} is named '{t}' and {t} is also the 0-based index of column '{}'; rename the header",
+                            header[j]
+                        )));
+                    }
+                }
+                i
+            }
             None => match t.parse::<usize>() {
                 Ok(i) if i < columns => i,
                 _ => {
                     return Err(Error::Data(format!(
                         "{what}: no target column '{t}'; columns are {} (or give a 0-based index below {columns})",
-                        header.join(", ")
+                        shown(&header.join(", "))
                     )))
                 }
             },
@@ -167,7 +185,7 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
                 continue;
             }
             let v: f64 = cell.parse().map_err(|_| {
-                Error::Data(format!("{what}, line {line}, column '{}': '{cell}' is not a number", header[c]))
+                Error::Data(format!("{what}, line {line}, column '{}': '{}' is not a number", shown(&header[c]), shown(cell)))
             })?;
             if !v.is_finite() {
                 return Err(Error::Data(format!(
@@ -190,7 +208,8 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
             for (line, cell) in &raw_targets {
                 let v: f64 = cell.parse().map_err(|_| {
                     Error::Data(format!(
-                        "{what}, line {line}: target '{cell}' is not a number (use --task classify for labels)"
+                        "{what}, line {line}: target '{}' is not a number (use --task classify for labels)",
+                        shown(cell)
                     ))
                 })?;
                 if !v.is_finite() {
@@ -199,6 +218,12 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
                 if v.abs() > f32::MAX as f64 {
                     return Err(Error::Data(format!(
                         "{what}, line {line}: target {cell} is beyond the f32 range (±3.4e38); rescale the column"
+                    )));
+                }
+                // (output − target)² must stay finite in f32: |target| ≤ √f32::MAX ≈ 1.8e19
+                if v.abs() > 1e19 {
+                    return Err(Error::Data(format!(
+                        "{what}, line {line}: target {cell} squares beyond the f32 range in the MSE loss (|target| must stay below 1e19); rescale the column, e.g. to standard units"
                     )));
                 }
                 values.push(v as f32);
@@ -212,6 +237,16 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
         }
     };
     Ok(Parsed { dataset: Dataset::new(x, features, targets)?, has_header, delimiter })
+}
+
+/// A cell or header as an error message shows it: at most 60 characters (a damaged file can hold
+/// a 50 MB field, which must not be echoed whole).
+fn shown(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
+        None => text.to_string(),
+    }
 }
 
 /// The most classes a label column may hold (a column with more distinct values is almost surely
@@ -249,13 +284,15 @@ fn class_labels(raw: &[(usize, &str)], what: &str) -> Result<(Vec<u32>, usize, V
         if distinct.len() > MAX_CLASSES {
             return Err(too_many(distinct.len()));
         }
+        one_class_is_refused(&distinct.iter().map(i64::to_string).collect::<Vec<_>>(), what)?;
         let (lo, hi) = (distinct[0], distinct[distinct.len() - 1]);
-        if lo >= 0 && (hi as usize) < MAX_CLASSES {
-            // already class indices (a class with no rows is allowed)
-            return Ok((ints.iter().map(|&v| v as u32).collect(), (hi as usize + 1).max(2), Vec::new()));
+        if lo == 0 && hi as usize == distinct.len() - 1 {
+            // exactly the indices 0..k, every one present
+            return Ok((ints.iter().map(|&v| v as u32).collect(), distinct.len(), Vec::new()));
         }
+        // anything else ({0, 5}, {1, 2}, {-1, 1}) maps in numeric order, written down by the caller
         let labels = ints.iter().map(|v| distinct.binary_search(v).unwrap_or(0) as u32).collect();
-        return Ok((labels, distinct.len().max(2), distinct.iter().map(i64::to_string).collect()));
+        return Ok((labels, distinct.len(), distinct.iter().map(i64::to_string).collect()));
     }
     if let Some((line, cell)) =
         raw.iter().find(|(_, c)| c.parse::<f64>().is_ok_and(|v| v.is_finite() && v.fract() != 0.0))
@@ -280,8 +317,22 @@ fn class_labels(raw: &[(usize, &str)], what: &str) -> Result<(Vec<u32>, usize, V
         return Err(too_many(names.len()));
     }
     let index: std::collections::HashMap<&str, u32> = names.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    one_class_is_refused(&names, what)?;
     let labels = raw.iter().map(|(_, c)| index[c]).collect();
-    Ok((labels, names.len().max(2), names.iter().map(|n| n.to_string()).collect()))
+    Ok((labels, names.len(), names))
+}
+
+/// A classifier needs two classes: a label column with one value is a wrong `--target` or a
+/// regression target, never a model to train.
+fn one_class_is_refused(distinct: &[String], what: &str) -> Result<()> {
+    if distinct.len() < 2 {
+        return Err(Error::Data(format!(
+            "{what}: every row has the label '{}', one class; classification needs at least 2 (pick another column with --target, or use --task regress)",
+            distinct.first().map_or("", String::as_str)
+        )));
+    }
+    Ok(())
 }
 
 /// Reads and parses a CSV file, detecting a header row.

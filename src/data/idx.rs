@@ -4,7 +4,6 @@
 
 use super::{Dataset, Targets};
 use crate::error::{Error, Result};
-use std::io::Read;
 
 const IMAGES_MAGIC: u32 = 2051;
 const LABELS_MAGIC: u32 = 2049;
@@ -36,11 +35,7 @@ fn check_header(bytes: &[u8], what: &str, want: u32, header: usize) -> Result<()
 /// Decompresses when the bytes start with the gzip magic, else returns them as they are.
 pub fn maybe_gunzip(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::Data(format!("{what}: corrupt gzip data ({e})")))?;
-        Ok(out)
+        super::gunzip_bounded(bytes, what)
     } else {
         Ok(bytes.to_vec())
     }

@@ -142,10 +142,7 @@ fn csv_points(text: &str, name: &str) -> Result<Dataset> {
             ds.features
         )));
     }
-    let Targets::Classes { labels, .. } = &ds.targets else { unreachable!("a classification task has labels") };
-    if labels.iter().all(|&l| l == labels[0]) {
-        return Err(Error::Data(format!("{what}: every row has the same label; give at least two classes")));
-    }
+    // (a single class is refused by the CSV reader itself)
     Ok(ds)
 }
 
@@ -202,7 +199,7 @@ mod tests {
         let err =
             |text: &str| PlaneData::load(PlaneSource::Csv { text, name: "p.csv" }, 0.2, 0).unwrap_err().to_string();
         assert!(err("1,2,3,a\n4,5,6,b\n").contains("3 feature columns"), "{}", err("1,2,3,a\n4,5,6,b\n"));
-        assert!(err("1,2,a\n3,4,a\n5,6,a\n").contains("same label"));
+        assert!(err("1,2,a\n3,4,a\n5,6,a\n").contains("one class"));
         assert!(err("").contains("empty"));
         let bad = err("1,2,a\n3,x,b\n4,5,a\n");
         assert!(bad.contains("line 2") || bad.contains("row 1"), "{bad}");

@@ -64,10 +64,19 @@ impl Synthetic {
         Synthetic::ALL.into_iter().find(|s| s.name() == name.to_ascii_lowercase())
     }
 
+    /// The most points a synthetic set may have (10 M points are 80 MB of f32 inputs).
+    pub const MAX_SAMPLES: usize = 10_000_000;
+
     /// `samples` points (classes in turn, so each has an equal share), reproducible from `seed`.
     pub fn generate(self, samples: usize, noise: f64, seed: u64) -> Result<Dataset> {
         if samples < 2 {
             return Err(Error::Config(format!("--samples {samples}: need at least 2 points")));
+        }
+        if samples > Self::MAX_SAMPLES {
+            return Err(Error::Config(format!(
+                "--samples {samples}: at most {} points for a synthetic 2-D set (more only repeats the same distribution)",
+                Self::MAX_SAMPLES
+            )));
         }
         if !(noise.is_finite() && noise >= 0.0) {
             return Err(Error::Config(format!("--noise {noise}: must be a finite number ≥ 0")));

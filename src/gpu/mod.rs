@@ -202,7 +202,9 @@ impl GpuOptions {
     /// `ADAHESSIAN_TUNING` and `ADAHESSIAN_LIMITS`.
     pub fn from_env() -> Result<Self> {
         let backends = match std::env::var(BACKEND_ENV) {
-            Ok(name) if !name.is_empty() => Some(parse_backend(&name)?),
+            Ok(name) if !name.is_empty() => Some(
+                parse_backend(&name).map_err(|e| Error::Config(format!("{BACKEND_ENV}={name}: {}", config_text(e))))?,
+            ),
             _ => None,
         };
         let adapter = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
@@ -225,6 +227,14 @@ impl GpuOptions {
     }
 }
 
+/// The message of a configuration error, without its "invalid configuration" prefix.
+fn config_text(e: Error) -> String {
+    match e {
+        Error::Config(text) => text,
+        other => other.to_string(),
+    }
+}
+
 /// Parses a backend name (`vulkan`, `metal`, `dx12`, `gl`, `webgpu`, `all`).
 pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
     match name.to_ascii_lowercase().as_str() {
@@ -235,7 +245,7 @@ pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
         "webgpu" | "browser" => Ok(wgpu::Backends::BROWSER_WEBGPU),
         "all" => Ok(wgpu::Backends::all()),
         other => Err(Error::Config(format!(
-            "unknown backend '{other}' (in {BACKEND_ENV}); use vulkan, metal, dx12, gl, webgpu or all"
+            "unknown backend '{other}'; use vulkan, metal, dx12, gl, webgpu or all"
         ))),
     }
 }

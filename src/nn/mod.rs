@@ -9,6 +9,7 @@ pub(crate) mod network;
 pub mod norm;
 pub(crate) mod plan;
 pub mod pool;
+pub mod pytorch;
 pub mod reference;
 pub(crate) mod residual;
 pub mod text;

@@ -146,8 +146,18 @@ fn parse_number(what: &str, s: &str) -> Result<usize> {
     s.trim().parse().map_err(|_| Error::Config(format!("{what}: '{}' is not a whole number", s.trim())))
 }
 
-/// `3` or `5x3`
+/// `3`, `5x3` or PyTorch's tuple `(5, 3)`
 fn parse_pair(what: &str, s: &str) -> Result<(usize, usize)> {
+    let s = s.trim();
+    let tuple = s.strip_prefix('(').and_then(|t| t.strip_suffix(')'));
+    if let Some(inner) = tuple {
+        let parts: Vec<&str> = inner.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+        return match parts[..] {
+            [a, b] => Ok((parse_number(what, a)?, parse_number(what, b)?)),
+            [a] => parse_pair(what, a),
+            _ => Err(Error::Config(format!("{what}: '{s}' is not a pair such as (3, 1)"))),
+        };
+    }
     match s.split_once('x') {
         Some((a, b)) => Ok((parse_number(what, a)?, parse_number(what, b)?)),
         None => {
@@ -157,6 +167,24 @@ fn parse_pair(what: &str, s: &str) -> Result<(usize, usize)> {
     }
 }
 
+/// Splits arguments at the commas outside parentheses: `16, k=(3, 1), p=1` is three arguments.
+fn split_top_level(s: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(s[start..].trim());
+    out
+}
+
 /// Parses one layer, e.g. `conv2d(16, k=3, p=1)`; `index` names it in errors.
 pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
     let text = text.trim();
@@ -164,7 +192,7 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
     let (name, args) = match text.split_once('(') {
         Some((name, rest)) => {
             let inner = rest.strip_suffix(')').ok_or_else(|| Error::Config(format!("{what}: missing ')'")))?;
-            (name.trim().to_ascii_lowercase(), inner.split(',').map(str::trim).filter(|a| !a.is_empty()).collect())
+            (name.trim().to_ascii_lowercase(), split_top_level(inner).into_iter().filter(|a| !a.is_empty()).collect())
         }
         None => (text.to_ascii_lowercase(), Vec::new()),
     };
@@ -310,6 +338,9 @@ fn parse_lines(text: &str) -> Result<Parsed> {
         }
         if let Some(rest) = line.strip_prefix("input") {
             let rest = rest.trim_start_matches([' ', '=', ':']);
+            if input.is_some() {
+                return Err(Error::Config(format!("'{line}': the model already has an input line; keep one")));
+            }
             let shape = rest.split('x').map(|v| parse_number("input shape", v)).collect::<Result<Vec<_>>>()?;
             input = Some(shape);
         } else if let Some(rest) = line.strip_prefix("names ") {
@@ -402,9 +433,17 @@ fn parse_mlp(rest: &str) -> Result<Parsed> {
     }
     let mut activation = Activation::Relu;
     let mut loss = None;
+    let mut named_activation = None;
     for p in parts {
         if let Some(a) = Activation::parse(p) {
+            if let Some(first) = named_activation.replace(p) {
+                return Err(Error::Config(format!(
+                    "mlp: two activations, '{first}' and '{p}'; an MLP shorthand has one (write the layers out to mix them)"
+                )));
+            }
             activation = a;
+        } else if loss.is_some() {
+            return Err(Error::Config(format!("mlp: '{p}' is a second loss; give one")));
         } else {
             loss = Some(parse_loss(p).map_err(|_| {
                 Error::Config(format!(
@@ -416,9 +455,37 @@ fn parse_mlp(rest: &str) -> Result<Parsed> {
     Ok((ModelSpec::mlp(&widths, activation, loss.unwrap_or(Loss::CrossEntropy)), loss))
 }
 
+/// A JSON value whose top-level object may not name a key twice (serde_json keeps the last one
+/// silently, so `{"loss": "mse", "loss": "cross_entropy"}` would train cross-entropy).
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> std::result::Result<UniqueKeys, M::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: serde_json::Value = map.next_value()?;
+                    if object.insert(key.clone(), value).is_some() {
+                        return Err(serde::de::Error::custom(format!("the key \"{key}\" is given twice; keep one")));
+                    }
+                }
+                Ok(UniqueKeys(serde_json::Value::Object(object)))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 fn parse_json(text: &str) -> Result<Parsed> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str::<UniqueKeys>(text)
+        .map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?
+        .0;
     if let Some(object) = v.as_object() {
         if let Some(k) = object.keys().find(|k| !["input", "layers", "loss", "names"].contains(&k.as_str())) {
             return Err(Error::Config(format!(

@@ -97,6 +97,14 @@ pub fn optimizer_catalog() -> String {
     serde_json::to_string(&list).unwrap_or_else(|_| "[]".into())
 }
 
+/// The settings (JSON, as in the catalog) of an optimizer text such as the page's settings box
+/// holds, parsed by the library's own parser; an error names what is wrong.
+#[wasm_bindgen]
+pub fn optimizer_settings(text: &str) -> Result<String, JsError> {
+    let config = OptimizerConfig::parse(text).map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(config.settings_json().to_string())
+}
+
 /// One race surface: its name, customary start and plotted window.
 #[derive(serde::Serialize)]
 struct SurfaceInfo {

@@ -263,7 +263,7 @@ impl PlaygroundState {
 
     /// `model.json` and the weights as safetensors named like PyTorch's `nn.Sequential` (what a
     /// run directory's `final.safetensors` holds), and the loss and accuracy on every point.
-    async fn export(&self, gpu: &Gpu) -> crate::Result<(String, Vec<u8>, f32, f32)> {
+    async fn export(&self, gpu: &Gpu) -> crate::Result<(String, String, Vec<u8>, f32, f32)> {
         let tensors = crate::session::named_weights(gpu, &self.net).await?;
         let mut meta = HashMap::new();
         meta.insert("written_by".to_string(), "adahessian-wgpu playground".to_string());
@@ -271,7 +271,8 @@ impl PlaygroundState {
         meta.insert("step".to_string(), self.steps.to_string());
         let bytes = checkpoint::to_bytes(&tensors, meta)?;
         let all = self.net.evaluate(gpu, &self.all).await?;
-        Ok((self.net.spec().to_json(), bytes, all.loss, all.accuracy))
+        let model_py = crate::nn::pytorch::model_py(self.net.spec())?;
+        Ok((self.net.spec().to_json(), model_py, bytes, all.loss, all.accuracy))
     }
 }
 
@@ -376,16 +377,17 @@ impl Playground {
         })
     }
 
-    /// The trained network to take away: `{model_json, safetensors, loss, accuracy}` with
-    /// `safetensors` a Uint8Array (load with `adahessian … --model model.json --checkpoint
-    /// final.safetensors`, or PyTorch's `nn.Sequential.load_state_dict`), and the loss and
+    /// The trained network to take away: `{model_json, model_py, safetensors, loss, accuracy}`
+    /// with `safetensors` a Uint8Array (load with `adahessian … --model model.json --checkpoint
+    /// final.safetensors`, or in PyTorch with model.py's `Model().load_state_dict(...)`), and the loss and
     /// accuracy over every point (train and test) it was measured at.
     pub fn export(&self) -> js_sys::Promise {
         with_state!(self, |gpu, s| async {
-            let (model, bytes, loss, accuracy) = s.export(gpu).await.map_err(js_err)?;
+            let (model, model_py, bytes, loss, accuracy) = s.export(gpu).await.map_err(js_err)?;
             let out = js_sys::Object::new();
             let set = |k: &str, v: JsValue| js_sys::Reflect::set(&out, &k.into(), &v);
             set("model_json", model.into())?;
+            set("model_py", model_py.into())?;
             set("safetensors", js_sys::Uint8Array::from(bytes.as_slice()).into())?;
             set("loss", loss.into())?;
             set("accuracy", accuracy.into())?;

@@ -68,6 +68,16 @@ impl Tolerance {
         Tolerance { atol: self.atol + k * scale, rtol: self.rtol }
     }
 
+    /// ⟨u, Hz⟩ against ⟨z, Hu⟩: two f32 results of the same size, neither the reference; the
+    /// symmetric form atol + rtol·(|a| + |b|) keeps the check the same whichever is named first.
+    pub const SYMMETRY: Tolerance = Tolerance { atol: 1e-6, rtol: 1e-4 };
+
+    /// Panics unless `a` and `b` agree to atol + rtol·(|a| + |b|).
+    pub fn check_pair(self, what: &str, a: f64, b: f64) {
+        let bound = self.atol + self.rtol * (a.abs() + b.abs());
+        assert!(a.is_finite() && b.is_finite() && (a - b).abs() <= bound, "{what}: {a} vs {b} (|diff| {:.3e} > {bound:.1e})", (a - b).abs());
+    }
+
     /// Panics with the worst element when any is out of tolerance; prints the max error.
     pub fn check<A: Copy + Into<f64>>(self, what: &str, got: &[A], want: &[f64]) {
         assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());

@@ -90,6 +90,12 @@ try {
   const blocks = await page.evaluate(() => window.demo.perLayer);
   check(blocks.length === 6 && blocks.every((b) => Number.isFinite(b.top_eigenvalue) && Number.isFinite(b.trace) && b.hvps > 0),
     `per-layer curvature of every tensor (${blocks.map((b) => `${b.tensor} ${b.top_eigenvalue.toFixed(3)}`).join(', ')})`);
+  // the settings box's text of every method parses back to that method's defaults
+  const trips = await page.evaluate(() => window.demo.settingsRoundTrip());
+  const canon = (v) => JSON.stringify(Object.keys(v).sort().map((k) => [k, v[k]]));
+  const broken = trips.filter((t) => t.error || canon(t.got) !== canon(t.want));
+  check(trips.length >= 8 && broken.length === 0,
+    `the settings text of all ${trips.length} methods parses back to their defaults${broken.length ? ': ' + JSON.stringify(broken) : ''}`);
   // every lesson: one click sets the state and the race (or the playground) animates
   const lessons = await page.evaluate(() => window.demo.lessons);
   check(lessons.length >= 8, `the lessons are listed (${lessons.join(', ')})`);
@@ -130,7 +136,7 @@ try {
   await page.waitForFunction(() => window.demo.exported, null, { timeout: 180000 });
   const exported = await page.evaluate(() => { const e = window.demo.exported; return { loss: e.loss, accuracy: e.accuracy, steps: e.steps, model: e.model_json }; });
   const files = await Promise.all(downloads);
-  check(files.includes('model.json') && files.includes('final.safetensors'), `the export downloads ${files.join(' and ')}`);
+  check(files.includes('model.json') && files.includes('final.safetensors') && files.includes('model.py'), `the export downloads ${files.join(', ')}`);
   writeFileSync(join(out, 'export.json'), JSON.stringify(exported, null, 1));
   check(exported.loss > 0 && exported.loss < 1.2, `the exported network's loss on all points is ${exported.loss} after ${exported.steps} steps`);
   // a bad file gets a readable error, and the page goes on
