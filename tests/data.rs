@@ -205,3 +205,96 @@ fn csv_reads_quoting_bom_crlf_and_other_delimiters() {
     let e = read("a;b;y\n1;2;0\n", Some(b',')).unwrap_err().to_string();
     assert!(e.contains("1 column") && e.contains("--delimiter"), "{e}");
 }
+
+/// Records in the official binary layout: `label_bytes` labels, then 3,072 channel-major pixels
+/// (pixel value = (record · 7 + channel · 3 + position) mod 256).
+fn cifar_records(labels: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (r, l) in labels.iter().enumerate() {
+        out.extend_from_slice(l);
+        out.extend((0..3072).map(|i| ((r * 7 + (i / 1024) * 3 + i % 1024) % 256) as u8));
+    }
+    out
+}
+
+/// CIFAR-10 and -100 from their binary files: pixel/255 channel-major, labels, fine or coarse;
+/// a wrong size, a label out of range and a missing file each get one line naming the file.
+#[test]
+fn cifar_binary_files_load_and_bad_ones_are_named() {
+    use adahessian_wgpu::data::cifar::{load, parse, Cifar};
+    let (x, labels) = parse(&cifar_records(&[&[3], &[9]]), "b.bin", Cifar::Ten).unwrap();
+    assert_eq!((x.len(), labels), (2 * 3072, vec![3, 9]));
+    assert_eq!(x[1024 + 5], ((3 + 5) % 256) as f32 / 255.0, "channel-major: green starts at 1024");
+    assert_eq!(x[3072], (7 % 256) as f32 / 255.0);
+    let hundred = cifar_records(&[&[4, 77], &[19, 0]]);
+    assert_eq!(parse(&hundred, "t.bin", Cifar::Hundred { coarse: false }).unwrap().1, vec![77, 0]);
+    assert_eq!(parse(&hundred, "t.bin", Cifar::Hundred { coarse: true }).unwrap().1, vec![4, 19]);
+    let e = parse(&cifar_records(&[&[3]])[..3000], "cut.bin", Cifar::Ten).unwrap_err().to_string();
+    assert!(e.contains("cut.bin") && e.contains("3073-byte records"), "{e}");
+    let e = parse(&cifar_records(&[&[0], &[12]]), "c100.bin", Cifar::Ten).unwrap_err().to_string();
+    assert!(e.contains("c100.bin") && e.contains("record 1 has label 12") && e.contains("CIFAR-100"), "{e}");
+    // the archive's folder inside the given directory is found; a missing file is named
+    let dir = std::env::temp_dir().join(format!("adahessian-cifar-{}", std::process::id()));
+    let inner = dir.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&inner).unwrap();
+    for (i, name) in ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(inner.join(name), cifar_records(&[&[i as u8], &[(i + 5) as u8]])).unwrap();
+    }
+    let e = load(&dir, Cifar::Ten).unwrap_err().to_string();
+    assert!(e.contains("test_batch.bin") && e.contains("binary version of CIFAR-10"), "{e}");
+    std::fs::write(inner.join("test_batch.bin"), cifar_records(&[&[1]])).unwrap();
+    let (train, test) = load(&dir, Cifar::Ten).unwrap();
+    assert_eq!((train.rows(), test.rows(), train.classes(), train.shape.clone()), (10, 1, 10, vec![3, 32, 32]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every augmented image is its original shifted by (dy, dx) ∈ [−4, 4]² with black padding, and
+/// maybe mirrored (found by trying every one of the 162 possibilities); the draws cover shifts and
+/// both flips; the same batch key gives the same images.
+#[test]
+fn cifar_augmentation_is_a_padded_crop_and_a_flip() {
+    use adahessian_wgpu::data::cifar::Augment;
+    let (c, h, w) = (2, 6, 5);
+    let mut aug = Augment::parse("crop4,flip", &[c, h, w]).unwrap();
+    aug.fill = vec![-1.0, -2.0];
+    let image: Vec<f32> = (0..c * h * w).map(|i| i as f32).collect();
+    let rows = 40;
+    let batch: Vec<f32> = (0..rows).flat_map(|_| image.clone()).collect();
+    let mut out = batch.clone();
+    aug.apply(&mut out, 12345);
+    let mut again = batch.clone();
+    aug.apply(&mut again, 12345);
+    assert_eq!(out, again, "the same key draws the same crops");
+    let candidate = |dy: isize, dx: isize, flip: bool| -> Vec<f32> {
+        let mut v = vec![0f32; c * h * w];
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let xm = if flip { w - 1 - x } else { x };
+                    let (ys, xs) = (y as isize + dy, xm as isize + dx);
+                    v[(ch * h + y) * w + x] = if ys >= 0 && ys < h as isize && xs >= 0 && xs < w as isize {
+                        image[(ch * h + ys as usize) * w + xs as usize]
+                    } else {
+                        aug.fill[ch]
+                    };
+                }
+            }
+        }
+        v
+    };
+    let (mut flips, mut shifts) = (0, std::collections::HashSet::new());
+    for row in out.chunks(c * h * w) {
+        let found = (-4..=4)
+            .flat_map(|dy| (-4..=4).flat_map(move |dx| [false, true].map(|f| (dy, dx, f))))
+            .find(|&(dy, dx, f)| candidate(dy, dx, f) == row);
+        let (dy, dx, f) = found.expect("an augmented image that is no padded crop or flip of the original");
+        flips += f as usize;
+        shifts.insert((dy, dx));
+    }
+    assert!(flips > 5 && flips < rows - 5 && shifts.len() > 15, "{flips} flips, {} shifts", shifts.len());
+    assert!(Augment::parse("crop4,rotate", &[3, 32, 32]).unwrap_err().to_string().contains("unknown 'rotate'"));
+    assert!(Augment::parse("flip", &[64]).unwrap_err().to_string().contains("images"));
+}

@@ -11,7 +11,7 @@ use std::path::Path;
 /// Where the data comes from and how it is split.
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
-    /// digits | mnist10k | circle | xor | gauss | spiral | moons | spiral3 | blobs4 | csv:PATH | idx:IMAGES,LABELS | random:CxHxW[:CLASSES] (N(0,1) pixels, random labels: timing data)
+    /// digits | mnist10k | circle | xor | gauss | spiral | moons | spiral3 | blobs4 | csv:PATH | idx:IMAGES,LABELS | cifar10:DIR | cifar100:DIR (the binary versions) | random:CxHxW[:CLASSES] (N(0,1) pixels, random labels: timing data)
     #[arg(long, default_value = "digits")]
     pub data: String,
     /// Gaussian noise (std) of the synthetic 2-D sets.
@@ -21,7 +21,8 @@ pub struct DataArgs {
     /// Points in a synthetic 2-D set or a random:... set [default: 500].
     #[arg(long)]
     pub samples: Option<usize>,
-    /// CSV target column, by header name or 0-based index (default: the last column).
+    /// CSV target column, by header name or 0-based index (default: the last column); for
+    /// cifar100: fine (100 classes, the default) or coarse (20 superclasses).
     #[arg(long)]
     pub target: Option<String>,
     /// CSV task: classify or regress [default: classify].
@@ -35,12 +36,24 @@ pub struct DataArgs {
     /// character such as ';' or 'tab' [default: auto].
     #[arg(long)]
     pub delimiter: Option<String>,
-    /// Fraction of rows held out for testing (0: train on everything).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
-    pub test_fraction: f64,
-    /// Feature normalisation fitted on the training rows: none or standard.
-    #[arg(long, default_value = "none")]
-    pub normalize: String,
+    /// Fraction of rows held out for testing (0: train on everything) [default: 0.2; CIFAR
+    /// keeps its official test split].
+    #[arg(long, allow_negative_numbers = true)]
+    pub test_fraction: Option<f64>,
+    /// Normalisation fitted on the training rows: none, standard (per feature) or channel (per
+    /// image channel) [default: channel for CIFAR, none otherwise].
+    #[arg(long)]
+    pub normalize: Option<String>,
+    /// Augmentation of training batches of images: crop4 (random crop after 4-pixel zero
+    /// padding) and/or flip (random horizontal flip), e.g. crop4,flip; seeded and resumable.
+    #[arg(long)]
+    pub augment: Option<String>,
+}
+
+/// A data set as it comes: one table to split, or (CIFAR) the official train and test splits.
+enum Loaded {
+    One(Dataset),
+    Split(Dataset, Dataset),
 }
 
 /// The split data plus what it is.
@@ -53,34 +66,8 @@ pub struct Data {
 }
 
 impl DataArgs {
-    /// A flag that the chosen data has no use for is refused, not silently ignored (as
-    /// non-applicable optimizer flags are): `--task regress` on digits would otherwise train a
-    /// classifier while the user believes it regresses.
-    fn refuse_flags_that_do_not_apply(&self) -> Result<()> {
-        let csv = self.data.starts_with("csv:");
-        let synthetic = Synthetic::parse(&self.data).is_some();
-        let random = self.data.starts_with("random:");
-        let given = [
-            ("--target", self.target.is_some(), csv, "csv:PATH"),
-            ("--task", self.task.is_some(), csv, "csv:PATH"),
-            ("--header", self.header.is_some(), csv, "csv:PATH"),
-            ("--delimiter", self.delimiter.is_some(), csv, "csv:PATH"),
-            ("--noise", self.noise.is_some(), synthetic, "the synthetic 2-D sets"),
-            ("--samples", self.samples.is_some(), synthetic || random, "the synthetic 2-D sets and random:..."),
-        ];
-        for (flag, is_given, applies, to) in given {
-            if is_given && !applies {
-                bail!("{flag} does not apply to --data {}: it is for {to}; remove it", self.data);
-            }
-        }
-        Ok(())
-    }
-
-    /// Loads, splits (seeded) and normalises.
-    pub fn load(&self, seed: u64) -> Result<Data> {
-        self.refuse_flags_that_do_not_apply()?;
-        let mut decisions = Vec::new();
-        let samples = self.samples.unwrap_or(500);
+    /// A data set that comes as one table (split by --test-fraction afterwards).
+    fn load_one(&self, seed: u64, samples: usize, decisions: &mut Vec<String>) -> Result<Dataset> {
         let ds = if self.data == "digits" {
             data::digits()?
         } else if self.data == "mnist10k" {
@@ -126,30 +113,120 @@ impl DataArgs {
             data::idx::load(Path::new(images), Path::new(labels))?
         } else {
             bail!(
-                "unknown data set '{}'; use digits, mnist10k, circle, xor, gauss, spiral, moons, spiral3, blobs4, csv:PATH, idx:IMAGES,LABELS or random:CxHxW[:CLASSES]",
+                "unknown data set '{}'; use digits, mnist10k, circle, xor, gauss, spiral, moons, spiral3, blobs4, csv:PATH, idx:IMAGES,LABELS, cifar10:DIR, cifar100:DIR or random:CxHxW[:CLASSES]",
                 self.data
             )
         };
-        if !(0.0..1.0).contains(&self.test_fraction) {
-            bail!("--test-fraction {}: the test fraction must be in [0, 1)", self.test_fraction);
+        Ok(ds)
+    }
+
+    /// `cifar10:DIR` / `cifar100:DIR` with `--target fine|coarse`.
+    fn cifar(&self) -> Result<Option<(data::cifar::Cifar, &str)>> {
+        use data::cifar::Cifar;
+        if let Some(dir) = self.data.strip_prefix("cifar10:") {
+            return Ok(Some((Cifar::Ten, dir)));
         }
-        let (mut train, mut test) = ds.split(self.test_fraction, seed)?;
-        if train.rows() == 0 {
-            bail!(
-                "--test-fraction {} leaves no training rows of the {} in {}; use a smaller fraction",
-                self.test_fraction,
-                ds.rows(),
-                self.data
-            );
+        let Some(dir) = self.data.strip_prefix("cifar100:") else { return Ok(None) };
+        let coarse = match self.target.as_deref().unwrap_or("fine") {
+            "fine" => false,
+            "coarse" => true,
+            other => bail!("--target {other}: CIFAR-100 has fine (100 classes) or coarse (20 superclasses) labels"),
+        };
+        Ok(Some((Cifar::Hundred { coarse }, dir)))
+    }
+
+    /// A flag that the chosen data has no use for is refused, not silently ignored (as
+    /// non-applicable optimizer flags are): `--task regress` on digits would otherwise train a
+    /// classifier while the user believes it regresses.
+    fn refuse_flags_that_do_not_apply(&self) -> Result<()> {
+        let csv = self.data.starts_with("csv:");
+        let cifar = self.data.starts_with("cifar10:") || self.data.starts_with("cifar100:");
+        let images = cifar || matches!(self.data.as_str(), "digits" | "mnist10k") || self.data.starts_with("idx:") || self.data.starts_with("random:");
+        let synthetic = Synthetic::parse(&self.data).is_some();
+        let random = self.data.starts_with("random:");
+        let given = [
+            ("--target", self.target.is_some(), csv || self.data.starts_with("cifar100:"), "csv:PATH and cifar100:DIR"),
+            ("--test-fraction", self.test_fraction.is_some(), !cifar, "data without an official test split (CIFAR keeps its own)"),
+            ("--augment", self.augment.is_some(), images, "image data"),
+            ("--task", self.task.is_some(), csv, "csv:PATH"),
+            ("--header", self.header.is_some(), csv, "csv:PATH"),
+            ("--delimiter", self.delimiter.is_some(), csv, "csv:PATH"),
+            ("--noise", self.noise.is_some(), synthetic, "the synthetic 2-D sets"),
+            ("--samples", self.samples.is_some(), synthetic || random, "the synthetic 2-D sets and random:..."),
+        ];
+        for (flag, is_given, applies, to) in given {
+            if is_given && !applies {
+                bail!("{flag} does not apply to --data {}: it is for {to}; remove it", self.data);
+            }
         }
-        match self.normalize.as_str() {
+        Ok(())
+    }
+
+    /// Loads, splits (seeded) and normalises.
+    pub fn load(&self, seed: u64) -> Result<Data> {
+        self.refuse_flags_that_do_not_apply()?;
+        let mut decisions = Vec::new();
+        let samples = self.samples.unwrap_or(500);
+        let ds = if let Some((kind, dir)) = self.cifar()? {
+            let (train, test) = data::cifar::load(Path::new(dir), kind)?;
+            Loaded::Split(train, test)
+        } else {
+            Loaded::One(self.load_one(seed, samples, &mut decisions)?)
+        };
+        let (mut train, mut test) = match ds {
+            Loaded::Split(train, test) => (train, test),
+            Loaded::One(ds) => {
+                let test_fraction = self.test_fraction.unwrap_or(0.2);
+                if !(0.0..1.0).contains(&test_fraction) {
+                    bail!("--test-fraction {test_fraction}: the test fraction must be in [0, 1)");
+                }
+                let (train, test) = ds.split(test_fraction, seed)?;
+                if train.rows() == 0 {
+                    bail!(
+                        "--test-fraction {test_fraction} leaves no training rows of the {} in {}; use a smaller fraction",
+                        ds.rows(),
+                        self.data
+                    );
+                }
+                (train, test)
+            }
+        };
+        let cifar = self.data.starts_with("cifar10:") || self.data.starts_with("cifar100:");
+        let mut fill = vec![0.0f32; train.shape.first().copied().unwrap_or(1)];
+        match self.normalize.as_deref().unwrap_or(if cifar { "channel" } else { "none" }) {
             "none" => {}
             "standard" => {
                 let (mean, std) = train.feature_stats();
                 train.normalize(&mean, &std);
                 test.normalize(&mean, &std);
             }
-            other => bail!("--normalize {other}: use none or standard"),
+            "channel" => {
+                if train.shape.len() != 3 {
+                    bail!("--normalize channel needs images ([C, H, W] rows); this data has rows of shape {:?}", train.shape);
+                }
+                let (mean, std) = data::cifar::channel_stats(&train);
+                data::cifar::normalize_channels(&mut train, &mean, &std);
+                data::cifar::normalize_channels(&mut test, &mean, &std);
+                let shown = |v: &[f32]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
+                let line = format!(
+                    "per-channel normalisation from the {} training images: mean ({}), std ({}) (--normalize none for pixel/255)",
+                    train.rows(),
+                    shown(&mean),
+                    shown(&std)
+                );
+                eprintln!("data: {line}");
+                decisions.push(line);
+                fill = mean.iter().zip(&std).map(|(m, s)| -m / s).collect();
+            }
+            other => bail!("--normalize {other}: use none, standard or channel"),
+        }
+        if let Some(text) = &self.augment {
+            let mut aug = data::cifar::Augment::parse(text, &train.shape)?;
+            if aug.fill.len() == fill.len() {
+                aug.fill = fill;
+            }
+            decisions.push(format!("training batches augmented: {text}"));
+            train.augment = Some(aug);
         }
         let test = (test.rows() > 0).then_some(test);
         Ok(Data { name: self.data.clone(), train, test, decisions })

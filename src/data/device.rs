@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub(crate) struct HostRows {
     pub x: Vec<f32>,
     pub targets: Vec<f32>,
+    /// Applied to each training batch as it is copied.
+    pub augment: Option<super::cifar::Augment>,
 }
 
 /// Inputs and targets of a [`Dataset`] in GPU storage buffers (or on the host, streamed).
@@ -51,7 +53,8 @@ impl DeviceDataset {
     pub fn upload(gpu: &Gpu, ds: &Dataset) -> Result<DeviceDataset> {
         let limit = gpu.limits().max_storage_buffer_binding_size.min(gpu.limits().max_buffer_size);
         let targets_len = ds.rows() * ds.targets.width();
-        if (ds.x.len().max(targets_len) as u64) * 4 > limit {
+        // augmentation happens where a batch is copied from the host
+        if (ds.x.len().max(targets_len) as u64) * 4 > limit || ds.augment.is_some() {
             return DeviceDataset::stream(gpu, ds);
         }
         let data = storage_buffer(gpu, "data set inputs", ds.x.len())?;
@@ -76,7 +79,7 @@ impl DeviceDataset {
         Ok(DeviceDataset {
             data: storage_buffer(gpu, "streamed inputs (placeholder)", 1)?,
             targets: storage_buffer(gpu, "streamed targets (placeholder)", 1)?,
-            host: Some(Arc::new(HostRows { x: ds.x.clone(), targets: ds.targets.as_f32() })),
+            host: Some(Arc::new(HostRows { x: ds.x.clone(), targets: ds.targets.as_f32(), augment: ds.augment.clone() })),
             rows: ds.rows(),
             features: ds.features,
             target_width: ds.targets.width(),

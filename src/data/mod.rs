@@ -1,6 +1,7 @@
 //! Data sets: an in-memory table of features and targets, loaders, splits and normalisation, and
 //! its copy on the GPU. The UCI digits are embedded in the library so the default run needs no files.
 
+pub mod cifar;
 pub mod csv;
 mod device;
 pub mod idx;
@@ -83,6 +84,9 @@ pub struct Dataset {
     /// The original label of each class index, when the file's labels were not already the
     /// indices 0..k (strings, negative or sparse integers); empty otherwise.
     pub class_names: Vec<String>,
+    /// Augmentation of training batches (images only): a data set with one is streamed, and each
+    /// training batch is augmented as it is copied; evaluations see the images as they are.
+    pub augment: Option<cifar::Augment>,
 }
 
 impl Dataset {
@@ -121,7 +125,7 @@ impl Dataset {
                 }
             }
         }
-        Ok(Dataset { x, features, targets, shape: vec![features], class_names: Vec::new() })
+        Ok(Dataset { x, features, targets, shape: vec![features], class_names: Vec::new(), augment: None })
     }
 
     /// The same data with each row viewed as `shape` (its product must be the feature count).
@@ -155,6 +159,7 @@ impl Dataset {
             targets: self.targets.select(rows),
             shape: self.shape.clone(),
             class_names: self.class_names.clone(),
+            augment: self.augment.clone(),
         }
     }
 

@@ -591,6 +591,10 @@ impl Network {
                     x.extend_from_slice(&s.host.x[r * f..(r + 1) * f]);
                     t.extend_from_slice(&s.host.targets[r * w..(r + 1) * w]);
                 }
+                // training batches only (their prepare updates BatchNorm's running statistics)
+                if let (Some(aug), true) = (&s.host.augment, norm_mode == NORM_UPDATE_RUNNING) {
+                    aug.apply(&mut x, crate::data::cifar::Augment::batch_key(batch.indices));
+                }
                 gpu.queue.write_buffer(&s.data, 0, bytemuck::cast_slice(&x));
                 gpu.queue.write_buffer(&s.targets, 0, bytemuck::cast_slice(&t));
                 gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(&s.identity[..n]));
