@@ -39,6 +39,33 @@ impl RacerKind {
     }
 }
 
+/// The racer the demo page builds for `name` (any optimizer text the library parses, or
+/// `newton`) at learning rate `lr`, with the page's Hessian power and, when `grad_clip`, a
+/// gradient-norm clip of 1 for the methods that have one. The page (through the wasm facade)
+/// and the native lesson tests both build their racers here.
+pub fn page_racer(name: &str, lr: f32, hessian_power: f32, grad_clip: bool) -> Result<RacerKind> {
+    if name == "newton" {
+        return Ok(RacerKind::Newton { lr: lr as f64, damping: 1e-3 });
+    }
+    let mut c = OptimizerConfig::parse(name)?.with_lr(lr);
+    let mut set = |key: &str, value: String| if c.has_setting(key) { c.set(key, &value) } else { Ok(()) };
+    set("hessian_power", hessian_power.to_string())?;
+    set("seed", "0".to_string())?;
+    if grad_clip {
+        set("grad_clip", "1".into())?;
+    }
+    c.validate()?;
+    Ok(RacerKind::Optimizer(c))
+}
+
+/// The learning rate the page starts a racer with: the method's `surface_lr`, 1 for Newton.
+pub fn page_lr(name: &str) -> Result<f32> {
+    if name == "newton" {
+        return Ok(1.0);
+    }
+    Ok(OptimizerConfig::parse(name)?.method().surface_lr())
+}
+
 enum Mover {
     Optimizer(Box<Optimizer>),
     Newton { lr: f64, damping: f64 },

@@ -55,6 +55,15 @@ impl SurfaceKind {
         }
     }
 
+    /// The lowest value f takes, where it has one: 0 for every surface but the saddle, which
+    /// falls without bound (a racer there escapes rather than converges).
+    pub fn minimum(&self) -> Option<f64> {
+        match self {
+            SurfaceKind::Saddle => None,
+            _ => Some(0.0),
+        }
+    }
+
     fn id(&self) -> u32 {
         match self {
             SurfaceKind::Rosenbrock => 0,

@@ -1071,3 +1071,26 @@ fn cifar_trains_augmented_and_resumes_bit_identically() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// `compare --bn-mode` says in its report which BatchNorm mode the curvature check used, and a
+/// model without BatchNorm mentions none.
+#[test]
+fn compare_states_its_batchnorm_mode() {
+    gpu_or_skip!();
+    let model = "input 1x8x8; conv2d(4, k=3, p=1, bias=false); batchnorm2d; relu; flatten; linear(10)";
+    for mode in ["train", "eval"] {
+        let dir = tmp(&format!("compare-bn-{mode}"));
+        let d = dir.to_str().unwrap();
+        let (ok, out, err) = run(&[
+            "compare", "--model", model, "--optimizers", "adam,adahessian", "--steps", "6", "--seeds", "1",
+            "--lr-factors", "1", "--batch-sizes", "32", "--depths", "", "--label-noise", "0",
+            "--diagonal-samples", "4", "--bn-mode", mode, "--out", d,
+        ]);
+        assert!(ok, "{err}");
+        assert!(out.contains(&format!("BatchNorm in {mode} mode (--bn-mode)")), "{out}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["setup"]["bn_mode"], mode, "{}", report["setup"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -101,6 +101,7 @@ fn setup() -> Setup {
         label_noise: vec![0.0, 0.4],
         early_fractions: Vec::new(),
         diagonal_samples: 0,
+        bn_mode: adahessian_wgpu::nn::BnMode::Train,
     }
 }
 

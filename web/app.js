@@ -24,33 +24,12 @@ function loadCatalog() {
 const activeRacers = () => RACERS.filter((r) => state.racers.split(',').includes(r.name));
 
 // ---- lessons: one click sets the whole state and starts the race ------------------------------
-const BASE_RACERS = 'sgd,momentum,adam,adahessian,newton';
-const LESSONS = [
-  { name: 'diagonal', title: 'a. Diagonal curvature is enough',
-    state: { surface: 'quadratic', cond: 2, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 0 },
-    text: 'A quadratic 100 times steeper along y than along x, axes aligned. Its Hessian is diagonal, so a per-coordinate curvature is the whole truth: AdaHessian divides each coordinate by its own curvature and walks straight to the minimum, like Newton, while SGD and momentum zig-zag across the steep direction.' },
-  { name: 'rotated', title: 'b. …until the axes turn',
-    state: { surface: 'quadratic', cond: 2, angle: 45, racers: BASE_RACERS, hpow: 1, clip: 0 },
-    text: 'The same quadratic rotated by 45°. The Hessian is no longer diagonal: each row mixes both curvatures. The readout shows what AdaHessian measures, √v̂, following the row norm, not |H_ii|. A diagonal preconditioner has nothing left to exploit; only Newton, with the full 2×2 Hessian, still goes straight.' },
-  { name: 'saddle', title: 'c. A saddle',
-    state: { surface: 'saddle', cond: 1, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 0 },
-    text: 'f = x² − y². Newton\'s step H⁻¹∇f points at the saddle point itself (this Newton falls back to a gradient step where H is not positive definite). AdaHessian divides by |curvature|, so it keeps moving down the falling direction and escapes.' },
-  { name: 'rosenbrock', title: 'd. Rosenbrock from far away',
-    state: { surface: 'rosenbrock', cond: 1, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 0 },
-    text: 'A curved valley with gradients of hundreds at the start. Without clipping, AdaHessian\'s first steps are huge (its curvature estimate has not caught up) and it can be thrown out of the valley. Open the next lesson to see the same start with the gradient norm clipped to 1.' },
-  { name: 'rosenbrock-clipped', title: 'd′. … with gradient clipping',
-    state: { surface: 'rosenbrock', cond: 1, angle: 0, racers: BASE_RACERS, hpow: 1, clip: 1 },
-    text: 'The same start with AdaHessian\'s gradient norm clipped to 1 (PyTorch\'s clip_grad_norm_): it now follows the valley floor towards (1, 1).' },
-  { name: 'hessian-power', title: 'e. Hessian power k = 0',
-    state: { surface: 'quadratic', cond: 1.5, angle: 0, racers: 'momentum,adahessian,newton', hpow: 0, clip: 0, lr_adahessian: 0.02, lr_momentum: 0.002 },
-    text: 'With k = 0 AdaHessian divides by v̂⁰ = 1: it is momentum SGD with an EMA of the gradient. With its lr 10 × momentum\'s (PyTorch\'s momentum buffer sums the gradients, an EMA averages them) the two paths stay close: momentum\'s buffer takes a few steps to build up, AdaHessian\'s bias correction does not wait. Slide k towards 1 to watch curvature take over the step sizes.' },  // the playground's lessons set its state (pg) and start training both networks
-  { name: 'edge-of-stability', title: 'f. The edge of stability', pg: true,
-    state: { dataset: 'spiral', noise: 0.2, testfrac: 0.3, widths: '16-16', act: 'tanh', opta: 'sgd', lra: 0.5, bsa: 280, optb: 'sgd', lrb: 0.1, bsb: 280, sched: 'constant' },
-    text: 'Full-batch gradient descent on the spiral, A with lr 0.5 and B with lr 0.1. Gradient descent on a quadratic is stable only while its sharpness λmax stays below 2/η. Watch the curvature panel: training sharpens (λmax rises), and A\'s λmax climbs to its edge 2/η = 4 (dashed) and then hovers there while the loss keeps falling, not smoothly but in small spikes (Cohen et al. 2021). B\'s edge is 20, so its λmax (red) keeps rising past 4. For Adam or AdaHessian the edge applies to the preconditioned sharpness λmax(P⁻¹H) (purple): pick adam for A to see it.' },
-  { name: 'flat-vs-sharp', title: 'g. Flat versus sharp: small and large batches', pg: true,
-    state: { dataset: 'spiral', noise: 0.2, testfrac: 0.3, widths: '16-16', act: 'tanh', opta: 'momentum', lra: 0.05, bsa: 16, optb: 'momentum', lrb: 0.05, bsb: 280, sched: 'constant' },
-    text: 'The same network, optimizer and lr; A sees batches of 16 points, B the whole training set. The noise of small batches keeps A out of sharp valleys: its λmax (blue) stays low while B\'s (red) climbs high early on. Whether the flatter point also has the lower test loss is for the curves below to say: Keskar et al. (2017) found large batches generalise worse, but sharpness is not the whole story (Dinh et al. 2017 rescale a network to make any minimum sharp without changing what it computes), and on this small spiral the full-batch run usually ends with the lower test loss.' },
-];
+// The lessons (titles, texts, the state each sets) and the claims each text makes, which
+// tests/lessons.rs checks natively with the page's own racers: web/lessons.json.
+const LESSONS = await fetch(new URL('./lessons.json', import.meta.url)).then((r) => {
+  if (!r.ok) throw new Error(`lessons.json: HTTP ${r.status}`);
+  return r.json();
+});
 // the playground lesson the next playground is built for (demo.pg.lesson once it exists)
 let pgLesson = null;
 // sets the state of a lesson; returns it (null for an unknown name)
@@ -72,10 +51,18 @@ function applyLesson(name) {
   return l;
 }
 // Surfaces' windows and starts: the library's numbers (demo_constants).
-let BOUNDS = {}, STARTS = {};
+let BOUNDS = {}, STARTS = {}, MINIMUM = {};
 function loadConstants() {
   const c = JSON.parse(demo_constants());
-  for (const s of c.surfaces) { BOUNDS[s.name] = s.bounds; STARTS[s.name] = s.start; }
+  for (const s of c.surfaces) { BOUNDS[s.name] = s.bounds; STARTS[s.name] = s.start; MINIMUM[s.name] = s.minimum; }
+}
+// a surface without a minimum (the saddle): f is charted on a signed log scale, a racer whose f
+// ran off to −∞ has escaped, and the table counts the steps to escape (f ≤ −1)
+const unbounded = () => MINIMUM[state.surface] === null;
+function racerStatus(name, loss) {
+  if (loss !== null) return loss.toExponential(3);
+  const l = demo.race.losses[name] || [], last = l.findLast((v) => v !== null);
+  return unbounded() && last !== undefined && last < 0 ? 'escaped (f → −∞)' : 'diverged';
 }
 const $ = (id) => document.getElementById(id);
 const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [], lesson: null }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null, timings: {} });
@@ -102,12 +89,28 @@ function writeHash() {
   for (const [k, v] of Object.entries(state)) if (v !== null && k !== 'autoplay' && k !== 'autotrain') p.set(k, v);
   history.replaceState(null, '', '#' + p.toString());
 }
+// An error is shown until the reader's next change works (a reset that succeeds clears it);
+// demo.errors keeps every one for the page test.
 function fail(e) {
   const msg = e && e.message ? e.message : String(e);
   demo.errors.push(msg);
   $('error').hidden = false;
-  $('error').textContent = 'GPU error: ' + msg;
+  $('error').textContent = msg;
   console.error(msg);
+}
+function clearError() { $('error').hidden = true; $('error').textContent = ''; }
+// Settings changed by hand leave the lesson: its text would describe another race or playground.
+function leaveLesson(part) {
+  const note = 'You changed the settings by hand, so no lesson describes this any more; pick one above to start it again.';
+  if (part === 'race' && demo.lesson && !(LESSONS.find((l) => l.name === demo.lesson) || {}).pg) {
+    demo.lesson = null;
+    $('lesson-text').textContent = note;
+    for (const b of document.querySelectorAll('#lessons button')) b.classList.remove('active');
+  }
+  if (part === 'pg' && (pgLesson || demo.pg.lesson)) {
+    pgLesson = null; demo.pg.lesson = null;
+    $('pg-lesson-text').textContent = note;
+  }
 }
 
 // ---- colour maps -------------------------------------------------------------------------------
@@ -201,6 +204,7 @@ async function resetRace() {
     demo.race = { steps: 0, losses: Object.fromEntries(activeRacers().map((r) => [r.name, []])), costs, lesson: demo.lesson };
     drawRace();
     drawRaceChart();
+    clearError();
   } catch (e) { fail(e); }
   raceBusy = false;
 }
@@ -223,7 +227,7 @@ async function stepRace(n) {
       firstRaceFrameDrawn();
     }
     $('race-losses').innerHTML = '<tr><th>optimizer</th><th>loss</th></tr>' + rows.map((r) =>
-      `<tr><td><span class="swatch" style="background:${RACERS.find((q) => q.name === r.name).color}"></span>${r.name}</td><td>${r.loss === null ? 'diverged' : r.loss.toExponential(3)}</td></tr>`).join('');
+      `<tr><td><span class="swatch" style="background:${RACERS.find((q) => q.name === r.name).color}"></span>${r.name}</td><td>${racerStatus(r.name, r.loss)}</td></tr>`).join('');
     const ro = JSON.parse(await race.readout(Math.max(0, activeRacers().findIndex((r) => r.name === 'adahessian'))));
     const f = (v) => (v === null ? '–' : v.toFixed(3));
     $('readout').innerHTML = `<tr><th></th><th>x</th><th>y</th></tr>
@@ -242,28 +246,38 @@ function drawRaceChart() {
   const c = $('race-chart'), ctx = c.getContext('2d');
   ctx.clearRect(0, 0, c.width, c.height);
   const byCost = $('chart-x').value === 'cost';
+  // a log scale where f has a minimum of 0; where f falls without bound, sign(f)·log10(1 + |f|),
+  // so an escape down the saddle is drawn instead of dropped
+  const signed = unbounded();
+  const scale = signed ? (v) => Math.sign(v) * Math.log10(1 + Math.abs(v)) : Math.log10;
   const series = activeRacers().map((r) => {
     const l = demo.race.losses[r.name] || [], per = demo.race.costs ? demo.race.costs[r.name] || 1 : 1;
-    return { r, per, pts: l.map((v, i) => [(i + 1) * (byCost ? per : 1), v]).filter((p) => p[1] !== null && isFinite(p[1]) && p[1] > 0) };
+    return { r, per, pts: l.map((v, i) => [(i + 1) * (byCost ? per : 1), v]).filter((p) => p[1] !== null && isFinite(p[1]) && (signed || p[1] > 0)) };
   });
   const all = series.flatMap((s) => s.pts);
   if (all.length < 2) return;
   const xmax = Math.max(...all.map((p) => p[0]));
   // at most 12 decades below the highest loss: a racer that reaches 1e-36 must not flatten the others
-  const ly = all.map((p) => Math.log10(p[1])), top = Math.max(...ly);
-  const lo = Math.max(Math.min(...ly), top - 12), hi = Math.max(top, lo + 1e-6);
-  const X = (x) => 40 + (x / xmax) * (c.width - 50), Y = (v) => 10 + (hi - Math.max(lo, Math.log10(v))) / (hi - lo) * (c.height - 35);
+  const ly = all.map((p) => scale(p[1])), top = Math.max(...ly);
+  const lo = Math.max(Math.min(...ly), top - (signed ? 40 : 12)), hi = Math.max(top, lo + 1e-6);
+  const X = (x) => 40 + (x / xmax) * (c.width - 50), Y = (v) => 10 + (hi - Math.max(lo, scale(v))) / (hi - lo) * (c.height - 35);
   ctx.strokeStyle = '#999'; ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(40, 10); ctx.lineTo(40, c.height - 25); ctx.lineTo(c.width - 10, c.height - 25); ctx.stroke();
   ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
-  ctx.fillText(`1e${hi.toFixed(1)}`, 2, 14); ctx.fillText(`1e${lo.toFixed(1)}`, 2, c.height - 28);
+  const label = (t) => (signed ? `${t < 0 ? '−' : ''}1e${Math.abs(t).toFixed(1)}` : `1e${t.toFixed(1)}`);
+  ctx.fillText(label(hi), 2, 14); ctx.fillText(label(lo), 2, c.height - 28);
+  if (signed && lo < 0 && hi > 0) {
+    ctx.strokeStyle = '#ccc'; ctx.setLineDash([3, 3]); ctx.beginPath(); ctx.moveTo(40, Y(0)); ctx.lineTo(c.width - 10, Y(0)); ctx.stroke(); ctx.setLineDash([]);
+    ctx.fillText('f = 0', 2, Y(0) + 4);
+  }
   ctx.fillText(byCost ? `gradient evaluations (to ${xmax.toFixed(0)})` : `steps (to ${xmax})`, c.width / 2 - 60, c.height - 8);
   for (const s of series) {
     ctx.strokeStyle = s.r.color; ctx.lineWidth = 2; ctx.beginPath();
     s.pts.forEach((p, i) => (i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1]))));
     ctx.stroke();
   }
-  const tol = Number($('tol').value) || 1e-3;
-  $('race-cost').innerHTML = '<tr><th>optimizer</th><th>cost / step</th><th>steps to f ≤ tol</th><th>cost to f ≤ tol</th></tr>' + series.map((s) => {
+  const tol = signed ? -1 : Number($('tol').value) || 1e-3;
+  const goal = signed ? 'escape (f ≤ −1)' : 'f ≤ tol';
+  $('race-cost').innerHTML = `<tr><th>optimizer</th><th>cost / step</th><th>steps to ${goal}</th><th>cost to ${goal}</th></tr>` + series.map((s) => {
     const l = demo.race.losses[s.r.name] || [], k = l.findIndex((v) => v !== null && v <= tol);
     return `<tr><td><span class="swatch" style="background:${s.r.color}"></span>${s.r.name}</td><td>${s.per.toFixed(2)}</td><td>${k < 0 ? '–' : k + 1}</td><td>${k < 0 ? '–' : ((k + 1) * s.per).toFixed(1)}</td></tr>`;
   }).join('');
@@ -281,7 +295,17 @@ function raceLoop() {
 const CLASS_COLORS = [[49, 130, 189], [230, 85, 13], [49, 163, 84], [117, 107, 177], [214, 39, 40], [140, 86, 75],
   [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207], [57, 59, 121], [99, 121, 57], [140, 109, 49],
   [132, 60, 57], [123, 65, 115], [82, 84, 163]];
-let pgA = null, pgB = null, training = false, pgBusy = false, curvHistory = [], csvText = '', csvName = '';
+// a class named after a colour is drawn in it (labels red, green, blue are not recoloured by
+// their sorted index); other classes take the palette in class order
+const NAMED_COLORS = { red: [214, 39, 40], green: [44, 160, 44], blue: [31, 119, 180], orange: [255, 127, 14],
+  purple: [148, 103, 189], brown: [140, 86, 75], pink: [227, 119, 194], gray: [127, 127, 127], grey: [127, 127, 127],
+  olive: [188, 189, 34], cyan: [23, 190, 207], yellow: [230, 200, 0], black: [30, 30, 30], magenta: [200, 0, 200] };
+function classColor(k) {
+  const names = (demo.pg.info && demo.pg.info.class_names) || [];
+  const named = NAMED_COLORS[String(names[k] || '').trim().toLowerCase()];
+  return named || CLASS_COLORS[k % CLASS_COLORS.length];
+}
+let pgA = null, pgB = null, training = false, curvHistory = [], csvText = '', csvName = '';
 const curvEvery = () => (demo.pg.lesson ? 50 : 100);
 function pgSettings(which) {
   return JSON.stringify({
@@ -298,14 +322,37 @@ function optimizerText(name) {
     .map(([k, v]) => `${k}=${v === null ? 'none' : v}`);
   return kv.length ? `${name}(${kv.join(', ')})` : name;
 }
+// The playground's GPU work runs one job at a time, in the order asked: a reset, a panel or an
+// export waits only for the job running now, and hands over to the next in line directly, so the
+// training loop (which steps only when no one waits) cannot take the device back first; the
+// status line says what runs and what waits.
+const pgJobs = { running: null, waiting: [] };
+function showJobs() {
+  const el = $('pg-jobs');
+  if (!el) return;
+  const busy = pgJobs.running && pgJobs.running !== 'training';
+  el.textContent = busy ? `running: ${pgJobs.running}${pgJobs.waiting.length ? ' · next: ' + pgJobs.waiting.map((w) => w.label).join(', ') : ''}` : '';
+}
+async function withPlayground(label, job) {
+  if (pgJobs.running !== null || pgJobs.waiting.length) {
+    await new Promise((go) => { pgJobs.waiting.push({ label, go }); showJobs(); });
+  }
+  pgJobs.running = label; showJobs();
+  try { return await job(); } finally {
+    const next = pgJobs.waiting.shift();
+    pgJobs.running = next ? next.label : null;
+    if (next) next.go();
+    showJobs();
+  }
+}
 // Resets are coalesced: one asked for while the playground is busy waits its turn, and gives way
 // to any asked for after it (which reads the newer state), so the last request wins.
 let resetsAsked = 0;
 function resetPlayground() { return runReset(++resetsAsked); }
 async function runReset(ticket) {
+  return withPlayground('rebuilding the networks', async () => {
+  // a newer reset waiting behind this one reads the newer state: this one gives way
   if (ticket < resetsAsked) return true;
-  if (pgBusy) return new Promise((done) => setTimeout(() => runReset(ticket).then(done), 50));
-  pgBusy = true;
   try {
     if (state.dataset === 'csv' && !csvText) {
       state.dataset = 'circle';
@@ -323,7 +370,7 @@ async function runReset(ticket) {
     $('cap-b').textContent = cap('b', demo.pg.infoB);
     const i = demo.pg.info;
     $('pg-info').textContent = `${i.model} (${i.params} parameters), ${i.classes} classes, ${i.train_rows} train / ${i.test_rows} test points`;
-    $('pg-legend').innerHTML = i.class_names.map((n, k) => `<span class="swatch" style="background:rgb(${CLASS_COLORS[k % 16].join(',')})"></span>${n}`).join(' ');
+    $('pg-legend').innerHTML = i.class_names.map((n, k) => `<span class="swatch" style="background:rgb(${classColor(k).join(',')})"></span>${n}`).join(' ');
     await drawBoundaries();
     drawCurves();
     // no blank panels: the landscape, curvature and per-layer views of the new networks follow
@@ -334,17 +381,18 @@ async function runReset(ticket) {
       ctx.fillStyle = '#666'; ctx.fillText('computing…', 10, 20);
     }
     setTimeout(() => { landscape(); curvature(); perLayer(); }, 0);
-    pgBusy = false;
+    clearError();
     return true;
   } catch (e) { fail(e); }
-  pgBusy = false;
   return false;
+  });
 }
 // each pixel mixes the class colours by the predicted probabilities, lightened; train points
 // filled, test points as rings
 async function drawBoundaries() {
   const info = demo.pg.info, n = info.grid_n, k = info.classes, pts = pgA.points();
   const [x0, x1, y0, y1] = info.bounds;
+  const palette = Array.from({ length: k }, (_, q) => classColor(q));
   for (const [pg, id] of [[pgA, 'boundary-a'], [pgB, 'boundary-b']]) {
     const p = await pg.boundary(), c = $(id), ctx = c.getContext('2d');
     const img = ctx.createImageData(c.width, c.height);
@@ -352,7 +400,7 @@ async function drawBoundaries() {
       const g = (Math.floor(y / c.height * n) * n + Math.floor(x / c.width * n)) * k, o = 4 * (y * c.width + x);
       for (let ch = 0; ch < 3; ch++) {
         let v = 0;
-        for (let q = 0; q < k; q++) v += p[g + q] * CLASS_COLORS[q % 16][ch];
+        for (let q = 0; q < k; q++) v += p[g + q] * palette[q][ch];
         img.data[o + ch] = 0.5 * v + 0.5 * 255;
       }
       img.data[o + 3] = 255;
@@ -360,7 +408,7 @@ async function drawBoundaries() {
     ctx.putImageData(img, 0, 0);
     for (let m = 0; m < pts.length; m += 4) {
       const px = (pts[m] - x0) / (x1 - x0) * c.width, py = (y1 - pts[m + 1]) / (y1 - y0) * c.height;
-      const col = `rgb(${CLASS_COLORS[pts[m + 2] % 16].join(',')})`;
+      const col = `rgb(${classColor(pts[m + 2]).join(',')})`;
       ctx.beginPath(); ctx.arc(px, py, 2.4, 0, 2 * Math.PI);
       if (pts[m + 3]) { ctx.strokeStyle = col; ctx.lineWidth = 1.2; ctx.stroke(); } else { ctx.fillStyle = col; ctx.fill(); }
     }
@@ -381,8 +429,9 @@ function drawCurves() {
   ctx.fillStyle = '#333'; ctx.font = '11px sans-serif'; ctx.fillText(`0 … ${hi.toPrecision(3)}`, 8, 12);
 }
 async function trainStep() {
-  if (!training || pgBusy || !pgA) return;
-  pgBusy = true;
+  // training steps only when nothing the reader asked for waits
+  if (!training || !pgA || pgJobs.running !== null || pgJobs.waiting.length) return;
+  return withPlayground('training', async () => {
   try {
     const [a, b] = [JSON.parse(await pgA.train(5)), JSON.parse(await pgB.train(5))];
     demo.pg.a.push(a); demo.pg.b.push(b); demo.pg.steps = a.step;
@@ -393,14 +442,14 @@ async function trainStep() {
     // the curvature panel follows training
     if (a.step % curvEvery() < 5) setTimeout(curvature, 0);
   } catch (e) { fail(e); training = false; }
-  pgBusy = false;
+  });
 }
 function trainLoop() { trainStep().finally(() => setTimeout(trainLoop, 0)); }
 // what a panel cost: wall time on this GPU, and Hessian-vector products where it used them
 const costText = (ms, hvps) => ` (${hvps !== undefined ? hvps + ' HVPs, ' : ''}${ms.toFixed(0)} ms)`;
 async function landscape() {
-  if (pgBusy || !pgA) return setTimeout(landscape, 50);
-  pgBusy = true;
+  return withPlayground('landscape', async () => {
+  if (!pgA) return;
   try {
     // PCA needs 3 snapshots of the weights (one every 20 steps): random directions before that
     const dirs = state.pgdirs === 'pca' && demo.pg.steps < 60 ? 'random' : state.pgdirs;
@@ -424,11 +473,11 @@ async function landscape() {
     demo.landscapeDirections = dirs;
     demo.landscapeDone = demo.pg.drawn.landscape = true;
   } catch (e) { fail(e); }
-  pgBusy = false;
+  });
 }
 async function curvature() {
-  if (pgBusy || !pgA) return setTimeout(curvature, 50);
-  pgBusy = true;
+  return withPlayground('curvature', async () => {
+  if (!pgA) return;
   try {
     const t0 = performance.now();
     const r = JSON.parse(await pgA.curvature()), rb = JSON.parse(await pgB.curvature());
@@ -441,19 +490,29 @@ async function curvature() {
     // log scale: λmax(H) of A and B, tr H / 10 of A, the sharpness each optimizer sees
     // (λmax(P⁻¹H); the same as λmax(H) for SGD) and the edge of stability each is subject to
     // (dashed), as the library computes them
+    // λmax(P⁻¹H) only where P is a preconditioner (for SGD and momentum it is λmax(H) itself and
+    // would hide that line); each network's edge dashed in a colour of its own
+    const pre = (e) => (e && e.preconditioned ? e.sharpness : NaN);
     const series = [[(h) => h.top, '#1f77b4', []], [(h) => h.topB, '#d62728', []], [(h) => h.trace / 10, '#2ca02c', []],
-      [(h) => (h.edge ? h.edge.sharpness : NaN), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#222', [6, 4]],
-      [(h) => (h.edgeB ? h.edgeB.sharpness : NaN), '#e377c2', []], [(h) => (h.edgeB ? h.edgeB.threshold : NaN), '#d62728', [2, 3]]];
+      [(h) => pre(h.edge), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#222', [6, 4]],
+      [(h) => pre(h.edgeB), '#e377c2', []], [(h) => (h.edgeB ? h.edgeB.threshold : NaN), '#8c564b', [2, 3]]];
     const logs = curvHistory.flatMap((h) => series.map(([f]) => f(h))).filter((v) => isFinite(v) && v > 0).map(Math.log10);
     const lo = Math.min(...logs, 0) - 0.1, hi = Math.max(...logs, lo + 1) + 0.1, n = Math.max(curvHistory.length, 2);
     const Y = (v) => c.height - 10 - (Math.log10(v) - lo) / (hi - lo) * (c.height - 48);
+    // the y axis: one labelled line per decade
+    ctx.font = '10px sans-serif';
+    for (let d = Math.ceil(lo); d <= Math.floor(hi); d++) {
+      const y = Y(Math.pow(10, d));
+      ctx.strokeStyle = '#eee'; ctx.lineWidth = 1; ctx.setLineDash([]); ctx.beginPath(); ctx.moveTo(38, y); ctx.lineTo(c.width - 10, y); ctx.stroke();
+      ctx.fillStyle = '#666'; ctx.fillText(d === 0 ? '1' : `1e${d}`, 2, y + 3);
+    }
     for (const [f, color, dash] of series) {
       ctx.strokeStyle = ctx.fillStyle = color; ctx.lineWidth = 2; ctx.setLineDash(dash); ctx.beginPath();
       let started = false;
       curvHistory.forEach((h, i) => {
         const v = f(h);
         if (!(isFinite(v) && v > 0)) return;
-        const x = 10 + i / (n - 1) * (c.width - 20), y = Y(v);
+        const x = 40 + i / (n - 1) * (c.width - 50), y = Y(v);
         started ? ctx.lineTo(x, y) : ctx.moveTo(x, y); started = true; ctx.fillRect(x - 3, y - 3, 6, 6);
       });
       ctx.stroke();
@@ -461,7 +520,7 @@ async function curvature() {
     ctx.setLineDash([]);
     ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
     ctx.fillText(`step ${demo.pg.steps}: λmax A ${r.top.toFixed(3)}, B ${rb.top.toFixed(3)}; trace A ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)}`, 10, 14);
-    const edgeText = (w, e) => `${w} (${state['opt' + w.toLowerCase()].split('(')[0]}) sees ${e.sharpness.toFixed(2)}, edge ${e.threshold.toFixed(1)}`;
+    const edgeText = (w, e) => `${w} (${state['opt' + w.toLowerCase()].split('(')[0]}): ${e.preconditioned ? 'λmax(P⁻¹H)' : 'λmax'} ${e.sharpness.toPrecision(3)}, edge ${e.threshold.toPrecision(3)}`;
     ctx.fillText([r.edge && edgeText('A', r.edge), rb.edge && edgeText('B', rb.edge)].filter(Boolean).join('; '), 10, 28);
     const f = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
     if (last && lastB) ctx.fillText(`test loss A ${f(last.test_loss)}, B ${f(lastB.test_loss)}`, 10, 42);
@@ -469,12 +528,12 @@ async function curvature() {
     demo.curvatureDone = demo.pg.drawn.curvature = true;
     demo.curvatureFor = { lesson: demo.pg.lesson, step: demo.pg.steps };
   } catch (e) { fail(e); }
-  pgBusy = false;
+  });
 }
 // |λmax| and |trace| of each tensor's diagonal block of A's Hessian, log-scale bars
 async function perLayer() {
-  if (pgBusy || !pgA) return setTimeout(perLayer, 50);
-  pgBusy = true;
+  return withPlayground('per-layer curvature', async () => {
+  if (!pgA) return;
   try {
     const t0 = performance.now();
     const blocks = JSON.parse(await pgA.per_layer()), ms = performance.now() - t0;
@@ -498,12 +557,12 @@ async function perLayer() {
     demo.perLayer = blocks;
     demo.pg.drawn.perLayer = true;
   } catch (e) { fail(e); }
-  pgBusy = false;
+  });
 }
 // model.json, final.safetensors and model.py of A or B, as a run directory holds them
 async function exportNetwork(which) {
-  if (pgBusy || !pgA) return new Promise((done) => setTimeout(() => exportNetwork(which).then(done), 50));
-  pgBusy = true;
+  return withPlayground(`export of ${which.toUpperCase()}`, async () => {
+  if (!pgA) return;
   try {
     const e = await (which === 'a' ? pgA : pgB).export();
     demo.exported = { which, model_json: e.model_json, model_py: e.model_py, safetensors: Array.from(e.safetensors), loss: e.loss, accuracy: e.accuracy, steps: demo.pg.steps };
@@ -517,7 +576,7 @@ async function exportNetwork(which) {
     save(new Blob([e.model_py], { type: 'text/x-python' }), 'model.py');
     $('export-info').textContent = `exported ${which.toUpperCase()} at step ${demo.pg.steps}: loss ${e.loss.toFixed(4)} on all ${demo.pg.info.train_rows + demo.pg.info.test_rows} points`;
   } catch (e) { fail(e); }
-  pgBusy = false;
+  });
 }
 // a refused file leaves the playground on the points it had
 async function readCsv(file) {
@@ -595,7 +654,7 @@ function bindControls() {
   lrs.innerHTML = RACERS.map((r) => `<label title="${r.summary}"><input id="on-${r.name}" type="checkbox" ${activeRacers().includes(r) ? 'checked' : ''}><span class="swatch" style="background:${r.color}"></span>${r.name} lr
     <input id="lr-${r.name}" type="range" min="-4" max="${r.name === 'newton' ? 0 : 0.5}" step="0.05" value="${Math.log10(state['lr_' + r.name])}"> <span id="lr-${r.name}-v"></span></label>`).join('');
   const show = showValues;
-  const raceInput = (id, key, parse, raceReset = true) => $(id).addEventListener('input', (e) => { state[key] = parse(e.target); show(); writeHash(); if (raceReset) resetRace(); });
+  const raceInput = (id, key, parse, raceReset = true) => $(id).addEventListener('input', (e) => { state[key] = parse(e.target); leaveLesson('race'); show(); writeHash(); if (raceReset) resetRace(); });
   syncControls();
   raceInput('surface', 'surface', (t) => { state.x = state.y = null; return t.value; });
   raceInput('cond', 'cond', (t) => Number(t.value));
@@ -608,20 +667,21 @@ function bindControls() {
     const [x0, x1, y0, y1] = BOUNDS[state.surface], rect = e.target.getBoundingClientRect();
     state.x = x0 + (e.clientX - rect.left) / rect.width * (x1 - x0);
     state.y = y1 - (e.clientY - rect.top) / rect.height * (y1 - y0);
-    writeHash(); resetRace();
+    leaveLesson('race'); writeHash(); resetRace();
   });
   $('race-play').onclick = () => { playing = true; };
   $('race-pause').onclick = () => { playing = false; };
   $('race-step').onclick = () => stepRace(1);
   $('race-reset').onclick = () => resetRace();
   for (const [id, key, num] of PG_CONTROLS) {
-    $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; pgLesson = null; show(); writeHash(); resetPlayground(); });
+    $(id).addEventListener('change', (e) => { state[key] = num ? Number(e.target.value) : e.target.value; leaveLesson('pg'); show(); writeHash(); resetPlayground(); });
   }
   syncPlaygroundControls();
   // a method picked from the list writes its full settings into the text the reader edits
   for (const w of ['a', 'b']) {
     $(`opt-${w}-method`).addEventListener('change', (e) => {
       state['opt' + w] = optimizerText(e.target.value);
+      leaveLesson('pg');
       const o = CATALOG.find((c) => c.name === e.target.value);
       if (o) state['lr' + w] = o.lr;
       syncPlaygroundControls(); writeHash(); resetPlayground();

@@ -28,6 +28,12 @@ pub struct CompareCmd {
     optimizers: String,
     #[command(flatten)]
     looping: LoopArgs,
+    /// Where BatchNorm takes its statistics from in the Hessian that AdaHessian's estimate is
+    /// compared with: train (the batch's, the loss AdaHessian differentiates) or eval (the
+    /// running statistics, as PyHessian). Training always uses the batch's. The report says
+    /// which was used.
+    #[arg(long, default_value = "train")]
+    bn_mode: String,
     /// Seeds for the headline rows (at least 3 to show the spread).
     #[arg(long, default_value_t = 3)]
     seeds: u64,
@@ -67,6 +73,10 @@ struct DefaultJob {
 }
 
 impl CompareCmd {
+    fn bn_mode(&self) -> Result<adahessian_wgpu::nn::BnMode> {
+        adahessian_wgpu::nn::BnMode::parse(&self.bn_mode).map_err(|e| anyhow::anyhow!("--bn-mode {}: {e}", self.bn_mode))
+    }
+
     /// The main job: digits, MLP 64-64-10 tanh, Adam / AdaHessian / SGD, 8 epochs of 64, into
     /// runs/compare-default (overwritten each time).
     pub fn default_job() -> CompareCmd {
@@ -145,6 +155,8 @@ pub fn run(lazy: &LazyGpu, cmd: &CompareCmd, main_job: bool) -> Result<()> {
         bail!("--seeds {}: at most {MAX_SEEDS} (each seed trains every optimizer once)", cmd.seeds);
     }
     let sweeps = Sweeps::parse(cmd)?;
+    // checked before the output directory is taken
+    cmd.bn_mode()?;
     let methods =
         names.iter().map(|n| Ok((n.clone(), OptimArgs::default().config_for(n, 0)?))).collect::<Result<Vec<_>>>()?;
     let schedule = Schedule::parse(&cmd.looping.lr_schedule)?;
@@ -206,6 +218,7 @@ fn measure_and_report(
         label_noise: sweeps.label_noise,
         early_fractions: vec![0.05, 0.1],
         diagonal_samples: cmd.diagonal_samples,
+        bn_mode: cmd.bn_mode()?,
     };
     println!("adapter: {}", gpu.describe());
     println!(

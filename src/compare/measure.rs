@@ -102,7 +102,7 @@ fn measure_method(
         if c.has_setting("seed") {
             c.set("seed", &seed.to_string())?;
         }
-        let mut probe = DiagonalProbe { data: &train, samples: setup.diagonal_samples, fit: None };
+        let mut probe = DiagonalProbe { data: &train, samples: setup.diagonal_samples, bn_mode: setup.bn_mode, fit: None };
         let observer: &mut dyn Observer = if seed == 0 { &mut probe } else { &mut Quiet };
         let plan = b.plan(&setup.spec, c, seed, setup.batch);
         let o = session::train(b.gpu, &train, Some(&test), &plan, None, observer)?;
@@ -249,6 +249,7 @@ pub fn mlp_shape(spec: &ModelSpec) -> Option<(usize, usize, usize)> {
 struct DiagonalProbe<'a> {
     data: &'a Dataset,
     samples: usize,
+    bn_mode: crate::nn::BnMode,
     fit: Option<DiagonalFit>,
 }
 
@@ -260,6 +261,7 @@ impl Observer for DiagonalProbe<'_> {
         }
         let (gpu, net) = (live.gpu, live.net);
         let bound = net.bind(gpu, &DeviceDataset::upload(gpu, self.data)?)?;
+        net.set_bn_mode(self.bn_mode);
         let op = crate::curvature::HessianOperator::new(gpu, net, &bound, Some(256))?;
         let state = crate::block_on(live.opt.read_state(gpu))?;
         let bias = 1.0 - (c.betas.1 as f64).powi(c.v_updates(state.t, state.t_curv) as i32);

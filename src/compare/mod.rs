@@ -204,6 +204,9 @@ pub struct Setup {
     pub early_fractions: Vec<f64>,
     /// Parameters sampled for what AdaHessian's estimate tracks (0: not measured).
     pub diagonal_samples: usize,
+    /// Where BatchNorm takes its statistics from in the Hessian that estimate is compared with
+    /// (training always uses the batch's): train, the loss AdaHessian differentiates, or eval.
+    pub bn_mode: crate::nn::BnMode,
 }
 
 fn model_text<S: serde::Serializer>(spec: &ModelSpec, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -472,9 +475,13 @@ impl Comparison {
              accuracy has stalled, one whose loss became NaN diverged. Label noise: that fraction of the training labels replaced \
              by another class at random (test labels clean). The early phase reads the first evaluation at or after each fraction \
              of the steps. What the estimate tracks: H e_i for parameters drawn at random at the final weights of seed 0, over 256 \
-             training rows. Time per step is measured apart from training (20 steps × 5 repetitions after 5 warm-up steps, median), \
+             training rows{}. Time per step is measured apart from training (20 steps × 5 repetitions after 5 warm-up steps, median), \
              without loss readbacks or evaluations. Steps to target are resolved to the evaluation interval ({} steps).\n",
             s.depths.iter().max().copied().unwrap_or(0),
+            match s.spec.resolve().is_ok_and(|m| m.has_batch_norm()) {
+                true => format!(", BatchNorm in {} mode (--bn-mode)", s.bn_mode.name()),
+                false => String::new(),
+            },
             s.eval_every
         );
         for m in &self.methods {

@@ -112,6 +112,8 @@ pub struct EdgeOfStability {
     pub rule: &'static str,
     /// HVPs spent.
     pub hvps: u64,
+    /// Whether P is a preconditioner (false: P = I, `sharpness` is λmax(H) itself).
+    pub preconditioned: bool,
 }
 
 /// The sharpness an optimizer sees (λmax of its preconditioned Hessian P⁻¹H, computed as the
@@ -131,6 +133,7 @@ pub async fn edge_of_stability(
         threshold: stability.threshold,
         rule: stability.rule,
         hvps: scaled.hvps(),
+        preconditioned: stability.preconditioner.is_some(),
     })
 }
 

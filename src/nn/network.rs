@@ -211,7 +211,8 @@ fn plan_layers(
 
 /// Where BatchNorm layers take their statistics from in the passes a caller runs (a training
 /// step always uses the batch's and updates the running ones, as PyTorch's `model.train()`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BnMode {
     /// The batch's own statistics, differentiated through: the mini-batch loss the official
     /// AdaHessian trains on (the default of `loss`, `gradient`, `hvp` and the curvature tools).

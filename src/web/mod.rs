@@ -7,7 +7,7 @@ use crate::data::DeviceDataset;
 use crate::gpu::{Gpu, GpuOptions, KernelSet};
 use crate::nn::{Batch, ModelSpec, Network, NetworkOptions};
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::race::{Race, RacerKind};
+use crate::race::Race;
 use crate::surface::SurfaceKind;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -43,21 +43,6 @@ impl Demo {
     pub fn adapter(&self) -> String {
         self.gpu.describe()
     }
-}
-
-/// An optimizer configuration from the page's settings: any text the library's parser reads
-/// (`adam`, `momentum`, `lion(beta2=0.98)`), then the page's lr, and where the method has them the
-/// Hessian power, a gradient-norm clip of 1 and the probe seed.
-fn config(name: &str, lr: f32, hessian_power: f32, grad_clip: bool, seed: u64) -> Result<OptimizerConfig, JsValue> {
-    let mut c = OptimizerConfig::parse(name).map_err(js_err)?.with_lr(lr);
-    let mut set = |key: &str, value: String| if c.has_setting(key) { c.set(key, &value) } else { Ok(()) };
-    set("hessian_power", hessian_power.to_string()).map_err(js_err)?;
-    set("seed", seed.to_string()).map_err(js_err)?;
-    if grad_clip {
-        set("grad_clip", "1".into()).map_err(js_err)?;
-    }
-    c.validate().map_err(js_err)?;
-    Ok(c)
 }
 
 /// One optimizer the page can offer.
@@ -111,6 +96,8 @@ struct SurfaceInfo {
     name: &'static str,
     start: [f64; 2],
     bounds: [f64; 4],
+    /// f's lowest value (null: unbounded below, the saddle)
+    minimum: Option<f64>,
 }
 
 /// What the page draws with that the library decides.
@@ -126,7 +113,7 @@ pub fn demo_constants() -> String {
         .iter()
         .map(|k| {
             let (x, y) = k.default_start();
-            SurfaceInfo { name: k.name(), start: [x, y], bounds: k.view() }
+            SurfaceInfo { name: k.name(), start: [x, y], bounds: k.view(), minimum: k.minimum() }
         })
         .collect();
     let c = DemoConstants { surfaces };
@@ -202,11 +189,8 @@ impl WebRace {
             }
             let mut list = Vec::new();
             for (n, lr) in names.iter().zip(&lrs) {
-                let kind = if *n == "newton" {
-                    RacerKind::Newton { lr: *lr as f64, damping: 1e-3 }
-                } else {
-                    RacerKind::Optimizer(config(n, *lr, hessian_power, grad_clip && *n == "adahessian", 0)?)
-                };
+                // the clip is AdaHessian's (the lessons clip it alone)
+                let kind = crate::race::page_racer(n, *lr, hessian_power, grad_clip && *n == "adahessian").map_err(js_err)?;
                 list.push((n.to_string(), kind));
             }
             let race = Race::new(&gpu, kind, (x, y), &list).await.map_err(js_err)?;

@@ -251,6 +251,8 @@ impl PlaygroundState {
         // the sharpness the optimizer sees against its edge of stability (Cohen et al.)
         let state = self.opt.read_state(gpu).await?;
         let edge = match self.opt.config().method().stability(self.opt.lr(), &state) {
+            // before the first step a preconditioner is ε alone: λmax(P⁻¹H) would be λmax/ε
+            Some(st) if st.preconditioner.is_some() && state.t == 0 => None,
             Some(st) => {
                 let power = PowerOptions { tol: 1e-2, max_iter: 30, seed: 1 };
                 Some(curvature::edge_of_stability(&op, &st, power).await?)

@@ -43,6 +43,16 @@ try {
     const t = await first.evaluate(() => ({ lesson: window.demo.lesson, errors: window.demo.errors, ...window.demo.timings }));
     console.log('timing: first lesson', JSON.stringify(t));
     check(t.errors.length === 0 && t.firstRaceFrame !== undefined, `the first lesson (${t.lesson}) animates with no error`);
+    // one of its text's claims as this page shows it (tests/lessons.rs checks every claim
+    // natively): AdaHessian is at f ≤ 1e-3 within 60 steps
+    await first.waitForFunction(() => window.demo.race.steps >= 60, null, { timeout: 300000 });
+    const ah = await first.evaluate(() => window.demo.race.losses.adahessian.slice(0, 60));
+    const k = ah.findIndex((v) => v !== null && v <= 1e-3);
+    check(k >= 0, `lesson diagonal: AdaHessian reaches f ≤ 1e-3 at step ${k + 1} in the page, as its text says`);
+    // a hand-made change leaves the lesson: its text no longer claims anything about the race
+    await first.evaluate(() => { const c = document.getElementById('cond'); c.value = '1'; c.dispatchEvent(new Event('input')); });
+    const left = await first.evaluate(() => ({ lesson: window.demo.lesson, text: document.getElementById('lesson-text').textContent }));
+    check(left.lesson === null && /changed the settings by hand/.test(left.text), `a setting changed by hand replaces the lesson's text: "${left.text}"`);
     await first.close();
   }
   await page.goto(`http://127.0.0.1:${port}/index.html#surface=quadratic&cond=1&angle=30&autoplay=1&autotrain=1`);
@@ -112,6 +122,11 @@ try {
       await page.evaluate(() => document.getElementById('pg-pause').click());
     } else {
       await page.waitForFunction((n) => window.demo.race.lesson === n && window.demo.race.steps >= 10, name, { timeout: 60000 });
+      if (name === 'saddle') {
+        // no minimum: the table counts the steps to escape, not to a tolerance
+        const head = await page.textContent('#race-cost');
+        check(/escape \(f ≤ −1\)/.test(head), `the saddle's table counts steps to escape: ${head.slice(0, 80)}`);
+      }
     }
     const text = await page.textContent(pg ? '#pg-lesson-text' : '#lesson-text');
     check(text.length > 40, `lesson ${name} animates and explains itself`);
