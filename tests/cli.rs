@@ -1094,3 +1094,24 @@ fn compare_states_its_batchnorm_mode() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `compare --recipe paper` inserts the paper's settings before the user's flags (so a flag
+/// given wins, and one the data refuses is refused: the recipe augments images) and sets the
+/// paper's table beside the measured one.
+#[test]
+fn the_paper_recipe_expands_and_reports_the_papers_table() {
+    gpu_or_skip!();
+    let dir = tmp("recipe");
+    let d = dir.to_str().unwrap();
+    fails(&["compare", "--recipe", "paper", "--data", "moons", "--out", d], &["--augment does not apply to --data moons"]);
+    fails(&["compare", "--recipe", "nosuch", "--out", d], &["--recipe nosuch", "paper"]);
+    let (ok, out, err) = run(&[
+        "compare", "--recipe", "paper", "--data", "digits", "--model", "mlp:64-16-10:tanh", "--optimizers", "adam,adahessian",
+        "--steps", "4", "--diagonal-samples", "0", "--out", d,
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("## The paper's table beside this run"), "{out}");
+    assert!(out.contains("| adam | 90.33 |") && out.contains("| adahessian | 92.13 |"), "{out}");
+    assert!(out.contains("seeds 0..1") && out.contains("Step lr schedule"), "the recipe's seeds and schedule: {out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

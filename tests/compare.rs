@@ -102,6 +102,7 @@ fn setup() -> Setup {
         early_fractions: Vec::new(),
         diagonal_samples: 0,
         bn_mode: adahessian_wgpu::nn::BnMode::Train,
+        recipe: None,
     }
 }
 

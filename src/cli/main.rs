@@ -489,6 +489,7 @@ fn main() {
         None => compare::run(&cli_gpu(&cli), &compare::CompareCmd::default_job(), true),
         Some(Command::Devices) => devices(&cli),
         Some(Command::Train(cmd)) => train_cmd(&cli, cmd, &argv),
+        Some(Command::Compare(cmd)) if cmd.recipe().is_some() => with_recipe(&argv).and_then(|cmd| compare::run(&cli_gpu(&cli), &cmd, false)),
         Some(Command::Compare(cmd)) => compare::run(&cli_gpu(&cli), cmd, false),
         Some(Command::Bench(cmd)) => bench::run(&cli_gpu(&cli), cmd),
         Some(Command::Hessian(cmd)) => curvature::hessian(&cli_gpu(&cli), cmd),
@@ -506,6 +507,29 @@ fn main() {
         }
         eprintln!("error: {line}");
         std::process::exit(1);
+    }
+}
+
+/// `compare --recipe NAME`: the command line again with the recipe's flags inserted right after
+/// `compare`, so every flag the user gave still wins over the recipe's.
+fn with_recipe(argv: &[String]) -> anyhow::Result<compare::CompareCmd> {
+    use clap::{CommandFactory, FromArgMatches};
+    let at = argv.iter().position(|a| a == "compare").context("--recipe belongs to compare")?;
+    let recipe_name = argv
+        .iter()
+        .position(|a| a == "--recipe")
+        .and_then(|i| argv.get(i + 1).cloned())
+        .or_else(|| argv.iter().find_map(|a| a.strip_prefix("--recipe=").map(String::from)))
+        .unwrap_or_default();
+    let flags = compare::recipe_flags(&recipe_name)?;
+    let mut full: Vec<String> = argv[..=at].to_vec();
+    full.extend(flags.iter().map(|f| f.to_string()));
+    full.extend(argv[at + 1..].iter().cloned());
+    let command = Cli::command().mut_subcommand("compare", |c| c.args_override_self(true));
+    let matches = command.try_get_matches_from(&full)?;
+    match Cli::from_arg_matches(&matches)?.command {
+        Some(Command::Compare(cmd)) => Ok(cmd),
+        _ => anyhow::bail!("--recipe belongs to compare"),
     }
 }
 

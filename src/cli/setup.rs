@@ -214,7 +214,9 @@ impl DataArgs {
                     shown(&mean),
                     shown(&std)
                 );
-                eprintln!("data: {line}");
+                // once per process (compare loads the data for every seed)
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| eprintln!("data: {line}"));
                 decisions.push(line);
                 fill = mean.iter().zip(&std).map(|(m, s)| -m / s).collect();
             }

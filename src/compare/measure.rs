@@ -49,8 +49,10 @@ impl Bench<'_> {
         config: OptimizerConfig,
         train: &Dataset,
         batch: usize,
+        progress: &mut dyn FnMut(Progress<'_>),
     ) -> Result<Option<Outcome>> {
-        match session::train(self.gpu, train, Some(&self.test), &self.plan(spec, config, 0, batch), None, &mut Quiet) {
+        let mut ticker = Ticker { inner: &mut Quiet, progress };
+        match session::train(self.gpu, train, Some(&self.test), &self.plan(spec, config, 0, batch), None, &mut ticker) {
             Ok(o) => Ok(Some(o)),
             Err(Error::NonFinite { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -58,14 +60,48 @@ impl Bench<'_> {
     }
 }
 
-fn accuracy(o: &Outcome) -> f64 {
-    o.test.map_or(f64::NAN, |t| t.accuracy as f64)
+/// Passes a training's steps on to the progress display, and everything to `inner`.
+struct Ticker<'a, 'p> {
+    inner: &'a mut dyn Observer,
+    progress: &'a mut dyn FnMut(Progress<'p>),
 }
 
-/// The trainings [`measure`] runs per method (for progress displays).
-pub fn trainings(setup: &Setup) -> u64 {
-    let depth = if mlp_shape(&setup.spec).is_some() { setup.depths.len() * setup.depth_activations.len() } else { 0 };
-    setup.seeds + (setup.lr_factors.len() + setup.batch_sizes.len() + depth + setup.label_noise.len()) as u64
+impl Observer for Ticker<'_, '_> {
+    fn started(&mut self, live: &Live<'_>) -> Result<()> {
+        self.inner.started(live)
+    }
+    fn stepped(&mut self, step: u64) {
+        self.inner.stepped(step);
+        (self.progress)(Progress::Step);
+    }
+    fn evaluated(&mut self, live: &Live<'_>, metrics: &[session::Metric]) -> Result<()> {
+        self.inner.evaluated(live, metrics)
+    }
+    fn snapshot(&mut self, live: &Live<'_>) -> Result<()> {
+        self.inner.snapshot(live)
+    }
+    fn finished(&mut self, live: &Live<'_>) -> Result<()> {
+        self.inner.finished(live)
+    }
+}
+
+/// The trainings and training steps one method's measurements take.
+fn planned(b: &Bench<'_>) -> (u64, u64) {
+    let s = b.setup;
+    let mut runs: Vec<u64> = vec![b.scaled(s.steps, s.batch); s.seeds as usize];
+    runs.extend(s.lr_factors.iter().filter(|f| **f != 1.0).map(|_| b.scaled(s.steps, s.batch)));
+    runs.extend(
+        s.batch_sizes.iter().map(|&x| x.min(b.train.rows())).filter(|&x| x != s.batch).map(|x| b.scaled(s.steps, x)),
+    );
+    if mlp_shape(&s.spec).is_some() {
+        runs.extend(std::iter::repeat_n(b.scaled(s.steps, s.batch), s.depths.len() * s.depth_activations.len()));
+    }
+    runs.extend(s.label_noise.iter().filter(|n| **n != 0.0).map(|_| b.scaled(s.steps, s.batch)));
+    (runs.len() as u64, runs.iter().sum())
+}
+
+fn accuracy(o: &Outcome) -> f64 {
+    o.test.map_or(f64::NAN, |t| t.accuracy as f64)
 }
 
 /// Runs every measurement: for each method, `setup.seeds` seeded runs on `data(seed)` (train and
@@ -79,6 +115,12 @@ pub fn measure(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Vec<Measured>> {
     let (train, test) = data(0)?;
+    // before any training: every method's network must fit the device (AdaHessian's, with its
+    // curvature buffers, is the largest), or a long comparison fails at its last method
+    for (name, config) in methods {
+        let options = NetworkOptions { curvature: config.uses_curvature(), ..NetworkOptions::new(setup.batch, 0) };
+        Network::new(gpu, &setup.spec, options).map_err(|e| Error::Config(format!("{name}: {e}")))?;
+    }
     let per_epoch = train.rows().div_ceil(setup.batch) as f64;
     let bench = Bench { gpu, setup, train, test, per_epoch };
     methods.iter().map(|(name, config)| measure_method(&bench, name, *config, data, progress)).collect()
@@ -92,7 +134,8 @@ fn measure_method(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Measured> {
     let setup = b.setup;
-    progress(Progress::Method { name, trainings: trainings(setup) });
+    let (trainings, steps) = planned(b);
+    progress(Progress::Method { name, trainings, steps });
     let mut seeds = Vec::new();
     let mut diagonal = None;
     for seed in 0..setup.seeds {
@@ -105,7 +148,7 @@ fn measure_method(
         let mut probe = DiagonalProbe { data: &train, samples: setup.diagonal_samples, bn_mode: setup.bn_mode, fit: None };
         let observer: &mut dyn Observer = if seed == 0 { &mut probe } else { &mut Quiet };
         let plan = b.plan(&setup.spec, c, seed, setup.batch);
-        let o = session::train(b.gpu, &train, Some(&test), &plan, None, observer)?;
+        let o = session::train(b.gpu, &train, Some(&test), &plan, None, &mut Ticker { inner: observer, progress })?;
         if seed == 0 {
             diagonal = probe.fit.take();
         }
@@ -133,7 +176,7 @@ fn measure_method(
         progress(Progress::Training);
     }
     let mut point = |spec: &ModelSpec, c: OptimizerConfig, train: &Dataset, batch: usize| {
-        let o = b.sweep_point(spec, c, train, batch);
+        let o = b.sweep_point(spec, c, train, batch, progress);
         progress(Progress::Training);
         o
     };

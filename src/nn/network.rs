@@ -320,7 +320,19 @@ impl Network {
         if len > u32::MAX as usize / 4 {
             return Err(Error::Shape(format!("the activation arena ({len} floats) is too large; lower max_batch")));
         }
-        gpu.check_storage_size(&format!("the activation arena for batch {rows}"), len as u64 * 4)?;
+        let bytes = len as u64 * 4;
+        let limit = gpu.limits().max_storage_buffer_binding_size.min(gpu.limits().max_buffer_size);
+        // the arena grows about linearly with the batch: say which batch would fit
+        let fits = if bytes > limit && rows > 1 {
+            let per_row = bytes.div_ceil(rows as u64).max(1);
+            match limit / per_row {
+                0 => " (not even batch 1 fits this limit)".to_string(),
+                n => format!(" (about batch {n} would fit this limit: --batch-size {n})"),
+            }
+        } else {
+            String::new()
+        };
+        gpu.check_storage_size(&format!("the activation arena for batch {rows}{fits}"), bytes)?;
         let arenas = Arenas {
             // P values, then the bias sink of bias-free layers (zeros, never read back)
             theta: storage_buffer(gpu, "theta", model.n_params + model.bias_sink)?,

@@ -167,8 +167,9 @@ fn parse_pair(what: &str, s: &str) -> Result<(usize, usize)> {
     }
 }
 
-/// Splits arguments at the commas outside parentheses: `16, k=(3, 1), p=1` is three arguments.
-fn split_top_level(s: &str) -> Vec<&str> {
+/// Splits at the commas outside parentheses, trimming each part: `16, k=(3, 1), p=1` is three
+/// arguments, `adam,lion(beta2=0.98, wd=0.1)` two optimizers.
+pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
     for (i, c) in s.char_indices() {
         match c {

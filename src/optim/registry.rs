@@ -104,21 +104,7 @@ impl OptimizerConfig {
     /// Splits a comma-separated list of [`OptimizerConfig::parse`] texts (commas inside
     /// parentheses belong to the settings), dropping empty items.
     pub fn split_list(text: &str) -> Vec<&str> {
-        let mut items = Vec::new();
-        let (mut depth, mut start) = (0i32, 0);
-        for (i, ch) in text.char_indices() {
-            match ch {
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                ',' if depth == 0 => {
-                    items.push(&text[start..i]);
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        items.push(&text[start..]);
-        items.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect()
+        crate::nn::text::split_top_level(text).into_iter().filter(|s| !s.is_empty()).collect()
     }
 
     /// Parses a comma-separated list of [`OptimizerConfig::parse`] texts.
