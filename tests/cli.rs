@@ -535,6 +535,16 @@ fn hessian_and_landscape_run_on_a_trained_model() {
         .map(|(i, j)| (h[i * 22 + j] - h[j * 22 + i]).abs())
         .fold(0.0, f64::max);
     assert!(asym < 1e-4 && h.iter().any(|v| *v != 0.0), "max |H - Hᵀ| {asym}");
+    // --extremes: Lanczos' λmin and λmax against the exact Hessian's eigenvalues (22 steps span it)
+    let (ok, out, err) = run(&["hessian", "--run", d, "--extremes", "--lanczos-steps", "22", "--json"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (values, _) = adahessian_wgpu::curvature::eigen::symmetric_eigen(&h, 22);
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, u), v| (l.min(*v), u.max(*v)));
+    let scale = lo.abs().max(hi.abs());
+    let (got_lo, got_hi) = (report["lambda_min"].as_f64().unwrap(), report["lambda_max"].as_f64().unwrap());
+    assert!((got_lo - lo).abs() <= 1e-3 * scale && (got_hi - hi).abs() <= 1e-3 * scale, "({got_lo}, {got_hi}) vs ({lo}, {hi})");
+    assert!((report["nonconvexity"].as_f64().unwrap() - got_lo.abs() / got_hi.abs()).abs() < 1e-12);
     assert!(dir.join("hessian/diagonal.csv").is_file() && dir.join("hessian/diagonal.png").is_file());
     // per tensor: one row per tensor (as text and JSON), a bar plot, and traces that add up to the
     // whole Hessian's diagonal sum (the exact H above)

@@ -197,3 +197,119 @@ fn every_lesson_is_complete_and_the_page_loads_this_file() {
     let app = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/web/app.js")).unwrap();
     assert!(app.contains("lessons.json"), "web/app.js no longer loads web/lessons.json");
 }
+
+/// One playground network of a lesson, trained as the page trains it: the lesson's points (400,
+/// seed 7), the architecture text the page builds (`PlaneData::network_text`), its optimizer at
+/// its lr, batches from the seeded order; λmax by the page's power iteration and λmin by its 30
+/// Lanczos steps, over the training points, at the steps the claims name.
+struct PgRun {
+    train_loss: HashMap<usize, f64>,
+    lambda_max: HashMap<usize, f64>,
+    lambda_min: HashMap<usize, f64>,
+}
+
+fn run_pg(gpu: &adahessian_wgpu::gpu::Gpu, lesson: &Value, which: &str, at: &[usize]) -> PgRun {
+    use adahessian_wgpu::curvature::{self, HessianOperator, PowerOptions};
+    use adahessian_wgpu::data::plane::{PlaneData, PlaneSource};
+    use adahessian_wgpu::data::DeviceDataset;
+    use adahessian_wgpu::nn::{Batch, ModelSpec, Network, NetworkOptions};
+    use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
+    use adahessian_wgpu::train::BatchOrder;
+    let s = &lesson["state"];
+    let get = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
+    let text = |k: &str, default: &str| get(k).as_str().unwrap_or(default).to_string();
+    let source = PlaneSource::Synthetic { name: s["dataset"].as_str().unwrap(), noise: s["noise"].as_f64().unwrap(), samples: 400 };
+    let data = PlaneData::load(source, s["testfrac"].as_f64().unwrap(), 7).unwrap();
+    let arch = data
+        .network_text(
+            &text("widths", "8-8"),
+            &text("act", "tanh"),
+            get("depth").as_u64().unwrap_or(0) as usize,
+            text(&format!("arch{which}"), "plain") == "residual",
+            &text(&format!("norm{which}"), "none"),
+        )
+        .unwrap();
+    let spec = ModelSpec::parse(&arch).unwrap();
+    let batch = (s[format!("bs{which}")].as_u64().unwrap() as usize).clamp(1, data.train.rows());
+    let net = Network::new(gpu, &spec, NetworkOptions::new(data.train.rows().max(batch), 7)).unwrap();
+    let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &data.train).unwrap()).unwrap();
+    let lr = s[format!("lr{which}")].as_f64().unwrap() as f32;
+    let mut config = OptimizerConfig::parse(s[format!("opt{which}")].as_str().unwrap()).unwrap().with_lr(lr);
+    if config.has_setting("seed") {
+        config.set("seed", "7").unwrap();
+    }
+    let mut opt = Optimizer::new(gpu, &net, config).unwrap();
+    let mut order = BatchOrder::new(data.train.rows(), batch, 7);
+    let mut out = PgRun { train_loss: HashMap::new(), lambda_max: HashMap::new(), lambda_min: HashMap::new() };
+    let last = *at.iter().max().unwrap();
+    for step in 0..=last {
+        if at.contains(&step) {
+            let l = adahessian_wgpu::block_on(net.evaluate(gpu, &bound)).unwrap();
+            out.train_loss.insert(step, l.loss as f64);
+            let op = HessianOperator::new(gpu, &net, &bound, None).unwrap();
+            let top = adahessian_wgpu::block_on(curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 })).unwrap();
+            let (lo, _) = adahessian_wgpu::block_on(curvature::extreme_eigenvalues(&op, 30, step as u64)).unwrap();
+            out.lambda_max.insert(step, top[0].value);
+            out.lambda_min.insert(step, lo);
+        }
+        if step < last {
+            let idx = order.next_batch();
+            opt.step(gpu, &net, &Batch { data: &bound, indices: &idx }).unwrap();
+        }
+    }
+    out
+}
+
+fn check_pg(runs: &HashMap<String, PgRun>, c: &Value) -> Result<(), String> {
+    let (kind, which) = c.as_object().unwrap().iter().find(|(_, v)| v.is_string()).map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).unwrap();
+    let r = &runs[&which];
+    let num = |k: &str| c[k].as_f64().unwrap();
+    let at = |k: &str| c[k].as_u64().unwrap() as usize;
+    let (value, ok) = match kind.as_str() {
+        "train_loss_at_least" => (r.train_loss[&at("step")], r.train_loss[&at("step")] >= num("value")),
+        "train_loss_at_most" => (r.train_loss[&at("step")], r.train_loss[&at("step")] <= num("value")),
+        "lambda_max_at_most" => (r.lambda_max[&at("step")], r.lambda_max[&at("step")] <= num("value")),
+        "lambda_max_at_least" => (r.lambda_max[&at("step")], r.lambda_max[&at("step")] >= num("value")),
+        "lambda_min_below" => (r.lambda_min[&at("step")], r.lambda_min[&at("step")] < num("value")),
+        "curvature_ratio_at_least" | "curvature_ratio_at_most" => {
+            let q = r.lambda_min[&at("step")].abs() / r.lambda_max[&at("step")].abs();
+            (q, if kind.ends_with("least") { q >= num("value") } else { q <= num("value") })
+        }
+        "lambda_max_grows" => {
+            let g = r.lambda_max[&at("to")] / r.lambda_max[&at("from")];
+            (g, g >= num("factor"))
+        }
+        other => return Err(format!("unknown claim {other}")),
+    };
+    if ok { Ok(()) } else { Err(format!("network {which}: measured {value}")) }
+}
+
+#[test]
+fn every_playground_lessons_claims_hold_natively() {
+    let gpu = gpu_or_skip!();
+    let mut failures = Vec::new();
+    for lesson in lessons().iter().filter(|l| l.get("pg").is_some() && l.get("claims").is_some()) {
+        let name = lesson["name"].as_str().unwrap();
+        let claims = lesson["claims"].as_array().unwrap();
+        let mut steps: Vec<usize> = claims
+            .iter()
+            .flat_map(|c| ["step", "from", "to"].into_iter().filter_map(move |k| c.get(k).and_then(Value::as_u64)))
+            .map(|s| s as usize)
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        let mut runs = HashMap::new();
+        for which in ["a", "b"] {
+            if claims.iter().any(|c| c.as_object().unwrap().values().any(|v| v.as_str() == Some(which))) {
+                runs.insert(which.to_string(), run_pg(gpu, lesson, which, &steps));
+            }
+        }
+        for c in claims {
+            match check_pg(&runs, c) {
+                Ok(()) => eprintln!("lesson {name}: {c} holds"),
+                Err(why) => failures.push(format!("lesson {name}: {c}: {why}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "playground lesson texts that are not what happens:\n{}", failures.join("\n"));
+}

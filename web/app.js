@@ -37,7 +37,8 @@ function applyLesson(name) {
   const l = LESSONS.find((x) => x.name === name);
   if (!l) return null;
   if (l.pg) {
-    Object.assign(state, l.state);
+    // architecture settings a lesson does not name are the plain MLP's
+    Object.assign(state, { depth: 0, archa: 'plain', archb: 'plain', norma: 'none', normb: 'none' }, l.state);
     pgLesson = l.name;
   } else {
     // every racer's default lr unless the lesson sets one
@@ -70,7 +71,7 @@ const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses
 // ---- state in the URL ----------------------------------------------------------------------
 const state = {
   surface: 'quadratic', cond: 1, angle: 0, hpow: 1, clip: 0, x: null, y: null,
-  dataset: 'circle', noise: 0.2, testfrac: 0.3, widths: '8-8', act: 'tanh',
+  dataset: 'circle', noise: 0.2, testfrac: 0.3, widths: '8-8', act: 'tanh', depth: 0, archa: 'plain', archb: 'plain', norma: 'none', normb: 'none',
   opta: 'adahessian', lra: 0.15, bsa: 32, optb: 'adam', lrb: 0.01, bsb: 32, sched: 'constant', horizon: 2000,
   pgdirs: 'pca', autoplay: 0, autotrain: 0,
   racers: 'sgd,momentum,adam,adahessian,newton',
@@ -310,7 +311,8 @@ const curvEvery = () => (demo.pg.lesson ? 50 : 100);
 function pgSettings(which) {
   return JSON.stringify({
     data: state.dataset, csv_name: csvName || 'the uploaded file', noise: state.noise, samples: 400, test_fraction: state.testfrac,
-    hidden: state.widths, activation: state.act, optimizer: state['opt' + which], lr: state['lr' + which], batch: state['bs' + which],
+    hidden: state.widths, activation: state.act, depth: state.depth, residual: state['arch' + which] === 'residual', norm: state['norm' + which],
+    optimizer: state['opt' + which], lr: state['lr' + which], batch: state['bs' + which],
     schedule: state.sched, horizon: state.horizon, seed: 7,
   });
 }
@@ -483,7 +485,7 @@ async function curvature() {
     const r = JSON.parse(await pgA.curvature()), rb = JSON.parse(await pgB.curvature());
     const ms = performance.now() - t0;
     const last = demo.pg.a[demo.pg.a.length - 1], lastB = demo.pg.b[demo.pg.b.length - 1];
-    curvHistory.push({ step: demo.pg.steps, ...r, topB: rb.top, edgeB: rb.edge, testA: last && last.test_loss, testB: lastB && lastB.test_loss });
+    curvHistory.push({ step: demo.pg.steps, ...r, topB: rb.top, bottomB: rb.bottom, edgeB: rb.edge, testA: last && last.test_loss, testB: lastB && lastB.test_loss });
     demo.curvature = r; demo.curvatureB = rb;
     const c = $('curvature'), ctx = c.getContext('2d');
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
@@ -495,7 +497,9 @@ async function curvature() {
     const pre = (e) => (e && e.preconditioned ? e.sharpness : NaN);
     const series = [[(h) => h.top, '#1f77b4', []], [(h) => h.topB, '#d62728', []], [(h) => h.trace / 10, '#2ca02c', []],
       [(h) => pre(h.edge), '#9467bd', []], [(h) => (h.edge ? h.edge.threshold : NaN), '#222', [6, 4]],
-      [(h) => pre(h.edgeB), '#e377c2', []], [(h) => (h.edgeB ? h.edgeB.threshold : NaN), '#8c564b', [2, 3]]];
+      [(h) => pre(h.edgeB), '#e377c2', []], [(h) => (h.edgeB ? h.edgeB.threshold : NaN), '#8c564b', [2, 3]],
+      // negative curvature: −λmin where λmin < 0 (A cyan, B orange)
+      [(h) => (h.bottom < 0 ? -h.bottom : NaN), '#17becf', [1, 2]], [(h) => (h.bottomB < 0 ? -h.bottomB : NaN), '#ff7f0e', [1, 2]]];
     const logs = curvHistory.flatMap((h) => series.map(([f]) => f(h))).filter((v) => isFinite(v) && v > 0).map(Math.log10);
     const lo = Math.min(...logs, 0) - 0.1, hi = Math.max(...logs, lo + 1) + 0.1, n = Math.max(curvHistory.length, 2);
     const Y = (v) => c.height - 10 - (Math.log10(v) - lo) / (hi - lo) * (c.height - 48);
@@ -519,7 +523,7 @@ async function curvature() {
     }
     ctx.setLineDash([]);
     ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
-    ctx.fillText(`step ${demo.pg.steps}: λmax A ${r.top.toFixed(3)}, B ${rb.top.toFixed(3)}; trace A ${r.trace.toFixed(2)} ± ${r.trace_stderr.toFixed(2)}`, 10, 14);
+    ctx.fillText(`step ${demo.pg.steps}: λmax A ${r.top.toPrecision(3)}, B ${rb.top.toPrecision(3)}; λmin A ${r.bottom.toPrecision(3)}, B ${rb.bottom.toPrecision(3)}; tr A ${r.trace.toPrecision(3)}`, 10, 14);
     const edgeText = (w, e) => `${w} (${state['opt' + w.toLowerCase()].split('(')[0]}): ${e.preconditioned ? 'λmax(P⁻¹H)' : 'λmax'} ${e.sharpness.toPrecision(3)}, edge ${e.threshold.toPrecision(3)}`;
     ctx.fillText([r.edge && edgeText('A', r.edge), rb.edge && edgeText('B', rb.edge)].filter(Boolean).join('; '), 10, 28);
     const f = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
@@ -614,7 +618,7 @@ function syncControls() {
 }
 // the playground's controls: [element, state key, numeric]
 const PG_CONTROLS = [['dataset', 'dataset', false], ['noise', 'noise', true], ['testfrac', 'testfrac', true], ['widths', 'widths', false],
-  ['act', 'act', false], ['opt-a', 'opta', false], ['lr-a', 'lra', true], ['bs-a', 'bsa', true], ['opt-b', 'optb', false], ['lr-b', 'lrb', true],
+  ['act', 'act', false], ['depth', 'depth', true], ['arch-a', 'archa', false], ['norm-a', 'norma', false], ['arch-b', 'archb', false], ['norm-b', 'normb', false], ['opt-a', 'opta', false], ['lr-a', 'lra', true], ['bs-a', 'bsa', true], ['opt-b', 'optb', false], ['lr-b', 'lrb', true],
   ['bs-b', 'bsb', true], ['sched', 'sched', false], ['horizon', 'horizon', true]];
 function syncPlaygroundControls() {
   for (const [id, key] of PG_CONTROLS) $(id).value = state[key];
@@ -623,6 +627,7 @@ function syncPlaygroundControls() {
 }
 function bindLessons() {
   demo.lessons = LESSONS.map((l) => l.name);
+  demo.pgLessons = LESSONS.filter((l) => l.pg).map((l) => l.name);
   // for the page test: the settings box's text of every method, as the page writes it, parsed
   // back by the library's parser (it must give the method's defaults)
   demo.settingsRoundTrip = () => CATALOG.map((o) => {

@@ -7,7 +7,7 @@ use crate::LazyGpu;
 use adahessian_wgpu::checkpoint::{self, NamedTensor};
 use adahessian_wgpu::curvature::landscape::{self, Axis};
 use adahessian_wgpu::curvature::report::{
-    Cost, DenseResult, DensityResult, HessianReport, LandscapeReport, LandscapeSplit, TopEigenResult, TraceResult,
+    Cost, DenseResult, DensityResult, ExtremesResult, HessianReport, LandscapeReport, LandscapeSplit, TopEigenResult, TraceResult,
 };
 use adahessian_wgpu::curvature::{self, HessianOperator, PowerOptions};
 use adahessian_wgpu::data::DeviceDataset;
@@ -162,6 +162,10 @@ pub struct HessianCmd {
     /// Exact diagonal, row norms and AdaHessian's estimate per parameter (CSV and plot).
     #[arg(long)]
     diagonal: bool,
+    /// λmin and λmax (algebraic) from --lanczos-steps Lanczos steps, and |λmin|/λmax: how much
+    /// negative curvature there is.
+    #[arg(long)]
+    extremes: bool,
     /// Top eigenvalue and trace of each parameter tensor's diagonal block (table, JSON and a bar
     /// plot), as PyHessian reports per layer.
     #[arg(long)]
@@ -272,7 +276,7 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     let rows = cmd.source.rows.unwrap_or(256).min(ds.rows());
     let model = l.spec.resolve()?;
     let (mut top_k, mut trace) = (cmd.top_k, cmd.trace);
-    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal && !cmd.per_layer && !cmd.preconditioned
+    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal && !cmd.per_layer && !cmd.preconditioned && !cmd.extremes
     {
         (top_k, trace) = (Some(1), true);
     }
@@ -310,6 +314,19 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
         busy.finish_and_clear();
         let trace_cost = cost(&op, h0, t0);
         report.trace = Some(TraceResult { trace: t.trace, trace_stderr: t.stderr, trace_probes: t.probes, trace_cost });
+    }
+    if cmd.extremes {
+        let (t0, h0) = (Instant::now(), op.hvps());
+        let busy = setup::spinner("λmin and λmax (Lanczos)…");
+        let (lo, hi) = block_on(curvature::extreme_eigenvalues(&op, cmd.lanczos_steps, cmd.seed))?;
+        busy.finish_and_clear();
+        report.extremes = Some(ExtremesResult {
+            lambda_min: lo,
+            lambda_max: hi,
+            nonconvexity: lo.abs() / hi.abs().max(f64::MIN_POSITIVE),
+            lanczos_steps: cmd.lanczos_steps.min(model.n_params),
+            extremes_cost: cost(&op, h0, t0),
+        });
     }
     if cmd.density {
         report.density = Some(density(&op, cmd, &out_dir)?);

@@ -278,6 +278,43 @@ pub async fn top_eigen(op: &HessianOperator<'_>, k: usize, opts: PowerOptions) -
     Ok(found)
 }
 
+/// The smallest (most negative) eigenvalue of H and its eigenvector, by power iteration on the
+/// shifted operator σI − H with σ = `bound`, an upper bound on |λ| (the dominant eigenvalue's
+/// magnitude from [`top_eigen`], say): every eigenvalue of σI − H is then ≥ 0 and its largest is
+/// σ − λmin. Converges as (1 − gap/σ)ᵏ, slower than [`top_eigen`] when λmin sits in a crowd;
+/// `opts.tol` is relative to σ. A negative λmin is negative curvature: H is not convex there.
+pub async fn smallest_eigen(op: &HessianOperator<'_>, bound: f64, opts: PowerOptions) -> Result<Eigenpair> {
+    let n = op.dim();
+    if !(bound.is_finite() && bound >= 0.0) {
+        return Err(Error::Config(format!("smallest_eigen: the bound {bound} on |λ| must be finite and ≥ 0")));
+    }
+    // a little above the bound, so σ − λ > 0 even for λ = σ exactly
+    let sigma = bound * 1.05 + 1e-12;
+    let mut rng = SplitMix64::new(opts.seed ^ 0x5A11);
+    let mut v: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    normalize(&mut v);
+    let (mut mu, mut iterations) = (None::<f64>, 0);
+    for it in 0..opts.max_iter {
+        iterations = it + 1;
+        let hv = op.apply(&v).await?;
+        let mut bv: Vec<f64> = v.iter().zip(&hv).map(|(x, h)| sigma * x - h).collect();
+        let new = dot(&v, &bv);
+        if normalize(&mut bv) == 0.0 {
+            mu = Some(0.0);
+            break;
+        }
+        v = bv;
+        if let Some(old) = mu {
+            if (new - old).abs() <= opts.tol * sigma.max(1e-12) {
+                mu = Some(new);
+                break;
+            }
+        }
+        mu = Some(new);
+    }
+    Ok(Eigenpair { value: sigma - mu.unwrap_or(0.0), vector: v, iterations })
+}
+
 /// Hutchinson's estimate of tr(H) with its standard error.
 #[derive(Clone, Copy, Debug)]
 pub struct TraceEstimate {
@@ -379,39 +416,61 @@ pub async fn slq_density(op: &HessianOperator<'_>, runs: usize, steps: usize, se
     }
     let mut out = Vec::with_capacity(runs);
     for r in 0..runs {
-        let mut v = rademacher(seed ^ 0x51_0000, r, n);
-        normalize(&mut v);
-        let mut basis: Vec<Vec<f64>> = vec![v];
-        let (mut alpha, mut beta) = (Vec::new(), Vec::new());
-        for j in 0..m {
-            let mut w = op.apply(&basis[j]).await?;
-            let a = dot(&w, &basis[j]);
-            alpha.push(a);
-            // full reorthogonalisation (twice is enough) keeps the Ritz values honest
-            for _ in 0..2 {
-                orthogonalize(&mut w, &basis);
-            }
-            let b = normalize(&mut w);
-            if j + 1 == m || b < 1e-10 * a.abs().max(1.0) {
-                break;
-            }
-            beta.push(b);
-            basis.push(w);
-        }
-        let k = alpha.len();
-        let mut t = vec![0.0; k * k];
-        for i in 0..k {
-            t[i * k + i] = alpha[i];
-            if i + 1 < k {
-                t[i * k + i + 1] = beta[i];
-                t[(i + 1) * k + i] = beta[i];
-            }
-        }
-        let (values, vectors) = eigen::symmetric_eigen(&t, k);
-        let weights = vectors.iter().map(|u| u[0] * u[0]).collect();
-        out.push((values, weights));
+        out.push(lanczos_ritz(op, rademacher(seed ^ 0x51_0000, r, n), m).await?);
     }
     Ok(Density { runs: out, dim: n })
+}
+
+/// `m` Lanczos steps from `start` with full reorthogonalisation: the Ritz values (eigenvalues of
+/// the tridiagonal T, ascending) and their weights (the squared first components of T's
+/// eigenvectors: the start vector's mass on each).
+async fn lanczos_ritz(op: &HessianOperator<'_>, start: Vec<f64>, m: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut v = start;
+    normalize(&mut v);
+    let mut basis: Vec<Vec<f64>> = vec![v];
+    let (mut alpha, mut beta) = (Vec::new(), Vec::new());
+    for j in 0..m {
+        let mut w = op.apply(&basis[j]).await?;
+        let a = dot(&w, &basis[j]);
+        alpha.push(a);
+        // full reorthogonalisation (twice is enough) keeps the Ritz values honest
+        for _ in 0..2 {
+            orthogonalize(&mut w, &basis);
+        }
+        let b = normalize(&mut w);
+        if j + 1 == m || b < 1e-10 * a.abs().max(1.0) {
+            break;
+        }
+        beta.push(b);
+        basis.push(w);
+    }
+    let k = alpha.len();
+    let mut t = vec![0.0; k * k];
+    for i in 0..k {
+        t[i * k + i] = alpha[i];
+        if i + 1 < k {
+            t[i * k + i + 1] = beta[i];
+            t[(i + 1) * k + i] = beta[i];
+        }
+    }
+    let (values, vectors) = eigen::symmetric_eigen(&t, k);
+    let weights = vectors.iter().map(|u| u[0] * u[0]).collect();
+    Ok((values, weights))
+}
+
+/// The extreme eigenvalues of H, λmin and λmax (algebraic: λmin < 0 is negative curvature), as
+/// the extreme Ritz values of `steps` Lanczos steps from a Rademacher start: the extremes
+/// converge first, far faster than power iteration on a shifted operator, and each is a bound
+/// that tightens with the steps (λmin from above, λmax from below). `steps` HVPs.
+pub async fn extreme_eigenvalues(op: &HessianOperator<'_>, steps: usize, seed: u64) -> Result<(f64, f64)> {
+    let n = op.dim();
+    if steps == 0 {
+        return Err(Error::Config("extreme eigenvalues need at least one Lanczos step".into()));
+    }
+    let (values, _) = lanczos_ritz(op, rademacher(seed ^ 0xE7_0000, 0, n), steps.min(n)).await?;
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Ok((lo, hi))
 }
 
 /// The dense Hessian `[P, P]` (row i = H e_i) from P unit-vector products; refused above

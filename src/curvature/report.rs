@@ -40,6 +40,21 @@ pub struct TraceResult {
     pub trace_cost: Cost,
 }
 
+/// Both ends of the spectrum, λmin and λmax (algebraic), as Lanczos' extreme Ritz values.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExtremesResult {
+    /// The most negative eigenvalue (negative: the loss is not convex here).
+    pub lambda_min: f64,
+    /// The largest.
+    pub lambda_max: f64,
+    /// |λmin| / λmax: Li et al.'s non-convexity ratio.
+    pub nonconvexity: f64,
+    /// Lanczos steps.
+    pub lanczos_steps: usize,
+    /// What it cost.
+    pub extremes_cost: Cost,
+}
+
 /// The spectral density by stochastic Lanczos quadrature.
 #[derive(Clone, Debug, Serialize)]
 pub struct DensityResult {
@@ -101,6 +116,9 @@ pub struct HessianReport {
     /// `--trace`.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceResult>,
+    /// `--extremes`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extremes: Option<ExtremesResult>,
     /// `--density`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub density: Option<DensityResult>,
@@ -153,6 +171,20 @@ impl HessianReport {
                 t,
                 "trace: {:.6e} ± {:.2e} (standard error, {} Rademacher probes; {} HVPs, {:.1}s)",
                 r.trace, r.trace_stderr, r.trace_probes, c.hvps, c.seconds
+            );
+        }
+        if let Some(r) = &self.extremes {
+            let c = r.extremes_cost;
+            let _ = writeln!(
+                t,
+                "λmin {:.6e}, λmax {:.6e}, |λmin|/λmax {:.3e} ({} Lanczos steps; {} HVPs, {:.1}s){}",
+                r.lambda_min,
+                r.lambda_max,
+                r.nonconvexity,
+                r.lanczos_steps,
+                c.hvps,
+                c.seconds,
+                if r.lambda_min < 0.0 { ": negative curvature, the loss is not convex here" } else { "" }
             );
         }
         if let Some(d) = &self.density {

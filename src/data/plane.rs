@@ -101,6 +101,41 @@ impl PlaneData {
         format!("mlp:{}:{activation}", widths.join("-"))
     }
 
+    /// The playground's network: with `depth` 0 the MLP of `hidden` widths (`mlp_text`);
+    /// otherwise `linear(w)` and `activation` into `depth` blocks of `linear(w)`, the
+    /// normalisation (`none`, `batchnorm`, `layernorm`) and `activation`, each summed with its
+    /// input when `residual`, then the classifier; w is the first hidden width. A plain and a
+    /// residual network of one depth have the same tensors (their first steps start alike).
+    pub fn network_text(&self, hidden: &str, activation: &str, depth: usize, residual: bool, norm: &str) -> Result<String> {
+        let norm_layer = match norm {
+            "none" | "" => None,
+            "batchnorm" => Some("batchnorm1d"),
+            "layernorm" => Some("layernorm"),
+            other => return Err(Error::Config(format!("normalisation '{other}': use none, batchnorm or layernorm"))),
+        };
+        if depth == 0 && !residual && norm_layer.is_none() {
+            return Ok(self.mlp_text(hidden, activation));
+        }
+        if depth == 0 {
+            return Err(Error::Config("residual blocks and normalisation need a depth of at least 1 block".into()));
+        }
+        if depth > MAX_DEPTH {
+            return Err(Error::Config(format!("depth {depth}: at most {MAX_DEPTH} blocks")));
+        }
+        let width = hidden.split('-').map(str::trim).find(|w| !w.is_empty()).unwrap_or("8");
+        let block = format!("linear({width}); {}{activation}", norm_layer.map_or(String::new(), |n| format!("{n}; ")));
+        let mut text = format!("input 2; linear({width}); {activation}");
+        for _ in 0..depth {
+            if residual {
+                text.push_str(&format!("; residual {{ {block} }}"));
+            } else {
+                text.push_str(&format!("; {block}"));
+            }
+        }
+        text.push_str(&format!("; linear({})", self.classes()));
+        Ok(text)
+    }
+
     /// An `n × n` grid over the window, rows from the top (label 0 everywhere: only predicted).
     pub fn grid(&self, n: usize) -> Result<Dataset> {
         let [x0, x1, y0, y1] = self.bounds;
@@ -145,6 +180,9 @@ fn csv_points(text: &str, name: &str) -> Result<Dataset> {
     // (a single class is refused by the CSV reader itself)
     Ok(ds)
 }
+
+/// The deepest playground network, in blocks.
+pub const MAX_DEPTH: usize = 32;
 
 /// A header's label column by its usual names (`label`, `class`, `y`, `target`), else the last.
 fn label_column(text: &str) -> Option<String> {

@@ -38,6 +38,12 @@ struct Settings {
     /// Hidden widths, `8-8`.
     hidden: String,
     activation: String,
+    /// Blocks of a deep network (0: the MLP of `hidden`); see `PlaneData::network_text`.
+    depth: usize,
+    /// Each block summed with its input.
+    residual: bool,
+    /// none, batchnorm or layernorm in each block.
+    norm: String,
     /// Any optimizer text the library parses: `adahessian(beta2=0.99, hessian_power=0.5)`.
     optimizer: String,
     lr: f32,
@@ -58,6 +64,9 @@ impl Default for Settings {
             test_fraction: 0.3,
             hidden: "8-8".into(),
             activation: "tanh".into(),
+            depth: 0,
+            residual: false,
+            norm: "none".into(),
             optimizer: "adahessian".into(),
             lr: 0.15,
             batch: 32,
@@ -122,6 +131,8 @@ struct TrainProgress {
 #[derive(serde::Serialize)]
 struct CurvatureSummary {
     top: f64,
+    /// the most negative eigenvalue (negative curvature: non-convexity)
+    bottom: f64,
     trace: f64,
     trace_stderr: f64,
     edge: Option<curvature::EdgeOfStability>,
@@ -146,7 +157,7 @@ impl PlaygroundState {
             PlaneSource::Synthetic { name: &s.data, noise: s.noise, samples: s.samples }
         };
         let data = PlaneData::load(source, s.test_fraction, s.seed)?;
-        let spec = ModelSpec::parse(&data.mlp_text(&s.hidden, &s.activation))?;
+        let spec = ModelSpec::parse(&data.network_text(&s.hidden, &s.activation, s.depth, s.residual, &s.norm)?)?;
         let schedule = Schedule::parse(&s.schedule)?;
         let config = optimizer_config(&s.optimizer, s.lr, s.seed)?;
         let batch = s.batch.clamp(1, data.train.rows());
@@ -247,6 +258,9 @@ impl PlaygroundState {
     async fn curvature(&self, gpu: &Gpu) -> crate::Result<CurvatureSummary> {
         let op = HessianOperator::new(gpu, &self.net, &self.train, None)?;
         let top = curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 }).await?;
+        // λmin: the lowest Ritz value of 30 Lanczos steps (an upper bound that is tight at the
+        // spectrum's ends)
+        let (bottom, _) = curvature::extreme_eigenvalues(&op, 30, self.steps).await?;
         let trace = curvature::hutchinson_trace(&op, 30, 1e-2, self.steps).await?;
         // the sharpness the optimizer sees against its edge of stability (Cohen et al.)
         let state = self.opt.read_state(gpu).await?;
@@ -260,7 +274,7 @@ impl PlaygroundState {
             None => None,
         };
         let hvps = op.hvps() + edge.as_ref().map_or(0, |e| e.hvps);
-        Ok(CurvatureSummary { top: top[0].value, trace: trace.trace, trace_stderr: trace.stderr, edge, hvps })
+        Ok(CurvatureSummary { top: top[0].value, bottom, trace: trace.trace, trace_stderr: trace.stderr, edge, hvps })
     }
 
     /// `model.json` and the weights as safetensors named like PyTorch's `nn.Sequential` (what a

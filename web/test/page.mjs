@@ -108,10 +108,11 @@ try {
     `the settings text of all ${trips.length} methods parses back to their defaults${broken.length ? ': ' + JSON.stringify(broken) : ''}`);
   // every lesson: one click sets the state and the race (or the playground) animates
   const lessons = await page.evaluate(() => window.demo.lessons);
-  check(lessons.length >= 8, `the lessons are listed (${lessons.join(', ')})`);
+  const pgLessons = await page.evaluate(() => window.demo.pgLessons);
+  check(lessons.length >= 11, `the lessons are listed (${lessons.join(', ')})`);
   for (const name of lessons) {
     await page.evaluate((n) => document.querySelector(`#lessons button[data-lesson="${n}"]`).click(), name);
-    const pg = ['edge-of-stability', 'flat-vs-sharp'].includes(name);
+    const pg = pgLessons.includes(name);
     if (pg) {
       // the lesson's playground trains both networks and the curvature panel gets a point at step 50
       await page.waitForFunction((n) => window.demo.pg.lesson === n && window.demo.curvatureFor
