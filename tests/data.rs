@@ -147,6 +147,9 @@ fn csv_class_labels_are_mapped_explicitly_or_refused() {
         assert!(e.contains("line 3") && e.contains("missing"), "{e}");
     }
     let named = |text: &str, target: &str| parse(text, "t.csv", Some(target), Task::Classify);
+    // found by the fuzzer: a quoted header cell with a line break was echoed across lines
+    let e = named("a,\"x\ny\",b\n1,2,0\n3,4,1\n", "label").unwrap_err().to_string();
+    assert!(!e.contains('\n') && e.contains("x\\ny"), "{e}");
     let e = named("y,a,y\n0,1,1\n1,2,0\n", "y").unwrap_err().to_string();
     assert!(e.contains("ambiguous") && e.contains("columns 0 and 2"), "{e}");
     let e = named("a,0,b\n0,1,1\n1,2,0\n", "0").unwrap_err().to_string();

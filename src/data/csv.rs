@@ -143,15 +143,17 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
                 let named: Vec<usize> = header.iter().enumerate().filter(|(_, h)| *h == t).map(|(j, _)| j).collect();
                 if has_header && named.len() > 1 {
                     return Err(Error::Data(format!(
-                        "{what}: --target {t} is ambiguous: the header names columns {} '{t}'; rename one of them",
-                        named.iter().map(usize::to_string).collect::<Vec<_>>().join(" and ")
+                        "{what}: --target {} is ambiguous: the header names columns {} '{}'; rename one of them",
+                        shown(t),
+                        named.iter().map(usize::to_string).collect::<Vec<_>>().join(" and "),
+                        shown(t)
                     )));
                 }
                 if let Ok(j) = t.parse::<usize>() {
                     if has_header && j < columns && j != i {
                         return Err(Error::Data(format!(
                             "{what}: --target {t} is ambiguous: column {i} is named '{t}' and {t} is also the 0-based index of column '{}'; rename the header",
-                            header[j]
+                            shown(&header[j])
                         )));
                     }
                 }
@@ -243,9 +245,13 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
 /// a 50 MB field, which must not be echoed whole).
 fn shown(text: &str) -> String {
     const MAX: usize = 60;
+    // a quoted field may hold line breaks: an error stays on one line
+    let one_line = |t: &str| -> String {
+        t.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    };
     match text.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], text.len()),
-        None => text.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes)", one_line(&text[..at]), text.len()),
+        None => one_line(text),
     }
 }
 
