@@ -1125,3 +1125,39 @@ fn the_paper_recipe_expands_and_reports_the_papers_table() {
     assert!(out.contains("seeds 0..1") && out.contains("Step lr schedule"), "the recipe's seeds and schedule: {out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `landscape --nonconvexity` (Li et al.'s |λmin/λmax| map): at the grid's centre it is the
+/// exact Hessian's ratio (from `hessian --exact` on the same rows); a grid that would cost too
+/// many HVPs is refused before any work.
+#[test]
+fn the_nonconvexity_map_matches_the_exact_hessian_at_the_weights() {
+    gpu_or_skip!();
+    let dir = tmp("nonconvexity");
+    let d = dir.to_str().unwrap();
+    let (ok, _, err) =
+        run(&["train", "--data", "xor", "--samples", "64", "--model", "mlp:2-4-2:tanh", "--steps", "40", "--quiet", "--out", d]);
+    assert!(ok, "{err}");
+    let npy = dir.join("H.npy");
+    let (ok, _, err) = run(&["hessian", "--run", d, "--rows", "40", "--exact", "--out", npy.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let h: Vec<f64> = npyz::NpyFile::new(&std::fs::read(&npy).unwrap()[..]).unwrap().into_vec().unwrap();
+    let (values, _) = adahessian_wgpu::curvature::eigen::symmetric_eigen(&h, 22);
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, u), v| (l.min(*v), u.max(*v)));
+    let want = lo.abs() / hi.abs();
+    let out_dir = dir.join("map");
+    let (ok, out, err) = run(&[
+        "landscape", "--run", d, "--rows", "40", "--range", "-1:1:3", "--nonconvexity", "--nonconvexity-steps", "22",
+        "--json", "--out", out_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let n = &report["splits"][0]["nonconvexity"];
+    let got = n["at_weights"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-4 * want.max(1e-3), "|λmin/λmax| {got} vs exact {want}");
+    assert_eq!(n["hvps"].as_u64().unwrap(), 9 * 22, "{n}");
+    let grid = std::fs::read_to_string(out_dir.join("grid.csv")).unwrap();
+    assert!(grid.starts_with("split,a,b,loss,accuracy,nonconvexity\n") && grid.lines().count() == 10, "{grid}");
+    assert!(out_dir.join("nonconvexity_train.png").is_file());
+    fails(&["landscape", "--run", d, "--range", "-1:1:301", "--nonconvexity", "--out", out_dir.to_str().unwrap()], &["HVPs", "coarser grid"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

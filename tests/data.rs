@@ -1,6 +1,8 @@
 //! Data loading (CPU only): the embedded digits, the bundled MNIST IDX files, and clear errors
 //! for malformed IDX input.
 
+mod common;
+
 use adahessian_wgpu::data::{self, idx};
 use std::path::Path;
 
@@ -45,17 +47,9 @@ fn bundled_mnist_idx_files_load() {
 fn mnist10k_is_embedded_and_no_source_reads_the_build_tree() {
     let (images, labels) = mnist_paths();
     assert_eq!(data::mnist10k().unwrap(), idx::load(&images, &labels).unwrap());
-    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let text = std::fs::read_to_string(&path).unwrap();
-                assert!(!text.contains(concat!("CARGO_", "MANIFEST_DIR")), "{} reads the build tree's path", path.display());
-            }
-        }
+    for path in common::files_under(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), "rs") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(concat!("CARGO_", "MANIFEST_DIR")), "{} reads the build tree's path", path.display());
     }
 }
 

@@ -2,6 +2,8 @@
 //! kernel's entry point exists with the declared workgroup size, every global binding matches the
 //! Rust-side bind-group layout, and the uniform structs match their Rust mirrors byte for byte.
 
+mod common;
+
 use adahessian_wgpu::gpu::kernels::{Access, ShaderModule};
 use adahessian_wgpu::gpu::meta::{BatchMeta, LayerMeta, SliceMeta, StepMeta};
 use adahessian_wgpu::gpu::{Kernel, KernelId};
@@ -109,21 +111,12 @@ fn uniform_structs_match_their_rust_mirrors() {
 #[test]
 fn every_shader_file_is_compiled_and_every_kernel_is_distinct() {
     let sources: Vec<String> = ShaderModule::ALL.iter().map(|m| m.source().into_owned()).collect();
-    let mut stack = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders")];
-    let mut files = 0;
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "wgsl") {
-                files += 1;
-                let text = std::fs::read_to_string(&path).unwrap();
-                assert!(sources.iter().any(|s| s.contains(text.trim())), "{} is in no ShaderModule", path.display());
-            }
-        }
+    let files = common::files_under(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders"), "wgsl");
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(sources.iter().any(|s| s.contains(text.trim())), "{} is in no ShaderModule", path.display());
     }
-    assert!(files >= ShaderModule::ALL.len(), "only {files} WGSL files found");
+    assert!(files.len() >= ShaderModule::ALL.len(), "only {} WGSL files found", files.len());
     let mut seen = std::collections::HashSet::new();
     for k in Kernel::ALL {
         assert!(seen.insert((k.module(), k.entry_point())), "{k:?}: {:?}::{} is listed twice", k.module(), k.entry_point());

@@ -568,12 +568,22 @@ pub struct LandscapeCmd {
     /// Overwrite files already in --out.
     #[arg(long)]
     force: bool,
+    /// Also map Li et al.'s non-convexity |λmin/λmax| at every grid point (Lanczos at each:
+    /// grid points × --nonconvexity-steps HVPs; use a coarse grid, e.g. --range -1:1:11).
+    #[arg(long)]
+    nonconvexity: bool,
+    /// Lanczos steps per grid point for --nonconvexity.
+    #[arg(long, default_value_t = 20)]
+    nonconvexity_steps: usize,
 }
+
+/// The most HVPs `landscape --nonconvexity` may plan.
+const MAX_NONCONVEXITY_HVPS: usize = 200_000;
 
 /// Every file `landscape` may write into its directory.
 fn landscape_files() -> Vec<String> {
     let mut names = vec!["grid.csv".to_string(), "trajectory.csv".to_string()];
-    for stem in ["landscape", "landscape_train", "landscape_test"] {
+    for stem in ["landscape", "landscape_train", "landscape_test", "nonconvexity_train", "nonconvexity_test"] {
         names.extend(["png", "svg"].map(|e| format!("{stem}.{e}")));
     }
     names
@@ -606,6 +616,18 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
             cmd.range,
             cmd.range_b.as_deref().map(|b| format!(" --range-b {b}")).unwrap_or_default()
         );
+    }
+    if cmd.nonconvexity {
+        if cmd.nonconvexity_steps == 0 {
+            bail!("--nonconvexity-steps 0: give at least 1");
+        }
+        let hvps = points.saturating_mul(cmd.nonconvexity_steps);
+        if hvps > MAX_NONCONVEXITY_HVPS {
+            bail!(
+                "--nonconvexity on {points} grid points × {} Lanczos steps is {hvps} HVPs; at most {MAX_NONCONVEXITY_HVPS}: use a coarser grid (e.g. --range -1:1:11) or fewer --nonconvexity-steps",
+                cmd.nonconvexity_steps
+            );
+        }
     }
     let splits: Vec<&str> = match cmd.split.as_str() {
         "train" => vec!["train"],
@@ -641,10 +663,22 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         setup::write_file(&out.join("trajectory.csv"), csv)?;
     }
     let plane = landscape::Plane { d1: &d1, d2, a: axis_a, b: d2.map(|_| axis_b) };
-    let mut csv = String::from("split,a,b,loss,accuracy\n");
+    let mut csv = format!("split,a,b,loss,accuracy{}\n", if cmd.nonconvexity { ",nonconvexity" } else { "" });
     let (mut summaries, mut line_series) = (Vec::new(), Vec::new());
     for split in &splits {
-        let (summary, grid) = slice_split(gpu, &net, &l, split, rows_wanted, &plane, &mut csv)?;
+        let (mut summary, grid) = slice_split(gpu, &net, &l, split, rows_wanted, &plane, &mut csv, cmd)?;
+        if let Some(map) = &grid.nonconvexity {
+            if cmd.dim == 2 {
+                let title = format!("|λmin/λmax| ({split}, {} directions)", cmd.directions);
+                heatmap(&out.join(format!("nonconvexity_{split}")), &title, &grid.a, &grid.b, map, &path)?;
+            }
+            summary.nonconvexity = Some(adahessian_wgpu::curvature::report::NonconvexitySummary {
+                at_weights: map[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2],
+                max: map.iter().cloned().fold(0.0, f64::max),
+                lanczos_steps: cmd.nonconvexity_steps,
+                hvps: grid.nonconvexity_hvps,
+            });
+        }
         if cmd.dim == 2 {
             let title = format!("log loss ({split}, {} directions)", cmd.directions);
             heatmap(&out.join(format!("landscape_{split}")), &title, &grid.a, &grid.b, &grid.loss, &path)?;
@@ -659,6 +693,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         line_chart(&out.join("landscape"), &title, "a", "loss", &line_series, true)?;
     }
     setup::write_file(&out.join("grid.csv"), csv)?;
+    let map_hvps: u64 = summaries.iter().filter_map(|s| s.nonconvexity.map(|n| n.hvps)).sum();
     let report = LandscapeReport {
         directions: cmd.directions.clone(),
         dim: cmd.dim,
@@ -667,7 +702,7 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
         splits: summaries,
         explained_variance: explained,
         trajectory_points: path.len(),
-        hvps,
+        hvps: hvps + map_hvps,
         seconds: start.elapsed().as_secs_f64(),
         out: out.display().to_string(),
     };
@@ -680,6 +715,16 @@ pub fn landscape_cmd(lazy: &LazyGpu, cmd: &LandscapeCmd) -> Result<()> {
 }
 
 /// The loss on the plane over one split's first rows, its lines appended to grid.csv's text.
+/// A split's grid, and with --nonconvexity its |λmin/λmax| map (row-major like the losses).
+struct SplitGrid {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    loss: Vec<f64>,
+    nonconvexity: Option<Vec<f64>>,
+    nonconvexity_hvps: u64,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn slice_split(
     gpu: &Gpu,
     net: &Network,
@@ -688,17 +733,27 @@ fn slice_split(
     rows_wanted: usize,
     plane: &landscape::Plane<'_>,
     csv: &mut String,
-) -> Result<(LandscapeSplit, landscape::Grid)> {
+    cmd: &LandscapeCmd,
+) -> Result<(LandscapeSplit, SplitGrid)> {
     let ds = pick_split(&l.data, split)?;
     let rows = rows_wanted.min(ds.rows());
     let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &ds)?)?;
     let busy = setup::spinner(format!("{split}: grid points…"));
     let grid = block_on(landscape::evaluate_grid(gpu, net, &bound, rows, plane))?;
     busy.finish_and_clear();
+    let (nonconvexity, nonconvexity_hvps) = if cmd.nonconvexity {
+        let busy = setup::spinner(format!("{split}: |λmin/λmax| at every grid point…"));
+        let (map, hvps) = block_on(landscape::nonconvexity_grid(gpu, net, &bound, rows, plane, cmd.nonconvexity_steps))?;
+        busy.finish_and_clear();
+        (Some(map), hvps)
+    } else {
+        (None, 0)
+    };
     for (i, a) in grid.a.iter().enumerate() {
         for (j, b) in grid.b.iter().enumerate() {
             let k = i * grid.b.len() + j;
-            writeln!(csv, "{split},{a},{b},{},{}", grid.loss[k], grid.accuracy[k])?;
+            let extra = nonconvexity.as_ref().map_or(String::new(), |m| format!(",{}", m[k]));
+            writeln!(csv, "{split},{a},{b},{},{}{extra}", grid.loss[k], grid.accuracy[k])?;
         }
     }
     let summary = LandscapeSplit {
@@ -708,8 +763,9 @@ fn slice_split(
         loss_at_weights: grid.loss[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2],
         min_loss: grid.loss.iter().cloned().fold(f64::INFINITY, f64::min),
         max_loss: grid.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        nonconvexity: None,
     };
-    Ok((summary, grid))
+    Ok((summary, SplitGrid { a: grid.a, b: grid.b, loss: grid.loss, nonconvexity, nonconvexity_hvps }))
 }
 
 /// The two directions of the slice (scaled for PCA so that -1:1 frames the trajectory), the PCA

@@ -289,3 +289,53 @@ pub fn pca_plane(model: &Resolved, trajectory: &[Vec<f32>], theta: &[f32]) -> Re
     let (ea, eb) = (extent(|c| c.0) as f32, extent(|c| c.1) as f32);
     Ok((a.iter().map(|x| x * ea).collect(), b.iter().map(|x| x * eb).collect(), shares))
 }
+
+/// Li et al.'s (2018, Fig. 7) non-convexity map: at every grid point θ₀ + a d₁ + b d₂ the ratio
+/// |λmin / λmax| of the Hessian of the mean loss over the first `rows` rows of `data`, both ends
+/// from `steps` Lanczos steps ([`super::extreme_eigenvalues`]); near 0 the loss is locally
+/// convex (or nearly), large where negative curvature is as strong as positive. Row-major like
+/// [`Grid::loss`]; θ₀ is restored afterwards. Costs points × `steps` HVPs, and the HVPs spent.
+pub async fn nonconvexity_grid(
+    gpu: &Gpu,
+    net: &Network,
+    data: &BoundData,
+    rows: usize,
+    plane: &Plane<'_>,
+    steps: usize,
+) -> Result<(Vec<f64>, u64)> {
+    let Plane { d1, d2, a, b } = *plane;
+    let n = net.n_params();
+    if d1.len() != n || d2.is_some_and(|d| d.len() != n) {
+        return Err(Error::Shape(format!("landscape directions must have {n} entries")));
+    }
+    let theta0 = net.params(gpu).await?;
+    let bv = b.map_or(vec![0.0], |b| b.values());
+    let (mut out, mut hvps) = (Vec::new(), 0u64);
+    let mut result = Ok(());
+    'grid: for x in a.values() {
+        for &y in &bv {
+            let theta: Vec<f32> = (0..n)
+                .map(|i| theta0[i] + x as f32 * d1[i] + d2.map_or(0.0, |d| y as f32 * d[i]))
+                .collect();
+            let step = async {
+                net.set_params(gpu, &theta)?;
+                let op = super::HessianOperator::new(gpu, net, data, Some(rows))?;
+                let (lo, hi) = super::extreme_eigenvalues(&op, steps, 0).await?;
+                Ok::<_, Error>((lo.abs() / hi.abs().max(f64::MIN_POSITIVE), op.hvps()))
+            };
+            match step.await {
+                Ok((ratio, h)) => {
+                    out.push(ratio);
+                    hvps += h;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break 'grid;
+                }
+            }
+        }
+    }
+    // the weights are put back whatever happened
+    net.set_params(gpu, &theta0)?;
+    result.map(|()| (out, hvps))
+}

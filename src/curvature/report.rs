@@ -255,6 +255,22 @@ pub struct LandscapeSplit {
     pub min_loss: f64,
     /// The largest.
     pub max_loss: f64,
+    /// `--nonconvexity`: |λmin/λmax| at the weights and its largest value on the grid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonconvexity: Option<NonconvexitySummary>,
+}
+
+/// Li et al.'s non-convexity map in brief.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct NonconvexitySummary {
+    /// |λmin/λmax| at the grid's centre (the weights).
+    pub at_weights: f64,
+    /// Its largest value on the grid.
+    pub max: f64,
+    /// Lanczos steps per point.
+    pub lanczos_steps: usize,
+    /// HVPs the map cost.
+    pub hvps: u64,
 }
 
 /// The `landscape` job's result.
@@ -314,6 +330,13 @@ impl LandscapeReport {
                 "{}: loss at the weights {:.5}, min {:.5}, max {:.5} over {} points of {} rows",
                 s.split, s.loss_at_weights, s.min_loss, s.max_loss, s.points, s.rows
             );
+            if let Some(n) = &s.nonconvexity {
+                let _ = writeln!(
+                    t,
+                    "{}: |λmin/λmax| {:.3e} at the weights, at most {:.3e} on the grid ({} Lanczos steps a point, {} HVPs)",
+                    s.split, n.at_weights, n.max, n.lanczos_steps, n.hvps
+                );
+            }
         }
         let per_split = if self.dim == 2 {
             format!("{}×{} per split", self.grid.0, self.grid.1)

@@ -234,3 +234,20 @@ pub fn norm_mode(mode: adahessian_wgpu::nn::BnMode, running: &[f64]) -> referenc
         adahessian_wgpu::nn::BnMode::Eval => reference::NormMode::Eval(running),
     }
 }
+
+/// Every file below `dir` (recursively) whose name ends in `.ext`, sorted.
+pub fn files_under(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let (mut stack, mut out) = (vec![dir.to_path_buf()], Vec::new());
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == ext) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
