@@ -230,3 +230,21 @@ fn the_dense_hessian_of_a_small_residual_batchnorm_network() {
         Tolerance::F32_MODEL.scaled_by(&want, 1e-4).check(&format!("dense H ({})", mode.name()), &got, &want);
     }
 }
+
+/// AdaHessian with one and with two probes per step on a residual network (option-A and
+/// identity shortcuts) follows the f64 optimizer step for step, and Adam does too. Two probes run
+/// the tangent and R-backward passes apart from the backward, where the tiled conv's lone
+/// R-backward rewrites its input cotangent: a block input lost its shortcut's share of the
+/// gradient there (the HVP was off by 1000× the tolerance) until the fan-in sum was redone after
+/// it. The R-cotangents, which share their tangents' slots, are written twice a step.
+#[test]
+fn optimizer_steps_on_residual_networks_follow_the_f64_optimizer() {
+    use adahessian_wgpu::optim::OptimizerConfig;
+    let gpu = gpu_or_skip!();
+    let text = "input 2x4x4; conv2d(2, k=3, p=1); tanh; residual(shortcut=pad) { conv2d(4, k=3, s=2, p=1); tanh; \
+                conv2d(4, k=3, p=1) }; tanh; flatten; linear(5); residual { linear(5); tanh }; linear(3)";
+    for method in ["adam", "adahessian(lr=0.02)", "adahessian(lr=0.02, n_samples=2)", "adahessian(lr=0.02, n_samples=2, average_conv=false)"] {
+        let p = common::problem(gpu, ModelSpec::parse(text).unwrap(), 5, 9);
+        common::compare(gpu, &p, OptimizerConfig::parse(method).unwrap(), 3);
+    }
+}

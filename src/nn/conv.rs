@@ -192,6 +192,7 @@ pub(crate) fn plan(
             if cx.has_input_grad {
                 p.bwd.push(d(Kernel::ConvBwdXTiled, in_tiles));
                 p.rbwd.push(d(Kernel::ConvBwdRbwdXTiled, in_tiles));
+                p.rbwd_rewrites_input_grad = true;
             }
             p.bwd_rbwd = Some(p.rbwd.clone());
         }

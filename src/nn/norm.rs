@@ -371,6 +371,7 @@ pub(crate) fn plan(
         rbwd,
         fwd_tangent: None,
         bwd_rbwd: None,
+        rbwd_rewrites_input_grad: false,
         scratch: 0,
     }
 }

@@ -66,6 +66,10 @@ pub(crate) struct LayerPasses {
     pub fwd_tangent: Option<Vec<Dispatch>>,
     /// a fused backward + R-backward (None: `bwd` then `rbwd`)
     pub bwd_rbwd: Option<Vec<Dispatch>>,
+    /// whether `rbwd` run alone (a curvature pass after the whole backward: several probes a
+    /// step) writes the input cotangent g_x again, as the tiled conv's fused kernel does: a
+    /// block input's fan-in sum must then be redone after it, or g_x loses the shortcut's share
+    pub rbwd_rewrites_input_grad: bool,
     /// floats of scratch the layer's backward passes need in the activation arena, at the
     /// meta's `aux_off` (and `aux_r_off`, set relative to it); layers run one at a time, so
     /// they share one region (`plan_layers`)
@@ -84,6 +88,7 @@ impl LayerPasses {
             rbwd: d(r, in_items),
             fwd_tangent: None,
             bwd_rbwd: None,
+            rbwd_rewrites_input_grad: false,
             scratch: 0,
         }
     }
@@ -279,16 +284,17 @@ impl ArenaLayout {
         self
     }
 
-    /// A branching model's nodes: every value, tangent, cotangent and R-cotangent in a slot of
-    /// its own (the chain's liveness sharing above assumes each node is read only by the next
-    /// layer, which a residual block's input is not), and the second cotangent slots of every
-    /// block input that needs a cotangent.
+    /// A branching model's nodes: every value, tangent and cotangent in a slot of its own (the
+    /// chain's region sharing above assumes each node is read only by the next layer, which a
+    /// residual block's input is not), R-cotangents in their tangents' slots, and the second
+    /// cotangent slots of every block input that needs a cotangent.
     fn graph_nodes(&mut self, model: &Resolved, rows: usize, curvature: bool, data_is_inert: bool) {
         let skips: Vec<usize> = model
             .layers
             .iter()
             .filter_map(|l| if let LayerOp::Add { skip, .. } = l.op { Some(skip) } else { None })
             .collect();
+        let last = model.nodes.len() - 1;
         for (i, &w) in model.nodes.iter().enumerate() {
             let live = !(i == 0 && data_is_inert);
             let n = rows * w;
@@ -296,7 +302,14 @@ impl ArenaLayout {
             let x = take(self, true);
             let t = take(self, curvature && live);
             let g = take(self, live);
-            let r = take(self, curvature && live);
+            // as in the chain: a node's R-cotangent takes its tangent's slot, written by its
+            // consumer's R-backward after that pass's last read of the tangent (the kernels read
+            // the input tangent element-wise or before the input R-cotangent is written; the
+            // add's R-backward reads no tangent). The data and the logits keep their own: the
+            // first layer may read node 0's tangent throughout, and the loss's R-op reads the
+            // whole logits tangent row while it writes the logits' R-cotangent.
+            let r_own = curvature && live && (i == 0 || i == last);
+            let r = if curvature && live && !r_own { t } else { take(self, r_own) };
             let fan_out = live && i > 0 && skips.contains(&i);
             let g2 = take(self, fan_out);
             let r2 = take(self, fan_out && curvature);
@@ -304,8 +317,7 @@ impl ArenaLayout {
             self.values += n;
             self.tangents += n * usize::from(curvature && live);
             self.cotangents += n
-                * (usize::from(live) * (1 + usize::from(curvature))
-                    + usize::from(fan_out) * (1 + usize::from(curvature)));
+                * (usize::from(live) + usize::from(r_own) + usize::from(fan_out) * (1 + usize::from(curvature)));
         }
     }
 

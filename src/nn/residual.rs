@@ -40,6 +40,7 @@ pub(crate) fn plan(
         rbwd,
         fwd_tangent: None,
         bwd_rbwd: None,
+        rbwd_rewrites_input_grad: false,
         scratch: 0,
     }
 }
@@ -56,6 +57,10 @@ pub(crate) fn fan_in_sums(first: &mut LayerPasses, group: usize, meta: &mut Laye
     meta.pre_r_off = s.r2;
     let d = |kernel| super::plan::Dispatch { kernel, group, items: Items::PerRow(width as u32) };
     first.bwd.push(d(FanoutSum));
+    if first.rbwd_rewrites_input_grad {
+        // the lone R-backward rewrote g_x with the body's share only: add the shortcut's again
+        first.rbwd.push(d(FanoutSum));
+    }
     first.rbwd.push(d(FanoutSumR));
     if let Some(fused) = first.bwd_rbwd.as_mut() {
         fused.push(d(FanoutSum));
