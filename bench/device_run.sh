@@ -53,6 +53,12 @@ if [ "$what" = resnet ] || [ "$what" = all ]; then
       echo "=== torch resnet$depth batch $batch"; python3 bench/torch_resnet.py $depth $batch 20 8 cuda 2>&1
     done
   done
+  # the paper's recipe end to end for a few steps (random CIFAR-shaped images, augmented and
+  # streamed from the host as CIFAR is): its progress line is the time estimate of the full run
+  echo "=== the paper's AdaHessian settings on resnet20, batch 256, 40 steps, random 3x32x32"
+  ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian train --data random:3x32x32:10 --samples 2048 --model resnet20 \
+    --batch-size 256 --augment crop4,flip --lr-schedule step --optimizer "adahessian(lr=0.15, weight_decay=5e-4)" \
+    --steps 40 --eval-every 20 --force --out "${OUT:-/tmp}/recipe-run" 2>&1 | grep -v XDG
   echo "=== dispatches, resnet20 batch 128"
   ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data random:3x32x32 --samples 256 --model resnet20 --batch-size 128 \
     --optimizers adahessian --steps 5 --reps 3 --warmup 2 --dispatches 2>&1 | grep -v XDG

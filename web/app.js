@@ -377,12 +377,20 @@ async function runReset(ticket) {
     drawCurves();
     // no blank panels: the landscape, curvature and per-layer views of the new networks follow
     // (each waits its turn behind training)
-    for (const id of ['landscape', 'curvature', 'per-layer']) {
+    for (const id of ['landscape', 'curvature'].concat(demo.pg.info.tensors <= 12 ? ['per-layer'] : [])) {
       const c = $(id), ctx = c.getContext('2d');
       ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
       ctx.fillStyle = '#666'; ctx.fillText('computing…', 10, 20);
     }
-    setTimeout(() => { landscape(); curvature(); perLayer(); }, 0);
+    // the per-layer panel costs power iterations for every tensor: on a deep network (more
+    // than 12 tensors) it waits for its button
+    const perLayerAuto = demo.pg.info.tensors <= 12;
+    if (!perLayerAuto) {
+      const c = $('per-layer'), ctx = c.getContext('2d');
+      ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
+      ctx.fillStyle = '#666'; ctx.fillText(`${demo.pg.info.tensors} tensors: press "per-layer curvature" to compute (a power iteration each)`, 10, 20);
+    }
+    setTimeout(() => { curvature(); landscape(); if (perLayerAuto) perLayer(); }, 0);
     clearError();
     return true;
   } catch (e) { fail(e); }
@@ -442,7 +450,8 @@ async function trainStep() {
     if (demo.pg.a.length % 4 === 1) await drawBoundaries();
     drawCurves();
     // the curvature panel follows training
-    if (a.step % curvEvery() < 5) setTimeout(curvature, 0);
+    // (and once right after the first steps: before them an adaptive method's P is ε alone)
+    if (a.step % curvEvery() < 5 || a.step === 5) setTimeout(curvature, 0);
   } catch (e) { fail(e); training = false; }
   });
 }
@@ -456,7 +465,8 @@ async function landscape() {
     // PCA needs 3 snapshots of the weights (one every 20 steps): random directions before that
     const dirs = state.pgdirs === 'pca' && demo.pg.steps < 60 ? 'random' : state.pgdirs;
     const t0 = performance.now();
-    const n = 41, all = await pgA.landscape(n, dirs), v = all.slice(0, n * n), path = all.slice(n * n);
+    // 41 × 41 points; 21 × 21 on a deep network (each point is a forward pass through it)
+    const n = demo.pg.info.tensors > 12 ? 21 : 41, all = await pgA.landscape(n, dirs), v = all.slice(0, n * n), path = all.slice(n * n);
     paintField($('landscape'), v, n, n, true);
     const c = $('landscape'), ctx = c.getContext('2d');
     let lmin = Infinity;
@@ -474,6 +484,26 @@ async function landscape() {
     $('landscape-cost').textContent = costText(performance.now() - t0) + `: ${n * n} loss evaluations${dirs === 'hessian' ? ' and the power iterations' : ''}`;
     demo.landscapeDirections = dirs;
     demo.landscapeDone = demo.pg.drawn.landscape = true;
+  } catch (e) { fail(e); }
+  });
+}
+// Li et al.'s non-convexity map (their Fig. 7) on the landscape's plane: |λmin/λmax| at 11×11
+// points, 10 Lanczos steps each, bright where negative curvature is as strong as positive
+async function nonconvexity() {
+  return withPlayground('non-convexity map', async () => {
+  if (!pgA) return;
+  try {
+    const dirs = state.pgdirs === 'pca' && demo.pg.steps < 60 ? 'random' : state.pgdirs;
+    const t0 = performance.now(), n = 11;
+    const all = await pgA.nonconvexity(n, dirs), v = all.slice(0, n * n), hvps = all[n * n];
+    const c = $('landscape'), ctx = c.getContext('2d');
+    paintField(c, v, n, n, false);
+    let hi = 0;
+    for (const x of v) if (isFinite(x)) hi = Math.max(hi, x);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(`|λmin/λmax| on ${dirs} directions, ${n}×${n}: 0 (dark) … ${hi.toPrecision(3)} (bright); centre ${v[(n * n - 1) / 2].toPrecision(3)}`, 6, 14);
+    $('landscape-cost').textContent = costText(performance.now() - t0, hvps) + `: Lanczos at ${n * n} points`;
+    demo.nonconvexity = { n, values: Array.from(v), hvps };
   } catch (e) { fail(e); }
   });
 }
@@ -695,6 +725,7 @@ function bindControls() {
   }
   $('csv-file').addEventListener('change', (e) => { if (e.target.files.length) readCsv(e.target.files[0]).catch(fail); });
   $('pg-per-layer').onclick = () => perLayer();
+  $('pg-nonconvexity').onclick = () => nonconvexity();
   $('pg-train').onclick = () => { training = true; };
   $('pg-pause').onclick = () => { training = false; };
   $('pg-reset').onclick = () => resetPlayground();

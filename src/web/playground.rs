@@ -107,6 +107,8 @@ struct Info {
     model: String,
     optimizer: String,
     params: usize,
+    /// parameter tensors (the per-layer panel's bars)
+    tensors: usize,
     classes: usize,
     class_names: Vec<String>,
     bounds: [f32; 4],
@@ -225,13 +227,13 @@ impl PlaygroundState {
         Ok(p)
     }
 
-    async fn landscape(&self, gpu: &Gpu, n: usize, directions: &str) -> crate::Result<Vec<f32>> {
-        let theta = self.net.params(gpu).await?;
+    /// The landscape panel's plane through the weights.
+    async fn plane_directions(&self, gpu: &Gpu, theta: &[f32], directions: &str) -> crate::Result<(Vec<f32>, Vec<f32>)> {
         let model = self.net.model();
-        let (d1, d2) = match directions {
+        Ok(match directions {
             // the recent trajectory's principal plane, scaled so the path fills it
             "pca" => {
-                let (a, b, _) = landscape::pca_plane(model, &self.history, &theta)?;
+                let (a, b, _) = landscape::pca_plane(model, &self.history, theta)?;
                 (a, b)
             }
             "hessian" => {
@@ -241,11 +243,16 @@ impl PlaygroundState {
                 (f(&e[0].vector), f(&e[1].vector))
             }
             "random" => (
-                landscape::filter_normalized_direction(model, &theta, 1),
-                landscape::filter_normalized_direction(model, &theta, 2),
+                landscape::filter_normalized_direction(model, theta, 1),
+                landscape::filter_normalized_direction(model, theta, 2),
             ),
             other => return Err(crate::Error::Config(format!("directions {other}: use random, pca or hessian"))),
-        };
+        })
+    }
+
+    async fn landscape(&self, gpu: &Gpu, n: usize, directions: &str) -> crate::Result<Vec<f32>> {
+        let theta = self.net.params(gpu).await?;
+        let (d1, d2) = self.plane_directions(gpu, &theta, directions).await?;
         let axis = Axis { min: -1.0, max: 1.0, points: n.clamp(3, 61) };
         let plane = Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
         let grid = landscape::evaluate_grid(gpu, &self.net, &self.train, self.data.train.rows(), &plane).await?;
@@ -253,6 +260,18 @@ impl PlaygroundState {
         let mut v: Vec<f32> = grid.loss.iter().map(|&x| x as f32).collect();
         v.extend(path.iter().flat_map(|&(a, b)| [a as f32, b as f32]));
         Ok(v)
+    }
+
+    /// Li et al.'s non-convexity |λmin/λmax| on an `n × n` grid of the landscape's plane (10
+    /// Lanczos steps a point), and the HVPs it cost.
+    async fn nonconvexity(&self, gpu: &Gpu, n: usize, directions: &str) -> crate::Result<(Vec<f32>, u64)> {
+        let theta = self.net.params(gpu).await?;
+        let (d1, d2) = self.plane_directions(gpu, &theta, directions).await?;
+        let axis = Axis { min: -1.0, max: 1.0, points: n.clamp(3, 21) };
+        let plane = Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
+        let (map, hvps) =
+            landscape::nonconvexity_grid(gpu, &self.net, &self.train, self.data.train.rows(), &plane, 10).await?;
+        Ok((map.iter().map(|&x| x as f32).collect(), hvps))
     }
 
     async fn curvature(&self, gpu: &Gpu) -> crate::Result<CurvatureSummary> {
@@ -332,6 +351,7 @@ impl Playground {
             model: s.net.spec().to_line(),
             optimizer: s.opt.config().to_text(),
             params: s.net.n_params(),
+            tensors: s.net.model().params.len(),
             classes: s.data.classes(),
             class_names: s.data.class_names.clone(),
             bounds: s.data.bounds,
@@ -370,6 +390,16 @@ impl Playground {
     pub fn landscape(&self, n: usize, directions: String) -> js_sys::Promise {
         with_state!(self, |gpu, s| async {
             let v = s.landscape(gpu, n, &directions).await.map_err(js_err)?;
+            Ok(js_sys::Float32Array::from(v.as_slice()).into())
+        })
+    }
+
+    /// |λmin/λmax| at every point of an `n × n` grid (3..21) of the landscape's plane: a
+    /// Float32Array of n² ratios then the HVPs it cost.
+    pub fn nonconvexity(&self, n: usize, directions: String) -> js_sys::Promise {
+        with_state!(self, |gpu, s| async {
+            let (mut v, hvps) = s.nonconvexity(gpu, n, &directions).await.map_err(js_err)?;
+            v.push(hvps as f32);
             Ok(js_sys::Float32Array::from(v.as_slice()).into())
         })
     }

