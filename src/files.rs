@@ -26,7 +26,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Lets `write` produce the file at a temporary path, then renames it over `path`; on any error
 /// the temporary file is removed and `path` is as it was.
-pub fn replace_with<E>(path: &Path, write: impl FnOnce(&Path) -> std::result::Result<(), E>) -> std::result::Result<(), E>
+pub fn replace_with<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E>
 where
     E: From<std::io::Error>,
 {

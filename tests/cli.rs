@@ -318,7 +318,8 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
     for name in ["grid.csv", "density.csv", "eigenvector-0.safetensors"] {
         std::fs::write(Path::new(&user_dir).join(name), "mine").unwrap();
     }
-    let twice_json = p("twice.json", br#"{"input": [64], "layers": ["linear(10)"], "loss": "mse", "loss": "cross_entropy"}"#);
+    let twice_json =
+        p("twice.json", br#"{"input": [64], "layers": ["linear(10)"], "loss": "mse", "loss": "cross_entropy"}"#);
     let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["train", "--data", "csv:/nonexistent.csv", "--out", o], vec!["/nonexistent.csv"]),
         (vec!["train", "--data", &nan_csv, "--out", o], vec!["line 3", "not finite"]),
@@ -376,7 +377,10 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["train", "--model", "/no/such/model.json", "--out", o], vec!["/no/such/model.json", "no such file"]),
         (vec!["train", "--data", &huge_csv, "--out", o], vec!["line 3", "1e308", "f32 range"]),
         // issue 20 item 7: counts that start work that cannot finish are refused up front
-        (vec!["train", "--data", "moons", "--samples", "4294967296", "--out", o], vec!["--samples", "at most 10000000"]),
+        (
+            vec!["train", "--data", "moons", "--samples", "4294967296", "--out", o],
+            vec!["--samples", "at most 10000000"],
+        ),
         (vec!["compare", "--seeds", "4294967296", "--out", o], vec!["--seeds 4294967296", "at most 1000"]),
         (vec!["hessian", "--run", o, "--lanczos-steps", "100000"], vec!["--lanczos-steps 100000", "at most 10000"]),
         (vec!["compare", "--target-accuracy", "2", "--out", o], vec!["--target-accuracy 2", "(0, 1]"]),
@@ -410,8 +414,16 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["landscape", "--run", o, "--rows", "0"], vec!["--rows 0"], "max_batch"),
         (vec!["train", "--data", "csv:/nonexistent.csv", "--out", o], vec!["(os error 2)"], "(os error 2): No such"),
         (vec!["train", "--data", &long_field, "--out", o], vec!["line 3", "(1048576 bytes)"], &"x".repeat(100)),
-        (vec!["train", "--data", &big_target, "--task", "regress", "--lr", "1e-12", "--out", o], vec!["1e19", "rescale"], "--lr"),
-        (vec!["train", "--model", "input 3x8x8; conv2d(2, k=(3, 1)); flatten; linear(2)", "--out", o], vec!["64"], "given 2 times"),
+        (
+            vec!["train", "--data", &big_target, "--task", "regress", "--lr", "1e-12", "--out", o],
+            vec!["1e19", "rescale"],
+            "--lr",
+        ),
+        (
+            vec!["train", "--model", "input 3x8x8; conv2d(2, k=(3, 1)); flatten; linear(2)", "--out", o],
+            vec!["64"],
+            "given 2 times",
+        ),
     ] {
         let (ok, _, err) = run(&args);
         assert!(!ok, "{args:?} should fail");
@@ -543,7 +555,10 @@ fn hessian_and_landscape_run_on_a_trained_model() {
     let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, u), v| (l.min(*v), u.max(*v)));
     let scale = lo.abs().max(hi.abs());
     let (got_lo, got_hi) = (report["lambda_min"].as_f64().unwrap(), report["lambda_max"].as_f64().unwrap());
-    assert!((got_lo - lo).abs() <= 1e-3 * scale && (got_hi - hi).abs() <= 1e-3 * scale, "({got_lo}, {got_hi}) vs ({lo}, {hi})");
+    assert!(
+        (got_lo - lo).abs() <= 1e-3 * scale && (got_hi - hi).abs() <= 1e-3 * scale,
+        "({got_lo}, {got_hi}) vs ({lo}, {hi})"
+    );
     assert!((report["nonconvexity"].as_f64().unwrap() - got_lo.abs() / got_hi.abs()).abs() < 1e-12);
     assert!(dir.join("hessian/diagonal.csv").is_file() && dir.join("hessian/diagonal.png").is_file());
     // per tensor: one row per tensor (as text and JSON), a bar plot, and traces that add up to the
@@ -932,7 +947,10 @@ fn a_killed_run_resumes_bit_identically() {
     );
     // a history that cannot be read is an error, not an empty history
     std::fs::write(b.join("metrics.csv"), "").unwrap();
-    fails(&["train", "--resume", b.to_str().unwrap(), "--epochs", "140"], &["metrics.csv", "cannot be read", "restore"]);
+    fails(
+        &["train", "--resume", b.to_str().unwrap(), "--epochs", "140"],
+        &["metrics.csv", "cannot be read", "restore"],
+    );
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
@@ -1027,12 +1045,21 @@ fn a_batchnorm_model_trains_resumes_and_is_analysed_in_both_bn_modes() {
 fn cifar10_dir(name: &str, per_file: usize) -> PathBuf {
     let dir = tmp(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let files = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"];
+    let files = [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ];
     for (f, file) in files.iter().enumerate() {
         let mut bytes = Vec::new();
         for r in 0..per_file {
             bytes.push(((f * per_file + r) % 10) as u8);
-            bytes.extend((0..3072).map(|i| ((r * 31 + f * 17 + (i / 1024) * 50 + (i % 1024) * (r % 3 + 1)) % 256) as u8));
+            bytes.extend(
+                (0..3072).map(|i| ((r * 31 + f * 17 + (i / 1024) * 50 + (i % 1024) * (r % 3 + 1)) % 256) as u8),
+            );
         }
         std::fs::write(dir.join(file), bytes).unwrap();
     }
@@ -1049,7 +1076,8 @@ fn cifar_trains_augmented_and_resumes_bit_identically() {
     let data_dir = cifar10_dir("cifar", 4);
     let data = format!("cifar10:{}", data_dir.display());
     let (a, b) = (tmp("cifar-straight"), tmp("cifar-resumed"));
-    let base = ["train", "--data", &data, "--augment", "crop4,flip", "--batch-size", "4", "--eval-every", "3", "--quiet"];
+    let base =
+        ["train", "--data", &data, "--augment", "crop4,flip", "--batch-size", "4", "--eval-every", "3", "--quiet"];
     let (ok, _, err) = run(&[&base[..], &["--steps", "6", "--out", a.to_str().unwrap()]].concat());
     assert!(ok, "{err}");
     assert!(err.contains("per-channel normalisation from the 20 training images"), "{err}");
@@ -1067,12 +1095,16 @@ fn cifar_trains_augmented_and_resumes_bit_identically() {
     assert_eq!(wa, wb, "an augmented run resumed is not the run straight through");
     // without augmentation the weights differ: the augmentation did something
     let c = tmp("cifar-plain");
-    let (ok, _, err) = run(&["train", "--data", &data, "--batch-size", "4", "--steps", "6", "--quiet", "--out", c.to_str().unwrap()]);
+    let (ok, _, err) =
+        run(&["train", "--data", &data, "--batch-size", "4", "--steps", "6", "--quiet", "--out", c.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert_ne!(checkpoint::load(&c.join("final.safetensors")).unwrap().0, wa, "--augment changed nothing");
     let o = tmp("cifar-refused");
     let o = o.to_str().unwrap();
-    fails(&["train", "--data", &data, "--test-fraction", "0.1", "--out", o], &["--test-fraction does not apply", "official test split"]);
+    fails(
+        &["train", "--data", &data, "--test-fraction", "0.1", "--out", o],
+        &["--test-fraction does not apply", "official test split"],
+    );
     fails(&["train", "--data", &data, "--target", "coarse", "--out", o], &["--target does not apply"]);
     fails(&["train", "--data", "moons", "--augment", "flip", "--out", o], &["--augment does not apply"]);
     fails(&["train", "--data", "cifar10:/no/such/dir", "--out", o], &["/no/such/dir", "data_batch_1.bin"]);
@@ -1092,9 +1124,29 @@ fn compare_states_its_batchnorm_mode() {
         let dir = tmp(&format!("compare-bn-{mode}"));
         let d = dir.to_str().unwrap();
         let (ok, out, err) = run(&[
-            "compare", "--model", model, "--optimizers", "adam,adahessian", "--steps", "6", "--seeds", "1",
-            "--lr-factors", "1", "--batch-sizes", "32", "--depths", "", "--label-noise", "0",
-            "--diagonal-samples", "4", "--bn-mode", mode, "--out", d,
+            "compare",
+            "--model",
+            model,
+            "--optimizers",
+            "adam,adahessian",
+            "--steps",
+            "6",
+            "--seeds",
+            "1",
+            "--lr-factors",
+            "1",
+            "--batch-sizes",
+            "32",
+            "--depths",
+            "",
+            "--label-noise",
+            "0",
+            "--diagonal-samples",
+            "4",
+            "--bn-mode",
+            mode,
+            "--out",
+            d,
         ]);
         assert!(ok, "{err}");
         assert!(out.contains(&format!("BatchNorm in {mode} mode (--bn-mode)")), "{out}");
@@ -1113,11 +1165,27 @@ fn the_paper_recipe_expands_and_reports_the_papers_table() {
     gpu_or_skip!();
     let dir = tmp("recipe");
     let d = dir.to_str().unwrap();
-    fails(&["compare", "--recipe", "paper", "--data", "moons", "--out", d], &["--augment does not apply to --data moons"]);
+    fails(
+        &["compare", "--recipe", "paper", "--data", "moons", "--out", d],
+        &["--augment does not apply to --data moons"],
+    );
     fails(&["compare", "--recipe", "nosuch", "--out", d], &["--recipe nosuch", "paper"]);
     let (ok, out, err) = run(&[
-        "compare", "--recipe", "paper", "--data", "digits", "--model", "mlp:64-16-10:tanh", "--optimizers", "adam,adahessian",
-        "--steps", "4", "--diagonal-samples", "0", "--out", d,
+        "compare",
+        "--recipe",
+        "paper",
+        "--data",
+        "digits",
+        "--model",
+        "mlp:64-16-10:tanh",
+        "--optimizers",
+        "adam,adahessian",
+        "--steps",
+        "4",
+        "--diagonal-samples",
+        "0",
+        "--out",
+        d,
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("## The paper's table beside this run"), "{out}");
@@ -1134,8 +1202,20 @@ fn the_nonconvexity_map_matches_the_exact_hessian_at_the_weights() {
     gpu_or_skip!();
     let dir = tmp("nonconvexity");
     let d = dir.to_str().unwrap();
-    let (ok, _, err) =
-        run(&["train", "--data", "xor", "--samples", "64", "--model", "mlp:2-4-2:tanh", "--steps", "40", "--quiet", "--out", d]);
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        "xor",
+        "--samples",
+        "64",
+        "--model",
+        "mlp:2-4-2:tanh",
+        "--steps",
+        "40",
+        "--quiet",
+        "--out",
+        d,
+    ]);
     assert!(ok, "{err}");
     let npy = dir.join("H.npy");
     let (ok, _, err) = run(&["hessian", "--run", d, "--rows", "40", "--exact", "--out", npy.to_str().unwrap()]);
@@ -1146,8 +1226,19 @@ fn the_nonconvexity_map_matches_the_exact_hessian_at_the_weights() {
     let want = lo.abs() / hi.abs();
     let out_dir = dir.join("map");
     let (ok, out, err) = run(&[
-        "landscape", "--run", d, "--rows", "40", "--range", "-1:1:3", "--nonconvexity", "--nonconvexity-steps", "22",
-        "--json", "--out", out_dir.to_str().unwrap(),
+        "landscape",
+        "--run",
+        d,
+        "--rows",
+        "40",
+        "--range",
+        "-1:1:3",
+        "--nonconvexity",
+        "--nonconvexity-steps",
+        "22",
+        "--json",
+        "--out",
+        out_dir.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -1158,6 +1249,9 @@ fn the_nonconvexity_map_matches_the_exact_hessian_at_the_weights() {
     let grid = std::fs::read_to_string(out_dir.join("grid.csv")).unwrap();
     assert!(grid.starts_with("split,a,b,loss,accuracy,nonconvexity\n") && grid.lines().count() == 10, "{grid}");
     assert!(out_dir.join("nonconvexity_train.png").is_file());
-    fails(&["landscape", "--run", d, "--range", "-1:1:301", "--nonconvexity", "--out", out_dir.to_str().unwrap()], &["HVPs", "coarser grid"]);
+    fails(
+        &["landscape", "--run", d, "--range", "-1:1:301", "--nonconvexity", "--out", out_dir.to_str().unwrap()],
+        &["HVPs", "coarser grid"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -60,9 +60,16 @@ fn the_smallest_eigenvalue_matches_a_dense_eigen_solver() {
     assert!(lo < 0.0, "the test point should have negative curvature (λmin {lo})");
     let op = HessianOperator::new(gpu, &p.net, &p.data, None).unwrap();
     let top = block_on(curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-9, max_iter: 2000, seed: 1 })).unwrap();
-    let e = block_on(curvature::smallest_eigen(&op, top[0].value.abs(), PowerOptions { tol: 1e-12, max_iter: 20000, seed: 2 }))
-        .unwrap();
-    eprintln!("λmin: shifted power iteration {:.6e} ({} iterations), dense {lo:.6e}; |λ|max {dominant:.4e}", e.value, e.iterations);
+    let e = block_on(curvature::smallest_eigen(
+        &op,
+        top[0].value.abs(),
+        PowerOptions { tol: 1e-12, max_iter: 20000, seed: 2 },
+    ))
+    .unwrap();
+    eprintln!(
+        "λmin: shifted power iteration {:.6e} ({} iterations), dense {lo:.6e}; |λ|max {dominant:.4e}",
+        e.value, e.iterations
+    );
     assert!((e.value - lo).abs() <= 1e-3 * dominant, "λmin {} vs {lo}", e.value);
     let hv: Vec<f64> = (0..n).map(|i| (0..n).map(|j| h[i * n + j] * e.vector[j]).sum()).collect();
     let res: f64 = hv.iter().zip(&e.vector).map(|(a, b)| (a - e.value * b).powi(2)).sum::<f64>().sqrt();
@@ -71,7 +78,10 @@ fn the_smallest_eigenvalue_matches_a_dense_eigen_solver() {
     // Lanczos' extreme Ritz values: both ends of the spectrum, exact once the steps span it
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (l, u) = block_on(curvature::extreme_eigenvalues(&op, n, 3)).unwrap();
-    assert!((l - lo).abs() <= 1e-6 * dominant && (u - hi).abs() <= 1e-6 * dominant, "Lanczos ({l}, {u}) vs ({lo}, {hi})");
+    assert!(
+        (l - lo).abs() <= 1e-6 * dominant && (u - hi).abs() <= 1e-6 * dominant,
+        "Lanczos ({l}, {u}) vs ({lo}, {hi})"
+    );
     // with fewer steps they are bounds: λmin from above, λmax from below
     let (l, u) = block_on(curvature::extreme_eigenvalues(&op, 8, 3)).unwrap();
     assert!(l >= lo - 1e-9 * dominant && u <= hi + 1e-9 * dominant, "({l}, {u}) outside ({lo}, {hi})");

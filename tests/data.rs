@@ -234,9 +234,10 @@ fn cifar_binary_files_load_and_bad_ones_are_named() {
     let dir = std::env::temp_dir().join(format!("adahessian-cifar-{}", std::process::id()));
     let inner = dir.join("cifar-10-batches-bin");
     std::fs::create_dir_all(&inner).unwrap();
-    for (i, name) in ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
-        .iter()
-        .enumerate()
+    for (i, name) in
+        ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+            .iter()
+            .enumerate()
     {
         std::fs::write(inner.join(name), cifar_records(&[&[i as u8], &[(i + 5) as u8]])).unwrap();
     }

@@ -30,7 +30,10 @@ impl Run {
     fn reversals(&self, name: &str, axis: &str, within: usize) -> usize {
         let p = &self.paths[self.racer(name)];
         let c = |q: &(f32, f32)| if axis == "x" { q.0 } else { q.1 };
-        p[..(within + 1).min(p.len())].windows(3).filter(|w| (c(&w[1]) - c(&w[0])) * (c(&w[2]) - c(&w[1])) < 0.0).count()
+        p[..(within + 1).min(p.len())]
+            .windows(3)
+            .filter(|w| (c(&w[1]) - c(&w[0])) * (c(&w[2]) - c(&w[1])) < 0.0)
+            .count()
     }
 }
 
@@ -59,7 +62,8 @@ fn run(gpu: &adahessian_wgpu::gpu::Gpu, lesson: &Value) -> Run {
     let list: Vec<_> = names
         .iter()
         .map(|n| {
-            let lr = state.get(format!("lr_{n}")).and_then(Value::as_f64).map_or_else(|| page_lr(n).unwrap(), |v| v as f32);
+            let lr =
+                state.get(format!("lr_{n}")).and_then(Value::as_f64).map_or_else(|| page_lr(n).unwrap(), |v| v as f32);
             (n.clone(), page_racer(n, lr, hpow, clip && n == "adahessian").unwrap())
         })
         .collect();
@@ -218,7 +222,11 @@ fn run_pg(gpu: &adahessian_wgpu::gpu::Gpu, lesson: &Value, which: &str, at: &[us
     let s = &lesson["state"];
     let get = |k: &str| s.get(k).cloned().unwrap_or(Value::Null);
     let text = |k: &str, default: &str| get(k).as_str().unwrap_or(default).to_string();
-    let source = PlaneSource::Synthetic { name: s["dataset"].as_str().unwrap(), noise: s["noise"].as_f64().unwrap(), samples: 400 };
+    let source = PlaneSource::Synthetic {
+        name: s["dataset"].as_str().unwrap(),
+        noise: s["noise"].as_f64().unwrap(),
+        samples: 400,
+    };
     let data = PlaneData::load(source, s["testfrac"].as_f64().unwrap(), 7).unwrap();
     let arch = data
         .network_text(
@@ -247,7 +255,12 @@ fn run_pg(gpu: &adahessian_wgpu::gpu::Gpu, lesson: &Value, which: &str, at: &[us
             let l = adahessian_wgpu::block_on(net.evaluate(gpu, &bound)).unwrap();
             out.train_loss.insert(step, l.loss as f64);
             let op = HessianOperator::new(gpu, &net, &bound, None).unwrap();
-            let top = adahessian_wgpu::block_on(curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 })).unwrap();
+            let top = adahessian_wgpu::block_on(curvature::top_eigen(
+                &op,
+                1,
+                PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 },
+            ))
+            .unwrap();
             let (lo, _) = adahessian_wgpu::block_on(curvature::extreme_eigenvalues(&op, 30, step as u64)).unwrap();
             out.lambda_max.insert(step, top[0].value);
             out.lambda_min.insert(step, lo);
@@ -261,7 +274,13 @@ fn run_pg(gpu: &adahessian_wgpu::gpu::Gpu, lesson: &Value, which: &str, at: &[us
 }
 
 fn check_pg(runs: &HashMap<String, PgRun>, c: &Value) -> Result<(), String> {
-    let (kind, which) = c.as_object().unwrap().iter().find(|(_, v)| v.is_string()).map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).unwrap();
+    let (kind, which) = c
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, v)| v.is_string())
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .unwrap();
     let r = &runs[&which];
     let num = |k: &str| c[k].as_f64().unwrap();
     let at = |k: &str| c[k].as_u64().unwrap() as usize;
@@ -281,7 +300,11 @@ fn check_pg(runs: &HashMap<String, PgRun>, c: &Value) -> Result<(), String> {
         }
         other => return Err(format!("unknown claim {other}")),
     };
-    if ok { Ok(()) } else { Err(format!("network {which}: measured {value}")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("network {which}: measured {value}"))
+    }
 }
 
 #[test]

@@ -85,13 +85,21 @@ fn check(name: &str, spec: ModelSpec, rows: usize) {
         return;
     }
     let out = Command::new("python3").args(["-c", CHECK, dir.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{name}: PyTorch could not load or run model.py:\n{}\n{py}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{name}: PyTorch could not load or run model.py:\n{}\n{py}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let torch_out: Vec<f64> = report["outputs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(report["parameters"], report["declared"], "{name}");
     assert_eq!(report["parameters"].as_u64().unwrap() as usize, model.n_params, "{name}");
     let scale = torch_out.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    common::Tolerance { atol: 2e-5 * scale, rtol: 2e-4 }.check(&format!("{name}: eval outputs vs PyTorch"), &outputs, &torch_out);
+    common::Tolerance { atol: 2e-5 * scale, rtol: 2e-4 }.check(
+        &format!("{name}: eval outputs vs PyTorch"),
+        &outputs,
+        &torch_out,
+    );
     let want = report["train_loss"].as_f64().unwrap();
     common::Tolerance::F32_MODEL.check(&format!("{name}: train-mode loss vs PyTorch"), &[train_loss], &[want]);
     let _ = std::fs::remove_dir_all(&dir);
@@ -99,7 +107,12 @@ fn check(name: &str, spec: ModelSpec, rows: usize) {
 
 #[test]
 fn an_mlp_with_layernorm_and_batchnorm1d_matches_pytorch() {
-    check("mlp", ModelSpec::parse("input 6; linear(5); batchnorm1d; tanh; linear(7, bias=false); layernorm; gelu; linear(3)").unwrap(), 5);
+    check(
+        "mlp",
+        ModelSpec::parse("input 6; linear(5); batchnorm1d; tanh; linear(7, bias=false); layernorm; gelu; linear(3)")
+            .unwrap(),
+        5,
+    );
     check("mse", ModelSpec::parse("mlp:4-6-2:softplus:mse").unwrap(), 4);
 }
 
@@ -108,7 +121,11 @@ fn a_cnn_with_every_layer_kind_matches_pytorch() {
     let text = "input 2x9x9; conv2d(3, k=3, p=1); sigmoid; maxpool2d(2); conv2d(4, k=(3, 1), s=(2, 1), p=(1, 0), bias=false); \
                 batchnorm2d; relu; avgpool2d(2, 1); flatten; linear(5); layernorm; linear(3)";
     check("cnn", ModelSpec::parse(text).unwrap(), 3);
-    check("gap", ModelSpec::parse("input 3x5x5; conv2d(4, k=3); batchnorm2d; relu; globalavgpool; flatten; linear(2)").unwrap(), 2);
+    check(
+        "gap",
+        ModelSpec::parse("input 3x5x5; conv2d(4, k=3); batchnorm2d; relu; globalavgpool; flatten; linear(2)").unwrap(),
+        2,
+    );
 }
 
 #[test]

@@ -181,7 +181,11 @@ fn gpu_residual_models_match_the_reference_with_every_kernel_set_and_bn_mode() {
                 // symmetry on the GPU: ⟨u, H z⟩ = ⟨z, H u⟩
                 let hu = block_on(net.hvp(gpu, &batch, &u32_)).unwrap();
                 let (a, b) = (dot(&to_f64(&u32_), &to_f64(&hz)), dot(&z, &to_f64(&hu)));
-                Tolerance { atol: 1e-4, ..Tolerance::SYMMETRY }.check_pair(&format!("{label}: ⟨u, Hz⟩ vs ⟨z, Hu⟩"), a, b);
+                Tolerance { atol: 1e-4, ..Tolerance::SYMMETRY }.check_pair(
+                    &format!("{label}: ⟨u, Hz⟩ vs ⟨z, Hu⟩"),
+                    a,
+                    b,
+                );
             }
             gpu.check().unwrap();
         }
@@ -243,7 +247,12 @@ fn optimizer_steps_on_residual_networks_follow_the_f64_optimizer() {
     let gpu = gpu_or_skip!();
     let text = "input 2x4x4; conv2d(2, k=3, p=1); tanh; residual(shortcut=pad) { conv2d(4, k=3, s=2, p=1); tanh; \
                 conv2d(4, k=3, p=1) }; tanh; flatten; linear(5); residual { linear(5); tanh }; linear(3)";
-    for method in ["adam", "adahessian(lr=0.02)", "adahessian(lr=0.02, n_samples=2)", "adahessian(lr=0.02, n_samples=2, average_conv=false)"] {
+    for method in [
+        "adam",
+        "adahessian(lr=0.02)",
+        "adahessian(lr=0.02, n_samples=2)",
+        "adahessian(lr=0.02, n_samples=2, average_conv=false)",
+    ] {
         let p = common::problem(gpu, ModelSpec::parse(text).unwrap(), 5, 9);
         common::compare(gpu, &p, OptimizerConfig::parse(method).unwrap(), 3);
     }

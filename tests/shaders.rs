@@ -119,6 +119,11 @@ fn every_shader_file_is_compiled_and_every_kernel_is_distinct() {
     assert!(files.len() >= ShaderModule::ALL.len(), "only {} WGSL files found", files.len());
     let mut seen = std::collections::HashSet::new();
     for k in Kernel::ALL {
-        assert!(seen.insert((k.module(), k.entry_point())), "{k:?}: {:?}::{} is listed twice", k.module(), k.entry_point());
+        assert!(
+            seen.insert((k.module(), k.entry_point())),
+            "{k:?}: {:?}::{} is listed twice",
+            k.module(),
+            k.entry_point()
+        );
     }
 }

@@ -112,7 +112,8 @@ impl CompareCmd {
     }
 
     fn bn_mode(&self) -> Result<adahessian_wgpu::nn::BnMode> {
-        adahessian_wgpu::nn::BnMode::parse(&self.bn_mode).map_err(|e| anyhow::anyhow!("--bn-mode {}: {e}", self.bn_mode))
+        adahessian_wgpu::nn::BnMode::parse(&self.bn_mode)
+            .map_err(|e| anyhow::anyhow!("--bn-mode {}: {e}", self.bn_mode))
     }
 
     /// The main job: digits, MLP 64-64-10 tanh, Adam / AdaHessian / SGD, 8 epochs of 64, into
@@ -306,10 +307,9 @@ fn progress_display() -> impl FnMut(Progress<'_>) {
         Progress::Method { name, trainings, steps } => {
             (done, total, next_line, started, label) = (0, steps, 0, std::time::Instant::now(), name.to_string());
             bar = if std::io::stderr().is_terminal() {
-                let style = indicatif::ProgressStyle::with_template(
-                    "{msg:>12} {bar:30} {pos}/{len} steps [{elapsed} < {eta}]",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                let style =
+                    indicatif::ProgressStyle::with_template("{msg:>12} {bar:30} {pos}/{len} steps [{elapsed} < {eta}]")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
                 indicatif::ProgressBar::new(steps).with_style(style).with_message(name.to_string())
             } else {
                 eprintln!("{name}: {trainings} trainings, {steps} steps");

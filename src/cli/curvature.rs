@@ -7,7 +7,8 @@ use crate::LazyGpu;
 use adahessian_wgpu::checkpoint::{self, NamedTensor};
 use adahessian_wgpu::curvature::landscape::{self, Axis};
 use adahessian_wgpu::curvature::report::{
-    Cost, DenseResult, DensityResult, ExtremesResult, HessianReport, LandscapeReport, LandscapeSplit, TopEigenResult, TraceResult,
+    Cost, DenseResult, DensityResult, ExtremesResult, HessianReport, LandscapeReport, LandscapeSplit, TopEigenResult,
+    TraceResult,
 };
 use adahessian_wgpu::curvature::{self, HessianOperator, PowerOptions};
 use adahessian_wgpu::data::DeviceDataset;
@@ -276,7 +277,14 @@ pub fn hessian(lazy: &LazyGpu, cmd: &HessianCmd) -> Result<()> {
     let rows = cmd.source.rows.unwrap_or(256).min(ds.rows());
     let model = l.spec.resolve()?;
     let (mut top_k, mut trace) = (cmd.top_k, cmd.trace);
-    if top_k.is_none() && !trace && !cmd.density && !cmd.exact && !cmd.diagonal && !cmd.per_layer && !cmd.preconditioned && !cmd.extremes
+    if top_k.is_none()
+        && !trace
+        && !cmd.density
+        && !cmd.exact
+        && !cmd.diagonal
+        && !cmd.per_layer
+        && !cmd.preconditioned
+        && !cmd.extremes
     {
         (top_k, trace) = (Some(1), true);
     }
@@ -743,7 +751,8 @@ fn slice_split(
     busy.finish_and_clear();
     let (nonconvexity, nonconvexity_hvps) = if cmd.nonconvexity {
         let busy = setup::spinner(format!("{split}: |λmin/λmax| at every grid point…"));
-        let (map, hvps) = block_on(landscape::nonconvexity_grid(gpu, net, &bound, rows, plane, cmd.nonconvexity_steps))?;
+        let (map, hvps) =
+            block_on(landscape::nonconvexity_grid(gpu, net, &bound, rows, plane, cmd.nonconvexity_steps))?;
         busy.finish_and_clear();
         (Some(map), hvps)
     } else {

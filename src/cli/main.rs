@@ -489,7 +489,9 @@ fn main() {
         None => compare::run(&cli_gpu(&cli), &compare::CompareCmd::default_job(), true),
         Some(Command::Devices) => devices(&cli),
         Some(Command::Train(cmd)) => train_cmd(&cli, cmd, &argv),
-        Some(Command::Compare(cmd)) if cmd.recipe().is_some() => with_recipe(&argv).and_then(|cmd| compare::run(&cli_gpu(&cli), &cmd, false)),
+        Some(Command::Compare(cmd)) if cmd.recipe().is_some() => {
+            with_recipe(&argv).and_then(|cmd| compare::run(&cli_gpu(&cli), &cmd, false))
+        }
         Some(Command::Compare(cmd)) => compare::run(&cli_gpu(&cli), cmd, false),
         Some(Command::Bench(cmd)) => bench::run(&cli_gpu(&cli), cmd),
         Some(Command::Hessian(cmd)) => curvature::hessian(&cli_gpu(&cli), cmd),

@@ -114,10 +114,14 @@ pub fn line_chart(
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    adahessian_wgpu::files::replace_with(&png, |tmp| draw(BitMapBackend::new(tmp, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y))
-        .with_context(|| format!("drawing {}", png.display()))?;
-    adahessian_wgpu::files::replace_with(&svg, |tmp| draw(SVGBackend::new(tmp, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y))
-        .with_context(|| format!("drawing {}", svg.display()))?;
+    adahessian_wgpu::files::replace_with(&png, |tmp| {
+        draw(BitMapBackend::new(tmp, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y)
+    })
+    .with_context(|| format!("drawing {}", png.display()))?;
+    adahessian_wgpu::files::replace_with(&svg, |tmp| {
+        draw(SVGBackend::new(tmp, (800, 500)).into_drawing_area(), title, x_label, y_label, series, log_y)
+    })
+    .with_context(|| format!("drawing {}", svg.display()))?;
     Ok(())
 }
 
@@ -250,10 +254,14 @@ pub fn heatmap(stem: &Path, title: &str, a: &[f64], b: &[f64], z: &[f64], path: 
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    adahessian_wgpu::files::replace_with(&png, |tmp| draw_heatmap(BitMapBackend::new(tmp, (700, 620)).into_drawing_area(), title, a, b, z, path))
-        .with_context(|| format!("drawing {}", png.display()))?;
-    adahessian_wgpu::files::replace_with(&svg, |tmp| draw_heatmap(SVGBackend::new(tmp, (700, 620)).into_drawing_area(), title, a, b, z, path))
-        .with_context(|| format!("drawing {}", svg.display()))?;
+    adahessian_wgpu::files::replace_with(&png, |tmp| {
+        draw_heatmap(BitMapBackend::new(tmp, (700, 620)).into_drawing_area(), title, a, b, z, path)
+    })
+    .with_context(|| format!("drawing {}", png.display()))?;
+    adahessian_wgpu::files::replace_with(&svg, |tmp| {
+        draw_heatmap(SVGBackend::new(tmp, (700, 620)).into_drawing_area(), title, a, b, z, path)
+    })
+    .with_context(|| format!("drawing {}", svg.display()))?;
     Ok(())
 }
 
@@ -317,8 +325,12 @@ pub fn bar_chart(stem: &Path, title: &str, labels: &[String], series: &[(&str, V
     }
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    adahessian_wgpu::files::replace_with(&png, |tmp| draw_bars(BitMapBackend::new(tmp, (800, 500)).into_drawing_area(), title, labels, series))
-        .with_context(|| format!("drawing {}", png.display()))?;
-    adahessian_wgpu::files::replace_with(&svg, |tmp| draw_bars(SVGBackend::new(tmp, (800, 500)).into_drawing_area(), title, labels, series))
-        .with_context(|| format!("drawing {}", svg.display()))
+    adahessian_wgpu::files::replace_with(&png, |tmp| {
+        draw_bars(BitMapBackend::new(tmp, (800, 500)).into_drawing_area(), title, labels, series)
+    })
+    .with_context(|| format!("drawing {}", png.display()))?;
+    adahessian_wgpu::files::replace_with(&svg, |tmp| {
+        draw_bars(SVGBackend::new(tmp, (800, 500)).into_drawing_area(), title, labels, series)
+    })
+    .with_context(|| format!("drawing {}", svg.display()))
 }

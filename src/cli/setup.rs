@@ -141,12 +141,20 @@ impl DataArgs {
     fn refuse_flags_that_do_not_apply(&self) -> Result<()> {
         let csv = self.data.starts_with("csv:");
         let cifar = self.data.starts_with("cifar10:") || self.data.starts_with("cifar100:");
-        let images = cifar || matches!(self.data.as_str(), "digits" | "mnist10k") || self.data.starts_with("idx:") || self.data.starts_with("random:");
+        let images = cifar
+            || matches!(self.data.as_str(), "digits" | "mnist10k")
+            || self.data.starts_with("idx:")
+            || self.data.starts_with("random:");
         let synthetic = Synthetic::parse(&self.data).is_some();
         let random = self.data.starts_with("random:");
         let given = [
             ("--target", self.target.is_some(), csv || self.data.starts_with("cifar100:"), "csv:PATH and cifar100:DIR"),
-            ("--test-fraction", self.test_fraction.is_some(), !cifar, "data without an official test split (CIFAR keeps its own)"),
+            (
+                "--test-fraction",
+                self.test_fraction.is_some(),
+                !cifar,
+                "data without an official test split (CIFAR keeps its own)",
+            ),
             ("--augment", self.augment.is_some(), images, "image data"),
             ("--task", self.task.is_some(), csv, "csv:PATH"),
             ("--header", self.header.is_some(), csv, "csv:PATH"),
@@ -202,7 +210,10 @@ impl DataArgs {
             }
             "channel" => {
                 if train.shape.len() != 3 {
-                    bail!("--normalize channel needs images ([C, H, W] rows); this data has rows of shape {:?}", train.shape);
+                    bail!(
+                        "--normalize channel needs images ([C, H, W] rows); this data has rows of shape {:?}",
+                        train.shape
+                    );
                 }
                 let (mean, std) = data::cifar::channel_stats(&train);
                 data::cifar::normalize_channels(&mut train, &mean, &std);

@@ -145,7 +145,8 @@ fn measure_method(
         if c.has_setting("seed") {
             c.set("seed", &seed.to_string())?;
         }
-        let mut probe = DiagonalProbe { data: &train, samples: setup.diagonal_samples, bn_mode: setup.bn_mode, fit: None };
+        let mut probe =
+            DiagonalProbe { data: &train, samples: setup.diagonal_samples, bn_mode: setup.bn_mode, fit: None };
         let observer: &mut dyn Observer = if seed == 0 { &mut probe } else { &mut Quiet };
         let plan = b.plan(&setup.spec, c, seed, setup.batch);
         let o = session::train(b.gpu, &train, Some(&test), &plan, None, &mut Ticker { inner: observer, progress })?;

@@ -516,7 +516,10 @@ impl Comparison {
         );
         for m in &self.methods {
             let name = m.config.split('(').next().unwrap_or("");
-            let paper = PAPER_RESNET20_CIFAR10.iter().find(|(n, _)| *n == name).map_or("–".to_string(), |p| format!("{:.2}", p.1));
+            let paper = PAPER_RESNET20_CIFAR10
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("–".to_string(), |p| format!("{:.2}", p.1));
             let runs: Vec<f64> = m.seeds.iter().map(|r| r.test_accuracy).filter(|a| a.is_finite()).collect();
             let measured = if runs.is_empty() {
                 "–".to_string()

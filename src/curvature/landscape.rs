@@ -314,9 +314,8 @@ pub async fn nonconvexity_grid(
     let mut result = Ok(());
     'grid: for x in a.values() {
         for &y in &bv {
-            let theta: Vec<f32> = (0..n)
-                .map(|i| theta0[i] + x as f32 * d1[i] + d2.map_or(0.0, |d| y as f32 * d[i]))
-                .collect();
+            let theta: Vec<f32> =
+                (0..n).map(|i| theta0[i] + x as f32 * d1[i] + d2.map_or(0.0, |d| y as f32 * d[i])).collect();
             let step = async {
                 net.set_params(gpu, &theta)?;
                 let op = super::HessianOperator::new(gpu, net, data, Some(rows))?;

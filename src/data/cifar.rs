@@ -49,7 +49,13 @@ impl Cifar {
     fn files(self) -> (Vec<&'static str>, &'static str) {
         match self {
             Cifar::Ten => (
-                vec!["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"],
+                vec![
+                    "data_batch_1.bin",
+                    "data_batch_2.bin",
+                    "data_batch_3.bin",
+                    "data_batch_4.bin",
+                    "data_batch_5.bin",
+                ],
                 "test_batch.bin",
             ),
             Cifar::Hundred { .. } => (vec!["train.bin"], "test.bin"),

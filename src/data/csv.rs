@@ -187,7 +187,11 @@ pub fn parse_options(text: &str, what: &str, options: &Options<'_>) -> Result<Pa
                 continue;
             }
             let v: f64 = cell.parse().map_err(|_| {
-                Error::Data(format!("{what}, line {line}, column '{}': '{}' is not a number", shown(&header[c]), shown(cell)))
+                Error::Data(format!(
+                    "{what}, line {line}, column '{}': '{}' is not a number",
+                    shown(&header[c]),
+                    shown(cell)
+                ))
             })?;
             if !v.is_finite() {
                 return Err(Error::Data(format!(

@@ -79,7 +79,11 @@ impl DeviceDataset {
         Ok(DeviceDataset {
             data: storage_buffer(gpu, "streamed inputs (placeholder)", 1)?,
             targets: storage_buffer(gpu, "streamed targets (placeholder)", 1)?,
-            host: Some(Arc::new(HostRows { x: ds.x.clone(), targets: ds.targets.as_f32(), augment: ds.augment.clone() })),
+            host: Some(Arc::new(HostRows {
+                x: ds.x.clone(),
+                targets: ds.targets.as_f32(),
+                augment: ds.augment.clone(),
+            })),
             rows: ds.rows(),
             features: ds.features,
             target_width: ds.targets.width(),

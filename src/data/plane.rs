@@ -106,7 +106,14 @@ impl PlaneData {
     /// normalisation (`none`, `batchnorm`, `layernorm`) and `activation`, each summed with its
     /// input when `residual`, then the classifier; w is the first hidden width. A plain and a
     /// residual network of one depth have the same tensors (their first steps start alike).
-    pub fn network_text(&self, hidden: &str, activation: &str, depth: usize, residual: bool, norm: &str) -> Result<String> {
+    pub fn network_text(
+        &self,
+        hidden: &str,
+        activation: &str,
+        depth: usize,
+        residual: bool,
+        norm: &str,
+    ) -> Result<String> {
         let norm_layer = match norm {
             "none" | "" => None,
             "batchnorm" => Some("batchnorm1d"),

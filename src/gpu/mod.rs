@@ -244,9 +244,7 @@ pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
         "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
         "webgpu" | "browser" => Ok(wgpu::Backends::BROWSER_WEBGPU),
         "all" => Ok(wgpu::Backends::all()),
-        other => Err(Error::Config(format!(
-            "unknown backend '{other}'; use vulkan, metal, dx12, gl, webgpu or all"
-        ))),
+        other => Err(Error::Config(format!("unknown backend '{other}'; use vulkan, metal, dx12, gl, webgpu or all"))),
     }
 }
 

@@ -316,8 +316,8 @@ impl ArenaLayout {
             self.nodes.push(NodeOffsets { x, t, g, r, g2, r2 });
             self.values += n;
             self.tangents += n * usize::from(curvature && live);
-            self.cotangents += n
-                * (usize::from(live) + usize::from(r_own) + usize::from(fan_out) * (1 + usize::from(curvature)));
+            self.cotangents +=
+                n * (usize::from(live) + usize::from(r_own) + usize::from(fan_out) * (1 + usize::from(curvature)));
         }
     }
 

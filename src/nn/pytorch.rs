@@ -30,11 +30,12 @@ fn render(spec: &ModelSpec, model: &Resolved) -> std::result::Result<String, std
     // whether each node is a 4-D [N, C, H, W] tensor in PyTorch (else [N, F])
     let mut four_d = vec![false; model.nodes.len()];
     four_d[0] = spec.input.len() == 3;
-    let prefix_at = |off: usize| -> String {
-        model.params.iter().find(|p| p.offset == off).map_or(String::new(), |p| {
-            p.name.rsplit_once('.').map_or(p.name.clone(), |(prefix, _)| prefix.to_string())
-        })
-    };
+    let prefix_at =
+        |off: usize| -> String {
+            model.params.iter().find(|p| p.offset == off).map_or(String::new(), |p| {
+                p.name.rsplit_once('.').map_or(p.name.clone(), |(prefix, _)| prefix.to_string())
+            })
+        };
     let bias_of = |b_off: usize| if b_off >= model.n_params { ", bias=False" } else { "" };
     for layer in &model.layers {
         let (i, o) = (layer.input, layer.output);
@@ -64,11 +65,17 @@ fn render(spec: &ModelSpec, model: &Resolved) -> std::result::Result<String, std
                 (format!("self.get_submodule({name:?})({x})"), true)
             }
             LayerOp::MaxPool2d { geom: g } => (
-                format!("F.max_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))", g.k_h, g.k_w, g.stride_h, g.stride_w),
+                format!(
+                    "F.max_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))",
+                    g.k_h, g.k_w, g.stride_h, g.stride_w
+                ),
                 true,
             ),
             LayerOp::AvgPool2d { geom: g } => (
-                format!("F.avg_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))", g.k_h, g.k_w, g.stride_h, g.stride_w),
+                format!(
+                    "F.avg_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))",
+                    g.k_h, g.k_w, g.stride_h, g.stride_w
+                ),
                 true,
             ),
             LayerOp::Norm { kind, w_off, .. } => {
@@ -88,7 +95,11 @@ fn render(spec: &ModelSpec, model: &Resolved) -> std::result::Result<String, std
                     NormKind::Layer { .. } => {
                         let shape = model.param(&format!("{name}.weight")).map_or_else(Vec::new, |p| p.shape.clone());
                         let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-                        writeln!(init, "        _put(self, {name:?}, nn.LayerNorm([{}], eps={eps:e}))", dims.join(", "))?;
+                        writeln!(
+                            init,
+                            "        _put(self, {name:?}, nn.LayerNorm([{}], eps={eps:e}))",
+                            dims.join(", ")
+                        )?;
                         let input = if shape.len() == 1 { flat(four_d[i]) } else { x.clone() };
                         (format!("self.get_submodule({name:?})({input})"), shape.len() == 3)
                     }
@@ -115,8 +126,7 @@ fn render(spec: &ModelSpec, model: &Resolved) -> std::result::Result<String, std
         [c, h, w] => (c, h, w),
         _ => (model.nodes[0], 1, 1),
     };
-    let input_shape =
-        if spec.input.len() == 3 { format!("({c}, {h}, {w})") } else { format!("({},)", model.nodes[0]) };
+    let input_shape = if spec.input.len() == 3 { format!("({c}, {h}, {w})") } else { format!("({},)", model.nodes[0]) };
     let loss = match model.loss {
         Loss::CrossEntropy => "F.cross_entropy(output, target.reshape(-1).long())",
         Loss::Mse => "F.mse_loss(output, target.reshape(output.shape))",

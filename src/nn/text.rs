@@ -484,9 +484,8 @@ impl<'de> serde::Deserialize<'de> for UniqueKeys {
 }
 
 fn parse_json(text: &str) -> Result<Parsed> {
-    let v: serde_json::Value = serde_json::from_str::<UniqueKeys>(text)
-        .map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?
-        .0;
+    let v: serde_json::Value =
+        serde_json::from_str::<UniqueKeys>(text).map_err(|e| Error::Config(format!("model JSON is malformed: {e}")))?.0;
     if let Some(object) = v.as_object() {
         if let Some(k) = object.keys().find(|k| !["input", "layers", "loss", "names"].contains(&k.as_str())) {
             return Err(Error::Config(format!(

@@ -190,7 +190,8 @@ impl WebRace {
             let mut list = Vec::new();
             for (n, lr) in names.iter().zip(&lrs) {
                 // the clip is AdaHessian's (the lessons clip it alone)
-                let kind = crate::race::page_racer(n, *lr, hessian_power, grad_clip && *n == "adahessian").map_err(js_err)?;
+                let kind =
+                    crate::race::page_racer(n, *lr, hessian_power, grad_clip && *n == "adahessian").map_err(js_err)?;
                 list.push((n.to_string(), kind));
             }
             let race = Race::new(&gpu, kind, (x, y), &list).await.map_err(js_err)?;

@@ -228,7 +228,12 @@ impl PlaygroundState {
     }
 
     /// The landscape panel's plane through the weights.
-    async fn plane_directions(&self, gpu: &Gpu, theta: &[f32], directions: &str) -> crate::Result<(Vec<f32>, Vec<f32>)> {
+    async fn plane_directions(
+        &self,
+        gpu: &Gpu,
+        theta: &[f32],
+        directions: &str,
+    ) -> crate::Result<(Vec<f32>, Vec<f32>)> {
         let model = self.net.model();
         Ok(match directions {
             // the recent trajectory's principal plane, scaled so the path fills it

@@ -75,7 +75,11 @@ impl Tolerance {
     /// Panics unless `a` and `b` agree to atol + rtol·(|a| + |b|).
     pub fn check_pair(self, what: &str, a: f64, b: f64) {
         let bound = self.atol + self.rtol * (a.abs() + b.abs());
-        assert!(a.is_finite() && b.is_finite() && (a - b).abs() <= bound, "{what}: {a} vs {b} (|diff| {:.3e} > {bound:.1e})", (a - b).abs());
+        assert!(
+            a.is_finite() && b.is_finite() && (a - b).abs() <= bound,
+            "{what}: {a} vs {b} (|diff| {:.3e} > {bound:.1e})",
+            (a - b).abs()
+        );
     }
 
     /// Panics with the worst element when any is out of tolerance; prints the max error.
