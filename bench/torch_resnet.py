@@ -8,6 +8,7 @@ python3 bench/torch_resnet.py DEPTH BATCH STEPS [THREADS] [device]
 """
 import sys, time, statistics
 import torch
+from torch_runners import adam_runner, adahessian_runner
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -64,38 +65,6 @@ xs = [torch.randn(batch, 3, 32, 32, generator=g).to(dev) for _ in range(4)]
 ys = [torch.randint(0, 10, (batch,), generator=g).to(dev) for _ in range(4)]
 
 
-def adam_runner(model):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step(i):
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(xs[i % 4]), ys[i % 4]).backward()
-        opt.step()
-    return step
-
-
-def adahessian_runner(model):
-    params = list(model.parameters())
-    m = [torch.zeros_like(p) for p in params]
-    v = [torch.zeros_like(p) for p in params]
-    state = {"t": 0}
-
-    def step(i):
-        loss = F.cross_entropy(model(xs[i % 4]), ys[i % 4])
-        grads = torch.autograd.grad(loss, params, create_graph=True)
-        zs = [torch.randint_like(p, 2) * 2 - 1 for p in params]
-        hzs = torch.autograd.grad(grads, params, grad_outputs=zs)
-        state["t"] += 1
-        t = state["t"]
-        with torch.no_grad():
-            for p, gr, hz, mi, vi in zip(params, grads, hzs, m, v):
-                mi.mul_(0.9).add_(gr, alpha=0.1)
-                vi.mul_(0.999).addcmul_(hz.abs(), hz.abs(), value=0.001)
-                denom = (vi / (1 - 0.999 ** t)).sqrt().add_(1e-4)
-                p.addcdiv_(mi / (1 - 0.9 ** t), denom, value=-0.15)
-    return step
-
-
 def sync():
     if dev == "cuda":
         torch.cuda.synchronize()
@@ -106,7 +75,7 @@ results = {}
 for name, runner in [("adam", adam_runner), ("adahessian", adahessian_runner)]:
     torch.manual_seed(0)
     model = ResNet(depth).to(dev).train()
-    step = runner(model)
+    step = runner(model, xs, ys)
     for i in range(2):
         step(i)
     sync()
