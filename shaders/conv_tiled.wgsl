@@ -292,7 +292,7 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
 
 // Writes a_c (output channel co0 + c; its components columns j0..j0+3) into ∇θ (which = 0) or
 // H z (which = 1), column `taps` being the bias; or, when the reduction is split (`whole` false),
-// into that split's partial [c_out, taps + 1] in scratch.
+// into that split's partial [c_out, taps + 1] in scratch (the `side` binding).
 fn conv_store_param_row(which: u32, whole: bool, split: u32, co: u32, j0: u32, taps: u32, v: vec4<f32>) {
     if (co >= layer.c_out) { return; }
     let partial = select(layer.aux_off, layer.aux_r_off, which == 1u) + (split * layer.c_out + co) * (taps + 1u);
@@ -301,7 +301,7 @@ fn conv_store_param_row(which: u32, whole: bool, split: u32, co: u32, j0: u32, t
         if (j > taps) { return; }
         let value = select(select(select(v.w, v.z, l == 2u), v.y, l == 1u), v.x, l == 0u);
         if (!whole) {
-            work[partial + j] = value;
+            side[partial + j] = value;
             continue;
         }
         let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
@@ -337,8 +337,8 @@ fn conv_weight_reduce(idx: u32, r_op: bool) {
     var g = 0.0;
     var r = 0.0;
     for (var s = 0u; s < splits; s++) {
-        g += work[layer.aux_off + s * len + idx];
-        if (r_op) { r += work[layer.aux_r_off + s * len + idx]; }
+        g += side[layer.aux_off + s * len + idx];
+        if (r_op) { r += side[layer.aux_r_off + s * len + idx]; }
     }
     let co = idx / cols;
     let j = idx % cols;

@@ -19,7 +19,7 @@
 // LayerNorm feature spans every row, so layernorm_bwd_params / layernorm_rbwd_params sum them
 // over the rows, one invocation per feature.
 //
-// Saved per layer in the activation arena at aux_off (4 floats per group): μ, r (forward) and
+// Saved per layer in the activation arena at aux_off (the `side` binding; 4 floats per group): μ, r (forward) and
 // mean t, c (tangent), read by the backward kernels of the same step.
 // Running statistics (BatchNorm) live in `stats` at run_off: μ_run [C], then σ²_run [C]; the
 // forward updates them when batch.norm_mode is 1 (a training step):
@@ -83,7 +83,7 @@ fn saved_stats(g: u32) -> NormStats {
         let c = layer.c_in;
         return NormStats(stats[layer.run_off + g], inverseSqrt(stats[layer.run_off + c + g] + norm_eps()));
     }
-    return NormStats(work[layer.aux_off + 4u * g], work[layer.aux_off + 4u * g + 1u]);
+    return NormStats(side[layer.aux_off + 4u * g], side[layer.aux_off + 4u * g + 1u]);
 }
 
 @compute @workgroup_size(256)
@@ -109,8 +109,8 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         let var_b = group_sum4(t, vec4<f32>(dev, 0.0, 0.0, 0.0)).x / f32(m);
         s = NormStats(mu, inverseSqrt(var_b + norm_eps()));
         if (t == 0u) {
-            work[layer.aux_off + 4u * g] = mu;
-            work[layer.aux_off + 4u * g + 1u] = s.r;
+            side[layer.aux_off + 4u * g] = mu;
+            side[layer.aux_off + 4u * g + 1u] = s.r;
             if (layer.norm_kind == 0u && batch.norm_mode == NORM_UPDATE_RUNNING) {
                 let c = layer.c_in;
                 let mom = bitcast<f32>(layer.norm_momentum_bits);
@@ -156,8 +156,8 @@ fn norm_tangent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         c = tot.y / m;
     }
     if (t == 0u) {
-        work[layer.aux_off + 4u * g + 2u] = mean_t;
-        work[layer.aux_off + 4u * g + 3u] = c;
+        side[layer.aux_off + 4u * g + 2u] = mean_t;
+        side[layer.aux_off + 4u * g + 3u] = c;
     }
     for (var k = t; k < norm_m(); k += WORKGROUP) {
         let i = norm_at(g, k);
@@ -211,8 +211,8 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let t = lid.x;
     let m = f32(norm_m());
     let s = saved_stats(g);
-    let mean_t = work[layer.aux_off + 4u * g + 2u];
-    let c = work[layer.aux_off + 4u * g + 3u];
+    let mean_t = side[layer.aux_off + 4u * g + 2u];
+    let c = side[layer.aux_off + 4u * g + 3u];
     let fixed = norm_fixed();
     // (A, B, A', B'), then (Σ r_y, Σ (r_y x̂ + g_y t_x̂)) for BatchNorm's H z of β and γ
     var acc = vec4<f32>(0.0);
@@ -286,8 +286,8 @@ fn layernorm_rbwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     for (var n = 0u; n < batch.rows; n++) {
         let i = n * layer.n_in + d;
         let s = saved_stats(n);
-        let mean_t = work[layer.aux_off + 4u * n + 2u];
-        let c = work[layer.aux_off + 4u * n + 3u];
+        let mean_t = side[layer.aux_off + 4u * n + 2u];
+        let c = side[layer.aux_off + 4u * n + 3u];
         let xh = (work[layer.x_off + i] - s.mu) * s.r;
         let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
         let ry = work[layer.r_y_off + i];

@@ -1,7 +1,7 @@
 // 2-D pooling, NCHW, no padding, floor mode (PyTorch defaults), kernel (k_h, k_w), stride (s_h, s_w);
 // c_in = c_out. Global average pooling is avg-pooling with the whole plane as the window.
 // Max pooling (the argmax a, the first maximum in row-major window order, is saved by fwd as the
-// in-plane index h·w_in + w in aux[b, c, oh, ow]):
+// in-plane index h·w_in + w in aux[b, c, oh, ow], the `side` binding at aux_off):
 //   fwd      y = x[a],  tangent t_y = t_x[a],  bwd g_x[i] = Σ_{windows with a = i} g_y,  rbwd likewise with r_y
 // Average pooling (linear, so its R-ops are itself):
 //   fwd      y = mean_window x,  tangent t_y = mean_window t_x,  bwd g_x[i] = Σ_{windows ∋ i} g_y / (k_h k_w),  rbwd likewise
@@ -60,7 +60,7 @@ fn maxpool_forward(i: u32, tangent: bool) {
         }
     }
     work[layer.y_off + i] = best;
-    work[layer.aux_off + i] = f32(best_at);
+    side[layer.aux_off + i] = f32(best_at);
     if (tangent) { work[layer.t_y_off + i] = work[layer.t_x_off + o.bc * layer.h_in * layer.w_in + best_at]; }
 }
 
@@ -69,7 +69,7 @@ fn maxpool_tangent(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let i = item_index(gid, nwg);
     if (i >= pool_out_len()) { return; }
     let o = out_site(i);
-    let at = u32(work[layer.aux_off + i]);
+    let at = u32(side[layer.aux_off + i]);
     work[layer.t_y_off + i] = work[layer.t_x_off + o.bc * layer.h_in * layer.w_in + at];
 }
 
@@ -85,7 +85,7 @@ fn pool_gather(i: u32, max: bool, both: bool) -> vec2<f32> {
     for (var oh = rh.x; oh < rh.y; oh++) {
         for (var ow = rw.x; ow < rw.y; ow++) {
             let o = (p.bc * layer.h_out + oh) * layer.w_out + ow;
-            if (max && work[layer.aux_off + o] != at) { continue; }
+            if (max && side[layer.aux_off + o] != at) { continue; }
             acc.x += work[layer.g_y_off + o];
             if (both) { acc.y += work[layer.r_y_off + o]; }
         }
@@ -198,7 +198,7 @@ fn pool_tiling_backward(i: u32, max: bool, r_op: bool) {
     let base = o.bc * layer.h_in * layer.w_in;
     let g = work[layer.g_y_off + i];
     let r = select(0.0, work[layer.r_y_off + i], r_op);
-    let arg = select(0u, u32(work[layer.aux_off + i]), max);
+    let arg = select(0u, u32(side[layer.aux_off + i]), max);
     let area = f32(layer.k_h * layer.k_w);
     for (var kh = 0u; kh < layer.k_h; kh++) {
         for (var kw = 0u; kw < layer.k_w; kw++) {

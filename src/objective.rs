@@ -33,6 +33,8 @@ pub struct Arenas {
     pub(crate) work: wgpu::Buffer,
     pub(crate) stats: wgpu::Buffer,
     pub(crate) index: wgpu::Buffer,
+    /// a small buffer bound where a layer's `side` binding (scratch, a block input) is unused
+    pub(crate) unused: wgpu::Buffer,
 }
 
 /// Something an optimizer can step: parameters θ in [`Arenas`] and the passes at θ.

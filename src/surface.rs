@@ -205,6 +205,7 @@ impl Surface {
             work: storage_buffer(gpu, "surface work", 4)?,
             stats: storage_buffer(gpu, "surface stats", stat::LEN)?,
             index: storage_buffer(gpu, "surface index", 1)?,
+            unused: storage_buffer(gpu, "surface side (unused)", 4)?,
         };
         let (condition, angle) = match kind {
             SurfaceKind::Quadratic { condition, angle } => (condition as f32, angle as f32),
@@ -229,6 +230,7 @@ impl Surface {
                 arenas.r_theta.as_entire_binding(),
                 arenas.work.as_entire_binding(),
                 arenas.stats.as_entire_binding(),
+                arenas.unused.as_entire_binding(),
             ],
         );
         let staging = staging_buffer(gpu, "surface readback", 7 * 4);

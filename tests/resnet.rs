@@ -93,3 +93,52 @@ fn a_small_resnet_matches_the_f64_model_on_the_gpu_in_both_bn_modes() {
         }
     }
 }
+
+/// A batch whose activation arena is larger than one storage binding (128 MiB under WebGPU's
+/// default limits): each layer binds only its window of the arena, so the network builds, and in
+/// eval mode (rows independent) its loss, gradient and H·z are the row-weighted means of the
+/// same network's on chunks of the batch.
+#[test]
+fn an_arena_larger_than_one_binding_gives_the_chunked_results() {
+    let gpu = gpu_or_skip!();
+    let spec = parse_resnet("resnet:8", &[3, 32, 32], 10).unwrap().unwrap();
+    let model = spec.resolve().unwrap();
+    let arena = |net: &Network| {
+        let m = net.memory();
+        m.values + m.tangents + m.cotangents + m.scratch + m.padding
+    };
+    let chunk = 8;
+    let small = Network::new(gpu, &spec, NetworkOptions::new(chunk, 3)).unwrap();
+    let binding = gpu.limits().max_storage_buffer_binding_size;
+    let per_row = arena(&small) / chunk as u64;
+    let rows = ((binding / per_row) as usize + chunk).next_multiple_of(chunk);
+    let big = Network::new(gpu, &spec, NetworkOptions::new(rows, 3)).unwrap();
+    assert!(arena(&big) > binding, "{} bytes for {rows} rows", arena(&big));
+    assert_eq!(block_on(big.params(gpu)).unwrap(), block_on(small.params(gpu)).unwrap(), "one initialisation");
+    let ds = random_data(&model, rows, 4);
+    let (on_big, on_small) = (common::bind(gpu, &big, &ds), common::bind(gpu, &small, &ds));
+    let mut rng = adahessian_wgpu::probe::SplitMix64::new(8);
+    let z = uniform(&mut rng, model.n_params, -1.0, 1.0);
+    for net in [&big, &small] {
+        net.set_bn_mode(BnMode::Eval);
+    }
+    let all: Vec<u32> = (0..rows as u32).collect();
+    let batch = Batch { data: &on_big, indices: &all };
+    let (loss, g) = block_on(big.gradient(gpu, &batch)).unwrap();
+    let hz = block_on(big.hvp(gpu, &batch, &z)).unwrap();
+    let (mut want_loss, mut want_g, mut want_hz) = (0.0, vec![0.0; model.n_params], vec![0.0; model.n_params]);
+    for part in all.chunks(chunk) {
+        let batch = Batch { data: &on_small, indices: part };
+        let (l, gc) = block_on(small.gradient(gpu, &batch)).unwrap();
+        let hc = block_on(small.hvp(gpu, &batch, &z)).unwrap();
+        let w = part.len() as f64 / rows as f64;
+        want_loss += w * l as f64;
+        for (acc, v) in want_g.iter_mut().zip(&gc).chain(want_hz.iter_mut().zip(&hc)) {
+            *acc += w * *v as f64;
+        }
+    }
+    let tol = Tolerance::F32_MODEL;
+    tol.check("loss", &[loss], &[want_loss]);
+    tol.scaled_by(&want_g, 1e-4).check("gradient", &g, &want_g);
+    tol.scaled_by(&want_hz, 1e-4).check("H z", &hz, &want_hz);
+}

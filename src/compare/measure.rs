@@ -271,7 +271,7 @@ fn time_and_memory(b: &Bench<'_>, config: OptimizerConfig) -> Result<(f64, Memor
     let memory = Memory {
         params_and_grads: m.params + m.grads,
         state: opt.memory_bytes() + m.probe_and_hz,
-        activations: m.values + m.tangents + m.cotangents + m.scratch,
+        activations: m.values + m.tangents + m.cotangents + m.scratch + m.padding,
     };
     Ok((ms, memory))
 }

@@ -8,14 +8,20 @@ use wgpu::util::DeviceExt;
 /// A storage buffer of `len` f32 (or u32) elements, zero-initialised, readable back and writable
 /// from the host. Zero-length arenas get one element, since WebGPU forbids empty bindings.
 pub fn storage_buffer(gpu: &Gpu, label: &str, len: usize) -> Result<wgpu::Buffer> {
+    gpu.check_storage_size(label, (len.max(1) * 4) as u64)?;
+    Ok(windowed_storage_buffer(gpu, label, len))
+}
+
+/// [`storage_buffer`] for a buffer that is only ever bound in windows no larger than the binding
+/// limit (the activation arena): the caller has checked its size against the buffer limit.
+pub fn windowed_storage_buffer(gpu: &Gpu, label: &str, len: usize) -> wgpu::Buffer {
     let bytes = (len.max(1) * 4) as u64;
-    gpu.check_storage_size(label, bytes)?;
-    Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+    gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes,
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
-    }))
+    })
 }
 
 /// A uniform buffer holding `value`, writable later with `queue.write_buffer`.

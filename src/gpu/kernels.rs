@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 /// bind group serves all four kernels of a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BindLayout {
-    /// meta, batch, θ, z, ∇θ, Hz, work, stats (shaders/layer_bindings.wgsl)
+    /// meta, batch, θ, z, ∇θ, Hz, work, stats, side (shaders/layer_bindings.wgsl)
     Layer,
     /// slice, step, θ, ∇θ, z, Hz, curv, state, stats (shaders/optim_bindings.wgsl)
     Optim,
@@ -38,7 +38,7 @@ impl BindLayout {
     pub fn entries(self) -> &'static [Access] {
         use Access::*;
         match self {
-            BindLayout::Layer => &[Read, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
+            BindLayout::Layer => &[Read, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Optim => &[Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Gather => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
             BindLayout::Axpy => &[Uniform, ReadWrite, Read, Read, Read],

@@ -287,8 +287,15 @@ impl Gpu {
                 .map_err(|_| Error::NoAdapter { backends: format!("{backends:?}") })?,
         };
         let info = adapter.get_info();
-        // WebGPU's defaults unless asked otherwise (ADAHESSIAN_LIMITS=adapter)
-        let limits = if options.adapter_limits { adapter.limits() } else { wgpu::Limits::default() };
+        // WebGPU's defaults unless asked otherwise (ADAHESSIAN_LIMITS=adapter), but for the
+        // largest buffer: the activation arena is bound in windows of at most
+        // maxStorageBufferBindingSize each, so a buffer may be as large as the adapter allows
+        // (browsers grant the adapter's maxBufferSize when asked, as web/ does)
+        let limits = if options.adapter_limits {
+            adapter.limits()
+        } else {
+            wgpu::Limits { max_buffer_size: adapter.limits().max_buffer_size, ..wgpu::Limits::default() }
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("adahessian-wgpu"),
@@ -390,6 +397,22 @@ impl Gpu {
             list.clear();
             Err(Error::Gpu(first))
         }
+    }
+
+    /// Checks that a buffer of `bytes`, bound in windows of at most the binding limit, fits the
+    /// device's buffer limit.
+    pub fn check_buffer_size(&self, what: &str, bytes: u64) -> Result<()> {
+        let buffer = self.limits.max_buffer_size;
+        if bytes > buffer {
+            return Err(Error::LimitExceeded {
+                what: what.to_string(),
+                needed: bytes,
+                limit_name: "maxBufferSize",
+                limit: buffer,
+                fix: "use a smaller model or batch (this device's largest buffer is the adapter's own limit)",
+            });
+        }
+        Ok(())
     }
 
     /// Checks that a storage binding of `bytes` fits the device limits.

@@ -3,11 +3,11 @@
 //! nothing but, the first time a kernel is recorded on a device, its pipeline (the cache in
 //! `gpu::kernels` builds on first use); only `prepare` writes the batch's row indices and size before a submit.
 
-use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists};
+use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists, Window, SLOT_ALIGN};
 use super::{conv, dense, norm, pool, residual, LayerOp, ModelSpec, Resolved};
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
-use crate::gpu::buffers::{read_f32_with, staging_buffer};
+use crate::gpu::buffers::{read_f32_with, staging_buffer, windowed_storage_buffer};
 use crate::gpu::meta::{
     stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, NORM_BATCH_STATS, NORM_RUNNING_STATS, NORM_UPDATE_RUNNING,
 };
@@ -74,7 +74,8 @@ impl Objective for OnBatch<'_> {
 
 /// A data set attached to this network's activation arena (a gather bind group, built once).
 pub struct BoundData {
-    group: wgpu::BindGroup,
+    /// the gathers of the input rows and of the targets (each binds its own window of the arena)
+    groups: [wgpu::BindGroup; 2],
     /// Rows of the data set.
     pub rows: usize,
     /// A streamed data set: its host rows and the batch-sized buffers the gather reads
@@ -117,14 +118,24 @@ pub struct MemoryUse {
     /// Their cotangents, and the R-cotangents' region (shared by liveness, see
     /// `nn::plan::ArenaLayout`; it also holds the tangents only the tangent pass reads).
     pub cotangents: u64,
-    /// Targets, per-row loss terms and max-pooling's argmax of the batch.
+    /// Targets, per-row loss terms, max-pooling's argmax and the layers' backward scratch.
     pub scratch: u64,
+    /// The gaps that start every slot of the activation arena on a 256-byte boundary (so that a
+    /// layer can bind just its part of it).
+    pub padding: u64,
 }
 
 impl MemoryUse {
     /// Everything, in bytes.
     pub fn total(&self) -> u64 {
-        self.params + self.grads + self.probe_and_hz + self.values + self.tangents + self.cotangents + self.scratch
+        self.params
+            + self.grads
+            + self.probe_and_hz
+            + self.values
+            + self.tangents
+            + self.cotangents
+            + self.scratch
+            + self.padding
     }
 }
 
@@ -137,6 +148,19 @@ pub struct Evaluation {
     pub accuracy: f32,
     /// Rows evaluated.
     pub rows: usize,
+}
+
+/// A bind group entry for one window of the arena `work` (`unused`, a small stand-in, where the
+/// binding reaches nothing: two writable bindings of one buffer may not overlap).
+fn window_binding<'a>(work: &'a wgpu::Buffer, window: Option<Window>, unused: &'a wgpu::Buffer) -> wgpu::BindingResource<'a> {
+    match window {
+        Some(w) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: work,
+            offset: w.start as u64 * 4,
+            size: wgpu::BufferSize::new(w.len as u64 * 4),
+        }),
+        None => unused.as_entire_binding(),
+    }
 }
 
 /// Every layer's uniforms and dispatches, each from its op's own `plan`, with activations next
@@ -250,7 +274,9 @@ pub struct Network {
     pub(crate) arenas: Arenas,
     batch_meta: wgpu::Buffer,
     uniforms: UniformArena,
+    /// the gather's two metas (input rows, then targets) and their windows of the arena
     gather_slot: usize,
+    gather_windows: [Option<Window>; 2],
     groups: Vec<wgpu::BindGroup>,
     passes: PassLists,
     kernels: KernelSet,
@@ -262,8 +288,8 @@ pub struct Network {
     param_staging: wgpu::Buffer,
     /// where the output node's values start in the activation arena
     output_off: u32,
-    /// floats of the arena's values, own-slot tangents and cotangents (the layout's count)
-    arena_floats: [usize; 3],
+    /// floats of the arena's values, own-slot tangents, cotangents and padding (the layout's count)
+    arena_floats: [usize; 4],
     /// BatchNorm's statistics source for everything but training steps
     bn_mode: std::cell::Cell<BnMode>,
     /// training steps that updated the running statistics (PyTorch's `num_batches_tracked`)
@@ -313,36 +339,58 @@ impl Network {
         metas.push(loss_meta);
         let reduce_accumulate_group = metas.len();
         metas.push(LayerMeta { flags: FLAG_ACCUMULATE, ..loss_meta });
+        // the gather writes the input node and the targets, far apart: one meta (window) each
         let gather_slot = metas.len();
-        metas.push(LayerMeta { n_in: model.nodes[0] as u32, x_off: layout.nodes[0].x, ..loss_meta });
+        metas.push(LayerMeta { n_in: model.nodes[0] as u32, x_off: layout.nodes[0].x, ..Default::default() });
+        metas.push(LayerMeta {
+            target_width: loss_meta.target_width,
+            target_off: layout.target_off,
+            ..Default::default()
+        });
 
+        // each meta's windows of the arena (its offsets rebased to them): one binding holds what
+        // one layer reaches, not the whole arena
+        let windows: Vec<[Option<Window>; 2]> = metas
+            .iter_mut()
+            .enumerate()
+            .map(|(slot, meta)| {
+                let add = model.layers.get(slot).is_some_and(|l| matches!(l.op, LayerOp::Add { .. }));
+                layout.windows(meta, add)
+            })
+            .collect();
+        debug_assert!(
+            windows.iter().all(|w| match w {
+                [Some(a), Some(b)] => a.start + a.len <= b.start || b.start + b.len <= a.start,
+                _ => true,
+            }),
+            "a layer's work and side windows overlap"
+        );
         let len = layout.len;
         if len > u32::MAX as usize / 4 {
             return Err(Error::Shape(format!("the activation arena ({len} floats) is too large; lower max_batch")));
         }
+        let binding_limit = gpu.limits().max_storage_buffer_binding_size;
+        let widest = windows.iter().flatten().flatten().map(|w| w.len as u64 * 4).max().unwrap_or(0);
         let bytes = len as u64 * 4;
-        let limit = gpu.limits().max_storage_buffer_binding_size.min(gpu.limits().max_buffer_size);
-        // the arena grows about linearly with the batch: say which batch would fit
-        let fits = if bytes > limit && rows > 1 {
-            let per_row = bytes.div_ceil(rows as u64).max(1);
-            match limit / per_row {
-                0 => " (not even batch 1 fits this limit)".to_string(),
-                n => format!(" (about batch {n} would fit this limit: --batch-size {n})"),
-            }
-        } else {
-            String::new()
+        // the arena and its windows grow about linearly with the batch: say which batch would fit
+        let fits = |needed: u64, limit: u64| match (needed > limit && rows > 1, limit / needed.div_ceil(rows as u64).max(1)) {
+            (false, _) => String::new(),
+            (true, 0) => " (not even batch 1 fits this limit)".to_string(),
+            (true, n) => format!(" (about batch {n} would fit this limit: --batch-size {n})"),
         };
-        gpu.check_storage_size(&format!("the activation arena for batch {rows}{fits}"), bytes)?;
+        gpu.check_storage_size(&format!("one layer's part of the activation arena for batch {rows}{}", fits(widest, binding_limit)), widest)?;
+        gpu.check_buffer_size(&format!("the activation arena for batch {rows}{}", fits(bytes, gpu.limits().max_buffer_size)), bytes)?;
         let arenas = Arenas {
             // P values, then the bias sink of bias-free layers (zeros, never read back)
             theta: storage_buffer(gpu, "theta", model.n_params + model.bias_sink)?,
             g_theta: storage_buffer(gpu, "g_theta", model.n_params + model.bias_sink)?,
             z: storage_buffer(gpu, "z", if curvature { model.n_params + model.bias_sink } else { 1 })?,
             r_theta: storage_buffer(gpu, "r_theta (Hz)", if curvature { model.n_params + model.bias_sink } else { 1 })?,
-            work: storage_buffer(gpu, "work", len)?,
+            work: windowed_storage_buffer(gpu, "work", len),
             // the loss statistics, then BatchNorm's running statistics
             stats: storage_buffer(gpu, "stats", stat::LEN + model.running_len())?,
             index: storage_buffer(gpu, "batch indices", rows)?,
+            unused: storage_buffer(gpu, "unused side binding", SLOT_ALIGN)?,
         };
         let theta0 = spec.init_params(options.seed)?;
         gpu.queue.write_buffer(&arenas.theta, 0, bytemuck::cast_slice(&theta0));
@@ -356,6 +404,7 @@ impl Network {
         let a = &arenas;
         let groups = (0..gather_slot)
             .map(|slot| {
+                let [main, side] = windows[slot];
                 let resources = [
                     uniforms.binding(slot),
                     batch_meta.as_entire_binding(),
@@ -363,12 +412,14 @@ impl Network {
                     a.z.as_entire_binding(),
                     a.g_theta.as_entire_binding(),
                     a.r_theta.as_entire_binding(),
-                    a.work.as_entire_binding(),
+                    window_binding(&a.work, main, &a.unused),
                     a.stats.as_entire_binding(),
+                    window_binding(&a.work, side, &a.unused),
                 ];
                 bind_group(gpu, "layer", BindLayout::Layer, resources)
             })
             .collect();
+        let gather_windows = [windows[gather_slot][0], windows[gather_slot + 1][0]];
         let stats_staging = staging_buffer(gpu, "stats staging", (stat::LEN * 4) as u64);
         let param_staging = staging_buffer(gpu, "parameter staging", (model.n_params * 4) as u64);
         gpu.check()?;
@@ -380,6 +431,7 @@ impl Network {
             batch_meta,
             uniforms,
             gather_slot,
+            gather_windows,
             groups,
             passes,
             kernels,
@@ -389,7 +441,7 @@ impl Network {
             stats_staging,
             param_staging,
             output_off: out.x,
-            arena_floats: [layout.values, layout.tangents, layout.cotangents],
+            arena_floats: [layout.values, layout.tangents, layout.cotangents, layout.padding],
             bn_mode: Default::default(),
             batches_tracked: Default::default(),
         })
@@ -418,7 +470,7 @@ impl Network {
     /// GPU memory this network allocates, by role, in bytes (at its max_batch).
     pub fn memory(&self) -> MemoryUse {
         let p = self.model.n_params as u64 * 4;
-        let [values, tangents, cotangents] = self.arena_floats.map(|f| f as u64 * 4);
+        let [values, tangents, cotangents, padding] = self.arena_floats.map(|f| f as u64 * 4);
         MemoryUse {
             params: p,
             grads: p,
@@ -426,7 +478,8 @@ impl Network {
             values,
             tangents,
             cotangents,
-            scratch: self.arenas.work.size().saturating_sub(values + tangents + cotangents),
+            scratch: self.arenas.work.size().saturating_sub(values + tangents + cotangents + padding),
+            padding,
         }
     }
 
@@ -512,21 +565,23 @@ impl Network {
             Some(s) => (&s.data, &s.targets),
             None => (&data.data, &data.targets),
         };
-        let group = bind_group(
-            gpu,
-            "gather",
-            BindLayout::Gather,
-            [
-                self.uniforms.binding(self.gather_slot),
-                self.batch_meta.as_entire_binding(),
-                inputs.as_entire_binding(),
-                targets.as_entire_binding(),
-                self.arenas.index.as_entire_binding(),
-                self.arenas.work.as_entire_binding(),
-            ],
-        );
+        let groups = [0, 1].map(|i| {
+            bind_group(
+                gpu,
+                "gather",
+                BindLayout::Gather,
+                [
+                    self.uniforms.binding(self.gather_slot + i),
+                    self.batch_meta.as_entire_binding(),
+                    inputs.as_entire_binding(),
+                    targets.as_entire_binding(),
+                    self.arenas.index.as_entire_binding(),
+                    window_binding(&self.arenas.work, self.gather_windows[i], &self.arenas.unused),
+                ],
+            )
+        });
         gpu.check()?;
-        Ok(BoundData { group, rows: data.rows, stream })
+        Ok(BoundData { groups, rows: data.rows, stream })
     }
 
     /// Where BatchNorm takes its statistics from in `loss`, `gradient`, `hvp` and the curvature
@@ -622,8 +677,8 @@ impl Network {
     pub fn encode_gather(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, data: &BoundData, rows: u32) {
         let k = self.model.output_width();
         let target_width = self.model.loss.target_width(k) as u32;
-        dispatch(gpu, pass, Kernel::GatherRows, &data.group, rows * self.model.nodes[0] as u32);
-        dispatch(gpu, pass, Kernel::GatherTargets, &data.group, rows * target_width);
+        dispatch(gpu, pass, Kernel::GatherRows, &data.groups[0], rows * self.model.nodes[0] as u32);
+        dispatch(gpu, pass, Kernel::GatherTargets, &data.groups[1], rows * target_width);
     }
 
     /// Records one of the passes for a batch of `rows` (the tangent and R-backward passes record

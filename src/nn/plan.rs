@@ -156,6 +156,10 @@ pub(crate) struct NodeOffsets {
 ///   one kernel, and writes the tangents of nodes k+1 and k+2 while reading node k's. So these
 ///   nodes share one region where each sits clear of its two neighbours on each side, at the
 ///   lowest such offset (node 0's r keeps its own slot).
+///
+/// Every slot starts on a multiple of [`SLOT_ALIGN`] floats and none starts at 0 (offset 0 of
+/// a layer's uniforms means "unused"), so that each layer can bind just the slots it reaches
+/// ([`ArenaLayout::windows`]): the arena may then be larger than one storage binding.
 pub(crate) struct ArenaLayout {
     pub nodes: Vec<NodeOffsets>,
     pub target_off: u32,
@@ -170,6 +174,21 @@ pub(crate) struct ArenaLayout {
     pub values: usize,
     pub tangents: usize,
     pub cotangents: usize,
+    /// floats between slots (each starts on a multiple of [`SLOT_ALIGN`]) and the unused first slot
+    pub padding: usize,
+    /// every slot taken, (start, length) in floats, in order
+    regions: Vec<(usize, usize)>,
+}
+
+/// Slots start on a multiple of this many floats: 256 bytes, WebGPU's largest allowed
+/// `minStorageBufferOffsetAlignment`, so a binding may start at any slot.
+pub(crate) const SLOT_ALIGN: usize = 64;
+
+/// A range of the activation arena one binding of a layer's bind group covers, in floats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub start: usize,
+    pub len: usize,
 }
 
 /// Whether the R-backward pass reads node `i`'s tangent (see [`ArenaLayout`]): node 0, the
@@ -222,7 +241,11 @@ impl ArenaLayout {
             values: 0,
             tangents: 0,
             cotangents: 0,
+            padding: SLOT_ALIGN,
+            regions: Vec::new(),
         };
+        // offset 0 stays unused: a layer's uniforms leave the slots it does not use at 0
+        l.take(SLOT_ALIGN);
         // without curvature there are no tangents or R-cotangents: their offsets are never used
         // (the passes that would read them are empty)
         // the data (node 0) has no tangent, cotangent or R-cotangent when the first layer has
@@ -321,11 +344,47 @@ impl ArenaLayout {
         }
     }
 
-    /// `n` more floats; their offset.
+    /// A slot of `n` more floats; its offset.
     pub fn take(&mut self, n: usize) -> u32 {
-        let off = self.len;
-        self.len += n;
+        let off = self.len.next_multiple_of(SLOT_ALIGN);
+        self.padding += off - self.len;
+        self.len = off + n;
+        self.regions.push((off, n));
         off as u32
+    }
+
+    /// The windows of the arena that `meta`'s kernels reach through `work` and through `side`
+    /// (None: that binding reaches nothing), each from the start of the first slot its offsets
+    /// point into to the end of the last; and `meta` with its offsets rebased to count from
+    /// them. `pre_in_side`: the meta is a residual add's (its block input is read through `side`).
+    pub fn windows(&self, meta: &mut LayerMeta, pre_in_side: bool) -> [Option<Window>; 2] {
+        let mut spans: [Option<(usize, usize)>; 2] = [None, None];
+        meta.visit_arena_offsets(pre_in_side, |binding, off| {
+            if *off == 0 {
+                return;
+            }
+            let (start, len) = self.slot_of(*off as usize);
+            let span = &mut spans[binding as usize];
+            *span = Some(match *span {
+                None => (start, start + len),
+                Some((a, b)) => (a.min(start), b.max(start + len)),
+            });
+        });
+        let windows = spans.map(|s| s.map(|(a, b)| Window { start: a, len: (b - a).max(1) }));
+        meta.visit_arena_offsets(pre_in_side, |binding, off| {
+            if let (true, Some(w)) = (*off != 0, windows[binding as usize]) {
+                *off -= w.start as u32;
+            }
+        });
+        windows
+    }
+
+    /// The slot that offset `off` falls in (the last one starting at or before it).
+    fn slot_of(&self, off: usize) -> (usize, usize) {
+        let i = self.regions.partition_point(|&(start, _)| start <= off);
+        let (start, len) = self.regions[i.saturating_sub(1)];
+        debug_assert!(off < start + len.max(1), "offset {off} is past its slot ({start}, {len})");
+        (start, len)
     }
 
     /// A layer's uniforms with its input and output nodes' offsets filled in.
