@@ -65,6 +65,12 @@ pub enum Error {
         /// The optimizer step at which it was seen.
         step: u64,
     },
+    /// The training loop stopped because its observer asked it to (Ctrl-C on the command line).
+    #[error("interrupted (Ctrl-C or SIGTERM)")]
+    Interrupted {
+        /// The last step taken.
+        step: u64,
+    },
     /// wgpu reported an error (a bug in this library if it ever shows up).
     #[error("GPU error: {0}")]
     Gpu(String),

@@ -408,6 +408,11 @@ pub trait Observer {
     }
     /// After every step.
     fn stepped(&mut self, _step: u64) {}
+    /// After every step: whether to stop there. The loop then returns
+    /// [`Error::Interrupted`], leaving the run as its last checkpoint left it.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
     /// After every evaluation, with every metric so far (the last is new).
     fn evaluated(&mut self, _live: &Live<'_>, _metrics: &[Metric]) -> Result<()> {
         Ok(())
@@ -480,6 +485,9 @@ pub fn train(
         let report = crate::block_on(opt.step_with_loss(gpu, &net, &Batch { data: &train_data, indices: &indices }))?;
         step += 1;
         observer.stepped(step);
+        if observer.interrupted() {
+            return Err(Error::Interrupted { step });
+        }
         loss_sum += report.batch.loss as f64;
         loss_n += 1;
         let seconds = base_seconds + start.elapsed().as_secs_f64();

@@ -955,6 +955,60 @@ fn a_killed_run_resumes_bit_identically() {
     let _ = std::fs::remove_dir_all(&b);
 }
 
+/// Ctrl-C (SIGINT) stops `train` after its step with exit status 130: before the first
+/// checkpoint nothing is left (no staging directory, no run), afterwards a run that resumes.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_run_cleanly_and_leaves_it_resumable() {
+    gpu_or_skip!();
+    let parent = tmp("interrupted");
+    std::fs::create_dir_all(&parent).unwrap();
+    let out = parent.join("run");
+    let hidden = |parent: &Path| -> Vec<String> {
+        std::fs::read_dir(parent)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".run.new-") || n.starts_with(".run.old-"))
+            .collect()
+    };
+    let interrupt = |eval_every: &str, ready: &dyn Fn() -> bool| {
+        let mut child = bin()
+            .args(["train", "--data", "xor", "--samples", "256", "--batch-size", "16", "--epochs", "100000"])
+            .args(["--eval-every", eval_every, "--out", out.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // the run is under way (a state of the file system, not a timer)
+        while !ready() {
+            assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be interrupted");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let done = child.wait_with_output().unwrap();
+        (done.status.code(), String::from_utf8_lossy(&done.stderr).into_owned())
+    };
+    // before the first checkpoint: the staging directory exists, then nothing does
+    let staged = || !hidden(&parent).is_empty();
+    let (code, err) = interrupt("1000000", &staged);
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("interrupted") && err.contains("before its first checkpoint"), "{err}");
+    assert!(!out.exists() && hidden(&parent).is_empty(), "left behind: {:?}", hidden(&parent));
+    // after a checkpoint: the run stays and resumes
+    let (code, err) = interrupt("20", &|| out.join("checkpoint.safetensors").exists());
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("--resume") && err.contains("checkpoint of step"), "{err}");
+    assert!(hidden(&parent).is_empty(), "left behind: {:?}", hidden(&parent));
+    assert!(!out.join("final.safetensors").exists());
+    let state = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let last: u64 = state.lines().last().unwrap().split(',').next().unwrap().parse().unwrap();
+    let (ok, _, err) = run(&["train", "--resume", out.to_str().unwrap(), "--steps", &(last + 20).to_string()]);
+    assert!(ok, "{err}");
+    assert!(out.join("final.safetensors").exists());
+    let _ = std::fs::remove_dir_all(&parent);
+}
+
 /// A run written before AdaHessian's update_each had two rules used the one now called `fresh`:
 /// it resumes with that rule, not with the new default, and run.json says so.
 #[test]

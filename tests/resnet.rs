@@ -48,7 +48,17 @@ fn resnet20_has_the_cifar_resnets_architecture_names_and_init() {
     assert!(r110.param("layer3.17.bn2.weight").is_some());
     let mnist = parse_resnet("resnet:8:4", &[1, 28, 28], 10).unwrap().unwrap();
     assert_eq!(mnist.resolve().unwrap().param("conv1.weight").unwrap().shape, [4, 1, 3, 3]);
+    // PyHessian's comparison: the same network without BatchNorm (bias-free convs, the same names)
+    let nobn = parse_resnet("resnet:20:16:nobn", &[3, 32, 32], 10).unwrap().unwrap().resolve().unwrap();
+    assert!(nobn.running.is_empty() && nobn.param("bn1.weight").is_none());
+    assert_eq!(nobn.param("layer2.0.conv2.weight").unwrap().shape, [32, 32, 3, 3]);
+    assert_eq!(nobn.n_params, 269_722 - 2 * (16 + 3 * 2 * 16 + 3 * 2 * 32 + 3 * 2 * 64), "BatchNorm's γ, β are gone");
+    let neither = parse_resnet("resnet:20:16:noshort+nobn", &[3, 32, 32], 10).unwrap().unwrap().resolve().unwrap();
+    assert_eq!(neither.params, nobn.params);
+    assert!(neither.layers.len() < nobn.layers.len(), "no add layers");
     for (bad, says) in [
+        ("resnet:20:16:nobn+nobn", "twice"),
+        ("resnet:20:16:noshort+bn", "'bn' is not"),
         ("resnet21", "6n+2"),
         ("resnet:20:15", "even"),
         ("resnet:20:16:short", "noshort"),
@@ -64,7 +74,7 @@ fn resnet20_has_the_cifar_resnets_architecture_names_and_init() {
 #[test]
 fn a_small_resnet_matches_the_f64_model_on_the_gpu_in_both_bn_modes() {
     let gpu = gpu_or_skip!();
-    for text in ["resnet:8:4", "resnet:8:4:noshort"] {
+    for text in ["resnet:8:4", "resnet:8:4:noshort", "resnet:8:4:nobn"] {
         let spec = parse_resnet(text, &[3, 8, 8], 5).unwrap().unwrap();
         let model = spec.resolve().unwrap();
         let rows = 3;

@@ -4,6 +4,7 @@
 mod bench;
 mod compare;
 mod curvature;
+mod interrupt;
 mod plot;
 mod run;
 mod setup;
@@ -299,6 +300,9 @@ fn train_with(
             PathBuf::from(format!("runs/{}-{}-seed{seed}", data.name.replace([':', '/', ','], "_"), plan.config.name()))
         }
     };
+    // from before the run directory exists to the end of the loop, Ctrl-C asks the loop to stop
+    // after its step (`interrupt`) instead of ending the process mid-write
+    let _interrupt = interrupt::Guard::install();
     let dir = if resume_dir.is_some() { run::RunDir::resume(&out)? } else { run::RunDir::create(&out, cmd.force)? };
     let gpu = open_gpu(cli)?;
     if !cmd.quiet {
@@ -323,7 +327,8 @@ fn train_with(
             // an old run it was to replace stays as it was)
             if fresh && !dir.file("checkpoint.safetensors").exists() {
                 let kept = dir.abandon();
-                return Err(e.context(format!("the run failed before its first checkpoint; {kept}")));
+                let what = if interrupted(&e) { "was stopped" } else { "failed" };
+                return Err(e.context(format!("the run {what} before its first checkpoint; {kept}")));
             }
             return Err(e);
         }
@@ -508,8 +513,15 @@ fn main() {
             }
         }
         eprintln!("error: {line}");
-        std::process::exit(1);
+        // 128 + SIGINT, as a shell reports a process that Ctrl-C ended
+        std::process::exit(if interrupted(&e) { 130 } else { 1 });
     }
+}
+
+/// Whether `e` is a training loop stopped by Ctrl-C or SIGTERM (`interrupt`).
+fn interrupted(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| matches!(c.downcast_ref::<adahessian_wgpu::Error>(), Some(adahessian_wgpu::Error::Interrupted { .. })))
 }
 
 /// `compare --recipe NAME`: the command line again with the recipe's flags inserted right after

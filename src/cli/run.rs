@@ -292,6 +292,10 @@ impl Observer for CliObserver<'_> {
         self.bar.set_position(step);
     }
 
+    fn interrupted(&mut self) -> bool {
+        crate::interrupt::requested()
+    }
+
     fn evaluated(&mut self, live: &Live<'_>, metrics: &[Metric]) -> LibResult<()> {
         let (m, score) = (&metrics[metrics.len() - 1], self.plan.score.column());
         if self.interactive {
@@ -362,8 +366,22 @@ pub fn train(
     bar.set_position(resume.as_ref().map_or(0, |r| r.0.step));
     let resumed_at = resume.as_ref().map(|r| r.0.step);
     let mut observer = CliObserver { plan, dir, quiet, interactive, bar, last_checkpoint: resumed_at };
+    // Ctrl-C stops the loop after its step (the caller holds an `interrupt::Guard`), leaving the
+    // run as any error does
     let outcome = match session::train(gpu, &data.train, data.test.as_ref(), plan, resume, &mut observer) {
         Ok(o) => o,
+        Err(Error::Interrupted { step }) => {
+            observer.bar.abandon();
+            let kept = match (dir, observer.last_checkpoint) {
+                (Some(dir), Some(at)) => format!(
+                    "stopped after step {step}; {} keeps its checkpoint of step {at}, which `adahessian train --resume {}` continues from",
+                    dir.target().display(),
+                    dir.target().display()
+                ),
+                _ => format!("stopped after step {step}, before the run's first checkpoint"),
+            };
+            return Err(anyhow::Error::new(Error::Interrupted { step }).context(kept));
+        }
         Err(Error::NonFinite { value, step, .. }) => {
             let kept = match (dir, observer.last_checkpoint) {
                 (Some(_), Some(at)) => format!("the last good checkpoint (step {at}) is kept"),

@@ -152,6 +152,29 @@ impl Naming {
 /// shortcut; global average pooling and a linear layer. Convolutions have no bias (BatchNorm
 /// follows each). `shortcuts = false` drops every shortcut (Li et al.'s "noshort" networks).
 pub fn resnet_cifar(depth: usize, width: usize, shortcuts: bool, input: &[usize], classes: usize) -> Result<ModelSpec> {
+    resnet_cifar_with(depth, width, ResNetVariant { shortcuts, batch_norm: true }, input, classes)
+}
+
+/// Which parts of He et al.'s CIFAR ResNet a preset keeps: the two comparisons of the curvature
+/// literature drop one each (Li et al. 2018: the shortcuts; PyHessian: BatchNorm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResNetVariant {
+    /// The blocks' shortcuts (`:noshort` drops them: a plain deep CNN).
+    pub shortcuts: bool,
+    /// BatchNorm after every conv (`:nobn` drops it; the convs stay bias-free, nothing else
+    /// changes).
+    pub batch_norm: bool,
+}
+
+/// [`resnet_cifar`] with or without its shortcuts and BatchNorm layers.
+pub fn resnet_cifar_with(
+    depth: usize,
+    width: usize,
+    variant: ResNetVariant,
+    input: &[usize],
+    classes: usize,
+) -> Result<ModelSpec> {
+    let ResNetVariant { shortcuts, batch_norm } = variant;
     if depth < 8 || (depth - 2) % 6 != 0 {
         return Err(Error::Config(format!(
             "a CIFAR ResNet has depth 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), not {depth}"
@@ -170,18 +193,18 @@ pub fn resnet_cifar(depth: usize, width: usize, shortcuts: bool, input: &[usize]
     let n = (depth - 2) / 6;
     let conv =
         |out, stride| Layer::Conv2d { out, kernel: (3, 3), stride: (stride, stride), padding: (1, 1), bias: false };
-    let mut layers = vec![conv(width, 1), Layer::BatchNorm2d, Layer::Activation(Activation::Relu)];
+    let bn = || batch_norm.then_some(Layer::BatchNorm2d);
+    let mut layers: Vec<Layer> =
+        [Some(conv(width, 1)), bn(), Some(Layer::Activation(Activation::Relu))].into_iter().flatten().collect();
     for stage in 0..3 {
         let w = width << stage;
         for i in 0..n {
             let stride = if stage > 0 && i == 0 { 2 } else { 1 };
-            let body = [
-                conv(w, stride),
-                Layer::BatchNorm2d,
-                Layer::Activation(Activation::Relu),
-                conv(w, 1),
-                Layer::BatchNorm2d,
-            ];
+            let body: Vec<Layer> =
+                [Some(conv(w, stride)), bn(), Some(Layer::Activation(Activation::Relu)), Some(conv(w, 1)), bn()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
             if shortcuts {
                 let shortcut = if stride > 1 { Shortcut::Pad } else { Shortcut::Identity };
                 layers.push(Layer::Residual(shortcut));
@@ -199,8 +222,9 @@ pub fn resnet_cifar(depth: usize, width: usize, shortcuts: bool, input: &[usize]
     Ok(spec)
 }
 
-/// `resnet20`, `resnet:DEPTH`, `resnet:DEPTH:WIDTH` or `resnet:DEPTH:WIDTH:noshort` (width 16 by
-/// default) for images of `input` shape and `classes` classes; None when `text` is not one.
+/// `resnet20`, `resnet:DEPTH`, `resnet:DEPTH:WIDTH`, `resnet:DEPTH:WIDTH:noshort`,
+/// `resnet:DEPTH:WIDTH:nobn` or `resnet:DEPTH:WIDTH:noshort+nobn` (width 16 by default) for images
+/// of `input` shape and `classes` classes; None when `text` is not one.
 pub fn parse_resnet(text: &str, input: &[usize], classes: usize) -> Option<Result<ModelSpec>> {
     let text = text.trim().to_ascii_lowercase();
     let rest = text.strip_prefix("resnet:").map(str::to_string).or_else(|| {
@@ -218,21 +242,28 @@ pub fn parse_resnet(text: &str, input: &[usize], classes: usize) -> Option<Resul
             Some(w) => number("width", w)?,
             None => 16,
         };
-        let shortcuts = match parts.get(2) {
-            None => true,
-            Some(&"noshort") => false,
-            Some(other) => {
-                return Err(Error::Config(format!(
-                    "resnet:{rest}: '{other}' is not 'noshort' (resnet:DEPTH:WIDTH:noshort)"
-                )))
+        let mut variant = ResNetVariant { shortcuts: true, batch_norm: true };
+        for flag in parts.get(2).map_or(Vec::new(), |f| f.split('+').collect()) {
+            match flag {
+                "noshort" if variant.shortcuts => variant.shortcuts = false,
+                "nobn" if variant.batch_norm => variant.batch_norm = false,
+                "noshort" | "nobn" => {
+                    return Err(Error::Config(format!("resnet:{rest}: '{flag}' is given twice")));
+                }
+                other => {
+                    return Err(Error::Config(format!(
+                        "resnet:{rest}: '{other}' is not 'noshort' or 'nobn' (resnet:DEPTH:WIDTH:noshort, \
+                         resnet:DEPTH:WIDTH:nobn or resnet:DEPTH:WIDTH:noshort+nobn)"
+                    )))
+                }
             }
-        };
+        }
         if parts.len() > 3 {
             return Err(Error::Config(format!(
-                "resnet:{rest}: use resnet:DEPTH, resnet:DEPTH:WIDTH or resnet:DEPTH:WIDTH:noshort"
+                "resnet:{rest}: use resnet:DEPTH, resnet:DEPTH:WIDTH or resnet:DEPTH:WIDTH:noshort (or :nobn, :noshort+nobn)"
             )));
         }
-        resnet_cifar(depth, width, shortcuts, input, classes)
+        resnet_cifar_with(depth, width, variant, input, classes)
     })();
     Some(parsed)
 }
@@ -704,7 +735,8 @@ fn rename_resnet_cifar(
     let refuse = |why: &str| {
         Error::Shape(format!(
             "names resnet_cifar: {why}; the CIFAR ResNet names need a conv + BatchNorm stem, blocks of conv, BatchNorm, \
-             conv, BatchNorm, and one linear layer at the end"
+             conv, BatchNorm (or, with no BatchNorm anywhere, a conv stem and blocks of two convs), and one linear layer \
+             at the end"
         ))
     };
     // the parameterised layers, in order, with the offset of their first tensor
@@ -719,25 +751,34 @@ fn rename_resnet_cifar(
         .collect();
     let is_conv = |op: &LayerOp| matches!(op, LayerOp::Conv2d { .. });
     let is_bn = |op: &LayerOp| matches!(op, LayerOp::Norm { kind: norm::NormKind::Batch { .. }, .. });
-    if ops.len() < 3 || !is_conv(ops[0].0) || !is_bn(ops[1].0) || !matches!(ops[ops.len() - 1].0, LayerOp::Dense { .. })
-    {
+    // without any BatchNorm (`resnet:...:nobn`) the stem is a conv and the blocks conv, conv
+    let with_bn = ops.iter().any(|(op, _)| is_bn(op));
+    let (stem, block_names): (usize, &[&str]) =
+        if with_bn { (2, &["conv1", "bn1", "conv2", "bn2"]) } else { (1, &["conv1", "conv2"]) };
+    let kinds_match = |ops: &[(&LayerOp, usize)]| {
+        ops.iter().enumerate().all(|(i, (op, _))| if with_bn && i % 2 == 1 { is_bn(op) } else { is_conv(op) })
+    };
+    if ops.len() < stem + 1 || !kinds_match(&ops[..stem]) || !matches!(ops[ops.len() - 1].0, LayerOp::Dense { .. }) {
         return Err(refuse("the layers do not start with conv, BatchNorm and end with linear"));
     }
-    let blocks = &ops[2..ops.len() - 1];
-    if blocks.len() % 4 != 0 {
+    let blocks = &ops[stem..ops.len() - 1];
+    if blocks.len() % block_names.len() != 0 {
         return Err(refuse("the blocks are not groups of four"));
     }
-    let mut names: Vec<(usize, String)> = vec![(ops[0].1, "conv1".into()), (ops[1].1, "bn1".into())];
+    let mut names: Vec<(usize, String)> = vec![(ops[0].1, "conv1".into())];
+    if with_bn {
+        names.push((ops[1].1, "bn1".into()));
+    }
     let (mut stage, mut index) = (1usize, 0usize);
-    for (b, block) in blocks.chunks(4).enumerate() {
-        if !(is_conv(block[0].0) && is_bn(block[1].0) && is_conv(block[2].0) && is_bn(block[3].0)) {
+    for (b, block) in blocks.chunks(block_names.len()).enumerate() {
+        if !kinds_match(block) {
             return Err(refuse(&format!("block {b} is not conv, BatchNorm, conv, BatchNorm")));
         }
         if b > 0 && matches!(block[0].0, LayerOp::Conv2d { geom, .. } if geom.stride_h > 1) {
             stage += 1;
             index = 0;
         }
-        for (op, name) in block.iter().zip(["conv1", "bn1", "conv2", "bn2"]) {
+        for (op, name) in block.iter().zip(block_names) {
             names.push((op.1, format!("layer{stage}.{index}.{name}")));
         }
         index += 1;

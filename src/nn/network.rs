@@ -152,7 +152,11 @@ pub struct Evaluation {
 
 /// A bind group entry for one window of the arena `work` (`unused`, a small stand-in, where the
 /// binding reaches nothing: two writable bindings of one buffer may not overlap).
-fn window_binding<'a>(work: &'a wgpu::Buffer, window: Option<Window>, unused: &'a wgpu::Buffer) -> wgpu::BindingResource<'a> {
+fn window_binding<'a>(
+    work: &'a wgpu::Buffer,
+    window: Option<Window>,
+    unused: &'a wgpu::Buffer,
+) -> wgpu::BindingResource<'a> {
     match window {
         Some(w) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: work,
@@ -373,13 +377,20 @@ impl Network {
         let widest = windows.iter().flatten().flatten().map(|w| w.len as u64 * 4).max().unwrap_or(0);
         let bytes = len as u64 * 4;
         // the arena and its windows grow about linearly with the batch: say which batch would fit
-        let fits = |needed: u64, limit: u64| match (needed > limit && rows > 1, limit / needed.div_ceil(rows as u64).max(1)) {
-            (false, _) => String::new(),
-            (true, 0) => " (not even batch 1 fits this limit)".to_string(),
-            (true, n) => format!(" (about batch {n} would fit this limit: --batch-size {n})"),
-        };
-        gpu.check_storage_size(&format!("one layer's part of the activation arena for batch {rows}{}", fits(widest, binding_limit)), widest)?;
-        gpu.check_buffer_size(&format!("the activation arena for batch {rows}{}", fits(bytes, gpu.limits().max_buffer_size)), bytes)?;
+        let fits =
+            |needed: u64, limit: u64| match (needed > limit && rows > 1, limit / needed.div_ceil(rows as u64).max(1)) {
+                (false, _) => String::new(),
+                (true, 0) => " (not even batch 1 fits this limit)".to_string(),
+                (true, n) => format!(" (about batch {n} would fit this limit: --batch-size {n})"),
+            };
+        gpu.check_storage_size(
+            &format!("one layer's part of the activation arena for batch {rows}{}", fits(widest, binding_limit)),
+            widest,
+        )?;
+        gpu.check_buffer_size(
+            &format!("the activation arena for batch {rows}{}", fits(bytes, gpu.limits().max_buffer_size)),
+            bytes,
+        )?;
         let arenas = Arenas {
             // P values, then the bias sink of bias-free layers (zeros, never read back)
             theta: storage_buffer(gpu, "theta", model.n_params + model.bias_sink)?,

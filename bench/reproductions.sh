@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The two comparisons of issue 21 item 4, on data that ships with the binary (MNIST 10k), as
+# real runs anyone can repeat; REPRODUCTIONS.md holds what they gave. Each step prints its
+# wall time; the log goes to bench/results/.
+#   Li et al. 2018: the loss landscape of a ResNet with and without its shortcuts, after the same
+#     training (2-D filter-normalised slices and the |lambda_min/lambda_max| map).
+#   PyHessian (Yao et al. 2020): the Hessian's top eigenvalues, trace and spectral density of the
+#     same ResNet with and without BatchNorm, in both BatchNorm modes.
+# Usage: bench/reproductions.sh [DEPTH] [WIDTH] [STEPS] [OUT]   (default 20 4 150 repro)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+depth=${1:-20}
+width=${2:-4}
+steps=${3:-150}
+out=${4:-repro}
+log=bench/results/$(date +%F)-reproductions.log
+cargo build --release -q
+bin=./target/release/adahessian
+mkdir -p "$out"
+timed() {
+  local start=$SECONDS
+  echo "\$ $*"
+  "$@"
+  echo "(took $((SECONDS - start)) s)"
+}
+{
+  echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD) $(nproc) cores; resnet:$depth:$width, $steps steps"
+  $bin devices | head -2
+  for variant in "" ":noshort" ":nobn"; do
+    name="resnet${depth}w${width}${variant//:/-}"
+    timed $bin train --data mnist10k --model "resnet:$depth:$width$variant" --optimizer sgd --lr 0.05 \
+      --momentum 0.9 --batch-size 32 --steps "$steps" --eval-every "$steps" --seed 1 --out "$out/$name" --force
+  done
+  for variant in "" "-noshort"; do
+    run="$out/resnet${depth}w${width}$variant"
+    echo "## Li et al.: landscape of $run"
+    timed $bin landscape --run "$run" --range -1:1:21 --rows 256 --bn-mode eval --out "$run/landscape" --force
+    timed $bin landscape --run "$run" --range -1:1:9 --rows 256 --bn-mode eval --nonconvexity \
+      --out "$run/nonconvexity" --force
+  done
+  for variant in "" "-nobn"; do
+    run="$out/resnet${depth}w${width}$variant"
+    modes="train eval"
+    [ "$variant" = "-nobn" ] && modes=train
+    for mode in $modes; do
+      echo "## PyHessian: spectrum of $run, BatchNorm $mode mode"
+      mode_flag=(--bn-mode "$mode")
+      [ "$variant" = "-nobn" ] && mode_flag=()
+      timed $bin hessian --run "$run" --rows 256 "${mode_flag[@]}" --top-k 3 --trace --density \
+        --out-dir "$run/hessian-$mode" --force
+    done
+  done
+} 2>&1 | tee "$log"
