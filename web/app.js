@@ -66,7 +66,7 @@ function racerStatus(name, loss) {
   return unbounded() && last !== undefined && last < 0 ? 'escaped (f → −∞)' : 'diverged';
 }
 const $ = (id) => document.getElementById(id);
-const demo = (window.demo = { ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [], lesson: null }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null, timings: {} });
+const demo = (window.demo = { hover: (id, px, py) => (hovers[id] ? hovers[id](px, py) : null), ready: false, errors: [], race: { steps: 0, losses: {} }, pg: { steps: 0, a: [], b: [], lesson: null }, landscapeDone: false, curvatureDone: false, lessons: [], lesson: null, timings: {} });
 
 // ---- state in the URL ----------------------------------------------------------------------
 const state = {
@@ -136,6 +136,53 @@ function paintField(canvas, values, nx, ny, log) {
     img.data[o] = c[0]; img.data[o + 1] = c[1]; img.data[o + 2] = c[2]; img.data[o + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
+}
+
+// ---- hover read-outs: each chart says what is under the cursor ------------------------------
+// A chart's draw function registers, per canvas, a function from the cursor's canvas pixel to a
+// line of text (null: nothing there); one tooltip element shows it. demo.hover(id, px, py) is the
+// same read-out for the tests.
+const hovers = {};
+function lineHover(x0, x1, xOf, xName, series, fmt = (v) => v.toPrecision(3)) {
+  // series: [{ name, pts: [[x, y], ...] }]; the nearest point of each in x
+  return (px) => {
+    if (px < x0 - 4 || px > x1 + 4) return null;
+    const x = xOf(Math.min(x1, Math.max(x0, px)));
+    let at = null;
+    const parts = [];
+    for (const s of series) {
+      if (!s.pts.length) continue;
+      let best = s.pts[0];
+      for (const p of s.pts) if (Math.abs(p[0] - x) < Math.abs(best[0] - x)) best = p;
+      if (at === null) at = best[0];
+      parts.push(`${s.name} ${fmt(best[1])}`);
+    }
+    return parts.length ? `${xName} ${Number.isInteger(at) ? at : at.toPrecision(4)}: ${parts.join(' · ')}` : null;
+  };
+}
+// a field painted by paintField over a ∈ [−1, 1] (x) and b ∈ [−1, 1] (y, upwards)
+function gridHover(c, values, n, what) {
+  return (px, py) => {
+    const i = Math.min(n - 1, Math.max(0, Math.floor(px / c.width * n))), j = Math.min(n - 1, Math.max(0, Math.floor(py / c.height * n)));
+    const a = -1 + 2 * i / (n - 1), b = -1 + 2 * (n - 1 - j) / (n - 1), v = values[(n - 1 - j) * n + i];
+    return `a ${a.toFixed(2)}, b ${b.toFixed(2)}: ${what} ${isFinite(v) ? v.toPrecision(4) : '–'}`;
+  };
+}
+function setupHover() {
+  const tip = document.createElement('div');
+  tip.id = 'chart-tip'; tip.className = 'chart-tip'; tip.hidden = true;
+  document.body.appendChild(tip);
+  for (const c of document.querySelectorAll('canvas')) {
+    c.addEventListener('mousemove', (e) => {
+      const r = c.getBoundingClientRect();
+      const text = demo.hover(c.id, (e.clientX - r.left) * c.width / r.width, (e.clientY - r.top) * c.height / r.height);
+      tip.hidden = !text;
+      if (!text) return;
+      tip.textContent = text;
+      tip.style.left = `${e.pageX + 14}px`; tip.style.top = `${e.pageY + 14}px`;
+    });
+    c.addEventListener('mouseleave', () => { tip.hidden = true; });
+  }
 }
 
 // ---- part 1: the race ----------------------------------------------------------------------
@@ -276,6 +323,8 @@ function drawRaceChart() {
     s.pts.forEach((p, i) => (i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1]))));
     ctx.stroke();
   }
+  hovers['race-chart'] = lineHover(40, c.width - 10, (px) => (px - 40) / (c.width - 50) * xmax,
+    byCost ? 'gradient evaluations' : 'step', series.map((s) => ({ name: s.r.name, pts: s.pts })), (v) => `f = ${v.toPrecision(4)}`);
   const tol = signed ? -1 : Number($('tol').value) || 1e-3;
   const goal = signed ? 'escape (f ≤ −1)' : 'f ≤ tol';
   $('race-cost').innerHTML = `<tr><th>optimizer</th><th>cost / step</th><th>steps to ${goal}</th><th>cost to ${goal}</th></tr>` + series.map((s) => {
@@ -437,6 +486,19 @@ function drawCurves() {
   }
   ctx.setLineDash([]);
   ctx.fillStyle = '#333'; ctx.font = '11px sans-serif'; ctx.fillText(`0 … ${hi.toPrecision(3)}`, 8, 12);
+  const pts = (hist, key) => hist.map((m, i) => [i, m[key]]).filter((p) => p[1] !== null && isFinite(p[1]));
+  const steps = demo.pg.a.map((m) => m.step);
+  const curve = lineHover(5, c.width - 5, (px) => (px - 5) / (c.width - 10) * (n - 1), 'point',
+    [{ name: 'A train', pts: pts(demo.pg.a, 'train_loss') }, { name: 'A test', pts: pts(demo.pg.a, 'test_loss') },
+      { name: 'B train', pts: pts(demo.pg.b, 'train_loss') }, { name: 'B test', pts: pts(demo.pg.b, 'test_loss') }],
+    (v) => v.toFixed(4));
+  // say the training step, not the point's index
+  hovers.curves = (px, py) => {
+    const t = curve(px, py);
+    if (!t) return null;
+    const i = Math.round(Math.min(n - 1, Math.max(0, (px - 5) / (c.width - 10) * (n - 1))));
+    return t.replace(/^point \d+/, `step ${steps[Math.min(i, steps.length - 1)]}, loss`);
+  };
 }
 async function trainStep() {
   // training steps only when nothing the reader asked for waits
@@ -469,6 +531,7 @@ async function landscape() {
     const n = demo.pg.info.tensors > 12 ? 21 : 41, all = await pgA.landscape(n, dirs), v = all.slice(0, n * n), path = all.slice(n * n);
     paintField($('landscape'), v, n, n, true);
     const c = $('landscape'), ctx = c.getContext('2d');
+    hovers.landscape = gridHover(c, v, n, 'training loss');
     let lmin = Infinity;
     for (const x of v) if (isFinite(x)) lmin = Math.min(lmin, x);
     isoLines(ctx, Array.from(v, (x) => Math.log(x - lmin + 1e-3)), n, c.width, c.height);
@@ -498,6 +561,7 @@ async function nonconvexity() {
     const all = await pgA.nonconvexity(n, dirs), v = all.slice(0, n * n), hvps = all[n * n];
     const c = $('landscape'), ctx = c.getContext('2d');
     paintField(c, v, n, n, false);
+    hovers.landscape = gridHover(c, v, n, '|λmin/λmax|');
     let hi = 0;
     for (const x of v) if (isFinite(x)) hi = Math.max(hi, x);
     ctx.fillStyle = '#fff';
@@ -552,6 +616,16 @@ async function curvature() {
       ctx.stroke();
     }
     ctx.setLineDash([]);
+    const names = ['λmax A', 'λmax B', 'tr A / 10', 'λmax(P⁻¹H) A', 'edge A', 'λmax(P⁻¹H) B', 'edge B', '−λmin A', '−λmin B'];
+    const readout = lineHover(40, c.width - 10, (px) => (px - 40) / (c.width - 50) * (n - 1), 'point',
+      series.map(([f], k) => ({ name: names[k], pts: curvHistory.map((h, i) => [i, f(h)]).filter((p) => isFinite(p[1]) && p[1] > 0) })));
+    const curvSteps = curvHistory.map((h) => h.step);
+    hovers.curvature = (px, py) => {
+      const t = readout(px, py);
+      if (!t) return null;
+      const i = Math.round(Math.min(n - 1, Math.max(0, (px - 40) / (c.width - 50) * (n - 1))));
+      return t.replace(/^point \d+/, `step ${curvSteps[Math.min(i, curvSteps.length - 1)]}`);
+    };
     ctx.fillStyle = '#333'; ctx.font = '11px sans-serif';
     ctx.fillText(`step ${demo.pg.steps}: λmax A ${r.top.toPrecision(3)}, B ${rb.top.toPrecision(3)}; λmin A ${r.bottom.toPrecision(3)}, B ${rb.bottom.toPrecision(3)}; tr A ${r.trace.toPrecision(3)}`, 10, 14);
     const edgeText = (w, e) => `${w} (${state['opt' + w.toLowerCase()].split('(')[0]}): ${e.preconditioned ? 'λmax(P⁻¹H)' : 'λmax'} ${e.sharpness.toPrecision(3)}, edge ${e.threshold.toPrecision(3)}`;
@@ -587,6 +661,11 @@ async function perLayer() {
     });
     ctx.fillText(`1e${hi}`, 2, 22); ctx.fillText(`1e${lo}`, 2, c.height - 30);
     ctx.fillText('|λmax| (blue) and |trace| (green) of each tensor\'s block', 40, 12);
+    hovers['per-layer'] = (px) => {
+      const i = Math.floor((px - 30) / w);
+      const b = blocks[i];
+      return b ? `${b.tensor}: λmax ${b.top_eigenvalue.toPrecision(3)}, trace ${b.trace.toPrecision(3)} (${b.hvps} HVPs)` : null;
+    };
     $('per-layer-cost').textContent = costText(ms, blocks.reduce((s, b) => s + b.hvps, 0));
     demo.perLayer = blocks;
     demo.pg.drawn.perLayer = true;
@@ -757,6 +836,7 @@ async function main() {
   }
   $('status').textContent = 'Running on ' + demo.gpu.adapter();
   bindControls();
+  setupHover();
   // the race animates as soon as its own kernels exist (pipelines are built on first use); the
   // playground's networks are built while it runs
   await resetRace();

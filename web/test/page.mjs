@@ -70,6 +70,12 @@ try {
     check(l.length > 5 && l[l.length - 1] < l[0], `${name}'s loss falls on the quadratic (${l[0]} -> ${l[l.length - 1]})`);
   }
   await page.evaluate(() => { document.getElementById('race-pause').click(); });
+  await page.waitForTimeout(300);
+  {
+    // the race chart's hover read-out at its right end is the last step taken
+    const r = await page.evaluate(() => ({ text: window.demo.hover('race-chart', document.getElementById('race-chart').width - 10, 100), taken: window.demo.race.steps }));
+    check(r.text && r.text.startsWith(`step ${r.taken}: `) && r.text.includes('f = '), `hovering the race chart's end reads step ${r.taken} (${r.text})`);
+  }
   await page.waitForFunction(() => window.demo.pg.steps >= 40, null, { timeout: 180000 });
   const pg = await page.evaluate(() => window.demo.pg);
   for (const k of ['a', 'b']) {
@@ -106,6 +112,31 @@ try {
   const blocks = await page.evaluate(() => window.demo.perLayer);
   check(blocks.length === 6 && blocks.every((b) => Number.isFinite(b.top_eigenvalue) && Number.isFinite(b.trace) && b.hvps > 0),
     `per-layer curvature of every tensor (${blocks.map((b) => `${b.tensor} ${b.top_eigenvalue.toFixed(3)}`).join(', ')})`);
+  // hovering a chart reads the step and the values under the cursor (issue 21 item 5): the
+  // curvature chart's last point is the panel's last computation, the per-layer bars name their
+  // tensor, the landscape names its plane coordinates; a real mouse move shows the tooltip
+  const hov = await page.evaluate(() => {
+    const c = document.getElementById('curvature');
+    return {
+      curvature: window.demo.hover('curvature', c.width - 10, 100), top: window.demo.curvature.top,
+      perLayer: window.demo.hover('per-layer', 32, 100), first: window.demo.perLayer[0].tensor,
+      landscape: window.demo.hover('landscape', 150, 150),
+      whats: document.querySelectorAll('details.what').length,
+    };
+  });
+  check(hov.curvature && hov.curvature.startsWith('step ') && hov.curvature.includes(`λmax A ${hov.top.toPrecision(3)}`),
+    `hovering the curvature chart's last point reads its λmax (${hov.curvature})`);
+  check(hov.perLayer && hov.perLayer.startsWith(`${hov.first}: λmax`), `hovering a per-layer bar names its tensor (${hov.perLayer})`);
+  check(hov.landscape && /^a -?0\.\d+, b -?0\.\d+: /.test(hov.landscape), `hovering the landscape reads a point of the plane (${hov.landscape})`);
+  check(hov.whats >= 7, `every panel says what it is (${hov.whats} "what is this?" notes)`);
+  {
+    // hover() scrolls the canvas into view first (a mouse position off the screen hits nothing)
+    const curves = page.locator('#curves'), box = await curves.boundingBox();
+    await curves.hover({ position: { x: box.width * 0.6, y: box.height / 2 } });
+    const tip = await page.evaluate(() => { const t = document.getElementById('chart-tip'); return t && !t.hidden ? t.textContent : null; });
+    check(tip && /^step \d+, loss: A train /.test(tip), `the mouse over the loss curves shows the step and the losses (${tip})`);
+    await page.mouse.move(0, 0);
+  }
   // the settings box's text of every method parses back to that method's defaults
   const trips = await page.evaluate(() => window.demo.settingsRoundTrip());
   const canon = (v) => JSON.stringify(Object.keys(v).sort().map((k) => [k, v[k]]));
