@@ -147,3 +147,24 @@ fn data_sets_beyond_a_storage_binding_are_streamed_exactly() {
     }
     assert_eq!(outcome[0], outcome[1], "streamed training differs from GPU-resident training");
 }
+
+/// The memory target on ResNet-20: AdaHessian (with its curvature buffers: tangents
+/// and R-cotangents, sharing slots by liveness) allocates at most 1.5× what Adam (a network
+/// without them) does, network and optimizer together, at a small and a large batch. Exactness
+/// of the shared slots is the residual tests' (every kernel set against the f64 model).
+#[test]
+fn adahessian_needs_at_most_one_and_a_half_times_adams_memory_on_resnet20() {
+    let gpu = gpu_or_skip!();
+    let spec = adahessian_wgpu::nn::parse_resnet("resnet20", &[3, 32, 32], 10).unwrap().unwrap();
+    for rows in [8, 32] {
+        let bytes = |curvature: bool, config: OptimizerConfig| {
+            let net = Network::new(gpu, &spec, NetworkOptions { curvature, ..NetworkOptions::new(rows, 0) }).unwrap();
+            let opt = Optimizer::new(gpu, &net, config).unwrap();
+            net.memory().total() + opt.memory_bytes()
+        };
+        let adam = bytes(false, OptimizerConfig::Adam(AdamConfig::default()));
+        let adahessian = bytes(true, OptimizerConfig::AdaHessian(AdaHessianConfig::default()));
+        let ratio = adahessian as f64 / adam as f64;
+        assert!(ratio <= 1.5, "batch {rows}: AdaHessian {adahessian} bytes, Adam {adam}: {ratio:.3}×");
+    }
+}

@@ -415,7 +415,8 @@ impl Gpu {
         Ok(())
     }
 
-    /// Checks that a storage binding of `bytes` fits the device limits.
+    /// Checks that a storage binding of `bytes` fits the device limits (the binding's and the
+    /// buffer's).
     pub fn check_storage_size(&self, what: &str, bytes: u64) -> Result<()> {
         let binding = self.limits.max_storage_buffer_binding_size;
         if bytes > binding {
@@ -427,17 +428,7 @@ impl Gpu {
                 fix: "use a smaller model, batch or data set (or, natively, ADAHESSIAN_LIMITS=adapter for the adapter's own limits)",
             });
         }
-        let buffer = self.limits.max_buffer_size;
-        if bytes > buffer {
-            return Err(Error::LimitExceeded {
-                what: what.to_string(),
-                needed: bytes,
-                limit_name: "maxBufferSize",
-                limit: buffer,
-                fix: "use a smaller model, batch or data set (or, natively, ADAHESSIAN_LIMITS=adapter for the adapter's own limits)",
-            });
-        }
-        Ok(())
+        self.check_buffer_size(what, bytes)
     }
 }
 

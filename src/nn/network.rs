@@ -316,7 +316,8 @@ impl Network {
         let (rows, curvature) = (options.max_batch, options.curvature);
         // 1. the activation arena's layout, 2. each layer's uniforms and dispatches (its own
         // `plan`), the loss's, the reductions' and the gather's, 3. buffers and bind groups
-        let mut layout = ArenaLayout::new(&model, rows, curvature);
+        let binding_floats = (gpu.limits().max_storage_buffer_binding_size / 4).min(usize::MAX as u64) as usize;
+        let mut layout = ArenaLayout::new(&model, rows, curvature, binding_floats);
         let (mut metas, mut layer_passes) = plan_layers(gpu, &model, &mut layout, rows, kernels, curvature);
         let out = *layout.nodes.last().ok_or_else(|| Error::Shape("model without nodes".into()))?;
         let k = model.output_width();

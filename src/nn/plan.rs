@@ -199,7 +199,7 @@ pub(crate) fn tangent_kept(model: &Resolved, i: usize) -> bool {
     }
     model.layers.iter().filter(|l| l.input == i).any(|l| match l.op {
         LayerOp::Dense { .. } | LayerOp::Conv2d { .. } | LayerOp::Norm { .. } => true,
-        // (graph models keep every tangent; the add's R-backward reads none)
+        // (the add's R-backward reads no tangent)
         LayerOp::Add { .. } => false,
         LayerOp::Activation { act, .. } => act != super::Activation::Relu,
         LayerOp::MaxPool2d { .. } | LayerOp::AvgPool2d { .. } => false,
@@ -228,8 +228,9 @@ fn shared_region(sizes: &[usize]) -> (Vec<usize>, usize) {
 }
 
 impl ArenaLayout {
-    /// The layout for `rows` rows of `model`.
-    pub fn new(model: &Resolved, rows: usize, curvature: bool) -> ArenaLayout {
+    /// The layout for `rows` rows of `model`, on a device whose storage bindings hold
+    /// `binding_floats` floats (slots are shared only within that reach).
+    pub fn new(model: &Resolved, rows: usize, curvature: bool, binding_floats: usize) -> ArenaLayout {
         let mut l = ArenaLayout {
             nodes: Vec::new(),
             target_off: 0,
@@ -257,7 +258,7 @@ impl ArenaLayout {
             .first()
             .is_some_and(|l| l.input == 0 && matches!(l.op, LayerOp::Dense { .. } | LayerOp::Conv2d { .. }));
         if model.is_graph() {
-            l.graph_nodes(model, rows, curvature, data_is_inert);
+            l.graph_nodes(model, rows, curvature, data_is_inert, binding_floats);
             return l.with_loss_slots(model, rows);
         }
         for (i, &w) in model.nodes.iter().enumerate() {
@@ -307,40 +308,84 @@ impl ArenaLayout {
         self
     }
 
-    /// A branching model's nodes: every value, tangent and cotangent in a slot of its own (the
-    /// chain's region sharing above assumes each node is read only by the next layer, which a
-    /// residual block's input is not), R-cotangents in their tangents' slots, and the second
-    /// cotangent slots of every block input that needs a cotangent.
-    fn graph_nodes(&mut self, model: &Resolved, rows: usize, curvature: bool, data_is_inert: bool) {
+    /// A branching model's nodes. Values and cotangents each get a slot of their own, and so does
+    /// the second cotangent pair (g2, r2) of every block input that needs a cotangent. Tangents
+    /// and R-cotangents follow the chain's liveness rules (above), with one more kind of node
+    /// that keeps its own slots: a block input, read by two layers (its tangent by the body's
+    /// first layer and by the add; its R-cotangent written by the first and summed with r2 by the
+    /// fan-in sum), and the data. Every other node's R-cotangent takes its tangent's slot where
+    /// the tangent is kept ([`tangent_kept`]: read by an R-backward), and a shared slot, with its
+    /// tangent, where it is not (the input of a ReLU, of an add, of a pooling layer). As in the
+    /// chain's region, such a node is live only while its neighbours are (every layer but the add
+    /// reads its input node and writes the next, and the add's far operand, the block input, is
+    /// never shared), so a slot last used by a node three or more places back may be reused. A
+    /// slot is reused only near where it lies: a layer binds one window from its lowest slot to
+    /// its highest, which must stay within `binding_floats` (the device's binding limit).
+    fn graph_nodes(
+        &mut self,
+        model: &Resolved,
+        rows: usize,
+        curvature: bool,
+        data_is_inert: bool,
+        binding_floats: usize,
+    ) {
         let skips: Vec<usize> = model
             .layers
             .iter()
             .filter_map(|l| if let LayerOp::Add { skip, .. } = l.op { Some(skip) } else { None })
             .collect();
         let last = model.nodes.len() - 1;
+        let live = |i: usize| !(i == 0 && data_is_inert);
+        // nodes whose tangent and R-cotangent share slots
+        let shared =
+            |i: usize| curvature && live(i) && i > 0 && i != last && !skips.contains(&i) && !tangent_kept(model, i);
+        // the shared slots: (offset, floats, the last node that used it)
+        let mut pool: Vec<(usize, usize, usize)> = Vec::new();
         for (i, &w) in model.nodes.iter().enumerate() {
-            let live = !(i == 0 && data_is_inert);
             let n = rows * w;
             let take = |l: &mut ArenaLayout, wanted: bool| if wanted { l.take(n) } else { 0 };
             let x = take(self, true);
-            let t = take(self, curvature && live);
-            let g = take(self, live);
+            let own_t = curvature && live(i) && !shared(i);
+            let mut t = take(self, own_t);
+            let g = take(self, live(i));
             // as in the chain: a node's R-cotangent takes its tangent's slot, written by its
             // consumer's R-backward after that pass's last read of the tangent (the kernels read
             // the input tangent element-wise or before the input R-cotangent is written; the
             // add's R-backward reads no tangent). The data and the logits keep their own: the
             // first layer may read node 0's tangent throughout, and the loss's R-op reads the
             // whole logits tangent row while it writes the logits' R-cotangent.
-            let r_own = curvature && live && (i == 0 || i == last);
-            let r = if curvature && live && !r_own { t } else { take(self, r_own) };
-            let fan_out = live && i > 0 && skips.contains(&i);
+            let r_own = curvature && live(i) && (i == 0 || i == last);
+            let mut r = if own_t && !r_own { t } else { take(self, r_own) };
+            let fan_out = live(i) && i > 0 && skips.contains(&i);
             let g2 = take(self, fan_out);
             let r2 = take(self, fan_out && curvature);
+            if shared(i) {
+                // the consumer's window reaches from the slot to the end of the next node's
+                // (at most five roles: x, t, g, g2, r2)
+                let next = model.nodes.get(i + 1).map_or(0, |&w| 5 * rows * w);
+                let here = self.len;
+                let free = pool.iter_mut().rev().find(|(off, len, used)| {
+                    *len >= n && *used + 3 <= i && here - *off + next + SLOT_ALIGN <= binding_floats
+                });
+                let off = match free {
+                    Some(slot) => {
+                        slot.2 = i;
+                        slot.0
+                    }
+                    None => {
+                        let off = self.take(n) as usize;
+                        self.cotangents += n;
+                        pool.push((off, n, i));
+                        off
+                    }
+                };
+                (t, r) = (off as u32, off as u32);
+            }
             self.nodes.push(NodeOffsets { x, t, g, r, g2, r2 });
             self.values += n;
-            self.tangents += n * usize::from(curvature && live);
+            self.tangents += n * usize::from(own_t);
             self.cotangents +=
-                n * (usize::from(live) + usize::from(r_own) + usize::from(fan_out) * (1 + usize::from(curvature)));
+                n * (usize::from(live(i)) + usize::from(r_own) + usize::from(fan_out) * (1 + usize::from(curvature)));
         }
     }
 
