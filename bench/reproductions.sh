@@ -25,6 +25,10 @@ timed() {
   "$@"
   echo "(took $((SECONDS - start)) s)"
 }
+# with REUSE=1, a step whose output (the directory after --out or --out-dir) exists is skipped
+done_before() {
+  [ "${REUSE:-0}" = 1 ] && [ -e "$1" ] && echo "## $1: computed before, reused"
+}
 {
   echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD) $(nproc) cores; resnet:$depth:$width, $steps steps"
   $bin devices | head -2
@@ -44,9 +48,11 @@ timed() {
   for variant in "" "-noshort"; do
     run="$out/resnet${depth}w${width}$variant"
     echo "## Li et al.: landscape of $run"
-    timed $bin landscape --run "$run" --range -1:1:21 --rows 128 --bn-mode train --out "$run/landscape" --force
-    timed $bin landscape --run "$run" --range -1:1:7 --rows 64 --bn-mode train --nonconvexity \
-      --nonconvexity-steps 10 --out "$run/nonconvexity" --force
+    done_before "$run/landscape/grid.csv" ||
+      timed $bin landscape --run "$run" --range -1:1:21 --rows 128 --bn-mode train --out "$run/landscape" --force
+    done_before "$run/nonconvexity/grid.csv" ||
+      timed $bin landscape --run "$run" --range -1:1:7 --rows 64 --bn-mode train --nonconvexity \
+        --nonconvexity-steps 10 --out "$run/nonconvexity" --force
   done
   for variant in "" "-nobn"; do
     run="$out/resnet${depth}w${width}$variant"
@@ -56,8 +62,9 @@ timed() {
       echo "## PyHessian: spectrum of $run, BatchNorm $mode mode"
       mode_flag=(--bn-mode "$mode")
       [ "$variant" = "-nobn" ] && mode_flag=()
-      timed $bin hessian --run "$run" --rows 64 "${mode_flag[@]}" --top-k 2 --trace --probes 20 --density \
-        --slq-runs 1 --lanczos-steps 30 --out-dir "$run/hessian-$mode" --force
+      done_before "$run/hessian-$mode" ||
+        timed $bin hessian --run "$run" --rows 64 "${mode_flag[@]}" --top-k 2 --trace --probes 20 --density \
+          --slq-runs 1 --lanczos-steps 30 --out-dir "$run/hessian-$mode" --force --json
     done
   done
 } 2>&1 | tee -a "$log"

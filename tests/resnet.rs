@@ -107,11 +107,18 @@ fn a_small_resnet_matches_the_f64_model_on_the_gpu_in_both_bn_modes() {
 /// A batch whose activation arena is larger than one storage binding (128 MiB under WebGPU's
 /// default limits): each layer binds only its window of the arena, so the network builds, and in
 /// eval mode (rows independent) its loss, gradient and H·z are the row-weighted means of the
-/// same network's on chunks of the batch.
+/// same network's on chunks of the batch. For a residual network and for a chain (whose shared
+/// slots then move from one region at the end of the arena to near their nodes).
 #[test]
 fn an_arena_larger_than_one_binding_gives_the_chunked_results() {
     let gpu = gpu_or_skip!();
-    let spec = parse_resnet("resnet:8", &[3, 32, 32], 10).unwrap().unwrap();
+    for text in ["resnet:8", "resnet:8:16:noshort"] {
+        chunked_results_match(gpu, text);
+    }
+}
+
+fn chunked_results_match(gpu: &adahessian_wgpu::gpu::Gpu, text: &str) {
+    let spec = parse_resnet(text, &[3, 32, 32], 10).unwrap().unwrap();
     let model = spec.resolve().unwrap();
     let arena = |net: &Network| {
         let m = net.memory();
@@ -123,7 +130,7 @@ fn an_arena_larger_than_one_binding_gives_the_chunked_results() {
     let per_row = arena(&small) / chunk as u64;
     let rows = ((binding / per_row) as usize + chunk).next_multiple_of(chunk);
     let big = Network::new(gpu, &spec, NetworkOptions::new(rows, 3)).unwrap();
-    assert!(arena(&big) > binding, "{} bytes for {rows} rows", arena(&big));
+    assert!(arena(&big) > binding, "{text}: {} bytes for {rows} rows", arena(&big));
     assert_eq!(block_on(big.params(gpu)).unwrap(), block_on(small.params(gpu)).unwrap(), "one initialisation");
     let ds = random_data(&model, rows, 4);
     let (on_big, on_small) = (common::bind(gpu, &big, &ds), common::bind(gpu, &small, &ds));
@@ -148,7 +155,7 @@ fn an_arena_larger_than_one_binding_gives_the_chunked_results() {
         }
     }
     let tol = Tolerance::F32_MODEL;
-    tol.check("loss", &[loss], &[want_loss]);
-    tol.scaled_by(&want_g, 1e-4).check("gradient", &g, &want_g);
-    tol.scaled_by(&want_hz, 1e-4).check("H z", &hz, &want_hz);
+    tol.check(&format!("{text} loss"), &[loss], &[want_loss]);
+    tol.scaled_by(&want_g, 1e-4).check(&format!("{text} gradient"), &g, &want_g);
+    tol.scaled_by(&want_hz, 1e-4).check(&format!("{text} H z"), &hz, &want_hz);
 }

@@ -578,7 +578,8 @@ pub struct LandscapeCmd {
     force: bool,
     /// Also map Li et al.'s non-convexity |λmin/λmax| at every grid point (Lanczos at each:
     /// grid points × --nonconvexity-steps HVPs; use a coarse grid, e.g. --range -1:1:11).
-    #[arg(long)]
+    /// `--convexity` is the same flag (the name Li et al.'s comparison is often asked by).
+    #[arg(long, alias = "convexity")]
     nonconvexity: bool,
     /// Lanczos steps per grid point for --nonconvexity.
     #[arg(long, default_value_t = 20)]

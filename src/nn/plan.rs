@@ -231,6 +231,17 @@ impl ArenaLayout {
     /// The layout for `rows` rows of `model`, on a device whose storage bindings hold
     /// `binding_floats` floats (slots are shared only within that reach).
     pub fn new(model: &Resolved, rows: usize, curvature: bool, binding_floats: usize) -> ArenaLayout {
+        let chain = ArenaLayout::with_nodes(model, rows, curvature, binding_floats, model.is_graph());
+        // a chain's one shared region sits at the end of the arena, so a layer's window reaches
+        // from its own nodes to there: past one binding, share slots locally instead, as a graph does
+        if !model.is_graph() && chain.len > binding_floats {
+            return ArenaLayout::with_nodes(model, rows, curvature, binding_floats, true);
+        }
+        chain
+    }
+
+    /// The layout with the chain's shared region, or with slots shared locally (`local`).
+    fn with_nodes(model: &Resolved, rows: usize, curvature: bool, binding_floats: usize, local: bool) -> ArenaLayout {
         let mut l = ArenaLayout {
             nodes: Vec::new(),
             target_off: 0,
@@ -257,8 +268,8 @@ impl ArenaLayout {
             .layers
             .first()
             .is_some_and(|l| l.input == 0 && matches!(l.op, LayerOp::Dense { .. } | LayerOp::Conv2d { .. }));
-        if model.is_graph() {
-            l.graph_nodes(model, rows, curvature, data_is_inert, binding_floats);
+        if local {
+            l.local_nodes(model, rows, curvature, data_is_inert, binding_floats);
             return l.with_loss_slots(model, rows);
         }
         for (i, &w) in model.nodes.iter().enumerate() {
@@ -308,8 +319,9 @@ impl ArenaLayout {
         self
     }
 
-    /// A branching model's nodes. Values and cotangents each get a slot of their own, and so does
-    /// the second cotangent pair (g2, r2) of every block input that needs a cotangent. Tangents
+    /// A branching model's nodes (and a chain's too large for one binding). Values and
+    /// cotangents each get a slot of their own, and so does the second cotangent pair (g2, r2)
+    /// of every block input that needs a cotangent. Tangents
     /// and R-cotangents follow the chain's liveness rules (above), with one more kind of node
     /// that keeps its own slots: a block input, read by two layers (its tangent by the body's
     /// first layer and by the add; its R-cotangent written by the first and summed with r2 by the
@@ -317,11 +329,12 @@ impl ArenaLayout {
     /// the tangent is kept ([`tangent_kept`]: read by an R-backward), and a shared slot, with its
     /// tangent, where it is not (the input of a ReLU, of an add, of a pooling layer). As in the
     /// chain's region, such a node is live only while its neighbours are (every layer but the add
-    /// reads its input node and writes the next, and the add's far operand, the block input, is
-    /// never shared), so a slot last used by a node three or more places back may be reused. A
+    /// reads its input node and writes the next, a dense layer with folded activations the next
+    /// two, and the add's far operand, the block input, is never shared), so a slot last used by
+    /// a node three or more places back may be reused. A
     /// slot is reused only near where it lies: a layer binds one window from its lowest slot to
     /// its highest, which must stay within `binding_floats` (the device's binding limit).
-    fn graph_nodes(
+    fn local_nodes(
         &mut self,
         model: &Resolved,
         rows: usize,
