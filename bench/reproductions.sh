@@ -6,8 +6,9 @@
 #     training (2-D filter-normalised slices and the |lambda_min/lambda_max| map).
 #   PyHessian (Yao et al. 2020): the Hessian's top eigenvalues, trace and spectral density of the
 #     same ResNet with and without BatchNorm, in both BatchNorm modes.
-# Sized for a CPU adapter (2 cores: about 40 minutes in all); on a GPU raise the steps, the rows
-# and the grids. A run already trained in OUT is reused when REUSE=1.
+# Sized for a CPU adapter (2 cores of llvmpipe: about an hour in all, most of it the two
+# non-convexity maps); on a GPU raise the steps, the rows and the grids. With REUSE=1 a run
+# already trained in OUT, and an output already computed, is reused.
 # Usage: bench/reproductions.sh [DEPTH] [WIDTH] [STEPS] [OUT]   (default 20 4 150 repro)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,17 @@ done_before() {
     done_before "$run/nonconvexity/grid.csv" ||
       timed $bin landscape --run "$run" --range -1:1:7 --rows 64 --bn-mode train --nonconvexity \
         --nonconvexity-steps 10 --out "$run/nonconvexity" --force
+  done
+  # Li et al.'s contrast needs depth: at 20 both slices are smooth; at 56 the plain one is not
+  for variant in "" ":noshort"; do
+    name="resnet56w${width}${variant//:/-}"
+    if ! { [ "${REUSE:-0}" = 1 ] && [ -f "$out/$name/final.safetensors" ]; }; then
+      timed $bin train --data mnist10k --model "resnet:56:$width$variant" --optimizer sgd --lr 0.05 \
+        --momentum 0.9 --batch-size 32 --steps "$steps" --eval-every "$steps" --seed 1 --out "$out/$name" --force
+    fi
+    echo "## Li et al.: landscape of $out/$name"
+    done_before "$out/$name/landscape/grid.csv" ||
+      timed $bin landscape --run "$out/$name" --range -1:1:15 --rows 64 --bn-mode train --out "$out/$name/landscape" --force
   done
   for variant in "" "-nobn"; do
     run="$out/resnet${depth}w${width}$variant"
