@@ -423,6 +423,8 @@ async function runReset(ticket) {
     $('pg-info').textContent = `${i.model} (${i.params} parameters), ${i.classes} classes, ${i.train_rows} train / ${i.test_rows} test points`;
     $('pg-legend').innerHTML = i.class_names.map((n, k) => `<span class="swatch" style="background:rgb(${classColor(k).join(',')})"></span>${n}`).join(' ');
     await drawBoundaries();
+    // the lesson's first frame: the new networks' decision regions (page.mjs times it)
+    demo.pg.drawn.boundaries = true;
     drawCurves();
     // no blank panels: the landscape, curvature and per-layer views of the new networks follow
     // (each waits its turn behind training)

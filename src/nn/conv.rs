@@ -174,7 +174,7 @@ pub(crate) fn plan(
             meta.split_len = split.split_len as u32;
             // scratch offsets relative to the layer's scratch region (`plan_layers` adds its start)
             meta.aux_off = 0;
-            meta.aux_r_off = split.partial_len() as u32;
+            meta.aux_r_off = if cx.curvature { split.partial_len() as u32 } else { 0 };
             p.scratch = split.partial_len() * if cx.curvature { 2 } else { 1 };
             let params = Items::SplitTiles {
                 tiles: (geom.c_out as u32).div_ceil(TILE) * (taps + 1).div_ceil(TILE),
