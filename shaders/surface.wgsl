@@ -19,6 +19,8 @@ struct SurfaceMeta {
 @group(0) @binding(5) var<storage, read_write> r_theta: array<f32>;
 @group(0) @binding(6) var<storage, read_write> work: array<f32>;
 @group(0) @binding(7) var<storage, read_write> stats: array<f32>;
+// the layer layout's second window of the arena (layer_bindings.wgsl); a surface has no scratch
+@group(0) @binding(8) var<storage, read_write> side: array<f32>;
 
 const ROSENBROCK: u32 = 0u;
 const BEALE: u32 = 1u;

@@ -354,6 +354,16 @@ impl ArenaLayout {
             |i: usize| curvature && live(i) && i > 0 && i != last && !skips.contains(&i) && !tangent_kept(model, i);
         // the shared slots: (offset, floats, the last node that used it)
         let mut pool: Vec<(usize, usize, usize)> = Vec::new();
+        // an add binds its block input as `side` and its two other nodes as `work`, which may
+        // not overlap: those nodes' shared slots must lie past the block input's slots
+        let mut after_skip = vec![None; model.nodes.len()];
+        for l in &model.layers {
+            if let LayerOp::Add { skip, .. } = l.op {
+                after_skip[l.input] = Some(skip);
+                after_skip[l.output] = Some(skip);
+            }
+        }
+        let mut node_end = Vec::with_capacity(model.nodes.len());
         for (i, &w) in model.nodes.iter().enumerate() {
             let n = rows * w;
             let take = |l: &mut ArenaLayout, wanted: bool| if wanted { l.take(n) } else { 0 };
@@ -377,8 +387,9 @@ impl ArenaLayout {
                 // (at most five roles: x, t, g, g2, r2)
                 let next = model.nodes.get(i + 1).map_or(0, |&w| 5 * rows * w);
                 let here = self.len;
+                let floor = after_skip[i].map_or(0, |skip: usize| node_end[skip]);
                 let free = pool.iter_mut().rev().find(|(off, len, used)| {
-                    *len >= n && *used + 3 <= i && here - *off + next + SLOT_ALIGN <= binding_floats
+                    *len >= n && *used + 3 <= i && *off >= floor && here - *off + next + SLOT_ALIGN <= binding_floats
                 });
                 let off = match free {
                     Some(slot) => {
@@ -395,6 +406,7 @@ impl ArenaLayout {
                 (t, r) = (off as u32, off as u32);
             }
             self.nodes.push(NodeOffsets { x, t, g, r, g2, r2 });
+            node_end.push(self.len);
             self.values += n;
             self.tangents += n * usize::from(own_t);
             self.cotangents +=
