@@ -165,6 +165,7 @@ fn adahessian_needs_at_most_one_and_a_half_times_adams_memory_on_resnet20() {
         let adam = bytes(false, OptimizerConfig::Adam(AdamConfig::default()));
         let adahessian = bytes(true, OptimizerConfig::AdaHessian(AdaHessianConfig::default()));
         let ratio = adahessian as f64 / adam as f64;
+        eprintln!("resnet20, batch {rows}: AdaHessian {adahessian} bytes, Adam {adam}: {ratio:.4}×");
         assert!(ratio <= 1.5, "batch {rows}: AdaHessian {adahessian} bytes, Adam {adam}: {ratio:.3}×");
     }
 }
