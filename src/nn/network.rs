@@ -363,13 +363,16 @@ impl Network {
                 layout.windows(meta, add)
             })
             .collect();
-        debug_assert!(
-            windows.iter().all(|w| match w {
-                [Some(a), Some(b)] => a.start + a.len <= b.start || b.start + b.len <= a.start,
-                _ => true,
-            }),
-            "a layer's work and side windows overlap"
-        );
+        // two writable bindings of one buffer may not overlap (WebGPU validates it; Vulkan would
+        // alias them silently): the layout keeps them apart, and a layout that did not is a bug
+        if let Some(slot) = windows.iter().position(|w| match w {
+            [Some(a), Some(b)] => a.start + a.len > b.start && b.start + b.len > a.start,
+            _ => false,
+        }) {
+            return Err(Error::Gpu(format!(
+                "internal: the work and side windows of layer uniforms {slot} overlap (a bug in the arena layout)"
+            )));
+        }
         let len = layout.len;
         if len > u32::MAX as usize / 4 {
             return Err(Error::Shape(format!("the activation arena ({len} floats) is too large; lower max_batch")));

@@ -321,19 +321,19 @@ impl ArenaLayout {
 
     /// A branching model's nodes (and a chain's too large for one binding). Values and
     /// cotangents each get a slot of their own, and so does the second cotangent pair (g2, r2)
-    /// of every block input that needs a cotangent. Tangents
-    /// and R-cotangents follow the chain's liveness rules (above), with one more kind of node
-    /// that keeps its own slots: a block input, read by two layers (its tangent by the body's
-    /// first layer and by the add; its R-cotangent written by the first and summed with r2 by the
-    /// fan-in sum), and the data. Every other node's R-cotangent takes its tangent's slot where
-    /// the tangent is kept ([`tangent_kept`]: read by an R-backward), and a shared slot, with its
-    /// tangent, where it is not (the input of a ReLU, of an add, of a pooling layer). As in the
-    /// chain's region, such a node is live only while its neighbours are (every layer but the add
-    /// reads its input node and writes the next, a dense layer with folded activations the next
-    /// two, and the add's far operand, the block input, is never shared), so a slot last used by
-    /// a node three or more places back may be reused. A
-    /// slot is reused only near where it lies: a layer binds one window from its lowest slot to
-    /// its highest, which must stay within `binding_floats` (the device's binding limit).
+    /// of every block input that needs a cotangent. Tangents and R-cotangents follow the chain's
+    /// liveness rules (above), with one more kind of node that keeps its own slots: a block
+    /// input, read by two layers (its tangent by the body's first layer and by the add; its
+    /// R-cotangent written by the first and summed with r2 by the fan-in sum), and the data.
+    /// Every other node's R-cotangent takes its tangent's slot where the tangent is kept
+    /// ([`tangent_kept`]: read by an R-backward), and a shared slot, with its tangent, where it
+    /// is not (the input of a ReLU, of an add, of a pooling layer). As in the chain's region, such
+    /// a node is live only while its neighbours are (every layer but the add reads its input node
+    /// and writes the next, a dense layer with folded activations the next two, and the add's far
+    /// operand, the block input, is never shared), so a slot last used by a node three or more
+    /// places back may be reused. A slot is reused only near where it lies: a layer binds one
+    /// window from its lowest slot to its highest, which must stay within `binding_floats` (the
+    /// device's binding limit), and never across an add's block input (its `side` window).
     fn local_nodes(
         &mut self,
         model: &Resolved,
