@@ -117,3 +117,14 @@ proptest! {
         }
     }
 }
+
+/// A case the fuzzer found: a quoted label that holds line breaks, the only class of its
+/// column, was echoed whole, so the refusal spanned three lines.
+#[test]
+fn a_one_class_label_with_line_breaks_is_refused_on_one_line() {
+    let text = "a,b,label\n1,2,\"at\n0.5,-3,dog\n2,2,cat\n";
+    for header in [Header::Auto, Header::Yes] {
+        let e = parse_with(text, "fuzz.csv", Some("label"), Task::Classify, header).unwrap_err().to_string();
+        assert!(e.contains("one class") && e.contains("fuzz.csv") && !e.contains('\n'), "{e}");
+    }
+}

@@ -339,7 +339,7 @@ fn one_class_is_refused(distinct: &[String], what: &str) -> Result<()> {
     if distinct.len() < 2 {
         return Err(Error::Data(format!(
             "{what}: every row has the label '{}', one class; classification needs at least 2 (pick another column with --target, or use --task regress)",
-            distinct.first().map_or("", String::as_str)
+            shown(distinct.first().map_or("", String::as_str))
         )));
     }
     Ok(())
