@@ -3,6 +3,7 @@
 // it in registers:
 //   forward / tangent   4 output channels co × 4 output pixels (b, oh, ow)   K = (ci, kh, kw)
 //   input cotangents    4 input channels ci × 4 input pixels (b, ih, iw)     K = (co, kh, kw)
+//                       (4 columns of one row in one stride phase: only the live taps)
 //   weight gradients    4 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
 // so each loaded weight feeds 4 pixels and each loaded activation 4 channels (4× fewer loads than
 // one output per invocation, and the receptive-field index maths is shared by 4 outputs).
@@ -142,34 +143,54 @@ fn conv_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     conv_input_cotangent(item_index(gid, nwg), true);
 }
 
+// Tiles of the input cotangents: 4 channels × 4 pixels of one input row (b, ih) in one stride
+// phase, columns iw = (4t + l)·s_w + φ for lanes l = 0..3 (φ = 0 .. s_w − 1, t the tile within
+// the phase). All four lanes then read the same kernel taps: only kh ≡ ih + p_h and
+// kw ≡ iw + p_w (mod s) reach an output pixel, so a stride-s conv walks its ⌈k/s⌉² live taps, not
+// all k² with most of them masked (a quarter of the taps of a 3 × 3 kernel at stride 2), and the
+// lanes read neighbouring output columns ow = m + (φ + p_w − kw)/s_w. At stride 1 a tile is 4
+// neighbouring pixels of one row. The sum per output runs over the live taps in the order of the
+// masked walk (kh, kw, co), so the values are those of summing every tap with zeros.
+fn conv_input_tiles_per_phase() -> u32 { return ctiles((layer.w_in + layer.stride_w - 1u) / layer.stride_w); }
+
 fn conv_input_cotangent(idx: u32, r_op: bool) {
-    let count = batch.rows * layer.h_in * layer.w_in;
-    if (idx >= ctiles(layer.c_in) * ctiles(count)) { return; }
-    let t = ctile(idx, layer.c_in);
-    let q = pixels(t.p0, count, layer.h_in, layer.w_in);
+    let sh = layer.stride_h;
+    let sw = layer.stride_w;
+    let tc = ctiles(layer.c_in);
+    let per_phase = conv_input_tiles_per_phase();
+    let row_tiles = sw * per_phase;
+    if (idx >= tc * batch.rows * layer.h_in * row_tiles) { return; }
+    let c0 = (idx % tc) * CT;
+    let rest = idx / tc;
+    let in_row = rest % row_tiles;
+    let b = (rest / row_tiles) / layer.h_in;
+    let ih = (rest / row_tiles) % layer.h_in;
+    let phase = in_row / per_phase;
+    let m = vec4<u32>((in_row % per_phase) * CT) + CLANE;
+    let iw = m * sw + phase;
+    let live = iw < vec4<u32>(layer.w_in);
     let out_plane = layer.h_out * layer.w_out;
-    let y_img = q.b * layer.c_out * out_plane;
+    let y_img = b * layer.c_out * out_plane;
     let kk = layer.k_h * layer.k_w;
     let taps = layer.c_in * kk;
-    let w_col = layer.w_off + cclamp(t.c0, layer.c_in) * kk;
-    let sh = vec4<i32>(i32(layer.stride_h));
-    let sw = vec4<i32>(i32(layer.stride_w));
+    let w_col = layer.w_off + cclamp(c0, layer.c_in) * kk;
+    // the live taps: kh = kh0, kh0 + s_h, .. (oh = (ih + p_h − kh)/s_h falls as kh rises) and
+    // kw = kw0, kw0 + s_w, .. (lane l reads ow = m_l + ow0 − j for the j-th live kw)
+    let nh = ih + layer.pad_h;
+    let nw = phase + layer.pad_w;
+    let kw0 = nw % sw;
+    let ow0 = vec4<i32>(m) + i32((nw - kw0) / sw);
+    let w_out = vec4<i32>(i32(layer.w_out));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    // taps outermost: which output pixel a tap reads (a division by the stride) is the same for
-    // every output channel, so it is computed once per tap (order: kh, kw, co)
-    let h_out = vec4<i32>(i32(layer.h_out));
-    let w_out = vec4<i32>(i32(layer.w_out));
-    for (var kh = 0u; kh < layer.k_h; kh++) {
-        let nh = vec4<i32>(q.h + layer.pad_h) - i32(kh);
-        let oh = nh / sh;
-        let ok_h = (nh >= vec4<i32>(0)) & (nh % sh == vec4<i32>(0)) & (oh < h_out);
-        let row = y_img + vec4<u32>(clamp(oh, vec4<i32>(0), h_out - 1)) * layer.w_out;
-        for (var kw = 0u; kw < layer.k_w; kw++) {
-            let nw = vec4<i32>(q.w + layer.pad_w) - i32(kw);
-            let ow = nw / sw;
-            let ok = ok_h & (nw >= vec4<i32>(0)) & (nw % sw == vec4<i32>(0)) & (ow < w_out);
-            var at = row + vec4<u32>(clamp(ow, vec4<i32>(0), w_out - 1));
+    for (var kh = nh % sh; kh < layer.k_h && kh <= nh; kh += sh) {
+        let oh = (nh - kh) / sh;
+        if (oh >= layer.h_out) { continue; }
+        let row = y_img + oh * layer.w_out;
+        var ow = ow0;
+        for (var kw = kw0; kw < layer.k_w; kw += sw) {
+            let ok = live & (ow >= vec4<i32>(0)) & (ow < w_out);
+            var at = vec4<u32>(row) + vec4<u32>(clamp(ow, vec4<i32>(0), w_out - 1));
             var tap = kh * layer.k_w + kw;
             for (var co = 0u; co < layer.c_out; co++) {
                 let w = ctheta4(w_col + tap);
@@ -183,12 +204,31 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
                 at += vec4<u32>(out_plane);
                 tap += taps;
             }
+            ow -= vec4<i32>(1);
         }
     }
-    store_pixels(layer.g_x_off, t.c0, layer.c_in, t.p0, count, layer.h_in, layer.w_in, g0, g1, g2, g3);
-    if (r_op) {
-        store_pixels(layer.r_x_off, t.c0, layer.c_in, t.p0, count, layer.h_in, layer.w_in, r0, r1, r2, r3);
-    }
+    let base = b * layer.c_in * layer.h_in * layer.w_in + ih * layer.w_in;
+    store_row(layer.g_x_off + base, c0, iw, live, g0, g1, g2, g3);
+    if (r_op) { store_row(layer.r_x_off + base, c0, iw, live, r0, r1, r2, r3); }
+}
+
+// Stores a [4 channels × 4 columns] tile of one row of a [rows, c_in, h_in, w_in] tensor:
+// a_c is channel c0 + c, its components the columns iw (where live); `row` is the row's offset
+// in channel 0.
+fn store_row_channel(row: u32, ch: u32, iw: vec4<u32>, live: vec4<bool>, v: vec4<f32>) {
+    if (ch >= layer.c_in) { return; }
+    let at = row + ch * layer.h_in * layer.w_in + iw;
+    if (live.x) { work[at.x] = v.x; }
+    if (live.y) { work[at.y] = v.y; }
+    if (live.z) { work[at.z] = v.z; }
+    if (live.w) { work[at.w] = v.w; }
+}
+fn store_row(row: u32, c0: u32, iw: vec4<u32>, live: vec4<bool>,
+             a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    store_row_channel(row, c0, iw, live, a0);
+    store_row_channel(row, c0 + 1u, iw, live, a1);
+    store_row_channel(row, c0 + 2u, iw, live, a2);
+    store_row_channel(row, c0 + 3u, iw, live, a3);
 }
 
 // ---------------------------------------------------------------- parameter gradients

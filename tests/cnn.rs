@@ -151,6 +151,10 @@ fn tiled_conv_kernels_match_reference() {
         (2, [1, 6, 11], 2, (6, 2), (1, 3), (0, 1)),
         (3, [5, 7, 5], 9, (3, 3), (2, 2), (1, 1)),
         (1, [4, 4, 4], 4, (2, 2), (2, 2), (0, 0)),
+        // strided input cotangents: padding wider than the stride, a width that is not a
+        // multiple of the stride (phases of unequal length), the ResNet's stride-2 3 × 3
+        (2, [3, 9, 13], 5, (5, 5), (2, 3), (3, 2)),
+        (1, [6, 10, 10], 7, (3, 3), (2, 2), (1, 1)),
     ];
     let tiles = |n: usize| n.div_ceil(4);
     for (rows, input, out, kernel, stride, padding) in cases {
@@ -210,7 +214,7 @@ fn tiled_conv_kernels_match_reference() {
             run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p)])
         };
         let out_tiles = tiles(g.c_out) * tiles(rows * g.h_out * g.w_out);
-        let in_tiles = tiles(g.c_in) * tiles(rows * g.h_in * g.w_in);
+        let in_tiles = g.input_cotangent_tiles(rows);
         let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
         let tol = Tolerance::F32_KERNEL;
         let y = conv::fwd(&g, rows, &w, &b, &x);

@@ -168,7 +168,11 @@ pub(crate) fn plan(
             // a lone tangent / R-backward pass runs the fused kernel: it rewrites y (∇W, g_x) with
             // bit-identical values
             let out_tiles = Items::PixelTiles { channels: geom.c_out as u32, plane: (geom.h_out * geom.w_out) as u32 };
-            let in_tiles = Items::PixelTiles { channels: geom.c_in as u32, plane: (geom.h_in * geom.w_in) as u32 };
+            let in_tiles = Items::RowTiles {
+                channels: geom.c_in as u32,
+                height: geom.h_in as u32,
+                tiles_per_row: geom.input_tiles_per_row() as u32,
+            };
             let taps = (geom.c_in * geom.k_h * geom.k_w) as u32;
             let split = WeightGradientSplit::new(cx, geom);
             meta.split_len = split.split_len as u32;

@@ -664,6 +664,17 @@ impl Geometry {
     pub fn weight_len(&self) -> usize {
         self.c_out * self.c_in * self.k_h * self.k_w
     }
+
+    /// Tiles of 4 columns per input row in the tiled conv's input cotangents: for each of the
+    /// `stride_w` phases, ⌈⌈w_in / stride_w⌉ / 4⌉ (shaders/conv_tiled.wgsl, "input cotangents").
+    pub fn input_tiles_per_row(&self) -> usize {
+        self.stride_w * self.w_in.div_ceil(self.stride_w).div_ceil(4)
+    }
+
+    /// Invocations of the tiled conv's input-cotangent kernels at a batch of `rows`.
+    pub fn input_cotangent_tiles(&self, rows: usize) -> usize {
+        self.c_in.div_ceil(4) * rows * self.h_in * self.input_tiles_per_row()
+    }
 }
 
 /// What a parameter tensor is.

@@ -16,6 +16,9 @@ pub(crate) enum Items {
     Tiles(u32),
     /// one invocation per 4 channels × 4 pixels of a [rows, channels, plane] tensor (tiled conv)
     PixelTiles { channels: u32, plane: u32 },
+    /// one invocation per 4 channels × `tiles_per_row` tiles of each of the `height` rows of
+    /// every image (the tiled conv input cotangents: a row's tiles in stride phases)
+    RowTiles { channels: u32, height: u32, tiles_per_row: u32 },
     /// one workgroup per SHARED_BLOCK × SHARED_BLOCK block of a [rows, n] tensor (the shared
     /// kernels' grid is a workgroup per item)
     Blocks(u32),
@@ -33,6 +36,9 @@ impl Items {
             Items::PerRow(n) => rows * n,
             Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
             Items::PixelTiles { channels, plane } => channels.div_ceil(TILE) * (rows * plane).div_ceil(TILE),
+            Items::RowTiles { channels, height, tiles_per_row } => {
+                channels.div_ceil(TILE) * rows * height * tiles_per_row
+            }
             Items::Blocks(n) => rows.div_ceil(SHARED_BLOCK) * n.div_ceil(SHARED_BLOCK),
             Items::SplitTiles { tiles, plane, split_len } => tiles * (rows * plane).div_ceil(split_len),
             Items::Fixed(n) => n,
