@@ -373,10 +373,12 @@ function optimizerText(name) {
     .map(([k, v]) => `${k}=${v === null ? 'none' : v}`);
   return kv.length ? `${name}(${kv.join(', ')})` : name;
 }
-// The playground's GPU work runs one job at a time, in the order asked: a reset, a panel or an
-// export waits only for the job running now, and hands over to the next in line directly, so the
-// training loop (which steps only when no one waits) cannot take the device back first; the
-// status line says what runs and what waits.
+// The playground's GPU work runs one job at a time: a job hands over to the next in line directly,
+// so the training loop (which steps only when no one waits) cannot take the device back first,
+// and the status line says what runs and what waits. Panels and exports queue in the order asked;
+// a rebuild (a lesson's click, a changed setting) goes to the front, so it waits only for the job
+// running now, and the panel jobs that were queued for the old networks are dropped when their
+// turn comes (the rebuild queues its own). A job on the GPU cannot be interrupted.
 const pgJobs = { running: null, waiting: [] };
 function showJobs() {
   const el = $('pg-jobs');
@@ -384,9 +386,13 @@ function showJobs() {
   const busy = pgJobs.running && pgJobs.running !== 'training';
   el.textContent = busy ? `running: ${pgJobs.running}${pgJobs.waiting.length ? ' · next: ' + pgJobs.waiting.map((w) => w.label).join(', ') : ''}` : '';
 }
-async function withPlayground(label, job) {
+async function withPlayground(label, job, first = false) {
   if (pgJobs.running !== null || pgJobs.waiting.length) {
-    await new Promise((go) => { pgJobs.waiting.push({ label, go }); showJobs(); });
+    await new Promise((go) => {
+      const w = { label, go, first };
+      if (first) pgJobs.waiting.unshift(w); else pgJobs.waiting.push(w);
+      showJobs();
+    });
   }
   pgJobs.running = label; showJobs();
   try { return await job(); } finally {
@@ -395,6 +401,15 @@ async function withPlayground(label, job) {
     if (next) next.go();
     showJobs();
   }
+}
+// A rebuild waits: a job of several GPU calls stops between them, its result being for networks
+// about to be replaced.
+const rebuildWaiting = () => pgJobs.waiting.some((w) => w.first);
+// Which networks a panel job was asked for: bumped when a rebuild replaces them.
+let pgGeneration = 0;
+function panelJob(label, job) {
+  const asked = pgGeneration;
+  return withPlayground(label, async () => (asked === pgGeneration ? job() : undefined));
 }
 // Resets are coalesced: one asked for while the playground is busy waits its turn, and gives way
 // to any asked for after it (which reads the newer state), so the last request wins.
@@ -413,7 +428,7 @@ async function runReset(ticket) {
     const [a, b] = await Promise.all(['a', 'b'].map((w) => Playground.create(demo.gpu, pgSettings(w), csvText)));
     if (pgA) pgA.free();
     if (pgB) pgB.free();
-    pgA = a; pgB = b;
+    pgA = a; pgB = b; pgGeneration++;
     demo.pg = { steps: 0, a: [], b: [], lesson: pgLesson, info: JSON.parse(pgA.info()), infoB: JSON.parse(pgB.info()), drawn: {} };
     curvHistory = [];
     const cap = (w, info) => `${w.toUpperCase()}: ${info.optimizer}, lr ${state['lr' + w]}, batch ${info.batch}`;
@@ -446,7 +461,7 @@ async function runReset(ticket) {
     return true;
   } catch (e) { fail(e); }
   return false;
-  });
+  }, true);
 }
 // each pixel mixes the class colours by the predicted probabilities, lightened; train points
 // filled, test points as rings
@@ -523,7 +538,7 @@ function trainLoop() { trainStep().finally(() => setTimeout(trainLoop, 0)); }
 // what a panel cost: wall time on this GPU, and Hessian-vector products where it used them
 const costText = (ms, hvps) => ` (${hvps !== undefined ? hvps + ' HVPs, ' : ''}${ms.toFixed(0)} ms)`;
 async function landscape() {
-  return withPlayground('landscape', async () => {
+  return panelJob('landscape', async () => {
   if (!pgA) return;
   try {
     // PCA needs 3 snapshots of the weights (one every 20 steps): random directions before that
@@ -555,7 +570,7 @@ async function landscape() {
 // Li et al.'s non-convexity map (their Fig. 7) on the landscape's plane: |λmin/λmax| at 11×11
 // points, 10 Lanczos steps each, bright where negative curvature is as strong as positive
 async function nonconvexity() {
-  return withPlayground('non-convexity map', async () => {
+  return panelJob('non-convexity map', async () => {
   if (!pgA) return;
   try {
     const dirs = state.pgdirs === 'pca' && demo.pg.steps < 60 ? 'random' : state.pgdirs;
@@ -574,11 +589,13 @@ async function nonconvexity() {
   });
 }
 async function curvature() {
-  return withPlayground('curvature', async () => {
+  return panelJob('curvature', async () => {
   if (!pgA) return;
   try {
     const t0 = performance.now();
-    const r = JSON.parse(await pgA.curvature()), rb = JSON.parse(await pgB.curvature());
+    const r = JSON.parse(await pgA.curvature());
+    if (rebuildWaiting()) return;
+    const rb = JSON.parse(await pgB.curvature());
     const ms = performance.now() - t0;
     const last = demo.pg.a[demo.pg.a.length - 1], lastB = demo.pg.b[demo.pg.b.length - 1];
     curvHistory.push({ step: demo.pg.steps, ...r, topB: rb.top, bottomB: rb.bottom, edgeB: rb.edge, testA: last && last.test_loss, testB: lastB && lastB.test_loss });
@@ -642,7 +659,7 @@ async function curvature() {
 }
 // |λmax| and |trace| of each tensor's diagonal block of A's Hessian, log-scale bars
 async function perLayer() {
-  return withPlayground('per-layer curvature', async () => {
+  return panelJob('per-layer curvature', async () => {
   if (!pgA) return;
   try {
     const t0 = performance.now();
