@@ -380,6 +380,7 @@ function optimizerText(name) {
 // running now, and the panel jobs that were queued for the old networks are dropped when their
 // turn comes (the rebuild queues its own). A job on the GPU cannot be interrupted.
 const pgJobs = { running: null, waiting: [] };
+demo.jobs = () => ({ running: pgJobs.running, waiting: pgJobs.waiting.map((w) => w.label) });
 function showJobs() {
   const el = $('pg-jobs');
   if (!el) return;
@@ -522,7 +523,11 @@ async function trainStep() {
   if (!training || !pgA || pgJobs.running !== null || pgJobs.waiting.length) return;
   return withPlayground('training', async () => {
   try {
-    const [a, b] = [JSON.parse(await pgA.train(5)), JSON.parse(await pgB.train(5))];
+    const a = JSON.parse(await pgA.train(5));
+    // a rebuild waits (a lesson's click): both networks are about to be replaced, so B's steps
+    // would only delay it (on a deep network each takes a second on a CPU adapter)
+    if (rebuildWaiting()) return;
+    const b = JSON.parse(await pgB.train(5));
     demo.pg.a.push(a); demo.pg.b.push(b); demo.pg.steps = a.step;
     const acc = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
     $('pg-step').textContent = `step ${a.step}, lr A ${a.lr.toPrecision(3)}, B ${b.lr.toPrecision(3)} · test accuracy A ${acc(a.test_accuracy)}, B ${acc(b.test_accuracy)} · test loss A ${acc(a.test_loss)}, B ${acc(b.test_loss)}`;
@@ -545,7 +550,17 @@ async function landscape() {
     const dirs = state.pgdirs === 'pca' && demo.pg.steps < 60 ? 'random' : state.pgdirs;
     const t0 = performance.now();
     // 41 × 41 points; 21 × 21 on a deep network (each point is a forward pass through it)
-    const n = demo.pg.info.tensors > 12 ? 21 : 41, all = await pgA.landscape(n, dirs), v = all.slice(0, n * n), path = all.slice(n * n);
+    const n = demo.pg.info.tensors > 12 ? 21 : 41, v = new Float32Array(n * n);
+    // a few rows per GPU call (a deep network's whole grid takes seconds): a rebuild asked for
+    // meanwhile runs after the current rows, and this landscape, of the old networks, stops
+    const per = Math.ceil(n / 7);
+    let path = [];
+    for (let row = 0; row < n; row += per) {
+      if (row && rebuildWaiting()) return;
+      const k = Math.min(per, n - row), part = await pgA.landscape_rows(n, dirs, row, k);
+      v.set(part.subarray(0, k * n), row * n);
+      path = part.slice(k * n);
+    }
     paintField($('landscape'), v, n, n, true);
     const c = $('landscape'), ctx = c.getContext('2d');
     hovers.landscape = gridHover(c, v, n, 'training loss');

@@ -92,6 +92,8 @@ struct PlaygroundState {
     horizon: u64,
     /// the weights every SNAPSHOT_EVERY steps (the most recent 50), for the landscape's path
     history: Vec<Vec<f32>>,
+    /// the landscape's plane, computed with its first slice of rows and kept for the rest
+    plane: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// A network trained live on points in the plane.
@@ -181,6 +183,7 @@ impl PlaygroundState {
             schedule,
             horizon: s.horizon.max(1),
             history: Vec::new(),
+            plane: None,
         })
     }
 
@@ -255,13 +258,34 @@ impl PlaygroundState {
         })
     }
 
-    async fn landscape(&self, gpu: &Gpu, n: usize, directions: &str) -> crate::Result<Vec<f32>> {
+    /// Rows `first .. first + count` of the `n × n` landscape (each row one value of the first
+    /// coordinate, `n` of the second), then the projected path. The page asks for a few rows at
+    /// a time, so that a click can overtake a long landscape between them; the plane's
+    /// directions are computed with row 0 and kept for the later rows (the weights do not change
+    /// in between: the page runs one job at a time).
+    async fn landscape_rows(
+        &mut self,
+        gpu: &Gpu,
+        n: usize,
+        directions: &str,
+        first: usize,
+        count: usize,
+    ) -> crate::Result<Vec<f32>> {
         let theta = self.net.params(gpu).await?;
-        let (d1, d2) = self.plane_directions(gpu, &theta, directions).await?;
+        if first == 0 || self.plane.is_none() {
+            self.plane = Some(self.plane_directions(gpu, &theta, directions).await?);
+        }
+        let Some((d1, d2)) = &self.plane else {
+            return Err(crate::Error::Config("the landscape's plane is missing".into()));
+        };
         let axis = Axis { min: -1.0, max: 1.0, points: n.clamp(3, 61) };
-        let plane = Plane { d1: &d1, d2: Some(&d2), a: axis, b: Some(axis) };
+        let values = axis.values();
+        let first = first.min(axis.points - 1);
+        let count = count.clamp(1, axis.points - first);
+        let rows = Axis { min: values[first], max: values[first + count - 1], points: count };
+        let plane = Plane { d1, d2: Some(d2), a: rows, b: Some(axis) };
         let grid = landscape::evaluate_grid(gpu, &self.net, &self.train, self.data.train.rows(), &plane).await?;
-        let path = landscape::project(&theta, &d1, Some(&d2), &self.history);
+        let path = landscape::project(&theta, d1, Some(d2), &self.history);
         let mut v: Vec<f32> = grid.loss.iter().map(|&x| x as f32).collect();
         v.extend(path.iter().flat_map(|&(a, b)| [a as f32, b as f32]));
         Ok(v)
@@ -393,8 +417,14 @@ impl Playground {
     /// eigenvectors); followed by the (a, b) coordinates of the recent trajectory projected onto
     /// the plane.
     pub fn landscape(&self, n: usize, directions: String) -> js_sys::Promise {
+        self.landscape_rows(n, directions, 0, n)
+    }
+
+    /// Rows `first .. first + count` of the `n × n` landscape (`count × n` losses, then the path
+    /// as above); row 0 computes the plane's directions, later rows reuse them.
+    pub fn landscape_rows(&self, n: usize, directions: String, first: usize, count: usize) -> js_sys::Promise {
         with_state!(self, |gpu, s| async {
-            let v = s.landscape(gpu, n, &directions).await.map_err(js_err)?;
+            let v = s.landscape_rows(gpu, n, &directions, first, count).await.map_err(js_err)?;
             Ok(js_sys::Float32Array::from(v.as_slice()).into())
         })
     }

@@ -152,13 +152,18 @@ try {
     // the time from the click to the lesson's first frame (a race step drawn, or the playground's
     // new networks' decision regions) and, in the playground, to its first training point (5
     // steps and an evaluation): benchmark figures, printed, never judged
-    const clicked = await page.evaluate((n) => { const t = performance.now(); document.querySelector(`#lessons button[data-lesson="${n}"]`).click(); return t; }, name);
+    // (and what the playground was running when the click came: what a rebuild waits for)
+    const [clicked, runningAtClick] = await page.evaluate((n) => {
+      const t = performance.now(), jobs = window.demo.jobs();
+      document.querySelector(`#lessons button[data-lesson="${n}"]`).click();
+      return [t, jobs.running];
+    }, name);
     const since = async () => ((await page.evaluate(() => performance.now())) - clicked).toFixed(0);
     await page.waitForFunction(([n, isPg]) => (isPg ? window.demo.pg.lesson === n && window.demo.pg.drawn && window.demo.pg.drawn.boundaries
       : window.demo.race.lesson === n && window.demo.race.steps >= 1), [name, pg], { timeout: 900000 });
     const first = await since();
     if (pg) await page.waitForFunction((n) => window.demo.pg.lesson === n && window.demo.pg.a.length >= 1, name, { timeout: 900000 });
-    console.log(`timing: lesson ${name} first frame ${first} ms after the click${pg ? `, first training point ${await since()} ms` : ''}`);
+    console.log(`timing: lesson ${name} first frame ${first} ms after the click${pg ? `, first training point ${await since()} ms` : ''}${runningAtClick ? ` (running at the click: ${runningAtClick})` : ''}`);
     if (pg) {
       // the lesson's playground trains both networks and the curvature panel gets a point at step 50
       // a point of the curvature panel for this lesson's networks after they trained (the
