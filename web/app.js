@@ -518,15 +518,21 @@ function drawCurves() {
     return t.replace(/^point \d+/, `step ${steps[Math.min(i, steps.length - 1)]}, loss`);
   };
 }
+// A's point of a training job that stopped before B's steps (see trainStep)
+let pgAhead = null;
 async function trainStep() {
   // training steps only when nothing the reader asked for waits
   if (!training || !pgA || pgJobs.running !== null || pgJobs.waiting.length) return;
   return withPlayground('training', async () => {
   try {
-    const a = JSON.parse(await pgA.train(5));
     // a rebuild waits (a lesson's click): both networks are about to be replaced, so B's steps
-    // would only delay it (on a deep network each takes a second on a CPU adapter)
-    if (rebuildWaiting()) return;
+    // would only delay it (on a deep network each takes a second on a CPU adapter). A's point is
+    // kept, and B catches up first if the same networks train on (a rebuild that failed):
+    // A and B stay at the same step.
+    const ahead = pgAhead && pgAhead.generation === pgGeneration ? pgAhead.point : null;
+    pgAhead = null;
+    const a = ahead || JSON.parse(await pgA.train(5));
+    if (!ahead && rebuildWaiting()) { pgAhead = { generation: pgGeneration, point: a }; return; }
     const b = JSON.parse(await pgB.train(5));
     demo.pg.a.push(a); demo.pg.b.push(b); demo.pg.steps = a.step;
     const acc = (v) => (v === null || v === undefined ? '–' : v.toFixed(3));
