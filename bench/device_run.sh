@@ -59,6 +59,18 @@ if [ "$what" = resnet ] || [ "$what" = all ]; then
   ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian train --data random:3x32x32:10 --samples 2048 --model resnet20 \
     --batch-size 256 --augment crop4,flip --lr-schedule step --optimizer "adahessian(lr=0.15, weight_decay=5e-4)" \
     --steps 40 --eval-every 20 --force --out "${OUT:-/tmp}/recipe-run" 2>&1 | grep -v XDG
+  # the same on CIFAR-format files (random bytes, the real sizes): the images live on the GPU as
+  # bytes and the gather normalises and augments them, against the f32 rows streamed above
+  cifar="${OUT:-/tmp}/cifar"
+  if python3 bench/fake_cifar.py "$cifar"; then
+    for data in "cifar10:$cifar" "random:3x32x32 --samples 2048"; do
+      echo "=== resnet20 batch 256, --augment crop4,flip, data $data"
+      # shellcheck disable=SC2086 # the second data word-splits into its flags on purpose
+      ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data $data --augment crop4,flip \
+        --model resnet20 --batch-size 256 --optimizers adam,adahessian --steps 20 --reps 3 --warmup 5 2>&1 | grep -v XDG
+    done
+    rm -rf "$cifar"
+  fi
   echo "=== dispatches, resnet20 batch 128"
   ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data random:3x32x32 --samples 256 --model resnet20 --batch-size 128 \
     --optimizers adahessian --steps 5 --reps 3 --warmup 2 --dispatches 2>&1 | grep -v XDG

@@ -169,3 +169,75 @@ fn adahessian_needs_at_most_one_and_a_half_times_adams_memory_on_resnet20() {
         assert!(ratio <= 1.5, "batch {rows}: AdaHessian {adahessian} bytes, Adam {adam}: {ratio:.3}×");
     }
 }
+
+/// Images that keep their bytes (CIFAR, IDX) live on the GPU as bytes, a quarter of the f32
+/// rows, and the gather decodes, normalises and augments them (shaders/gather_pixels.wgsl). That
+/// is exact: training with a random crop and flip, then evaluating, gives the same bits from the
+/// bytes in one buffer, from the bytes split over three buffers of whole images, and from the
+/// f32 rows streamed from the host and augmented there. Rows of 105 bytes (odd width, not whole
+/// words) and per-channel normalisation make the decode non-trivial; rows whose x was changed by
+/// hand are gathered as f32 again, and bytes that need more than three buffers are streamed.
+#[test]
+fn image_bytes_on_the_gpu_are_gathered_normalised_and_augmented_exactly() {
+    let gpu = gpu_or_skip!();
+    use adahessian_wgpu::data::{cifar, Dataset, DeviceDataset, Targets};
+    use adahessian_wgpu::probe::SplitMix64;
+    let (c, h, w, rows) = (3usize, 5usize, 7usize, 23usize);
+    let features = c * h * w;
+    let mut rng = SplitMix64::new(11);
+    let bytes: Vec<u8> = (0..rows * features).map(|_| rng.below(256) as u8).collect();
+    let labels: Vec<u32> = (0..rows).map(|_| rng.below(4) as u32).collect();
+    let mut ds = Dataset::from_pixels(bytes, [c, h, w], Targets::Classes { labels, classes: 4 }).unwrap();
+    let (mean, std) = ([0.49f32, 0.48, 0.45], [0.25f32, 0.24, 0.26]);
+    cifar::normalize_channels(&mut ds, &mean, &std);
+    let mut aug = cifar::Augment::parse("crop2,flip", &[c, h, w]).unwrap();
+    aug.fill = mean.iter().zip(&std).map(|(m, s)| -m / s).collect();
+    ds.augment = Some(aug);
+    assert!(ds.pixels.as_ref().unwrap().decodes_to(&ds.x, features), "normalisation kept the byte table in step");
+
+    let spec = ModelSpec::parse("input 3x5x7; conv2d(4, k=3, p=1); batchnorm2d; relu; flatten; linear(4)").unwrap();
+    let row_bytes = 4 * features.div_ceil(4) as u64;
+    let layouts: [(&str, DeviceDataset); 3] = [
+        ("streamed f32", DeviceDataset::stream(gpu, &ds).unwrap()),
+        ("bytes, one buffer", DeviceDataset::upload(gpu, &ds).unwrap()),
+        ("bytes, three buffers", DeviceDataset::upload_limited(gpu, &ds, 8 * row_bytes).unwrap()),
+    ];
+    assert!(layouts[1].1.is_bytes() && layouts[2].1.is_bytes() && layouts[0].1.is_streamed());
+    assert!(layouts[1].1.bytes() < (rows * features * 4) as u64, "the bytes take less than the f32 rows");
+    let mut outcome = Vec::new();
+    for (what, dev) in &layouts {
+        let net = Network::new(gpu, &spec, NetworkOptions::new(8, 3)).unwrap();
+        let bound = net.bind(gpu, dev).unwrap();
+        let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(AdaHessianConfig::default())).unwrap();
+        let mut order = adahessian_wgpu::train::BatchOrder::new(rows, 8, 1);
+        for _ in 0..3 {
+            adahessian_wgpu::train::run_epoch(gpu, &net, &mut opt, &bound, &mut order).unwrap();
+        }
+        let eval = block_on(net.evaluate(gpu, &bound)).unwrap();
+        let params: Vec<u32> = block_on(net.params(gpu)).unwrap().iter().map(|v| v.to_bits()).collect();
+        outcome.push((*what, params, eval));
+    }
+    for o in &outcome[1..] {
+        assert_eq!((&o.1, o.2), (&outcome[0].1, outcome[0].2), "{} differs from {}", o.0, outcome[0].0);
+    }
+    // the augmentation did something: the same run unaugmented ends elsewhere
+    let plain = Dataset { augment: None, ..ds.clone() };
+    let net = Network::new(gpu, &spec, NetworkOptions::new(8, 3)).unwrap();
+    let bound = net.bind(gpu, &DeviceDataset::upload(gpu, &plain).unwrap()).unwrap();
+    let mut opt = Optimizer::new(gpu, &net, OptimizerConfig::AdaHessian(AdaHessianConfig::default())).unwrap();
+    let mut order = adahessian_wgpu::train::BatchOrder::new(rows, 8, 1);
+    for _ in 0..3 {
+        adahessian_wgpu::train::run_epoch(gpu, &net, &mut opt, &bound, &mut order).unwrap();
+    }
+    let params: Vec<u32> = block_on(net.params(gpu)).unwrap().iter().map(|v| v.to_bits()).collect();
+    assert_ne!(params, outcome[0].1, "the augmentation changed nothing");
+
+    // x changed by hand no longer is what the bytes decode to: its f32 rows are used
+    let mut edited = plain.clone();
+    edited.x[7] += 1.0;
+    let dev = DeviceDataset::upload(gpu, &edited).unwrap();
+    assert!(!dev.is_bytes() && !dev.is_streamed());
+    // more than three buffers of bytes: streamed
+    let dev = DeviceDataset::upload_limited(gpu, &ds, 4 * row_bytes).unwrap();
+    assert!(!dev.is_bytes() && dev.is_streamed());
+}

@@ -108,6 +108,7 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
     let device_data = DeviceDataset::upload(gpu, &data.train)?;
     println!("adapter: {}", gpu.describe());
     println!("tuning ({} adapter): {}", gpu.adapter_class().name(), gpu.tuning().describe());
+    println!("data: {}", device_data.describe());
     println!(
         "{}: {}, batch {batch}; median of {} × {} steps after {} warm-up",
         data.name,

@@ -8,7 +8,9 @@
 //!   coarse label byte (0..20), a fine label byte (0..100) and the same 3,072 pixels.
 //!
 //! Pixels become x = p / 255 exactly; per-channel normalisation is applied by the caller with
-//! constants it prints and records. The files are not shipped: the user downloads them.
+//! constants it prints and records. The bytes are kept too ([`Dataset::pixels`]): the GPU holds
+//! them as bytes and normalises and augments in its gather. The files are not shipped: the user
+//! downloads them.
 
 use super::{Dataset, Targets};
 use crate::error::{Error, Result};
@@ -73,6 +75,12 @@ impl Cifar {
 
 /// Parses the records of one file: `[n, 3, 32, 32]` pixels scaled to [0, 1] and labels.
 pub fn parse(bytes: &[u8], what: &str, kind: Cifar) -> Result<(Vec<f32>, Vec<u32>)> {
+    let (pixels, labels) = parse_bytes(bytes, what, kind)?;
+    Ok((pixels.iter().map(|&p| p as f32 / 255.0).collect(), labels))
+}
+
+/// [`parse`] with the pixels as their bytes, `[n, 3, 32, 32]`.
+pub fn parse_bytes(bytes: &[u8], what: &str, kind: Cifar) -> Result<(Vec<u8>, Vec<u32>)> {
     let record = kind.label_bytes() + IMAGE_BYTES;
     if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(Error::Data(format!(
@@ -99,7 +107,7 @@ pub fn parse(bytes: &[u8], what: &str, kind: Cifar) -> Result<(Vec<f32>, Vec<u32
             )));
         }
         labels.push(label as u32);
-        x.extend(r[kind.label_bytes()..].iter().map(|&p| p as f32 / 255.0));
+        x.extend_from_slice(&r[kind.label_bytes()..]);
     }
     Ok((x, labels))
 }
@@ -122,7 +130,7 @@ fn locate(dir: &Path, kind: Cifar) -> PathBuf {
 pub fn load(dir: &Path, kind: Cifar) -> Result<(Dataset, Dataset)> {
     let root = locate(dir, kind);
     let (train_files, test_file) = kind.files();
-    let read = |name: &str| -> Result<(Vec<f32>, Vec<u32>)> {
+    let read = |name: &str| -> Result<(Vec<u8>, Vec<u32>)> {
         let path = root.join(name);
         let bytes = std::fs::read(&path).map_err(|source| Error::Io {
             path: format!(
@@ -135,7 +143,7 @@ pub fn load(dir: &Path, kind: Cifar) -> Result<(Dataset, Dataset)> {
             ),
             source,
         })?;
-        parse(&bytes, &path.display().to_string(), kind)
+        parse_bytes(&bytes, &path.display().to_string(), kind)
     };
     let split = |names: &[&str]| -> Result<Dataset> {
         let (mut x, mut labels) = (Vec::new(), Vec::new());
@@ -144,7 +152,7 @@ pub fn load(dir: &Path, kind: Cifar) -> Result<(Dataset, Dataset)> {
             x.extend(xi);
             labels.extend(li);
         }
-        Dataset::new(x, IMAGE_BYTES, Targets::Classes { labels, classes: kind.classes() })?.with_shape(vec![3, 32, 32])
+        Dataset::from_pixels(x, [3, 32, 32], Targets::Classes { labels, classes: kind.classes() })
     };
     Ok((split(&train_files)?, split(&[test_file])?))
 }
@@ -171,6 +179,14 @@ pub fn channel_stats(ds: &Dataset) -> (Vec<f32>, Vec<f32>) {
 /// x ← (x − mean_c) / std_c for each channel c of `[C, H, W]` rows.
 pub fn normalize_channels(ds: &mut Dataset, mean: &[f32], std: &[f32]) {
     let plane = ds.features / ds.shape[0];
+    if let Some(p) = &mut ds.pixels {
+        // the same f32 operations on every byte's value as on every pixel below
+        for (ch, (m, s)) in mean.iter().zip(std).enumerate() {
+            for v in &mut p.table[ch * 256..(ch + 1) * 256] {
+                *v = (*v - m) / s;
+            }
+        }
+    }
     for row in ds.x.chunks_mut(ds.features) {
         for (ch, (m, s)) in mean.iter().zip(std).enumerate() {
             for v in &mut row[ch * plane..(ch + 1) * plane] {
@@ -227,11 +243,7 @@ impl Augment {
         let f = c * h * w;
         let mut src = vec![0f32; f];
         for (i, row) in rows.chunks_mut(f).enumerate() {
-            let mut z = crate::probe::SplitMix64::new(key ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let span = 2 * self.pad as u64 + 1;
-            let dy = (z.next_u64() % span) as isize - self.pad as isize;
-            let dx = (z.next_u64() % span) as isize - self.pad as isize;
-            let flip = self.flip && z.next_u64() & 1 == 1;
+            let (dy, dx, flip) = self.draw(key, i);
             src.copy_from_slice(row);
             for ch in 0..c {
                 for y in 0..h {
@@ -248,6 +260,17 @@ impl Augment {
                 }
             }
         }
+    }
+
+    /// Row `i` of the batch of `key`: its shift (dy, dx), each in [−pad, pad], and whether it is
+    /// flipped (the GPU gather of image bytes draws the same, `shaders/gather_pixels.wgsl`).
+    pub fn draw(&self, key: u64, i: usize) -> (isize, isize, bool) {
+        let mut z = crate::probe::SplitMix64::new(key ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let span = 2 * self.pad as u64 + 1;
+        let dy = (z.next_u64() % span) as isize - self.pad as isize;
+        let dx = (z.next_u64() % span) as isize - self.pad as isize;
+        let flip = self.flip && z.next_u64() & 1 == 1;
+        (dy, dx, flip)
     }
 
     /// The key of a batch: FNV-1a of its row indices.

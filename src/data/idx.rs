@@ -82,9 +82,8 @@ pub fn dataset(images: &[u8], labels: &[u8], images_what: &str, labels_what: &st
         return Err(Error::Data(format!("{images_what} has {n} images but {labels_what} has {} labels", labels.len())));
     }
     let classes = (labels.iter().copied().max().unwrap_or(0) as usize + 1).max(10);
-    let x = pixels.iter().map(|&p| p as f32 / 255.0).collect();
-    Dataset::new(x, rows * cols, Targets::Classes { labels: labels.iter().map(|&l| l as u32).collect(), classes })
-        .and_then(|d| d.with_shape(vec![1, rows, cols]))
+    let labels = Targets::Classes { labels: labels.iter().map(|&l| l as u32).collect(), classes };
+    Dataset::from_pixels(pixels, [1, rows, cols], labels)
 }
 
 /// Reads an IDX image file and label file from disk.

@@ -84,9 +84,53 @@ pub struct Dataset {
     /// The original label of each class index, when the file's labels were not already the
     /// indices 0..k (strings, negative or sparse integers); empty otherwise.
     pub class_names: Vec<String>,
-    /// Augmentation of training batches (images only): a data set with one is streamed, and each
-    /// training batch is augmented as it is copied; evaluations see the images as they are.
+    /// Augmentation of training batches (images only): each training batch is augmented as it
+    /// is gathered (on the GPU when the data set keeps its [`Pixels`], else as it is copied from
+    /// the host); evaluations see the images as they are.
     pub augment: Option<cifar::Augment>,
+    /// The bytes an image data set was decoded from (CIFAR, IDX), while `x` is still exactly
+    /// what they decode to: the GPU then keeps the bytes, a quarter of the f32 rows, and decodes,
+    /// normalises and augments each batch as it gathers it ([`DeviceDataset::upload`]).
+    pub pixels: Option<Pixels>,
+}
+
+/// Image bytes and what each byte stands for in each channel: every input value
+/// `x[r, i] = table[c(i) · 256 + bytes[r, i]]`, with c(i) the channel of feature i. The table
+/// starts as p / 255 (the f32 the host decodes to) and follows each per-channel transform of
+/// `x` ([`cifar::normalize_channels`], [`Dataset::scale`]); a per-feature transform
+/// ([`Dataset::normalize`]) drops it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pixels {
+    /// `[rows, features]` bytes, row-major (channel-major within a row).
+    pub bytes: Vec<u8>,
+    /// `[channels, 256]`.
+    pub table: Vec<f32>,
+}
+
+impl Pixels {
+    /// Channels of the table.
+    pub fn channels(&self) -> usize {
+        self.table.len() / 256
+    }
+
+    /// Whether `x` (rows of `features`) is exactly what the bytes decode to, so the GPU may
+    /// gather from the bytes instead (a caller may have changed `x` by hand).
+    pub fn decodes_to(&self, x: &[f32], features: usize) -> bool {
+        let c = self.channels();
+        if c == 0 || self.bytes.len() != x.len() || !features.is_multiple_of(c) {
+            return false;
+        }
+        let plane = features / c;
+        self.bytes.iter().zip(x).enumerate().all(|(i, (&p, &v))| {
+            let ch = (i % features) / plane;
+            self.table[ch * 256 + p as usize].to_bits() == v.to_bits()
+        })
+    }
+
+    fn select(&self, rows: &[usize], features: usize) -> Pixels {
+        let bytes = rows.iter().flat_map(|&r| self.bytes[r * features..(r + 1) * features].iter().copied()).collect();
+        Pixels { bytes, table: self.table.clone() }
+    }
 }
 
 impl Dataset {
@@ -125,7 +169,24 @@ impl Dataset {
                 }
             }
         }
-        Ok(Dataset { x, features, targets, shape: vec![features], class_names: Vec::new(), augment: None })
+        Ok(Dataset {
+            x,
+            features,
+            targets,
+            shape: vec![features],
+            class_names: Vec::new(),
+            augment: None,
+            pixels: None,
+        })
+    }
+
+    /// Images of `shape` `[C, H, W]` from their bytes (channel-major rows), x = p / 255, keeping
+    /// the bytes ([`Dataset::pixels`]).
+    pub fn from_pixels(bytes: Vec<u8>, shape: [usize; 3], targets: Targets) -> Result<Dataset> {
+        let table: Vec<f32> = (0..shape[0]).flat_map(|_| (0..256).map(|p| p as f32 / 255.0)).collect();
+        let x = bytes.iter().map(|&p| p as f32 / 255.0).collect();
+        let ds = Dataset::new(x, shape.iter().product(), targets)?.with_shape(shape.to_vec())?;
+        Ok(Dataset { pixels: Some(Pixels { bytes, table }), ..ds })
     }
 
     /// The same data with each row viewed as `shape` (its product must be the feature count).
@@ -160,6 +221,7 @@ impl Dataset {
             shape: self.shape.clone(),
             class_names: self.class_names.clone(),
             augment: self.augment.clone(),
+            pixels: self.pixels.as_ref().map(|p| p.select(rows, f)),
         }
     }
 
@@ -222,6 +284,8 @@ impl Dataset {
 
     /// x ← (x − mean) / std, feature-wise.
     pub fn normalize(&mut self, mean: &[f32], std: &[f32]) {
+        // a per-feature map is no per-channel table of byte values
+        self.pixels = None;
         let f = self.features;
         for row in self.x.chunks_mut(f) {
             for ((v, m), s) in row.iter_mut().zip(mean).zip(std) {
@@ -233,6 +297,9 @@ impl Dataset {
     /// x ← x * factor.
     pub fn scale(&mut self, factor: f32) {
         self.x.iter_mut().for_each(|v| *v *= factor);
+        if let Some(p) = &mut self.pixels {
+            p.table.iter_mut().for_each(|v| *v *= factor);
+        }
     }
 }
 

@@ -15,6 +15,9 @@ pub enum BindLayout {
     Optim,
     /// meta, batch, data, targets, index, work (shaders/gather.wgsl)
     Gather,
+    /// meta, batch, pixel meta, 3 byte chunks, byte table, index, shifts, work
+    /// (shaders/gather_pixels.wgsl)
+    GatherPixels,
     /// point, θ, θ₀, d₁, d₂ (shaders/landscape.wgsl)
     Axpy,
 }
@@ -32,7 +35,8 @@ pub enum Access {
 
 impl BindLayout {
     /// All layouts, in the order the pipeline cache stores them.
-    pub const ALL: [BindLayout; 4] = [BindLayout::Layer, BindLayout::Optim, BindLayout::Gather, BindLayout::Axpy];
+    pub const ALL: [BindLayout; 5] =
+        [BindLayout::Layer, BindLayout::Optim, BindLayout::Gather, BindLayout::GatherPixels, BindLayout::Axpy];
 
     /// The bindings, in binding-index order.
     pub fn entries(self) -> &'static [Access] {
@@ -41,6 +45,7 @@ impl BindLayout {
             BindLayout::Layer => &[Read, Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Optim => &[Uniform, Uniform, ReadWrite, Read, ReadWrite, Read, ReadWrite, ReadWrite, ReadWrite],
             BindLayout::Gather => &[Uniform, Uniform, Read, Read, Read, ReadWrite],
+            BindLayout::GatherPixels => &[Uniform, Uniform, Uniform, Read, Read, Read, Read, Read, Read, ReadWrite],
             BindLayout::Axpy => &[Uniform, ReadWrite, Read, Read, Read],
         }
     }
@@ -64,6 +69,7 @@ pub enum ShaderModule {
     Probe,
     Optim,
     Gather,
+    GatherPixels,
     Landscape,
     Surface,
 }
@@ -76,7 +82,7 @@ macro_rules! shader {
 
 impl ShaderModule {
     /// Every module.
-    pub const ALL: [ShaderModule; 12] = [
+    pub const ALL: [ShaderModule; 13] = [
         ShaderModule::Dense,
         ShaderModule::Conv,
         ShaderModule::Pool,
@@ -87,6 +93,7 @@ impl ShaderModule {
         ShaderModule::Probe,
         ShaderModule::Optim,
         ShaderModule::Gather,
+        ShaderModule::GatherPixels,
         ShaderModule::Landscape,
         ShaderModule::Surface,
     ];
@@ -122,6 +129,7 @@ impl ShaderModule {
                 return Cow::Owned(src);
             }
             ShaderModule::Gather => shader!("common.wgsl", "gather.wgsl"),
+            ShaderModule::GatherPixels => shader!("common.wgsl", "gather_pixels.wgsl"),
             ShaderModule::Landscape => shader!("common.wgsl", "landscape.wgsl"),
             ShaderModule::Surface => shader!("common.wgsl", "surface.wgsl"),
         })
@@ -140,6 +148,7 @@ impl ShaderModule {
             | ShaderModule::Surface => BindLayout::Layer,
             ShaderModule::Probe | ShaderModule::Optim => BindLayout::Optim,
             ShaderModule::Gather => BindLayout::Gather,
+            ShaderModule::GatherPixels => BindLayout::GatherPixels,
             ShaderModule::Landscape => BindLayout::Axpy,
         }
     }
@@ -257,6 +266,7 @@ kernels! {
     ],
     Optim: [GradSumsq "grad_sumsq" Single,],
     Gather: [GatherRows "gather_rows", GatherTargets "gather_targets",],
+    GatherPixels: [GatherPixels "gather_pixels",],
     Landscape: [LandscapePoint "landscape_point",],
     Surface: [
         SurfaceFwd "surface_fwd" Single, SurfaceTangent "surface_tangent" Single,

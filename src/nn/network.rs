@@ -80,6 +80,17 @@ pub struct BoundData {
     pub rows: usize,
     /// A streamed data set: its host rows and the batch-sized buffers the gather reads
     stream: Option<Stream>,
+    /// Image bytes on the GPU: the gather decodes them (`Kernel::GatherPixels`)
+    pixels: Option<BoundPixels>,
+}
+
+/// What a network's gather of image bytes needs per batch.
+struct BoundPixels {
+    /// max_batch × (dy, dx, flip): a training batch's crops and flips, drawn on the host
+    shifts: wgpu::Buffer,
+    augment: Option<crate::data::cifar::Augment>,
+    /// the gather's invocations per row (one per image line)
+    lines: u32,
 }
 
 /// Batch-sized GPU copies of a streamed data set's current rows.
@@ -580,7 +591,7 @@ impl Network {
             Some(s) => (&s.data, &s.targets),
             None => (&data.data, &data.targets),
         };
-        let groups = [0, 1].map(|i| {
+        let mut groups = [0, 1].map(|i| {
             bind_group(
                 gpu,
                 "gather",
@@ -595,8 +606,32 @@ impl Network {
                 ],
             )
         });
+        let pixels = match &data.pixels {
+            Some(p) => {
+                let shifts = storage_buffer(gpu, "batch crops and flips", 3 * self.max_batch)?;
+                groups[0] = bind_group(
+                    gpu,
+                    "gather image bytes",
+                    BindLayout::GatherPixels,
+                    [
+                        self.uniforms.binding(self.gather_slot),
+                        self.batch_meta.as_entire_binding(),
+                        p.meta.as_entire_binding(),
+                        p.chunks[0].as_entire_binding(),
+                        p.chunks[1].as_entire_binding(),
+                        p.chunks[2].as_entire_binding(),
+                        p.table.as_entire_binding(),
+                        self.arenas.index.as_entire_binding(),
+                        shifts.as_entire_binding(),
+                        window_binding(&self.arenas.work, self.gather_windows[0], &self.arenas.unused),
+                    ],
+                );
+                Some(BoundPixels { shifts, augment: p.augment.clone(), lines: p.lines })
+            }
+            None => None,
+        };
         gpu.check()?;
-        Ok(BoundData { groups, rows: data.rows, stream })
+        Ok(BoundData { groups, rows: data.rows, stream, pixels })
     }
 
     /// Where BatchNorm takes its statistics from in `loss`, `gradient`, `hvp` and the curvature
@@ -663,7 +698,21 @@ impl Network {
             )));
         }
         match &batch.data.stream {
-            None => gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices)),
+            None => {
+                gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
+                // a training batch of image bytes: each row's crop and flip, which the gather
+                // applies (it reads them for training batches only)
+                if let (Some(p), true) = (&batch.data.pixels, norm_mode == NORM_UPDATE_RUNNING) {
+                    let key = crate::data::cifar::Augment::batch_key(batch.indices);
+                    let shifts: Vec<i32> = (0..n)
+                        .flat_map(|i| {
+                            let (dy, dx, flip) = p.augment.as_ref().map_or((0, 0, false), |a| a.draw(key, i));
+                            [dy as i32, dx as i32, i32::from(flip)]
+                        })
+                        .collect();
+                    gpu.queue.write_buffer(&p.shifts, 0, bytemuck::cast_slice(&shifts));
+                }
+            }
             Some(s) => {
                 // copy the batch's rows to the front of the batch buffers; the gather reads 0..n
                 let (f, w) = (s.features, s.target_width);
@@ -692,7 +741,10 @@ impl Network {
     pub fn encode_gather(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, data: &BoundData, rows: u32) {
         let k = self.model.output_width();
         let target_width = self.model.loss.target_width(k) as u32;
-        dispatch(gpu, pass, Kernel::GatherRows, &data.groups[0], rows * self.model.nodes[0] as u32);
+        match &data.pixels {
+            Some(p) => dispatch(gpu, pass, Kernel::GatherPixels, &data.groups[0], rows * p.lines),
+            None => dispatch(gpu, pass, Kernel::GatherRows, &data.groups[0], rows * self.model.nodes[0] as u32),
+        }
         dispatch(gpu, pass, Kernel::GatherTargets, &data.groups[1], rows * target_width);
     }
 
