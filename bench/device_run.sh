@@ -71,6 +71,10 @@ if [ "$what" = resnet ] || [ "$what" = all ]; then
     done
     rm -rf "$cifar"
   fi
+  # option-B (1×1 conv + BatchNorm) shortcuts, as the common PyTorch CIFAR ResNets with projections
+  echo "=== wgpu resnet:20:16:proj batch 256"
+  ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data random:3x32x32 --samples 512 --model resnet:20:16:proj \
+    --batch-size 256 --optimizers adam,adahessian --steps 20 --reps 5 --warmup 5 2>&1 | grep -v XDG
   echo "=== dispatches, resnet20 batch 128"
   ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data random:3x32x32 --samples 256 --model resnet20 --batch-size 128 \
     --optimizers adahessian --steps 5 --reps 3 --warmup 2 --dispatches 2>&1 | grep -v XDG

@@ -135,11 +135,16 @@ fn residual_blocks_with_both_shortcuts_match_pytorch() {
                 residual { conv2d(8, k=3, p=1); layernorm }; flatten; linear(6); \
                 residual { linear(6); batchnorm1d; tanh }; linear(3)";
     check("residual", ModelSpec::parse(text).unwrap(), 3);
+    let option_b = "input 2x5x5; residual(shortcut=conv) { conv2d(4, k=3, s=2, p=1, bias=false); batchnorm2d; relu; \
+                    conv2d(4, k=3, p=1) }; relu; flatten; linear(3)";
+    check("residual-option-b", ModelSpec::parse(option_b).unwrap(), 3);
 }
 
 #[test]
 fn the_cifar_resnet_loads_under_its_own_names() {
     check("resnet8", resnet_cifar(8, 4, true, &[3, 8, 8], 10).unwrap(), 2);
     check("resnet8-noshort", resnet_cifar(8, 4, false, &[3, 8, 8], 10).unwrap(), 2);
+    let proj = adahessian_wgpu::nn::parse_resnet("resnet:8:4:proj", &[3, 8, 8], 10).unwrap().unwrap();
+    check("resnet8-proj", proj, 2);
     let _ = Path::new(".");
 }

@@ -32,6 +32,16 @@ fn residual_models() -> Vec<(&'static str, usize)> {
             3,
         ),
         ("input 3; linear(4); residual { tanh; linear(4) }; residual { sigmoid; linear(4) }; linear(2)", 5),
+        // option B (1×1 conv + BatchNorm on the shortcut, run before the body) with a stride and
+        // odd sizes, then an identity block reading the first block's output after a ReLU
+        (
+            "input 2x5x5; conv2d(2, k=3, p=1); relu; residual(shortcut=conv) { conv2d(3, k=3, s=2, p=1, \
+             bias=false); batchnorm2d; tanh; conv2d(3, k=3, p=1) }; relu; residual { conv2d(3, k=3, p=1); \
+             batchnorm2d }; flatten; linear(3)",
+            3,
+        ),
+        // option B at the data (the block input is node 0) and a channel change without a stride
+        ("input 3x3x3; residual(shortcut=conv) { conv2d(5, k=3, p=1); softplus; conv2d(5, k=1) }; tanh; flatten; linear(2)", 2),
         // a ResNet's basic block: bias-free convolutions before BatchNorm, then a bias-free head
         (
             "input 2x4x4; conv2d(4, k=3, p=1, bias=false); batchnorm2d; relu; residual { conv2d(4, k=3, p=1, \
@@ -60,11 +70,37 @@ fn residual_text_round_trips_with_module_names_and_clear_refusals() {
         model.running.iter().map(|r| r.prefix.as_str()).collect::<Vec<_>>(),
         ["1", "3.body.1", "3.body.4", "5.body.1"]
     );
+    // option B: the projection's tensors are the block's `shortcut.0` (1×1 conv, no bias) and
+    // `shortcut.1` (BatchNorm), after its body's, as PyTorch registers them; the text keeps it
+    let b = ModelSpec::parse(residual_models()[5].0).unwrap();
+    assert_eq!(ModelSpec::parse(&b.to_line()).unwrap(), b);
+    assert_eq!(ModelSpec::parse(&b.to_json()).unwrap(), b);
+    assert!(b.to_line().contains("residual(shortcut=conv)"), "{}", b.to_line());
+    let bm = b.resolve().unwrap();
+    let names: Vec<&str> = bm.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        &names[2..10],
+        [
+            "2.body.0.weight",
+            "2.body.1.weight",
+            "2.body.1.bias",
+            "2.body.3.weight",
+            "2.body.3.bias",
+            "2.shortcut.0.weight",
+            "2.shortcut.1.weight",
+            "2.shortcut.1.bias"
+        ]
+    );
+    assert_eq!(bm.param("2.shortcut.0.weight").unwrap().shape, [3, 2, 1, 1]);
+    assert_eq!(
+        bm.running.iter().map(|r| r.prefix.as_str()).collect::<Vec<_>>(),
+        ["2.body.1", "2.shortcut.1", "4.body.1"]
+    );
     // 1 → 3 channels (one zero channel each side) and 6x6 → 3x3: option A's shape
     assert!(ModelSpec::parse("input 1x6x6; residual(shortcut=pad) { conv2d(3, k=3, s=2, p=1) }; flatten; linear(2)")
         .is_ok());
     // bias=false: no bias tensor, and the text keeps it
-    let basic = ModelSpec::parse(residual_models()[5].0).unwrap();
+    let basic = ModelSpec::parse(residual_models()[7].0).unwrap();
     let basic_model = basic.resolve().unwrap();
     assert!(
         basic_model.params.iter().all(|p| !p.name.ends_with("0.bias") && p.name != "7.bias"),
@@ -84,7 +120,9 @@ fn residual_text_round_trips_with_module_names_and_clear_refusals() {
         ("input 4; linear(4) }; linear(2)", "closes no residual block"),
         ("input 4; residual { }; linear(2)", "has no layers"),
         ("input 4; residual; linear(4) }; linear(2)", "needs '{'"),
-        ("input 4; residual(shortcut=conv) { linear(4) }; linear(2)", "unknown shortcut"),
+        ("input 4; residual(shortcut=conv) { linear(4) }; linear(2)", "option B) needs images"),
+        ("input 1x6x6; residual(shortcut=conv) { conv2d(2, k=2) }; flatten; linear(2)", "one stride s"),
+        ("input 4; residual(shortcut=bogus) { linear(4) }; linear(2)", "unknown shortcut 'bogus'"),
     ] {
         let err = ModelSpec::parse(bad).unwrap_err().to_string();
         assert!(err.contains(says), "{bad}: {err}");
@@ -254,6 +292,18 @@ fn optimizer_steps_on_residual_networks_follow_the_f64_optimizer() {
         "adahessian(lr=0.02, n_samples=2, average_conv=false)",
     ] {
         let p = common::problem(gpu, ModelSpec::parse(text).unwrap(), 5, 9);
+        common::compare(gpu, &p, OptimizerConfig::parse(method).unwrap(), 3);
+    }
+    // option B: the block input's first reader is the projection's conv, whose lone R-backward
+    // rewrites its input cotangent too; the body (the second reader) writes the second slot. The
+    // projection's 1×1 weights sit right before a BatchNorm, which makes the loss invariant to
+    // their scale: their Hessian diagonal is near zero, and AdaHessian's first step divides by
+    // it. On 5 rows one such weight moved 14 lr in its first step and its f32 error came to
+    // 1.09 of the tolerance (2.3e-4 of the step). 8 rows give curvature that the f32 HVP resolves.
+    let option_b = "input 2x4x4; conv2d(2, k=3, p=1); tanh; residual(shortcut=conv) { conv2d(4, k=3, s=2, p=1); \
+                    tanh; conv2d(4, k=3, p=1) }; tanh; flatten; linear(3)";
+    for method in ["adam", "adahessian(lr=0.02, n_samples=2)"] {
+        let p = common::problem(gpu, ModelSpec::parse(option_b).unwrap(), 8, 9);
         common::compare(gpu, &p, OptimizerConfig::parse(method).unwrap(), 3);
     }
 }

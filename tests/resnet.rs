@@ -56,7 +56,19 @@ fn resnet20_has_the_cifar_resnets_architecture_names_and_init() {
     let neither = parse_resnet("resnet:20:16:noshort+nobn", &[3, 32, 32], 10).unwrap().unwrap().resolve().unwrap();
     assert_eq!(neither.params, nobn.params);
     assert!(neither.layers.len() < nobn.layers.len(), "no add layers");
+    // option B where the width doubles: a 1×1 conv and a BatchNorm per stage change, under the
+    // names of the PyTorch CIFAR ResNets with projection shortcuts
+    let proj = parse_resnet("resnet:20:16:proj", &[3, 32, 32], 10).unwrap().unwrap().resolve().unwrap();
+    assert_eq!(proj.param("layer2.0.shortcut.0.weight").unwrap().shape, [32, 16, 1, 1]);
+    assert_eq!(proj.param("layer3.0.shortcut.1.bias").unwrap().shape, [64]);
+    assert!(proj.param("layer1.0.shortcut.0.weight").is_none() && proj.param("layer2.1.shortcut.0.weight").is_none());
+    assert_eq!(proj.n_params, 269_722 + (32 * 16 + 2 * 32) + (64 * 32 + 2 * 64));
+    assert!(proj.running.iter().any(|r| r.prefix == "layer2.0.shortcut.1"));
+    // with a width option A cannot pad (odd), option B still builds
+    assert!(parse_resnet("resnet:8:5:proj", &[3, 8, 8], 10).unwrap().is_ok());
     for (bad, says) in [
+        ("resnet:20:16:proj+noshort", "cannot go with"),
+        ("resnet:20:16:proj+proj", "twice"),
         ("resnet:20:16:nobn+nobn", "twice"),
         ("resnet:20:16:noshort+bn", "'bn' is not"),
         ("resnet21", "6n+2"),
@@ -74,7 +86,7 @@ fn resnet20_has_the_cifar_resnets_architecture_names_and_init() {
 #[test]
 fn a_small_resnet_matches_the_f64_model_on_the_gpu_in_both_bn_modes() {
     let gpu = gpu_or_skip!();
-    for text in ["resnet:8:4", "resnet:8:4:noshort", "resnet:8:4:nobn"] {
+    for text in ["resnet:8:4", "resnet:8:4:noshort", "resnet:8:4:nobn", "resnet:8:4:proj"] {
         let spec = parse_resnet(text, &[3, 8, 8], 5).unwrap().unwrap();
         let model = spec.resolve().unwrap();
         let rows = 3;
@@ -112,7 +124,7 @@ fn a_small_resnet_matches_the_f64_model_on_the_gpu_in_both_bn_modes() {
 #[test]
 fn an_arena_larger_than_one_binding_gives_the_chunked_results() {
     let gpu = gpu_or_skip!();
-    for text in ["resnet:8", "resnet:8:16:noshort"] {
+    for text in ["resnet:8", "resnet:8:16:noshort", "resnet:8:16:proj"] {
         chunked_results_match(gpu, text);
     }
 }

@@ -304,7 +304,7 @@ fn random_images(spec: &str, rows: usize, seed: u64) -> Result<adahessian_wgpu::
         .with_shape(shape)?)
 }
 
-/// Reads `--model` for this data: a ResNet preset (`resnet20`, `resnet:DEPTH[:WIDTH[:noshort]]`,
+/// Reads `--model` for this data: a ResNet preset (`resnet20`, `resnet:DEPTH[:WIDTH[:noshort|:nobn|:proj]]`,
 /// shaped for the data's images and classes), or whatever [`parse_model`] reads.
 pub fn model_for(arg: &str, data: &Data) -> Result<ModelSpec> {
     let images = if data.train.shape.len() == 3 { data.train.shape.clone() } else { Vec::new() };

@@ -89,6 +89,11 @@ pub enum Shortcut {
     /// p ≤ c < p + C_in, else 0, with p = (C_out − C_in)/2 and the stride s the body's spatial
     /// subsampling; no parameters.
     Pad,
+    /// He et al.'s "option B", the projection: a 1×1 convolution with the body's stride and
+    /// output channels (no bias), then BatchNorm2d: `shortcut.0` and `shortcut.1` of the block,
+    /// as the common PyTorch CIFAR ResNets name them. It runs before the body (it reads only the
+    /// block input), so that the add's two operands lie in separate slots of the arena.
+    Conv,
 }
 
 impl Shortcut {
@@ -97,6 +102,7 @@ impl Shortcut {
         match self {
             Shortcut::Identity => "identity",
             Shortcut::Pad => "pad",
+            Shortcut::Conv => "conv",
         }
     }
 }
@@ -152,7 +158,7 @@ impl Naming {
 /// shortcut; global average pooling and a linear layer. Convolutions have no bias (BatchNorm
 /// follows each). `shortcuts = false` drops every shortcut (Li et al.'s "noshort" networks).
 pub fn resnet_cifar(depth: usize, width: usize, shortcuts: bool, input: &[usize], classes: usize) -> Result<ModelSpec> {
-    resnet_cifar_with(depth, width, ResNetVariant { shortcuts, batch_norm: true }, input, classes)
+    resnet_cifar_with(depth, width, ResNetVariant { shortcuts, batch_norm: true, projection: false }, input, classes)
 }
 
 /// Which parts of He et al.'s CIFAR ResNet a preset keeps: the two comparisons of the curvature
@@ -164,6 +170,9 @@ pub struct ResNetVariant {
     /// BatchNorm after every conv (`:nobn` drops it; the convs stay bias-free, nothing else
     /// changes).
     pub batch_norm: bool,
+    /// He et al.'s option B where the stride and width change (`:proj`): a 1×1 conv + BatchNorm
+    /// shortcut (`layer2.0.shortcut.0`, `.1`) instead of option A's parameter-free padding.
+    pub projection: bool,
 }
 
 /// [`resnet_cifar`] with or without its shortcuts and BatchNorm layers.
@@ -174,13 +183,20 @@ pub fn resnet_cifar_with(
     input: &[usize],
     classes: usize,
 ) -> Result<ModelSpec> {
-    let ResNetVariant { shortcuts, batch_norm } = variant;
+    let ResNetVariant { shortcuts, batch_norm, projection } = variant;
     if depth < 8 || (depth - 2) % 6 != 0 {
         return Err(Error::Config(format!(
             "a CIFAR ResNet has depth 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), not {depth}"
         )));
     }
-    if width == 0 || width % 2 != 0 {
+    if projection && !(shortcuts && batch_norm) {
+        return Err(Error::Config(
+            "the projection shortcut (:proj, option B: 1×1 conv + BatchNorm) needs the shortcuts and BatchNorm; \
+             it cannot go with :noshort or :nobn"
+                .into(),
+        ));
+    }
+    if width == 0 || (width % 2 != 0 && !projection) {
         return Err(Error::Config(format!(
             "the ResNet's first width must be even and > 0 (option A pads channels in pairs), not {width}"
         )));
@@ -206,7 +222,11 @@ pub fn resnet_cifar_with(
                     .flatten()
                     .collect();
             if shortcuts {
-                let shortcut = if stride > 1 { Shortcut::Pad } else { Shortcut::Identity };
+                let shortcut = match (stride > 1, projection) {
+                    (false, _) => Shortcut::Identity,
+                    (true, false) => Shortcut::Pad,
+                    (true, true) => Shortcut::Conv,
+                };
                 layers.push(Layer::Residual(shortcut));
                 layers.extend(body);
                 layers.push(Layer::EndResidual);
@@ -242,25 +262,28 @@ pub fn parse_resnet(text: &str, input: &[usize], classes: usize) -> Option<Resul
             Some(w) => number("width", w)?,
             None => 16,
         };
-        let mut variant = ResNetVariant { shortcuts: true, batch_norm: true };
+        let mut variant = ResNetVariant { shortcuts: true, batch_norm: true, projection: false };
         for flag in parts.get(2).map_or(Vec::new(), |f| f.split('+').collect()) {
             match flag {
                 "noshort" if variant.shortcuts => variant.shortcuts = false,
                 "nobn" if variant.batch_norm => variant.batch_norm = false,
-                "noshort" | "nobn" => {
+                "proj" if !variant.projection => variant.projection = true,
+                "noshort" | "nobn" | "proj" => {
                     return Err(Error::Config(format!("resnet:{rest}: '{flag}' is given twice")));
                 }
                 other => {
                     return Err(Error::Config(format!(
-                        "resnet:{rest}: '{other}' is not 'noshort' or 'nobn' (resnet:DEPTH:WIDTH:noshort, \
-                         resnet:DEPTH:WIDTH:nobn or resnet:DEPTH:WIDTH:noshort+nobn)"
+                        "resnet:{rest}: '{other}' is not 'noshort', 'nobn' or 'proj' (resnet:DEPTH:WIDTH:noshort, \
+                         resnet:DEPTH:WIDTH:nobn, resnet:DEPTH:WIDTH:noshort+nobn, or resnet:DEPTH:WIDTH:proj for \
+                         option-B shortcuts)"
                     )))
                 }
             }
         }
         if parts.len() > 3 {
             return Err(Error::Config(format!(
-                "resnet:{rest}: use resnet:DEPTH, resnet:DEPTH:WIDTH or resnet:DEPTH:WIDTH:noshort (or :nobn, :noshort+nobn)"
+                "resnet:{rest}: use resnet:DEPTH, resnet:DEPTH:WIDTH or resnet:DEPTH:WIDTH:noshort (or :nobn, \
+                 :noshort+nobn, :proj)"
             )));
         }
         resnet_cifar_with(depth, width, variant, input, classes)
@@ -300,7 +323,7 @@ impl ModelSpec {
         }
         let mut shape = self.input.clone();
         let mut nodes = vec![shape.iter().product::<usize>()];
-        let mut layers = Vec::new();
+        let mut layers: Vec<ResolvedLayer> = Vec::new();
         let mut params = Vec::new();
         let mut n_params = 0usize;
         let mut running: Vec<RunningStats> = Vec::new();
@@ -321,6 +344,8 @@ impl ModelSpec {
             shape: Vec<usize>,
             shortcut: Shortcut,
             at: usize,
+            /// the resolved layers before the body (where a projection shortcut is inserted)
+            first_layer: usize,
         }
         let mut top = 0usize;
         let mut block: Option<Open> = None;
@@ -342,7 +367,15 @@ impl ModelSpec {
                             b.at
                         )));
                     }
-                    block = Some(Open { top, inner: 0, skip: input, shape: shape.clone(), shortcut, at: flat });
+                    block = Some(Open {
+                        top,
+                        inner: 0,
+                        skip: input,
+                        shape: shape.clone(),
+                        shortcut,
+                        at: flat,
+                        first_layer: layers.len(),
+                    });
                     continue;
                 }
                 Layer::EndResidual => {
@@ -351,13 +384,78 @@ impl ModelSpec {
                     if b.inner == 0 {
                         return Err(Error::Shape(format!("{what}: the residual block has no layers")));
                     }
-                    let geom = ShortcutGeom::new(&what, b.shortcut, &b.shape, &shape)?;
+                    let (skip, geom) = if b.shortcut == Shortcut::Conv {
+                        // the projection: conv 1×1 (stride s, C_out) and BatchNorm2d on the block
+                        // input, inserted before the body; the add then sums two nodes of one shape
+                        let (&[c, h, w], &[c_out, h_out, w_out]) = (b.shape.as_slice(), shape.as_slice()) else {
+                            return Err(Error::Shape(format!(
+                                "{what}: the conv shortcut (option B) needs images [C, H, W] in and out of the body, \
+                                 not {:?} to {shape:?}",
+                                b.shape
+                            )));
+                        };
+                        let stride = h.div_ceil(h_out);
+                        if stride == 0 || w.div_ceil(stride) != w_out || h.div_ceil(stride) != h_out {
+                            return Err(Error::Shape(format!(
+                                "{what}: the conv shortcut (option B, a 1×1 conv of one stride s) maps {:?} to \
+                                 [C, ⌈H/s⌉, ⌈W/s⌉] only, but the body ends with {shape:?}",
+                                b.shape
+                            )));
+                        }
+                        let geom = Geometry::new(&what, (c, h, w), c_out, (1, 1), (stride, stride), (0, 0))?;
+                        let w_off = add_param(
+                            format!("{}.shortcut.0.weight", b.top),
+                            vec![c_out, c, 1, 1],
+                            c,
+                            ParamRole::Weight,
+                        );
+                        sink = sink.max(c_out);
+                        let kind = norm::NormKind::Batch { channels: c_out, plane: h_out * w_out };
+                        let prefix = format!("{}.shortcut.1", b.top);
+                        let g_off = add_param(format!("{prefix}.weight"), vec![c_out], 1, ParamRole::NormScale);
+                        let beta_off = add_param(format!("{prefix}.bias"), vec![c_out], 1, ParamRole::NormShift);
+                        let offset = running.iter().map(|r: &RunningStats| 2 * r.channels).sum();
+                        running.push(RunningStats { prefix, channels: c_out, offset });
+                        // two nodes after the block input; the body's nodes move up by two
+                        let (at, width) = (b.skip + 1, c_out * h_out * w_out);
+                        nodes.splice(at..at, [width, width]);
+                        for l in &mut layers[b.first_layer..] {
+                            l.output += 2;
+                            if l.input >= at {
+                                l.input += 2;
+                            }
+                        }
+                        let projection = [
+                            ResolvedLayer {
+                                torch_index: b.top,
+                                input: b.skip,
+                                output: at,
+                                op: LayerOp::Conv2d { geom, w_off, b_off: NO_BIAS },
+                            },
+                            ResolvedLayer {
+                                torch_index: b.top,
+                                input: at,
+                                output: at + 1,
+                                op: LayerOp::Norm {
+                                    kind,
+                                    w_off: g_off,
+                                    b_off: beta_off,
+                                    running: Some(running.len() - 1),
+                                },
+                            },
+                        ];
+                        layers.splice(b.first_layer..b.first_layer, projection);
+                        (at + 1, ShortcutGeom::new(&what, Shortcut::Identity, &shape, &shape)?)
+                    } else {
+                        (b.skip, ShortcutGeom::new(&what, b.shortcut, &b.shape, &shape)?)
+                    };
+                    let input = nodes.len() - 1;
                     nodes.push(shape.iter().product());
                     layers.push(ResolvedLayer {
                         torch_index: b.top,
                         input,
                         output: input + 1,
-                        op: LayerOp::Add { skip: b.skip, shortcut: geom },
+                        op: LayerOp::Add { skip, shortcut: geom },
                     });
                     top += 1;
                     continue;
@@ -750,8 +848,10 @@ fn rename_resnet_cifar(
              at the end"
         ))
     };
-    // the parameterised layers, in order, with the offset of their first tensor
-    let ops: Vec<(&LayerOp, usize)> = layers
+    // the parameterised layers, in order, with the offset of their first tensor; a block's
+    // projection shortcut (`{block}.shortcut.{0,1}`) aside, named after its block below
+    let name_at = |off: usize| params.iter().find(|p| p.offset == off).map_or(String::new(), |p| p.name.clone());
+    let (shortcut_ops, ops): (Vec<(&LayerOp, usize)>, Vec<(&LayerOp, usize)>) = layers
         .iter()
         .filter_map(|l| match l.op {
             LayerOp::Conv2d { w_off, .. } | LayerOp::Dense { w_off, .. } | LayerOp::Norm { w_off, .. } => {
@@ -759,7 +859,7 @@ fn rename_resnet_cifar(
             }
             _ => None,
         })
-        .collect();
+        .partition(|(_, off)| name_at(*off).contains(".shortcut."));
     let is_conv = |op: &LayerOp| matches!(op, LayerOp::Conv2d { .. });
     let is_bn = |op: &LayerOp| matches!(op, LayerOp::Norm { kind: norm::NormKind::Batch { .. }, .. });
     // without any BatchNorm (`resnet:...:nobn`) the stem is a conv and the blocks conv, conv
@@ -791,6 +891,13 @@ fn rename_resnet_cifar(
         }
         for (op, name) in block.iter().zip(block_names) {
             names.push((op.1, format!("layer{stage}.{index}.{name}")));
+        }
+        // `{top}.body.0.weight` → the block's projection `{top}.shortcut.{j}`
+        let top = name_at(block[0].1).split('.').next().unwrap_or_default().to_string();
+        for &(_, off) in &shortcut_ops {
+            if let Some(j) = name_at(off).strip_prefix(&format!("{top}.shortcut.")).and_then(|r| r.split('.').next()) {
+                names.push((off, format!("layer{stage}.{index}.shortcut.{j}")));
+            }
         }
         index += 1;
     }
@@ -919,7 +1026,8 @@ impl ShortcutGeom {
         let ((c_in, h_in, w_in), (c_out, h_out, w_out)) = (planes(input), planes(output));
         let geom = |stride, pad| ShortcutGeom { c_in, h_in, w_in, c_out, h_out, w_out, stride, pad };
         match shortcut {
-            Shortcut::Identity => {
+            // (a conv shortcut's add sees the projection's output: an identity)
+            Shortcut::Identity | Shortcut::Conv => {
                 if input != output {
                     return Err(Error::Shape(format!(
                         "{what}: the identity shortcut needs the body to keep its input's shape {input:?}, but it \
@@ -1067,6 +1175,19 @@ impl Resolved {
             out[r.offset + r.channels..r.offset + 2 * r.channels].fill(1.0);
         }
         out
+    }
+
+    /// The layers that read node `i` (as their input, or as an add's skip), in order. A node
+    /// read by two (a residual block's input: by the body and by the add or the projection
+    /// shortcut) sums its cotangents from two slots: the first reader writes g, the second g2.
+    pub(crate) fn readers(&self, i: usize) -> Vec<usize> {
+        let reads = |l: &ResolvedLayer| l.input == i || matches!(l.op, LayerOp::Add { skip, .. } if skip == i);
+        self.layers.iter().enumerate().filter(|(_, l)| reads(l)).map(|(k, _)| k).collect()
+    }
+
+    /// Whether a layer other than the first reader of node `i` reads it (see [`Resolved::readers`]).
+    pub(crate) fn is_fan_out(&self, i: usize) -> bool {
+        self.readers(i).len() > 1
     }
 
     /// Whether the model branches (a residual block): then nodes have more than one consumer.

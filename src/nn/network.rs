@@ -190,8 +190,15 @@ fn plan_layers(
 ) -> (Vec<LayerMeta>, Vec<LayerPasses>) {
     let tuning = gpu.tuning();
     let (mut metas, mut passes) = (Vec::new(), Vec::new());
-    for layer in &model.layers {
+    for (k, layer) in model.layers.iter().enumerate() {
         let mut meta = layout.layer_meta(layer.input, layer.output);
+        // the second reader of a node read twice writes its cotangents to the node's second slots
+        // (summed into the first by the fan-in sum after the first reader's backward)
+        let second_reader = |node: usize| model.readers(node).first().is_some_and(|&first| first != k);
+        if second_reader(layer.input) {
+            let n = layout.nodes[layer.input];
+            (meta.g_x_off, meta.r_x_off) = (n.g2, n.r2);
+        }
         let has_input_grad = layer.input > 0;
         let cx = LayerContext { group: metas.len(), rows, kernels, tuning, curvature, has_input_grad };
         let p = match layer.op {
@@ -209,22 +216,22 @@ fn plan_layers(
                 let run_off = stat::LEN + running.map_or(0, |i| model.running[i].offset);
                 norm::plan(&cx, &mut meta, kind, (w_off, b_off), aux, run_off as u32)
             }
-            LayerOp::Add { skip, shortcut } => residual::plan(&cx, &mut meta, &shortcut, skip, layout.nodes[skip]),
+            LayerOp::Add { skip, shortcut } => {
+                residual::plan(&cx, &mut meta, &shortcut, skip, layout.nodes[skip], second_reader(skip))
+            }
         };
         metas.push(meta);
         passes.push(p);
     }
-    // a residual block's input (not the data) gets the add's share of its cotangents after its
-    // other consumer, the block's first layer, has written its own
-    for layer in &model.layers {
-        if let LayerOp::Add { skip, .. } = layer.op {
-            if skip == 0 {
-                continue;
-            }
-            let Some(first) = model.layers.iter().position(|l| l.input == skip) else { continue };
+    // a node read twice (a residual block's input; not the data, which needs no cotangent) gets
+    // its second reader's share of the cotangents after its first reader, which runs last in the
+    // backward pass, has written its own: the body's first layer with an identity or pad
+    // shortcut (the add reads second), the projection's conv with a conv shortcut (the body second)
+    for node in 1..model.nodes.len() {
+        if let [first, _] = model.readers(node)[..] {
             let mut meta = LayerMeta::default();
             let group = metas.len();
-            residual::fan_in_sums(&mut passes[first], group, &mut meta, model.nodes[skip], layout.nodes[skip]);
+            residual::fan_in_sums(&mut passes[first], group, &mut meta, model.nodes[node], layout.nodes[node]);
             metas.push(meta);
         }
     }

@@ -348,10 +348,13 @@ impl ArenaLayout {
         data_is_inert: bool,
         binding_floats: usize,
     ) {
+        // nodes read away from their producer (an add's skip, a block input the projection
+        // shortcut and the body both read) keep their own slots
         let skips: Vec<usize> = model
             .layers
             .iter()
             .filter_map(|l| if let LayerOp::Add { skip, .. } = l.op { Some(skip) } else { None })
+            .chain((1..model.nodes.len()).filter(|&i| model.is_fan_out(i)))
             .collect();
         let last = model.nodes.len() - 1;
         let live = |i: usize| !(i == 0 && data_is_inert);
@@ -385,7 +388,7 @@ impl ArenaLayout {
             // whole logits tangent row while it writes the logits' R-cotangent.
             let r_own = curvature && live(i) && (i == 0 || i == last);
             let mut r = if own_t && !r_own { t } else { take(self, r_own) };
-            let fan_out = live(i) && i > 0 && skips.contains(&i);
+            let fan_out = live(i) && i > 0 && model.is_fan_out(i);
             let g2 = take(self, fan_out);
             let r2 = take(self, fan_out && curvature);
             if shared(i) {

@@ -9,20 +9,21 @@ use crate::gpu::meta::{LayerMeta, FLAG_SKIP_HAS_TANGENT};
 use crate::gpu::Kernel::*;
 
 /// The add's dispatches: forward and tangent per output element; backward copies g_y to the
-/// body's output and gathers sᵀ g_y into the block input's second slot (not for the data, which
-/// needs no cotangent); likewise the R-ops.
+/// body's output and gathers sᵀ g_y into the skip node (not for the data, which needs no
+/// cotangent): into its second slot when the add is its second reader (the block input of an
+/// identity or pad shortcut), else into its own (the projection's output); likewise the R-ops.
 pub(crate) fn plan(
     cx: &LayerContext,
     meta: &mut LayerMeta,
     geom: &ShortcutGeom,
     skip: usize,
     s: NodeOffsets,
+    second_reader: bool,
 ) -> LayerPasses {
     geom.write_meta(meta);
     meta.pre_x_off = s.x;
     meta.pre_t_off = s.t;
-    meta.pre_g_off = s.g2;
-    meta.pre_r_off = s.r2;
+    (meta.pre_g_off, meta.pre_r_off) = if second_reader { (s.g2, s.r2) } else { (s.g, s.r) };
     if skip > 0 {
         meta.flags |= FLAG_SKIP_HAS_TANGENT;
     }

@@ -12,8 +12,10 @@
 //! loss cross_entropy          # or mse
 //! ```
 //!
-//! A residual block is `residual(shortcut=identity|pad) { layers }`: its body's output plus the
-//! shortcut of its input (`pad` is He et al.'s option A, for a stride or channel change), e.g.
+//! A residual block is `residual(shortcut=identity|pad|conv) { layers }`: its body's output plus
+//! the shortcut of its input (`pad` is He et al.'s option A, for a stride or channel change,
+//! without parameters; `conv` their option B, a 1×1 conv of the body's stride and width, no bias,
+//! then BatchNorm2d, named `shortcut.0` and `shortcut.1`), e.g.
 //! `residual(shortcut=pad) { conv2d(32, k=3, s=2, p=1); batchnorm2d; relu; conv2d(32, k=3, p=1);
 //! batchnorm2d }; relu`. In `model.json` the braces are layer strings of their own (`"}"`).
 //!
@@ -290,9 +292,11 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
             let shortcut = match a[0].unwrap_or("identity").to_ascii_lowercase().as_str() {
                 "identity" | "id" => Shortcut::Identity,
                 "pad" | "a" | "option_a" => Shortcut::Pad,
+                "conv" | "b" | "option_b" | "projection" => Shortcut::Conv,
                 other => {
                     return Err(Error::Config(format!(
-                        "{what}: unknown shortcut '{other}'; use identity or pad (option A: strided, zero channels)"
+                        "{what}: unknown shortcut '{other}'; use identity, pad (option A: strided, zero channels) or \
+                         conv (option B: 1×1 conv + BatchNorm)"
                     )))
                 }
             };
