@@ -356,6 +356,8 @@ function classColor(k) {
   return named || CLASS_COLORS[k % CLASS_COLORS.length];
 }
 let pgA = null, pgB = null, training = false, curvHistory = [], csvText = '', csvName = '';
+// the curvature panel's points so far (the page test reads λmin along the way)
+Object.defineProperty(demo, 'curvatureHistory', { get: () => curvHistory });
 const curvEvery = () => (demo.pg.lesson ? 50 : 100);
 function pgSettings(which) {
   return JSON.stringify({
@@ -457,7 +459,18 @@ async function runReset(ticket) {
       ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, c.width, c.height);
       ctx.fillStyle = '#666'; ctx.fillText(`${demo.pg.info.tensors} tensors: press "per-layer curvature" to compute (a power iteration each)`, 10, 20);
     }
-    setTimeout(() => { curvature(); landscape(); if (perLayerAuto) perLayer(); }, 0);
+    // the landscape and per-layer views, a forward pass per grid point and a power iteration per
+    // tensor, wait for the first training point when the networks train, so a learner sees them
+    // learn first. The curvature at step 0 comes first on a small network (a lesson reads it);
+    // on a deep one (each readout takes seconds on a CPU adapter) the readout after the first 5
+    // steps is the first, unless training is paused before them.
+    const deep = !perLayerAuto;
+    pgPanelsLater = () => {
+      if (deep && !training && !curvHistory.length) curvature();
+      landscape();
+      if (perLayerAuto) perLayer();
+    };
+    setTimeout(() => { if (!deep) curvature(); if (!training) runPanelsLater(); }, 0);
     clearError();
     return true;
   } catch (e) { fail(e); }
@@ -520,6 +533,13 @@ function drawCurves() {
 }
 // A's point of a training job that stopped before B's steps (see trainStep)
 let pgAhead = null;
+// the new networks' landscape and per-layer panels, queued after their first training point
+let pgPanelsLater = null;
+function runPanelsLater() {
+  const go = pgPanelsLater;
+  pgPanelsLater = null;
+  if (go) go();
+}
 async function trainStep() {
   // training steps only when nothing the reader asked for waits
   if (!training || !pgA || pgJobs.running !== null || pgJobs.waiting.length) return;
@@ -539,10 +559,11 @@ async function trainStep() {
     $('pg-step').textContent = `step ${a.step}, lr A ${a.lr.toPrecision(3)}, B ${b.lr.toPrecision(3)} · test accuracy A ${acc(a.test_accuracy)}, B ${acc(b.test_accuracy)} · test loss A ${acc(a.test_loss)}, B ${acc(b.test_loss)}`;
     if (demo.pg.a.length % 4 === 1) await drawBoundaries();
     drawCurves();
+    if (pgPanelsLater) setTimeout(runPanelsLater, 0);
     // the curvature panel follows training
     // (and once right after the first steps: before them an adaptive method's P is ε alone)
     if (a.step % curvEvery() < 5 || a.step === 5) setTimeout(curvature, 0);
-  } catch (e) { fail(e); training = false; }
+  } catch (e) { fail(e); training = false; runPanelsLater(); }
   });
 }
 function trainLoop() { trainStep().finally(() => setTimeout(trainLoop, 0)); }
@@ -614,9 +635,21 @@ async function curvature() {
   if (!pgA) return;
   try {
     const t0 = performance.now();
-    const r = JSON.parse(await pgA.curvature());
-    if (rebuildWaiting()) return;
-    const rb = JSON.parse(await pgB.curvature());
+    // λmax, λmin, tr H and the edge of stability, one GPU call each (`curvature_part`): a
+    // lesson's click waits at most for one part, not for both networks' whole readout
+    const readCurvature = async (pg) => {
+      const r = { hvps: 0 };
+      for (let part = 0; part < 4; part++) {
+        if (rebuildWaiting()) return null;
+        const p = JSON.parse(await pg.curvature_part(part));
+        Object.assign(r, p, { hvps: r.hvps + p.hvps });
+      }
+      return r;
+    };
+    const r = await readCurvature(pgA);
+    if (!r) return;
+    const rb = await readCurvature(pgB);
+    if (!rb) return;
     const ms = performance.now() - t0;
     const last = demo.pg.a[demo.pg.a.length - 1], lastB = demo.pg.b[demo.pg.b.length - 1];
     curvHistory.push({ step: demo.pg.steps, ...r, topB: rb.top, bottomB: rb.bottom, edgeB: rb.edge, testA: last && last.test_loss, testB: lastB && lastB.test_loss });
@@ -846,7 +879,7 @@ function bindControls() {
   $('pg-per-layer').onclick = () => perLayer();
   $('pg-nonconvexity').onclick = () => nonconvexity();
   $('pg-train').onclick = () => { training = true; };
-  $('pg-pause').onclick = () => { training = false; };
+  $('pg-pause').onclick = () => { training = false; runPanelsLater(); };
   $('pg-reset').onclick = () => resetPlayground();
   $('pg-landscape').onclick = () => landscape();
   $('pg-dirs').value = state.pgdirs;

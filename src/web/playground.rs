@@ -130,18 +130,9 @@ struct TrainProgress {
     test_accuracy: Option<f32>,
 }
 
-/// The playground's curvature readout: λmax(H), tr H and, where the optimizer has one, its
-/// preconditioned sharpness against its edge of stability.
-#[derive(serde::Serialize)]
-struct CurvatureSummary {
-    top: f64,
-    /// the most negative eigenvalue (negative curvature: non-convexity)
-    bottom: f64,
-    trace: f64,
-    trace_stderr: f64,
-    edge: Option<curvature::EdgeOfStability>,
-    hvps: u64,
-}
+/// The parts of the curvature readout, one GPU call each: λmax (power iteration), λmin (Lanczos),
+/// tr H (Hutchinson) and the optimizer's sharpness against its edge of stability.
+const CURVATURE_PARTS: u32 = 4;
 
 /// The optimizer from the page's text (the library's parser), with the page's lr and seed.
 fn optimizer_config(text: &str, lr: f32, seed: u64) -> crate::Result<OptimizerConfig> {
@@ -303,26 +294,50 @@ impl PlaygroundState {
         Ok((map.iter().map(|&x| x as f32).collect(), hvps))
     }
 
-    async fn curvature(&self, gpu: &Gpu) -> crate::Result<CurvatureSummary> {
+    /// One part of the curvature readout (see [`CURVATURE_PARTS`]) as the fields of the page's
+    /// `{top, bottom, trace, trace_stderr, edge}` it fills, with the HVPs it took: each part is one call from the page, which
+    /// stops between parts when a lesson's click waits (a deep network's whole readout takes
+    /// seconds on a CPU adapter).
+    async fn curvature_part(&self, gpu: &Gpu, part: u32) -> crate::Result<serde_json::Value> {
         let op = HessianOperator::new(gpu, &self.net, &self.train, None)?;
-        let top = curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 }).await?;
-        // λmin: the lowest Ritz value of 30 Lanczos steps (an upper bound that is tight at the
-        // spectrum's ends)
-        let (bottom, _) = curvature::extreme_eigenvalues(&op, 30, self.steps).await?;
-        let trace = curvature::hutchinson_trace(&op, 30, 1e-2, self.steps).await?;
-        // the sharpness the optimizer sees against its edge of stability (Cohen et al.)
-        let state = self.opt.read_state(gpu).await?;
-        let edge = match self.opt.config().method().stability(self.opt.lr(), &state) {
-            // before the first step a preconditioner is ε alone: λmax(P⁻¹H) would be λmax/ε
-            Some(st) if st.preconditioner.is_some() && state.t == 0 => None,
-            Some(st) => {
-                let power = PowerOptions { tol: 1e-2, max_iter: 30, seed: 1 };
-                Some(curvature::edge_of_stability(&op, &st, power).await?)
+        let mut fields = match part {
+            0 => {
+                let top = curvature::top_eigen(&op, 1, PowerOptions { tol: 1e-2, max_iter: 30, seed: 0 }).await?;
+                serde_json::json!({ "top": top[0].value })
             }
-            None => None,
+            1 => {
+                // λmin: the lowest Ritz value of 30 Lanczos steps (an upper bound that is tight
+                // at the spectrum's ends)
+                let (bottom, _) = curvature::extreme_eigenvalues(&op, 30, self.steps).await?;
+                serde_json::json!({ "bottom": bottom })
+            }
+            2 => {
+                let trace = curvature::hutchinson_trace(&op, 30, 1e-2, self.steps).await?;
+                serde_json::json!({ "trace": trace.trace, "trace_stderr": trace.stderr })
+            }
+            3 => {
+                // the sharpness the optimizer sees against its edge of stability (Cohen et al.)
+                let state = self.opt.read_state(gpu).await?;
+                let edge = match self.opt.config().method().stability(self.opt.lr(), &state) {
+                    // before the first step a preconditioner is ε alone: λmax(P⁻¹H) would be λmax/ε
+                    Some(st) if st.preconditioner.is_some() && state.t == 0 => None,
+                    Some(st) => {
+                        let power = PowerOptions { tol: 1e-2, max_iter: 30, seed: 1 };
+                        Some(curvature::edge_of_stability(&op, &st, power).await?)
+                    }
+                    None => None,
+                };
+                let hvps = op.hvps() + edge.as_ref().map_or(0, |e| e.hvps);
+                return Ok(serde_json::json!({ "edge": edge, "hvps": hvps }));
+            }
+            _ => {
+                return Err(crate::Error::Config(format!(
+                    "curvature part {part}: the parts are 0..{CURVATURE_PARTS} (λmax, λmin, trace, edge)"
+                )))
+            }
         };
-        let hvps = op.hvps() + edge.as_ref().map_or(0, |e| e.hvps);
-        Ok(CurvatureSummary { top: top[0].value, bottom, trace: trace.trace, trace_stderr: trace.stderr, edge, hvps })
+        fields["hvps"] = op.hvps().into();
+        Ok(fields)
     }
 
     /// `model.json` and the weights as safetensors named like PyTorch's `nn.Sequential` (what a
@@ -439,10 +454,12 @@ impl Playground {
         })
     }
 
-    /// Top Hessian eigenvalue, Hutchinson trace and edge of stability of the training loss: JSON
-    /// `{top, trace, trace_stderr, edge, hvps}`.
-    pub fn curvature(&self) -> js_sys::Promise {
-        with_state!(self, |gpu, s| async { json(&s.curvature(gpu).await.map_err(js_err)?) })
+    /// Part `part` of the curvature of the training loss (0: λmax `{top}`, 1: λmin `{bottom}`,
+    /// 2: Hutchinson trace `{trace, trace_stderr}`, 3: the optimizer's sharpness against its edge
+    /// of stability `{edge}`), each with its `hvps`: JSON. One call each, so the page can stop
+    /// between them.
+    pub fn curvature_part(&self, part: u32) -> js_sys::Promise {
+        with_state!(self, |gpu, s| async { json(&s.curvature_part(gpu, part).await.map_err(js_err)?) })
     }
 
     /// Each parameter tensor's diagonal block of the Hessian: JSON `[{tensor, params,
