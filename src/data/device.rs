@@ -171,12 +171,16 @@ impl DeviceDataset {
         for k in 0..PIXEL_CHUNKS {
             let rows = ds.rows().saturating_sub(k * rows_per_chunk).min(rows_per_chunk);
             let buffer = storage_buffer(gpu, "data set image bytes", rows * row_words)?;
-            if rows > 0 {
+            let first = (k * rows_per_chunk).min(ds.rows());
+            let images = &p.bytes[first * ds.features..(first + rows) * ds.features];
+            if rows > 0 && ds.features.is_multiple_of(4) {
+                // whole words already (CIFAR's 3,072 bytes, MNIST's 784): no copy
+                gpu.queue.write_buffer(&buffer, 0, images);
+            } else if rows > 0 {
                 // each image padded to whole words
                 let mut words = vec![0u8; rows * row_words * 4];
-                for (r, out) in words.chunks_exact_mut(row_words * 4).enumerate() {
-                    let at = (k * rows_per_chunk + r) * ds.features;
-                    out[..ds.features].copy_from_slice(&p.bytes[at..at + ds.features]);
+                for (out, image) in words.chunks_exact_mut(row_words * 4).zip(images.chunks_exact(ds.features)) {
+                    out[..ds.features].copy_from_slice(image);
                 }
                 gpu.queue.write_buffer(&buffer, 0, &words);
             }

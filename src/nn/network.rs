@@ -707,13 +707,15 @@ impl Network {
         match &batch.data.stream {
             None => {
                 gpu.queue.write_buffer(&self.arenas.index, 0, bytemuck::cast_slice(batch.indices));
-                // a training batch of image bytes: each row's crop and flip, which the gather
-                // applies (it reads them for training batches only)
-                if let (Some(p), true) = (&batch.data.pixels, norm_mode == NORM_UPDATE_RUNNING) {
+                // a training batch of augmented image bytes: each row's crop and flip, which the
+                // gather applies (it reads them for training batches only; without augmentation
+                // they stay the zeros the buffer was created with)
+                let augment = batch.data.pixels.as_ref().and_then(|p| Some((p, p.augment.as_ref()?)));
+                if let (Some((p, aug)), true) = (augment, norm_mode == NORM_UPDATE_RUNNING) {
                     let key = crate::data::cifar::Augment::batch_key(batch.indices);
                     let shifts: Vec<i32> = (0..n)
                         .flat_map(|i| {
-                            let (dy, dx, flip) = p.augment.as_ref().map_or((0, 0, false), |a| a.draw(key, i));
+                            let (dy, dx, flip) = aug.draw(key, i);
                             [dy as i32, dx as i32, i32::from(flip)]
                         })
                         .collect();

@@ -294,10 +294,10 @@ impl PlaygroundState {
         Ok((map.iter().map(|&x| x as f32).collect(), hvps))
     }
 
-    /// One part of the curvature readout (see [`CURVATURE_PARTS`]) as the fields of the page's
-    /// `{top, bottom, trace, trace_stderr, edge}` it fills, with the HVPs it took: each part is one call from the page, which
-    /// stops between parts when a lesson's click waits (a deep network's whole readout takes
-    /// seconds on a CPU adapter).
+    /// One part of the curvature readout (see [`CURVATURE_PARTS`]): the fields of the page's
+    /// `{top, bottom, trace, trace_stderr, edge}` it fills, with the HVPs it took. Each part is
+    /// one call from the page, which stops between parts when a lesson's click waits (a deep
+    /// network's whole readout takes seconds on a CPU adapter).
     async fn curvature_part(&self, gpu: &Gpu, part: u32) -> crate::Result<serde_json::Value> {
         let op = HessianOperator::new(gpu, &self.net, &self.train, None)?;
         let mut fields = match part {
