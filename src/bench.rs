@@ -10,7 +10,8 @@ use crate::probe::SplitMix64;
 use {
     crate::data::DeviceDataset,
     crate::error::Error,
-    crate::gpu::{Gpu, KernelSet},
+    crate::gpu::Gpu,
+    crate::nn::KernelSet,
     crate::nn::{Batch, BoundData, Layer, Network, NetworkOptions, Phase},
     std::time::Instant,
 };

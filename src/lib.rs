@@ -70,3 +70,24 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// Every kernel the crate defines, listed by its owner: each layer and loss (src/nn/), the
+/// optimizers' probes and every registered method's update (src/optim/), the gathers (src/data/),
+/// the landscape and the 2-D surfaces. Nothing builds from this list (pipelines are built on
+/// first use); the shader tests walk it, so a kernel left out of it is caught there.
+pub fn kernels() -> Vec<gpu::Kernel> {
+    let owners: [&[gpu::Kernel]; 11] = [
+        nn::dense::kernels::KERNELS,
+        nn::conv::kernels::KERNELS,
+        nn::pool::kernels::KERNELS,
+        nn::activation::kernels::KERNELS,
+        nn::norm::kernels::KERNELS,
+        nn::residual::kernels::KERNELS,
+        nn::loss::kernels::KERNELS,
+        optim::kernels::KERNELS,
+        data::kernels::KERNELS,
+        curvature::landscape::kernels::KERNELS,
+        surface::kernels::KERNELS,
+    ];
+    owners.concat().into_iter().chain(optim::kernels::update_kernels()).collect()
+}

@@ -287,15 +287,27 @@ impl Objective for Surface {
     /// Records one phase (forward writes the value into the stats, like a network's loss).
     fn encode(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, phase: Phase) {
         let kernels: &[Kernel] = match phase {
-            Phase::Forward => &[Kernel::SurfaceFwd],
-            Phase::Tangent => &[Kernel::SurfaceTangent],
-            Phase::Backward => &[Kernel::SurfaceBwd],
-            Phase::RBackward => &[Kernel::SurfaceRbwd],
-            Phase::ForwardTangent => &[Kernel::SurfaceFwd, Kernel::SurfaceTangent],
-            Phase::BackwardRBackward => &[Kernel::SurfaceBwd, Kernel::SurfaceRbwd],
+            Phase::Forward => &[kernels::SurfaceFwd],
+            Phase::Tangent => &[kernels::SurfaceTangent],
+            Phase::Backward => &[kernels::SurfaceBwd],
+            Phase::RBackward => &[kernels::SurfaceRbwd],
+            Phase::ForwardTangent => &[kernels::SurfaceFwd, kernels::SurfaceTangent],
+            Phase::BackwardRBackward => &[kernels::SurfaceBwd, kernels::SurfaceRbwd],
         };
         for &kernel in kernels {
             dispatch(gpu, pass, kernel, &self.group, 1);
+        }
+    }
+}
+
+/// The 2-D surfaces' WGSL module and its kernels.
+pub mod kernels {
+    crate::wgsl_kernels! {
+        SURFACE = ("surface", Layer, ["common.wgsl", "surface.wgsl"]) {
+            SurfaceFwd "surface_fwd" Single,
+            SurfaceTangent "surface_tangent" Single,
+            SurfaceBwd "surface_bwd" Single,
+            SurfaceRbwd "surface_rbwd" Single,
         }
     }
 }

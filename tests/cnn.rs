@@ -9,9 +9,9 @@ mod common;
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::data::{self, DeviceDataset};
 use adahessian_wgpu::gpu::harness::{run_layer_kernel, run_layer_kernels, LayerArenas};
-use adahessian_wgpu::gpu::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
 use adahessian_wgpu::gpu::Kernel;
-use adahessian_wgpu::gpu::KernelSet;
+use adahessian_wgpu::nn::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
+use adahessian_wgpu::nn::KernelSet;
 use adahessian_wgpu::nn::{
     conv, pool, reference, Batch, Geometry, Layer, LayerOp, Loss, ModelSpec, Network, NetworkOptions,
 };
@@ -106,29 +106,29 @@ fn conv_kernels_match_reference() {
         };
         let tag = format!("conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
         let tol = Tolerance::F32_KERNEL;
-        let a = run(Kernel::ConvFwd, &meta, ny);
+        let a = run(conv::kernels::ConvFwd, &meta, ny);
         tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &conv::fwd(&g, rows, &w, &b, &x));
         let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
-        for k in [Kernel::ConvBwdW, Kernel::ConvBwdWSerial] {
+        for k in [conv::kernels::ConvBwdW, conv::kernels::ConvBwdWSerial] {
             let a = run(k, &meta, p);
             tol.check(&format!("{tag} {k:?} W"), &a.g_theta[..wl], &gw);
             tol.check(&format!("{tag} {k:?} b"), &a.g_theta[wl..], &gb);
         }
-        let a = run(Kernel::ConvBwdX, &meta, nx);
+        let a = run(conv::kernels::ConvBwdX, &meta, nx);
         tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
             let t_in = has_t.then_some(t_x.as_slice());
-            let a = run(Kernel::ConvTangent, &meta, ny);
+            let a = run(conv::kernels::ConvTangent, &meta, ny);
             let want = conv::tangent(&g, rows, &w, &zw, &zb, &x, t_in);
             tol.check(&format!("{tag} tangent ({has_t})"), part(&a.work, meta.t_y_off, ny), &want);
             let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
-            for k in [Kernel::ConvRbwdW, Kernel::ConvRbwdWSerial] {
+            for k in [conv::kernels::ConvRbwdW, conv::kernels::ConvRbwdWSerial] {
                 let a = run(k, &meta, p);
                 tol.check(&format!("{tag} {k:?} W ({has_t})"), &a.r_theta[..wl], &rw);
                 tol.check(&format!("{tag} {k:?} b"), &a.r_theta[wl..], &rb);
             }
-            let a = run(Kernel::ConvRbwdX, &meta, nx);
+            let a = run(conv::kernels::ConvRbwdX, &meta, nx);
             tol.check(&format!("{tag} rbwd x"), part(&a.work, meta.r_x_off, nx), &rx);
         }
     }
@@ -218,34 +218,35 @@ fn tiled_conv_kernels_match_reference() {
         let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
         let tol = Tolerance::F32_KERNEL;
         let y = conv::fwd(&g, rows, &w, &b, &x);
-        let a = run(Kernel::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
+        let a = run(conv::kernels::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
         tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &y);
         let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
         for split_len in split_runs {
-            let a = run_split(Kernel::ConvBwdWTiled, Kernel::ConvBwdWReduce, &meta, split_len);
+            let a = run_split(conv::kernels::ConvBwdWTiled, conv::kernels::ConvBwdWReduce, &meta, split_len);
             tol.check(&format!("{tag} bwd W (splits of {split_len})"), &a.g_theta[..wl], &gw);
             tol.check(&format!("{tag} bwd b (splits of {split_len})"), &a.g_theta[wl..], &gb);
         }
-        let a = run(Kernel::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
+        let a = run(conv::kernels::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
         tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
             let t_in = has_t.then_some(t_x.as_slice());
             let tag = format!("{tag} (t_x: {has_t})");
-            let a = run(Kernel::ConvFwdTangentTiled, &meta, out_tiles, &[(meta.y_off, ny), (meta.t_y_off, ny)]);
+            let a = run(conv::kernels::ConvFwdTangentTiled, &meta, out_tiles, &[(meta.y_off, ny), (meta.t_y_off, ny)]);
             let t_y = conv::tangent(&g, rows, &w, &zw, &zb, &x, t_in);
             tol.check(&format!("{tag} fused fwd"), part(&a.work, meta.y_off, ny), &y);
             tol.check(&format!("{tag} fused tangent"), part(&a.work, meta.t_y_off, ny), &t_y);
             let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
             for split_len in split_runs {
-                let a = run_split(Kernel::ConvBwdRbwdWTiled, Kernel::ConvBwdRbwdWReduce, &meta, split_len);
+                let a =
+                    run_split(conv::kernels::ConvBwdRbwdWTiled, conv::kernels::ConvBwdRbwdWReduce, &meta, split_len);
                 let tag = format!("{tag} (splits of {split_len})");
                 tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..wl], &gw);
                 tol.check(&format!("{tag} fused bwd b"), &a.g_theta[wl..], &gb);
                 tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..wl], &rw);
                 tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[wl..], &rb);
             }
-            let a = run(Kernel::ConvBwdRbwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx), (meta.r_x_off, nx)]);
+            let a = run(conv::kernels::ConvBwdRbwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx), (meta.r_x_off, nx)]);
             tol.check(&format!("{tag} fused bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
             tol.check(&format!("{tag} fused rbwd x"), part(&a.work, meta.r_x_off, nx), &rx);
         }
@@ -290,19 +291,19 @@ fn pooling_kernels_match_reference() {
             };
             let [fwd, tangent, bwd, rbwd, bwd_rbwd] = if max {
                 [
-                    Kernel::MaxpoolFwd,
-                    Kernel::MaxpoolTangent,
-                    Kernel::MaxpoolBwd,
-                    Kernel::MaxpoolRbwd,
-                    Kernel::MaxpoolBwdRbwd,
+                    pool::kernels::MaxpoolFwd,
+                    pool::kernels::MaxpoolTangent,
+                    pool::kernels::MaxpoolBwd,
+                    pool::kernels::MaxpoolRbwd,
+                    pool::kernels::MaxpoolBwdRbwd,
                 ]
             } else {
                 [
-                    Kernel::AvgpoolFwd,
-                    Kernel::AvgpoolTangent,
-                    Kernel::AvgpoolBwd,
-                    Kernel::AvgpoolRbwd,
-                    Kernel::AvgpoolBwdRbwd,
+                    pool::kernels::AvgpoolFwd,
+                    pool::kernels::AvgpoolTangent,
+                    pool::kernels::AvgpoolBwd,
+                    pool::kernels::AvgpoolRbwd,
+                    pool::kernels::AvgpoolBwdRbwd,
                 ]
             };
             let tag =
@@ -333,7 +334,7 @@ fn pooling_kernels_match_reference() {
                 )
             };
             tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &want_y);
-            let fwd_tangent = if max { Kernel::MaxpoolFwdTangent } else { Kernel::AvgpoolFwdTangent };
+            let fwd_tangent = if max { pool::kernels::MaxpoolFwdTangent } else { pool::kernels::AvgpoolFwdTangent };
             let mut b = arenas.clone();
             block_on(run_layer_kernel(gpu, fwd_tangent, &meta, rows as u32, ny as u32, &mut b)).unwrap();
             tol.check(&format!("{tag} fused fwd"), part(&b.work, meta.y_off, ny), &want_y);
@@ -352,9 +353,9 @@ fn pooling_kernels_match_reference() {
             // (NaN beforehand, so a missed input fails)
             if g.stride_h == g.k_h && g.stride_w == g.k_w && g.h_in == g.h_out * g.k_h && g.w_in == g.w_out * g.k_w {
                 let kernels = if max {
-                    [Kernel::MaxpoolTilingBwd, Kernel::MaxpoolTilingBwdRbwd]
+                    [pool::kernels::MaxpoolTilingBwd, pool::kernels::MaxpoolTilingBwdRbwd]
                 } else {
-                    [Kernel::AvgpoolTilingBwd, Kernel::AvgpoolTilingBwdRbwd]
+                    [pool::kernels::AvgpoolTilingBwd, pool::kernels::AvgpoolTilingBwdRbwd]
                 };
                 for (kernel, with_r) in kernels.into_iter().zip([false, true]) {
                     let mut b = after_fwd.clone();
@@ -507,7 +508,8 @@ fn the_kernel_choices_for_gpus_match_the_reference_on_any_adapter() {
     gpu_or_skip!();
     let options = GpuOptions { tune_as: Some(AdapterClass::Discrete), ..GpuOptions::from_env().unwrap() };
     let gpu = &Gpu::new_blocking(options).unwrap();
-    assert!(gpu.tuning().fuse_dense_forward_tangent && gpu.tuning().workgroup_reductions);
+    let tuning = adahessian_wgpu::nn::KernelTuning::for_class(gpu.adapter_class());
+    assert!(tuning.fuse_dense_forward_tangent && tuning.workgroup_reductions);
     let mut rng = SplitMix64::new(9);
     let mlp = ModelSpec::mlp(&[6, 9, 7, 3], adahessian_wgpu::nn::Activation::Tanh, Loss::CrossEntropy);
     // 8 rows of a 6 × 6 plane: a 288-pixel reduction, long enough for the workgroup reductions

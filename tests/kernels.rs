@@ -6,9 +6,12 @@ mod common;
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::gpu::harness::{run_layer_kernel, run_optim_kernel, LayerArenas, OptimArenas};
-use adahessian_wgpu::gpu::meta::{stat, LayerMeta, SliceMeta, StepMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
+use adahessian_wgpu::gpu::meta::stat;
 use adahessian_wgpu::gpu::Kernel;
+use adahessian_wgpu::nn::meta::{LayerMeta, FLAG_ACCUMULATE, FLAG_INPUT_HAS_TANGENT};
 use adahessian_wgpu::nn::{activation, dense, dense::DenseShape, loss, Activation, Loss};
+use adahessian_wgpu::optim;
+use adahessian_wgpu::optim::meta::{SliceMeta, StepMeta};
 use adahessian_wgpu::probe::{ProbeKey, ProbeKind, SplitMix64};
 use common::{to_f64, uniform, Tolerance};
 
@@ -71,26 +74,26 @@ fn dense_kernels_match_reference() {
         };
         let tol = Tolerance::F32_KERNEL;
 
-        let a = run(Kernel::DenseFwd, &meta, rows * n_out);
+        let a = run(dense::kernels::DenseFwd, &meta, rows * n_out);
         tol.check(&format!("{tag} fwd"), slice(&a.work, meta.y_off, rows * n_out), &dense::fwd(shape, &w, &b, &x));
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
             let t_in = has_t.then_some(t_x.as_slice());
-            let a = run(Kernel::DenseTangent, &meta, rows * n_out);
+            let a = run(dense::kernels::DenseTangent, &meta, rows * n_out);
             let want = dense::tangent(shape, &w, &zw, &zb, &x, t_in);
             tol.check(&format!("{tag} tangent (t_x: {has_t})"), slice(&a.work, meta.t_y_off, rows * n_out), &want);
             let (rw, rb, rx) = dense::rbwd(shape, &w, &zw, &x, t_in, &g_y, &r_y);
-            let a = run(Kernel::DenseRbwdW, &meta, n_out * (n_in + 1));
+            let a = run(dense::kernels::DenseRbwdW, &meta, n_out * (n_in + 1));
             tol.check(&format!("{tag} rbwd W (t_x: {has_t})"), &a.r_theta[..n_out * n_in], &rw);
             tol.check(&format!("{tag} rbwd b"), &a.r_theta[n_out * n_in..], &rb);
-            let a = run(Kernel::DenseRbwdX, &meta, rows * n_in);
+            let a = run(dense::kernels::DenseRbwdX, &meta, rows * n_in);
             tol.check(&format!("{tag} rbwd x"), slice(&a.work, meta.r_x_off, rows * n_in), &rx);
         }
         let (gw, gb, gx) = dense::bwd(shape, &w, &x, &g_y);
-        let a = run(Kernel::DenseBwdW, &meta, n_out * (n_in + 1));
+        let a = run(dense::kernels::DenseBwdW, &meta, n_out * (n_in + 1));
         tol.check(&format!("{tag} bwd W"), &a.g_theta[..n_out * n_in], &gw);
         tol.check(&format!("{tag} bwd b"), &a.g_theta[n_out * n_in..], &gb);
-        let a = run(Kernel::DenseBwdX, &meta, rows * n_in);
+        let a = run(dense::kernels::DenseBwdX, &meta, rows * n_in);
         tol.check(&format!("{tag} bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
     }
 }
@@ -177,20 +180,20 @@ fn tiled_dense_kernels_match_reference() {
         };
         let tol = Tolerance::F32_KERNEL;
         let y = dense::fwd(shape, &w, &b, &x);
-        let a = run(Kernel::DenseFwdTiled, &meta, out_tiles, &[meta.y_off]);
+        let a = run(dense::kernels::DenseFwdTiled, &meta, out_tiles, &[meta.y_off]);
         tol.check(&format!("{tag} fwd"), slice(&a.work, meta.y_off, rows * n_out), &y);
-        let a = run(Kernel::DenseFwdShared, &meta, out_blocks, &[meta.y_off]);
+        let a = run(dense::kernels::DenseFwdShared, &meta, out_blocks, &[meta.y_off]);
         tol.check(&format!("{tag} fwd (workgroup-staged)"), slice(&a.work, meta.y_off, rows * n_out), &y);
         let (gw, gb, gx) = dense::bwd(shape, &w, &x, &g_y);
-        let a = run(Kernel::DenseBwdWTiled, &meta, param_tiles, &[]);
+        let a = run(dense::kernels::DenseBwdWTiled, &meta, param_tiles, &[]);
         tol.check(&format!("{tag} bwd W"), &a.g_theta[..n_out * n_in], &gw);
         tol.check(&format!("{tag} bwd b"), &a.g_theta[n_out * n_in..], &gb);
-        let a = run(Kernel::DenseBwdXTiled, &meta, in_tiles, &[meta.g_x_off]);
+        let a = run(dense::kernels::DenseBwdXTiled, &meta, in_tiles, &[meta.g_x_off]);
         tol.check(&format!("{tag} bwd x"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
-        let a = run(Kernel::DenseBwdWShared, &meta, param_blocks, &[]);
+        let a = run(dense::kernels::DenseBwdWShared, &meta, param_blocks, &[]);
         tol.check(&format!("{tag} bwd W (workgroup-staged)"), &a.g_theta[..n_out * n_in], &gw);
         tol.check(&format!("{tag} bwd b (workgroup-staged)"), &a.g_theta[n_out * n_in..], &gb);
-        let a = run(Kernel::DenseBwdXShared, &meta, in_blocks, &[meta.g_x_off]);
+        let a = run(dense::kernels::DenseBwdXShared, &meta, in_blocks, &[meta.g_x_off]);
         tol.check(&format!("{tag} bwd x (workgroup-staged)"), slice(&a.work, meta.g_x_off, rows * n_in), &gx);
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
@@ -198,14 +201,14 @@ fn tiled_dense_kernels_match_reference() {
             let t_y = dense::tangent(shape, &w, &zw, &zb, &x, t_in);
             let (rw, rb, rx) = dense::rbwd(shape, &w, &zw, &x, t_in, &g_y, &r_y);
             let tag = format!("{tag} (t_x: {has_t})");
-            let a = run(Kernel::DenseTangentTiled, &meta, out_tiles, &[meta.t_y_off]);
+            let a = run(dense::kernels::DenseTangentTiled, &meta, out_tiles, &[meta.t_y_off]);
             tol.check(&format!("{tag} tangent"), slice(&a.work, meta.t_y_off, rows * n_out), &t_y);
-            let a = run(Kernel::DenseFwdTangentTiled, &meta, out_tiles, &[meta.y_off, meta.t_y_off]);
+            let a = run(dense::kernels::DenseFwdTangentTiled, &meta, out_tiles, &[meta.y_off, meta.t_y_off]);
             tol.check(&format!("{tag} fused fwd"), slice(&a.work, meta.y_off, rows * n_out), &y);
             tol.check(&format!("{tag} fused tangent"), slice(&a.work, meta.t_y_off, rows * n_out), &t_y);
-            let a = run(Kernel::DenseTangentShared, &meta, out_blocks, &[meta.t_y_off]);
+            let a = run(dense::kernels::DenseTangentShared, &meta, out_blocks, &[meta.t_y_off]);
             tol.check(&format!("{tag} tangent (workgroup-staged)"), slice(&a.work, meta.t_y_off, rows * n_out), &t_y);
-            let a = run(Kernel::DenseFwdTangentShared, &meta, out_blocks, &[meta.y_off, meta.t_y_off]);
+            let a = run(dense::kernels::DenseFwdTangentShared, &meta, out_blocks, &[meta.y_off, meta.t_y_off]);
             tol.check(&format!("{tag} fused fwd (workgroup-staged)"), slice(&a.work, meta.y_off, rows * n_out), &y);
             let t_got = slice(&a.work, meta.t_y_off, rows * n_out);
             tol.check(&format!("{tag} fused tangent (workgroup-staged)"), t_got, &t_y);
@@ -214,10 +217,10 @@ fn tiled_dense_kernels_match_reference() {
                 (
                     "",
                     [
-                        Kernel::DenseRbwdWTiled,
-                        Kernel::DenseRbwdXTiled,
-                        Kernel::DenseBwdRbwdWTiled,
-                        Kernel::DenseBwdRbwdXTiled,
+                        dense::kernels::DenseRbwdWTiled,
+                        dense::kernels::DenseRbwdXTiled,
+                        dense::kernels::DenseBwdRbwdWTiled,
+                        dense::kernels::DenseBwdRbwdXTiled,
                     ],
                     param_tiles,
                     in_tiles,
@@ -225,10 +228,10 @@ fn tiled_dense_kernels_match_reference() {
                 (
                     " (workgroup-staged)",
                     [
-                        Kernel::DenseRbwdWShared,
-                        Kernel::DenseRbwdXShared,
-                        Kernel::DenseBwdRbwdWShared,
-                        Kernel::DenseBwdRbwdXShared,
+                        dense::kernels::DenseRbwdWShared,
+                        dense::kernels::DenseRbwdXShared,
+                        dense::kernels::DenseBwdRbwdWShared,
+                        dense::kernels::DenseBwdRbwdXShared,
                     ],
                     param_blocks,
                     in_blocks,
@@ -277,7 +280,7 @@ fn tanh_derivative_keeps_relative_accuracy_in_saturation() {
     };
     // sech² x = 1 / cosh² x, computed independently of the kernels' formula
     let want: Vec<f64> = xs.iter().map(|&x| 1.0 / (x as f64).cosh().powi(2)).collect();
-    for (kernel, off) in [(Kernel::TanhTangent, m.t_y_off), (Kernel::TanhBwd, m.g_x_off)] {
+    for (kernel, off) in [(activation::kernels::TanhTangent, m.t_y_off), (activation::kernels::TanhBwd, m.g_x_off)] {
         let mut a = arenas.clone();
         block_on(run_layer_kernel(gpu, kernel, &m, 1, n as u32, &mut a)).unwrap();
         Tolerance { atol: 0.0, rtol: 1e-5 }.check(&format!("{kernel:?} = sech²"), slice(&a.work, off, n), &want);
@@ -459,13 +462,13 @@ fn loss_kernels_match_reference() {
             tol.check(&format!("{tag} fused rbwd"), slice(&b.work, meta.r_x_off, n), &loss_kind.rbwd(&y, &t, rows, k));
 
             // loss_reduce sums the per-row terms, overwriting or accumulating
-            let b = run(Kernel::LossReduce, 1);
+            let b = run(loss::kernels::LossReduce, 1);
             let sum = |off: u32| slice(&b.work, off, rows).iter().map(|&v| v as f64).sum::<f64>();
             let want = [sum(meta.loss_off), sum(meta.hit_off), sum(meta.t_loss_off)];
             tol.check(&format!("{tag} reduce"), &b.stats[..3], &want);
             let mut c = b.clone();
             let acc = LayerMeta { flags: FLAG_ACCUMULATE, ..meta };
-            block_on(run_layer_kernel(gpu, Kernel::LossReduce, &acc, rows as u32, 1, &mut c)).unwrap();
+            block_on(run_layer_kernel(gpu, loss::kernels::LossReduce, &acc, rows as u32, 1, &mut c)).unwrap();
             tol.check(&format!("{tag} reduce accumulate"), &c.stats[..3], &want.map(|v| 2.0 * v));
         }
     }
@@ -536,7 +539,7 @@ fn two_steps_probes_are_not_permutations_of_each_other() {
 fn rademacher_probe_is_bit_identical_to_the_cpu_mirror_and_mean_zero() {
     let key = ProbeKey { seed: 0xDEAD_BEEF_1234, step: 7, sample: 1 };
     let n = 256 * 40 + 1;
-    let Some(z) = probe_run(Kernel::ProbeRademacher, n, key) else {
+    let Some(z) = probe_run(optim::kernels::ProbeRademacher, n, key) else {
         return;
     };
     assert_eq!(z, key.vector(ProbeKind::Rademacher, n));
@@ -547,7 +550,7 @@ fn rademacher_probe_is_bit_identical_to_the_cpu_mirror_and_mean_zero() {
     // GPU matches its CPU mirror under every key, not only the first
     let agree = |a: &[f32], b: &[f32]| a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / n as f64;
     for other in [ProbeKey { step: 8, ..key }, ProbeKey { sample: 2, ..key }, ProbeKey { seed: key.seed + 1, ..key }] {
-        let gpu_z = probe_run(Kernel::ProbeRademacher, n, other).unwrap();
+        let gpu_z = probe_run(optim::kernels::ProbeRademacher, n, other).unwrap();
         assert_eq!(gpu_z, other.vector(ProbeKind::Rademacher, n), "{other:?}");
         let a = agree(&gpu_z, &z);
         assert!((a - 0.5).abs() < 5.0 * 0.5 / (n as f64).sqrt(), "{other:?}: {a} of the signs agree with {key:?}");
@@ -558,7 +561,7 @@ fn rademacher_probe_is_bit_identical_to_the_cpu_mirror_and_mean_zero() {
 fn gaussian_probe_matches_the_cpu_mirror_and_is_standard_normal() {
     let key = ProbeKey { seed: 42, step: 3, sample: 0 };
     let n = 256 * 64 - 1;
-    let Some(z) = probe_run(Kernel::ProbeGaussian, n, key) else {
+    let Some(z) = probe_run(optim::kernels::ProbeGaussian, n, key) else {
         return;
     };
     let want: Vec<f64> = key.vector(ProbeKind::Gaussian, n).iter().map(|&v| v as f64).collect();
@@ -582,19 +585,19 @@ fn curvature_kernels_match_reference() {
     for sample in [0u32, 1] {
         let mut a = OptimArenas { z: z.clone(), r_theta: hz.clone(), curv: prior.clone(), ..Default::default() };
         let slice = SliceMeta { sample, ..base };
-        block_on(run_optim_kernel(gpu, Kernel::CurvAccumulate, &slice, &step, n as u32, &mut a)).unwrap();
+        block_on(run_optim_kernel(gpu, optim::kernels::CurvAccumulate, &slice, &step, n as u32, &mut a)).unwrap();
         let want: Vec<f64> = (0..n)
             .map(|i| if sample == 0 { 0.0 } else { prior[i] as f64 } + z[i] as f64 * hz[i] as f64 / 2.0)
             .collect();
         Tolerance::F32_KERNEL.check(&format!("curv_accumulate sample {sample}"), &a.curv, &want);
     }
     let mut a = OptimArenas { curv: prior.clone(), ..Default::default() };
-    block_on(run_optim_kernel(gpu, Kernel::CurvAbs, &base, &step, n as u32, &mut a)).unwrap();
+    block_on(run_optim_kernel(gpu, optim::kernels::CurvAbs, &base, &step, n as u32, &mut a)).unwrap();
     Tolerance::F32_KERNEL.check("curv_abs", &a.curv, &prior.iter().map(|v| v.abs() as f64).collect::<Vec<_>>());
     // mean over groups of 9 inside [100, 100 + 27·9), the rest untouched
     let slice = SliceMeta { off: 100, len: 243, group_len: 9, ..base };
     let mut a = OptimArenas { curv: prior.clone(), ..Default::default() };
-    block_on(run_optim_kernel(gpu, Kernel::CurvGroupMean, &slice, &step, 27, &mut a)).unwrap();
+    block_on(run_optim_kernel(gpu, optim::kernels::CurvGroupMean, &slice, &step, 27, &mut a)).unwrap();
     let mut want = to_f64(&prior);
     for chunk in want[100..343].chunks_mut(9) {
         let m = chunk.iter().sum::<f64>() / 9.0;
@@ -611,7 +614,7 @@ fn grad_sumsq_reduces_the_whole_arena() {
         let g = uniform(&mut rng, n, -1.0, 1.0);
         let slice = SliceMeta { n_params: n as u32, len: n as u32, group_len: 1, n_samples: 1, ..Default::default() };
         let mut a = OptimArenas { g_theta: g.clone(), stats: vec![0.0; stat::LEN], ..Default::default() };
-        block_on(run_optim_kernel(gpu, Kernel::GradSumsq, &slice, &StepMeta::default(), 1, &mut a)).unwrap();
+        block_on(run_optim_kernel(gpu, optim::kernels::GradSumsq, &slice, &StepMeta::default(), 1, &mut a)).unwrap();
         let want = g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
         Tolerance::F32_KERNEL.check(
             &format!("grad_sumsq n {n}"),
@@ -662,7 +665,7 @@ fn fused_forward_tangent_epilogue_applies_the_next_activation() {
             stats: vec![0.0; 8],
         };
         let tiles = rows.div_ceil(4) * n_out.div_ceil(4);
-        block_on(run_layer_kernel(gpu, Kernel::DenseFwdTangentTiled, &meta, rows as u32, tiles as u32, &mut a))
+        block_on(run_layer_kernel(gpu, dense::kernels::DenseFwdTangentTiled, &meta, rows as u32, tiles as u32, &mut a))
             .unwrap();
         let want_post: Vec<f64> = y.iter().map(|&v| act.f(v)).collect();
         let want_t: Vec<f64> = y.iter().zip(&t_y).map(|(&v, &t)| act.d1(v) * t).collect();

@@ -5,9 +5,9 @@ mod common;
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::gpu::harness::{run_optim_kernel, OptimArenas};
-use adahessian_wgpu::gpu::meta::{SliceMeta, StepMeta};
-use adahessian_wgpu::gpu::KernelId;
 use adahessian_wgpu::nn::{Activation, Loss, ModelSpec};
+use adahessian_wgpu::optim::kernels::update_kernel;
+use adahessian_wgpu::optim::meta::{SliceMeta, StepMeta};
 use adahessian_wgpu::optim::{LionConfig, Optimizer, OptimizerConfig};
 use common::{compare, problem};
 
@@ -43,7 +43,7 @@ fn lion_takes_no_step_where_the_interpolated_momentum_is_zero() {
         state: vec![0.0, 1.0, 0.0],
         stats: vec![0.0; 8],
     };
-    block_on(run_optim_kernel(gpu, KernelId::Step("lion_step"), &slice, &step, 3, &mut a)).unwrap();
+    block_on(run_optim_kernel(gpu, update_kernel("lion_step"), &slice, &step, 3, &mut a)).unwrap();
     assert_eq!(a.theta, vec![1.0, 2.0, 2.5], "sign(0) = 0 leaves θ; c > 0 steps by −lr");
     let want_m = [0.0, 0.99 - 0.01, 0.01 * 2.0];
     for (got, want) in a.state.iter().zip(want_m) {

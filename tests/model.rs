@@ -5,7 +5,7 @@
 mod common;
 
 use adahessian_wgpu::block_on;
-use adahessian_wgpu::gpu::KernelSet;
+use adahessian_wgpu::nn::KernelSet;
 use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions, Phase};
 use adahessian_wgpu::probe::SplitMix64;
 use common::{dot, random_data, to_f64, uniform, Tolerance};

@@ -121,7 +121,7 @@ fn running_statistics_follow_pytorchs_update() {
 }
 
 use adahessian_wgpu::block_on;
-use adahessian_wgpu::gpu::KernelSet;
+use adahessian_wgpu::nn::KernelSet;
 use adahessian_wgpu::nn::{reference, Batch, BnMode, ModelSpec, Network, NetworkOptions, ParamRole};
 use common::{random_data, to_f64, uniform};
 

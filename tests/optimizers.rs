@@ -7,9 +7,9 @@ mod common;
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::gpu::harness::{run_optim_kernel, OptimArenas};
-use adahessian_wgpu::gpu::meta::{SliceMeta, StepMeta};
-use adahessian_wgpu::gpu::{Kernel, KernelId};
 use adahessian_wgpu::nn::{reference, Activation, Batch, Layer, Loss, ModelSpec, Network, NetworkOptions};
+use adahessian_wgpu::optim::meta::{SliceMeta, StepMeta};
+use adahessian_wgpu::optim::{self, kernels::update_kernel};
 use adahessian_wgpu::optim::{
     AdaHessianConfig, AdamConfig, Method, Optimizer, OptimizerConfig, SgdConfig, SophiaHConfig, UpdateEach,
 };
@@ -140,13 +140,13 @@ fn hutchinson_is_exact_on_a_separable_quadratic_and_the_step_is_newton() {
         state: vec![0.0; 2 * n],
         stats: vec![0.0; 8],
     };
-    block_on(run_optim_kernel(gpu, Kernel::ProbeRademacher, &slice, &step, n as u32, &mut s)).unwrap();
+    block_on(run_optim_kernel(gpu, optim::kernels::ProbeRademacher, &slice, &step, n as u32, &mut s)).unwrap();
     s.r_theta = s.z.iter().zip(&a).map(|(z, a)| z * a).collect(); // H z for H = diag(a)
-    for k in [Kernel::CurvAccumulate, Kernel::CurvAbs] {
+    for k in [optim::kernels::CurvAccumulate, optim::kernels::CurvAbs] {
         block_on(run_optim_kernel(gpu, k, &slice, &step, n as u32, &mut s)).unwrap();
     }
     Tolerance { atol: 0.0, rtol: 1e-7 }.check("Hutchinson diagonal", &s.curv, &to_f64(&a));
-    block_on(run_optim_kernel(gpu, KernelId::Step("adahessian_step"), &slice, &step, n as u32, &mut s)).unwrap();
+    block_on(run_optim_kernel(gpu, update_kernel("adahessian_step"), &slice, &step, n as u32, &mut s)).unwrap();
     Tolerance { atol: 1e-6, rtol: 0.0 }.check("θ after one Newton step", &s.theta, &vec![0.0; n]);
 }
 
@@ -174,7 +174,7 @@ fn fractional_hessian_power_with_zero_curvature_matches_the_rule() {
             state: vec![0.0; 2 * n],
             stats: vec![0.0; 8],
         };
-        block_on(run_optim_kernel(gpu, KernelId::Step("adahessian_step"), &slice, &step, n as u32, &mut s)).unwrap();
+        block_on(run_optim_kernel(gpu, update_kernel("adahessian_step"), &slice, &step, n as u32, &mut s)).unwrap();
         let mut want = to_f64(&theta);
         let mut st = adahessian_wgpu::optim::reference::State::new(n);
         c.reference_step(&mut want, &to_f64(&g), Some(&to_f64(&d)), &mut st);
@@ -226,16 +226,16 @@ fn fused_curvature_update_equals_the_separate_kernels() {
     };
     let mut theta0 = start.theta.clone();
     let mut separate = start.clone();
-    block_on(run_optim_kernel(gpu, Kernel::ProbeRademacher, &slice, &step, n as u32, &mut separate)).unwrap();
+    block_on(run_optim_kernel(gpu, optim::kernels::ProbeRademacher, &slice, &step, n as u32, &mut separate)).unwrap();
     let mut fused = OptimArenas { z: separate.z.clone(), ..start };
     for update_curv in [1, 0] {
         step.update_curv = update_curv;
-        for k in [Kernel::CurvAccumulate.into(), Kernel::CurvAbs.into(), KernelId::Step("adahessian_step")] {
-            if update_curv == 1 || k == KernelId::Step("adahessian_step") {
+        for k in [optim::kernels::CurvAccumulate, optim::kernels::CurvAbs, update_kernel("adahessian_step")] {
+            if update_curv == 1 || k == update_kernel("adahessian_step") {
                 block_on(run_optim_kernel(gpu, k, &slice, &step, n as u32, &mut separate)).unwrap();
             }
         }
-        block_on(run_optim_kernel(gpu, KernelId::Step("adahessian_curv_step"), &slice, &step, n as u32, &mut fused))
+        block_on(run_optim_kernel(gpu, update_kernel("adahessian_curv_step"), &slice, &step, n as u32, &mut fused))
             .unwrap();
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&fused.theta), bits(&separate.theta), "θ (update_curv {update_curv})");
@@ -381,7 +381,7 @@ fn invalid_hyper_parameters_are_refused_with_the_name_and_range() {
 /// setting too; every method's update kernel is built; bad texts are refused with the reason.
 #[test]
 fn every_registered_method_round_trips_through_its_text_and_has_its_kernels() {
-    let kernels = KernelId::all();
+    let kernels = adahessian_wgpu::kernels();
     for (name, c) in OptimizerConfig::presets() {
         assert_eq!(OptimizerConfig::parse(name).unwrap(), c, "{name}");
         assert_eq!(OptimizerConfig::parse(&c.to_text()).unwrap(), c, "{name} → {}", c.to_text());
@@ -390,7 +390,7 @@ fn every_registered_method_round_trips_through_its_text_and_has_its_kernels() {
         changed.set("grad_clip", "2.5").unwrap();
         assert_eq!(OptimizerConfig::parse(&changed.to_text()).unwrap(), changed, "{}", changed.to_text());
         for kept in [false, true] {
-            assert!(kernels.contains(&KernelId::Step(c.method().kernel(kept))), "{name}: no pipeline");
+            assert!(kernels.contains(&update_kernel(c.method().kernel(kept))), "{name}: no pipeline");
         }
         assert_eq!(c.settings_json()["lr"].as_f64().map(|v| v as f32), Some(c.lr()), "{name}");
     }

@@ -5,10 +5,23 @@
 mod common;
 
 use adahessian_wgpu::gpu::kernels::{Access, ShaderModule};
-use adahessian_wgpu::gpu::meta::{BatchMeta, LayerMeta, SliceMeta, StepMeta};
-use adahessian_wgpu::gpu::{Kernel, KernelId};
+use adahessian_wgpu::gpu::meta::BatchMeta;
+use adahessian_wgpu::nn::meta::LayerMeta;
+use adahessian_wgpu::optim::meta::{SliceMeta, StepMeta};
 
-fn parse(m: ShaderModule) -> (naga::Module, naga::valid::ModuleInfo) {
+/// Every module some kernel lives in, once each (each op declares its own; `kernels()` lists them).
+fn modules() -> Vec<&'static ShaderModule> {
+    let mut modules: Vec<&'static ShaderModule> = Vec::new();
+    for k in adahessian_wgpu::kernels() {
+        match modules.iter().find(|m| m.name == k.module().name) {
+            Some(m) => assert!(std::ptr::eq(*m, k.module()), "two modules are named {:?}", m.name),
+            None => modules.push(k.module()),
+        }
+    }
+    modules
+}
+
+fn parse(m: &ShaderModule) -> (naga::Module, naga::valid::ModuleInfo) {
     let module = naga::front::wgsl::parse_str(&m.source())
         .unwrap_or_else(|e| panic!("{m:?}: {}", e.emit_to_string(&m.source())));
     // Capabilities::empty(): nothing beyond what WebGPU guarantees (no f64, no float atomics)
@@ -20,14 +33,17 @@ fn parse(m: ShaderModule) -> (naga::Module, naga::valid::ModuleInfo) {
 
 #[test]
 fn every_module_parses_and_validates() {
-    for m in ShaderModule::ALL {
+    let modules = modules();
+    assert!(modules.len() >= 13, "only {} modules", modules.len());
+    for m in modules {
         parse(m);
     }
 }
 
 #[test]
 fn every_kernel_has_its_entry_point_with_256_invocations() {
-    for k in KernelId::all() {
+    let kernels = adahessian_wgpu::kernels();
+    for &k in &kernels {
         let (module, _) = parse(k.module());
         let ep = module
             .entry_points
@@ -37,13 +53,13 @@ fn every_kernel_has_its_entry_point_with_256_invocations() {
         assert_eq!(ep.stage, naga::ShaderStage::Compute, "{k:?}");
         assert_eq!(ep.workgroup_size, [256, 1, 1], "{k:?}: the dispatch code assumes 256 invocations");
     }
-    // and no entry point is left without a Kernel
-    for m in ShaderModule::ALL {
+    // and no entry point is left without a kernel
+    for m in modules() {
         let (module, _) = parse(m);
         for ep in &module.entry_points {
             assert!(
-                KernelId::all().iter().any(|k| k.module() == m && k.entry_point() == ep.name),
-                "{m:?}::{} has no Kernel variant and no method lists it",
+                kernels.iter().any(|k| k.module() == m && k.entry_point() == ep.name),
+                "{m:?}::{} is declared by no wgsl_kernels! list and no method lists it",
                 ep.name
             );
         }
@@ -52,9 +68,9 @@ fn every_kernel_has_its_entry_point_with_256_invocations() {
 
 #[test]
 fn shader_bindings_match_the_rust_layouts() {
-    for m in ShaderModule::ALL {
+    for m in modules() {
         let (module, _) = parse(m);
-        let entries = m.layout().entries();
+        let entries = m.layout.entries();
         let mut seen = vec![false; entries.len()];
         for (_, var) in module.global_variables.iter() {
             let Some(binding) = &var.binding else {
@@ -62,7 +78,7 @@ fn shader_bindings_match_the_rust_layouts() {
             };
             assert_eq!(binding.group, 0, "{m:?}: {:?} not in group 0", var.name);
             let i = binding.binding as usize;
-            assert!(i < entries.len(), "{m:?}: binding {i} ({:?}) not in the {:?} layout", var.name, m.layout());
+            assert!(i < entries.len(), "{m:?}: binding {i} ({:?}) not in the {:?} layout", var.name, m.layout);
             let access = match var.space {
                 naga::AddressSpace::Uniform => Access::Uniform,
                 naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE) => {
@@ -77,8 +93,8 @@ fn shader_bindings_match_the_rust_layouts() {
         assert!(seen.iter().all(|s| *s), "{m:?}: the layout has bindings the shader never declares: {seen:?}");
     }
     // WebGPU's default limit: at most 8 storage buffers per stage
-    for m in ShaderModule::ALL {
-        let storage = m.layout().entries().iter().filter(|a| **a != Access::Uniform).count();
+    for m in modules() {
+        let storage = m.layout.entries().iter().filter(|a| **a != Access::Uniform).count();
         assert!(storage <= 8, "{m:?}: {storage} storage buffers");
     }
 }
@@ -97,10 +113,10 @@ fn struct_size(module: &naga::Module, name: &str) -> u32 {
 
 #[test]
 fn uniform_structs_match_their_rust_mirrors() {
-    let (layer, _) = parse(ShaderModule::Dense);
+    let (layer, _) = parse(&adahessian_wgpu::nn::dense::kernels::DENSE);
     assert_eq!(struct_size(&layer, "LayerMeta") as usize, std::mem::size_of::<LayerMeta>());
     assert_eq!(struct_size(&layer, "BatchMeta") as usize, std::mem::size_of::<BatchMeta>());
-    let (optim, _) = parse(ShaderModule::Optim);
+    let (optim, _) = parse(&adahessian_wgpu::optim::kernels::OPTIM);
     assert_eq!(struct_size(&optim, "SliceMeta") as usize, std::mem::size_of::<SliceMeta>());
     assert_eq!(struct_size(&optim, "StepMeta") as usize, std::mem::size_of::<StepMeta>());
 }
@@ -110,20 +126,40 @@ fn uniform_structs_match_their_rust_mirrors() {
 /// (the pipeline cache would build one pipeline twice under two names).
 #[test]
 fn every_shader_file_is_compiled_and_every_kernel_is_distinct() {
-    let sources: Vec<String> = ShaderModule::ALL.iter().map(|m| m.source().into_owned()).collect();
+    let modules = modules();
+    let sources: Vec<String> = modules.iter().map(|m| m.source().into_owned()).collect();
     let files = common::files_under(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders"), "wgsl");
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
-        assert!(sources.iter().any(|s| s.contains(text.trim())), "{} is in no ShaderModule", path.display());
+        assert!(sources.iter().any(|s| s.contains(text.trim())), "{} is in no module", path.display());
     }
-    assert!(files.len() >= ShaderModule::ALL.len(), "only {} WGSL files found", files.len());
+    assert!(files.len() >= modules.len(), "only {} WGSL files found", files.len());
     let mut seen = std::collections::HashSet::new();
-    for k in Kernel::ALL {
+    for k in adahessian_wgpu::kernels() {
         assert!(
-            seen.insert((k.module(), k.entry_point())),
+            seen.insert((k.module().name, k.entry_point())),
             "{k:?}: {:?}::{} is listed twice",
             k.module(),
             k.entry_point()
         );
+    }
+}
+
+/// The GPU runtime knows no layer, loss or optimizer: each op declares its module and kernels in
+/// its own file, so `src/gpu/` never names `nn` or `optim` (the import circle this replaced made
+/// every new layer an edit of the runtime).
+#[test]
+fn the_gpu_runtime_imports_no_layer_and_no_optimizer() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/gpu");
+    let files = common::files_under(&dir, "rs");
+    assert!(files.len() >= 5, "only {} files under src/gpu", files.len());
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for forbidden in ["crate::nn", "crate::optim", "super::super::"] {
+                assert!(!code.contains(forbidden), "{}:{}: {forbidden} in {line:?}", path.display(), i + 1);
+            }
+        }
     }
 }

@@ -5,8 +5,10 @@
 
 mod common;
 
-use adahessian_wgpu::gpu::{Gpu, GpuOptions, Kernel, KernelId};
-use adahessian_wgpu::nn::{Activation, Batch, Loss, ModelSpec, Network, NetworkOptions, Phase};
+use adahessian_wgpu::data;
+use adahessian_wgpu::gpu::{Gpu, GpuOptions, Kernel};
+use adahessian_wgpu::nn::{loss, Activation, Batch, Loss, ModelSpec, Network, NetworkOptions, Phase};
+use adahessian_wgpu::optim::kernels::update_kernel;
 use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
 use std::collections::HashSet;
 
@@ -24,20 +26,24 @@ fn pipelines_are_built_on_first_use_and_only_for_the_kernels_a_step_records() {
     let rows: Vec<u32> = (0..6).collect();
     let batch = Batch { data: &data, indices: &rows };
     let config = OptimizerConfig::parse("adam").unwrap();
-    let update = KernelId::Step(config.method().kernel(false));
+    let update = update_kernel(config.method().kernel(false));
     let mut opt = Optimizer::new(&gpu, &net, config).unwrap();
     adahessian_wgpu::block_on(opt.step_with_loss(&gpu, &net, &batch)).unwrap();
     // what an Adam step records: the gather, the forward and backward lists, the loss reduction
     // and the update kernel
-    let mut want: HashSet<KernelId> =
-        [Kernel::GatherRows, Kernel::GatherTargets, Kernel::LossReduce].into_iter().map(KernelId::from).collect();
+    let mut want: HashSet<Kernel> =
+        [data::kernels::GatherRows, data::kernels::GatherTargets, loss::kernels::LossReduce].into_iter().collect();
     for phase in [Phase::Forward, Phase::Backward] {
-        want.extend(net.dispatch_list(phase).into_iter().map(|(k, _)| KernelId::from(k)));
+        want.extend(net.dispatch_list(phase).into_iter().map(|(k, _)| k));
     }
     want.insert(update);
     let after_one = gpu.pipelines().built();
     assert_eq!(after_one, want.len(), "one Adam step builds the pipelines of what it records: {want:?}");
-    assert!(after_one * 5 < KernelId::all().len(), "{after_one} of {} pipelines", KernelId::all().len());
+    assert!(
+        after_one * 5 < adahessian_wgpu::kernels().len(),
+        "{after_one} of {} pipelines",
+        adahessian_wgpu::kernels().len()
+    );
     for _ in 0..3 {
         opt.step(&gpu, &net, &batch).unwrap();
     }

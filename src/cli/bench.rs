@@ -4,8 +4,8 @@
 use crate::setup::{self, DataArgs, OptimArgs};
 use crate::LazyGpu;
 use adahessian_wgpu::data::DeviceDataset;
-use adahessian_wgpu::gpu::KernelSet;
 use adahessian_wgpu::nn::{BoundData, Network, NetworkOptions, Phase};
+use adahessian_wgpu::nn::{KernelSet, KernelTuning};
 use adahessian_wgpu::optim::OptimizerConfig;
 use adahessian_wgpu::train::Timing;
 use anyhow::{bail, Result};
@@ -49,12 +49,12 @@ pub struct BenchCmd {
     matmul: Option<usize>,
 }
 
-fn kernel_sets(gpu: &adahessian_wgpu::gpu::Gpu, list: &Option<String>) -> Result<Vec<KernelSet>> {
+fn kernel_sets(list: &Option<String>) -> Result<Vec<KernelSet>> {
     Ok(match list {
         Some(list) => {
             list.split(',').map(|k| KernelSet::parse(k.trim())).collect::<adahessian_wgpu::Result<Vec<_>>>()?
         }
-        None => vec![gpu.kernels()],
+        None => vec![KernelSet::from_env()?],
     })
 }
 
@@ -64,10 +64,14 @@ fn run_matmul(gpu: &LazyGpu, cmd: &BenchCmd, n: usize) -> Result<()> {
     }
     let gpu = gpu.get()?;
     println!("adapter: {}", gpu.describe());
-    println!("tuning ({} adapter): {}", gpu.adapter_class().name(), gpu.tuning().describe());
+    println!(
+        "tuning ({} adapter): {}",
+        gpu.adapter_class().name(),
+        KernelTuning::for_class(gpu.adapter_class()).describe()
+    );
     println!("{n} x {n} x {n} matrix product (a dense layer's forward pass), median of 5 x {} products", cmd.reps);
     println!("{:<8} {:>10} {:>10} {:>12}", "kernels", "ms", "GFLOP/s", "of fp32 peak");
-    for r in adahessian_wgpu::bench::matmul(gpu, n, &kernel_sets(gpu, &cmd.kernels)?, cmd.reps)? {
+    for r in adahessian_wgpu::bench::matmul(gpu, n, &kernel_sets(&cmd.kernels)?, cmd.reps)? {
         let share = match r.peak_gflops {
             Some(peak) => format!("{:.1}%", 100.0 * r.gflops / peak),
             None => "n/a".into(),
@@ -102,12 +106,16 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         Some(list) => {
             list.split(',').map(|k| KernelSet::parse(k.trim())).collect::<adahessian_wgpu::Result<Vec<_>>>()?
         }
-        None => vec![gpu.kernels()],
+        None => vec![KernelSet::from_env()?],
     };
     let batch = cmd.batch_size.min(data.train.rows());
     let device_data = DeviceDataset::upload(gpu, &data.train)?;
     println!("adapter: {}", gpu.describe());
-    println!("tuning ({} adapter): {}", gpu.adapter_class().name(), gpu.tuning().describe());
+    println!(
+        "tuning ({} adapter): {}",
+        gpu.adapter_class().name(),
+        KernelTuning::for_class(gpu.adapter_class()).describe()
+    );
     println!("data: {}", device_data.describe());
     println!(
         "{}: {}, batch {batch}; median of {} × {} steps after {} warm-up",

@@ -8,7 +8,7 @@ use super::{dot, eigen};
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{map_read, staging_buffer};
 use crate::gpu::meta::stat;
-use crate::gpu::{bind_group, dispatch, storage_buffer, BindLayout, Gpu, Kernel, UniformArena};
+use crate::gpu::{bind_group, dispatch, storage_buffer, BindLayout, Gpu, UniformArena};
 use crate::nn::{Batch, BoundData, Network, Phase, Resolved};
 use crate::probe::SplitMix64;
 
@@ -170,7 +170,7 @@ pub async fn evaluate_grid(gpu: &Gpu, net: &Network, data: &BoundData, rows: usi
         for (k, group) in groups.iter().enumerate() {
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
-                dispatch(gpu, &mut pass, Kernel::LandscapePoint, group, n as u32);
+                dispatch(gpu, &mut pass, kernels::LandscapePoint, group, n as u32);
                 net.encode_gather(gpu, &mut pass, data, rows32);
                 net.encode(gpu, &mut pass, Phase::Forward, rows32);
                 net.encode_reduce(gpu, &mut pass, false);
@@ -337,4 +337,13 @@ pub async fn nonconvexity_grid(
     // the weights are put back whatever happened
     net.set_params(gpu, &theta0)?;
     result.map(|()| (out, hvps))
+}
+
+/// The landscape's WGSL module: θ₀ + α d₁ + β d₂ for a grid point.
+pub mod kernels {
+    crate::wgsl_kernels! {
+        LANDSCAPE = ("landscape", Axpy, ["common.wgsl", "landscape.wgsl"]) {
+            LandscapePoint "landscape_point",
+        }
+    }
 }

@@ -231,3 +231,17 @@ impl DeviceDataset {
         })
     }
 }
+
+/// The gathers' WGSL modules: batch rows from f32 rows, or from image bytes (decoded, normalised
+/// and augmented on the GPU).
+pub mod kernels {
+    crate::wgsl_kernels! {
+        GATHER = ("gather", Gather, ["common.wgsl", "gather.wgsl"]) {
+            GatherRows "gather_rows",
+            GatherTargets "gather_targets",
+        }
+        GATHER_PIXELS = ("gather_pixels", GatherPixels, ["common.wgsl", "gather_pixels.wgsl"]) {
+            GatherPixels "gather_pixels",
+        }
+    }
+}

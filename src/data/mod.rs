@@ -7,8 +7,8 @@ mod device;
 pub mod idx;
 pub mod plane;
 pub mod synthetic;
-pub use device::DeviceDataset;
 pub(crate) use device::HostRows;
+pub use device::{kernels, DeviceDataset};
 
 use crate::error::{Error, Result};
 use crate::probe::SplitMix64;

@@ -2,7 +2,7 @@
 //! workgroups the grid becomes 2-D (the shaders' `item_index` / `group_index` flatten it back).
 
 use super::kernels::Grid;
-use super::kernels::KernelId;
+use super::kernels::Kernel;
 use super::Gpu;
 
 /// Invocations per workgroup in every shader.
@@ -20,14 +20,7 @@ pub fn workgroups_for(groups: u32, max_per_dim: u32) -> (u32, u32) {
 }
 
 /// Records one kernel over `items` items (a single-workgroup reduction ignores the count).
-pub fn dispatch(
-    gpu: &Gpu,
-    pass: &mut wgpu::ComputePass<'_>,
-    kernel: impl Into<KernelId>,
-    group: &wgpu::BindGroup,
-    items: u32,
-) {
-    let kernel = kernel.into();
+pub fn dispatch(gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, kernel: Kernel, group: &wgpu::BindGroup, items: u32) {
     let groups = match kernel.grid() {
         Grid::InvocationPerItem => items.div_ceil(WORKGROUP),
         Grid::WorkgroupPerItem => items,
@@ -36,13 +29,9 @@ pub fn dispatch(
     if groups == 0 {
         return;
     }
-    let Some(pipeline) = gpu.pipelines().pipeline(kernel) else {
-        // an update kernel that no registered method's WGSL defines: reported by the next check
-        gpu.report_error(format!("no pipeline for {kernel:?}: the method's KERNELS must list it"));
-        return;
-    };
+    let pipeline = gpu.pipelines().pipeline(kernel);
     gpu.count_dispatch();
-    pass.set_pipeline(pipeline);
+    pass.set_pipeline(&pipeline);
     pass.set_bind_group(0, group, &[]);
     let (x, y) = workgroups_for(groups, gpu.limits().max_compute_workgroups_per_dimension);
     pass.dispatch_workgroups(x, y, 1);

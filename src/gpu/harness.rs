@@ -4,9 +4,10 @@
 //! Not for training loops (it allocates on every call).
 
 use super::buffers::{read_f32, storage_buffer, uniform_buffer};
-use super::meta::{BatchMeta, LayerMeta, SliceMeta, StepMeta};
-use super::{bind_group, dispatch, BindLayout, Gpu, Kernel, KernelId};
+use super::meta::BatchMeta;
+use super::{bind_group, dispatch, BindLayout, Gpu, Kernel};
 use crate::error::{Error, Result};
+use bytemuck::Pod;
 
 /// The arenas a layer or loss kernel binds (`BindLayout::Layer`).
 #[derive(Clone, Debug, Default)]
@@ -58,7 +59,7 @@ async fn download(gpu: &Gpu, buffer: &wgpu::Buffer, out: &mut Vec<f32>) -> Resul
     Ok(())
 }
 
-fn run(gpu: &Gpu, kernels: &[(KernelId, u32)], group: &wgpu::BindGroup) -> Result<()> {
+fn run(gpu: &Gpu, kernels: &[(Kernel, u32)], group: &wgpu::BindGroup) -> Result<()> {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -70,11 +71,12 @@ fn run(gpu: &Gpu, kernels: &[(KernelId, u32)], group: &wgpu::BindGroup) -> Resul
     gpu.check()
 }
 
-/// Runs a `BindLayout::Layer` kernel over `items` items with `rows` batch rows.
+/// Runs a `BindLayout::Layer` kernel over `items` items with `rows` batch rows; `meta` is the
+/// layer's uniform (`nn::meta::LayerMeta`).
 pub async fn run_layer_kernel(
     gpu: &Gpu,
     kernel: Kernel,
-    meta: &LayerMeta,
+    meta: &impl Pod,
     rows: u32,
     items: u32,
     a: &mut LayerArenas,
@@ -87,7 +89,7 @@ pub async fn run_layer_kernel(
 pub async fn run_layer_kernels(
     gpu: &Gpu,
     kernels: &[(Kernel, u32)],
-    meta: &LayerMeta,
+    meta: &impl Pod,
     rows: u32,
     a: &mut LayerArenas,
 ) -> Result<()> {
@@ -113,8 +115,7 @@ pub async fn run_layer_kernels(
     resources.extend(bufs.iter().map(|b| b.as_entire_binding()));
     resources.push(side.as_entire_binding());
     let group = bind_group(gpu, "harness", BindLayout::Layer, resources);
-    let list: Vec<(KernelId, u32)> = kernels.iter().map(|&(k, n)| (k.into(), n)).collect();
-    run(gpu, &list, &group)?;
+    run(gpu, kernels, &group)?;
     download(gpu, &bufs[2], &mut a.g_theta).await?;
     download(gpu, &bufs[3], &mut a.r_theta).await?;
     let before = a.work.clone();
@@ -130,16 +131,16 @@ pub async fn run_layer_kernels(
     Ok(())
 }
 
-/// Runs a `BindLayout::Optim` kernel over `items` items.
+/// Runs a `BindLayout::Optim` kernel over `items` items; `slice` and `step` are the optimizer
+/// kernels' uniforms (`optim::meta::{SliceMeta, StepMeta}`).
 pub async fn run_optim_kernel(
     gpu: &Gpu,
-    kernel: impl Into<KernelId>,
-    slice: &SliceMeta,
-    step: &StepMeta,
+    kernel: Kernel,
+    slice: &impl Pod,
+    step: &impl Pod,
     items: u32,
     a: &mut OptimArenas,
 ) -> Result<()> {
-    let kernel = kernel.into();
     if kernel.layout() != BindLayout::Optim {
         return Err(Error::Config(format!("{kernel:?} is not an optimizer kernel")));
     }

@@ -11,7 +11,7 @@ pub mod meta;
 
 pub use buffers::{read_f32, read_u32, storage_buffer, uniform_buffer, UniformArena};
 pub use dispatch::{bind_group, dispatch, workgroups_for, WORKGROUP};
-pub use kernels::{BindLayout, Kernel, KernelId, Pipelines};
+pub use kernels::{BindLayout, Kernel, Pipelines};
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
@@ -20,9 +20,6 @@ use std::sync::{Arc, Mutex};
 pub const BACKEND_ENV: &str = "ADAHESSIAN_BACKEND";
 /// Environment variable that selects an adapter by (part of) its name, case-insensitive.
 pub const ADAPTER_ENV: &str = "ADAHESSIAN_ADAPTER";
-
-/// Environment variable that selects the layer kernels: `tiled` (the default), `naive` or `shared`.
-pub const KERNELS_ENV: &str = "ADAHESSIAN_KERNELS";
 
 /// Environment variable that tunes the kernels as for another adapter class: `cpu`,
 /// `integrated`, `discrete` or `other` (default: the adapter's own).
@@ -33,55 +30,8 @@ pub const TUNING_ENV: &str = "ADAHESSIAN_TUNING";
 /// bindings of several GiB on a discrete GPU, for a ResNet at batch 256).
 pub const LIMITS_ENV: &str = "ADAHESSIAN_LIMITS";
 
-/// Which implementation of the dense-layer kernels a [`crate::nn::Network`] records. Both compute
-/// the same maths and are checked against the same f64 references; `Naive` stays selectable so a
-/// benchmark can show both on one adapter in one run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum KernelSet {
-    /// One invocation per output element, looping over the contracted axis (the first kernels).
-    Naive,
-    /// Register-tiled products (a 4×4 output block per invocation), with forward + tangent and
-    /// backward + R-backward fused into one kernel per layer where they share operands.
-    #[default]
-    Tiled,
-    /// The tiled set with every dense product (forward, tangent, backward and their R-ops)
-    /// staged through workgroup memory (a 64 × 64 output block per workgroup,
-    /// shaders/dense_shared.wgsl): the layout GPUs reward. Selectable, not the default, until a
-    /// GPU measurement says it wins there (`bench/device_run.sh` compares all three); on CPU
-    /// adapters its barriers cost more than the shared loads save.
-    Shared,
-}
-
-impl KernelSet {
-    /// Parses `naive`, `tiled` or `shared`.
-    pub fn parse(name: &str) -> Result<KernelSet> {
-        match name.to_ascii_lowercase().as_str() {
-            "naive" => Ok(KernelSet::Naive),
-            "tiled" => Ok(KernelSet::Tiled),
-            "shared" => Ok(KernelSet::Shared),
-            other => Err(Error::Config(format!(
-                "unknown kernel set '{other}' (in {KERNELS_ENV}); use tiled, naive or shared"
-            ))),
-        }
-    }
-
-    /// The name `parse` accepts.
-    pub fn name(self) -> &'static str {
-        match self {
-            KernelSet::Naive => "naive",
-            KernelSet::Tiled => "tiled",
-            KernelSet::Shared => "shared",
-        }
-    }
-
-    /// Whether the set uses the register-tiled kernels (tiled and shared do).
-    pub fn tiled(self) -> bool {
-        self != KernelSet::Naive
-    }
-}
-
-/// What kind of adapter the device is (wgpu's `DeviceType`). The kernels' tuning follows it
-/// ([`AdapterClass::tuning`]), chosen once from the adapter's info when the device opens.
+/// What kind of adapter the device is (wgpu's `DeviceType`), chosen once from the adapter's info
+/// when the device opens. The layers' kernel choices follow it (`nn::KernelTuning::for_class`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AdapterClass {
     /// A CPU rasteriser (lavapipe, SwiftShader, WARP): each invocation is one SIMD lane, each
@@ -127,58 +77,6 @@ impl AdapterClass {
             AdapterClass::Other => "other",
         }
     }
-
-    /// The kernel choices for this class. The CPU column is measured (BENCHMARKS.md); the GPU
-    /// columns size the work to the hardware and are to be confirmed by `bench/device_run.sh`.
-    pub fn tuning(self) -> KernelTuning {
-        match self {
-            AdapterClass::Cpu => KernelTuning {
-                fuse_dense_forward_tangent: false,
-                weight_gradient_items: 16 * WORKGROUP as usize,
-                workgroup_reductions: false,
-            },
-            AdapterClass::Integrated | AdapterClass::Other => KernelTuning {
-                fuse_dense_forward_tangent: true,
-                weight_gradient_items: 64 * WORKGROUP as usize,
-                workgroup_reductions: true,
-            },
-            AdapterClass::Discrete => KernelTuning {
-                fuse_dense_forward_tangent: true,
-                weight_gradient_items: 256 * WORKGROUP as usize,
-                workgroup_reductions: true,
-            },
-        }
-    }
-}
-
-/// The kernel choices that follow the adapter class ([`AdapterClass::tuning`]); networks read
-/// them when they plan their dispatches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KernelTuning {
-    /// Record the tiled dense forward and tangent products as one fused kernel. It holds 8
-    /// accumulator vectors per invocation: on a CPU adapter, where every scalar of an invocation
-    /// is a SIMD register, it spills, and measured slower than the two kernels on lavapipe and
-    /// SwiftShader.
-    pub fuse_dense_forward_tangent: bool,
-    /// Invocations the tiled conv weight-gradient kernels aim for when they split their batch ×
-    /// pixel reduction (src/nn/conv.rs): several workgroups per core of a CPU (lavapipe runs a
-    /// workgroup per thread), several per compute unit of a GPU.
-    pub weight_gradient_items: usize,
-    /// The naive conv weight gradients may reduce a long sum with a workgroup per weight (a tree
-    /// with barriers); on a CPU adapter barriers cost more than they save.
-    pub workgroup_reductions: bool,
-}
-
-impl KernelTuning {
-    /// One line for benchmark logs.
-    pub fn describe(&self) -> String {
-        format!(
-            "dense forward + tangent {}, conv weight gradients split for ~{} invocations, workgroup reductions {}",
-            if self.fuse_dense_forward_tangent { "fused" } else { "as two kernels" },
-            self.weight_gradient_items,
-            if self.workgroup_reductions { "on" } else { "off" },
-        )
-    }
 }
 
 /// How to choose the adapter.
@@ -188,8 +86,6 @@ pub struct GpuOptions {
     pub backends: Option<wgpu::Backends>,
     /// Pick the first adapter whose name contains this, case-insensitive.
     pub adapter: Option<String>,
-    /// The layer kernels networks use by default (`None`: [`KernelSet::Tiled`]).
-    pub kernels: Option<KernelSet>,
     /// Tune the kernels as for this adapter class instead of the adapter's own (`None`: the
     /// adapter's): lets a CPU adapter run, and the tests check, the choices made for GPUs.
     pub tune_as: Option<AdapterClass>,
@@ -198,8 +94,8 @@ pub struct GpuOptions {
 }
 
 impl GpuOptions {
-    /// Options from `ADAHESSIAN_BACKEND`, `ADAHESSIAN_ADAPTER`, `ADAHESSIAN_KERNELS`,
-    /// `ADAHESSIAN_TUNING` and `ADAHESSIAN_LIMITS`.
+    /// Options from `ADAHESSIAN_BACKEND`, `ADAHESSIAN_ADAPTER`, `ADAHESSIAN_TUNING` and
+    /// `ADAHESSIAN_LIMITS` (the layers read `ADAHESSIAN_KERNELS` themselves: `nn::KernelSet`).
     pub fn from_env() -> Result<Self> {
         let backends = match std::env::var(BACKEND_ENV) {
             Ok(name) if !name.is_empty() => Some(
@@ -208,10 +104,6 @@ impl GpuOptions {
             _ => None,
         };
         let adapter = std::env::var(ADAPTER_ENV).ok().filter(|s| !s.is_empty());
-        let kernels = match std::env::var(KERNELS_ENV) {
-            Ok(name) if !name.is_empty() => Some(KernelSet::parse(&name)?),
-            _ => None,
-        };
         let tune_as = match std::env::var(TUNING_ENV) {
             Ok(name) if !name.is_empty() => Some(AdapterClass::parse(&name)?),
             _ => None,
@@ -223,7 +115,7 @@ impl GpuOptions {
                 return Err(Error::Config(format!("unknown limits '{other}' (in {LIMITS_ENV}); use webgpu or adapter")))
             }
         };
-        Ok(GpuOptions { backends, adapter, kernels, tune_as, adapter_limits })
+        Ok(GpuOptions { backends, adapter, tune_as, adapter_limits })
     }
 }
 
@@ -258,7 +150,6 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: Pipelines,
-    kernels: KernelSet,
     class: AdapterClass,
     /// kernels recorded so far (every `dispatch`), for launch-overhead accounting
     dispatches: std::sync::atomic::AtomicU64,
@@ -315,10 +206,9 @@ impl Gpu {
             }
         }));
         let pipelines = Pipelines::new(&device);
-        let kernels = options.kernels.unwrap_or_default();
         let dispatches = Default::default();
         let class = options.tune_as.unwrap_or_else(|| AdapterClass::of(&info));
-        let gpu = Gpu { device, queue, info, limits, pipelines, kernels, class, dispatches, errors };
+        let gpu = Gpu { device, queue, info, limits, pipelines, class, dispatches, errors };
         gpu.check()?;
         Ok(gpu)
     }
@@ -349,33 +239,16 @@ impl Gpu {
         &self.limits
     }
 
-    /// The layer kernels networks built on this device use unless told otherwise.
-    pub fn kernels(&self) -> KernelSet {
-        self.kernels
-    }
-
     /// What kind of adapter the kernels are tuned for: the adapter's own class unless
     /// [`GpuOptions::tune_as`] said otherwise.
     pub fn adapter_class(&self) -> AdapterClass {
         self.class
     }
 
-    /// The kernel choices for this adapter's class.
-    pub fn tuning(&self) -> KernelTuning {
-        self.adapter_class().tuning()
-    }
-
     /// How many kernels have been recorded on this device so far: the difference around a
     /// training step is that step's dispatch count.
     pub fn dispatch_count(&self) -> u64 {
         self.dispatches.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Records an error for the next [`Gpu::check`].
-    pub(crate) fn report_error(&self, message: String) {
-        if let Ok(mut list) = self.errors.lock() {
-            list.push(message);
-        }
     }
 
     pub(crate) fn count_dispatch(&self) {

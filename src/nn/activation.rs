@@ -75,7 +75,7 @@ impl Activation {
 
     /// The (fwd, tangent, bwd, rbwd) kernels; None for the identity, which runs nothing.
     pub fn kernels(self) -> Option<[Kernel; 4]> {
-        use Kernel::*;
+        use kernels::*;
         match self {
             Activation::Identity => None,
             Activation::Relu => Some([ReluFwd, ReluTangent, ReluBwd, ReluRbwd]),
@@ -89,7 +89,7 @@ impl Activation {
     /// The fused (forward + tangent, backward + R-backward) kernels the tiled sets use; None for
     /// the identity.
     pub fn fused_kernels(self) -> Option<[Kernel; 2]> {
-        use Kernel::*;
+        use kernels::*;
         match self {
             Activation::Identity => None,
             Activation::Relu => Some([ReluFwdTangent, ReluBwdRbwd]),
@@ -106,7 +106,7 @@ impl Activation {
     pub(crate) fn plan(
         self,
         cx: &super::plan::LayerContext,
-        meta: &mut crate::gpu::meta::LayerMeta,
+        meta: &mut crate::nn::meta::LayerMeta,
         n: usize,
     ) -> super::plan::LayerPasses {
         meta.n_in = n as u32;
@@ -225,4 +225,42 @@ pub fn rbwd(act: Activation, x: &[f64], t_x: &[f64], g_y: &[f64], r_y: &[f64]) -
 fn tanh_d1(x: f64) -> f64 {
     let e = (-2.0 * x.abs()).exp();
     4.0 * e / ((1.0 + e) * (1.0 + e))
+}
+
+/// The activations' WGSL module and their kernels.
+pub mod kernels {
+    crate::wgsl_kernels! {
+        ACTIVATION = ("activation", Layer, ["common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "activation.wgsl"]) {
+            ReluFwd "relu_fwd",
+            ReluTangent "relu_tangent",
+            ReluBwd "relu_bwd",
+            ReluRbwd "relu_rbwd",
+            TanhFwd "tanh_fwd",
+            TanhTangent "tanh_tangent",
+            TanhBwd "tanh_bwd",
+            TanhRbwd "tanh_rbwd",
+            SigmoidFwd "sigmoid_fwd",
+            SigmoidTangent "sigmoid_tangent",
+            SigmoidBwd "sigmoid_bwd",
+            SigmoidRbwd "sigmoid_rbwd",
+            SoftplusFwd "softplus_fwd",
+            SoftplusTangent "softplus_tangent",
+            SoftplusBwd "softplus_bwd",
+            SoftplusRbwd "softplus_rbwd",
+            GeluFwd "gelu_fwd",
+            GeluTangent "gelu_tangent",
+            GeluBwd "gelu_bwd",
+            GeluRbwd "gelu_rbwd",
+            ReluFwdTangent "relu_fwd_tangent",
+            ReluBwdRbwd "relu_bwd_rbwd",
+            TanhFwdTangent "tanh_fwd_tangent",
+            TanhBwdRbwd "tanh_bwd_rbwd",
+            SigmoidFwdTangent "sigmoid_fwd_tangent",
+            SigmoidBwdRbwd "sigmoid_bwd_rbwd",
+            SoftplusFwdTangent "softplus_fwd_tangent",
+            SoftplusBwdRbwd "softplus_bwd_rbwd",
+            GeluFwdTangent "gelu_fwd_tangent",
+            GeluBwdRbwd "gelu_bwd_rbwd",
+        }
+    }
 }

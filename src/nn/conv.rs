@@ -131,12 +131,12 @@ pub fn rbwd(
 /// (implicit GEMM, 4 channels × 4 pixels, tangent and R-backward fused with their primal).
 pub(crate) fn plan(
     cx: &super::plan::LayerContext,
-    meta: &mut crate::gpu::meta::LayerMeta,
+    meta: &mut crate::nn::meta::LayerMeta,
     geom: &Geometry,
     (w_off, b_off): (usize, usize),
 ) -> super::plan::LayerPasses {
     use super::plan::{Items, LayerPasses, TILE};
-    use crate::gpu::{Kernel, KernelSet};
+    use super::KernelSet;
     geom.write_meta(meta);
     meta.w_off = w_off as u32;
     meta.b_off = b_off as u32;
@@ -145,23 +145,23 @@ pub(crate) fn plan(
     let mut p = LayerPasses::default();
     match cx.kernels {
         KernelSet::Naive => {
-            p.fwd.push(d(Kernel::ConvFwd, Items::PerRow(n_y)));
-            p.tangent.push(d(Kernel::ConvTangent, Items::PerRow(n_y)));
+            p.fwd.push(d(kernels::ConvFwd, Items::PerRow(n_y)));
+            p.tangent.push(d(kernels::ConvTangent, Items::PerRow(n_y)));
             // one item per weight and per bias, each a sum over batch × output plane: a workgroup
             // per item where that sum is long and the adapter is a real GPU, one invocation per
             // item on CPU adapters (barriers cost more than they save there)
             let params = (geom.weight_len() + geom.c_out) as u32;
             let reduction = cx.rows * geom.h_out * geom.w_out;
             let (wb, wr) = if reduction > 256 && cx.tuning.workgroup_reductions {
-                (Kernel::ConvBwdW, Kernel::ConvRbwdW)
+                (kernels::ConvBwdW, kernels::ConvRbwdW)
             } else {
-                (Kernel::ConvBwdWSerial, Kernel::ConvRbwdWSerial)
+                (kernels::ConvBwdWSerial, kernels::ConvRbwdWSerial)
             };
             p.bwd.push(d(wb, Items::Fixed(params)));
             p.rbwd.push(d(wr, Items::Fixed(params)));
             if cx.has_input_grad {
-                p.bwd.push(d(Kernel::ConvBwdX, Items::PerRow(n_x)));
-                p.rbwd.push(d(Kernel::ConvRbwdX, Items::PerRow(n_x)));
+                p.bwd.push(d(kernels::ConvBwdX, Items::PerRow(n_x)));
+                p.rbwd.push(d(kernels::ConvRbwdX, Items::PerRow(n_x)));
             }
         }
         KernelSet::Tiled | KernelSet::Shared => {
@@ -186,16 +186,16 @@ pub(crate) fn plan(
                 split_len: split.split_len as u32,
             };
             let outputs = Items::Fixed((geom.c_out * (geom.c_in * geom.k_h * geom.k_w + 1)) as u32);
-            p.fwd.push(d(Kernel::ConvFwdTiled, out_tiles));
-            p.tangent.push(d(Kernel::ConvFwdTangentTiled, out_tiles));
+            p.fwd.push(d(kernels::ConvFwdTiled, out_tiles));
+            p.tangent.push(d(kernels::ConvFwdTangentTiled, out_tiles));
             p.fwd_tangent = Some(p.tangent.clone());
-            p.bwd.push(d(Kernel::ConvBwdWTiled, params));
-            p.bwd.push(d(Kernel::ConvBwdWReduce, outputs));
-            p.rbwd.push(d(Kernel::ConvBwdRbwdWTiled, params));
-            p.rbwd.push(d(Kernel::ConvBwdRbwdWReduce, outputs));
+            p.bwd.push(d(kernels::ConvBwdWTiled, params));
+            p.bwd.push(d(kernels::ConvBwdWReduce, outputs));
+            p.rbwd.push(d(kernels::ConvBwdRbwdWTiled, params));
+            p.rbwd.push(d(kernels::ConvBwdRbwdWReduce, outputs));
             if cx.has_input_grad {
-                p.bwd.push(d(Kernel::ConvBwdXTiled, in_tiles));
-                p.rbwd.push(d(Kernel::ConvBwdRbwdXTiled, in_tiles));
+                p.bwd.push(d(kernels::ConvBwdXTiled, in_tiles));
+                p.rbwd.push(d(kernels::ConvBwdRbwdXTiled, in_tiles));
                 p.rbwd_rewrites_input_grad = true;
             }
             p.bwd_rbwd = Some(p.rbwd.clone());
@@ -253,14 +253,15 @@ impl WeightGradientSplit {
 mod tests {
     use super::*;
     use crate::gpu::AdapterClass;
+    use crate::nn::KernelTuning;
 
     const CPU_TARGET_ITEMS: usize = 16 * 256;
     const GPU_TARGET_ITEMS: usize = 256 * 256;
 
     #[test]
     fn the_targets_follow_the_adapter_class() {
-        assert_eq!(AdapterClass::Cpu.tuning().weight_gradient_items, CPU_TARGET_ITEMS);
-        assert_eq!(AdapterClass::Discrete.tuning().weight_gradient_items, GPU_TARGET_ITEMS);
+        assert_eq!(KernelTuning::for_class(AdapterClass::Cpu).weight_gradient_items, CPU_TARGET_ITEMS);
+        assert_eq!(KernelTuning::for_class(AdapterClass::Discrete).weight_gradient_items, GPU_TARGET_ITEMS);
     }
 
     fn geometry(c_in: usize, hw: usize, c_out: usize) -> Geometry {
@@ -288,5 +289,29 @@ mod tests {
         // a short reduction is not split: the kernel stores its tile itself, no scratch
         let s = WeightGradientSplit::for_sizes(&geometry(4, 2, 4), 1, GPU_TARGET_ITEMS);
         assert_eq!((s.splits, s.partial_len()), (1, 0));
+    }
+}
+
+/// The convolution's WGSL module and its kernels (naive and register-tiled sets).
+pub mod kernels {
+    crate::wgsl_kernels! {
+        CONV = ("conv", Layer, ["common.wgsl", "layer_bindings.wgsl", "conv.wgsl", "conv_tiled.wgsl"]) {
+            ConvFwd "conv_fwd",
+            ConvTangent "conv_tangent",
+            ConvBwdW "conv_bwd_w" WorkgroupPerItem,
+            ConvBwdX "conv_bwd_x",
+            ConvRbwdW "conv_rbwd_w" WorkgroupPerItem,
+            ConvRbwdX "conv_rbwd_x",
+            ConvBwdWSerial "conv_bwd_w_serial",
+            ConvRbwdWSerial "conv_rbwd_w_serial",
+            ConvFwdTiled "conv_fwd_tiled",
+            ConvFwdTangentTiled "conv_fwd_tangent_tiled",
+            ConvBwdXTiled "conv_bwd_x_tiled",
+            ConvBwdRbwdXTiled "conv_bwd_rbwd_x_tiled",
+            ConvBwdWTiled "conv_bwd_w_tiled",
+            ConvBwdRbwdWTiled "conv_bwd_rbwd_w_tiled",
+            ConvBwdWReduce "conv_bwd_w_reduce",
+            ConvBwdRbwdWReduce "conv_bwd_rbwd_w_reduce",
+        }
     }
 }

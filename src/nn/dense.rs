@@ -90,12 +90,12 @@ pub fn rbwd(
 /// R-backward fused, and forward + tangent fused except on CPU adapters. The input cotangent only where the input depends on θ.
 pub(crate) fn plan(
     cx: &super::plan::LayerContext,
-    meta: &mut crate::gpu::meta::LayerMeta,
+    meta: &mut crate::nn::meta::LayerMeta,
     (n_in, n_out): (usize, usize),
     (w_off, b_off): (usize, usize),
 ) -> super::plan::LayerPasses {
     use super::plan::{Items, LayerPasses, SHARED_BLOCK, TILE};
-    use crate::gpu::{Kernel, KernelSet};
+    use super::KernelSet;
     meta.n_in = n_in as u32;
     meta.n_out = n_out as u32;
     meta.w_off = w_off as u32;
@@ -106,38 +106,43 @@ pub(crate) fn plan(
     match cx.kernels {
         KernelSet::Naive => {
             let params = Items::Fixed(n_out * (n_in + 1));
-            p.fwd.push(d(Kernel::DenseFwd, Items::PerRow(n_out)));
-            p.tangent.push(d(Kernel::DenseTangent, Items::PerRow(n_out)));
-            p.bwd.push(d(Kernel::DenseBwdW, params));
-            p.rbwd.push(d(Kernel::DenseRbwdW, params));
+            p.fwd.push(d(kernels::DenseFwd, Items::PerRow(n_out)));
+            p.tangent.push(d(kernels::DenseTangent, Items::PerRow(n_out)));
+            p.bwd.push(d(kernels::DenseBwdW, params));
+            p.rbwd.push(d(kernels::DenseRbwdW, params));
             if cx.has_input_grad {
-                p.bwd.push(d(Kernel::DenseBwdX, Items::PerRow(n_in)));
-                p.rbwd.push(d(Kernel::DenseRbwdX, Items::PerRow(n_in)));
+                p.bwd.push(d(kernels::DenseBwdX, Items::PerRow(n_in)));
+                p.rbwd.push(d(kernels::DenseRbwdX, Items::PerRow(n_in)));
             }
         }
         KernelSet::Tiled | KernelSet::Shared => {
             // the kernels of each product: register tiles, or staged through workgroup memory
             let (fwd, tangent, fwd_tangent, out_items) = if cx.kernels == KernelSet::Shared {
                 (
-                    Kernel::DenseFwdShared,
-                    Kernel::DenseTangentShared,
-                    Kernel::DenseFwdTangentShared,
+                    kernels::DenseFwdShared,
+                    kernels::DenseTangentShared,
+                    kernels::DenseFwdTangentShared,
                     Items::Blocks(n_out),
                 )
             } else {
-                (Kernel::DenseFwdTiled, Kernel::DenseTangentTiled, Kernel::DenseFwdTangentTiled, Items::Tiles(n_out))
+                (kernels::DenseFwdTiled, kernels::DenseTangentTiled, kernels::DenseFwdTangentTiled, Items::Tiles(n_out))
             };
             let (bwd_w, rbwd_w, bwd_rbwd_w, param_items) = if cx.kernels == KernelSet::Shared {
                 let blocks = n_out.div_ceil(SHARED_BLOCK) * (n_in + 1).div_ceil(SHARED_BLOCK);
-                (Kernel::DenseBwdWShared, Kernel::DenseRbwdWShared, Kernel::DenseBwdRbwdWShared, Items::Fixed(blocks))
+                (
+                    kernels::DenseBwdWShared,
+                    kernels::DenseRbwdWShared,
+                    kernels::DenseBwdRbwdWShared,
+                    Items::Fixed(blocks),
+                )
             } else {
                 let tiles = n_out.div_ceil(TILE) * (n_in + 1).div_ceil(TILE);
-                (Kernel::DenseBwdWTiled, Kernel::DenseRbwdWTiled, Kernel::DenseBwdRbwdWTiled, Items::Fixed(tiles))
+                (kernels::DenseBwdWTiled, kernels::DenseRbwdWTiled, kernels::DenseBwdRbwdWTiled, Items::Fixed(tiles))
             };
             let (bwd_x, rbwd_x, bwd_rbwd_x, in_items) = if cx.kernels == KernelSet::Shared {
-                (Kernel::DenseBwdXShared, Kernel::DenseRbwdXShared, Kernel::DenseBwdRbwdXShared, Items::Blocks(n_in))
+                (kernels::DenseBwdXShared, kernels::DenseRbwdXShared, kernels::DenseBwdRbwdXShared, Items::Blocks(n_in))
             } else {
-                (Kernel::DenseBwdXTiled, Kernel::DenseRbwdXTiled, Kernel::DenseBwdRbwdXTiled, Items::Tiles(n_in))
+                (kernels::DenseBwdXTiled, kernels::DenseRbwdXTiled, kernels::DenseBwdRbwdXTiled, Items::Tiles(n_in))
             };
             p.fwd.push(d(fwd, out_items));
             p.tangent.push(d(tangent, out_items));
@@ -157,4 +162,36 @@ pub(crate) fn plan(
         }
     }
     p
+}
+
+/// The dense layer's WGSL module and its kernels (naive, register-tiled and workgroup-tiled sets).
+pub mod kernels {
+    crate::wgsl_kernels! {
+        DENSE = ("dense", Layer, ["common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "dense.wgsl", "dense_tiled.wgsl", "dense_shared.wgsl"]) {
+            DenseFwd "dense_fwd",
+            DenseTangent "dense_tangent",
+            DenseBwdW "dense_bwd_w",
+            DenseBwdX "dense_bwd_x",
+            DenseRbwdW "dense_rbwd_w",
+            DenseRbwdX "dense_rbwd_x",
+            DenseFwdTiled "dense_fwd_tiled",
+            DenseTangentTiled "dense_tangent_tiled",
+            DenseFwdTangentTiled "dense_fwd_tangent_tiled",
+            DenseBwdXTiled "dense_bwd_x_tiled",
+            DenseRbwdXTiled "dense_rbwd_x_tiled",
+            DenseBwdRbwdXTiled "dense_bwd_rbwd_x_tiled",
+            DenseBwdWTiled "dense_bwd_w_tiled",
+            DenseRbwdWTiled "dense_rbwd_w_tiled",
+            DenseBwdRbwdWTiled "dense_bwd_rbwd_w_tiled",
+            DenseFwdShared "dense_fwd_shared" WorkgroupPerItem,
+            DenseTangentShared "dense_tangent_shared" WorkgroupPerItem,
+            DenseFwdTangentShared "dense_fwd_tangent_shared" WorkgroupPerItem,
+            DenseBwdXShared "dense_bwd_x_shared" WorkgroupPerItem,
+            DenseRbwdXShared "dense_rbwd_x_shared" WorkgroupPerItem,
+            DenseBwdRbwdXShared "dense_bwd_rbwd_x_shared" WorkgroupPerItem,
+            DenseBwdWShared "dense_bwd_w_shared" WorkgroupPerItem,
+            DenseRbwdWShared "dense_rbwd_w_shared" WorkgroupPerItem,
+            DenseBwdRbwdWShared "dense_bwd_rbwd_w_shared" WorkgroupPerItem,
+        }
+    }
 }

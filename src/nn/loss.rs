@@ -16,7 +16,7 @@ pub enum Loss {
 impl Loss {
     /// The (fwd, tangent, bwd, rbwd) kernels.
     pub fn kernels(self) -> [Kernel; 4] {
-        use Kernel::*;
+        use kernels::*;
         match self {
             Loss::CrossEntropy => [CrossEntropyFwd, CrossEntropyTangent, CrossEntropyBwd, CrossEntropyRbwd],
             Loss::Mse => [MseFwd, MseTangent, MseBwd, MseRbwd],
@@ -27,7 +27,7 @@ impl Loss {
     /// many invocations per batch row the fused backward takes (cross-entropy: one per row, so
     /// that pᵀt is summed once; MSE: one per output).
     pub fn fused_kernels(self, outputs: usize) -> ([Kernel; 2], usize) {
-        use Kernel::*;
+        use kernels::*;
         match self {
             Loss::CrossEntropy => ([CrossEntropyFwdTangent, CrossEntropyBwdRbwd], 1),
             Loss::Mse => ([MseFwdTangent, MseBwdRbwd], outputs),
@@ -159,4 +159,25 @@ pub fn argmax(row: &[f64]) -> usize {
         }
     }
     best
+}
+
+/// The losses' WGSL module and their kernels.
+pub mod kernels {
+    crate::wgsl_kernels! {
+        LOSS = ("loss", Layer, ["common.wgsl", "layer_bindings.wgsl", "loss.wgsl"]) {
+            CrossEntropyFwd "cross_entropy_fwd",
+            CrossEntropyTangent "cross_entropy_tangent",
+            CrossEntropyBwd "cross_entropy_bwd",
+            CrossEntropyRbwd "cross_entropy_rbwd",
+            MseFwd "mse_fwd",
+            MseTangent "mse_tangent",
+            MseBwd "mse_bwd",
+            MseRbwd "mse_rbwd",
+            LossReduce "loss_reduce" Single,
+            CrossEntropyFwdTangent "cross_entropy_fwd_tangent",
+            CrossEntropyBwdRbwd "cross_entropy_bwd_rbwd",
+            MseFwdTangent "mse_fwd_tangent",
+            MseBwdRbwd "mse_bwd_rbwd",
+        }
+    }
 }

@@ -4,17 +4,20 @@
 pub mod activation;
 pub mod conv;
 pub mod dense;
+pub mod kernel_set;
 pub mod loss;
+pub mod meta;
 pub(crate) mod network;
 pub mod norm;
 pub(crate) mod plan;
 pub mod pool;
 pub mod pytorch;
 pub mod reference;
-pub(crate) mod residual;
+pub mod residual;
 pub mod text;
 
 pub use activation::Activation;
+pub use kernel_set::{KernelSet, KernelTuning};
 pub use loss::Loss;
 pub use network::{Batch, BnMode, BoundData, Evaluation, MemoryUse, Network, NetworkOptions, OnBatch, Phase};
 
@@ -696,7 +699,7 @@ pub struct Geometry {
 
 impl Geometry {
     /// Writes the geometry into a layer's uniforms (and n_in, n_out as the flat sizes).
-    pub(crate) fn write_meta(&self, meta: &mut crate::gpu::meta::LayerMeta) {
+    pub(crate) fn write_meta(&self, meta: &mut crate::nn::meta::LayerMeta) {
         let u = |v: usize| v as u32;
         meta.c_in = u(self.c_in);
         meta.h_in = u(self.h_in);
@@ -1102,7 +1105,7 @@ impl ShortcutGeom {
 
     /// Writes the geometry into the add kernel's uniforms (c/h/w in and out, stride_h = s,
     /// pad_h = p).
-    pub(crate) fn write_meta(&self, meta: &mut crate::gpu::meta::LayerMeta) {
+    pub(crate) fn write_meta(&self, meta: &mut crate::nn::meta::LayerMeta) {
         let u = |v: usize| v as u32;
         meta.c_in = u(self.c_in);
         meta.h_in = u(self.h_in);

@@ -3,16 +3,15 @@
 //! nothing but, the first time a kernel is recorded on a device, its pipeline (the cache in
 //! `gpu::kernels` builds on first use); only `prepare` writes the batch's row indices and size before a submit.
 
+use super::meta::{LayerMeta, FLAG_ACCUMULATE};
 use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists, Window, SLOT_ALIGN};
-use super::{conv, dense, norm, pool, residual, LayerOp, ModelSpec, Resolved};
+use super::{conv, dense, norm, pool, residual, KernelSet, KernelTuning, LayerOp, ModelSpec, Resolved};
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{read_f32_with, staging_buffer, windowed_storage_buffer};
-use crate::gpu::meta::{
-    stat, BatchMeta, LayerMeta, FLAG_ACCUMULATE, NORM_BATCH_STATS, NORM_RUNNING_STATS, NORM_UPDATE_RUNNING,
-};
+use crate::gpu::meta::{stat, BatchMeta, NORM_BATCH_STATS, NORM_RUNNING_STATS, NORM_UPDATE_RUNNING};
 use crate::gpu::{
-    bind_group, dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelSet, UniformArena,
+    bind_group, dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena,
 };
 use crate::objective::Objective;
 pub use crate::objective::{Arenas, Phase};
@@ -80,7 +79,7 @@ pub struct BoundData {
     pub rows: usize,
     /// A streamed data set: its host rows and the batch-sized buffers the gather reads
     stream: Option<Stream>,
-    /// Image bytes on the GPU: the gather decodes them (`Kernel::GatherPixels`)
+    /// Image bytes on the GPU: the gather decodes them (`data::kernels::GatherPixels`)
     pixels: Option<BoundPixels>,
 }
 
@@ -188,7 +187,7 @@ fn plan_layers(
     kernels: KernelSet,
     curvature: bool,
 ) -> (Vec<LayerMeta>, Vec<LayerPasses>) {
-    let tuning = gpu.tuning();
+    let tuning = KernelTuning::for_class(gpu.adapter_class());
     let (mut metas, mut passes) = (Vec::new(), Vec::new());
     for (k, layer) in model.layers.iter().enumerate() {
         let mut meta = layout.layer_meta(layer.input, layer.output);
@@ -322,7 +321,7 @@ impl Network {
     /// Builds the network with PyTorch-default initial weights from `options.seed`, recording the
     /// device's default kernel set ([`Gpu::kernels`]).
     pub fn new(gpu: &Gpu, spec: &ModelSpec, options: NetworkOptions) -> Result<Network> {
-        Network::with_kernels(gpu, spec, options, gpu.kernels())
+        Network::with_kernels(gpu, spec, options, KernelSet::from_env()?)
     }
 
     /// [`Network::new`] with an explicit kernel set (benchmarks compare both in one process).
@@ -751,10 +750,16 @@ impl Network {
         let k = self.model.output_width();
         let target_width = self.model.loss.target_width(k) as u32;
         match &data.pixels {
-            Some(p) => dispatch(gpu, pass, Kernel::GatherPixels, &data.groups[0], rows * p.lines),
-            None => dispatch(gpu, pass, Kernel::GatherRows, &data.groups[0], rows * self.model.nodes[0] as u32),
+            Some(p) => dispatch(gpu, pass, crate::data::kernels::GatherPixels, &data.groups[0], rows * p.lines),
+            None => dispatch(
+                gpu,
+                pass,
+                crate::data::kernels::GatherRows,
+                &data.groups[0],
+                rows * self.model.nodes[0] as u32,
+            ),
         }
-        dispatch(gpu, pass, Kernel::GatherTargets, &data.groups[1], rows * target_width);
+        dispatch(gpu, pass, crate::data::kernels::GatherTargets, &data.groups[1], rows * target_width);
     }
 
     /// Records one of the passes for a batch of `rows` (the tangent and R-backward passes record
@@ -782,7 +787,7 @@ impl Network {
     /// Records the reduction of the per-row loss terms into `stats` (added to it if `accumulate`).
     pub fn encode_reduce(&self, gpu: &Gpu, pass: &mut wgpu::ComputePass<'_>, accumulate: bool) {
         let group = if accumulate { self.reduce_accumulate_group } else { self.reduce_group };
-        dispatch(gpu, pass, Kernel::LossReduce, &self.groups[group], 1);
+        dispatch(gpu, pass, super::loss::kernels::LossReduce, &self.groups[group], 1);
     }
 
     /// Reads the stats scalars (a fixed staging buffer: fine inside a training loop).

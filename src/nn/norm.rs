@@ -330,14 +330,14 @@ pub fn update_running(running_mean: &mut [f64], running_var: &mut [f64], batch: 
 /// tangent passes for the backward ones; `run_off`: the running statistics in `stats`.
 pub(crate) fn plan(
     cx: &super::plan::LayerContext,
-    meta: &mut crate::gpu::meta::LayerMeta,
+    meta: &mut crate::nn::meta::LayerMeta,
     kind: NormKind,
     (w_off, b_off): (usize, usize),
     aux_off: u32,
     run_off: u32,
 ) -> super::plan::LayerPasses {
     use super::plan::{Items, LayerPasses};
-    use crate::gpu::Kernel::*;
+    use kernels::*;
     meta.w_off = w_off as u32;
     meta.b_off = b_off as u32;
     meta.aux_off = aux_off;
@@ -373,5 +373,19 @@ pub(crate) fn plan(
         bwd_rbwd: None,
         rbwd_rewrites_input_grad: false,
         scratch: 0,
+    }
+}
+
+/// BatchNorm's and LayerNorm's WGSL module and their kernels.
+pub mod kernels {
+    crate::wgsl_kernels! {
+        NORM = ("norm", Layer, ["common.wgsl", "layer_bindings.wgsl", "norm.wgsl"]) {
+            NormFwd "norm_fwd" WorkgroupPerItem,
+            NormTangent "norm_tangent" WorkgroupPerItem,
+            NormBwd "norm_bwd" WorkgroupPerItem,
+            NormRbwd "norm_rbwd" WorkgroupPerItem,
+            LayernormBwdParams "layernorm_bwd_params",
+            LayernormRbwdParams "layernorm_rbwd_params",
+        }
     }
 }

@@ -3,9 +3,10 @@
 //! the kernels it dispatches in each pass, over how many items, with which uniforms. `Network`
 //! assembles the pass lists from these.
 
+use super::{KernelSet, KernelTuning};
 use super::{LayerOp, Phase, Resolved};
-use crate::gpu::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
-use crate::gpu::{Kernel, KernelSet};
+use crate::gpu::Kernel;
+use crate::nn::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
 
 /// How a kernel's item count follows the batch.
 #[derive(Clone, Copy, Debug)]
@@ -109,7 +110,7 @@ pub(crate) struct LayerContext {
     /// Naive or tiled kernels.
     pub kernels: KernelSet,
     /// The kernel choices for the adapter's class (CPU, integrated, discrete).
-    pub tuning: crate::gpu::KernelTuning,
+    pub tuning: KernelTuning,
     /// The network has the curvature buffers (tangents, R-cotangents, H z).
     pub curvature: bool,
     /// The layer's input depends on θ (not the data): it needs an input cotangent.

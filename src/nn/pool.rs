@@ -87,11 +87,11 @@ pub fn avg_bwd(g: &Geometry, rows: usize, g_y: &[f64]) -> Vec<f64> {
 /// uniforms; `aux_off` is its argmax scratch in the activation arena.
 pub(crate) fn plan_max(
     cx: &super::plan::LayerContext,
-    meta: &mut crate::gpu::meta::LayerMeta,
+    meta: &mut crate::nn::meta::LayerMeta,
     geom: &Geometry,
     aux_off: u32,
 ) -> super::plan::LayerPasses {
-    use crate::gpu::Kernel::*;
+    use kernels::*;
     geom.write_meta(meta);
     meta.aux_off = aux_off;
     let kernels = [MaxpoolFwd, MaxpoolTangent, MaxpoolBwd, MaxpoolRbwd];
@@ -133,12 +133,36 @@ pub(crate) fn windows_tile_the_input(g: &Geometry) -> bool {
 /// Average pooling's dispatches and uniforms.
 pub(crate) fn plan_avg(
     cx: &super::plan::LayerContext,
-    meta: &mut crate::gpu::meta::LayerMeta,
+    meta: &mut crate::nn::meta::LayerMeta,
     geom: &Geometry,
 ) -> super::plan::LayerPasses {
-    use crate::gpu::Kernel::*;
+    use kernels::*;
     geom.write_meta(meta);
     let kernels = [AvgpoolFwd, AvgpoolTangent, AvgpoolBwd, AvgpoolRbwd];
     let p = super::plan::LayerPasses::per_row(cx.group, kernels, geom.out_len() as u32, geom.in_len() as u32);
     with_fused_kernels(cx, p, [AvgpoolFwdTangent, AvgpoolBwdRbwd, AvgpoolTilingBwd, AvgpoolTilingBwdRbwd], geom)
+}
+
+/// The pooling layers' WGSL module and its kernels.
+pub mod kernels {
+    crate::wgsl_kernels! {
+        POOL = ("pool", Layer, ["common.wgsl", "layer_bindings.wgsl", "pool.wgsl"]) {
+            MaxpoolFwd "maxpool_fwd",
+            MaxpoolTangent "maxpool_tangent",
+            MaxpoolBwd "maxpool_bwd",
+            MaxpoolRbwd "maxpool_rbwd",
+            AvgpoolFwd "avgpool_fwd",
+            AvgpoolTangent "avgpool_tangent",
+            AvgpoolBwd "avgpool_bwd",
+            AvgpoolRbwd "avgpool_rbwd",
+            MaxpoolBwdRbwd "maxpool_bwd_rbwd",
+            AvgpoolBwdRbwd "avgpool_bwd_rbwd",
+            MaxpoolTilingBwd "maxpool_tiling_bwd",
+            MaxpoolTilingBwdRbwd "maxpool_tiling_bwd_rbwd",
+            AvgpoolTilingBwd "avgpool_tiling_bwd",
+            AvgpoolTilingBwdRbwd "avgpool_tiling_bwd_rbwd",
+            MaxpoolFwdTangent "maxpool_fwd_tangent",
+            AvgpoolFwdTangent "avgpool_fwd_tangent",
+        }
+    }
 }

@@ -5,8 +5,8 @@
 
 use super::plan::{Items, LayerContext, LayerPasses, NodeOffsets};
 use super::ShortcutGeom;
-use crate::gpu::meta::{LayerMeta, FLAG_SKIP_HAS_TANGENT};
-use crate::gpu::Kernel::*;
+use crate::nn::meta::{LayerMeta, FLAG_SKIP_HAS_TANGENT};
+use kernels::*;
 
 /// The add's dispatches: forward and tangent per output element; backward copies g_y to the
 /// body's output and gathers sᵀ g_y into the skip node (not for the data, which needs no
@@ -66,5 +66,21 @@ pub(crate) fn fan_in_sums(first: &mut LayerPasses, group: usize, meta: &mut Laye
     if let Some(fused) = first.bwd_rbwd.as_mut() {
         fused.push(d(FanoutSum));
         fused.push(d(FanoutSumR));
+    }
+}
+
+/// The residual add's WGSL module and its kernels (and the fan-out sums of a node read twice).
+pub mod kernels {
+    crate::wgsl_kernels! {
+        ADD = ("add", Layer, ["common.wgsl", "layer_bindings.wgsl", "add.wgsl"]) {
+            AddFwd "add_fwd",
+            AddTangent "add_tangent",
+            AddBwd "add_bwd",
+            AddRbwd "add_rbwd",
+            AddBwdSkip "add_bwd_skip",
+            AddRbwdSkip "add_rbwd_skip",
+            FanoutSum "fanout_sum",
+            FanoutSumR "fanout_sum_r",
+        }
     }
 }

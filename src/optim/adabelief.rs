@@ -7,7 +7,7 @@
 use super::method::{Preset, bias, check, Field, Method, Registered};
 use super::reference::{clip_factor, State};
 use crate::error::Result;
-use crate::gpu::meta::StepMeta;
+use crate::optim::meta::StepMeta;
 
 /// AdaBelief's hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]

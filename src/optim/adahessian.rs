@@ -10,7 +10,7 @@
 use super::method::{Preset, bias, check, Choice, CurvatureUse, Estimate, Field, Method, Registered};
 use super::reference::{clip_factor, State};
 use crate::error::{Error, Result};
-use crate::gpu::meta::{StepMeta, STEP_FOLD_EVERY_STEP};
+use crate::optim::meta::{StepMeta, STEP_FOLD_EVERY_STEP};
 use crate::nn::{LayerOp, Resolved};
 use crate::probe::ProbeKind;
 

@@ -5,7 +5,7 @@
 use super::method::{Preset, bias, check, Field, Method, Registered};
 use super::reference::{clip_factor, State};
 use crate::error::Result;
-use crate::gpu::meta::{StepMeta, STEP_DECOUPLED};
+use crate::optim::meta::{StepMeta, STEP_DECOUPLED};
 
 /// PyTorch `torch.optim.Adam` (lr 1e-3, betas (0.9, 0.999), eps 1e-8, L2 weight decay 0).
 /// With `decoupled: true` it is `torch.optim.AdamW` (see [`AdamConfig::adamw`]).

@@ -7,7 +7,7 @@
 use super::method::{Preset, check, Field, Method, Registered};
 use super::reference::{clip_factor, State};
 use crate::error::Result;
-use crate::gpu::meta::StepMeta;
+use crate::optim::meta::StepMeta;
 
 /// Lion's hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,8 +8,8 @@
 
 use super::reference::State;
 use crate::error::{Error, Result};
-use crate::gpu::meta::StepMeta;
 use crate::nn::Resolved;
+use crate::optim::meta::StepMeta;
 use crate::probe::ProbeKind;
 
 /// How a method turns probes into its curvature estimate.

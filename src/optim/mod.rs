@@ -4,6 +4,7 @@
 //! Each method lives in its own file (`sgd.rs`, `adam.rs`, `adahessian.rs`, `sophia_h.rs`, ...)
 //! behind the [`Method`] trait and is listed once in `registry.rs`; this driver knows no method.
 
+pub mod meta;
 pub mod method;
 pub mod reference;
 #[macro_use]
@@ -23,12 +24,13 @@ pub use adahessian::UpdateEach;
 pub use method::{CurvatureUse, Estimate, Method, Stability};
 
 use crate::error::{Error, Result};
-use crate::gpu::meta::{stat, SliceMeta, StepMeta};
+use crate::gpu::meta::stat;
 use crate::gpu::{
-    bind_group, dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, KernelId, UniformArena,
+    bind_group, dispatch, read_f32, storage_buffer, uniform_buffer, BindLayout, Gpu, Kernel, UniformArena,
 };
 use crate::nn::{Batch, Evaluation, Network};
 use crate::objective::{Objective, Phase};
+use crate::optim::meta::{SliceMeta, StepMeta};
 use crate::probe::ProbeKind;
 
 /// What one step reports when its loss is read back.
@@ -61,7 +63,7 @@ pub struct Optimizer {
     curv_len: usize,
     /// the method's update kernel for this configuration (chosen once: it depends on whether
     /// the estimate is kept)
-    update: KernelId,
+    update: Kernel,
 }
 
 impl Optimizer {
@@ -154,7 +156,7 @@ impl Optimizer {
             n_params,
             state_len,
             curv_len,
-            update: KernelId::Step(method.kernel(keeps_estimate)),
+            update: kernels::update_kernel(method.kernel(keeps_estimate)),
         })
     }
 
@@ -263,8 +265,8 @@ impl Optimizer {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             let whole = self.n_params;
             let probe_kernel = match curvature.map(|c| c.probe) {
-                Some(ProbeKind::Gaussian) => Kernel::ProbeGaussian,
-                _ => Kernel::ProbeRademacher,
+                Some(ProbeKind::Gaussian) => kernels::ProbeGaussian,
+                _ => kernels::ProbeRademacher,
             };
             // without a kept estimate the update kernel forms it from z and Hz itself
             let kept = self.curv_len > 0;
@@ -275,7 +277,7 @@ impl Optimizer {
                 objective.encode(gpu, &mut pass, Phase::ForwardTangent);
                 objective.encode(gpu, &mut pass, Phase::BackwardRBackward);
                 if kept {
-                    dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[0], whole);
+                    dispatch(gpu, &mut pass, kernels::CurvAccumulate, &self.groups[0], whole);
                 }
             } else {
                 objective.encode(gpu, &mut pass, Phase::Forward);
@@ -285,18 +287,18 @@ impl Optimizer {
                         dispatch(gpu, &mut pass, probe_kernel, &self.groups[s], whole);
                         objective.encode(gpu, &mut pass, Phase::Tangent);
                         objective.encode(gpu, &mut pass, Phase::RBackward);
-                        dispatch(gpu, &mut pass, Kernel::CurvAccumulate, &self.groups[s], whole);
+                        dispatch(gpu, &mut pass, kernels::CurvAccumulate, &self.groups[s], whole);
                     }
                 }
             }
             if curv_step && kept && curvature.is_some_and(|c| c.estimate == Estimate::AbsMean) {
-                dispatch(gpu, &mut pass, Kernel::CurvAbs, &self.groups[0], whole);
+                dispatch(gpu, &mut pass, kernels::CurvAbs, &self.groups[0], whole);
                 for &(group, count) in &self.group_means {
-                    dispatch(gpu, &mut pass, Kernel::CurvGroupMean, &self.groups[group], count);
+                    dispatch(gpu, &mut pass, kernels::CurvGroupMean, &self.groups[group], count);
                 }
             }
             if method.grad_clip().is_some() {
-                dispatch(gpu, &mut pass, Kernel::GradSumsq, &self.groups[0], 1);
+                dispatch(gpu, &mut pass, kernels::GradSumsq, &self.groups[0], 1);
             }
             dispatch(gpu, &mut pass, self.update, &self.groups[0], whole);
         }
@@ -333,4 +335,50 @@ pub struct OptimizerState {
     pub v: Vec<f32>,
     /// The last curvature estimate D.
     pub curvature: Vec<f32>,
+}
+
+/// The optimizers' WGSL modules: the Hutchinson probes and curvature accumulation, and the update
+/// module, which holds every registered method's update kernels (`Method::kernel` names one; see
+/// [`kernels::update_kernel`]) beside the gradient-norm reduction.
+pub mod kernels {
+    crate::wgsl_kernels! {
+        PROBE = ("probe", Optim, ["common.wgsl", "optim_bindings.wgsl", "probe.wgsl"]) {
+            ProbeRademacher "probe_rademacher",
+            ProbeGaussian "probe_gaussian",
+            CurvAccumulate "curv_accumulate",
+            CurvAbs "curv_abs",
+            CurvGroupMean "curv_group_mean",
+        }
+        OPTIM = ("optim", Optim, built(update_module_source)) {
+            GradSumsq "grad_sumsq" Single,
+        }
+    }
+
+    /// The update kernel of a registered method, by its entry point (`Method::kernel`).
+    pub fn update_kernel(entry: &'static str) -> crate::gpu::Kernel {
+        crate::gpu::Kernel::new(&OPTIM, entry, crate::gpu::kernels::Grid::InvocationPerItem)
+    }
+
+    /// Every registered method's update kernels.
+    pub fn update_kernels() -> impl Iterator<Item = crate::gpu::Kernel> {
+        super::METHOD_KERNELS.iter().flat_map(|k| k.iter().map(|entry| update_kernel(entry)))
+    }
+
+    /// The update module: the shared bindings and the gradient-norm reduction, then every
+    /// registered method's WGSL.
+    fn update_module_source() -> String {
+        let mut src = String::from(concat!(
+            include_str!("../../shaders/common.wgsl"),
+            "\n",
+            include_str!("../../shaders/optim_bindings.wgsl"),
+            "\n",
+            include_str!("../../shaders/optim.wgsl"),
+            "\n"
+        ));
+        for wgsl in super::METHOD_WGSL {
+            src.push_str(wgsl);
+            src.push('\n');
+        }
+        src
+    }
 }

@@ -5,7 +5,7 @@
 use super::method::{Preset, check, Field, Method, Registered};
 use super::reference::{clip_factor, State};
 use crate::error::{Error, Result};
-use crate::gpu::meta::{StepMeta, STEP_NESTEROV};
+use crate::optim::meta::{StepMeta, STEP_NESTEROV};
 
 /// PyTorch `torch.optim.SGD`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -5,7 +5,7 @@
 use super::method::{Preset, bias, check, CurvatureUse, Estimate, Field, Method, Registered};
 use super::reference::{clip_factor, State};
 use crate::error::Result;
-use crate::gpu::meta::StepMeta;
+use crate::optim::meta::StepMeta;
 use crate::probe::ProbeKind;
 
 /// Sophia-H's hyper-parameters. The paper's lr and weight decay are task-specific; the

@@ -4,7 +4,8 @@
 //! library's message.
 
 use crate::data::DeviceDataset;
-use crate::gpu::{Gpu, GpuOptions, KernelSet};
+use crate::gpu::{Gpu, GpuOptions};
+use crate::nn::KernelSet;
 use crate::nn::{Batch, ModelSpec, Network, NetworkOptions};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::race::Race;
@@ -345,7 +346,7 @@ impl Demo {
                 None => ModelSpec::parse(&model).map_err(js_err)?,
             };
             let kernels =
-                if kernels.is_empty() { gpu.kernels() } else { KernelSet::parse(&kernels).map_err(js_err)? };
+                if kernels.is_empty() { KernelSet::default() } else { KernelSet::parse(&kernels).map_err(js_err)? };
             if batch == 0 || steps == 0 {
                 return Err(js_err("batch and steps must be at least 1"));
             }

@@ -3,7 +3,8 @@
 
 use adahessian_wgpu::block_on;
 use adahessian_wgpu::data::{Dataset, DeviceDataset, Targets};
-use adahessian_wgpu::gpu::{Gpu, GpuOptions, KernelSet};
+use adahessian_wgpu::gpu::{Gpu, GpuOptions};
+use adahessian_wgpu::nn::KernelSet;
 use adahessian_wgpu::nn::{reference, Batch, BoundData, Loss, ModelSpec, Network, NetworkOptions, Resolved};
 use adahessian_wgpu::optim::reference as oref;
 use adahessian_wgpu::optim::{Optimizer, OptimizerConfig};
@@ -151,7 +152,7 @@ pub struct Problem {
 }
 
 pub fn problem(gpu: &Gpu, spec: ModelSpec, rows: usize, seed: u64) -> Problem {
-    problem_with(gpu, spec, rows, seed, gpu.kernels())
+    problem_with(gpu, spec, rows, seed, KernelSet::from_env().unwrap())
 }
 
 /// [`problem`] with an explicit layer kernel set.
