@@ -478,6 +478,39 @@ fn synthetic_data_is_seeded_and_reproducible() {
     assert!(Path::new(env!("CARGO_BIN_EXE_adahessian")).is_file());
 }
 
+/// A model text without an `input` line takes the data's shape (as the ResNet presets do), and
+/// says so when the layers do not fit it; one with an input line keeps its own.
+#[test]
+fn a_model_text_without_an_input_line_takes_the_datas_shape() {
+    gpu_or_skip!();
+    let dir = tmp("implicit-input");
+    let o = dir.to_str().unwrap();
+    let (ok, _, err) = run(&[
+        "train",
+        "--data",
+        "digits",
+        "--model",
+        "conv2d(4, k=3, p=1, bias=false); batchnorm2d; relu; flatten; linear(10)",
+        "--steps",
+        "1",
+        "--out",
+        o,
+    ]);
+    assert!(ok, "{err}");
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap()).unwrap();
+    assert_eq!(model["input"], serde_json::json!([1, 8, 8]), "{model}");
+    fails(
+        &["train", "--data", "digits", "--model", "linear(10)", "--steps", "1", "--out", o],
+        &["its input 1x8x8 is the data's", "add Flatten"],
+    );
+    fails(
+        &["train", "--data", "digits", "--model", "input 3x8x8; flatten; linear(10)", "--steps", "1", "--out", o],
+        &["192 features", "64 per row"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn hessian_and_landscape_run_on_a_trained_model() {
     gpu_or_skip!();

@@ -320,6 +320,16 @@ pub fn model_for(arg: &str, data: &Data) -> Result<ModelSpec> {
         }
         return Ok(spec?);
     }
+    // a model text without an `input` line takes the data's shape, as the presets do
+    let is_text = !Path::new(arg).exists() && !arg.trim_start().starts_with('{') && !arg.starts_with("mlp:");
+    let has_input =
+        arg.split(['\n', ';']).any(|statement| statement.split('#').next().unwrap_or("").trim().starts_with("input"));
+    if is_text && !has_input {
+        let shape: Vec<String> = data.train.shape.iter().map(|d| d.to_string()).collect();
+        let with_input = format!("input {}\n{arg}", shape.join("x"));
+        return ModelSpec::parse_with_default_loss(&with_input, task_loss(data))
+            .with_context(|| format!("--model {arg} (its input {} is the data's)", shape.join("x")));
+    }
     parse_model(arg, task_loss(data))
 }
 
