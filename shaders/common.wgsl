@@ -34,6 +34,15 @@ struct BatchMeta {
 
 const WORKGROUP: u32 = 256u;
 
+// `n` as a loop bound or branch condition that a driver cannot fold to a constant. `id` is the
+// invocation's global_invocation_id or workgroup_id; every dispatch is (x, y, 1)
+// (src/gpu/dispatch.rs), so id.z is 0 and this is n, but it is not a uniform, so Mesa 22's
+// lavapipe (Debian 12's, the CI's) does not "inline" it. That driver recompiles a pipeline (NIR and
+// LLVM, 1–10 ms) at every bind when substituting the values of its uniforms halves its code, with
+// no cache: the lone dense weight gradients at batch 2–9 were such pipelines (BENCHMARKS.md,
+// "Kernels lavapipe recompiled at every dispatch"). One add anywhere else.
+fn runtime_value(n: u32, id: vec3<u32>) -> u32 { return n + id.z; }
+
 // Dispatches are 2-D when more than 65535 workgroups are needed (src/gpu/dispatch.rs);
 // this flattens the invocation id back to one item index.
 fn item_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {

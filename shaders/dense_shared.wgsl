@@ -204,25 +204,25 @@ fn dense_input_cotangents_shared(block: u32, lid: u32, grad: bool, r_op: bool) {
 @compute @workgroup_size(256)
 fn dense_bwd_w_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
-    dense_weight_gradients_shared(group_index(wid, nwg), lid, true, false);
+    dense_weight_gradients_shared(group_index(wid, nwg), lid, true, false, runtime_value(batch.rows, wid));
 }
 
 // (H z)_W = r_yᵀ x + g_yᵀ t_x, (H z)_b = Σ_b r_y
 @compute @workgroup_size(256)
 fn dense_rbwd_w_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                        @builtin(local_invocation_index) lid: u32) {
-    dense_weight_gradients_shared(group_index(wid, nwg), lid, false, true);
+    dense_weight_gradients_shared(group_index(wid, nwg), lid, false, true, runtime_value(batch.rows, wid));
 }
 
 // both, from one staging of g_y and x
 @compute @workgroup_size(256)
 fn dense_bwd_rbwd_w_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                            @builtin(local_invocation_index) lid: u32) {
-    dense_weight_gradients_shared(group_index(wid, nwg), lid, true, true);
+    dense_weight_gradients_shared(group_index(wid, nwg), lid, true, true, runtime_value(batch.rows, wid));
 }
 
-fn dense_weight_gradients_shared(block: u32, lid: u32, grad: bool, r_op: bool) {
-    let rows = batch.rows;
+// `rows`: batch.rows, through `runtime_value` (common.wgsl)
+fn dense_weight_gradients_shared(block: u32, lid: u32, grad: bool, r_op: bool, rows: u32) {
     let n_in = layer.n_in;
     let n_out = layer.n_out;
     let blocks_c = (n_in + SHARED_BLOCK) / SHARED_BLOCK;        // ceil((n_in + 1) / 64)

@@ -321,24 +321,25 @@ fn param_cols(off: u32, b: u32, cols: vec4<u32>, mask: vec4<bool>, one: f32) -> 
 // g_W[o, i] = Σ_b g_y[b, o] x[b, i];  g_b[o] = Σ_b g_y[b, o]
 @compute @workgroup_size(256)
 fn dense_bwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    dense_weight_gradients(item_index(gid, nwg), true, false);
+    dense_weight_gradients(item_index(gid, nwg), true, false, runtime_value(batch.rows, gid));
 }
 
 // r_gW[o, i] = Σ_b (r_y[b, o] x[b, i] + g_y[b, o] t_x[b, i]);  r_gb[o] = Σ_b r_y[b, o]
 @compute @workgroup_size(256)
 fn dense_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    dense_weight_gradients(item_index(gid, nwg), false, true);
+    dense_weight_gradients(item_index(gid, nwg), false, true, runtime_value(batch.rows, gid));
 }
 
 // ∇θ and H z of the layer's parameters in one pass over g_y and x (both formulas above)
 @compute @workgroup_size(256)
 fn dense_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    dense_weight_gradients(item_index(gid, nwg), true, true);
+    dense_weight_gradients(item_index(gid, nwg), true, true, runtime_value(batch.rows, gid));
 }
 
-// The tile of ∇θ (`grad`) and / or H z (`r_op`) of invocation idx. The entry points pass
-// constants, so each compiles to its own loop; the input-tangent branch is hoisted out of it.
-fn dense_weight_gradients(idx: u32, grad: bool, r_op: bool) {
+// The tile of ∇θ (`grad`) and / or H z (`r_op`) of invocation idx, summed over `rows` batch rows
+// (batch.rows, through `runtime_value`). The entry points pass constants, so each compiles to its
+// own loop; the input-tangent branch is hoisted out of it.
+fn dense_weight_gradients(idx: u32, grad: bool, r_op: bool, rows: u32) {
     if (idx >= param_tiles()) { return; }
     let t = param_tile(idx);
     let n_out = layer.n_out;
@@ -348,7 +349,7 @@ fn dense_weight_gradients(idx: u32, grad: bool, r_op: bool) {
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
     if (r_op && input_has_tangent()) {
-        for (var b = 0u; b < batch.rows; b++) {
+        for (var b = 0u; b < rows; b++) {
             let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
             let tx = param_cols(layer.t_x_off, b, cols, bias_col, 0.0);
             let g = work4(layer.g_y_off + b * n_out + outs);
@@ -357,7 +358,7 @@ fn dense_weight_gradients(idx: u32, grad: bool, r_op: bool) {
             r0 += r.x * x + g.x * tx; r1 += r.y * x + g.y * tx; r2 += r.z * x + g.z * tx; r3 += r.w * x + g.w * tx;
         }
     } else {
-        for (var b = 0u; b < batch.rows; b++) {
+        for (var b = 0u; b < rows; b++) {
             let x = param_cols(layer.x_off, b, cols, bias_col, 1.0);
             if (grad) {
                 let g = work4(layer.g_y_off + b * n_out + outs);
