@@ -321,7 +321,10 @@ pub fn model_for(arg: &str, data: &Data) -> Result<ModelSpec> {
         return Ok(spec?);
     }
     // a model text without an `input` line takes the data's shape, as the presets do
-    let is_text = !Path::new(arg).exists() && !arg.trim_start().starts_with('{') && !arg.starts_with("mlp:");
+    let is_text = !Path::new(arg).exists()
+        && !arg.trim_start().starts_with('{')
+        && !arg.starts_with("mlp:")
+        && !looks_like_a_path(arg);
     let has_input =
         arg.split(['\n', ';']).any(|statement| statement.split('#').next().unwrap_or("").trim().starts_with("input"));
     if is_text && !has_input {
@@ -348,15 +351,19 @@ pub fn parse_model(arg: &str, default_loss: Loss) -> Result<ModelSpec> {
     if path.is_dir() {
         bail!("--model {arg}: the directory has no model.json (give a run directory, a model file or a model text)");
     }
-    // a path that is not there reads better as a missing file than as an unknown layer
-    let looks_like_a_path = !arg.trim_start().starts_with('{')
-        && !arg.starts_with("mlp:")
-        && !arg.contains(['(', ';', '\n'])
-        && (arg.contains(std::path::MAIN_SEPARATOR) || arg.contains('/') || arg.contains('.'));
-    if looks_like_a_path {
+    if looks_like_a_path(arg) {
         bail!("--model {arg}: no such file (give a model file, a run directory, mlp:... or a model text)");
     }
     Ok(ModelSpec::parse_with_default_loss(arg, default_loss)?)
+}
+
+/// A `--model` argument that is not there but reads as a path (a separator or a dot, no layer
+/// syntax): it is reported as a missing file, which reads better than an unknown layer.
+fn looks_like_a_path(arg: &str) -> bool {
+    !arg.trim_start().starts_with('{')
+        && !arg.starts_with("mlp:")
+        && !arg.contains(['(', ';', '\n'])
+        && (arg.contains(std::path::MAIN_SEPARATOR) || arg.contains('/') || arg.contains('.'))
 }
 
 /// The --optimizer help: every registered name, so a new method shows up by itself.
