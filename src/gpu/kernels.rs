@@ -180,7 +180,7 @@ pub enum Grid {
 
 /// Declares shader modules and their kernels, in the Rust module that owns them:
 ///
-/// ```ignore
+/// ```text
 /// pub mod kernels {
 ///     adahessian_wgpu::wgsl_kernels! {
 ///         POOL = ("pool", Layer, ["common.wgsl", "layer_bindings.wgsl", "pool.wgsl"]) {
