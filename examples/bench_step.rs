@@ -44,8 +44,8 @@ fn main() -> anyhow::Result<()> {
             .layers
             .iter()
             .map(|l| match l.op {
-                LayerOp::Dense { n_in, n_out, .. } => (n_in * n_out) as f64,
-                LayerOp::Conv2d { geom, .. } => (geom.weight_len() * geom.h_out * geom.w_out) as f64,
+                LayerOp::Dense(d) => (d.n_in * d.n_out) as f64,
+                LayerOp::Conv2d(c) => (c.geom.weight_len() * c.geom.h_out * c.geom.w_out) as f64,
                 _ => 0.0,
             })
             .sum::<f64>();

@@ -28,7 +28,9 @@ fn geometry(spec_input: [usize; 3], layer: Layer) -> Geometry {
         naming: adahessian_wgpu::nn::Naming::Sequential,
     };
     match spec.resolve().unwrap().layers[0].op {
-        LayerOp::Conv2d { geom, .. } | LayerOp::MaxPool2d { geom } | LayerOp::AvgPool2d { geom } => geom,
+        LayerOp::Conv2d(conv::ConvOp { geom, .. })
+        | LayerOp::MaxPool2d(pool::MaxPoolOp { geom })
+        | LayerOp::AvgPool2d(pool::AvgPoolOp { geom }) => geom,
         other => panic!("{other:?}"),
     }
 }

@@ -136,11 +136,8 @@ fn the_option_a_shortcut_and_its_adjoint() {
     let spec = ModelSpec::parse("input 2x5x5; residual(shortcut=pad) { conv2d(4, k=3, s=2, p=1) }; flatten; linear(2)")
         .unwrap();
     let model = spec.resolve().unwrap();
-    let geom = model
-        .layers
-        .iter()
-        .find_map(|l| if let LayerOp::Add { shortcut, .. } = l.op { Some(shortcut) } else { None })
-        .unwrap();
+    let geom =
+        model.layers.iter().find_map(|l| if let LayerOp::Add(add) = l.op { Some(add.shortcut) } else { None }).unwrap();
     assert_eq!((geom.stride, geom.pad, geom.h_out, geom.w_out), (2, 1, 3, 3));
     let mut rng = SplitMix64::new(1);
     let rows = 2;

@@ -208,7 +208,7 @@ impl Profile<'_> {
             let times = adahessian_wgpu::bench::time_dispatches(self.gpu, net, bound, self.batch, phase, self.reps)?;
             for t in &times {
                 let layer = match layers.get(t.layer) {
-                    Some(l) => format!("{} {}", t.layer, describe_op(&l.op)),
+                    Some(l) => format!("{} {}", t.layer, l.op.describe()),
                     None if t.kernel.entry_point().starts_with("fanout") => "residual fan-in sum".to_string(),
                     None => "loss".to_string(),
                 };
@@ -225,28 +225,5 @@ impl Profile<'_> {
             );
         }
         Ok(())
-    }
-}
-
-/// A layer in a few words, for the dispatch profile.
-fn describe_op(op: &adahessian_wgpu::nn::LayerOp) -> String {
-    use adahessian_wgpu::nn::LayerOp;
-    match op {
-        LayerOp::Dense { n_in, n_out, .. } => format!("dense {n_in}->{n_out}"),
-        LayerOp::Conv2d { geom: g, .. } => {
-            format!("conv {}->{} k{}x{} {}x{}", g.c_in, g.c_out, g.k_h, g.k_w, g.h_out, g.w_out)
-        }
-        LayerOp::MaxPool2d { geom: g } => format!("maxpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
-        LayerOp::AvgPool2d { geom: g } => format!("avgpool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out),
-        LayerOp::Activation { act, n } => format!("{act:?} {n}").to_lowercase(),
-        LayerOp::Add { shortcut: s, .. } => {
-            format!("add {}x{}x{}->{}x{}x{}", s.c_in, s.h_in, s.w_in, s.c_out, s.h_out, s.w_out)
-        }
-        LayerOp::Norm { kind: adahessian_wgpu::nn::norm::NormKind::Batch { channels, plane }, .. } => {
-            format!("batchnorm {channels}x{plane}")
-        }
-        LayerOp::Norm { kind: adahessian_wgpu::nn::norm::NormKind::Layer { features }, .. } => {
-            format!("layernorm {features}")
-        }
     }
 }

@@ -103,7 +103,7 @@ impl Activation {
     /// The activation's dispatches (one invocation per element in every pass, the tiled sets
     /// fusing forward + tangent and backward + R-backward; none for the identity) and its
     /// uniforms.
-    pub(crate) fn plan(
+    fn plan(
         self,
         cx: &super::plan::LayerContext,
         meta: &mut crate::nn::meta::LayerMeta,
@@ -219,6 +219,62 @@ pub fn bwd(act: Activation, x: &[f64], g_y: &[f64]) -> Vec<f64> {
 /// r_x = f'(x) r_y + f''(x) t_x g_y
 pub fn rbwd(act: Activation, x: &[f64], t_x: &[f64], g_y: &[f64], r_y: &[f64]) -> Vec<f64> {
     (0..x.len()).map(|i| act.d1(x[i]) * r_y[i] + act.d2(x[i]) * t_x[i] * g_y[i]).collect()
+}
+
+/// A resolved element-wise activation over `n` features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActivationOp {
+    /// Which f.
+    pub act: Activation,
+    /// Width.
+    pub n: usize,
+}
+
+impl super::op::Op for ActivationOp {
+    fn describe(&self) -> String {
+        format!("{:?} {}", self.act, self.n).to_lowercase()
+    }
+
+    /// f″ t_x g_y: every activation but ReLU (f″ = 0) reads the input's tangent.
+    fn reads_input_tangent(&self) -> bool {
+        self.act != Activation::Relu
+    }
+
+    fn reference_forward(&self, cx: &mut super::op::Forward<'_>) -> (Vec<f64>, Option<Vec<f64>>) {
+        let t = cx.env.curvature().then(|| tangent(self.act, cx.x(), cx.t_x()));
+        (fwd(self.act, cx.x()), t)
+    }
+
+    fn reference_backward(&self, cx: &mut super::op::Backward<'_>) {
+        let g_y = cx.g_y();
+        cx.send(cx.input, bwd(self.act, cx.x(), &g_y));
+        if cx.env.curvature() {
+            cx.send_r(cx.input, rbwd(self.act, cx.x(), cx.t_x(), &g_y, &cx.r_y()));
+        }
+    }
+
+    fn plan(
+        &self,
+        cx: &super::plan::LayerContext,
+        meta: &mut crate::nn::meta::LayerMeta,
+        _: &mut super::op::PlanSite<'_>,
+    ) -> super::plan::LayerPasses {
+        self.act.plan(cx, meta, self.n)
+    }
+
+    fn torch(&self, cx: &mut super::op::TorchLine<'_>) -> Result<(String, bool), std::fmt::Error> {
+        let x = cx.x();
+        let call = match self.act {
+            Activation::Identity => x,
+            Activation::Relu => format!("F.relu({x})"),
+            Activation::Tanh => format!("torch.tanh({x})"),
+            Activation::Sigmoid => format!("torch.sigmoid({x})"),
+            // PyTorch's defaults are the ones the kernels use: beta 1, threshold 20; GELU's erf form
+            Activation::Softplus => format!("F.softplus({x})"),
+            Activation::Gelu => format!("F.gelu({x})"),
+        };
+        Ok((call, cx.input_four_d()))
+    }
 }
 
 /// sech² x = 4e / (1 + e)², e = exp(−2|x|): accurate in relative terms for every x.

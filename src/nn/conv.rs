@@ -126,10 +126,91 @@ pub fn rbwd(
     (r_w, r_b, r_x)
 }
 
+/// A resolved convolution: W `[c_out, c_in, k_h, k_w]` at `w_off` in θ, b at `b_off` (the zero
+/// sink for `bias=false`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvOp {
+    /// Shapes.
+    pub geom: Geometry,
+    /// Offset of W in θ.
+    pub w_off: usize,
+    /// Offset of b in θ.
+    pub b_off: usize,
+}
+
+impl super::op::Op for ConvOp {
+    fn describe(&self) -> String {
+        let g = &self.geom;
+        format!("conv {}->{} k{}x{} {}x{}", g.c_in, g.c_out, g.k_h, g.k_w, g.h_out, g.w_out)
+    }
+
+    fn first_param(&self) -> Option<usize> {
+        Some(self.w_off)
+    }
+
+    fn reads_input_tangent(&self) -> bool {
+        true
+    }
+
+    fn reference_forward(&self, cx: &mut super::op::Forward<'_>) -> (Vec<f64>, Option<Vec<f64>>) {
+        let (e, g) = (cx.env, &self.geom);
+        let (wl, bl) = (g.weight_len(), g.c_out);
+        let w = e.param(self.w_off, wl);
+        let y = fwd(g, e.rows, w, e.param(self.b_off, bl), cx.x());
+        let t = e
+            .curvature()
+            .then(|| tangent(g, e.rows, w, e.dir(self.w_off, wl), e.dir(self.b_off, bl), cx.x(), cx.t_x_unless_data()));
+        (y, t)
+    }
+
+    fn reference_backward(&self, cx: &mut super::op::Backward<'_>) {
+        let (e, g) = (cx.env, &self.geom);
+        let w = e.param(self.w_off, g.weight_len());
+        let g_y = cx.g_y();
+        let (g_w, g_b, g_x) = bwd(g, e.rows, w, cx.x(), &g_y);
+        cx.put_grad(self.w_off, &g_w);
+        cx.put_grad(self.b_off, &g_b);
+        cx.send(cx.input, g_x);
+        if e.curvature() {
+            let z_w = e.dir(self.w_off, g.weight_len());
+            let (r_w, r_b, r_x) = rbwd(g, e.rows, w, z_w, cx.x(), cx.t_x_unless_data(), &g_y, &cx.r_y());
+            cx.put_hz(self.w_off, &r_w);
+            cx.put_hz(self.b_off, &r_b);
+            cx.send_r(cx.input, r_x);
+        }
+    }
+
+    fn plan(
+        &self,
+        cx: &super::plan::LayerContext,
+        meta: &mut crate::nn::meta::LayerMeta,
+        _: &mut super::op::PlanSite<'_>,
+    ) -> super::plan::LayerPasses {
+        plan(cx, meta, &self.geom, (self.w_off, self.b_off))
+    }
+
+    fn torch(&self, cx: &mut super::op::TorchLine<'_>) -> Result<(String, bool), std::fmt::Error> {
+        let (g, name) = (&self.geom, cx.module_name(self.w_off));
+        let module = format!(
+            "nn.Conv2d({}, {}, kernel_size=({}, {}), stride=({}, {}), padding=({}, {}){})",
+            g.c_in,
+            g.c_out,
+            g.k_h,
+            g.k_w,
+            g.stride_h,
+            g.stride_w,
+            g.pad_h,
+            g.pad_w,
+            cx.bias_arg(self.b_off)
+        );
+        Ok((cx.module(&name, module, cx.x())?, true))
+    }
+}
+
 /// The convolution's dispatches in each pass and its uniforms: naive (one output per invocation;
 /// weight gradients a workgroup per weight where the reduction is long on a real GPU) or tiled
 /// (implicit GEMM, 4 channels × 4 pixels, tangent and R-backward fused with their primal).
-pub(crate) fn plan(
+fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
     geom: &Geometry,

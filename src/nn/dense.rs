@@ -84,11 +84,86 @@ pub fn rbwd(
     (r_w, r_b, r_x)
 }
 
+/// A resolved dense layer: W `[n_out, n_in]` at `w_off` in θ, b at `b_off` (the zero sink after
+/// θ, `Resolved::bias_sink`, for `bias=false`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseOp {
+    /// Input width.
+    pub n_in: usize,
+    /// Output width.
+    pub n_out: usize,
+    /// Offset of W in θ.
+    pub w_off: usize,
+    /// Offset of b in θ.
+    pub b_off: usize,
+}
+
+impl DenseOp {
+    fn shape(&self, rows: usize) -> DenseShape {
+        DenseShape { rows, n_in: self.n_in, n_out: self.n_out }
+    }
+}
+
+impl super::op::Op for DenseOp {
+    fn describe(&self) -> String {
+        format!("dense {}->{}", self.n_in, self.n_out)
+    }
+
+    fn first_param(&self) -> Option<usize> {
+        Some(self.w_off)
+    }
+
+    fn reads_input_tangent(&self) -> bool {
+        true
+    }
+
+    fn reference_forward(&self, cx: &mut super::op::Forward<'_>) -> (Vec<f64>, Option<Vec<f64>>) {
+        let (e, s, wl) = (cx.env, self.shape(cx.env.rows), self.n_in * self.n_out);
+        let w = e.param(self.w_off, wl);
+        let y = fwd(s, w, e.param(self.b_off, self.n_out), cx.x());
+        let t = e
+            .curvature()
+            .then(|| tangent(s, w, e.dir(self.w_off, wl), e.dir(self.b_off, self.n_out), cx.x(), cx.t_x_unless_data()));
+        (y, t)
+    }
+
+    fn reference_backward(&self, cx: &mut super::op::Backward<'_>) {
+        let (e, s, wl) = (cx.env, self.shape(cx.env.rows), self.n_in * self.n_out);
+        let w = e.param(self.w_off, wl);
+        let g_y = cx.g_y();
+        let (g_w, g_b, g_x) = bwd(s, w, cx.x(), &g_y);
+        cx.put_grad(self.w_off, &g_w);
+        cx.put_grad(self.b_off, &g_b);
+        cx.send(cx.input, g_x);
+        if e.curvature() {
+            let (r_w, r_b, r_x) = rbwd(s, w, e.dir(self.w_off, wl), cx.x(), cx.t_x_unless_data(), &g_y, &cx.r_y());
+            cx.put_hz(self.w_off, &r_w);
+            cx.put_hz(self.b_off, &r_b);
+            cx.send_r(cx.input, r_x);
+        }
+    }
+
+    fn plan(
+        &self,
+        cx: &super::plan::LayerContext,
+        meta: &mut crate::nn::meta::LayerMeta,
+        _: &mut super::op::PlanSite<'_>,
+    ) -> super::plan::LayerPasses {
+        plan(cx, meta, (self.n_in, self.n_out), (self.w_off, self.b_off))
+    }
+
+    fn torch(&self, cx: &mut super::op::TorchLine<'_>) -> Result<(String, bool), std::fmt::Error> {
+        let name = cx.module_name(self.w_off);
+        let module = format!("nn.Linear({}, {}{})", self.n_in, self.n_out, cx.bias_arg(self.b_off));
+        Ok((cx.module(&name, module, cx.flat_x())?, false))
+    }
+}
+
 /// The dense layer's dispatches in each pass and its uniforms: naive (one output per
 /// invocation), tiled (4 × 4 register tiles) or shared (64 × 64 blocks per workgroup staged
 /// through workgroup memory, 4 × 4 register tiles within); in both tiled sets backward +
 /// R-backward fused, and forward + tangent fused except on CPU adapters. The input cotangent only where the input depends on θ.
-pub(crate) fn plan(
+fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
     (n_in, n_out): (usize, usize),

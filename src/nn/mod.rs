@@ -9,6 +9,7 @@ pub mod loss;
 pub mod meta;
 pub(crate) mod network;
 pub mod norm;
+pub(crate) mod op;
 pub(crate) mod plan;
 pub mod pool;
 pub mod pytorch;
@@ -20,6 +21,7 @@ pub use activation::Activation;
 pub use kernel_set::{KernelSet, KernelTuning};
 pub use loss::Loss;
 pub use network::{Batch, BnMode, BoundData, Evaluation, MemoryUse, Network, NetworkOptions, OnBatch, Phase};
+pub use residual::ShortcutGeom;
 
 use crate::error::{Error, Result};
 use crate::probe::SplitMix64;
@@ -433,18 +435,18 @@ impl ModelSpec {
                                 torch_index: b.top,
                                 input: b.skip,
                                 output: at,
-                                op: LayerOp::Conv2d { geom, w_off, b_off: NO_BIAS },
+                                op: LayerOp::Conv2d(conv::ConvOp { geom, w_off, b_off: NO_BIAS }),
                             },
                             ResolvedLayer {
                                 torch_index: b.top,
                                 input: at,
                                 output: at + 1,
-                                op: LayerOp::Norm {
+                                op: LayerOp::Norm(norm::NormOp {
                                     kind,
                                     w_off: g_off,
                                     b_off: beta_off,
                                     running: Some(running.len() - 1),
-                                },
+                                }),
                             },
                         ];
                         layers.splice(b.first_layer..b.first_layer, projection);
@@ -458,7 +460,7 @@ impl ModelSpec {
                         torch_index: b.top,
                         input,
                         output: input + 1,
-                        op: LayerOp::Add { skip, shortcut: geom },
+                        op: LayerOp::Add(residual::AddOp { skip, shortcut: geom }),
                     });
                     top += 1;
                     continue;
@@ -496,7 +498,7 @@ impl ModelSpec {
                         NO_BIAS
                     };
                     shape = vec![out];
-                    Some(LayerOp::Dense { n_in, n_out: out, w_off, b_off })
+                    Some(LayerOp::Dense(dense::DenseOp { n_in, n_out: out, w_off, b_off }))
                 }
                 Layer::Conv2d { out, kernel, stride, padding, bias } => {
                     let (c, h, w) = planes(&shape)?;
@@ -515,22 +517,22 @@ impl ModelSpec {
                         NO_BIAS
                     };
                     shape = vec![out, geom.h_out, geom.w_out];
-                    Some(LayerOp::Conv2d { geom, w_off, b_off })
+                    Some(LayerOp::Conv2d(conv::ConvOp { geom, w_off, b_off }))
                 }
                 Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
                     let (c, h, w) = planes(&shape)?;
                     let geom = Geometry::new(&what, (c, h, w), c, kernel, stride, (0, 0))?;
                     shape = vec![c, geom.h_out, geom.w_out];
                     Some(match layer {
-                        Layer::MaxPool2d { .. } => LayerOp::MaxPool2d { geom },
-                        _ => LayerOp::AvgPool2d { geom },
+                        Layer::MaxPool2d { .. } => LayerOp::MaxPool2d(pool::MaxPoolOp { geom }),
+                        _ => LayerOp::AvgPool2d(pool::AvgPoolOp { geom }),
                     })
                 }
                 Layer::GlobalAvgPool => {
                     let (c, h, w) = planes(&shape)?;
                     let geom = Geometry::new(&what, (c, h, w), c, (h, w), (h, w), (0, 0))?;
                     shape = vec![c, 1, 1];
-                    Some(LayerOp::AvgPool2d { geom })
+                    Some(LayerOp::AvgPool2d(pool::AvgPoolOp { geom }))
                 }
                 Layer::Flatten => {
                     shape = vec![shape.iter().product()];
@@ -567,12 +569,14 @@ impl ModelSpec {
                         }
                         norm::NormKind::Layer { .. } => None,
                     };
-                    Some(LayerOp::Norm { kind, w_off, b_off, running })
+                    Some(LayerOp::Norm(norm::NormOp { kind, w_off, b_off, running }))
                 }
                 Layer::Activation(Activation::Identity) => None,
                 // opened and closed above
                 Layer::Residual(_) | Layer::EndResidual => None,
-                Layer::Activation(act) => Some(LayerOp::Activation { act, n: shape.iter().product() }),
+                Layer::Activation(act) => {
+                    Some(LayerOp::Activation(activation::ActivationOp { act, n: shape.iter().product() }))
+                }
             };
             if let Some(op) = op {
                 nodes.push(shape.iter().product());
@@ -592,7 +596,9 @@ impl ModelSpec {
         }
         // a bias-free layer's bias is the sink just past θ: zero to read, ignored where written
         for l in &mut layers {
-            if let LayerOp::Dense { b_off, .. } | LayerOp::Conv2d { b_off, .. } = &mut l.op {
+            if let LayerOp::Dense(dense::DenseOp { b_off, .. }) | LayerOp::Conv2d(conv::ConvOp { b_off, .. }) =
+                &mut l.op
+            {
                 if *b_off == NO_BIAS {
                     *b_off = n_params;
                 }
@@ -856,15 +862,10 @@ fn rename_resnet_cifar(
     let name_at = |off: usize| params.iter().find(|p| p.offset == off).map_or(String::new(), |p| p.name.clone());
     let (shortcut_ops, ops): (Vec<(&LayerOp, usize)>, Vec<(&LayerOp, usize)>) = layers
         .iter()
-        .filter_map(|l| match l.op {
-            LayerOp::Conv2d { w_off, .. } | LayerOp::Dense { w_off, .. } | LayerOp::Norm { w_off, .. } => {
-                Some((&l.op, w_off))
-            }
-            _ => None,
-        })
+        .filter_map(|l| Some((&l.op, l.op.op().first_param()?)))
         .partition(|(_, off)| name_at(*off).contains(".shortcut."));
-    let is_conv = |op: &LayerOp| matches!(op, LayerOp::Conv2d { .. });
-    let is_bn = |op: &LayerOp| matches!(op, LayerOp::Norm { kind: norm::NormKind::Batch { .. }, .. });
+    let is_conv = |op: &LayerOp| matches!(op, LayerOp::Conv2d(_));
+    let is_bn = |op: &LayerOp| matches!(op, LayerOp::Norm(norm::NormOp { kind: norm::NormKind::Batch { .. }, .. }));
     // without any BatchNorm (`resnet:...:nobn`) the stem is a conv and the blocks conv, conv
     let with_bn = ops.iter().any(|(op, _)| is_bn(op));
     let (stem, block_names): (usize, &[&str]) =
@@ -872,7 +873,7 @@ fn rename_resnet_cifar(
     let kinds_match = |ops: &[(&LayerOp, usize)]| {
         ops.iter().enumerate().all(|(i, (op, _))| if with_bn && i % 2 == 1 { is_bn(op) } else { is_conv(op) })
     };
-    if ops.len() < stem + 1 || !kinds_match(&ops[..stem]) || !matches!(ops[ops.len() - 1].0, LayerOp::Dense { .. }) {
+    if ops.len() < stem + 1 || !kinds_match(&ops[..stem]) || !matches!(ops[ops.len() - 1].0, LayerOp::Dense(_)) {
         return Err(refuse("the layers do not start with conv, BatchNorm and end with linear"));
     }
     let blocks = &ops[stem..ops.len() - 1];
@@ -888,7 +889,7 @@ fn rename_resnet_cifar(
         if !kinds_match(block) {
             return Err(refuse(&format!("block {b} is not conv, BatchNorm, conv, BatchNorm")));
         }
-        if b > 0 && matches!(block[0].0, LayerOp::Conv2d { geom, .. } if geom.stride_h > 1) {
+        if b > 0 && matches!(block[0].0, LayerOp::Conv2d(c) if c.geom.stride_h > 1) {
             stage += 1;
             index = 0;
         }
@@ -934,189 +935,49 @@ fn rename_resnet_cifar(
 /// Placeholder `b_off` of a bias-free layer until P is known.
 const NO_BIAS: usize = usize::MAX;
 
-/// A layer after shape inference.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LayerOp {
-    /// y = W x + b, W at `w_off` ([n_out, n_in]), b at `b_off` (P, the zero sink, when the layer
-    /// has no bias: `Resolved::bias_sink`).
-    Dense {
-        /// Input width.
-        n_in: usize,
-        /// Output width.
-        n_out: usize,
-        /// Offset of W in θ.
-        w_off: usize,
-        /// Offset of b in θ.
-        b_off: usize,
-    },
-    /// Conv2d; W `[c_out, c_in, k_h, k_w]` at `w_off`, b at `b_off`.
-    Conv2d {
-        /// Shapes.
-        geom: Geometry,
-        /// Offset of W in θ.
-        w_off: usize,
-        /// Offset of b in θ.
-        b_off: usize,
-    },
-    /// Max pooling (also needs an argmax slot per output).
-    MaxPool2d {
-        /// Shapes.
-        geom: Geometry,
-    },
+/// Lists the ops once: [`LayerOp`] (one variant wrapping each op's resolved struct, defined in
+/// the op's own file) and its dispatch to that struct's [`op::Op`] implementation, through which
+/// the whole-model reference, the network planner and the PyTorch exporter reach every op.
+macro_rules! ops {
+    ($($(#[$doc:meta])* $variant:ident($op:ty),)*) => {
+        /// A layer after shape inference: its op's resolved struct (shapes and θ offsets).
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub enum LayerOp {
+            $($(#[$doc])* $variant($op),)*
+        }
+
+        impl LayerOp {
+            /// The op's implementation of everything a model does with a layer.
+            pub(crate) fn op(&self) -> &dyn op::Op {
+                match self {
+                    $(LayerOp::$variant(op) => op,)*
+                }
+            }
+        }
+    };
+}
+
+ops! {
+    /// y = W x + b (`nn.Linear`).
+    Dense(dense::DenseOp),
+    /// `nn.Conv2d`.
+    Conv2d(conv::ConvOp),
+    /// Max pooling (it keeps an argmax per output).
+    MaxPool2d(pool::MaxPoolOp),
     /// Average pooling (and global average pooling).
-    AvgPool2d {
-        /// Shapes.
-        geom: Geometry,
-    },
-    /// Normalisation (BatchNorm, LayerNorm) with γ at `w_off`, β at `b_off`.
-    Norm {
-        /// What a group of statistics covers.
-        kind: norm::NormKind,
-        /// Offset of γ in θ.
-        w_off: usize,
-        /// Offset of β in θ.
-        b_off: usize,
-        /// Its entry in `Resolved::running` (BatchNorm).
-        running: Option<usize>,
-    },
-    /// The end of a residual block: y = x + s(skip), where x (the layer's input) is the body's
-    /// output and `skip` the block's input node, which has two consumers (the body's first
-    /// layer and this one): its cotangents are the sum of what both send back.
-    Add {
-        /// The block's input node.
-        skip: usize,
-        /// The shortcut s.
-        shortcut: ShortcutGeom,
-    },
-    /// y = f(x) over `n` features.
-    Activation {
-        /// Which f.
-        act: Activation,
-        /// Width.
-        n: usize,
-    },
+    AvgPool2d(pool::AvgPoolOp),
+    /// Normalisation (BatchNorm, LayerNorm).
+    Norm(norm::NormOp),
+    /// The end of a residual block: body output + shortcut(block input).
+    Add(residual::AddOp),
+    /// An element-wise activation.
+    Activation(activation::ActivationOp),
 }
 
-/// A residual block's shortcut from the block input `[C_in, H_in, W_in]` (or `[D]`) to the
-/// body's output shape: identity, or option A (stride and zero channels).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShortcutGeom {
-    /// Input channels (features for a flat block).
-    pub c_in: usize,
-    /// Input height (1 when flat).
-    pub h_in: usize,
-    /// Input width (1 when flat).
-    pub w_in: usize,
-    /// Output channels.
-    pub c_out: usize,
-    /// Output height.
-    pub h_out: usize,
-    /// Output width.
-    pub w_out: usize,
-    /// Spatial subsampling s (1 for identity).
-    pub stride: usize,
-    /// Zero channels p before the copied ones (C_out − C_in)/2.
-    pub pad: usize,
-}
-
-impl ShortcutGeom {
-    fn new(what: &str, shortcut: Shortcut, input: &[usize], output: &[usize]) -> Result<ShortcutGeom> {
-        let planes = |s: &[usize]| match *s {
-            [c, h, w] => (c, h, w),
-            [d] => (d, 1, 1),
-            _ => (s.iter().product(), 1, 1),
-        };
-        let ((c_in, h_in, w_in), (c_out, h_out, w_out)) = (planes(input), planes(output));
-        let geom = |stride, pad| ShortcutGeom { c_in, h_in, w_in, c_out, h_out, w_out, stride, pad };
-        match shortcut {
-            // (a conv shortcut's add sees the projection's output: an identity)
-            Shortcut::Identity | Shortcut::Conv => {
-                if input != output {
-                    return Err(Error::Shape(format!(
-                        "{what}: the identity shortcut needs the body to keep its input's shape {input:?}, but it \
-                         ends with {output:?}; use residual(shortcut=pad) for a stride / channel change"
-                    )));
-                }
-                Ok(geom(1, 0))
-            }
-            Shortcut::Pad => {
-                let stride = h_in.div_ceil(h_out.max(1));
-                let fits = input.len() == output.len()
-                    && c_out >= c_in
-                    && (c_out - c_in) % 2 == 0
-                    && h_in.div_ceil(stride) == h_out
-                    && w_in.div_ceil(stride) == w_out;
-                if !fits {
-                    return Err(Error::Shape(format!(
-                        "{what}: the pad shortcut (option A) maps {input:?} to {output:?} only by one stride s for \
-                         both axes (⌈H/s⌉, ⌈W/s⌉) and an even number of added channels"
-                    )));
-                }
-                Ok(geom(stride, (c_out - c_in) / 2))
-            }
-        }
-    }
-
-    /// Elements of one output row.
-    pub fn out_len(&self) -> usize {
-        self.c_out * self.h_out * self.w_out
-    }
-
-    /// Elements of one input row.
-    pub fn in_len(&self) -> usize {
-        self.c_in * self.h_in * self.w_in
-    }
-
-    /// Every (input index, output index) pair the shortcut copies, for a batch of `rows`: option
-    /// A maps input (n, c, s·i, s·j) to output (n, c + p, i, j); every other output is zero.
-    fn copies(&self, rows: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        (0..rows).flat_map(move |n| {
-            (self.pad..self.pad + self.c_in).flat_map(move |c| {
-                (0..self.h_out).flat_map(move |i| {
-                    (0..self.w_out).map(move |j| {
-                        let src = ((n * self.c_in + c - self.pad) * self.h_in + self.stride * i) * self.w_in
-                            + self.stride * j;
-                        (src, ((n * self.c_out + c) * self.h_out + i) * self.w_out + j)
-                    })
-                })
-            })
-        })
-    }
-
-    /// s(x) for one row-major batch: the identity, or option A's strided copy into the middle
-    /// channels. Also the tangent (pass t_x).
-    pub fn apply(&self, rows: usize, x: &[f64]) -> Vec<f64> {
-        let mut y = vec![0.0; rows * self.out_len()];
-        for (src, dst) in self.copies(rows) {
-            y[dst] = x[src];
-        }
-        y
-    }
-
-    /// sᵀ g: the adjoint, scattering into the strided positions of the copied channels. Also
-    /// the R-backward (pass r_y).
-    pub fn adjoint(&self, rows: usize, g_y: &[f64]) -> Vec<f64> {
-        let mut g = vec![0.0; rows * self.in_len()];
-        for (src, dst) in self.copies(rows) {
-            g[src] += g_y[dst];
-        }
-        g
-    }
-
-    /// Writes the geometry into the add kernel's uniforms (c/h/w in and out, stride_h = s,
-    /// pad_h = p).
-    pub(crate) fn write_meta(&self, meta: &mut crate::nn::meta::LayerMeta) {
-        let u = |v: usize| v as u32;
-        meta.c_in = u(self.c_in);
-        meta.h_in = u(self.h_in);
-        meta.w_in = u(self.w_in);
-        meta.c_out = u(self.c_out);
-        meta.h_out = u(self.h_out);
-        meta.w_out = u(self.w_out);
-        meta.stride_h = u(self.stride);
-        meta.pad_h = u(self.pad);
-        meta.n_in = u(self.in_len());
-        meta.n_out = u(self.out_len());
+impl LayerOp {
+    /// The op and its shape in a few words ("dense 64->32", "conv 16->32 k3x3 16x16").
+    pub fn describe(&self) -> String {
+        self.op().describe()
     }
 }
 
@@ -1184,7 +1045,7 @@ impl Resolved {
     /// read by two (a residual block's input: by the body and by the add or the projection
     /// shortcut) sums its cotangents from two slots: the first reader writes g, the second g2.
     pub(crate) fn readers(&self, i: usize) -> Vec<usize> {
-        let reads = |l: &ResolvedLayer| l.input == i || matches!(l.op, LayerOp::Add { skip, .. } if skip == i);
+        let reads = |l: &ResolvedLayer| l.input == i || l.op.op().skip() == Some(i);
         self.layers.iter().enumerate().filter(|(_, l)| reads(l)).map(|(k, _)| k).collect()
     }
 
@@ -1195,7 +1056,7 @@ impl Resolved {
 
     /// Whether the model branches (a residual block): then nodes have more than one consumer.
     pub fn is_graph(&self) -> bool {
-        self.layers.iter().any(|l| matches!(l.op, LayerOp::Add { .. }))
+        self.layers.iter().any(|l| matches!(l.op, LayerOp::Add(_)))
     }
 
     /// Whether any layer normalises with batch statistics in train mode (BatchNorm).

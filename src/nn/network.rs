@@ -4,8 +4,9 @@
 //! `gpu::kernels` builds on first use); only `prepare` writes the batch's row indices and size before a submit.
 
 use super::meta::{LayerMeta, FLAG_ACCUMULATE};
+use super::op::PlanSite;
 use super::plan::{fold_activations_into_dense, ArenaLayout, LayerContext, LayerPasses, PassLists, Window, SLOT_ALIGN};
-use super::{conv, dense, norm, pool, residual, KernelSet, KernelTuning, LayerOp, ModelSpec, Resolved};
+use super::{norm, residual, KernelSet, KernelTuning, LayerOp, ModelSpec, Resolved};
 use crate::data::DeviceDataset;
 use crate::error::{Error, Result};
 use crate::gpu::buffers::{read_f32_with, staging_buffer, windowed_storage_buffer};
@@ -200,25 +201,8 @@ fn plan_layers(
         }
         let has_input_grad = layer.input > 0;
         let cx = LayerContext { group: metas.len(), rows, kernels, tuning, curvature, has_input_grad };
-        let p = match layer.op {
-            LayerOp::Dense { n_in, n_out, w_off, b_off } => dense::plan(&cx, &mut meta, (n_in, n_out), (w_off, b_off)),
-            LayerOp::Conv2d { geom, w_off, b_off } => conv::plan(&cx, &mut meta, &geom, (w_off, b_off)),
-            LayerOp::MaxPool2d { geom } => {
-                let argmax = layout.take(rows * geom.out_len());
-                pool::plan_max(&cx, &mut meta, &geom, argmax)
-            }
-            LayerOp::AvgPool2d { geom } => pool::plan_avg(&cx, &mut meta, &geom),
-            LayerOp::Activation { act, n } => act.plan(&cx, &mut meta, n),
-            LayerOp::Norm { kind, w_off, b_off, running } => {
-                // μ, r, mean t, c per group, kept from the forward to the backward passes
-                let aux = layout.take(4 * kind.groups(rows));
-                let run_off = stat::LEN + running.map_or(0, |i| model.running[i].offset);
-                norm::plan(&cx, &mut meta, kind, (w_off, b_off), aux, run_off as u32)
-            }
-            LayerOp::Add { skip, shortcut } => {
-                residual::plan(&cx, &mut meta, &shortcut, skip, layout.nodes[skip], second_reader(skip))
-            }
-        };
+        let mut site = PlanSite { model, layout, layer: k };
+        let p = layer.op.op().plan(&cx, &mut meta, &mut site);
         metas.push(meta);
         passes.push(p);
     }
@@ -376,7 +360,7 @@ impl Network {
             .iter_mut()
             .enumerate()
             .map(|(slot, meta)| {
-                let add = model.layers.get(slot).is_some_and(|l| matches!(l.op, LayerOp::Add { .. }));
+                let add = model.layers.get(slot).is_some_and(|l| matches!(l.op, LayerOp::Add(_)));
                 layout.windows(meta, add)
             })
             .collect();
@@ -676,7 +660,7 @@ impl Network {
         if norm_mode != NORM_RUNNING_STATS {
             // PyTorch refuses this too: one value per channel has no variance to normalise by
             for layer in &self.model.layers {
-                if let LayerOp::Norm { kind: kind @ norm::NormKind::Batch { .. }, .. } = layer.op {
+                if let LayerOp::Norm(norm::NormOp { kind: kind @ norm::NormKind::Batch { .. }, .. }) = layer.op {
                     if kind.group_len(n) < 2 {
                         return Err(Error::Config(format!(
                             "BatchNorm (layer {}) in train mode needs more than one value per channel, but a batch of {n} \

@@ -323,12 +323,111 @@ pub fn update_running(running_mean: &mut [f64], running_var: &mut [f64], batch: 
     }
 }
 
+/// A resolved normalisation layer (BatchNorm, LayerNorm): γ at `w_off`, β at `b_off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormOp {
+    /// What a group of statistics covers.
+    pub kind: NormKind,
+    /// Offset of γ in θ.
+    pub w_off: usize,
+    /// Offset of β in θ.
+    pub b_off: usize,
+    /// Its entry in `Resolved::running` (BatchNorm).
+    pub running: Option<usize>,
+}
+
+impl super::op::Op for NormOp {
+    fn describe(&self) -> String {
+        match self.kind {
+            NormKind::Batch { channels, plane } => format!("batchnorm {channels}x{plane}"),
+            NormKind::Layer { features } => format!("layernorm {features}"),
+        }
+    }
+
+    fn first_param(&self) -> Option<usize> {
+        Some(self.w_off)
+    }
+
+    fn reads_input_tangent(&self) -> bool {
+        true
+    }
+
+    fn reference_forward(&self, cx: &mut super::op::Forward<'_>) -> (Vec<f64>, Option<Vec<f64>>) {
+        let (e, kind, n) = (cx.env, self.kind, self.kind.params());
+        let (gamma, beta) = (e.param(self.w_off, n), e.param(self.b_off, n));
+        let src = e.statistics(self.running);
+        let (y, stats) = fwd(kind, e.rows, gamma, beta, cx.x(), DEFAULT_EPS, src);
+        if let (Some(i), Statistics::Batch) = (self.running, src) {
+            cx.batch_stats.push((i, stats, kind.group_len(e.rows)));
+        }
+        let t = e.curvature().then(|| {
+            let (z_gamma, z_beta) = (e.dir(self.w_off, n), e.dir(self.b_off, n));
+            tangent(kind, e.rows, gamma, z_gamma, z_beta, cx.x(), cx.t_x_unless_data(), DEFAULT_EPS, src)
+        });
+        (y, t)
+    }
+
+    fn reference_backward(&self, cx: &mut super::op::Backward<'_>) {
+        let (e, kind, n) = (cx.env, self.kind, self.kind.params());
+        let gamma = e.param(self.w_off, n);
+        let src = e.statistics(self.running);
+        let g_y = cx.g_y();
+        let (g_gamma, g_beta, g_x) = bwd(kind, e.rows, gamma, cx.x(), &g_y, DEFAULT_EPS, src);
+        cx.put_grad(self.w_off, &g_gamma);
+        cx.put_grad(self.b_off, &g_beta);
+        cx.send(cx.input, g_x);
+        if e.curvature() {
+            let z_gamma = e.dir(self.w_off, n);
+            let r_y = cx.r_y();
+            let (r_gamma, r_beta, r_x) =
+                rbwd(kind, e.rows, gamma, z_gamma, cx.x(), cx.t_x_unless_data(), &g_y, &r_y, DEFAULT_EPS, src);
+            cx.put_hz(self.w_off, &r_gamma);
+            cx.put_hz(self.b_off, &r_beta);
+            cx.send_r(cx.input, r_x);
+        }
+    }
+
+    /// μ, r, mean t, c per group kept from the forward to the backward passes; the running
+    /// statistics after the loss's in the `stats` buffer.
+    fn plan(
+        &self,
+        cx: &super::plan::LayerContext,
+        meta: &mut crate::nn::meta::LayerMeta,
+        site: &mut super::op::PlanSite<'_>,
+    ) -> super::plan::LayerPasses {
+        let aux = site.take(4 * self.kind.groups(cx.rows));
+        let run_off = crate::gpu::meta::stat::LEN + self.running.map_or(0, |i| site.model.running[i].offset);
+        plan(cx, meta, self.kind, (self.w_off, self.b_off), aux, run_off as u32)
+    }
+
+    /// A BatchNorm with 1×1 planes is BatchNorm2d on a 4-D tensor and BatchNorm1d on a flat
+    /// one (the same maths and tensors); a 1-D LayerNorm reads its input flat.
+    fn torch(&self, cx: &mut super::op::TorchLine<'_>) -> Result<(String, bool), std::fmt::Error> {
+        let name = cx.module_name(self.w_off);
+        match self.kind {
+            NormKind::Batch { channels, plane } => {
+                let two_d = plane > 1 || cx.input_four_d();
+                let module = if two_d { "BatchNorm2d" } else { "BatchNorm1d" };
+                let module = format!("nn.{module}({channels}, eps={DEFAULT_EPS:e}, momentum={DEFAULT_MOMENTUM})");
+                Ok((cx.module(&name, module, cx.x())?, two_d))
+            }
+            NormKind::Layer { .. } => {
+                let shape = cx.model.param(&format!("{name}.weight")).map_or_else(Vec::new, |p| p.shape.clone());
+                let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+                let module = format!("nn.LayerNorm([{}], eps={DEFAULT_EPS:e})", dims.join(", "));
+                let input = if shape.len() == 1 { cx.flat_x() } else { cx.x() };
+                Ok((cx.module(&name, module, input)?, shape.len() == 3))
+            }
+        }
+    }
+}
+
 /// The layer's dispatches and uniforms: one workgroup per group in every pass (BatchNorm: per
 /// channel, so a fixed count; LayerNorm: per row), LayerNorm's γ, β sums one invocation per
 /// feature, run before the group kernels in the backward passes (its R-op reads t_x, which the
 /// group kernel's r_x may overwrite). `aux_off`: 4 floats per group saved from the forward and
 /// tangent passes for the backward ones; `run_off`: the running statistics in `stats`.
-pub(crate) fn plan(
+fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
     kind: NormKind,

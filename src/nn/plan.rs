@@ -204,13 +204,7 @@ pub(crate) fn tangent_kept(model: &Resolved, i: usize) -> bool {
     if i == 0 || i + 1 == model.nodes.len() {
         return true;
     }
-    model.layers.iter().filter(|l| l.input == i).any(|l| match l.op {
-        LayerOp::Dense { .. } | LayerOp::Conv2d { .. } | LayerOp::Norm { .. } => true,
-        // (the add's R-backward reads no tangent)
-        LayerOp::Add { .. } => false,
-        LayerOp::Activation { act, .. } => act != super::Activation::Relu,
-        LayerOp::MaxPool2d { .. } | LayerOp::AvgPool2d { .. } => false,
-    })
+    model.layers.iter().filter(|l| l.input == i).any(|l| l.op.op().reads_input_tangent())
 }
 
 /// Offsets (from the region's start) for nodes 1.. of `sizes` such that each node is clear of
@@ -274,7 +268,7 @@ impl ArenaLayout {
         let data_is_inert = model
             .layers
             .first()
-            .is_some_and(|l| l.input == 0 && matches!(l.op, LayerOp::Dense { .. } | LayerOp::Conv2d { .. }));
+            .is_some_and(|l| l.input == 0 && matches!(l.op, LayerOp::Dense(_) | LayerOp::Conv2d(_)));
         if local {
             l.local_nodes(model, rows, curvature, data_is_inert, binding_floats);
             return l.with_loss_slots(model, rows);
@@ -354,7 +348,7 @@ impl ArenaLayout {
         let skips: Vec<usize> = model
             .layers
             .iter()
-            .filter_map(|l| if let LayerOp::Add { skip, .. } = l.op { Some(skip) } else { None })
+            .filter_map(|l| l.op.op().skip())
             .chain((1..model.nodes.len()).filter(|&i| model.is_fan_out(i)))
             .collect();
         let last = model.nodes.len() - 1;
@@ -368,7 +362,7 @@ impl ArenaLayout {
         // not overlap: those nodes' shared slots must lie past the block input's slots
         let mut after_skip = vec![None; model.nodes.len()];
         for l in &model.layers {
-            if let LayerOp::Add { skip, .. } = l.op {
+            if let Some(skip) = l.op.op().skip() {
                 after_skip[l.input] = Some(skip);
                 after_skip[l.output] = Some(skip);
             }
@@ -503,7 +497,9 @@ pub(crate) fn fold_activations_into_dense(
             continue;
         }
         match (a.op, b.op) {
-            (LayerOp::Dense { .. }, LayerOp::Activation { act, .. }) if act.kernels().is_some() => {
+            (LayerOp::Dense(_), LayerOp::Activation(super::activation::ActivationOp { act, .. }))
+                if act.kernels().is_some() =>
+            {
                 let post = nodes[b.output];
                 metas[i].act_fwd = act.code();
                 metas[i].post_x_off = post.x;
@@ -513,7 +509,9 @@ pub(crate) fn fold_activations_into_dense(
                 p.tangent.clear();
                 p.fwd_tangent = Some(Vec::new());
             }
-            (LayerOp::Activation { act, .. }, LayerOp::Dense { .. }) if act.kernels().is_some() => {
+            (LayerOp::Activation(super::activation::ActivationOp { act, .. }), LayerOp::Dense(_))
+                if act.kernels().is_some() =>
+            {
                 let pre = nodes[a.input];
                 metas[i + 1].act_bwd = act.code();
                 metas[i + 1].pre_x_off = pre.x;

@@ -83,9 +83,107 @@ pub fn avg_bwd(g: &Geometry, rows: usize, g_y: &[f64]) -> Vec<f64> {
     g_x
 }
 
+/// A resolved max pooling layer (it keeps each output's argmax from the forward pass for the
+/// backward ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPoolOp {
+    /// Shapes.
+    pub geom: Geometry,
+}
+
+/// A resolved average pooling layer (also global average pooling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AvgPoolOp {
+    /// Shapes.
+    pub geom: Geometry,
+}
+
+/// `kind k_hxk_w h_outxw_out`, and PyTorch's `F.{kind}_pool2d` call.
+fn describe(kind: &str, g: &Geometry) -> String {
+    format!("{kind}pool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out)
+}
+
+fn torch_call(kind: &str, g: &Geometry, x: &str) -> String {
+    format!("F.{kind}_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))", g.k_h, g.k_w, g.stride_h, g.stride_w)
+}
+
+impl super::op::Op for MaxPoolOp {
+    fn describe(&self) -> String {
+        describe("max", &self.geom)
+    }
+
+    fn reads_input_tangent(&self) -> bool {
+        false
+    }
+
+    fn reference_forward(&self, cx: &mut super::op::Forward<'_>) -> (Vec<f64>, Option<Vec<f64>>) {
+        let arg = argmax(&self.geom, cx.env.rows, cx.x());
+        let t = cx.env.curvature().then(|| max_gather(&arg, cx.t_x()));
+        (max_gather(&arg, cx.x()), t)
+    }
+
+    fn reference_backward(&self, cx: &mut super::op::Backward<'_>) {
+        let arg = argmax(&self.geom, cx.env.rows, cx.x());
+        let in_len = cx.x().len();
+        cx.send(cx.input, max_scatter(&arg, &cx.g_y(), in_len));
+        if cx.env.curvature() {
+            cx.send_r(cx.input, max_scatter(&arg, &cx.r_y(), in_len));
+        }
+    }
+
+    fn plan(
+        &self,
+        cx: &super::plan::LayerContext,
+        meta: &mut crate::nn::meta::LayerMeta,
+        site: &mut super::op::PlanSite<'_>,
+    ) -> super::plan::LayerPasses {
+        let argmax = site.take(cx.rows * self.geom.out_len());
+        plan_max(cx, meta, &self.geom, argmax)
+    }
+
+    fn torch(&self, cx: &mut super::op::TorchLine<'_>) -> Result<(String, bool), std::fmt::Error> {
+        Ok((torch_call("max", &self.geom, &cx.x()), true))
+    }
+}
+
+impl super::op::Op for AvgPoolOp {
+    fn describe(&self) -> String {
+        describe("avg", &self.geom)
+    }
+
+    fn reads_input_tangent(&self) -> bool {
+        false
+    }
+
+    fn reference_forward(&self, cx: &mut super::op::Forward<'_>) -> (Vec<f64>, Option<Vec<f64>>) {
+        let t = cx.env.curvature().then(|| avg_fwd(&self.geom, cx.env.rows, cx.t_x()));
+        (avg_fwd(&self.geom, cx.env.rows, cx.x()), t)
+    }
+
+    fn reference_backward(&self, cx: &mut super::op::Backward<'_>) {
+        cx.send(cx.input, avg_bwd(&self.geom, cx.env.rows, &cx.g_y()));
+        if cx.env.curvature() {
+            cx.send_r(cx.input, avg_bwd(&self.geom, cx.env.rows, &cx.r_y()));
+        }
+    }
+
+    fn plan(
+        &self,
+        cx: &super::plan::LayerContext,
+        meta: &mut crate::nn::meta::LayerMeta,
+        _: &mut super::op::PlanSite<'_>,
+    ) -> super::plan::LayerPasses {
+        plan_avg(cx, meta, &self.geom)
+    }
+
+    fn torch(&self, cx: &mut super::op::TorchLine<'_>) -> Result<(String, bool), std::fmt::Error> {
+        Ok((torch_call("avg", &self.geom, &cx.x()), true))
+    }
+}
+
 /// Max pooling's dispatches (one invocation per output forward, per input backward) and its
 /// uniforms; `aux_off` is its argmax scratch in the activation arena.
-pub(crate) fn plan_max(
+fn plan_max(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
     geom: &Geometry,
@@ -131,7 +229,7 @@ pub(crate) fn windows_tile_the_input(g: &Geometry) -> bool {
 }
 
 /// Average pooling's dispatches and uniforms.
-pub(crate) fn plan_avg(
+fn plan_avg(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
     geom: &Geometry,

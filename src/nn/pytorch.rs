@@ -2,9 +2,9 @@
 //! state_dict names, so a run's weights load with `load_state_dict(..., strict=True)` and give
 //! the same outputs.
 //!
-//! The forward pass is written straight from the resolved layers, one line per layer, each
-//! reading and writing a numbered node (`h3 = F.relu(h2)`), so residual blocks are plain
-//! additions of an earlier node. Modules with parameters are registered under their tensors'
+//! The forward pass is written straight from the resolved layers, one line per layer (each op's
+//! `Op::torch`, in its own file), each reading and writing a numbered node (`h3 = F.relu(h2)`),
+//! so residual blocks are plain additions of an earlier node. Modules with parameters are registered under their tensors'
 //! name prefixes (`layer1.0.conv1`, `3.body.0`), which makes the state_dict's keys those of the
 //! safetensors file whatever the naming. Layers without parameters are functional calls.
 //!
@@ -14,7 +14,8 @@
 //! flat one (the same maths and the same tensors); the option-A shortcut subsamples by slicing
 //! and zero-pads channels as the kernels do.
 
-use super::{norm::NormKind, Activation, LayerOp, Loss, ModelSpec, Resolved};
+use super::op::TorchLine;
+use super::{Loss, ModelSpec, Resolved};
 use crate::error::Result;
 use std::fmt::Write;
 
@@ -30,94 +31,10 @@ fn render(spec: &ModelSpec, model: &Resolved) -> std::result::Result<String, std
     // whether each node is a 4-D [N, C, H, W] tensor in PyTorch (else [N, F])
     let mut four_d = vec![false; model.nodes.len()];
     four_d[0] = spec.input.len() == 3;
-    let prefix_at =
-        |off: usize| -> String {
-            model.params.iter().find(|p| p.offset == off).map_or(String::new(), |p| {
-                p.name.rsplit_once('.').map_or(p.name.clone(), |(prefix, _)| prefix.to_string())
-            })
-        };
-    let bias_of = |b_off: usize| if b_off >= model.n_params { ", bias=False" } else { "" };
     for layer in &model.layers {
         let (i, o) = (layer.input, layer.output);
-        let x = format!("h{i}");
-        let flat = |four: bool| if four { format!("torch.flatten({x}, 1)") } else { x.clone() };
-        let (line, out_four_d) = match layer.op {
-            LayerOp::Dense { n_in, n_out, w_off, b_off } => {
-                let name = prefix_at(w_off);
-                writeln!(init, "        _put(self, {name:?}, nn.Linear({n_in}, {n_out}{}))", bias_of(b_off))?;
-                (format!("self.get_submodule({name:?})({})", flat(four_d[i])), false)
-            }
-            LayerOp::Conv2d { geom: g, w_off, b_off } => {
-                let name = prefix_at(w_off);
-                writeln!(
-                    init,
-                    "        _put(self, {name:?}, nn.Conv2d({}, {}, kernel_size=({}, {}), stride=({}, {}), padding=({}, {}){}))",
-                    g.c_in,
-                    g.c_out,
-                    g.k_h,
-                    g.k_w,
-                    g.stride_h,
-                    g.stride_w,
-                    g.pad_h,
-                    g.pad_w,
-                    bias_of(b_off)
-                )?;
-                (format!("self.get_submodule({name:?})({x})"), true)
-            }
-            LayerOp::MaxPool2d { geom: g } => (
-                format!(
-                    "F.max_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))",
-                    g.k_h, g.k_w, g.stride_h, g.stride_w
-                ),
-                true,
-            ),
-            LayerOp::AvgPool2d { geom: g } => (
-                format!(
-                    "F.avg_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))",
-                    g.k_h, g.k_w, g.stride_h, g.stride_w
-                ),
-                true,
-            ),
-            LayerOp::Norm { kind, w_off, .. } => {
-                let name = prefix_at(w_off);
-                let eps = super::norm::DEFAULT_EPS;
-                match kind {
-                    NormKind::Batch { channels, plane } => {
-                        let two_d = plane > 1 || four_d[i];
-                        let module = if two_d { "BatchNorm2d" } else { "BatchNorm1d" };
-                        let momentum = super::norm::DEFAULT_MOMENTUM;
-                        writeln!(
-                            init,
-                            "        _put(self, {name:?}, nn.{module}({channels}, eps={eps:e}, momentum={momentum}))"
-                        )?;
-                        (format!("self.get_submodule({name:?})({x})"), two_d)
-                    }
-                    NormKind::Layer { .. } => {
-                        let shape = model.param(&format!("{name}.weight")).map_or_else(Vec::new, |p| p.shape.clone());
-                        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-                        writeln!(
-                            init,
-                            "        _put(self, {name:?}, nn.LayerNorm([{}], eps={eps:e}))",
-                            dims.join(", ")
-                        )?;
-                        let input = if shape.len() == 1 { flat(four_d[i]) } else { x.clone() };
-                        (format!("self.get_submodule({name:?})({input})"), shape.len() == 3)
-                    }
-                }
-            }
-            LayerOp::Add { skip, shortcut: s } => {
-                let skip_value = if s.stride == 1 && s.c_in == s.c_out {
-                    format!("h{skip}")
-                } else {
-                    format!(
-                        "_shortcut_a(h{skip}, stride={}, pad={}, c_out={}, size=({}, {}))",
-                        s.stride, s.pad, s.c_out, s.h_out, s.w_out
-                    )
-                };
-                (format!("{x} + {skip_value}.reshape({x}.shape)"), four_d[i])
-            }
-            LayerOp::Activation { act, .. } => (activation(act, &x), four_d[i]),
-        };
+        let mut cx = TorchLine { model, init: &mut init, input: i, four_d: &four_d };
+        let (line, out_four_d) = layer.op.op().torch(&mut cx)?;
         writeln!(forward, "        h{o} = {line}")?;
         four_d[o] = out_four_d;
     }
@@ -172,18 +89,6 @@ fn render(spec: &ModelSpec, model: &Resolved) -> std::result::Result<String, std
     writeln!(py, "    \"\"\"The training loss ({}), mean over the batch.\"\"\"", model.loss.name())?;
     writeln!(py, "    return {loss}")?;
     Ok(py)
-}
-
-fn activation(act: Activation, x: &str) -> String {
-    match act {
-        Activation::Identity => x.to_string(),
-        Activation::Relu => format!("F.relu({x})"),
-        Activation::Tanh => format!("torch.tanh({x})"),
-        Activation::Sigmoid => format!("torch.sigmoid({x})"),
-        // PyTorch's defaults are the ones the kernels use: beta 1, threshold 20; GELU's erf form
-        Activation::Softplus => format!("F.softplus({x})"),
-        Activation::Gelu => format!("F.gelu({x})"),
-    }
 }
 
 /// What every model.py holds besides its class: the module-tree helper, the option-A shortcut

@@ -11,7 +11,7 @@ use super::method::{Preset, bias, check, Choice, CurvatureUse, Estimate, Field, 
 use super::reference::{clip_factor, State};
 use crate::error::{Error, Result};
 use crate::optim::meta::{StepMeta, STEP_FOLD_EVERY_STEP};
-use crate::nn::{LayerOp, Resolved};
+use crate::nn::{conv::ConvOp, dense::DenseOp, LayerOp, Resolved};
 use crate::probe::ProbeKind;
 
 /// How v follows the estimate when it is computed only every `update_each` steps.
@@ -178,10 +178,10 @@ impl Method for AdaHessianConfig {
         let mut groups = Vec::new();
         for layer in &model.layers {
             match layer.op {
-                LayerOp::Dense { n_in, n_out, w_off, .. } if self.average_dense && n_in > 1 => {
+                LayerOp::Dense(DenseOp { n_in, n_out, w_off, .. }) if self.average_dense && n_in > 1 => {
                     groups.push((w_off, n_in * n_out, n_in));
                 }
-                LayerOp::Conv2d { geom, w_off, .. } if self.average_conv && geom.k_h * geom.k_w > 1 => {
+                LayerOp::Conv2d(ConvOp { geom, w_off, .. }) if self.average_conv && geom.k_h * geom.k_w > 1 => {
                     groups.push((w_off, geom.weight_len(), geom.k_h * geom.k_w));
                 }
                 _ => {}
