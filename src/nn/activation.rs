@@ -221,6 +221,29 @@ pub fn rbwd(act: Activation, x: &[f64], t_x: &[f64], g_y: &[f64], r_y: &[f64]) -
     (0..x.len()).map(|i| act.d1(x[i]) * r_y[i] + act.d2(x[i]) * t_x[i] * g_y[i]).collect()
 }
 
+/// `relu`, `tanh`, `sigmoid`, `softplus`, `gelu`, `identity`: no arguments, the input's shape;
+/// the identity computes nothing and is dropped when resolved.
+pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
+    names: &["relu", "tanh", "sigmoid", "softplus", "gelu", "identity"],
+    parse: |args| {
+        let act = Activation::parse(&args.name)?;
+        Some(args.none().map(|_| super::Layer::Activation(act)))
+    },
+    text: |layer| match *layer {
+        super::Layer::Activation(act) => {
+            Some(super::op::LayerText { text: act.name().into(), torch: act.torch_name(), params: false })
+        }
+        _ => None,
+    },
+    resolve: |layer, cx| match *layer {
+        super::Layer::Activation(Activation::Identity) => Some(Ok(None)),
+        super::Layer::Activation(act) => {
+            Some(Ok(Some(super::LayerOp::Activation(ActivationOp { act, n: cx.shape.iter().product() }))))
+        }
+        _ => None,
+    },
+};
+
 /// A resolved element-wise activation over `n` features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ActivationOp {

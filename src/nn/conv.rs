@@ -126,6 +126,65 @@ pub fn rbwd(
     (r_w, r_b, r_x)
 }
 
+/// `conv2d(out, k, s=1, p=0, bias=true)` (also `conv`): `nn.Conv2d(in, out, k, s, p)` on
+/// `[C, H, W]` inputs, zero padding.
+pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
+    names: &["conv2d"],
+    parse: |args| {
+        if !matches!(args.name.as_str(), "conv2d" | "conv") {
+            return None;
+        }
+        Some((|| {
+            let a = args.read(&[
+                &["out", "out_channels"],
+                &["k", "kernel", "kernel_size"],
+                &["s", "stride"],
+                &["p", "padding"],
+                &["bias"],
+            ])?;
+            let out = args.required(a[0], "give the output channels, e.g. conv2d(16, k=3)")?;
+            let kernel = args.required(a[1], "give the kernel size, e.g. k=3")?;
+            Ok(super::Layer::Conv2d {
+                out: args.number(out)?,
+                kernel: args.pair(kernel)?,
+                stride: args.pair_or(a[2], (1, 1))?,
+                padding: args.pair_or(a[3], (0, 0))?,
+                bias: args.bias(a[4])?,
+            })
+        })())
+    },
+    text: |layer| match *layer {
+        super::Layer::Conv2d { out, kernel, stride, padding, bias } => {
+            use super::text::{bias_text, pair_text};
+            Some(super::op::LayerText {
+                text: format!(
+                    "conv2d({out}, k={}, s={}, p={}{})",
+                    pair_text(kernel),
+                    pair_text(stride),
+                    pair_text(padding),
+                    bias_text(bias)
+                ),
+                torch: "Conv2d",
+                params: true,
+            })
+        }
+        _ => None,
+    },
+    resolve: |layer, cx| {
+        let super::Layer::Conv2d { out, kernel, stride, padding, bias } = *layer else { return None };
+        Some((|| {
+            let (c, h, w) = cx.planes()?;
+            let geom = Geometry::new(cx.what, (c, h, w), out, kernel, stride, padding)?;
+            let fan_in = c * kernel.0 * kernel.1;
+            let shape = vec![out, c, kernel.0, kernel.1];
+            let w_off = cx.params.add(cx.name("weight"), shape, fan_in, super::ParamRole::Weight);
+            let b_off = cx.params.bias(bias, cx.name("bias"), out, fan_in);
+            cx.shape = vec![out, geom.h_out, geom.w_out];
+            Ok(Some(super::LayerOp::Conv2d(ConvOp { geom, w_off, b_off })))
+        })())
+    },
+};
+
 /// A resolved convolution: W `[c_out, c_in, k_h, k_w]` at `w_off` in θ, b at `b_off` (the zero
 /// sink for `bias=false`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -329,17 +329,7 @@ impl ModelSpec {
         let mut shape = self.input.clone();
         let mut nodes = vec![shape.iter().product::<usize>()];
         let mut layers: Vec<ResolvedLayer> = Vec::new();
-        let mut params = Vec::new();
-        let mut n_params = 0usize;
-        let mut running: Vec<RunningStats> = Vec::new();
-        // the longest bias a bias-free layer does not have (the sink after θ, see `bias_sink`)
-        let mut sink = 0usize;
-        let mut add_param = |name: String, shape: Vec<usize>, fan_in: usize, role: ParamRole| {
-            let offset = n_params;
-            n_params += shape.iter().product::<usize>();
-            params.push(ParamTensor { name, shape, offset, fan_in, role });
-            offset
-        };
+        let mut arena = ParamLayout::default();
         // the module names: top-level layers by their nn.Sequential index; inside a residual
         // block, `{block}.body.{j}`
         struct Open {
@@ -408,19 +398,18 @@ impl ModelSpec {
                             )));
                         }
                         let geom = Geometry::new(&what, (c, h, w), c_out, (1, 1), (stride, stride), (0, 0))?;
-                        let w_off = add_param(
+                        let w_off = arena.add(
                             format!("{}.shortcut.0.weight", b.top),
                             vec![c_out, c, 1, 1],
                             c,
                             ParamRole::Weight,
                         );
-                        sink = sink.max(c_out);
+                        let no_bias = arena.bias(false, String::new(), c_out, c);
                         let kind = norm::NormKind::Batch { channels: c_out, plane: h_out * w_out };
                         let prefix = format!("{}.shortcut.1", b.top);
-                        let g_off = add_param(format!("{prefix}.weight"), vec![c_out], 1, ParamRole::NormScale);
-                        let beta_off = add_param(format!("{prefix}.bias"), vec![c_out], 1, ParamRole::NormShift);
-                        let offset = running.iter().map(|r: &RunningStats| 2 * r.channels).sum();
-                        running.push(RunningStats { prefix, channels: c_out, offset });
+                        let g_off = arena.add(format!("{prefix}.weight"), vec![c_out], 1, ParamRole::NormScale);
+                        let beta_off = arena.add(format!("{prefix}.bias"), vec![c_out], 1, ParamRole::NormShift);
+                        let running = arena.running_stats(prefix, c_out);
                         // two nodes after the block input; the body's nodes move up by two
                         let (at, width) = (b.skip + 1, c_out * h_out * w_out);
                         nodes.splice(at..at, [width, width]);
@@ -435,7 +424,7 @@ impl ModelSpec {
                                 torch_index: b.top,
                                 input: b.skip,
                                 output: at,
-                                op: LayerOp::Conv2d(conv::ConvOp { geom, w_off, b_off: NO_BIAS }),
+                                op: LayerOp::Conv2d(conv::ConvOp { geom, w_off, b_off: no_bias }),
                             },
                             ResolvedLayer {
                                 torch_index: b.top,
@@ -445,7 +434,7 @@ impl ModelSpec {
                                     kind,
                                     w_off: g_off,
                                     b_off: beta_off,
-                                    running: Some(running.len() - 1),
+                                    running: Some(running),
                                 }),
                             },
                         ];
@@ -471,113 +460,10 @@ impl ModelSpec {
                 Some(b) => b.inner += 1,
                 None => top += 1,
             }
-            let planes = |shape: &[usize]| -> Result<(usize, usize, usize)> {
-                match *shape {
-                    [c, h, w] => Ok((c, h, w)),
-                    _ => {
-                        Err(Error::Shape(format!("{what} needs a [channels, height, width] input but gets {shape:?}")))
-                    }
-                }
-            };
-            let op = match *layer {
-                Layer::Dense { out, bias } => {
-                    if shape.len() != 1 {
-                        return Err(Error::Shape(format!(
-                            "{what} needs a flat input but gets {shape:?}; add Flatten before it"
-                        )));
-                    }
-                    if out == 0 {
-                        return Err(Error::Shape(format!("{what} has 0 outputs")));
-                    }
-                    let n_in = shape[0];
-                    let w_off = add_param(format!("{index}.weight"), vec![out, n_in], n_in, ParamRole::Weight);
-                    let b_off = if bias {
-                        add_param(format!("{index}.bias"), vec![out], n_in, ParamRole::Bias)
-                    } else {
-                        sink = sink.max(out);
-                        NO_BIAS
-                    };
-                    shape = vec![out];
-                    Some(LayerOp::Dense(dense::DenseOp { n_in, n_out: out, w_off, b_off }))
-                }
-                Layer::Conv2d { out, kernel, stride, padding, bias } => {
-                    let (c, h, w) = planes(&shape)?;
-                    let geom = Geometry::new(&what, (c, h, w), out, kernel, stride, padding)?;
-                    let fan_in = c * kernel.0 * kernel.1;
-                    let w_off = add_param(
-                        format!("{index}.weight"),
-                        vec![out, c, kernel.0, kernel.1],
-                        fan_in,
-                        ParamRole::Weight,
-                    );
-                    let b_off = if bias {
-                        add_param(format!("{index}.bias"), vec![out], fan_in, ParamRole::Bias)
-                    } else {
-                        sink = sink.max(out);
-                        NO_BIAS
-                    };
-                    shape = vec![out, geom.h_out, geom.w_out];
-                    Some(LayerOp::Conv2d(conv::ConvOp { geom, w_off, b_off }))
-                }
-                Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
-                    let (c, h, w) = planes(&shape)?;
-                    let geom = Geometry::new(&what, (c, h, w), c, kernel, stride, (0, 0))?;
-                    shape = vec![c, geom.h_out, geom.w_out];
-                    Some(match layer {
-                        Layer::MaxPool2d { .. } => LayerOp::MaxPool2d(pool::MaxPoolOp { geom }),
-                        _ => LayerOp::AvgPool2d(pool::AvgPoolOp { geom }),
-                    })
-                }
-                Layer::GlobalAvgPool => {
-                    let (c, h, w) = planes(&shape)?;
-                    let geom = Geometry::new(&what, (c, h, w), c, (h, w), (h, w), (0, 0))?;
-                    shape = vec![c, 1, 1];
-                    Some(LayerOp::AvgPool2d(pool::AvgPoolOp { geom }))
-                }
-                Layer::Flatten => {
-                    shape = vec![shape.iter().product()];
-                    None
-                }
-                Layer::BatchNorm2d | Layer::BatchNorm1d | Layer::LayerNorm => {
-                    let kind = match (layer, shape.as_slice()) {
-                        (Layer::BatchNorm2d, &[c, h, w]) => norm::NormKind::Batch { channels: c, plane: h * w },
-                        (Layer::BatchNorm1d, &[f]) => norm::NormKind::Batch { channels: f, plane: 1 },
-                        (Layer::LayerNorm, s) => norm::NormKind::Layer { features: s.iter().product() },
-                        (Layer::BatchNorm2d, s) => {
-                            return Err(Error::Shape(format!(
-                                "{what} needs a [channels, height, width] input but gets {s:?}; use batchnorm1d on flat features"
-                            )))
-                        }
-                        (_, s) => {
-                            return Err(Error::Shape(format!(
-                                "{what} needs a flat [features] input but gets {s:?}; use batchnorm2d on images"
-                            )))
-                        }
-                    };
-                    // γ and β: [C] for BatchNorm, the input's shape for LayerNorm
-                    let param_shape = match kind {
-                        norm::NormKind::Batch { channels, .. } => vec![channels],
-                        norm::NormKind::Layer { .. } => shape.clone(),
-                    };
-                    let w_off = add_param(format!("{index}.weight"), param_shape.clone(), 1, ParamRole::NormScale);
-                    let b_off = add_param(format!("{index}.bias"), param_shape, 1, ParamRole::NormShift);
-                    let running = match kind {
-                        norm::NormKind::Batch { channels, .. } => {
-                            let offset = running.iter().map(|r: &RunningStats| 2 * r.channels).sum();
-                            running.push(RunningStats { prefix: index.to_string(), channels, offset });
-                            Some(running.len() - 1)
-                        }
-                        norm::NormKind::Layer { .. } => None,
-                    };
-                    Some(LayerOp::Norm(norm::NormOp { kind, w_off, b_off, running }))
-                }
-                Layer::Activation(Activation::Identity) => None,
-                // opened and closed above
-                Layer::Residual(_) | Layer::EndResidual => None,
-                Layer::Activation(act) => {
-                    Some(LayerOp::Activation(activation::ActivationOp { act, n: shape.iter().product() }))
-                }
-            };
+            let mut cx = op::Resolving { what: &what, module: &index, shape, params: &mut arena };
+            let resolved = FAMILIES.iter().find_map(|family| (family.resolve)(layer, &mut cx));
+            shape = cx.shape;
+            let op = resolved.ok_or_else(|| Error::Shape(format!("{what}: no layer family resolves it")))??;
             if let Some(op) = op {
                 nodes.push(shape.iter().product());
                 layers.push(ResolvedLayer { torch_index: top_index, input, output: input + 1, op });
@@ -591,6 +477,7 @@ impl ModelSpec {
                 "the model ends with shape {shape:?}; the loss needs a flat output: add Flatten and a Linear layer"
             )));
         }
+        let ParamLayout { mut params, n_params, mut running, sink } = arena;
         if n_params > u32::MAX as usize / 2 {
             return Err(Error::Shape(format!("{n_params} parameters is more than this library addresses (2^31)")));
         }
@@ -649,28 +536,88 @@ impl ModelSpec {
 impl Layer {
     /// Whether the layer has parameters.
     pub fn has_params(&self) -> bool {
-        matches!(
-            self,
-            Layer::Dense { .. } | Layer::Conv2d { .. } | Layer::BatchNorm2d | Layer::BatchNorm1d | Layer::LayerNorm
-        )
+        self.text_form().params
     }
 
     /// The PyTorch module this layer is.
     pub fn torch_name(&self) -> &'static str {
-        match self {
-            Layer::Dense { .. } => "Linear",
-            Layer::Conv2d { .. } => "Conv2d",
-            Layer::MaxPool2d { .. } => "MaxPool2d",
-            Layer::AvgPool2d { .. } => "AvgPool2d",
-            Layer::GlobalAvgPool => "AdaptiveAvgPool2d",
-            Layer::Flatten => "Flatten",
-            Layer::Activation(a) => a.torch_name(),
-            Layer::BatchNorm2d => "BatchNorm2d",
-            Layer::BatchNorm1d => "BatchNorm1d",
-            Layer::LayerNorm => "LayerNorm",
-            Layer::Residual(_) => "Residual",
-            Layer::EndResidual => "end of Residual",
+        self.text_form().torch
+    }
+
+    /// Its text form and what it is, from the family that owns it (every variant has one: the
+    /// unit test `every_layer_has_one_family` checks it).
+    pub(crate) fn text_form(&self) -> op::LayerText {
+        FAMILIES.iter().find_map(|family| (family.text)(self)).unwrap_or_else(|| op::LayerText {
+            text: format!("{self:?}"),
+            torch: "?",
+            params: false,
+        })
+    }
+}
+
+/// `flatten`: `nn.Flatten()`, `[C, H, W]` → `[C·H·W]`; free (NCHW is already row-major), so it
+/// resolves to no op.
+const FLATTEN: op::LayerFamily = op::LayerFamily {
+    names: &["flatten"],
+    parse: |args| (args.name == "flatten").then(|| args.none().map(|_| Layer::Flatten)),
+    text: |layer| {
+        matches!(layer, Layer::Flatten).then(|| op::LayerText {
+            text: "flatten".into(),
+            torch: "Flatten",
+            params: false,
+        })
+    },
+    resolve: |layer, cx| {
+        matches!(layer, Layer::Flatten).then(|| {
+            cx.shape = vec![cx.shape.iter().product()];
+            Ok(None)
+        })
+    },
+};
+
+/// Every layer family, in the order the unknown-layer error lists their names: each op file's
+/// (and flatten's) text form, parser and resolution (see `op::LayerFamily`).
+pub(crate) const FAMILIES: &[op::LayerFamily] =
+    &[dense::FAMILY, conv::FAMILY, pool::FAMILY, FLATTEN, norm::FAMILY, activation::FAMILY, residual::FAMILY];
+
+/// θ's tensors and the BatchNorm running statistics, laid out as a model is resolved.
+#[derive(Default)]
+pub(crate) struct ParamLayout {
+    /// The tensors so far, in arena order.
+    pub params: Vec<ParamTensor>,
+    /// Floats of θ so far.
+    pub n_params: usize,
+    /// The BatchNorm layers' running statistics so far.
+    pub running: Vec<RunningStats>,
+    /// The longest bias a bias-free layer does not have (the zero sink after θ, `bias_sink`).
+    pub sink: usize,
+}
+
+impl ParamLayout {
+    /// A tensor of `shape` at the end of θ; its offset.
+    pub fn add(&mut self, name: String, shape: Vec<usize>, fan_in: usize, role: ParamRole) -> usize {
+        let offset = self.n_params;
+        self.n_params += shape.iter().product::<usize>();
+        self.params.push(ParamTensor { name, shape, offset, fan_in, role });
+        offset
+    }
+
+    /// A layer's bias of `out` values: a tensor, or for `bias=false` a placeholder offset that
+    /// becomes the zero sink after θ once θ's length is known.
+    pub fn bias(&mut self, bias: bool, name: String, out: usize, fan_in: usize) -> usize {
+        if bias {
+            self.add(name, vec![out], fan_in, ParamRole::Bias)
+        } else {
+            self.sink = self.sink.max(out);
+            NO_BIAS
         }
+    }
+
+    /// A BatchNorm's running statistics of `channels` under `prefix`; its index.
+    pub fn running_stats(&mut self, prefix: String, channels: usize) -> usize {
+        let offset = self.running.iter().map(|r| 2 * r.channels).sum();
+        self.running.push(RunningStats { prefix, channels, offset });
+        self.running.len() - 1
     }
 }
 
@@ -1062,5 +1009,78 @@ impl Resolved {
     /// Whether any layer normalises with batch statistics in train mode (BatchNorm).
     pub fn has_batch_norm(&self) -> bool {
         !self.running.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every layer; the match makes a new variant fail to compile here until it is
+    /// listed (and so checked below).
+    fn one_of_each() -> Vec<Layer> {
+        let every = vec![
+            Layer::Dense { out: 3, bias: false },
+            Layer::Conv2d { out: 4, kernel: (3, 1), stride: (2, 1), padding: (1, 0), bias: true },
+            Layer::MaxPool2d { kernel: (2, 2), stride: (1, 2) },
+            Layer::AvgPool2d { kernel: (3, 3), stride: (3, 3) },
+            Layer::GlobalAvgPool,
+            Layer::Flatten,
+            Layer::BatchNorm2d,
+            Layer::BatchNorm1d,
+            Layer::LayerNorm,
+            Layer::Residual(Shortcut::Pad),
+            Layer::EndResidual,
+        ];
+        for layer in &every {
+            match layer {
+                Layer::Dense { .. }
+                | Layer::Conv2d { .. }
+                | Layer::MaxPool2d { .. }
+                | Layer::AvgPool2d { .. }
+                | Layer::GlobalAvgPool
+                | Layer::Flatten
+                | Layer::Activation(_)
+                | Layer::BatchNorm2d
+                | Layer::BatchNorm1d
+                | Layer::LayerNorm
+                | Layer::Residual(_)
+                | Layer::EndResidual => {}
+            }
+        }
+        every.into_iter().chain(Activation::ALL.map(Layer::Activation)).collect()
+    }
+
+    #[test]
+    fn every_layer_has_one_family_and_its_text_parses_back() {
+        for layer in one_of_each() {
+            let owners: Vec<String> = FAMILIES.iter().filter_map(|f| (f.text)(&layer)).map(|t| t.text).collect();
+            assert_eq!(owners.len(), 1, "{layer:?} is written by {owners:?}");
+            if layer == Layer::EndResidual {
+                continue; // a brace, read by the block tokenizer
+            }
+            let text = layer.text_form().text;
+            let text = text.trim_end_matches(" {");
+            assert_eq!(text::parse_layer(0, text).unwrap(), layer, "{text}");
+            assert_ne!(layer.text_form().torch, "?");
+        }
+    }
+
+    #[test]
+    fn the_activation_family_names_every_activation() {
+        let mut listed: Vec<&str> = activation::FAMILY.names.to_vec();
+        let mut all: Vec<&str> = Activation::ALL.iter().map(|a| a.name()).collect();
+        listed.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(listed, all);
+    }
+
+    #[test]
+    fn an_unknown_layer_lists_every_familys_names() {
+        let e = text::parse_layer(2, "convv(3)").unwrap_err().to_string();
+        for name in FAMILIES.iter().flat_map(|f| f.names.iter()) {
+            assert!(e.contains(name), "{e} lacks {name}");
+        }
+        assert!(e.contains("layer 2 'convv(3)': unknown layer 'convv'"), "{e}");
     }
 }

@@ -323,6 +323,71 @@ pub fn update_running(running_mean: &mut [f64], running_var: &mut [f64], batch: 
     }
 }
 
+/// `batchnorm2d` (`[C, H, W]` inputs), `batchnorm1d` (flat features) and `layernorm` (over the
+/// whole row): their size is the input's, ε and momentum PyTorch's defaults, so they take no
+/// arguments. γ, β are `[C]` for BatchNorm, the input's shape for LayerNorm; BatchNorm also has
+/// running statistics (`{module}.running_mean`, `.running_var`).
+pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
+    names: &["batchnorm2d", "batchnorm1d", "layernorm"],
+    parse: |args| {
+        use super::Layer;
+        let layer = match args.name.as_str() {
+            "batchnorm2d" => Layer::BatchNorm2d,
+            "batchnorm1d" => Layer::BatchNorm1d,
+            "layernorm" => Layer::LayerNorm,
+            _ => return None,
+        };
+        if args.any() {
+            return Some(Err(args.error(&format!(
+                "'{}' takes no arguments here (its size is the input's; eps 1e-5 and momentum 0.1 are PyTorch's \
+                 defaults)",
+                args.name
+            ))));
+        }
+        Some(Ok(layer))
+    },
+    text: |layer| {
+        use super::Layer;
+        let (text, torch) = match layer {
+            Layer::BatchNorm2d => ("batchnorm2d", "BatchNorm2d"),
+            Layer::BatchNorm1d => ("batchnorm1d", "BatchNorm1d"),
+            Layer::LayerNorm => ("layernorm", "LayerNorm"),
+            _ => return None,
+        };
+        Some(super::op::LayerText { text: text.into(), torch, params: true })
+    },
+    resolve: |layer, cx| {
+        use super::{Layer, LayerOp, ParamRole};
+        let kind = match (layer, cx.shape.as_slice()) {
+            (Layer::BatchNorm2d, &[c, h, w]) => NormKind::Batch { channels: c, plane: h * w },
+            (Layer::BatchNorm1d, &[f]) => NormKind::Batch { channels: f, plane: 1 },
+            (Layer::LayerNorm, s) => NormKind::Layer { features: s.iter().product() },
+            (Layer::BatchNorm2d, s) => {
+                let why =
+                    format!("needs a [channels, height, width] input but gets {s:?}; use batchnorm1d on flat features");
+                return Some(Err(cx.error(&why)));
+            }
+            (Layer::BatchNorm1d, s) => {
+                return Some(Err(
+                    cx.error(&format!("needs a flat [features] input but gets {s:?}; use batchnorm2d on images"))
+                ));
+            }
+            _ => return None,
+        };
+        let param_shape = match kind {
+            NormKind::Batch { channels, .. } => vec![channels],
+            NormKind::Layer { .. } => cx.shape.clone(),
+        };
+        let w_off = cx.params.add(cx.name("weight"), param_shape.clone(), 1, ParamRole::NormScale);
+        let b_off = cx.params.add(cx.name("bias"), param_shape, 1, ParamRole::NormShift);
+        let running = match kind {
+            NormKind::Batch { channels, .. } => Some(cx.params.running_stats(cx.module.to_string(), channels)),
+            NormKind::Layer { .. } => None,
+        };
+        Some(Ok(Some(LayerOp::Norm(NormOp { kind, w_off, b_off, running }))))
+    },
+};
+
 /// A resolved normalisation layer (BatchNorm, LayerNorm): γ at `w_off`, β at `b_off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NormOp {

@@ -11,13 +11,75 @@
 //!
 //! [`super::LayerOp`] lists the ops once (`ops!` in mod.rs), so the whole-model reference
 //! (reference.rs), the network planner (network.rs) and the exporter (pytorch.rs) hold no
-//! per-op match: a new op is its file, one `ops!` entry, its text form and its tests.
+//! per-op match.
+//!
+//! On the model-text side, each op file also declares a [`LayerFamily`]: the [`super::Layer`]s
+//! it owns, how they are parsed and written in the model text, and how each is resolved at the
+//! shape before it (its output shape, its parameter tensors with their names, roles and fan-in
+//! for the initialiser, its running statistics). `FAMILIES` in mod.rs lists them once. A new op
+//! is then its file (maths, struct, `Op`, family, WGSL), its `Layer` variant, one `ops!` and one
+//! `FAMILIES` entry, and its tests.
 
 use super::meta::LayerMeta;
 use super::norm::{Statistics, Stats};
 use super::plan::{ArenaLayout, LayerContext, LayerPasses, NodeOffsets};
 use super::reference::NormMode;
-use super::Resolved;
+use super::text::Args;
+use super::{Layer, LayerOp, ParamLayout, Resolved};
+use crate::error::{Error, Result};
+
+/// The model-text side of one op file's layers (see the module docs).
+pub(crate) struct LayerFamily {
+    /// Its layers' names, as the unknown-layer error lists them.
+    pub names: &'static [&'static str],
+    /// Parses a layer whose name (or alias) is its own; None for any other name.
+    pub parse: fn(&Args<'_>) -> Option<Result<Layer>>,
+    /// The text form of one of its layers and what it is; None for another family's layer.
+    pub text: fn(&Layer) -> Option<LayerText>,
+    /// Resolves one of its layers at the shape so far, setting the output shape: its op, or
+    /// Ok(None) for a layer that computes nothing (flatten, identity); None for another
+    /// family's layer.
+    pub resolve: fn(&Layer, &mut Resolving<'_>) -> Option<Result<Option<LayerOp>>>,
+}
+
+/// A layer's text form, its PyTorch module's name and whether it has parameters.
+pub(crate) struct LayerText {
+    pub text: String,
+    pub torch: &'static str,
+    pub params: bool,
+}
+
+/// One layer's place in the model being resolved.
+pub(crate) struct Resolving<'a> {
+    /// `layer 3 (Conv2d)`, for errors.
+    pub what: &'a str,
+    /// The module its tensors are named under: `3`, or `2.body.0` inside a residual block.
+    pub module: &'a str,
+    /// The shape of one row so far; the layer sets its output's.
+    pub shape: Vec<usize>,
+    /// θ's tensors and the running statistics laid out so far.
+    pub params: &'a mut ParamLayout,
+}
+
+impl Resolving<'_> {
+    /// A shape error about this layer: `layer 3 (Linear) <why>`.
+    pub fn error(&self, why: &str) -> Error {
+        Error::Shape(format!("{} {why}", self.what))
+    }
+
+    /// The input as (channels, height, width), or an error saying the layer needs images.
+    pub fn planes(&self) -> Result<(usize, usize, usize)> {
+        match self.shape[..] {
+            [c, h, w] => Ok((c, h, w)),
+            _ => Err(self.error(&format!("needs a [channels, height, width] input but gets {:?}", self.shape))),
+        }
+    }
+
+    /// `{module}.{field}`, a tensor's name.
+    pub fn name(&self, field: &str) -> String {
+        format!("{}.{field}", self.module)
+    }
+}
 
 /// What every op of a resolved model provides (see the module docs).
 pub(crate) trait Op {

@@ -83,6 +83,65 @@ pub fn avg_bwd(g: &Geometry, rows: usize, g_y: &[f64]) -> Vec<f64> {
     g_x
 }
 
+/// `maxpool2d(k, s=k)`, `avgpool2d(k, s=k)` (no padding, floor mode) and `globalavgpool`
+/// (`nn.AdaptiveAvgPool2d(1)`: `[C, H, W]` → `[C, 1, 1]`).
+pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
+    names: &["maxpool2d", "avgpool2d", "globalavgpool"],
+    parse: |args| {
+        use super::Layer;
+        let name = args.name.as_str();
+        if matches!(name, "globalavgpool" | "gap" | "adaptiveavgpool2d") {
+            return Some(args.none().map(|_| Layer::GlobalAvgPool));
+        }
+        if !matches!(name, "maxpool2d" | "maxpool" | "avgpool2d" | "avgpool") {
+            return None;
+        }
+        Some((|| {
+            let a = args.read(&[&["k", "kernel", "kernel_size"], &["s", "stride"]])?;
+            let kernel = args.pair(args.required(a[0], &format!("give the window, e.g. {name}(2)"))?)?;
+            let stride = args.pair_or(a[1], kernel)?;
+            Ok(if name.starts_with("max") {
+                Layer::MaxPool2d { kernel, stride }
+            } else {
+                Layer::AvgPool2d { kernel, stride }
+            })
+        })())
+    },
+    text: |layer| {
+        use super::text::pair_text;
+        use super::Layer;
+        let (text, torch) = match *layer {
+            Layer::MaxPool2d { kernel, stride } => {
+                (format!("maxpool2d({}, s={})", pair_text(kernel), pair_text(stride)), "MaxPool2d")
+            }
+            Layer::AvgPool2d { kernel, stride } => {
+                (format!("avgpool2d({}, s={})", pair_text(kernel), pair_text(stride)), "AvgPool2d")
+            }
+            Layer::GlobalAvgPool => ("globalavgpool".into(), "AdaptiveAvgPool2d"),
+            _ => return None,
+        };
+        Some(super::op::LayerText { text, torch, params: false })
+    },
+    resolve: |layer, cx| {
+        use super::{Layer, LayerOp};
+        if !matches!(layer, Layer::MaxPool2d { .. } | Layer::AvgPool2d { .. } | Layer::GlobalAvgPool) {
+            return None;
+        }
+        Some(cx.planes().and_then(|(c, h, w)| {
+            let (kernel, stride) = match *layer {
+                Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => (kernel, stride),
+                _ => ((h, w), (h, w)),
+            };
+            let geom = Geometry::new(cx.what, (c, h, w), c, kernel, stride, (0, 0))?;
+            cx.shape = vec![c, geom.h_out, geom.w_out];
+            Ok(Some(match layer {
+                Layer::MaxPool2d { .. } => LayerOp::MaxPool2d(MaxPoolOp { geom }),
+                _ => LayerOp::AvgPool2d(AvgPoolOp { geom }),
+            }))
+        }))
+    },
+};
+
 /// A resolved max pooling layer (it keeps each output's argmax from the forward pass for the
 /// backward ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

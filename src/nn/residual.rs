@@ -9,6 +9,42 @@ use super::Shortcut;
 use crate::nn::meta::{LayerMeta, FLAG_SKIP_HAS_TANGENT};
 use kernels::*;
 
+/// `residual(shortcut=identity|pad|conv) {` opens a block and `}` closes it. They are the
+/// graph's structure, not ops: `ModelSpec::resolve` handles them (the add, and option B's
+/// projection); this family parses and writes them.
+pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
+    names: &[],
+    parse: |args| {
+        if args.name != "residual" {
+            return None;
+        }
+        Some((|| {
+            let a = args.read(&[&["shortcut"]])?;
+            let shortcut = match a[0].unwrap_or("identity").to_ascii_lowercase().as_str() {
+                "identity" | "id" => Shortcut::Identity,
+                "pad" | "a" | "option_a" => Shortcut::Pad,
+                "conv" | "b" | "option_b" | "projection" => Shortcut::Conv,
+                other => {
+                    return Err(args.error(&format!(
+                        "unknown shortcut '{other}'; use identity, pad (option A: strided, zero channels) or conv \
+                         (option B: 1×1 conv + BatchNorm)"
+                    )))
+                }
+            };
+            Ok(super::Layer::Residual(shortcut))
+        })())
+    },
+    text: |layer| {
+        let (text, torch) = match *layer {
+            super::Layer::Residual(shortcut) => (format!("residual(shortcut={}) {{", shortcut.name()), "Residual"),
+            super::Layer::EndResidual => ("}".into(), "end of Residual"),
+            _ => return None,
+        };
+        Some(super::op::LayerText { text, torch, params: false })
+    },
+    resolve: |_, _| None,
+};
+
 /// The end of a resolved residual block: y = x + s(skip), where x (the layer's input) is the
 /// body's output and `skip` the block's input node, which has two consumers (the body's first
 /// layer and this one): its cotangents are the sum of what both send back.

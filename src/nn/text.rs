@@ -26,7 +26,7 @@
 //! (`:mse` at the end picks the MSE loss). `model.json` holds
 //! `{"input": [1, 8, 8], "layers": ["conv2d(16, k=3, p=1)", ...], "loss": "cross_entropy"}`.
 
-use super::{Activation, Layer, Loss, ModelSpec, Naming, Shortcut};
+use super::{Activation, Layer, Loss, ModelSpec, Naming};
 use crate::error::{Error, Result};
 
 impl ModelSpec {
@@ -86,7 +86,8 @@ fn shape_text(shape: &[usize]) -> String {
     shape.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("x")
 }
 
-fn pair_text((a, b): (usize, usize)) -> String {
+/// `3` for (3, 3), `5x3` otherwise.
+pub(crate) fn pair_text((a, b): (usize, usize)) -> String {
     if a == b {
         a.to_string()
     } else {
@@ -94,31 +95,13 @@ fn pair_text((a, b): (usize, usize)) -> String {
     }
 }
 
-/// The text of one layer.
+/// The text of one layer (its family's, in its op's file).
 pub fn layer_text(layer: &Layer) -> String {
-    match *layer {
-        Layer::Dense { out, bias } => format!("linear({out}{})", bias_text(bias)),
-        Layer::Conv2d { out, kernel, stride, padding, bias } => format!(
-            "conv2d({out}, k={}, s={}, p={}{})",
-            pair_text(kernel),
-            pair_text(stride),
-            pair_text(padding),
-            bias_text(bias)
-        ),
-        Layer::MaxPool2d { kernel, stride } => format!("maxpool2d({}, s={})", pair_text(kernel), pair_text(stride)),
-        Layer::AvgPool2d { kernel, stride } => format!("avgpool2d({}, s={})", pair_text(kernel), pair_text(stride)),
-        Layer::GlobalAvgPool => "globalavgpool".into(),
-        Layer::Flatten => "flatten".into(),
-        Layer::Activation(a) => a.name().into(),
-        Layer::BatchNorm2d => "batchnorm2d".into(),
-        Layer::BatchNorm1d => "batchnorm1d".into(),
-        Layer::LayerNorm => "layernorm".into(),
-        Layer::Residual(shortcut) => format!("residual(shortcut={}) {{", shortcut.name()),
-        Layer::EndResidual => "}".into(),
-    }
+    layer.text_form().text
 }
 
-fn bias_text(bias: bool) -> &'static str {
+/// `, bias=false` for a bias-free layer, nothing otherwise.
+pub(crate) fn bias_text(bias: bool) -> &'static str {
     if bias {
         ""
     } else {
@@ -188,7 +171,100 @@ pub(crate) fn split_top_level(s: &str) -> Vec<&str> {
     out
 }
 
-/// Parses one layer, e.g. `conv2d(16, k=3, p=1)`; `index` names it in errors.
+/// One layer's arguments as written: `conv2d(16, k=3, p=1)` has the name `conv2d`, one
+/// positional argument and two named ones. Each layer family's parser (in its op's file) reads
+/// what it takes with [`Args::read`]; an argument it does not take is an error that names it.
+pub(crate) struct Args<'a> {
+    /// `layer 3 'conv2d(16, k=3)'`, for errors.
+    pub what: String,
+    /// The layer's name, lower case.
+    pub name: String,
+    positional: Vec<&'a str>,
+    named: Vec<(String, &'a str)>,
+}
+
+impl<'a> Args<'a> {
+    /// The arguments of `slots` (each a list of names, the first the canonical one), by position
+    /// in that order or by any of a slot's names. Every argument must be read: an extra
+    /// position, a repeat or a name no slot has is an error naming it. `bias` is taken by name
+    /// only (PyTorch's positional order has dilation and groups first).
+    pub fn read(&self, slots: &[&[&str]]) -> Result<Vec<Option<&'a str>>> {
+        let (what, name) = (&self.what, &self.name);
+        let by_position = slots.iter().filter(|names| names[0] != "bias").count();
+        if self.positional.len() > by_position {
+            return Err(Error::Config(format!(
+                "{what}: {} positional arguments, '{name}' takes at most {} ({}); note that PyTorch's in-channel / in-feature argument is not written here",
+                self.positional.len(),
+                by_position,
+                slots.iter().take(by_position).map(|names| names[0]).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if let Some((k, _)) = self.named.iter().find(|(k, _)| !slots.iter().any(|names| names.contains(&k.as_str()))) {
+            let known: Vec<String> = slots.iter().map(|names| names.join("/")).collect();
+            return Err(Error::Config(format!(
+                "{what}: '{name}' has no argument '{k}' (it takes {}; dilation and groups are not supported)",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )));
+        }
+        let mut out = Vec::new();
+        for (i, names) in slots.iter().enumerate() {
+            let by_name: Vec<&str> =
+                self.named.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| *v).collect();
+            let given = self.positional.get(i).copied().into_iter().chain(by_name).collect::<Vec<_>>();
+            if given.len() > 1 {
+                return Err(Error::Config(format!("{what}: '{}' is given {} times", names[0], given.len())));
+            }
+            out.push(given.first().copied());
+        }
+        Ok(out)
+    }
+
+    /// Whether any argument was written.
+    pub fn any(&self) -> bool {
+        !self.positional.is_empty() || !self.named.is_empty()
+    }
+
+    /// Refuses any argument.
+    pub fn none(&self) -> Result<()> {
+        if self.any() {
+            return Err(self.error(&format!("'{}' takes no arguments", self.name)));
+        }
+        Ok(())
+    }
+
+    /// A configuration error about this layer: `layer 3 'linear()': <why>`.
+    pub fn error(&self, why: &str) -> Error {
+        Error::Config(format!("{}: {why}", self.what))
+    }
+
+    /// A required argument (`why` says what to give, e.g. "give the output width, e.g. linear(10)").
+    pub fn required(&self, v: Option<&'a str>, why: &str) -> Result<&'a str> {
+        v.ok_or_else(|| self.error(why))
+    }
+
+    /// A whole number.
+    pub fn number(&self, v: &str) -> Result<usize> {
+        parse_number(&self.what, v)
+    }
+
+    /// `3`, `5x3` or `(5, 3)`.
+    pub fn pair(&self, v: &str) -> Result<(usize, usize)> {
+        parse_pair(&self.what, v)
+    }
+
+    /// An optional pair.
+    pub fn pair_or(&self, v: Option<&str>, default: (usize, usize)) -> Result<(usize, usize)> {
+        Ok(v.map(|v| self.pair(v)).transpose()?.unwrap_or(default))
+    }
+
+    /// `bias=true|false`; true when absent.
+    pub fn bias(&self, v: Option<&str>) -> Result<bool> {
+        parse_bias(&self.what, v)
+    }
+}
+
+/// Parses one layer, e.g. `conv2d(16, k=3, p=1)`, by the family that owns its name (`FAMILIES`
+/// in mod.rs); `index` names it in errors.
 pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
     let text = text.trim();
     let what = format!("layer {index} '{text}'");
@@ -199,133 +275,19 @@ pub fn parse_layer(index: usize, text: &str) -> Result<Layer> {
         }
         None => (text.to_ascii_lowercase(), Vec::new()),
     };
-    let mut positional = Vec::new();
-    let mut named: Vec<(String, &str)> = Vec::new();
+    let mut parsed = Args { what, name, positional: Vec::new(), named: Vec::new() };
     for a in args {
         match a.split_once('=') {
-            Some((k, v)) => named.push((k.trim().to_ascii_lowercase(), v.trim())),
-            None => positional.push(a),
+            Some((k, v)) => parsed.named.push((k.trim().to_ascii_lowercase(), v.trim())),
+            None => parsed.positional.push(a),
         }
     }
-    // every argument must be read: a layer takes its arguments by position (in the order of
-    // `slots`) or by one of each slot's names; anything else is an error that names it
-    // `bias` is taken by name only (PyTorch's positional order has dilation and groups first)
-    let read = |slots: &[&[&str]]| -> Result<Vec<Option<&str>>> {
-        let by_position = slots.iter().filter(|names| names[0] != "bias").count();
-        if positional.len() > by_position {
-            return Err(Error::Config(format!(
-                "{what}: {} positional arguments, '{name}' takes at most {} ({}); note that PyTorch's in-channel / in-feature argument is not written here",
-                positional.len(),
-                by_position,
-                slots.iter().take(by_position).map(|names| names[0]).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        if let Some((k, _)) = named.iter().find(|(k, _)| !slots.iter().any(|names| names.contains(&k.as_str()))) {
-            let known: Vec<String> = slots.iter().map(|names| names.join("/")).collect();
-            return Err(Error::Config(format!(
-                "{what}: '{name}' has no argument '{k}' (it takes {}; dilation and groups are not supported)",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            )));
-        }
-        let mut out = Vec::new();
-        for (i, names) in slots.iter().enumerate() {
-            let by_name: Vec<&str> =
-                named.iter().filter(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| *v).collect();
-            let given = positional.get(i).copied().into_iter().chain(by_name).collect::<Vec<_>>();
-            if given.len() > 1 {
-                return Err(Error::Config(format!("{what}: '{}' is given {} times", names[0], given.len())));
-            }
-            out.push(given.first().copied());
-        }
-        Ok(out)
-    };
-    let no_args = || {
-        if positional.is_empty() && named.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Config(format!("{what}: '{name}' takes no arguments")))
-        }
-    };
-    if let Some(act) = Activation::parse(&name) {
-        no_args()?;
-        return Ok(Layer::Activation(act));
+    if let Some(layer) = super::FAMILIES.iter().find_map(|family| (family.parse)(&parsed)) {
+        return layer;
     }
-    let pair = |v: Option<&str>| v.map(|v| parse_pair(&what, v)).transpose();
-    match name.as_str() {
-        "linear" | "dense" => {
-            let a = read(&[&["out", "out_features"], &["bias"]])?;
-            let out = a[0].ok_or_else(|| Error::Config(format!("{what}: give the output width, e.g. linear(10)")))?;
-            Ok(Layer::Dense { out: parse_number(&what, out)?, bias: parse_bias(&what, a[1])? })
-        }
-        "conv2d" | "conv" => {
-            let a = read(&[
-                &["out", "out_channels"],
-                &["k", "kernel", "kernel_size"],
-                &["s", "stride"],
-                &["p", "padding"],
-                &["bias"],
-            ])?;
-            let out =
-                a[0].ok_or_else(|| Error::Config(format!("{what}: give the output channels, e.g. conv2d(16, k=3)")))?;
-            let kernel = a[1].ok_or_else(|| Error::Config(format!("{what}: give the kernel size, e.g. k=3")))?;
-            Ok(Layer::Conv2d {
-                out: parse_number(&what, out)?,
-                kernel: parse_pair(&what, kernel)?,
-                stride: pair(a[2])?.unwrap_or((1, 1)),
-                padding: pair(a[3])?.unwrap_or((0, 0)),
-                bias: parse_bias(&what, a[4])?,
-            })
-        }
-        "maxpool2d" | "maxpool" | "avgpool2d" | "avgpool" => {
-            let a = read(&[&["k", "kernel", "kernel_size"], &["s", "stride"]])?;
-            let kernel = a[0].ok_or_else(|| Error::Config(format!("{what}: give the window, e.g. {name}(2)")))?;
-            let kernel = parse_pair(&what, kernel)?;
-            let stride = pair(a[1])?.unwrap_or(kernel);
-            Ok(if name.starts_with("max") {
-                Layer::MaxPool2d { kernel, stride }
-            } else {
-                Layer::AvgPool2d { kernel, stride }
-            })
-        }
-        "residual" => {
-            let a = read(&[&["shortcut"]])?;
-            let shortcut = match a[0].unwrap_or("identity").to_ascii_lowercase().as_str() {
-                "identity" | "id" => Shortcut::Identity,
-                "pad" | "a" | "option_a" => Shortcut::Pad,
-                "conv" | "b" | "option_b" | "projection" => Shortcut::Conv,
-                other => {
-                    return Err(Error::Config(format!(
-                        "{what}: unknown shortcut '{other}'; use identity, pad (option A: strided, zero channels) or \
-                         conv (option B: 1×1 conv + BatchNorm)"
-                    )))
-                }
-            };
-            Ok(Layer::Residual(shortcut))
-        }
-        "batchnorm2d" | "batchnorm1d" | "layernorm" => {
-            // PyTorch's channel / shape argument is the input's, so it is not written; ε and
-            // momentum are PyTorch's defaults (1e-5, 0.1)
-            if !positional.is_empty() || !named.is_empty() {
-                return Err(Error::Config(format!(
-                    "{what}: '{name}' takes no arguments here (its size is the input's; eps 1e-5 and momentum 0.1 \
-                     are PyTorch's defaults)"
-                )));
-            }
-            Ok(match name.as_str() {
-                "batchnorm2d" => Layer::BatchNorm2d,
-                "batchnorm1d" => Layer::BatchNorm1d,
-                _ => Layer::LayerNorm,
-            })
-        }
-        "globalavgpool" | "gap" | "adaptiveavgpool2d" | "flatten" => {
-            no_args()?;
-            Ok(if name == "flatten" { Layer::Flatten } else { Layer::GlobalAvgPool })
-        }
-        _ => Err(Error::Config(format!(
-            "{what}: unknown layer '{name}'; use linear, conv2d, maxpool2d, avgpool2d, globalavgpool, flatten, \
-             batchnorm2d, batchnorm1d, layernorm, relu, tanh, sigmoid, softplus, gelu or identity"
-        ))),
-    }
+    let names: Vec<&str> = super::FAMILIES.iter().flat_map(|family| family.names.iter().copied()).collect();
+    let (last, rest) = names.split_last().map_or(("", &[][..]), |(last, rest)| (*last, rest));
+    Err(parsed.error(&format!("unknown layer '{}'; use {} or {last}", parsed.name, rest.join(", "))))
 }
 
 /// The model and the loss the text names (None: it names none).
