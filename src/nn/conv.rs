@@ -226,16 +226,11 @@ impl super::op::Op for ConvOp {
         let (e, g) = (cx.env, &self.geom);
         let w = e.param(self.w_off, g.weight_len());
         let g_y = cx.g_y();
-        let (g_w, g_b, g_x) = bwd(g, e.rows, w, cx.x(), &g_y);
-        cx.put_grad(self.w_off, &g_w);
-        cx.put_grad(self.b_off, &g_b);
-        cx.send(cx.input, g_x);
+        let offsets = (self.w_off, self.b_off);
+        cx.put_backward(offsets, bwd(g, e.rows, w, cx.x(), &g_y));
         if e.curvature() {
             let z_w = e.dir(self.w_off, g.weight_len());
-            let (r_w, r_b, r_x) = rbwd(g, e.rows, w, z_w, cx.x(), cx.t_x_unless_data(), &g_y, &cx.r_y());
-            cx.put_hz(self.w_off, &r_w);
-            cx.put_hz(self.b_off, &r_b);
-            cx.send_r(cx.input, r_x);
+            cx.put_r_backward(offsets, rbwd(g, e.rows, w, z_w, cx.x(), cx.t_x_unless_data(), &g_y, &cx.r_y()));
         }
     }
 

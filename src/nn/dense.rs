@@ -170,15 +170,11 @@ impl super::op::Op for DenseOp {
         let (e, s, wl) = (cx.env, self.shape(cx.env.rows), self.n_in * self.n_out);
         let w = e.param(self.w_off, wl);
         let g_y = cx.g_y();
-        let (g_w, g_b, g_x) = bwd(s, w, cx.x(), &g_y);
-        cx.put_grad(self.w_off, &g_w);
-        cx.put_grad(self.b_off, &g_b);
-        cx.send(cx.input, g_x);
+        let offsets = (self.w_off, self.b_off);
+        cx.put_backward(offsets, bwd(s, w, cx.x(), &g_y));
         if e.curvature() {
-            let (r_w, r_b, r_x) = rbwd(s, w, e.dir(self.w_off, wl), cx.x(), cx.t_x_unless_data(), &g_y, &cx.r_y());
-            cx.put_hz(self.w_off, &r_w);
-            cx.put_hz(self.b_off, &r_b);
-            cx.send_r(cx.input, r_x);
+            let z_w = e.dir(self.w_off, wl);
+            cx.put_r_backward(offsets, rbwd(s, w, z_w, cx.x(), cx.t_x_unless_data(), &g_y, &cx.r_y()));
         }
     }
 

@@ -437,18 +437,12 @@ impl super::op::Op for NormOp {
         let gamma = e.param(self.w_off, n);
         let src = e.statistics(self.running);
         let g_y = cx.g_y();
-        let (g_gamma, g_beta, g_x) = bwd(kind, e.rows, gamma, cx.x(), &g_y, DEFAULT_EPS, src);
-        cx.put_grad(self.w_off, &g_gamma);
-        cx.put_grad(self.b_off, &g_beta);
-        cx.send(cx.input, g_x);
+        let offsets = (self.w_off, self.b_off);
+        cx.put_backward(offsets, bwd(kind, e.rows, gamma, cx.x(), &g_y, DEFAULT_EPS, src));
         if e.curvature() {
-            let z_gamma = e.dir(self.w_off, n);
-            let r_y = cx.r_y();
-            let (r_gamma, r_beta, r_x) =
-                rbwd(kind, e.rows, gamma, z_gamma, cx.x(), cx.t_x_unless_data(), &g_y, &r_y, DEFAULT_EPS, src);
-            cx.put_hz(self.w_off, &r_gamma);
-            cx.put_hz(self.b_off, &r_beta);
-            cx.send_r(cx.input, r_x);
+            let (z_gamma, r_y) = (e.dir(self.w_off, n), cx.r_y());
+            let r = rbwd(kind, e.rows, gamma, z_gamma, cx.x(), cx.t_x_unless_data(), &g_y, &r_y, DEFAULT_EPS, src);
+            cx.put_r_backward(offsets, r);
         }
     }
 

@@ -161,21 +161,18 @@ impl<'a> PassEnv<'a> {
     }
 }
 
-/// One op's view of the reference forward pass.
-pub(crate) struct Forward<'a> {
-    pub env: PassEnv<'a>,
+/// The values and tangents an op reads, in a reference pass.
+#[derive(Clone, Copy)]
+pub(crate) struct Reads<'a> {
     /// The node the op reads.
     pub input: usize,
-    /// Every node's value so far (node 0 the data).
+    /// Every node's value (node 0 the data).
     pub nodes: &'a [Vec<f64>],
-    /// Every node's tangent so far (filled only with a direction).
+    /// Every node's tangent (filled only with a direction).
     pub tangents: &'a [Vec<f64>],
-    /// Each train-mode BatchNorm's batch statistics (running index, statistics, values per
-    /// channel), for the running-statistics update.
-    pub batch_stats: &'a mut Vec<(usize, Stats, usize)>,
 }
 
-impl<'a> Forward<'a> {
+impl<'a> Reads<'a> {
     /// The input x.
     pub fn x(&self) -> &'a [f64] {
         &self.nodes[self.input]
@@ -192,15 +189,29 @@ impl<'a> Forward<'a> {
     }
 }
 
-/// One op's view of the reference backward pass, run in reverse layer order.
+/// One op's view of the reference forward pass (its reads through `Deref`).
+pub(crate) struct Forward<'a> {
+    pub env: PassEnv<'a>,
+    pub reads: Reads<'a>,
+    /// Each train-mode BatchNorm's batch statistics (running index, statistics, values per
+    /// channel), for the running-statistics update.
+    pub batch_stats: &'a mut Vec<(usize, Stats, usize)>,
+}
+
+impl<'a> std::ops::Deref for Forward<'a> {
+    type Target = Reads<'a>;
+    fn deref(&self) -> &Reads<'a> {
+        &self.reads
+    }
+}
+
+/// One op's view of the reference backward pass, run in reverse layer order (its reads
+/// through `Deref`).
 pub(crate) struct Backward<'a> {
     pub env: PassEnv<'a>,
-    /// The node the op reads.
-    pub input: usize,
+    pub reads: Reads<'a>,
     /// The node it wrote.
     pub output: usize,
-    pub nodes: &'a [Vec<f64>],
-    pub tangents: &'a [Vec<f64>],
     /// Cotangents ∂L/∂node, summed over a node's readers.
     pub g: &'a mut [Vec<f64>],
     /// R-cotangents (the tangent of g along z), likewise summed.
@@ -211,22 +222,14 @@ pub(crate) struct Backward<'a> {
     pub hz: Option<&'a mut [f64]>,
 }
 
-impl<'a> Backward<'a> {
-    /// The input x.
-    pub fn x(&self) -> &'a [f64] {
-        &self.nodes[self.input]
+impl<'a> std::ops::Deref for Backward<'a> {
+    type Target = Reads<'a>;
+    fn deref(&self) -> &Reads<'a> {
+        &self.reads
     }
+}
 
-    /// The input's tangent ẋ (with a direction).
-    pub fn t_x(&self) -> &'a [f64] {
-        &self.tangents[self.input]
-    }
-
-    /// ẋ, or None when the input is the data.
-    pub fn t_x_unless_data(&self) -> Option<&'a [f64]> {
-        (self.input > 0).then(|| self.t_x())
-    }
-
+impl Backward<'_> {
     /// The output's cotangent g_y (complete: every reader of the output ran before).
     pub fn g_y(&self) -> Vec<f64> {
         self.g[self.output].clone()
@@ -248,16 +251,21 @@ impl<'a> Backward<'a> {
         add_into(&mut self.r[node], r);
     }
 
-    /// ∇θ[off ..] = g (an op owns its tensors' entries).
-    pub fn put_grad(&mut self, off: usize, g: &[f64]) {
-        self.grad[off..off + g.len()].copy_from_slice(g);
+    /// A layer with a weight (γ) at `w_off` and a bias (β) at `b_off`: stores their gradient
+    /// (an op owns its tensors' entries) and sends the input cotangent.
+    pub fn put_backward(&mut self, (w_off, b_off): (usize, usize), (g_w, g_b, g_x): (Vec<f64>, Vec<f64>, Vec<f64>)) {
+        self.grad[w_off..w_off + g_w.len()].copy_from_slice(&g_w);
+        self.grad[b_off..b_off + g_b.len()].copy_from_slice(&g_b);
+        self.send(self.input, g_x);
     }
 
-    /// (H z)[off ..] = h.
-    pub fn put_hz(&mut self, off: usize, h: &[f64]) {
+    /// The same layer's R-backward: stores its H z entries and sends the input R-cotangent.
+    pub fn put_r_backward(&mut self, (w_off, b_off): (usize, usize), (r_w, r_b, r_x): (Vec<f64>, Vec<f64>, Vec<f64>)) {
         if let Some(hz) = self.hz.as_deref_mut() {
-            hz[off..off + h.len()].copy_from_slice(h);
+            hz[w_off..w_off + r_w.len()].copy_from_slice(&r_w);
+            hz[b_off..b_off + r_b.len()].copy_from_slice(&r_b);
         }
+        self.send_r(self.input, r_x);
     }
 }
 

@@ -4,7 +4,7 @@
 //! against finite differences.
 
 use super::norm;
-use super::op::{Backward, Forward, PassEnv};
+use super::op::{Backward, Forward, PassEnv, Reads};
 use super::Resolved;
 
 /// Where normalisation layers take their statistics from.
@@ -63,8 +63,8 @@ pub fn pass_in(
     let mut tangents: Vec<Vec<f64>> = vec![Vec::new(); n_nodes];
     tangents[0] = vec![0.0; x.len()];
     for layer in &model.layers {
-        let mut cx =
-            Forward { env, input: layer.input, nodes: &nodes, tangents: &tangents, batch_stats: &mut batch_stats };
+        let reads = Reads { input: layer.input, nodes: &nodes, tangents: &tangents };
+        let mut cx = Forward { env, reads, batch_stats: &mut batch_stats };
         let (y, t_y) = layer.op.op().reference_forward(&mut cx);
         nodes[layer.output] = y;
         if let Some(t) = t_y {
@@ -85,10 +85,8 @@ pub fn pass_in(
     for layer in model.layers.iter().rev() {
         let mut cx = Backward {
             env,
-            input: layer.input,
+            reads: Reads { input: layer.input, nodes: &nodes, tangents: &tangents },
             output: layer.output,
-            nodes: &nodes,
-            tangents: &tangents,
             g: &mut g,
             r: &mut r,
             grad: &mut grad,
