@@ -3,7 +3,7 @@
 // (the block input sits several nodes back in the arena), s the shortcut (identity, or He et
 // al.'s option A: s(v)[n, c, i, j] = v[n, c − p, s·i, s·j] for p ≤ c < p + C_in, else 0, with
 // s = stride_h, p = pad_h; c/h/w_in the block input's shape, c/h/w_out the output's; a flat
-// block is C = D, H = W = 1). The reference is ShortcutGeom::apply / adjoint in src/nn/mod.rs.
+// block is C = D, H = W = 1). The reference is ShortcutGeom::apply / adjoint in src/nn/residual.rs.
 //   fwd      y = x + s(skip)              tangent  t_y = t_x + s(t_skip)
 //   bwd      g_x = g_y, g'_skip = sᵀ g_y   rbwd     r_x = r_y, r'_skip = sᵀ r_y
 // The block input has a second consumer (the body's first layer), whose backward writes its

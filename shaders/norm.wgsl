@@ -64,6 +64,26 @@ fn norm_at(g: u32, k: u32) -> u32 {
     }
     return g * layer.n_in + k;
 }
+// The same indices walked incrementally: invocation t visits k = t, t + 256, .. of its group, k
+// as (row, col) = (k / P, k % P) with P values of the group per batch row (BatchNorm: the plane,
+// LayerNorm: the row, whose k < P). The divisions run once per invocation instead of once per
+// value (an integer division by a uniform is a scalar loop on CPU adapters such as lavapipe and
+// SwiftShader); the values and their order are norm_at's.
+struct NormWalk { row: u32, col: u32, d_row: u32, d_col: u32, plane: u32, base: u32, row_len: u32, }
+fn norm_walk(g: u32, t: u32) -> NormWalk {
+    let bn = layer.norm_kind == 0u;
+    let plane = select(layer.n_in, layer.h_in, bn);
+    let channels = select(1u, layer.c_in, bn);
+    return NormWalk(t / plane, t % plane, WORKGROUP / plane, WORKGROUP % plane, plane, g * plane, channels * plane);
+}
+fn norm_walk_at(w: NormWalk) -> u32 { return w.row * w.row_len + w.base + w.col; }
+fn norm_walk_next(w: NormWalk) -> NormWalk {
+    var n = w;
+    n.row += w.d_row;
+    n.col += w.d_col;
+    if (n.col >= w.plane) { n.col -= w.plane; n.row += 1u; }
+    return n;
+}
 // index of the γ / β of that value
 fn norm_param(g: u32, k: u32) -> u32 {
     if (layer.norm_kind == 0u) { return g; }
@@ -99,12 +119,18 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     } else {
         // two passes (mean, then squared deviations): no cancellation in E[x²] − μ²
         var acc = 0.0;
-        for (var k = t; k < m; k += WORKGROUP) { acc += work[layer.x_off + norm_at(g, k)]; }
+        var w = norm_walk(g, t);
+        for (var k = t; k < m; k += WORKGROUP) {
+            acc += work[layer.x_off + norm_walk_at(w)];
+            w = norm_walk_next(w);
+        }
         let mu = group_sum4(t, vec4<f32>(acc, 0.0, 0.0, 0.0)).x / f32(m);
         var dev = 0.0;
+        w = norm_walk(g, t);
         for (var k = t; k < m; k += WORKGROUP) {
-            let d = work[layer.x_off + norm_at(g, k)] - mu;
+            let d = work[layer.x_off + norm_walk_at(w)] - mu;
             dev += d * d;
+            w = norm_walk_next(w);
         }
         let var_b = group_sum4(t, vec4<f32>(dev, 0.0, 0.0, 0.0)).x / f32(m);
         s = NormStats(mu, inverseSqrt(var_b + norm_eps()));
@@ -120,11 +146,13 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             }
         }
     }
+    var w = norm_walk(g, t);
     for (var k = t; k < m; k += WORKGROUP) {
-        let i = norm_at(g, k);
+        let i = norm_walk_at(w);
         let p = norm_param(g, k);
         let xh = (work[layer.x_off + i] - s.mu) * s.r;
         work[layer.y_off + i] = theta[layer.w_off + p] * xh + theta[layer.b_off + p];
+        w = norm_walk_next(w);
     }
 }
 
@@ -132,10 +160,12 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn tangent_share(g: u32, t: u32, s: NormStats) -> vec4<f32> {
     var acc = vec4<f32>(0.0);
     if (!input_has_tangent()) { return acc; }
+    var w = norm_walk(g, t);
     for (var k = t; k < norm_m(); k += WORKGROUP) {
-        let i = norm_at(g, k);
+        let i = norm_walk_at(w);
         let tx = work[layer.t_x_off + i];
         acc += vec4<f32>(tx, (work[layer.x_off + i] - s.mu) * s.r * tx, 0.0, 0.0);
+        w = norm_walk_next(w);
     }
     return acc;
 }
@@ -159,12 +189,14 @@ fn norm_tangent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         side[layer.aux_off + 4u * g + 2u] = mean_t;
         side[layer.aux_off + 4u * g + 3u] = c;
     }
+    var w = norm_walk(g, t);
     for (var k = t; k < norm_m(); k += WORKGROUP) {
-        let i = norm_at(g, k);
+        let i = norm_walk_at(w);
         let p = norm_param(g, k);
         let xh = (work[layer.x_off + i] - s.mu) * s.r;
         let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
         work[layer.t_y_off + i] = theta[layer.w_off + p] * txh + z[layer.w_off + p] * xh + z[layer.b_off + p];
+        w = norm_walk_next(w);
     }
 }
 
@@ -178,12 +210,14 @@ fn norm_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let s = saved_stats(g);
     // (A, B, Σ g_y, Σ g_y x̂); the last two are BatchNorm's g_β, g_γ
     var acc = vec4<f32>(0.0);
+    var w = norm_walk(g, t);
     for (var k = t; k < norm_m(); k += WORKGROUP) {
-        let i = norm_at(g, k);
+        let i = norm_walk_at(w);
         let gy = work[layer.g_y_off + i];
         let u = theta[layer.w_off + norm_param(g, k)] * gy;
         let xh = (work[layer.x_off + i] - s.mu) * s.r;
         acc += vec4<f32>(u, u * xh, gy, gy * xh);
+        w = norm_walk_next(w);
     }
     let tot = group_sum4(t, acc);
     if (t == 0u && layer.norm_kind == 0u) {
@@ -191,8 +225,9 @@ fn norm_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         g_theta[layer.w_off + g] = tot.w;
     }
     let fixed = norm_fixed();
+    w = norm_walk(g, t);
     for (var k = t; k < norm_m(); k += WORKGROUP) {
-        let i = norm_at(g, k);
+        let i = norm_walk_at(w);
         let u = theta[layer.w_off + norm_param(g, k)] * work[layer.g_y_off + i];
         let xh = (work[layer.x_off + i] - s.mu) * s.r;
         if (fixed) {
@@ -200,6 +235,7 @@ fn norm_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         } else {
             work[layer.g_x_off + i] = s.r / m * (m * u - tot.x - xh * tot.y);
         }
+        w = norm_walk_next(w);
     }
 }
 
@@ -217,8 +253,9 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     // (A, B, A', B'), then (Σ r_y, Σ (r_y x̂ + g_y t_x̂)) for BatchNorm's H z of β and γ
     var acc = vec4<f32>(0.0);
     var acc_p = vec4<f32>(0.0);
+    var w = norm_walk(g, t);
     for (var k = t; k < norm_m(); k += WORKGROUP) {
-        let i = norm_at(g, k);
+        let i = norm_walk_at(w);
         let p = norm_param(g, k);
         let gy = work[layer.g_y_off + i];
         let ry = work[layer.r_y_off + i];
@@ -229,6 +266,7 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
         acc += vec4<f32>(u, u * xh, ru, ru * xh + u * txh);
         acc_p += vec4<f32>(ry, ry * xh + gy * txh, 0.0, 0.0);
+        w = norm_walk_next(w);
     }
     let tot = group_sum4(t, acc);
     let tot_p = group_sum4(t, acc_p);
@@ -238,8 +276,9 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         r_theta[layer.w_off + g] = tot_p.y;
     }
     let t_r = -s.r * s.r * c;
+    w = norm_walk(g, t);
     for (var k = t; k < norm_m(); k += WORKGROUP) {
-        let i = norm_at(g, k);
+        let i = norm_walk_at(w);
         let p = norm_param(g, k);
         let gy = work[layer.g_y_off + i];
         let gamma = theta[layer.w_off + p];
@@ -254,6 +293,7 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             work[layer.r_x_off + i] = t_r / m * (m * u - tot.x - xh * tot.y)
                 + s.r / m * (m * ru - tot.z - txh * tot.y - xh * tot.w);
         }
+        w = norm_walk_next(w);
     }
 }
 
