@@ -1,12 +1,12 @@
 // Conv2d as an implicit GEMM with register tiles: the same maths as conv.wgsl (read its header
-// first), without materialising im2col. Every invocation owns a 4 × 4 block of its output and keeps
-// it in registers:
-//   forward / tangent   4 output channels co × 4 output pixels (b, oh, ow)   K = (ci, kh, kw)
-//   input cotangents    4 input channels ci × 4 input pixels (b, ih, iw)     K = (co, kh, kw)
+// first), without materialising im2col. Every invocation owns a block of its output and keeps it
+// in registers:
+//   forward / tangent   8 output channels co × 4 output pixels (b, oh, ow)   K = (ci, kh, kw)
+//   input cotangents    8 input channels ci × 4 input pixels (b, ih, iw)     K = (co, kh, kw)
 //                       (4 columns of one row in one stride phase: only the live taps)
-//   weight gradients    4 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
-// so each loaded weight feeds 4 pixels and each loaded activation 4 channels (4× fewer loads than
-// one output per invocation, and the receptive-field index maths is shared by 4 outputs).
+//   weight gradients    8 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
+// so each loaded weight feeds 4 pixels and each loaded activation 8 channels (far fewer loads
+// than one output per invocation, and the receptive-field index maths is shared by the block).
 // Fused pairs as in dense_tiled.wgsl: y with t_y, g_x with r_gx, ∇W with H z. The kernels of a
 // fused pair also serve a lone tangent or R-backward pass: they recompute y (or g_x, ∇W) from
 // unchanged inputs with the same code, so the rewritten values are bit-identical.
@@ -16,6 +16,10 @@
 // channels), weight gradients walk the pixels in order within each split.
 
 const CT: u32 = 4u;
+// Channels of the forward, input-cotangent and weight-gradient tiles (two CT halves; `CHANNEL_TILE` in
+// src/nn/conv.rs). On CPU adapters every load is one scalar access per lane, so loads, not
+// multiply-adds, bound these kernels: a taller tile loads less per product.
+const WT: u32 = 8u;
 const CLANE: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
 
 fn ctiles(n: u32) -> u32 { return (n + CT - 1u) / CT; }
@@ -53,13 +57,6 @@ fn store_pixels(off: u32, c0: u32, channels: u32, p0: u32, count: u32, height: u
     store_channel(off, c0 + 3u, channels, p0, count, plane, a3);
 }
 
-// The output tile of invocation idx for the forward kernels: channels fastest.
-struct CTile { c0: u32, p0: u32, };
-fn ctile(idx: u32, channels: u32) -> CTile {
-    let tc = ctiles(channels);
-    return CTile((idx % tc) * CT, (idx / tc) * CT);
-}
-
 // ---------------------------------------------------------------- forward (and tangent)
 
 // y[b, co, oh, ow] = b[co] + Σ_{ci, kh, kw} W[co, ci, kh, kw] x[b, ci, oh·s + kh − p, ow·s + kw − p]
@@ -74,23 +71,35 @@ fn conv_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     conv_forward(item_index(gid, nwg), true);
 }
 
+// The forward tile is 8 output channels (halves a, b) × 4 pixels: each tap's 4 loaded x (and
+// t_x) feed 8 channels, 12 loads for 32 products (24 for 96 with the tangent), where a 4 × 4
+// tile took 8 for 16 (16 for 48). Channel tiles run fastest.
 fn conv_forward(idx: u32, tangent: bool) {
     let count = batch.rows * layer.h_out * layer.w_out;
-    if (idx >= ctiles(layer.c_out) * ctiles(count)) { return; }
-    let t = ctile(idx, layer.c_out);
-    let q = pixels(t.p0, count, layer.h_out, layer.w_out);
+    let tco = (layer.c_out + WT - 1u) / WT;
+    if (idx >= tco * ctiles(count)) { return; }
+    let c0 = (idx % tco) * WT;
+    let p0 = (idx / tco) * CT;
+    let q = pixels(p0, count, layer.h_out, layer.w_out);
     let base_h = vec4<i32>(q.h * layer.stride_h) - i32(layer.pad_h);
     let base_w = vec4<i32>(q.w * layer.stride_w) - i32(layer.pad_w);
     let in_plane = layer.h_in * layer.w_in;
     let x_img = q.b * layer.c_in * in_plane;
     let taps = layer.c_in * layer.k_h * layer.k_w;
-    let w_row = layer.w_off + cclamp(t.c0, layer.c_out) * taps;
+    let co_a = cclamp(c0, layer.c_out);
+    let co_b = cclamp(c0 + CT, layer.c_out);
+    let w_row_a = layer.w_off + co_a * taps;
+    let w_row_b = layer.w_off + co_b * taps;
     let has_t = tangent && input_has_tangent();
-    let bias = ctheta4(layer.b_off + cclamp(t.c0, layer.c_out));
-    let zb = select(vec4<f32>(), cz4(layer.b_off + cclamp(t.c0, layer.c_out)), tangent);
+    let bias_a = ctheta4(layer.b_off + co_a);
+    let bias_b = ctheta4(layer.b_off + co_b);
+    let zb_a = select(vec4<f32>(), cz4(layer.b_off + co_a), tangent);
+    let zb_b = select(vec4<f32>(), cz4(layer.b_off + co_b), tangent);
     // y[c] / t[c]: channel c0 + c, the 4 pixels in its components
-    var y0 = vec4<f32>(bias.x); var y1 = vec4<f32>(bias.y); var y2 = vec4<f32>(bias.z); var y3 = vec4<f32>(bias.w);
-    var t0 = vec4<f32>(zb.x); var t1 = vec4<f32>(zb.y); var t2 = vec4<f32>(zb.z); var t3 = vec4<f32>(zb.w);
+    var y0 = vec4<f32>(bias_a.x); var y1 = vec4<f32>(bias_a.y); var y2 = vec4<f32>(bias_a.z); var y3 = vec4<f32>(bias_a.w);
+    var y4 = vec4<f32>(bias_b.x); var y5 = vec4<f32>(bias_b.y); var y6 = vec4<f32>(bias_b.z); var y7 = vec4<f32>(bias_b.w);
+    var t0 = vec4<f32>(zb_a.x); var t1 = vec4<f32>(zb_a.y); var t2 = vec4<f32>(zb_a.z); var t3 = vec4<f32>(zb_a.w);
+    var t4 = vec4<f32>(zb_b.x); var t5 = vec4<f32>(zb_b.y); var t6 = vec4<f32>(zb_b.z); var t7 = vec4<f32>(zb_b.w);
     // taps outermost: the padding masks and addresses of a tap are the same for every input
     // channel, so they are computed once per tap, not per multiply-add (order: kh, kw, ci)
     let kk = layer.k_h * layer.k_w;
@@ -107,14 +116,19 @@ fn conv_forward(idx: u32, tangent: bool) {
             var k = kh * layer.k_w + kw;
             for (var ci = 0u; ci < layer.c_in; ci++) {
                 let x = select(vec4<f32>(), cwork4(layer.x_off + at), ok);
-                let w = ctheta4(w_row + k);
-                y0 += w.x * x; y1 += w.y * x; y2 += w.z * x; y3 += w.w * x;
+                let wa = ctheta4(w_row_a + k);
+                let wb = ctheta4(w_row_b + k);
+                y0 += wa.x * x; y1 += wa.y * x; y2 += wa.z * x; y3 += wa.w * x;
+                y4 += wb.x * x; y5 += wb.y * x; y6 += wb.z * x; y7 += wb.w * x;
                 if (tangent) {
-                    let zw = cz4(w_row + k);
-                    t0 += zw.x * x; t1 += zw.y * x; t2 += zw.z * x; t3 += zw.w * x;
+                    let za = cz4(w_row_a + k);
+                    let zb = cz4(w_row_b + k);
+                    t0 += za.x * x; t1 += za.y * x; t2 += za.z * x; t3 += za.w * x;
+                    t4 += zb.x * x; t5 += zb.y * x; t6 += zb.z * x; t7 += zb.w * x;
                     if (has_t) {
                         let tx = select(vec4<f32>(), cwork4(layer.t_x_off + at), ok);
-                        t0 += w.x * tx; t1 += w.y * tx; t2 += w.z * tx; t3 += w.w * tx;
+                        t0 += wa.x * tx; t1 += wa.y * tx; t2 += wa.z * tx; t3 += wa.w * tx;
+                        t4 += wb.x * tx; t5 += wb.y * tx; t6 += wb.z * tx; t7 += wb.w * tx;
                     }
                 }
                 at += vec4<u32>(in_plane);
@@ -122,9 +136,11 @@ fn conv_forward(idx: u32, tangent: bool) {
             }
         }
     }
-    store_pixels(layer.y_off, t.c0, layer.c_out, t.p0, count, layer.h_out, layer.w_out, y0, y1, y2, y3);
+    store_pixels(layer.y_off, c0, layer.c_out, p0, count, layer.h_out, layer.w_out, y0, y1, y2, y3);
+    store_pixels(layer.y_off, c0 + CT, layer.c_out, p0, count, layer.h_out, layer.w_out, y4, y5, y6, y7);
     if (tangent) {
-        store_pixels(layer.t_y_off, t.c0, layer.c_out, t.p0, count, layer.h_out, layer.w_out, t0, t1, t2, t3);
+        store_pixels(layer.t_y_off, c0, layer.c_out, p0, count, layer.h_out, layer.w_out, t0, t1, t2, t3);
+        store_pixels(layer.t_y_off, c0 + CT, layer.c_out, p0, count, layer.h_out, layer.w_out, t4, t5, t6, t7);
     }
 }
 
@@ -143,7 +159,7 @@ fn conv_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     conv_input_cotangent(item_index(gid, nwg), true);
 }
 
-// Tiles of the input cotangents: 4 channels × 4 pixels of one input row (b, ih) in one stride
+// Tiles of the input cotangents: 8 channels × 4 pixels of one input row (b, ih) in one stride
 // phase, columns iw = (4t + l)·s_w + φ for lanes l = 0..3 (φ = 0 .. s_w − 1, t the tile within
 // the phase). All four lanes then read the same kernel taps: only kh ≡ ih + p_h and
 // kw ≡ iw + p_w (mod s) reach an output pixel, so a stride-s conv walks its ⌈k/s⌉² live taps, not
@@ -156,11 +172,11 @@ fn conv_input_tiles_per_phase() -> u32 { return ctiles((layer.w_in + layer.strid
 fn conv_input_cotangent(idx: u32, r_op: bool) {
     let sh = layer.stride_h;
     let sw = layer.stride_w;
-    let tc = ctiles(layer.c_in);
+    let tc = (layer.c_in + WT - 1u) / WT;
     let per_phase = conv_input_tiles_per_phase();
     let row_tiles = sw * per_phase;
     if (idx >= tc * batch.rows * layer.h_in * row_tiles) { return; }
-    let c0 = (idx % tc) * CT;
+    let c0 = (idx % tc) * WT;
     let rest = idx / tc;
     let in_row = rest % row_tiles;
     let b = (rest / row_tiles) / layer.h_in;
@@ -173,7 +189,8 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     let y_img = b * layer.c_out * out_plane;
     let kk = layer.k_h * layer.k_w;
     let taps = layer.c_in * kk;
-    let w_col = layer.w_off + cclamp(c0, layer.c_in) * kk;
+    let w_col_a = layer.w_off + cclamp(c0, layer.c_in) * kk;
+    let w_col_b = layer.w_off + cclamp(c0 + CT, layer.c_in) * kk;
     // the live taps: kh = kh0, kh0 + s_h, .. (oh = (ih + p_h − kh)/s_h falls as kh rises) and
     // kw = kw0, kw0 + s_w, .. (lane l reads ow = m_l + ow0 − j for the j-th live kw)
     let nh = ih + layer.pad_h;
@@ -182,7 +199,9 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     let ow0 = vec4<i32>(m) + i32((nw - kw0) / sw);
     let w_out = vec4<i32>(i32(layer.w_out));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    var g4 = vec4<f32>(); var g5 = vec4<f32>(); var g6 = vec4<f32>(); var g7 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    var r4 = vec4<f32>(); var r5 = vec4<f32>(); var r6 = vec4<f32>(); var r7 = vec4<f32>();
     for (var kh = nh % sh; kh < layer.k_h && kh <= nh; kh += sh) {
         let oh = (nh - kh) / sh;
         if (oh >= layer.h_out) { continue; }
@@ -193,13 +212,17 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
             var at = vec4<u32>(row) + vec4<u32>(clamp(ow, vec4<i32>(0), w_out - 1));
             var tap = kh * layer.k_w + kw;
             for (var co = 0u; co < layer.c_out; co++) {
-                let w = ctheta4(w_col + tap);
+                let wa = ctheta4(w_col_a + tap);
+                let wb = ctheta4(w_col_b + tap);
                 let g = select(vec4<f32>(), cwork4(layer.g_y_off + at), ok);
-                g0 += w.x * g; g1 += w.y * g; g2 += w.z * g; g3 += w.w * g;
+                g0 += wa.x * g; g1 += wa.y * g; g2 += wa.z * g; g3 += wa.w * g;
+                g4 += wb.x * g; g5 += wb.y * g; g6 += wb.z * g; g7 += wb.w * g;
                 if (r_op) {
-                    let zw = cz4(w_col + tap);
+                    let za = cz4(w_col_a + tap);
+                    let zb = cz4(w_col_b + tap);
                     let r = select(vec4<f32>(), cwork4(layer.r_y_off + at), ok);
-                    r0 += w.x * r + zw.x * g; r1 += w.y * r + zw.y * g; r2 += w.z * r + zw.z * g; r3 += w.w * r + zw.w * g;
+                    r0 += wa.x * r + za.x * g; r1 += wa.y * r + za.y * g; r2 += wa.z * r + za.z * g; r3 += wa.w * r + za.w * g;
+                    r4 += wb.x * r + zb.x * g; r5 += wb.y * r + zb.y * g; r6 += wb.z * r + zb.z * g; r7 += wb.w * r + zb.w * g;
                 }
                 at += vec4<u32>(out_plane);
                 tap += taps;
@@ -209,7 +232,11 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     }
     let base = b * layer.c_in * layer.h_in * layer.w_in + ih * layer.w_in;
     store_row(layer.g_x_off + base, c0, iw, live, g0, g1, g2, g3);
-    if (r_op) { store_row(layer.r_x_off + base, c0, iw, live, r0, r1, r2, r3); }
+    store_row(layer.g_x_off + base, c0 + CT, iw, live, g4, g5, g6, g7);
+    if (r_op) {
+        store_row(layer.r_x_off + base, c0, iw, live, r0, r1, r2, r3);
+        store_row(layer.r_x_off + base, c0 + CT, iw, live, r4, r5, r6, r7);
+    }
 }
 
 // Stores a [4 channels × 4 columns] tile of one row of a [rows, c_in, h_in, w_in] tensor:
@@ -233,7 +260,7 @@ fn store_row(row: u32, c0: u32, iw: vec4<u32>, live: vec4<bool>,
 
 // ---------------------------------------------------------------- parameter gradients
 // Output: [c_out, taps + 1], taps = c_in·k_h·k_w in W's layout, the bias as the extra column
-// (x ≡ 1, t_x ≡ 0). Tiles: 4 output channels × 4 columns; the contracted index runs over the
+// (x ≡ 1, t_x ≡ 0). Tiles: 8 output channels × 4 columns; the contracted index runs over the
 // batch and the output plane: the pixels p = (b, oh, ow), in order.
 //
 // Split over the reduction: the first conv layers have few outputs (c_out × (taps + 1) = 80 for
@@ -261,15 +288,20 @@ fn conv_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     conv_weight_gradient(item_index(gid, nwg), true);
 }
 
+// The weight-gradient tile is 8 output channels × 4 columns (two 4-channel halves a, b): each
+// pixel's 4 loaded x (and t_x) feed 8 channels, 12 loads for 32 products backward and 24 for 96
+// fused, where a 4 × 4 tile took 8 for 16 and 16 for 48.
+fn conv_weight_channel_tiles() -> u32 { return (layer.c_out + WT - 1u) / WT; }
+
 fn conv_weight_gradient(idx: u32, r_op: bool) {
     let kk = layer.k_h * layer.k_w;
     let taps = layer.c_in * kk;
     let tc = ctiles(taps + 1u);
-    let tiles = ctiles(layer.c_out) * tc;
+    let tiles = conv_weight_channel_tiles() * tc;
     let splits = conv_splits();
     if (idx >= tiles * splits) { return; }
     let split = idx / tiles;
-    let co0 = ((idx % tiles) / tc) * CT;
+    let co0 = ((idx % tiles) / tc) * WT;
     let j0 = ((idx % tiles) % tc) * CT;
     // the four columns: kernel taps (ci, kh, kw), or the bias column j = taps
     let j = cclamp(j0, taps);
@@ -279,12 +311,15 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     let kw = vec4<i32>(j % layer.k_w) - i32(layer.pad_w);
     let x_img_len = layer.c_in * layer.h_in * layer.w_in;
     let out_plane = layer.h_out * layer.w_out;
-    let co = cclamp(co0, layer.c_out) * out_plane;
+    let co_a = cclamp(co0, layer.c_out) * out_plane;
+    let co_b = cclamp(co0 + CT, layer.c_out) * out_plane;
     let has_t = r_op && input_has_tangent();
     let h_in = vec4<i32>(i32(layer.h_in));
     let w_in = vec4<i32>(i32(layer.w_in));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    var g4 = vec4<f32>(); var g5 = vec4<f32>(); var g6 = vec4<f32>(); var g7 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    var r4 = vec4<f32>(); var r5 = vec4<f32>(); var r6 = vec4<f32>(); var r7 = vec4<f32>();
     // this split's pixels, in order, as segments of output rows (b, oh): the row's input row,
     // its padding mask and base address are computed once per segment, the columns step by the
     // stride, and no pixel needs a division
@@ -299,20 +334,27 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
         let ih = i32(oh * layer.stride_h) + kh;
         let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
         let x_row = b * x_img_len + ci_plane + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in;
-        let y_row = b * layer.c_out * out_plane + co + oh * layer.w_out;
+        let y_img = b * layer.c_out * out_plane + oh * layer.w_out;
+        let y_row_a = y_img + co_a;
+        let y_row_b = y_img + co_b;
         var iw = i32(ow * layer.stride_w) + kw;
         for (var col = ow; col < ow + len; col++) {
             let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
             let at = x_row + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
             let x = select(select(vec4<f32>(), cwork4(layer.x_off + at), ok), vec4<f32>(1.0), bias_col);
-            let g = cwork4(layer.g_y_off + y_row + col);
-            g0 += g.x * x; g1 += g.y * x; g2 += g.z * x; g3 += g.w * x;
+            let ga = cwork4(layer.g_y_off + y_row_a + col);
+            let gb = cwork4(layer.g_y_off + y_row_b + col);
+            g0 += ga.x * x; g1 += ga.y * x; g2 += ga.z * x; g3 += ga.w * x;
+            g4 += gb.x * x; g5 += gb.y * x; g6 += gb.z * x; g7 += gb.w * x;
             if (r_op) {
-                let r = cwork4(layer.r_y_off + y_row + col);
-                r0 += r.x * x; r1 += r.y * x; r2 += r.z * x; r3 += r.w * x;
+                let ra = cwork4(layer.r_y_off + y_row_a + col);
+                let rb = cwork4(layer.r_y_off + y_row_b + col);
+                r0 += ra.x * x; r1 += ra.y * x; r2 += ra.z * x; r3 += ra.w * x;
+                r4 += rb.x * x; r5 += rb.y * x; r6 += rb.z * x; r7 += rb.w * x;
                 if (has_t) {
                     let tx = select(cwork4(layer.t_x_off + at), vec4<f32>(), bias_col | !ok);
-                    r0 += g.x * tx; r1 += g.y * tx; r2 += g.z * tx; r3 += g.w * tx;
+                    r0 += ga.x * tx; r1 += ga.y * tx; r2 += ga.z * tx; r3 += ga.w * tx;
+                    r4 += gb.x * tx; r5 += gb.y * tx; r6 += gb.z * tx; r7 += gb.w * tx;
                 }
             }
             iw += stride_w;
@@ -327,7 +369,11 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     }
     let whole = splits == 1u;
     conv_store_param(0u, whole, split, co0, j0, taps, g0, g1, g2, g3);
-    if (r_op) { conv_store_param(1u, whole, split, co0, j0, taps, r0, r1, r2, r3); }
+    conv_store_param(0u, whole, split, co0 + CT, j0, taps, g4, g5, g6, g7);
+    if (r_op) {
+        conv_store_param(1u, whole, split, co0, j0, taps, r0, r1, r2, r3);
+        conv_store_param(1u, whole, split, co0 + CT, j0, taps, r4, r5, r6, r7);
+    }
 }
 
 // Writes a_c (output channel co0 + c; its components columns j0..j0+3) into ∇θ (which = 0) or

@@ -157,6 +157,9 @@ fn tiled_conv_kernels_match_reference() {
         // multiple of the stride (phases of unequal length), the ResNet's stride-2 3 × 3
         (2, [3, 9, 13], 5, (5, 5), (2, 3), (3, 2)),
         (1, [6, 10, 10], 7, (3, 3), (2, 2), (1, 1)),
+        // more channels than one 8-channel tile, the second one partial (in and out)
+        (2, [12, 6, 5], 13, (3, 3), (1, 1), (1, 1)),
+        (1, [9, 5, 7], 17, (3, 3), (2, 2), (1, 1)),
     ];
     let tiles = |n: usize| n.div_ceil(4);
     for (rows, input, out, kernel, stride, padding) in cases {
@@ -204,7 +207,7 @@ fn tiled_conv_kernels_match_reference() {
         };
         // the weight-gradient kernels with `split_len` pixels per split, then their reduction;
         // only the partials' scratch may change in work
-        let param_tiles = tiles(g.c_out) * tiles(g.c_in * g.k_h * g.k_w + 1);
+        let param_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(g.c_in * g.k_h * g.k_w + 1);
         let split_runs = [pixels, 1, 5, pixels / 3 + 1];
         let run_split = |kernel, reduce, meta: &LayerMeta, split_len: usize| {
             let splits = pixels.div_ceil(split_len);
@@ -215,7 +218,7 @@ fn tiled_conv_kernels_match_reference() {
             let items = [(kernel, (param_tiles * splits) as u32), (reduce, p as u32)];
             run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p)])
         };
-        let out_tiles = tiles(g.c_out) * tiles(rows * g.h_out * g.w_out);
+        let out_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(rows * g.h_out * g.w_out);
         let in_tiles = g.input_cotangent_tiles(rows);
         let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
         let tol = Tolerance::F32_KERNEL;

@@ -263,7 +263,7 @@ impl super::op::Op for ConvOp {
 
 /// The convolution's dispatches in each pass and its uniforms: naive (one output per invocation;
 /// weight gradients a workgroup per weight where the reduction is long on a real GPU) or tiled
-/// (implicit GEMM, 4 channels × 4 pixels, tangent and R-backward fused with their primal).
+/// (implicit GEMM, 8 channels × 4 pixels or taps, tangent and R-backward fused with their primal).
 fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
@@ -316,7 +316,7 @@ fn plan(
             meta.aux_r_off = if cx.curvature { split.partial_len() as u32 } else { 0 };
             p.scratch = split.partial_len() * if cx.curvature { 2 } else { 1 };
             let params = Items::SplitTiles {
-                tiles: (geom.c_out as u32).div_ceil(TILE) * (taps + 1).div_ceil(TILE),
+                tiles: (geom.c_out as u32).div_ceil(CHANNEL_TILE as u32) * (taps + 1).div_ceil(TILE),
                 plane: (geom.h_out * geom.w_out) as u32,
                 split_len: split.split_len as u32,
             };
@@ -354,6 +354,11 @@ pub(crate) struct WeightGradientSplit {
     pub outputs: usize,
 }
 
+/// Channels of a tile of the tiled kernels: output channels forward and in the weight
+/// gradients, input channels in the input cotangents (`WT` in shaders/conv_tiled.wgsl; the
+/// tile's other side is [`super::plan::TILE`] pixels or kernel taps).
+pub const CHANNEL_TILE: usize = 8;
+
 /// The shortest run of pixels a split takes (below it the partials cost more than they save).
 pub(crate) const MIN_SPLIT: usize = 32;
 
@@ -366,7 +371,7 @@ impl WeightGradientSplit {
     fn for_sizes(geom: &Geometry, rows: usize, target_items: usize) -> WeightGradientSplit {
         let taps = geom.c_in * geom.k_h * geom.k_w;
         let outputs = geom.c_out * (taps + 1);
-        let tiles = geom.c_out.div_ceil(4) * (taps + 1).div_ceil(4);
+        let tiles = geom.c_out.div_ceil(CHANNEL_TILE) * (taps + 1).div_ceil(4);
         let pixels = rows * geom.h_out * geom.w_out;
         let wanted = target_items.div_ceil(tiles).min(pixels.div_ceil(MIN_SPLIT));
         let affordable = (rows * geom.out_len() / outputs).max(1);

@@ -727,7 +727,7 @@ impl Geometry {
 
     /// Invocations of the tiled conv's input-cotangent kernels at a batch of `rows`.
     pub fn input_cotangent_tiles(&self, rows: usize) -> usize {
-        self.c_in.div_ceil(4) * rows * self.h_in * self.input_tiles_per_row()
+        self.c_in.div_ceil(conv::CHANNEL_TILE) * rows * self.h_in * self.input_tiles_per_row()
     }
 }
 

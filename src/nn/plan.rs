@@ -15,9 +15,10 @@ pub(crate) enum Items {
     PerRow(u32),
     /// one invocation per TILE × TILE block of a [rows, n] tensor (the tiled kernels)
     Tiles(u32),
-    /// one invocation per 4 channels × 4 pixels of a [rows, channels, plane] tensor (tiled conv)
+    /// one invocation per 8 channels (`conv::CHANNEL_TILE`) × 4 pixels of a [rows, channels,
+    /// plane] tensor (the tiled conv forward)
     PixelTiles { channels: u32, plane: u32 },
-    /// one invocation per 4 channels × `tiles_per_row` tiles of each of the `height` rows of
+    /// one invocation per 8 channels × `tiles_per_row` tiles of each of the `height` rows of
     /// every image (the tiled conv input cotangents: a row's tiles in stride phases)
     RowTiles { channels: u32, height: u32, tiles_per_row: u32 },
     /// one workgroup per SHARED_BLOCK × SHARED_BLOCK block of a [rows, n] tensor (the shared
@@ -36,9 +37,11 @@ impl Items {
         match self {
             Items::PerRow(n) => rows * n,
             Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
-            Items::PixelTiles { channels, plane } => channels.div_ceil(TILE) * (rows * plane).div_ceil(TILE),
+            Items::PixelTiles { channels, plane } => {
+                channels.div_ceil(super::conv::CHANNEL_TILE as u32) * (rows * plane).div_ceil(TILE)
+            }
             Items::RowTiles { channels, height, tiles_per_row } => {
-                channels.div_ceil(TILE) * rows * height * tiles_per_row
+                channels.div_ceil(super::conv::CHANNEL_TILE as u32) * rows * height * tiles_per_row
             }
             Items::Blocks(n) => rows.div_ceil(SHARED_BLOCK) * n.div_ceil(SHARED_BLOCK),
             Items::SplitTiles { tiles, plane, split_len } => tiles * (rows * plane).div_ceil(split_len),
