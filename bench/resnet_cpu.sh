@@ -6,24 +6,27 @@
 # bench/torch_resnet.py with 2 threads at the same batches. Batch 128 takes about 10 s a step on
 # 2 CPU cores: it runs 2 × 2 timed steps instead of 3 × 3.
 # Usage: bench/resnet_cpu.sh [LOG]   (needs torch for the PyTorch half; skipped without it)
+# BATCHES="32" picks the batches (default 8 32 128); BIN a prebuilt binary (default: builds one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=${1:-bench/results/$(date +%F)-lavapipe-resnet.log}
-cargo build --release -q
+batches=${BATCHES:-8 32 128}
+bin=${BIN:-./target/release/adahessian}
+[ -n "${BIN:-}" ] || cargo build --release -q
 {
   echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD) $(nproc) cores"
   for depth in 8 20; do
-    for batch in 8 32 128; do
+    for batch in $batches; do
       reps=3
       [ "$batch" -ge 128 ] && reps=2
       echo "## wgpu resnet:$depth batch $batch"
-      ./target/release/adahessian bench --data random:3x32x32 --samples "$batch" --model "resnet:$depth" \
+      "$bin" bench --data random:3x32x32 --samples "$batch" --model "resnet:$depth" \
         --batch-size "$batch" --optimizers adam,adahessian --steps "$reps" --reps "$reps" --warmup 1 2>&1 | grep -v '^random:' || true
     done
   done
   if python3 -c 'import torch' 2>/dev/null; then
     for depth in 8 20; do
-      for batch in 8 32 128; do
+      for batch in $batches; do
         echo "## pytorch resnet$depth batch $batch"
         python3 bench/torch_resnet.py "$depth" "$batch" 5 2
       done
