@@ -103,6 +103,30 @@ fn mistakes_get_errors_that_name_the_layer_and_the_fix() {
     assert!(e.contains("[features] or [channels, height, width]"), "{e}");
 }
 
+/// Sizes past what the kernels address are refused by name, never wrapped: a debug build would
+/// panic on the overflow and a release build would train a garbage geometry.
+#[test]
+fn sizes_that_would_overflow_are_refused() {
+    let err = |t: &str| ModelSpec::parse(t).unwrap_err().to_string();
+    let max = usize::MAX;
+    let e = err(&format!("input 64; linear({max})"));
+    assert!(e.contains("more than 2^64 parameters") && e.contains("2^31"), "{e}");
+    let e = err(&format!("input 1x8x8; conv2d(4, k=3, p={max}); flatten; linear(2)"));
+    assert!(e.contains("layer 0 (Conv2d)") && e.contains("at most 2^24"), "{e}");
+    let e = err(&format!("input 1x8x8; conv2d({max}, k=3); flatten; linear(2)"));
+    assert!(e.contains("layer 0 (Conv2d)") && e.contains("at most 2^24"), "{e}");
+    let e = err("input 1x8x8; conv2d(4, k=3, p=5000000); flatten; linear(2)");
+    assert!(e.contains("more than 2^31 values"), "{e}");
+    let e = err(&format!("input 1x8x8; maxpool2d(2, s={max}); flatten; linear(2)"));
+    assert!(e.contains("layer 0 (MaxPool2d)") && e.contains("at most 2^24"), "{e}");
+    let e = err(&format!("input {}x{}x{}; flatten; linear(2)", 1 << 20, 1 << 20, 1 << 20));
+    assert!(e.contains("the input shape") && e.contains("more than this library addresses"), "{e}");
+    let e = err(&format!("input {max}; linear(2)"));
+    assert!(e.contains("the input shape"), "{e}");
+    let e = adahessian_wgpu::nn::resnet_cifar(6 * (max / 6) + 2, 16, true, &[3, 32, 32], 10).unwrap_err().to_string();
+    assert!(e.contains("deeper than this library builds"), "{e}");
+}
+
 /// A model that names no loss takes the task's (MSE for regression targets); one that names a loss
 /// keeps it, in every form; a second `loss` line is refused instead of overriding the first.
 #[test]

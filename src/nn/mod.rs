@@ -194,6 +194,14 @@ pub fn resnet_cifar_with(
             "a CIFAR ResNet has depth 6n+2 (8, 14, 20, 32, 44, 56, 110, ...), not {depth}"
         )));
     }
+    // He et al.'s deepest CIFAR ResNet is 1202 layers; a depth far past it is a typo, and its
+    // layer list alone would exhaust memory before any size check
+    if depth > MAX_RESNET_DEPTH {
+        return Err(Error::Config(format!(
+            "a CIFAR ResNet of depth {depth} is deeper than this library builds (at most {MAX_RESNET_DEPTH}; He et al. \
+             went to 1202)"
+        )));
+    }
     if projection && !(shortcuts && batch_norm) {
         return Err(Error::Config(
             "the projection shortcut (:proj, option B: 1×1 conv + BatchNorm) needs the shortcuts and BatchNorm; \
@@ -317,6 +325,14 @@ impl ModelSpec {
         if self.input.is_empty() || self.input.contains(&0) || !(self.input.len() == 1 || self.input.len() == 3) {
             return Err(Error::Shape(format!(
                 "the input shape {:?} must be [features] or [channels, height, width], all > 0",
+                self.input
+            )));
+        }
+        let row = self.input.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&v| v <= MAX_ELEMENTS);
+        if row.is_none() || self.input.iter().any(|&d| d > MAX_EXTENT && self.input.len() == 3) {
+            return Err(Error::Shape(format!(
+                "the input shape {:?} is more than this library addresses (at most 2^31 values a row, each image \
+                 side and the channels at most 2^24)",
                 self.input
             )));
         }
@@ -479,7 +495,8 @@ impl ModelSpec {
         }
         let ParamLayout { mut params, n_params, mut running, sink } = arena;
         if n_params > u32::MAX as usize / 2 {
-            return Err(Error::Shape(format!("{n_params} parameters is more than this library addresses (2^31)")));
+            let count = if n_params == usize::MAX { "more than 2^64".to_string() } else { n_params.to_string() };
+            return Err(Error::Shape(format!("{count} parameters is more than this library addresses (2^31)")));
         }
         // a bias-free layer's bias is the sink just past θ: zero to read, ignored where written
         for l in &mut layers {
@@ -595,9 +612,11 @@ pub(crate) struct ParamLayout {
 
 impl ParamLayout {
     /// A tensor of `shape` at the end of θ; its offset.
+    /// (Saturating: a model whose P overflows is refused by `resolve` before any offset is used.)
     pub fn add(&mut self, name: String, shape: Vec<usize>, fan_in: usize, role: ParamRole) -> usize {
         let offset = self.n_params;
-        self.n_params += shape.iter().product::<usize>();
+        let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+        self.n_params = self.n_params.saturating_add(len);
         self.params.push(ParamTensor { name, shape, offset, fan_in, role });
         offset
     }
@@ -683,9 +702,29 @@ impl Geometry {
         if c_out == 0 || kernel.0 == 0 || kernel.1 == 0 || stride.0 == 0 || stride.1 == 0 {
             return Err(Error::Shape(format!("{what}: channels, kernel and stride must all be at least 1")));
         }
+        // the kernels index with u32: no size may overflow it (nor the arithmetic below usize)
+        let sizes = [c, h, w, c_out, kernel.0, kernel.1, stride.0, stride.1, padding.0, padding.1];
+        if sizes.iter().any(|&v| v > MAX_EXTENT) {
+            return Err(Error::Shape(format!(
+                "{what}: channels {c_out}, kernel {kernel:?}, stride {stride:?} or padding {padding:?} on the input \
+                 [{c}, {h}, {w}] is more than this library addresses (each at most 2^24)"
+            )));
+        }
         if h + 2 * padding.0 < kernel.0 || w + 2 * padding.1 < kernel.1 {
             return Err(Error::Shape(format!(
                 "{what}: kernel {kernel:?} is larger than its padded input [{c}, {h}, {w}] (padding {padding:?})"
+            )));
+        }
+        let (h_out, w_out) =
+            ((h + 2 * padding.0 - kernel.0) / stride.0 + 1, (w + 2 * padding.1 - kernel.1) / stride.1 + 1);
+        let out_len = c_out.checked_mul(h_out).and_then(|v| v.checked_mul(w_out)).filter(|&v| v <= MAX_ELEMENTS);
+        let weight_len =
+            c_out.checked_mul(c).and_then(|v| v.checked_mul(kernel.0 * kernel.1)).filter(|&v| v <= MAX_ELEMENTS);
+        if out_len.is_none() || weight_len.is_none() {
+            return Err(Error::Shape(format!(
+                "{what}: its output [{c_out}, {h_out}, {w_out}] or its weight [{c_out}, {c}, {}, {}] has more than 2^31 \
+                 values, more than this library addresses",
+                kernel.0, kernel.1
             )));
         }
         Ok(Geometry {
@@ -693,8 +732,8 @@ impl Geometry {
             h_in: h,
             w_in: w,
             c_out,
-            h_out: (h + 2 * padding.0 - kernel.0) / stride.0 + 1,
-            w_out: (w + 2 * padding.1 - kernel.1) / stride.1 + 1,
+            h_out,
+            w_out,
             k_h: kernel.0,
             k_w: kernel.1,
             stride_h: stride.0,
@@ -878,6 +917,15 @@ fn rename_resnet_cifar(
     }
     Ok(())
 }
+
+/// The deepest `resnet:DEPTH` preset (6n + 2 with n = 500).
+const MAX_RESNET_DEPTH: usize = 3002;
+
+/// The largest channel count, spatial size, kernel, stride or padding a layer takes.
+const MAX_EXTENT: usize = 1 << 24;
+/// The most values one row of a layer's output or one weight may have (the kernels index with
+/// u32; θ as a whole is held to 2^31 too, with room for the bias sink after it).
+const MAX_ELEMENTS: usize = 1 << 31;
 
 /// Placeholder `b_off` of a bias-free layer until P is known.
 const NO_BIAS: usize = usize::MAX;
