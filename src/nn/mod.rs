@@ -420,7 +420,7 @@ impl ModelSpec {
                             c,
                             ParamRole::Weight,
                         );
-                        let no_bias = arena.bias(false, String::new(), c_out, c);
+                        let no_bias = arena.no_bias(c_out);
                         let kind = norm::NormKind::Batch { channels: c_out, plane: h_out * w_out };
                         let prefix = format!("{}.shortcut.1", b.top);
                         let g_off = arena.add(format!("{prefix}.weight"), vec![c_out], 1, ParamRole::NormScale);
@@ -627,9 +627,14 @@ impl ParamLayout {
         if bias {
             self.add(name, vec![out], fan_in, ParamRole::Bias)
         } else {
-            self.sink = self.sink.max(out);
-            NO_BIAS
+            self.no_bias(out)
         }
+    }
+
+    /// The placeholder offset of a missing bias of `out` values (the zero sink after θ).
+    pub fn no_bias(&mut self, out: usize) -> usize {
+        self.sink = self.sink.max(out);
+        NO_BIAS
     }
 
     /// A BatchNorm's running statistics of `channels` under `prefix`; its index.
