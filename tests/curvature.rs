@@ -205,6 +205,11 @@ fn landscape_geometry_holds() {
     let (x, y) = landscape::project(&theta, &d1, Some(&d2), &[point])[0];
     assert!((x - 0.3).abs() < 1e-4 && (y + 0.2).abs() < 1e-4, "projection ({x}, {y})");
     assert!(Axis::parse("1:-1:5").is_err() && Axis::parse("-1:1").is_err());
+    // a range whose width overflows (the plot panicked on it) or that f32 weights cannot resolve
+    for range in ["-1e308:1e308:3", "-2e6:1:3", "inf:1:3", "-1:nan:3"] {
+        assert!(Axis::parse(range).is_err(), "{range}");
+    }
+    assert!(Axis::parse("-1e6:1e6:3").is_ok());
 }
 
 #[test]

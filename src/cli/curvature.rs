@@ -771,8 +771,9 @@ fn slice_split(
         rows,
         points: grid.loss.len(),
         loss_at_weights: grid.loss[(grid.a.len() / 2) * grid.b.len() + grid.b.len() / 2],
-        min_loss: grid.loss.iter().cloned().fold(f64::INFINITY, f64::min),
-        max_loss: grid.loss.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        min_loss: grid.loss.iter().cloned().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min),
+        max_loss: grid.loss.iter().cloned().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max),
+        non_finite_points: grid.loss.iter().filter(|v| !v.is_finite()).count(),
         nonconvexity: None,
     };
     Ok((summary, SplitGrid { a: grid.a, b: grid.b, loss: grid.loss, nonconvexity, nonconvexity_hvps }))

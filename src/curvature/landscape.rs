@@ -38,6 +38,9 @@ pub fn filter_normalized_direction(model: &Resolved, theta: &[f32], seed: u64) -
     d
 }
 
+/// The largest |α| an axis may reach.
+pub const MAX_STEP: f64 = 1e6;
+
 /// One axis of a grid: `points` values from `min` to `max` inclusive.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Axis {
@@ -63,6 +66,14 @@ impl Axis {
         let points: usize = parts[2].trim().parse().map_err(|_| bad())?;
         if points < 2 || !(min.is_finite() && max.is_finite()) || max <= min {
             return Err(bad());
+        }
+        // θ + α d is formed in f32: past this, α·d overflows or swamps θ, and the plot's axis
+        // has no finite width
+        if min.abs().max(max.abs()) > MAX_STEP {
+            return Err(Error::Config(format!(
+                "range '{s}': steps of more than {MAX_STEP:e} along a direction are past what f32 weights \
+                 resolve; use e.g. -1:1:51"
+            )));
         }
         Ok(Axis { min, max, points })
     }

@@ -255,6 +255,8 @@ pub struct LandscapeSplit {
     pub min_loss: f64,
     /// The largest.
     pub max_loss: f64,
+    /// Points whose loss is not finite (left out of min and max).
+    pub non_finite_points: usize,
     /// `--nonconvexity`: |λmin/λmax| at the weights and its largest value on the grid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonconvexity: Option<NonconvexitySummary>,
@@ -327,8 +329,18 @@ impl LandscapeReport {
         for s in &self.splits {
             let _ = writeln!(
                 t,
-                "{}: loss at the weights {:.5}, min {:.5}, max {:.5} over {} points of {} rows",
-                s.split, s.loss_at_weights, s.min_loss, s.max_loss, s.points, s.rows
+                "{}: loss at the weights {:.5}, min {:.5}, max {:.5} over {} points of {} rows{}",
+                s.split,
+                s.loss_at_weights,
+                s.min_loss,
+                s.max_loss,
+                s.points,
+                s.rows,
+                if s.non_finite_points > 0 {
+                    format!(" ({} points gave a non-finite loss and are left out)", s.non_finite_points)
+                } else {
+                    String::new()
+                }
             );
             if let Some(n) = &s.nonconvexity {
                 let _ = writeln!(
