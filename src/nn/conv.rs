@@ -130,29 +130,7 @@ pub fn rbwd(
 /// `[C, H, W]` inputs, zero padding.
 pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
     names: &["conv2d"],
-    parse: |args| {
-        if !matches!(args.name.as_str(), "conv2d" | "conv") {
-            return None;
-        }
-        Some((|| {
-            let a = args.read(&[
-                &["out", "out_channels"],
-                &["k", "kernel", "kernel_size"],
-                &["s", "stride"],
-                &["p", "padding"],
-                &["bias"],
-            ])?;
-            let out = args.required(a[0], "give the output channels, e.g. conv2d(16, k=3)")?;
-            let kernel = args.required(a[1], "give the kernel size, e.g. k=3")?;
-            Ok(super::Layer::Conv2d {
-                out: args.number(out)?,
-                kernel: args.pair(kernel)?,
-                stride: args.pair_or(a[2], (1, 1))?,
-                padding: args.pair_or(a[3], (0, 0))?,
-                bias: args.bias(a[4])?,
-            })
-        })())
-    },
+    parse: |args| matches!(args.name.as_str(), "conv2d" | "conv").then(|| parse(args)),
     text: |layer| match *layer {
         super::Layer::Conv2d { out, kernel, stride, padding, bias } => {
             use super::text::{bias_text, pair_text};
@@ -170,20 +148,51 @@ pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
         }
         _ => None,
     },
-    resolve: |layer, cx| {
-        let super::Layer::Conv2d { out, kernel, stride, padding, bias } = *layer else { return None };
-        Some((|| {
-            let (c, h, w) = cx.planes()?;
-            let geom = Geometry::new(cx.what, (c, h, w), out, kernel, stride, padding)?;
-            let fan_in = c * kernel.0 * kernel.1;
-            let shape = vec![out, c, kernel.0, kernel.1];
-            let w_off = cx.params.add(cx.name("weight"), shape, fan_in, super::ParamRole::Weight);
-            let b_off = cx.params.bias(bias, cx.name("bias"), out, fan_in);
-            cx.shape = vec![out, geom.h_out, geom.w_out];
-            Ok(Some(super::LayerOp::Conv2d(ConvOp { geom, w_off, b_off })))
-        })())
+    resolve: |layer, cx| match *layer {
+        super::Layer::Conv2d { out, kernel, stride, padding, bias } => {
+            Some(resolve(out, (kernel, stride, padding), bias, cx))
+        }
+        _ => None,
     },
 };
+
+fn parse(args: &super::text::Args<'_>) -> crate::error::Result<super::Layer> {
+    let a = args.read(&[
+        &["out", "out_channels"],
+        &["k", "kernel", "kernel_size"],
+        &["s", "stride"],
+        &["p", "padding"],
+        &["bias"],
+    ])?;
+    let out = args.required(a[0], "give the output channels, e.g. conv2d(16, k=3)")?;
+    let kernel = args.required(a[1], "give the kernel size, e.g. k=3")?;
+    Ok(super::Layer::Conv2d {
+        out: args.number(out)?,
+        kernel: args.pair(kernel)?,
+        stride: args.pair_or(a[2], (1, 1))?,
+        padding: args.pair_or(a[3], (0, 0))?,
+        bias: args.bias(a[4])?,
+    })
+}
+
+/// (kernel, stride, padding) as (rows, columns) pairs.
+type Window = ((usize, usize), (usize, usize), (usize, usize));
+
+fn resolve(
+    out: usize,
+    (kernel, stride, padding): Window,
+    bias: bool,
+    cx: &mut super::op::Resolving<'_>,
+) -> crate::error::Result<Option<super::LayerOp>> {
+    let (c, h, w) = cx.planes()?;
+    let geom = Geometry::new(cx.what, (c, h, w), out, kernel, stride, padding)?;
+    let fan_in = c * kernel.0 * kernel.1;
+    let shape = vec![out, c, kernel.0, kernel.1];
+    let w_off = cx.params.add(cx.name("weight"), shape, fan_in, super::ParamRole::Weight);
+    let b_off = cx.params.bias(bias, cx.name("bias"), out, fan_in);
+    cx.shape = vec![out, geom.h_out, geom.w_out];
+    Ok(Some(super::LayerOp::Conv2d(ConvOp { geom, w_off, b_off })))
+}
 
 /// A resolved convolution: W `[c_out, c_in, k_h, k_w]` at `w_off` in θ, b at `b_off` (the zero
 /// sink for `bias=false`).
@@ -270,7 +279,7 @@ fn plan(
     geom: &Geometry,
     (w_off, b_off): (usize, usize),
 ) -> super::plan::LayerPasses {
-    use super::plan::{Items, LayerPasses, TILE};
+    use super::plan::{Items, LayerPasses};
     use super::KernelSet;
     geom.write_meta(meta);
     meta.w_off = w_off as u32;
@@ -308,7 +317,6 @@ fn plan(
                 height: geom.h_in as u32,
                 tiles_per_row: geom.input_tiles_per_row() as u32,
             };
-            let taps = (geom.c_in * geom.k_h * geom.k_w) as u32;
             let split = WeightGradientSplit::new(cx, geom);
             meta.split_len = split.split_len as u32;
             // scratch offsets relative to the layer's scratch region (`plan_layers` adds its start)
@@ -316,7 +324,7 @@ fn plan(
             meta.aux_r_off = if cx.curvature { split.partial_len() as u32 } else { 0 };
             p.scratch = split.partial_len() * if cx.curvature { 2 } else { 1 };
             let params = Items::SplitTiles {
-                tiles: (geom.c_out as u32).div_ceil(CHANNEL_TILE as u32) * (taps + 1).div_ceil(TILE),
+                tiles: weight_gradient_tiles(geom) as u32,
                 plane: (geom.h_out * geom.w_out) as u32,
                 split_len: split.split_len as u32,
             };
@@ -359,6 +367,12 @@ pub(crate) struct WeightGradientSplit {
 /// tile's other side is [`super::plan::TILE`] pixels or kernel taps).
 pub const CHANNEL_TILE: usize = 8;
 
+/// Tiles of the weight gradient [c_out, taps + 1]: `CHANNEL_TILE` output channels × `TILE`
+/// columns each.
+fn weight_gradient_tiles(geom: &Geometry) -> usize {
+    geom.c_out.div_ceil(CHANNEL_TILE) * (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(super::plan::TILE as usize)
+}
+
 /// The shortest run of pixels a split takes (below it the partials cost more than they save).
 pub(crate) const MIN_SPLIT: usize = 32;
 
@@ -371,7 +385,7 @@ impl WeightGradientSplit {
     fn for_sizes(geom: &Geometry, rows: usize, target_items: usize) -> WeightGradientSplit {
         let taps = geom.c_in * geom.k_h * geom.k_w;
         let outputs = geom.c_out * (taps + 1);
-        let tiles = geom.c_out.div_ceil(CHANNEL_TILE) * (taps + 1).div_ceil(4);
+        let tiles = weight_gradient_tiles(geom);
         let pixels = rows * geom.h_out * geom.w_out;
         let wanted = target_items.div_ceil(tiles).min(pixels.div_ceil(MIN_SPLIT));
         let affordable = (rows * geom.out_len() / outputs).max(1);

@@ -87,16 +87,7 @@ pub fn rbwd(
 /// `linear(out, bias=true)` (also `dense`): `nn.Linear(in, out)`, `in` the flat width before it.
 pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
     names: &["linear"],
-    parse: |args| {
-        if !matches!(args.name.as_str(), "linear" | "dense") {
-            return None;
-        }
-        Some((|| {
-            let a = args.read(&[&["out", "out_features"], &["bias"]])?;
-            let out = args.required(a[0], "give the output width, e.g. linear(10)")?;
-            Ok(super::Layer::Dense { out: args.number(out)?, bias: args.bias(a[1])? })
-        })())
-    },
+    parse: |args| matches!(args.name.as_str(), "linear" | "dense").then(|| parse(args)),
     text: |layer| match *layer {
         super::Layer::Dense { out, bias } => Some(super::op::LayerText {
             text: format!("linear({out}{})", super::text::bias_text(bias)),
@@ -105,23 +96,31 @@ pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
         }),
         _ => None,
     },
-    resolve: |layer, cx| {
-        let super::Layer::Dense { out, bias } = *layer else { return None };
-        Some((|| {
-            if cx.shape.len() != 1 {
-                return Err(cx.error(&format!("needs a flat input but gets {:?}; add Flatten before it", cx.shape)));
-            }
-            if out == 0 {
-                return Err(cx.error("has 0 outputs"));
-            }
-            let n_in = cx.shape[0];
-            let w_off = cx.params.add(cx.name("weight"), vec![out, n_in], n_in, super::ParamRole::Weight);
-            let b_off = cx.params.bias(bias, cx.name("bias"), out, n_in);
-            cx.shape = vec![out];
-            Ok(Some(super::LayerOp::Dense(DenseOp { n_in, n_out: out, w_off, b_off })))
-        })())
+    resolve: |layer, cx| match *layer {
+        super::Layer::Dense { out, bias } => Some(resolve(out, bias, cx)),
+        _ => None,
     },
 };
+
+fn parse(args: &super::text::Args<'_>) -> crate::error::Result<super::Layer> {
+    let a = args.read(&[&["out", "out_features"], &["bias"]])?;
+    let out = args.required(a[0], "give the output width, e.g. linear(10)")?;
+    Ok(super::Layer::Dense { out: args.number(out)?, bias: args.bias(a[1])? })
+}
+
+fn resolve(out: usize, bias: bool, cx: &mut super::op::Resolving<'_>) -> crate::error::Result<Option<super::LayerOp>> {
+    if cx.shape.len() != 1 {
+        return Err(cx.error(&format!("needs a flat input but gets {:?}; add Flatten before it", cx.shape)));
+    }
+    if out == 0 {
+        return Err(cx.error("has 0 outputs"));
+    }
+    let n_in = cx.shape[0];
+    let w_off = cx.params.add(cx.name("weight"), vec![out, n_in], n_in, super::ParamRole::Weight);
+    let b_off = cx.params.bias(bias, cx.name("bias"), out, n_in);
+    cx.shape = vec![out];
+    Ok(Some(super::LayerOp::Dense(DenseOp { n_in, n_out: out, w_off, b_off })))
+}
 
 /// A resolved dense layer: W `[n_out, n_in]` at `w_off` in θ, b at `b_off` (the zero sink after
 /// θ, `Resolved::bias_sink`, for `bias=false`).

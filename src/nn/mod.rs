@@ -1049,6 +1049,12 @@ impl Resolved {
         self.layers.iter().enumerate().filter(|(_, l)| reads(l)).map(|(k, _)| k).collect()
     }
 
+    /// Whether layer `k` reads node `i` but is not its first reader: it then sends its cotangents
+    /// to the node's second slots, summed into the first after the first reader's backward.
+    pub(crate) fn is_second_reader(&self, k: usize, i: usize) -> bool {
+        self.readers(i).first().is_some_and(|&first| first != k)
+    }
+
     /// Whether a layer other than the first reader of node `i` reads it (see [`Resolved::readers`]).
     pub(crate) fn is_fan_out(&self, i: usize) -> bool {
         self.readers(i).len() > 1

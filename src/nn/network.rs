@@ -194,8 +194,7 @@ fn plan_layers(
         let mut meta = layout.layer_meta(layer.input, layer.output);
         // the second reader of a node read twice writes its cotangents to the node's second slots
         // (summed into the first by the fan-in sum after the first reader's backward)
-        let second_reader = |node: usize| model.readers(node).first().is_some_and(|&first| first != k);
-        if second_reader(layer.input) {
+        if model.is_second_reader(k, layer.input) {
             let n = layout.nodes[layer.input];
             (meta.g_x_off, meta.r_x_off) = (n.g2, n.r2);
         }

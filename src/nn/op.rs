@@ -296,10 +296,9 @@ impl PlanSite<'_> {
         self.layout.nodes[i]
     }
 
-    /// Whether the op is not the first reader of node `i` (then it sends its cotangents to
-    /// the node's second slots, summed into the first after the first reader's backward).
+    /// Whether the op is not the first reader of node `i` ([`Resolved::is_second_reader`]).
     pub fn second_reader(&self, i: usize) -> bool {
-        self.model.readers(i).first().is_some_and(|&first| first != self.layer)
+        self.model.is_second_reader(self.layer, i)
     }
 }
 

@@ -93,19 +93,7 @@ pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
         if matches!(name, "globalavgpool" | "gap" | "adaptiveavgpool2d") {
             return Some(args.none().map(|_| Layer::GlobalAvgPool));
         }
-        if !matches!(name, "maxpool2d" | "maxpool" | "avgpool2d" | "avgpool") {
-            return None;
-        }
-        Some((|| {
-            let a = args.read(&[&["k", "kernel", "kernel_size"], &["s", "stride"]])?;
-            let kernel = args.pair(args.required(a[0], &format!("give the window, e.g. {name}(2)"))?)?;
-            let stride = args.pair_or(a[1], kernel)?;
-            Ok(if name.starts_with("max") {
-                Layer::MaxPool2d { kernel, stride }
-            } else {
-                Layer::AvgPool2d { kernel, stride }
-            })
-        })())
+        matches!(name, "maxpool2d" | "maxpool" | "avgpool2d" | "avgpool").then(|| parse_window(args))
     },
     text: |layer| {
         use super::text::pair_text;
@@ -142,6 +130,19 @@ pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
     },
 };
 
+/// `maxpool2d(k, s=k)` or `avgpool2d(k, s=k)`.
+fn parse_window(args: &super::text::Args<'_>) -> crate::error::Result<super::Layer> {
+    let name = args.name.as_str();
+    let a = args.read(&[&["k", "kernel", "kernel_size"], &["s", "stride"]])?;
+    let kernel = args.pair(args.required(a[0], &format!("give the window, e.g. {name}(2)"))?)?;
+    let stride = args.pair_or(a[1], kernel)?;
+    Ok(if name.starts_with("max") {
+        super::Layer::MaxPool2d { kernel, stride }
+    } else {
+        super::Layer::AvgPool2d { kernel, stride }
+    })
+}
+
 /// A resolved max pooling layer (it keeps each output's argmax from the forward pass for the
 /// backward ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,11 +158,12 @@ pub struct AvgPoolOp {
     pub geom: Geometry,
 }
 
-/// `kind k_hxk_w h_outxw_out`, and PyTorch's `F.{kind}_pool2d` call.
+/// `{kind}pool k_hxk_w h_outxw_out`, for the dispatch profile.
 fn describe(kind: &str, g: &Geometry) -> String {
     format!("{kind}pool {}x{} {}x{}", g.k_h, g.k_w, g.h_out, g.w_out)
 }
 
+/// PyTorch's `F.{kind}_pool2d` call on `x`.
 fn torch_call(kind: &str, g: &Geometry, x: &str) -> String {
     format!("F.{kind}_pool2d({x}, kernel_size=({}, {}), stride=({}, {}))", g.k_h, g.k_w, g.stride_h, g.stride_w)
 }

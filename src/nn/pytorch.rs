@@ -4,9 +4,10 @@
 //!
 //! The forward pass is written straight from the resolved layers, one line per layer (each op's
 //! `Op::torch`, in its own file), each reading and writing a numbered node (`h3 = F.relu(h2)`),
-//! so residual blocks are plain additions of an earlier node. Modules with parameters are registered under their tensors'
-//! name prefixes (`layer1.0.conv1`, `3.body.0`), which makes the state_dict's keys those of the
-//! safetensors file whatever the naming. Layers without parameters are functional calls.
+//! so residual blocks are plain additions of an earlier node. Modules with parameters are
+//! registered under their tensors' name prefixes (`layer1.0.conv1`, `3.body.0`), which makes the
+//! state_dict's keys those of the safetensors file whatever the naming. Layers without
+//! parameters are functional calls.
 //!
 //! Hazards the generator handles: flatten is free here (NCHW is row-major) but not in PyTorch,
 //! so a tensor is flattened where a layer needs it flat (before Linear, BatchNorm1d and a 1-D

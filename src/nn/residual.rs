@@ -14,26 +14,7 @@ use kernels::*;
 /// projection); this family parses and writes them.
 pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
     names: &[],
-    parse: |args| {
-        if args.name != "residual" {
-            return None;
-        }
-        Some((|| {
-            let a = args.read(&[&["shortcut"]])?;
-            let shortcut = match a[0].unwrap_or("identity").to_ascii_lowercase().as_str() {
-                "identity" | "id" => Shortcut::Identity,
-                "pad" | "a" | "option_a" => Shortcut::Pad,
-                "conv" | "b" | "option_b" | "projection" => Shortcut::Conv,
-                other => {
-                    return Err(args.error(&format!(
-                        "unknown shortcut '{other}'; use identity, pad (option A: strided, zero channels) or conv \
-                         (option B: 1×1 conv + BatchNorm)"
-                    )))
-                }
-            };
-            Ok(super::Layer::Residual(shortcut))
-        })())
-    },
+    parse: |args| (args.name == "residual").then(|| parse(args)),
     text: |layer| {
         let (text, torch) = match *layer {
             super::Layer::Residual(shortcut) => (format!("residual(shortcut={}) {{", shortcut.name()), "Residual"),
@@ -44,6 +25,23 @@ pub(crate) const FAMILY: super::op::LayerFamily = super::op::LayerFamily {
     },
     resolve: |_, _| None,
 };
+
+/// `residual(shortcut=...)`.
+fn parse(args: &super::text::Args<'_>) -> crate::error::Result<super::Layer> {
+    let a = args.read(&[&["shortcut"]])?;
+    let shortcut = match a[0].unwrap_or("identity").to_ascii_lowercase().as_str() {
+        "identity" | "id" => Shortcut::Identity,
+        "pad" | "a" | "option_a" => Shortcut::Pad,
+        "conv" | "b" | "option_b" | "projection" => Shortcut::Conv,
+        other => {
+            return Err(args.error(&format!(
+                "unknown shortcut '{other}'; use identity, pad (option A: strided, zero channels) or conv (option \
+                 B: 1×1 conv + BatchNorm)"
+            )))
+        }
+    };
+    Ok(super::Layer::Residual(shortcut))
+}
 
 /// The end of a resolved residual block: y = x + s(skip), where x (the layer's input) is the
 /// body's output and `skip` the block's input node, which has two consumers (the body's first
