@@ -24,6 +24,8 @@ struct LayerMeta {
     // normalisation (norm.wgsl): 0 BatchNorm, 1 LayerNorm; ε and the running statistics'
     // momentum as f32 bits; where the layer's running statistics start in `stats`
     norm_kind: u32, norm_eps_bits: u32, norm_momentum_bits: u32, run_off: u32,
+    // tiled conv (conv_tiled.wgsl): where its weights (and Z_W) sit packed as vec4s in scratch
+    pack_off: u32, pack_z_off: u32,
 };
 
 struct BatchMeta {

@@ -15,6 +15,15 @@
 // outermost and the channels inside (the tap's masks and addresses are computed once for all
 // channels), weight gradients walk the pixels in order within each split.
 
+// Weights are read packed (below): 4 channels of one tap to a vec4, so a tile's 8 weights of a
+// tap are two loads, not eight.
+
+// The scratch binding (shaders/layer_bindings.wgsl) as vec4s: the packed weights, and the weight
+// gradients' split partials (floats, through side_get / side_set).
+@group(0) @binding(8) var<storage, read_write> side4: array<vec4<f32>>;
+fn side_get(i: u32) -> f32 { return side4[i >> 2u][i & 3u]; }
+fn side_set(i: u32, v: f32) { side4[i >> 2u][i & 3u] = v; }
+
 const CT: u32 = 4u;
 // Channels of the forward, input-cotangent and weight-gradient tiles (two CT halves; `CHANNEL_TILE` in
 // src/nn/conv.rs). On CPU adapters every load is one scalar access per lane, so loads, not
@@ -27,6 +36,62 @@ fn cclamp(start: u32, n: u32) -> vec4<u32> { return min(vec4<u32>(start) + CLANE
 fn cwork4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(work[i.x], work[i.y], work[i.z], work[i.w]); }
 fn ctheta4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(theta[i.x], theta[i.y], theta[i.z], theta[i.w]); }
 fn cz4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(z[i.x], z[i.y], z[i.z], z[i.w]); }
+
+// ---------------------------------------------------------------- packed weights
+// On CPU adapters (lavapipe, SwiftShader) a storage load whose address differs between lanes is
+// a loop over the lanes, and a vec4 load is one such loop where four scalar loads are four
+// (BENCHMARKS.md, "Packed conv weights"). The tiles read 8 channels of one tap at a time,
+// which W's layout [c_out, c_in, k_h, k_w] keeps `taps` (forward) or k_h·k_w (input cotangents)
+// apart. So each pass first copies W (and Z_W for the tangent and R passes) into scratch with
+// the 4 channels of one tap side by side, zero past the layer's channels:
+//   forward           [2·⌈c_out/8⌉ groups][taps]              (W[4g..4g+3, k]),  k = (ci, kh, kw)
+//   input cotangents  [2·⌈c_in/8⌉ groups][c_out][k_h·k_w]     (W[co, 4g..4g+3, kh, kw])
+// at pack_off (Z_W's at pack_z_off), in vec4s; the same values the tiles loaded one by one, so
+// every sum is unchanged to the bit. (The copy is c_out·taps values; a tile pass reads each of
+// them batch·plane/4 times.) Sizes: `packed_weights` in src/nn/conv.rs.
+fn conv_fwd_pack_len() -> u32 { return 2u * ((layer.c_out + WT - 1u) / WT) * layer.c_in * layer.k_h * layer.k_w; }
+fn conv_bwd_pack_len() -> u32 { return 2u * ((layer.c_in + WT - 1u) / WT) * layer.c_out * layer.k_h * layer.k_w; }
+
+@compute @workgroup_size(256)
+fn conv_pack_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_pack(item_index(gid, nwg), false, false);
+}
+@compute @workgroup_size(256)
+fn conv_pack_fwd_z(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_pack(item_index(gid, nwg), false, true);
+}
+@compute @workgroup_size(256)
+fn conv_pack_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_pack(item_index(gid, nwg), true, false);
+}
+@compute @workgroup_size(256)
+fn conv_pack_bwd_z(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_pack(item_index(gid, nwg), true, true);
+}
+
+fn conv_pack(idx: u32, input_layout: bool, with_z: bool) {
+    let kk = layer.k_h * layer.k_w;
+    let taps = layer.c_in * kk;
+    var at: vec4<u32>;
+    var live: vec4<bool>;
+    if (input_layout) {
+        if (idx >= conv_bwd_pack_len()) { return; }
+        let per_group = layer.c_out * kk;
+        let ci = (idx / per_group) * CT + CLANE;
+        let co = (idx % per_group) / kk;
+        live = ci < vec4<u32>(layer.c_in);
+        at = co * taps + min(ci, vec4<u32>(layer.c_in - 1u)) * kk + idx % kk;
+    } else {
+        if (idx >= conv_fwd_pack_len()) { return; }
+        let co = (idx / taps) * CT + CLANE;
+        live = co < vec4<u32>(layer.c_out);
+        at = min(co, vec4<u32>(layer.c_out - 1u)) * taps + idx % taps;
+    }
+    side4[layer.pack_off / 4u + idx] = select(vec4<f32>(), ctheta4(layer.w_off + at), live);
+    if (with_z) {
+        side4[layer.pack_z_off / 4u + idx] = select(vec4<f32>(), cz4(layer.w_off + at), live);
+    }
+}
 
 // Four pixels of a [rows, C, H, W] tensor, decomposed once per invocation.
 struct Pixels { b: vec4<u32>, h: vec4<u32>, w: vec4<u32>, };
@@ -72,8 +137,9 @@ fn conv_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 }
 
 // The forward tile is 8 output channels (halves a, b) × 4 pixels: each tap's 4 loaded x (and
-// t_x) feed 8 channels, 12 loads for 32 products (24 for 96 with the tangent), where a 4 × 4
-// tile took 8 for 16 (16 for 48). Channel tiles run fastest.
+// t_x) feed 8 channels and its 8 weights are two packed vec4 loads: 6 loads for 32 products (12
+// for 96 with the tangent), where unpacked weights took 12 (24) and a 4 × 4 tile 8 for 16 (16
+// for 48). Channel tiles run fastest.
 fn conv_forward(idx: u32, tangent: bool) {
     let count = batch.rows * layer.h_out * layer.w_out;
     let tco = (layer.c_out + WT - 1u) / WT;
@@ -88,8 +154,9 @@ fn conv_forward(idx: u32, tangent: bool) {
     let taps = layer.c_in * layer.k_h * layer.k_w;
     let co_a = cclamp(c0, layer.c_out);
     let co_b = cclamp(c0 + CT, layer.c_out);
-    let w_row_a = layer.w_off + co_a * taps;
-    let w_row_b = layer.w_off + co_b * taps;
+    // the tile's two packed channel groups: a at w_a + k, b at w_a + taps + k (Z_W's at z_a)
+    let w_a = layer.pack_off / 4u + (c0 / CT) * taps;
+    let z_a = layer.pack_z_off / 4u + (c0 / CT) * taps;
     let has_t = tangent && input_has_tangent();
     let bias_a = ctheta4(layer.b_off + co_a);
     let bias_b = ctheta4(layer.b_off + co_b);
@@ -116,13 +183,13 @@ fn conv_forward(idx: u32, tangent: bool) {
             var k = kh * layer.k_w + kw;
             for (var ci = 0u; ci < layer.c_in; ci++) {
                 let x = select(vec4<f32>(), cwork4(layer.x_off + at), ok);
-                let wa = ctheta4(w_row_a + k);
-                let wb = ctheta4(w_row_b + k);
+                let wa = side4[w_a + k];
+                let wb = side4[w_a + taps + k];
                 y0 += wa.x * x; y1 += wa.y * x; y2 += wa.z * x; y3 += wa.w * x;
                 y4 += wb.x * x; y5 += wb.y * x; y6 += wb.z * x; y7 += wb.w * x;
                 if (tangent) {
-                    let za = cz4(w_row_a + k);
-                    let zb = cz4(w_row_b + k);
+                    let za = side4[z_a + k];
+                    let zb = side4[z_a + taps + k];
                     t0 += za.x * x; t1 += za.y * x; t2 += za.z * x; t3 += za.w * x;
                     t4 += zb.x * x; t5 += zb.y * x; t6 += zb.z * x; t7 += zb.w * x;
                     if (has_t) {
@@ -189,8 +256,10 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     let y_img = b * layer.c_out * out_plane;
     let kk = layer.k_h * layer.k_w;
     let taps = layer.c_in * kk;
-    let w_col_a = layer.w_off + cclamp(c0, layer.c_in) * kk;
-    let w_col_b = layer.w_off + cclamp(c0 + CT, layer.c_in) * kk;
+    // the tile's two packed channel groups: a at w_a + co·kk + tap, b one group (c_out·kk) on
+    let per_group = layer.c_out * kk;
+    let w_a = layer.pack_off / 4u + (c0 / CT) * per_group;
+    let z_a = layer.pack_z_off / 4u + (c0 / CT) * per_group;
     // the live taps: kh = kh0, kh0 + s_h, .. (oh = (ih + p_h − kh)/s_h falls as kh rises) and
     // kw = kw0, kw0 + s_w, .. (lane l reads ow = m_l + ow0 − j for the j-th live kw)
     let nh = ih + layer.pad_h;
@@ -212,20 +281,20 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
             var at = vec4<u32>(row) + vec4<u32>(clamp(ow, vec4<i32>(0), w_out - 1));
             var tap = kh * layer.k_w + kw;
             for (var co = 0u; co < layer.c_out; co++) {
-                let wa = ctheta4(w_col_a + tap);
-                let wb = ctheta4(w_col_b + tap);
+                let wa = side4[w_a + tap];
+                let wb = side4[w_a + per_group + tap];
                 let g = select(vec4<f32>(), cwork4(layer.g_y_off + at), ok);
                 g0 += wa.x * g; g1 += wa.y * g; g2 += wa.z * g; g3 += wa.w * g;
                 g4 += wb.x * g; g5 += wb.y * g; g6 += wb.z * g; g7 += wb.w * g;
                 if (r_op) {
-                    let za = cz4(w_col_a + tap);
-                    let zb = cz4(w_col_b + tap);
+                    let za = side4[z_a + tap];
+                    let zb = side4[z_a + per_group + tap];
                     let r = select(vec4<f32>(), cwork4(layer.r_y_off + at), ok);
                     r0 += wa.x * r + za.x * g; r1 += wa.y * r + za.y * g; r2 += wa.z * r + za.z * g; r3 += wa.w * r + za.w * g;
                     r4 += wb.x * r + zb.x * g; r5 += wb.y * r + zb.y * g; r6 += wb.z * r + zb.z * g; r7 += wb.w * r + zb.w * g;
                 }
                 at += vec4<u32>(out_plane);
-                tap += taps;
+                tap += kk;
             }
             ow -= vec4<i32>(1);
         }
@@ -387,7 +456,7 @@ fn conv_store_param_row(which: u32, whole: bool, split: u32, co: u32, j0: u32, t
         if (j > taps) { return; }
         let value = select(select(select(v.w, v.z, l == 2u), v.y, l == 1u), v.x, l == 0u);
         if (!whole) {
-            side[partial + j] = value;
+            side_set(partial + j, value);
             continue;
         }
         let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
@@ -423,8 +492,8 @@ fn conv_weight_reduce(idx: u32, r_op: bool) {
     var g = 0.0;
     var r = 0.0;
     for (var s = 0u; s < splits; s++) {
-        g += side[layer.aux_off + s * len + idx];
-        if (r_op) { r += side[layer.aux_r_off + s * len + idx]; }
+        g += side_get(layer.aux_off + s * len + idx);
+        if (r_op) { r += side_get(layer.aux_r_off + s * len + idx); }
     }
     let co = idx / cols;
     let j = idx % cols;

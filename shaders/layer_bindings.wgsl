@@ -11,6 +11,8 @@
 //   side       a second window of the same activation arena: a layer's scratch (aux_off,
 //              aux_r_off: maxpool's argmax, BatchNorm's saved statistics, the split conv
 //              weight-gradient partials) and a residual add's block input (pre_*_off)
+// (`side`, binding 8, is declared beside this file: shaders/side.wgsl as floats, and by the
+// conv module as vec4s for its packed weights, shaders/conv_tiled.wgsl.)
 // `work` and `side` are windows of one arena buffer, each as large as the layer needs
 // (src/nn/plan.rs, `ArenaLayout::windows`): the arena may be larger than one binding allows, and
 // the offsets in `layer` count from the start of their window. The two never overlap.
@@ -28,7 +30,6 @@ const FLAG_ACCUMULATE: u32 = 2u;
 @group(0) @binding(5) var<storage, read_write> r_theta: array<f32>;
 @group(0) @binding(6) var<storage, read_write> work: array<f32>;
 @group(0) @binding(7) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(8) var<storage, read_write> side: array<f32>;
 
 fn input_has_tangent() -> bool {
     return (layer.flags & FLAG_INPUT_HAS_TANGENT) != 0u;

@@ -136,11 +136,12 @@ fn conv_kernels_match_reference() {
     }
 }
 
-/// The implicit-GEMM register-tiled conv kernels (4 channels × 4 pixels per invocation, fused
+/// The implicit-GEMM register-tiled conv kernels (8 channels × 4 pixels per invocation, fused
 /// pairs) against the same f64 references, on channel and pixel counts that are not multiples of
 /// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1; the weight gradients
 /// whole (one split, stored by the tile kernel) and split over their reduction (runs of 1, 5
-/// and about a third of the pixels, the last run short, summed by the reduce kernels).
+/// and about a third of the pixels, the last run short, summed by the reduce kernels); the
+/// forward and input-cotangent tiles after their pass has packed W and Z_W.
 #[test]
 fn tiled_conv_kernels_match_reference() {
     let gpu = gpu_or_skip!();
@@ -171,9 +172,15 @@ fn tiled_conv_kernels_match_reference() {
         // the weight gradients' split partials go after the tensors (at most a split per pixel)
         let pixels = rows * g.h_out * g.w_out;
         let partials = pixels * p;
+        // then the packed W and Z_W, vec4-aligned (each pass packs before its tile kernel)
+        let pack = conv::PackedWeights::new(&g);
+        let pack_len = 4 * pack.forward.max(pack.input);
+        meta.pack_off = (len + 2 * partials).next_multiple_of(4) as u32;
+        meta.pack_z_off = meta.pack_off + pack_len as u32;
+        let packed = (meta.pack_off, 2 * pack_len);
         let theta = uniform(&mut rng, p, -1.0, 1.0);
         let z = uniform(&mut rng, p, -1.0, 1.0);
-        let work = uniform(&mut rng, len + 2 * partials, -2.0, 2.0);
+        let work = uniform(&mut rng, meta.pack_off as usize + 2 * pack_len, -2.0, 2.0);
         let wl = g.weight_len();
         let (w, b, zw, zb) = (to_f64(&theta[..wl]), to_f64(&theta[wl..]), to_f64(&z[..wl]), to_f64(&z[wl..]));
         let (nx, ny) = (rows * g.in_len(), rows * g.out_len());
@@ -202,9 +209,17 @@ fn tiled_conv_kernels_match_reference() {
             }
             a
         };
-        let run = |kernel, meta: &LayerMeta, items: usize, outputs: &[(u32, usize)]| {
-            run_all(&[(kernel, items as u32)], meta, outputs)
+        // a tile kernel after its pass's packing kernel, which may write only the packed copies
+        let run = |(pack_kernel, pack_items): (Kernel, usize),
+                   kernel,
+                   meta: &LayerMeta,
+                   items: usize,
+                   outputs: &[(u32, usize)]| {
+            let outputs: Vec<(u32, usize)> = outputs.iter().copied().chain([packed]).collect();
+            run_all(&[(pack_kernel, pack_items as u32), (kernel, items as u32)], meta, &outputs)
         };
+        let (fwd_w, fwd_wz) = ((conv::kernels::ConvPackFwd, pack.forward), (conv::kernels::ConvPackFwdZ, pack.forward));
+        let (in_w, in_wz) = ((conv::kernels::ConvPackBwd, pack.input), (conv::kernels::ConvPackBwdZ, pack.input));
         // the weight-gradient kernels with `split_len` pixels per split, then their reduction;
         // only the partials' scratch may change in work
         let param_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(g.c_in * g.k_h * g.k_w + 1);
@@ -223,7 +238,7 @@ fn tiled_conv_kernels_match_reference() {
         let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
         let tol = Tolerance::F32_KERNEL;
         let y = conv::fwd(&g, rows, &w, &b, &x);
-        let a = run(conv::kernels::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
+        let a = run(fwd_w, conv::kernels::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
         tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &y);
         let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
         for split_len in split_runs {
@@ -231,13 +246,19 @@ fn tiled_conv_kernels_match_reference() {
             tol.check(&format!("{tag} bwd W (splits of {split_len})"), &a.g_theta[..wl], &gw);
             tol.check(&format!("{tag} bwd b (splits of {split_len})"), &a.g_theta[wl..], &gb);
         }
-        let a = run(conv::kernels::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
+        let a = run(in_w, conv::kernels::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
         tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
             let t_in = has_t.then_some(t_x.as_slice());
             let tag = format!("{tag} (t_x: {has_t})");
-            let a = run(conv::kernels::ConvFwdTangentTiled, &meta, out_tiles, &[(meta.y_off, ny), (meta.t_y_off, ny)]);
+            let a = run(
+                fwd_wz,
+                conv::kernels::ConvFwdTangentTiled,
+                &meta,
+                out_tiles,
+                &[(meta.y_off, ny), (meta.t_y_off, ny)],
+            );
             let t_y = conv::tangent(&g, rows, &w, &zw, &zb, &x, t_in);
             tol.check(&format!("{tag} fused fwd"), part(&a.work, meta.y_off, ny), &y);
             tol.check(&format!("{tag} fused tangent"), part(&a.work, meta.t_y_off, ny), &t_y);
@@ -251,7 +272,13 @@ fn tiled_conv_kernels_match_reference() {
                 tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..wl], &rw);
                 tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[wl..], &rb);
             }
-            let a = run(conv::kernels::ConvBwdRbwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx), (meta.r_x_off, nx)]);
+            let a = run(
+                in_wz,
+                conv::kernels::ConvBwdRbwdXTiled,
+                &meta,
+                in_tiles,
+                &[(meta.g_x_off, nx), (meta.r_x_off, nx)],
+            );
             tol.check(&format!("{tag} fused bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
             tol.check(&format!("{tag} fused rbwd x"), part(&a.work, meta.r_x_off, nx), &rx);
         }

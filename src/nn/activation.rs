@@ -309,7 +309,7 @@ fn tanh_d1(x: f64) -> f64 {
 /// The activations' WGSL module and their kernels.
 pub mod kernels {
     crate::wgsl_kernels! {
-        ACTIVATION = ("activation", Layer, ["common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "activation.wgsl"]) {
+        ACTIVATION = ("activation", Layer, ["common.wgsl", "layer_bindings.wgsl", "side.wgsl", "activation_math.wgsl", "activation.wgsl"]) {
             ReluFwd "relu_fwd",
             ReluTangent "relu_tangent",
             ReluBwd "relu_bwd",

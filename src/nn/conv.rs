@@ -319,17 +319,27 @@ fn plan(
             };
             let split = WeightGradientSplit::new(cx, geom);
             meta.split_len = split.split_len as u32;
-            // scratch offsets relative to the layer's scratch region (`plan_layers` adds its start)
+            // scratch offsets relative to the layer's scratch region (`plan_layers` adds its
+            // start): the weight-gradient partials, then the packed W and Z_W (vec4-aligned)
+            let copies = if cx.curvature { 2 } else { 1 };
             meta.aux_off = 0;
             meta.aux_r_off = if cx.curvature { split.partial_len() as u32 } else { 0 };
-            p.scratch = split.partial_len() * if cx.curvature { 2 } else { 1 };
+            let pack = PackedWeights::new(geom);
+            let pack_len = 4 * if cx.has_input_grad { pack.forward.max(pack.input) } else { pack.forward };
+            let pack_off = (split.partial_len() * copies).next_multiple_of(4);
+            meta.pack_off = pack_off as u32;
+            meta.pack_z_off = (pack_off + pack_len) as u32;
+            p.scratch = pack_off + pack_len * copies;
             let params = Items::SplitTiles {
                 tiles: weight_gradient_tiles(geom) as u32,
                 plane: (geom.h_out * geom.w_out) as u32,
                 split_len: split.split_len as u32,
             };
             let outputs = Items::Fixed((geom.c_out * (geom.c_in * geom.k_h * geom.k_w + 1)) as u32);
+            let (fwd_pack, input_pack) = (Items::Fixed(pack.forward as u32), Items::Fixed(pack.input as u32));
+            p.fwd.push(d(kernels::ConvPackFwd, fwd_pack));
             p.fwd.push(d(kernels::ConvFwdTiled, out_tiles));
+            p.tangent.push(d(kernels::ConvPackFwdZ, fwd_pack));
             p.tangent.push(d(kernels::ConvFwdTangentTiled, out_tiles));
             p.fwd_tangent = Some(p.tangent.clone());
             p.bwd.push(d(kernels::ConvBwdWTiled, params));
@@ -337,7 +347,9 @@ fn plan(
             p.rbwd.push(d(kernels::ConvBwdRbwdWTiled, params));
             p.rbwd.push(d(kernels::ConvBwdRbwdWReduce, outputs));
             if cx.has_input_grad {
+                p.bwd.push(d(kernels::ConvPackBwd, input_pack));
                 p.bwd.push(d(kernels::ConvBwdXTiled, in_tiles));
+                p.rbwd.push(d(kernels::ConvPackBwdZ, input_pack));
                 p.rbwd.push(d(kernels::ConvBwdRbwdXTiled, in_tiles));
                 p.rbwd_rewrites_input_grad = true;
             }
@@ -371,6 +383,25 @@ pub const CHANNEL_TILE: usize = 8;
 /// columns each.
 fn weight_gradient_tiles(geom: &Geometry) -> usize {
     geom.c_out.div_ceil(CHANNEL_TILE) * (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(super::plan::TILE as usize)
+}
+
+/// The tiled kernels' packed copies of W (and Z_W), in vec4s (shaders/conv_tiled.wgsl, "packed
+/// weights"): 4 channels of one tap to a vec4, in groups padded to whole 8-channel tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedWeights {
+    /// The forward and tangent layout: [2·⌈c_out/8⌉ groups of output channels][taps].
+    pub forward: usize,
+    /// The input cotangents' layout: [2·⌈c_in/8⌉ groups of input channels][c_out][k_h·k_w].
+    pub input: usize,
+}
+
+impl PackedWeights {
+    /// The packed lengths of `geom`'s weight.
+    pub fn new(geom: &Geometry) -> PackedWeights {
+        let groups = |channels: usize| channels.div_ceil(CHANNEL_TILE) * (CHANNEL_TILE / 4);
+        let kk = geom.k_h * geom.k_w;
+        PackedWeights { forward: groups(geom.c_out) * geom.c_in * kk, input: groups(geom.c_in) * geom.c_out * kk }
+    }
 }
 
 /// The shortest run of pixels a split takes (below it the partials cost more than they save).
@@ -466,6 +497,10 @@ pub mod kernels {
             ConvBwdRbwdWTiled "conv_bwd_rbwd_w_tiled",
             ConvBwdWReduce "conv_bwd_w_reduce",
             ConvBwdRbwdWReduce "conv_bwd_rbwd_w_reduce",
+            ConvPackFwd "conv_pack_fwd",
+            ConvPackFwdZ "conv_pack_fwd_z",
+            ConvPackBwd "conv_pack_bwd",
+            ConvPackBwdZ "conv_pack_bwd_z",
         }
     }
 }

@@ -276,7 +276,7 @@ fn plan(
 /// The dense layer's WGSL module and its kernels (naive, register-tiled and workgroup-tiled sets).
 pub mod kernels {
     crate::wgsl_kernels! {
-        DENSE = ("dense", Layer, ["common.wgsl", "layer_bindings.wgsl", "activation_math.wgsl", "dense.wgsl", "dense_tiled.wgsl", "dense_shared.wgsl"]) {
+        DENSE = ("dense", Layer, ["common.wgsl", "layer_bindings.wgsl", "side.wgsl", "activation_math.wgsl", "dense.wgsl", "dense_tiled.wgsl", "dense_shared.wgsl"]) {
             DenseFwd "dense_fwd",
             DenseTangent "dense_tangent",
             DenseBwdW "dense_bwd_w",

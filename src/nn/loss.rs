@@ -164,7 +164,7 @@ pub fn argmax(row: &[f64]) -> usize {
 /// The losses' WGSL module and their kernels.
 pub mod kernels {
     crate::wgsl_kernels! {
-        LOSS = ("loss", Layer, ["common.wgsl", "layer_bindings.wgsl", "loss.wgsl"]) {
+        LOSS = ("loss", Layer, ["common.wgsl", "layer_bindings.wgsl", "side.wgsl", "loss.wgsl"]) {
             CrossEntropyFwd "cross_entropy_fwd",
             CrossEntropyTangent "cross_entropy_tangent",
             CrossEntropyBwd "cross_entropy_bwd",

@@ -55,6 +55,8 @@ pub struct LayerMeta {
     pub norm_eps_bits: u32,
     pub norm_momentum_bits: u32,
     pub run_off: u32,
+    pub pack_off: u32,
+    pub pack_z_off: u32,
 }
 
 /// Which binding of the activation arena an offset field of [`LayerMeta`] indexes.
@@ -62,7 +64,8 @@ pub struct LayerMeta {
 pub enum ArenaBinding {
     /// `work` (binding 6 of `BindLayout::Layer`, 5 of `Gather`): the layer's own nodes
     Main,
-    /// `side` (binding 8): scratch (`aux_off`, `aux_r_off`) and a residual add's block input
+    /// `side` (binding 8): scratch (`aux_off`, `aux_r_off`, the conv's `pack_off`,
+    /// `pack_z_off`) and a residual add's block input
     Side,
 }
 
@@ -98,6 +101,8 @@ impl LayerMeta {
         }
         f(Side, &mut self.aux_off);
         f(Side, &mut self.aux_r_off);
+        f(Side, &mut self.pack_off);
+        f(Side, &mut self.pack_z_off);
     }
 }
 

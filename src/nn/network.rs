@@ -226,6 +226,8 @@ fn plan_layers(
             if p.scratch > 0 {
                 meta.aux_off += base;
                 meta.aux_r_off += base;
+                meta.pack_off += base;
+                meta.pack_z_off += base;
             }
         }
     }

@@ -537,7 +537,7 @@ fn plan(
 /// BatchNorm's and LayerNorm's WGSL module and their kernels.
 pub mod kernels {
     crate::wgsl_kernels! {
-        NORM = ("norm", Layer, ["common.wgsl", "layer_bindings.wgsl", "norm.wgsl"]) {
+        NORM = ("norm", Layer, ["common.wgsl", "layer_bindings.wgsl", "side.wgsl", "norm.wgsl"]) {
             NormFwd "norm_fwd" WorkgroupPerItem,
             NormTangent "norm_tangent" WorkgroupPerItem,
             NormBwd "norm_bwd" WorkgroupPerItem,

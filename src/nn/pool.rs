@@ -305,7 +305,7 @@ fn plan_avg(
 /// The pooling layers' WGSL module and its kernels.
 pub mod kernels {
     crate::wgsl_kernels! {
-        POOL = ("pool", Layer, ["common.wgsl", "layer_bindings.wgsl", "pool.wgsl"]) {
+        POOL = ("pool", Layer, ["common.wgsl", "layer_bindings.wgsl", "side.wgsl", "pool.wgsl"]) {
             MaxpoolFwd "maxpool_fwd",
             MaxpoolTangent "maxpool_tangent",
             MaxpoolBwd "maxpool_bwd",

@@ -304,7 +304,7 @@ impl ShortcutGeom {
 /// The residual add's WGSL module and its kernels (and the fan-out sums of a node read twice).
 pub mod kernels {
     crate::wgsl_kernels! {
-        ADD = ("add", Layer, ["common.wgsl", "layer_bindings.wgsl", "add.wgsl"]) {
+        ADD = ("add", Layer, ["common.wgsl", "layer_bindings.wgsl", "side.wgsl", "add.wgsl"]) {
             AddFwd "add_fwd",
             AddTangent "add_tangent",
             AddBwd "add_bwd",
