@@ -141,7 +141,8 @@ fn conv_kernels_match_reference() {
 /// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1; the weight gradients
 /// whole (one split, stored by the tile kernel) and split over their reduction (runs of 1, 5
 /// and about a third of the pixels, the last run short, summed by the reduce kernels); the
-/// forward and input-cotangent tiles after their pass has packed W and Z_W.
+/// tiles after their pass has packed W and Z_W (forward, input cotangents) or g_y and r_y
+/// (weight gradients).
 #[test]
 fn tiled_conv_kernels_match_reference() {
     let gpu = gpu_or_skip!();
@@ -172,9 +173,9 @@ fn tiled_conv_kernels_match_reference() {
         // the weight gradients' split partials go after the tensors (at most a split per pixel)
         let pixels = rows * g.h_out * g.w_out;
         let partials = pixels * p;
-        // then the packed W and Z_W, vec4-aligned (each pass packs before its tile kernel)
+        // then the packings (W and Z_W, or g_y and r_y), vec4-aligned: each pass packs before its tiles
         let pack = conv::PackedWeights::new(&g);
-        let pack_len = 4 * pack.forward.max(pack.input);
+        let pack_len = 4 * pack.forward.max(pack.input).max(rows * pack.cotangents_per_row);
         meta.pack_off = (len + 2 * partials).next_multiple_of(4) as u32;
         meta.pack_z_off = meta.pack_off + pack_len as u32;
         let packed = (meta.pack_off, 2 * pack_len);
@@ -221,17 +222,18 @@ fn tiled_conv_kernels_match_reference() {
         let (fwd_w, fwd_wz) = ((conv::kernels::ConvPackFwd, pack.forward), (conv::kernels::ConvPackFwdZ, pack.forward));
         let (in_w, in_wz) = ((conv::kernels::ConvPackBwd, pack.input), (conv::kernels::ConvPackBwdZ, pack.input));
         // the weight-gradient kernels with `split_len` pixels per split, then their reduction;
-        // only the partials' scratch may change in work
+        // only the partials' scratch and the packed g_y, r_y may change in work
         let param_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(g.c_in * g.k_h * g.k_w + 1);
         let split_runs = [pixels, 1, 5, pixels / 3 + 1];
-        let run_split = |kernel, reduce, meta: &LayerMeta, split_len: usize| {
+        let run_split = |pack_kernel, kernel, reduce, meta: &LayerMeta, split_len: usize| {
             let splits = pixels.div_ceil(split_len);
             let mut meta = *meta;
             meta.split_len = split_len as u32;
             meta.aux_off = len as u32;
             meta.aux_r_off = (len + splits * p) as u32;
-            let items = [(kernel, (param_tiles * splits) as u32), (reduce, p as u32)];
-            run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p)])
+            let pack_items = (rows * pack.cotangents_per_row) as u32;
+            let items = [(pack_kernel, pack_items), (kernel, (param_tiles * splits) as u32), (reduce, p as u32)];
+            run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p), packed])
         };
         let out_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(rows * g.h_out * g.w_out);
         let in_tiles = g.input_cotangent_tiles(rows);
@@ -242,7 +244,13 @@ fn tiled_conv_kernels_match_reference() {
         tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &y);
         let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
         for split_len in split_runs {
-            let a = run_split(conv::kernels::ConvBwdWTiled, conv::kernels::ConvBwdWReduce, &meta, split_len);
+            let a = run_split(
+                conv::kernels::ConvPackDy,
+                conv::kernels::ConvBwdWTiled,
+                conv::kernels::ConvBwdWReduce,
+                &meta,
+                split_len,
+            );
             tol.check(&format!("{tag} bwd W (splits of {split_len})"), &a.g_theta[..wl], &gw);
             tol.check(&format!("{tag} bwd b (splits of {split_len})"), &a.g_theta[wl..], &gb);
         }
@@ -264,8 +272,13 @@ fn tiled_conv_kernels_match_reference() {
             tol.check(&format!("{tag} fused tangent"), part(&a.work, meta.t_y_off, ny), &t_y);
             let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
             for split_len in split_runs {
-                let a =
-                    run_split(conv::kernels::ConvBwdRbwdWTiled, conv::kernels::ConvBwdRbwdWReduce, &meta, split_len);
+                let a = run_split(
+                    conv::kernels::ConvPackDyR,
+                    conv::kernels::ConvBwdRbwdWTiled,
+                    conv::kernels::ConvBwdRbwdWReduce,
+                    &meta,
+                    split_len,
+                );
                 let tag = format!("{tag} (splits of {split_len})");
                 tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..wl], &gw);
                 tol.check(&format!("{tag} fused bwd b"), &a.g_theta[wl..], &gb);

@@ -320,12 +320,14 @@ fn plan(
             let split = WeightGradientSplit::new(cx, geom);
             meta.split_len = split.split_len as u32;
             // scratch offsets relative to the layer's scratch region (`plan_layers` adds its
-            // start): the weight-gradient partials, then the packed W and Z_W (vec4-aligned)
+            // start): the weight-gradient partials, then one region (two with curvature:
+            // W's and Z_W's, g_y's and r_y's) for the packings, vec4-aligned
             let copies = if cx.curvature { 2 } else { 1 };
             meta.aux_off = 0;
             meta.aux_r_off = if cx.curvature { split.partial_len() as u32 } else { 0 };
             let pack = PackedWeights::new(geom);
-            let pack_len = 4 * if cx.has_input_grad { pack.forward.max(pack.input) } else { pack.forward };
+            let input_pack = if cx.has_input_grad { pack.input } else { 0 };
+            let pack_len = 4 * pack.forward.max(input_pack).max(cx.rows * pack.cotangents_per_row);
             let pack_off = (split.partial_len() * copies).next_multiple_of(4);
             meta.pack_off = pack_off as u32;
             meta.pack_z_off = (pack_off + pack_len) as u32;
@@ -337,13 +339,16 @@ fn plan(
             };
             let outputs = Items::Fixed((geom.c_out * (geom.c_in * geom.k_h * geom.k_w + 1)) as u32);
             let (fwd_pack, input_pack) = (Items::Fixed(pack.forward as u32), Items::Fixed(pack.input as u32));
+            let cotangent_pack = Items::PerRow(pack.cotangents_per_row as u32);
             p.fwd.push(d(kernels::ConvPackFwd, fwd_pack));
             p.fwd.push(d(kernels::ConvFwdTiled, out_tiles));
             p.tangent.push(d(kernels::ConvPackFwdZ, fwd_pack));
             p.tangent.push(d(kernels::ConvFwdTangentTiled, out_tiles));
             p.fwd_tangent = Some(p.tangent.clone());
+            p.bwd.push(d(kernels::ConvPackDy, cotangent_pack));
             p.bwd.push(d(kernels::ConvBwdWTiled, params));
             p.bwd.push(d(kernels::ConvBwdWReduce, outputs));
+            p.rbwd.push(d(kernels::ConvPackDyR, cotangent_pack));
             p.rbwd.push(d(kernels::ConvBwdRbwdWTiled, params));
             p.rbwd.push(d(kernels::ConvBwdRbwdWReduce, outputs));
             if cx.has_input_grad {
@@ -385,22 +390,29 @@ fn weight_gradient_tiles(geom: &Geometry) -> usize {
     geom.c_out.div_ceil(CHANNEL_TILE) * (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(super::plan::TILE as usize)
 }
 
-/// The tiled kernels' packed copies of W (and Z_W), in vec4s (shaders/conv_tiled.wgsl, "packed
-/// weights"): 4 channels of one tap to a vec4, in groups padded to whole 8-channel tiles.
+/// The tiled kernels' packed copies of W (and Z_W) and of g_y (and r_y), in vec4s
+/// (shaders/conv_tiled.wgsl, "packed weights"): 4 channels to a vec4, in groups padded to whole
+/// 8-channel tiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PackedWeights {
-    /// The forward and tangent layout: [2·⌈c_out/8⌉ groups of output channels][taps].
+    /// W in the forward and tangent layout: [2·⌈c_out/8⌉ groups of output channels][taps].
     pub forward: usize,
-    /// The input cotangents' layout: [2·⌈c_in/8⌉ groups of input channels][c_out][k_h·k_w].
+    /// W in the input cotangents' layout: [2·⌈c_in/8⌉ groups of input channels][c_out][k_h·k_w].
     pub input: usize,
+    /// g_y for the weight gradients, per row: [2·⌈c_out/8⌉ groups][h_out·w_out].
+    pub cotangents_per_row: usize,
 }
 
 impl PackedWeights {
-    /// The packed lengths of `geom`'s weight.
+    /// The packed lengths for `geom`.
     pub fn new(geom: &Geometry) -> PackedWeights {
         let groups = |channels: usize| channels.div_ceil(CHANNEL_TILE) * (CHANNEL_TILE / 4);
         let kk = geom.k_h * geom.k_w;
-        PackedWeights { forward: groups(geom.c_out) * geom.c_in * kk, input: groups(geom.c_in) * geom.c_out * kk }
+        PackedWeights {
+            forward: groups(geom.c_out) * geom.c_in * kk,
+            input: groups(geom.c_in) * geom.c_out * kk,
+            cotangents_per_row: groups(geom.c_out) * geom.h_out * geom.w_out,
+        }
     }
 }
 
@@ -501,6 +513,8 @@ pub mod kernels {
             ConvPackFwdZ "conv_pack_fwd_z",
             ConvPackBwd "conv_pack_bwd",
             ConvPackBwdZ "conv_pack_bwd_z",
+            ConvPackDy "conv_pack_dy",
+            ConvPackDyR "conv_pack_dy_r",
         }
     }
 }
