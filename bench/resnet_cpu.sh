@@ -28,7 +28,7 @@ bin=${BIN:-./target/release/adahessian}
     for depth in 8 20; do
       for batch in $batches; do
         echo "## pytorch resnet$depth batch $batch"
-        python3 bench/torch_resnet.py "$depth" "$batch" 5 2
+        python3 bench/torch_resnet.py "$depth" "$batch" 10 2
       done
     done
   else
