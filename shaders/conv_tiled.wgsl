@@ -201,6 +201,11 @@ fn conv_forward(idx: u32, tangent: bool) {
     let kk = layer.k_h * layer.k_w;
     let h_in = vec4<i32>(i32(layer.h_in));
     let w_in = vec4<i32>(i32(layer.w_in));
+    // the layer's fields read once: `layer` is a storage buffer, and on CPU adapters each read
+    // of it inside the loops would be a load per lane per iteration
+    let c_in = layer.c_in;
+    let x_off = layer.x_off;
+    let t_x_off = layer.t_x_off;
     for (var kh = 0u; kh < layer.k_h; kh++) {
         let ih = base_h + i32(kh);
         let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
@@ -210,8 +215,8 @@ fn conv_forward(idx: u32, tangent: bool) {
             let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
             var at = row + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
             var k = kh * layer.k_w + kw;
-            for (var ci = 0u; ci < layer.c_in; ci++) {
-                let x = select(vec4<f32>(), cwork4(layer.x_off + at), ok);
+            for (var ci = 0u; ci < c_in; ci++) {
+                let x = select(vec4<f32>(), cwork4(x_off + at), ok);
                 let wa = side4[w_a + k];
                 let wb = side4[w_a + taps + k];
                 y0 += wa.x * x; y1 += wa.y * x; y2 += wa.z * x; y3 += wa.w * x;
@@ -222,7 +227,7 @@ fn conv_forward(idx: u32, tangent: bool) {
                     t0 += za.x * x; t1 += za.y * x; t2 += za.z * x; t3 += za.w * x;
                     t4 += zb.x * x; t5 += zb.y * x; t6 += zb.z * x; t7 += zb.w * x;
                     if (has_t) {
-                        let tx = select(vec4<f32>(), cwork4(layer.t_x_off + at), ok);
+                        let tx = select(vec4<f32>(), cwork4(t_x_off + at), ok);
                         t0 += wa.x * tx; t1 += wa.y * tx; t2 += wa.z * tx; t3 += wa.w * tx;
                         t4 += wb.x * tx; t5 += wb.y * tx; t6 += wb.z * tx; t7 += wb.w * tx;
                     }
@@ -300,6 +305,10 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     var g4 = vec4<f32>(); var g5 = vec4<f32>(); var g6 = vec4<f32>(); var g7 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
     var r4 = vec4<f32>(); var r5 = vec4<f32>(); var r6 = vec4<f32>(); var r7 = vec4<f32>();
+    // the layer's fields read once (see conv_forward)
+    let c_out = layer.c_out;
+    let g_y_off = layer.g_y_off;
+    let r_y_off = layer.r_y_off;
     for (var kh = nh % sh; kh < layer.k_h && kh <= nh; kh += sh) {
         let oh = (nh - kh) / sh;
         if (oh >= layer.h_out) { continue; }
@@ -309,16 +318,16 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
             let ok = live & (ow >= vec4<i32>(0)) & (ow < w_out);
             var at = vec4<u32>(row) + vec4<u32>(clamp(ow, vec4<i32>(0), w_out - 1));
             var tap = kh * layer.k_w + kw;
-            for (var co = 0u; co < layer.c_out; co++) {
+            for (var co = 0u; co < c_out; co++) {
                 let wa = side4[w_a + tap];
                 let wb = side4[w_a + per_group + tap];
-                let g = select(vec4<f32>(), cwork4(layer.g_y_off + at), ok);
+                let g = select(vec4<f32>(), cwork4(g_y_off + at), ok);
                 g0 += wa.x * g; g1 += wa.y * g; g2 += wa.z * g; g3 += wa.w * g;
                 g4 += wb.x * g; g5 += wb.y * g; g6 += wb.z * g; g7 += wb.w * g;
                 if (r_op) {
                     let za = side4[z_a + tap];
                     let zb = side4[z_a + per_group + tap];
-                    let r = select(vec4<f32>(), cwork4(layer.r_y_off + at), ok);
+                    let r = select(vec4<f32>(), cwork4(r_y_off + at), ok);
                     r0 += wa.x * r + za.x * g; r1 += wa.y * r + za.y * g; r2 += wa.z * r + za.z * g; r3 += wa.w * r + za.w * g;
                     r4 += wb.x * r + zb.x * g; r5 += wb.y * r + zb.y * g; r6 += wb.z * r + zb.z * g; r7 += wb.w * r + zb.w * g;
                 }
@@ -430,17 +439,23 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     var oh = (p0 % out_plane) / layer.w_out;
     var ow = p0 % layer.w_out;
     let stride_w = vec4<i32>(i32(layer.stride_w));
+    // the layer's fields read once (see conv_forward)
+    let w_out = layer.w_out;
+    let h_out = layer.h_out;
+    let stride_h = layer.stride_h;
+    let x_off = layer.x_off;
+    let t_x_off = layer.t_x_off;
     while (left > 0u) {
-        let len = min(left, layer.w_out - ow);
-        let ih = i32(oh * layer.stride_h) + kh;
+        let len = min(left, w_out - ow);
+        let ih = i32(oh * stride_h) + kh;
         let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
         let x_row = b * x_img_len + ci_plane + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in;
-        let y_row = (b * groups) * out_plane + oh * layer.w_out;
+        let y_row = (b * groups) * out_plane + oh * w_out;
         var iw = i32(ow * layer.stride_w) + kw;
         for (var col = ow; col < ow + len; col++) {
             let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
             let at = x_row + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
-            let x = select(select(vec4<f32>(), cwork4(layer.x_off + at), ok), vec4<f32>(1.0), bias_col);
+            let x = select(select(vec4<f32>(), cwork4(x_off + at), ok), vec4<f32>(1.0), bias_col);
             let ga = side4[dy_a + y_row + col];
             let gb = side4[dy_a + out_plane + y_row + col];
             g0 += ga.x * x; g1 += ga.y * x; g2 += ga.z * x; g3 += ga.w * x;
@@ -451,7 +466,7 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
                 r0 += ra.x * x; r1 += ra.y * x; r2 += ra.z * x; r3 += ra.w * x;
                 r4 += rb.x * x; r5 += rb.y * x; r6 += rb.z * x; r7 += rb.w * x;
                 if (has_t) {
-                    let tx = select(cwork4(layer.t_x_off + at), vec4<f32>(), bias_col | !ok);
+                    let tx = select(cwork4(t_x_off + at), vec4<f32>(), bias_col | !ok);
                     r0 += ga.x * tx; r1 += ga.y * tx; r2 += ga.z * tx; r3 += ga.w * tx;
                     r4 += gb.x * tx; r5 += gb.y * tx; r6 += gb.z * tx; r7 += gb.w * tx;
                 }
@@ -460,10 +475,10 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
         }
         left -= len;
         ow += len;
-        if (ow == layer.w_out) {
+        if (ow == w_out) {
             ow = 0u;
             oh++;
-            if (oh == layer.h_out) { oh = 0u; b++; }
+            if (oh == h_out) { oh = 0u; b++; }
         }
     }
     let whole = splits == 1u;

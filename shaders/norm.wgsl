@@ -89,10 +89,42 @@ fn norm_param(g: u32, k: u32) -> u32 {
     if (layer.norm_kind == 0u) { return g; }
     return k;
 }
+// γ, β, z_γ, z_β of a value. BatchNorm's are its group's: each kernel's body is specialised
+// (per_feature false) to load them once before its loops (`own`), since on CPU adapters every
+// storage load is a loop over the lanes, even one whose address all lanes share. LayerNorm's
+// (per_feature true) are the value's feature's, p = k, loaded per value.
+struct NormAffine { gamma: f32, beta: f32, z_gamma: f32, z_beta: f32, };
+fn norm_own_affine(g: u32) -> NormAffine {
+    let p = norm_param(g, 0u);   // BatchNorm: g; LayerNorm: 0, a valid index the body never uses
+    return NormAffine(theta[layer.w_off + p], theta[layer.b_off + p], z[layer.w_off + p], z[layer.b_off + p]);
+}
+fn norm_gamma(per_feature: bool, k: u32, own: NormAffine) -> f32 {
+    if (per_feature) { return theta[layer.w_off + k]; }
+    return own.gamma;
+}
+fn norm_beta(per_feature: bool, k: u32, own: NormAffine) -> f32 {
+    if (per_feature) { return theta[layer.b_off + k]; }
+    return own.beta;
+}
+fn norm_z_gamma(per_feature: bool, k: u32, own: NormAffine) -> f32 {
+    if (per_feature) { return z[layer.w_off + k]; }
+    return own.z_gamma;
+}
+fn norm_z_beta(per_feature: bool, k: u32, own: NormAffine) -> f32 {
+    if (per_feature) { return z[layer.b_off + k]; }
+    return own.z_beta;
+}
 fn norm_eps() -> f32 { return bitcast<f32>(layer.norm_eps_bits); }
 fn norm_fixed() -> bool { return layer.norm_kind == 0u && batch.norm_mode == NORM_RUNNING_STATS; }
-fn norm_tangent_in(i: u32) -> f32 {
-    if (input_has_tangent()) { return work[layer.t_x_off + i]; }
+// The layer's offsets, read once per invocation: `layer` is a storage buffer, and on CPU adapters
+// each read of it inside a loop would be a load per lane per value.
+struct NormOffsets { m: u32, x: u32, y: u32, t_x: u32, t_y: u32, g_x: u32, g_y: u32, r_x: u32, r_y: u32, has_t: bool, };
+fn norm_offsets() -> NormOffsets {
+    return NormOffsets(norm_m(), layer.x_off, layer.y_off, layer.t_x_off, layer.t_y_off, layer.g_x_off,
+                       layer.g_y_off, layer.r_x_off, layer.r_y_off, input_has_tangent());
+}
+fn norm_tangent_at(o: NormOffsets, i: u32) -> f32 {
+    if (o.has_t) { return work[o.t_x + i]; }
     return 0.0;
 }
 
@@ -111,8 +143,12 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = group_index(wid, nwg);
     if (g >= norm_groups()) { return; }   // uniform per workgroup: safe before barriers
-    let t = lid.x;
-    let m = norm_m();
+    if (layer.norm_kind == 0u) { norm_forward(g, lid.x, false); } else { norm_forward(g, lid.x, true); }
+}
+fn norm_forward(g: u32, t: u32, per_feature: bool) {
+    let o = norm_offsets();
+    let own = norm_own_affine(g);
+    let m = o.m;
     var s = NormStats(0.0, 0.0);
     if (norm_fixed()) {
         s = saved_stats(g);
@@ -121,14 +157,14 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         var acc = 0.0;
         var w = norm_walk(g, t);
         for (var k = t; k < m; k += WORKGROUP) {
-            acc += work[layer.x_off + norm_walk_at(w)];
+            acc += work[o.x + norm_walk_at(w)];
             w = norm_walk_next(w);
         }
         let mu = group_sum4(t, vec4<f32>(acc, 0.0, 0.0, 0.0)).x / f32(m);
         var dev = 0.0;
         w = norm_walk(g, t);
         for (var k = t; k < m; k += WORKGROUP) {
-            let d = work[layer.x_off + norm_walk_at(w)] - mu;
+            let d = work[o.x + norm_walk_at(w)] - mu;
             dev += d * d;
             w = norm_walk_next(w);
         }
@@ -149,22 +185,22 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     var w = norm_walk(g, t);
     for (var k = t; k < m; k += WORKGROUP) {
         let i = norm_walk_at(w);
-        let p = norm_param(g, k);
-        let xh = (work[layer.x_off + i] - s.mu) * s.r;
-        work[layer.y_off + i] = theta[layer.w_off + p] * xh + theta[layer.b_off + p];
+        let xh = (work[o.x + i] - s.mu) * s.r;
+        work[o.y + i] = norm_gamma(per_feature, k, own) * xh + norm_beta(per_feature, k, own);
         w = norm_walk_next(w);
     }
 }
 
 // Σ t and Σ x̂ t over group g (this invocation's share), as a vec4 (x, y)
 fn tangent_share(g: u32, t: u32, s: NormStats) -> vec4<f32> {
+    let o = norm_offsets();
     var acc = vec4<f32>(0.0);
-    if (!input_has_tangent()) { return acc; }
+    if (!o.has_t) { return acc; }
     var w = norm_walk(g, t);
-    for (var k = t; k < norm_m(); k += WORKGROUP) {
+    for (var k = t; k < o.m; k += WORKGROUP) {
         let i = norm_walk_at(w);
-        let tx = work[layer.t_x_off + i];
-        acc += vec4<f32>(tx, (work[layer.x_off + i] - s.mu) * s.r * tx, 0.0, 0.0);
+        let tx = work[o.t_x + i];
+        acc += vec4<f32>(tx, (work[o.x + i] - s.mu) * s.r * tx, 0.0, 0.0);
         w = norm_walk_next(w);
     }
     return acc;
@@ -175,8 +211,12 @@ fn norm_tangent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
                 @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = group_index(wid, nwg);
     if (g >= norm_groups()) { return; }
-    let t = lid.x;
-    let m = f32(norm_m());
+    if (layer.norm_kind == 0u) { norm_tangent_body(g, lid.x, false); } else { norm_tangent_body(g, lid.x, true); }
+}
+fn norm_tangent_body(g: u32, t: u32, per_feature: bool) {
+    let o = norm_offsets();
+    let own = norm_own_affine(g);
+    let m = f32(o.m);
     let s = saved_stats(g);
     var mean_t = 0.0;
     var c = 0.0;
@@ -190,12 +230,12 @@ fn norm_tangent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         side[layer.aux_off + 4u * g + 3u] = c;
     }
     var w = norm_walk(g, t);
-    for (var k = t; k < norm_m(); k += WORKGROUP) {
+    for (var k = t; k < o.m; k += WORKGROUP) {
         let i = norm_walk_at(w);
-        let p = norm_param(g, k);
-        let xh = (work[layer.x_off + i] - s.mu) * s.r;
-        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
-        work[layer.t_y_off + i] = theta[layer.w_off + p] * txh + z[layer.w_off + p] * xh + z[layer.b_off + p];
+        let xh = (work[o.x + i] - s.mu) * s.r;
+        let txh = s.r * (norm_tangent_at(o, i) - mean_t - xh * c);
+        work[o.t_y + i] = norm_gamma(per_feature, k, own) * txh + norm_z_gamma(per_feature, k, own) * xh
+            + norm_z_beta(per_feature, k, own);
         w = norm_walk_next(w);
     }
 }
@@ -205,17 +245,21 @@ fn norm_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = group_index(wid, nwg);
     if (g >= norm_groups()) { return; }
-    let t = lid.x;
-    let m = f32(norm_m());
+    if (layer.norm_kind == 0u) { norm_backward(g, lid.x, false); } else { norm_backward(g, lid.x, true); }
+}
+fn norm_backward(g: u32, t: u32, per_feature: bool) {
+    let o = norm_offsets();
+    let own = norm_own_affine(g);
+    let m = f32(o.m);
     let s = saved_stats(g);
     // (A, B, Σ g_y, Σ g_y x̂); the last two are BatchNorm's g_β, g_γ
     var acc = vec4<f32>(0.0);
     var w = norm_walk(g, t);
-    for (var k = t; k < norm_m(); k += WORKGROUP) {
+    for (var k = t; k < o.m; k += WORKGROUP) {
         let i = norm_walk_at(w);
-        let gy = work[layer.g_y_off + i];
-        let u = theta[layer.w_off + norm_param(g, k)] * gy;
-        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        let gy = work[o.g_y + i];
+        let u = norm_gamma(per_feature, k, own) * gy;
+        let xh = (work[o.x + i] - s.mu) * s.r;
         acc += vec4<f32>(u, u * xh, gy, gy * xh);
         w = norm_walk_next(w);
     }
@@ -226,14 +270,14 @@ fn norm_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     let fixed = norm_fixed();
     w = norm_walk(g, t);
-    for (var k = t; k < norm_m(); k += WORKGROUP) {
+    for (var k = t; k < o.m; k += WORKGROUP) {
         let i = norm_walk_at(w);
-        let u = theta[layer.w_off + norm_param(g, k)] * work[layer.g_y_off + i];
-        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        let u = norm_gamma(per_feature, k, own) * work[o.g_y + i];
+        let xh = (work[o.x + i] - s.mu) * s.r;
         if (fixed) {
-            work[layer.g_x_off + i] = s.r * u;
+            work[o.g_x + i] = s.r * u;
         } else {
-            work[layer.g_x_off + i] = s.r / m * (m * u - tot.x - xh * tot.y);
+            work[o.g_x + i] = s.r / m * (m * u - tot.x - xh * tot.y);
         }
         w = norm_walk_next(w);
     }
@@ -244,8 +288,12 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_id) lid: vec3<u32>) {
     let g = group_index(wid, nwg);
     if (g >= norm_groups()) { return; }
-    let t = lid.x;
-    let m = f32(norm_m());
+    if (layer.norm_kind == 0u) { norm_r_backward(g, lid.x, false); } else { norm_r_backward(g, lid.x, true); }
+}
+fn norm_r_backward(g: u32, t: u32, per_feature: bool) {
+    let o = norm_offsets();
+    let own = norm_own_affine(g);
+    let m = f32(o.m);
     let s = saved_stats(g);
     let mean_t = side[layer.aux_off + 4u * g + 2u];
     let c = side[layer.aux_off + 4u * g + 3u];
@@ -254,16 +302,15 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     var acc = vec4<f32>(0.0);
     var acc_p = vec4<f32>(0.0);
     var w = norm_walk(g, t);
-    for (var k = t; k < norm_m(); k += WORKGROUP) {
+    for (var k = t; k < o.m; k += WORKGROUP) {
         let i = norm_walk_at(w);
-        let p = norm_param(g, k);
-        let gy = work[layer.g_y_off + i];
-        let ry = work[layer.r_y_off + i];
-        let gamma = theta[layer.w_off + p];
+        let gy = work[o.g_y + i];
+        let ry = work[o.r_y + i];
+        let gamma = norm_gamma(per_feature, k, own);
         let u = gamma * gy;
-        let ru = z[layer.w_off + p] * gy + gamma * ry;
-        let xh = (work[layer.x_off + i] - s.mu) * s.r;
-        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
+        let ru = norm_z_gamma(per_feature, k, own) * gy + gamma * ry;
+        let xh = (work[o.x + i] - s.mu) * s.r;
+        let txh = s.r * (norm_tangent_at(o, i) - mean_t - xh * c);
         acc += vec4<f32>(u, u * xh, ru, ru * xh + u * txh);
         acc_p += vec4<f32>(ry, ry * xh + gy * txh, 0.0, 0.0);
         w = norm_walk_next(w);
@@ -277,20 +324,19 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
     let t_r = -s.r * s.r * c;
     w = norm_walk(g, t);
-    for (var k = t; k < norm_m(); k += WORKGROUP) {
+    for (var k = t; k < o.m; k += WORKGROUP) {
         let i = norm_walk_at(w);
-        let p = norm_param(g, k);
-        let gy = work[layer.g_y_off + i];
-        let gamma = theta[layer.w_off + p];
+        let gy = work[o.g_y + i];
+        let gamma = norm_gamma(per_feature, k, own);
         let u = gamma * gy;
-        let ru = z[layer.w_off + p] * gy + gamma * work[layer.r_y_off + i];
-        let xh = (work[layer.x_off + i] - s.mu) * s.r;
+        let ru = norm_z_gamma(per_feature, k, own) * gy + gamma * work[o.r_y + i];
+        let xh = (work[o.x + i] - s.mu) * s.r;
         // read this element's tangent before its R-cotangent (possibly the same slot) is written
-        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
+        let txh = s.r * (norm_tangent_at(o, i) - mean_t - xh * c);
         if (fixed) {
-            work[layer.r_x_off + i] = s.r * ru;
+            work[o.r_x + i] = s.r * ru;
         } else {
-            work[layer.r_x_off + i] = t_r / m * (m * u - tot.x - xh * tot.y)
+            work[o.r_x + i] = t_r / m * (m * u - tot.x - xh * tot.y)
                 + s.r / m * (m * ru - tot.z - txh * tot.y - xh * tot.w);
         }
         w = norm_walk_next(w);
@@ -300,6 +346,7 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // LayerNorm's γ and β gradients, one invocation per feature d: g_γ[d] = Σ_n g_y x̂, g_β[d] = Σ_n g_y
 @compute @workgroup_size(256)
 fn layernorm_bwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = norm_offsets();
     let d = item_index(gid, nwg);
     if (d >= layer.n_in) { return; }
     var gg = 0.0;
@@ -307,8 +354,8 @@ fn layernorm_bwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     for (var n = 0u; n < batch.rows; n++) {
         let i = n * layer.n_in + d;
         let s = saved_stats(n);
-        let gy = work[layer.g_y_off + i];
-        gg += gy * (work[layer.x_off + i] - s.mu) * s.r;
+        let gy = work[o.g_y + i];
+        gg += gy * (work[o.x + i] - s.mu) * s.r;
         gb += gy;
     }
     g_theta[layer.w_off + d] = gg;
@@ -319,6 +366,7 @@ fn layernorm_bwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
 // norm_rbwd, which may overwrite t_x with r_x.
 @compute @workgroup_size(256)
 fn layernorm_rbwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = norm_offsets();
     let d = item_index(gid, nwg);
     if (d >= layer.n_in) { return; }
     var rg = 0.0;
@@ -328,10 +376,10 @@ fn layernorm_rbwd_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
         let s = saved_stats(n);
         let mean_t = side[layer.aux_off + 4u * n + 2u];
         let c = side[layer.aux_off + 4u * n + 3u];
-        let xh = (work[layer.x_off + i] - s.mu) * s.r;
-        let txh = s.r * (norm_tangent_in(i) - mean_t - xh * c);
-        let ry = work[layer.r_y_off + i];
-        rg += ry * xh + work[layer.g_y_off + i] * txh;
+        let xh = (work[o.x + i] - s.mu) * s.r;
+        let txh = s.r * (norm_tangent_at(o, i) - mean_t - xh * c);
+        let ry = work[o.r_y + i];
+        rg += ry * xh + work[o.g_y + i] * txh;
         rb += ry;
     }
     r_theta[layer.w_off + d] = rg;
