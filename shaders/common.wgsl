@@ -35,6 +35,10 @@ struct BatchMeta {
 };
 
 const WORKGROUP: u32 = 256u;
+// Elements per invocation of the element-wise kernels (activations, the residual add): the
+// layer's uniforms, which sit in a storage buffer, are read once per QUAD elements instead of once
+// per element (`Items::Quads` in src/nn/plan.rs).
+const QUAD: u32 = 4u;
 
 // `n` as a loop bound or branch condition that a driver cannot fold to a constant. `id` is the
 // invocation's global_invocation_id or workgroup_id; every dispatch is (x, y, 1)

@@ -114,9 +114,9 @@ impl Activation {
         let (Some(kernels), Some([fwd_tangent, bwd_rbwd])) = (self.kernels(), self.fused_kernels()) else {
             return super::plan::LayerPasses::default();
         };
-        let mut p = super::plan::LayerPasses::per_row(cx.group, kernels, n as u32, n as u32);
+        let mut p = super::plan::LayerPasses::per_quad(cx.group, kernels, n as u32);
         if cx.kernels.tiled() {
-            let items = super::plan::Items::PerRow(n as u32);
+            let items = super::plan::Items::Quads(n as u32);
             p.fwd_tangent = Some(vec![cx.d(fwd_tangent, items)]);
             p.bwd_rbwd = Some(vec![cx.d(bwd_rbwd, items)]);
         }

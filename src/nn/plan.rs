@@ -13,6 +13,9 @@ use crate::nn::meta::{LayerMeta, FLAG_INPUT_HAS_TANGENT};
 pub(crate) enum Items {
     /// one invocation per element of a [rows, n] tensor
     PerRow(u32),
+    /// one invocation per [`QUAD`] consecutive elements of a [rows, n] tensor (the element-wise
+    /// kernels: activations, the residual add)
+    Quads(u32),
     /// one invocation per TILE × TILE block of a [rows, n] tensor (the tiled kernels)
     Tiles(u32),
     /// one invocation per 8 channels (`conv::CHANNEL_TILE`) × 4 pixels of a [rows, channels,
@@ -36,6 +39,7 @@ impl Items {
     pub fn count(self, rows: u32) -> u32 {
         match self {
             Items::PerRow(n) => rows * n,
+            Items::Quads(n) => (rows * n).div_ceil(QUAD),
             Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
             Items::PixelTiles { channels, plane } => {
                 channels.div_ceil(super::conv::CHANNEL_TILE as u32) * (rows * plane).div_ceil(TILE)
@@ -49,6 +53,9 @@ impl Items {
         }
     }
 }
+
+/// Elements per invocation of the element-wise kernels (`QUAD` in shaders/common.wgsl).
+pub const QUAD: u32 = 4;
 
 /// The register tile of the `*_tiled` kernels (`TILE` in shaders/dense_tiled.wgsl).
 pub(crate) const TILE: u32 = 4;
@@ -89,8 +96,18 @@ pub(crate) struct LayerPasses {
 impl LayerPasses {
     /// A kernel family's four passes (fwd, tangent, bwd, rbwd), one invocation per output element
     /// forward and per input element backward.
-    pub fn per_row(group: usize, [f, t, b, r]: [Kernel; 4], out_items: u32, in_items: u32) -> LayerPasses {
-        let d = |kernel, n| vec![Dispatch { kernel, group, items: Items::PerRow(n) }];
+    pub fn per_row(group: usize, kernels: [Kernel; 4], out_items: u32, in_items: u32) -> LayerPasses {
+        Self::with_items(group, kernels, Items::PerRow(out_items), Items::PerRow(in_items))
+    }
+
+    /// An element-wise kernel family's four passes over n elements per row, one invocation per
+    /// [`QUAD`] elements.
+    pub fn per_quad(group: usize, kernels: [Kernel; 4], n: u32) -> LayerPasses {
+        Self::with_items(group, kernels, Items::Quads(n), Items::Quads(n))
+    }
+
+    fn with_items(group: usize, [f, t, b, r]: [Kernel; 4], out_items: Items, in_items: Items) -> LayerPasses {
+        let d = |kernel, items| vec![Dispatch { kernel, group, items }];
         LayerPasses {
             fwd: d(f, out_items),
             tangent: d(t, out_items),

@@ -131,8 +131,8 @@ fn plan(
     if skip > 0 {
         meta.flags |= FLAG_SKIP_HAS_TANGENT;
     }
-    let out = Items::PerRow(geom.out_len() as u32);
-    let inp = Items::PerRow(geom.in_len() as u32);
+    let out = Items::Quads(geom.out_len() as u32);
+    let inp = Items::Quads(geom.in_len() as u32);
     let (mut bwd, mut rbwd) = (vec![cx.d(AddBwd, out)], vec![cx.d(AddRbwd, out)]);
     if skip > 0 {
         bwd.push(cx.d(AddBwdSkip, inp));
@@ -160,7 +160,7 @@ pub(crate) fn fan_in_sums(first: &mut LayerPasses, group: usize, meta: &mut Laye
     meta.pre_g_off = s.g2;
     meta.r_x_off = s.r;
     meta.pre_r_off = s.r2;
-    let d = |kernel| super::plan::Dispatch { kernel, group, items: Items::PerRow(width as u32) };
+    let d = |kernel| super::plan::Dispatch { kernel, group, items: Items::Quads(width as u32) };
     first.bwd.push(d(FanoutSum));
     if first.rbwd_rewrites_input_grad {
         // the lone R-backward rewrote g_x with the body's share only: add the shortcut's again
