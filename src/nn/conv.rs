@@ -330,7 +330,8 @@ fn plan(
             let pack_len = 4 * pack.forward.max(input_pack).max(cx.rows * pack.cotangents_per_row);
             let pack_off = (split.partial_len() * copies).next_multiple_of(4);
             meta.pack_off = pack_off as u32;
-            meta.pack_z_off = (pack_off + pack_len) as u32;
+            // (without curvature nothing reads Z_W or r_y: the offset stays inside the region)
+            meta.pack_z_off = (pack_off + if cx.curvature { pack_len } else { 0 }) as u32;
             p.scratch = pack_off + pack_len * copies;
             let params = Items::SplitTiles {
                 tiles: weight_gradient_tiles(geom) as u32,
