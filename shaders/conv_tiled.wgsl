@@ -49,11 +49,13 @@ fn cz4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(z[i.x], z[i.y], z[i.z], z[i
 // at pack_off (Z_W's at pack_z_off), in vec4s; the same values the tiles loaded one by one, so
 // every sum is unchanged to the bit. (The copy is c_out·taps values; a tile pass reads each of
 // them batch·plane/4 times.) The weight gradients read no weights but g_y (and r_y) for 8
-// output channels of one pixel, a plane apart: their passes pack g_y (r_y at pack_z_off) the
-// same way, [rows][2·⌈c_out/8⌉ groups][h_out·w_out] (g_y[b, 4g..4g+3, oh, ow]), and each value
-// packed once is read by all ⌈(taps + 1)/4⌉ column tiles. One pass uses one packing at a time
-// (the backward packs g_y for the weight gradient, then W over it for the input cotangents), so
-// the packings share the region. Sizes: `PackedWeights` in src/nn/conv.rs.
+// output channels of one pixel, a plane apart: their passes pack g_y the same way,
+// [rows][2·⌈c_out/8⌉ groups][h_out·w_out] (g_y[b, 4g..4g+3, oh, ow]), and each value packed once
+// is read by all ⌈(taps + 1)/4⌉ column tiles. One pass uses one packing at a time (the backward
+// packs g_y for the weight gradient, then W over it for the input cotangents), so the packings
+// share the region. r_y is not packed: a second batch-sized copy would take AdaHessian's memory
+// past 1.5× Adam's on ResNet-20 at small batches (tests/memory.rs). Sizes: `PackedWeights` in
+// src/nn/conv.rs.
 fn conv_fwd_pack_len() -> u32 { return 2u * ((layer.c_out + WT - 1u) / WT) * layer.c_in * layer.k_h * layer.k_w; }
 fn conv_bwd_pack_len() -> u32 { return 2u * ((layer.c_in + WT - 1u) / WT) * layer.c_out * layer.k_h * layer.k_w; }
 fn conv_out_groups() -> u32 { return 2u * ((layer.c_out + WT - 1u) / WT); }
@@ -77,14 +79,7 @@ fn conv_pack_bwd_z(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 @compute @workgroup_size(256)
 fn conv_pack_dy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    conv_pack_cotangents(item_index(gid, nwg), false);
-}
-@compute @workgroup_size(256)
-fn conv_pack_dy_r(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    conv_pack_cotangents(item_index(gid, nwg), true);
-}
-
-fn conv_pack_cotangents(idx: u32, with_r: bool) {
+    let idx = item_index(gid, nwg);
     let plane = layer.h_out * layer.w_out;
     let groups = conv_out_groups();
     if (idx >= batch.rows * groups * plane) { return; }
@@ -93,9 +88,6 @@ fn conv_pack_cotangents(idx: u32, with_r: bool) {
     let live = co < vec4<u32>(layer.c_out);
     let at = (b * layer.c_out + min(co, vec4<u32>(layer.c_out - 1u))) * plane + idx % plane;
     side4[layer.pack_off / 4u + idx] = select(vec4<f32>(), cwork4(layer.g_y_off + at), live);
-    if (with_r) {
-        side4[layer.pack_z_off / 4u + idx] = select(vec4<f32>(), cwork4(layer.r_y_off + at), live);
-    }
 }
 
 fn conv_pack(idx: u32, input_layout: bool, with_z: bool) {
@@ -396,8 +388,8 @@ fn conv_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 }
 
 // The weight-gradient tile is 8 output channels × 4 columns (two 4-channel halves a, b): each
-// pixel's 4 loaded x (and t_x) feed 8 channels and its 8 g_y (r_y) are two packed vec4 loads,
-// 6 loads for 32 products backward and 12 for 96 fused (unpacked: 12 and 24).
+// pixel's 4 loaded x (and t_x) feed 8 channels and its 8 g_y are two packed vec4 loads, 6 loads
+// for 32 products backward and 18 for 96 fused with r_y unpacked (all unpacked: 12 and 24).
 fn conv_weight_channel_tiles() -> u32 { return (layer.c_out + WT - 1u) / WT; }
 
 fn conv_weight_gradient(idx: u32, r_op: bool) {
@@ -418,11 +410,13 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     let kw = vec4<i32>(j % layer.k_w) - i32(layer.pad_w);
     let x_img_len = layer.c_in * layer.h_in * layer.w_in;
     let out_plane = layer.h_out * layer.w_out;
-    // the tile's two packed channel groups of g_y (r_y): a at dy_a + (b·groups·plane + oh·w_out
-    // + ow), b one plane on
+    // the tile's two packed channel groups of g_y: a at dy_a + (b·groups·plane + oh·w_out + ow),
+    // b one plane on; r_y unpacked, channels co_a and co_b of the output row
     let groups = conv_out_groups();
     let dy_a = layer.pack_off / 4u + (co0 / CT) * out_plane;
-    let dr_a = layer.pack_z_off / 4u + (co0 / CT) * out_plane;
+    let co_a = cclamp(co0, layer.c_out) * out_plane;
+    let co_b = cclamp(co0 + CT, layer.c_out) * out_plane;
+    let r_y_off = layer.r_y_off;
     let has_t = r_op && input_has_tangent();
     let h_in = vec4<i32>(i32(layer.h_in));
     let w_in = vec4<i32>(i32(layer.w_in));
@@ -451,6 +445,7 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
         let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
         let x_row = b * x_img_len + ci_plane + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in;
         let y_row = (b * groups) * out_plane + oh * w_out;
+        let r_row = b * layer.c_out * out_plane + oh * w_out;
         var iw = i32(ow * layer.stride_w) + kw;
         for (var col = ow; col < ow + len; col++) {
             let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
@@ -461,8 +456,8 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
             g0 += ga.x * x; g1 += ga.y * x; g2 += ga.z * x; g3 += ga.w * x;
             g4 += gb.x * x; g5 += gb.y * x; g6 += gb.z * x; g7 += gb.w * x;
             if (r_op) {
-                let ra = side4[dr_a + y_row + col];
-                let rb = side4[dr_a + out_plane + y_row + col];
+                let ra = cwork4(r_y_off + r_row + co_a + col);
+                let rb = cwork4(r_y_off + r_row + co_b + col);
                 r0 += ra.x * x; r1 += ra.y * x; r2 += ra.z * x; r3 += ra.w * x;
                 r4 += rb.x * x; r5 += rb.y * x; r6 += rb.z * x; r7 += rb.w * x;
                 if (has_t) {

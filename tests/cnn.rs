@@ -141,7 +141,7 @@ fn conv_kernels_match_reference() {
 /// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1; the weight gradients
 /// whole (one split, stored by the tile kernel) and split over their reduction (runs of 1, 5
 /// and about a third of the pixels, the last run short, summed by the reduce kernels); the
-/// tiles after their pass has packed W and Z_W (forward, input cotangents) or g_y and r_y
+/// tiles after their pass has packed W and Z_W (forward, input cotangents) or g_y
 /// (weight gradients).
 #[test]
 fn tiled_conv_kernels_match_reference() {
@@ -222,7 +222,7 @@ fn tiled_conv_kernels_match_reference() {
         let (fwd_w, fwd_wz) = ((conv::kernels::ConvPackFwd, pack.forward), (conv::kernels::ConvPackFwdZ, pack.forward));
         let (in_w, in_wz) = ((conv::kernels::ConvPackBwd, pack.input), (conv::kernels::ConvPackBwdZ, pack.input));
         // the weight-gradient kernels with `split_len` pixels per split, then their reduction;
-        // only the partials' scratch and the packed g_y, r_y may change in work
+        // only the partials' scratch and the packed g_y may change in work
         let param_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(g.c_in * g.k_h * g.k_w + 1);
         let split_runs = [pixels, 1, 5, pixels / 3 + 1];
         let run_split = |pack_kernel, kernel, reduce, meta: &LayerMeta, split_len: usize| {
@@ -273,7 +273,7 @@ fn tiled_conv_kernels_match_reference() {
             let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
             for split_len in split_runs {
                 let a = run_split(
-                    conv::kernels::ConvPackDyR,
+                    conv::kernels::ConvPackDy,
                     conv::kernels::ConvBwdRbwdWTiled,
                     conv::kernels::ConvBwdRbwdWReduce,
                     &meta,

@@ -320,19 +320,21 @@ fn plan(
             let split = WeightGradientSplit::new(cx, geom);
             meta.split_len = split.split_len as u32;
             // scratch offsets relative to the layer's scratch region (`plan_layers` adds its
-            // start): the weight-gradient partials, then one region (two with curvature:
-            // W's and Z_W's, g_y's and r_y's) for the packings, vec4-aligned
+            // start): the weight-gradient partials, then the packings (vec4-aligned): W's or
+            // g_y's, then with curvature Z_W's
             let copies = if cx.curvature { 2 } else { 1 };
             meta.aux_off = 0;
             meta.aux_r_off = if cx.curvature { split.partial_len() as u32 } else { 0 };
             let pack = PackedWeights::new(geom);
             let input_pack = if cx.has_input_grad { pack.input } else { 0 };
-            let pack_len = 4 * pack.forward.max(input_pack).max(cx.rows * pack.cotangents_per_row);
+            let weight_len = 4 * pack.forward.max(input_pack);
+            let pack_len = weight_len.max(4 * cx.rows * pack.cotangents_per_row);
             let pack_off = (split.partial_len() * copies).next_multiple_of(4);
             meta.pack_off = pack_off as u32;
-            // (without curvature nothing reads Z_W or r_y: the offset stays inside the region)
+            // (without curvature nothing reads Z_W: the offset stays inside the region)
+            let z_len = if cx.curvature { weight_len } else { 0 };
             meta.pack_z_off = (pack_off + if cx.curvature { pack_len } else { 0 }) as u32;
-            p.scratch = pack_off + pack_len * copies;
+            p.scratch = pack_off + pack_len + z_len;
             let params = Items::SplitTiles {
                 tiles: weight_gradient_tiles(geom) as u32,
                 plane: (geom.h_out * geom.w_out) as u32,
@@ -349,7 +351,7 @@ fn plan(
             p.bwd.push(d(kernels::ConvPackDy, cotangent_pack));
             p.bwd.push(d(kernels::ConvBwdWTiled, params));
             p.bwd.push(d(kernels::ConvBwdWReduce, outputs));
-            p.rbwd.push(d(kernels::ConvPackDyR, cotangent_pack));
+            p.rbwd.push(d(kernels::ConvPackDy, cotangent_pack));
             p.rbwd.push(d(kernels::ConvBwdRbwdWTiled, params));
             p.rbwd.push(d(kernels::ConvBwdRbwdWReduce, outputs));
             if cx.has_input_grad {
@@ -391,7 +393,7 @@ fn weight_gradient_tiles(geom: &Geometry) -> usize {
     geom.c_out.div_ceil(CHANNEL_TILE) * (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(super::plan::TILE as usize)
 }
 
-/// The tiled kernels' packed copies of W (and Z_W) and of g_y (and r_y), in vec4s
+/// The tiled kernels' packed copies of W (and Z_W) and of g_y, in vec4s
 /// (shaders/conv_tiled.wgsl, "packed weights"): 4 channels to a vec4, in groups padded to whole
 /// 8-channel tiles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -515,7 +517,6 @@ pub mod kernels {
             ConvPackBwd "conv_pack_bwd",
             ConvPackBwdZ "conv_pack_bwd_z",
             ConvPackDy "conv_pack_dy",
-            ConvPackDyR "conv_pack_dy_r",
         }
     }
 }
