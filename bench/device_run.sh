@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One prepared run on a borrowed GPU machine (see BENCHMARKS.md). Expects prebuilt binaries in
-# .devbin/ (adahessian, bench_step, bench_conv: `cargo build --release --bin adahessian --examples`
+# .devbin/ (adahessian, bench_step, bench_conv, bench_loads: `cargo build --release --bin adahessian --examples`
 # here, then copy them; the machine has no crates.io) and the Vulkan loader and GL dispatch .debs
 # in .gl/ (the machine has no package access either). Logs go to stdout: redirect them into
 # bench/results/<date>-<card>.log.
@@ -13,6 +13,9 @@ if [ "$what" = kernels ] || [ "$what" = all ]; then
   # naive, register-tiled and workgroup-staged kernels back to back on the same card, the 1024³
   # product against the fp32 peak (which set wins here decides the GPU default: BENCHMARKS.md)
   echo "=== matmul"; ./.devbin/adahessian bench --matmul 1024 --kernels naive,tiled,shared --reps 20 2>&1 | grep -v XDG
+  # what a scalar, four scalars and a vec4 storage load cost on this card (the packed conv
+  # operands pay a packing pass for vec4 loads: on lavapipe a vec4 costs 0.57x four scalars)
+  echo "=== load kinds"; ./.devbin/bench_loads 2>&1 | grep -v XDG
   cnn="input 1x28x28; conv2d(8, k=3, p=1); tanh; avgpool2d(2); conv2d(16, k=3, p=1); tanh; avgpool2d(2); flatten; linear(10)"
   for model in "mlp:64-128-128-10:tanh" "mlp:784-256-10:tanh" "mlp:784-1024-1024-10:relu" "$cnn"; do
     data=mnist10k; case "$model" in mlp:64-*) data=digits;; esac

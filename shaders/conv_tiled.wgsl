@@ -1,7 +1,7 @@
 // Conv2d as an implicit GEMM with register tiles: the same maths as conv.wgsl (read its header
 // first), without materialising im2col. Every invocation owns a block of its output and keeps it
 // in registers:
-//   forward / tangent   8 output channels co × 4 output pixels (b, oh, ow)   K = (ci, kh, kw)
+//   forward / tangent   8 output channels co × 8 output pixels (b, oh, ow)   K = (ci, kh, kw)
 //   input cotangents    8 input channels ci × 4 input pixels (b, ih, iw)     K = (co, kh, kw)
 //                       (4 columns of one row in one stride phase: only the live taps)
 //   weight gradients    8 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
@@ -25,6 +25,8 @@ fn side_get(i: u32) -> f32 { return side4[i >> 2u][i & 3u]; }
 fn side_set(i: u32, v: f32) { side4[i >> 2u][i & 3u] = v; }
 
 const CT: u32 = 4u;
+// Pixels of the forward tile (two CT halves; `PIXEL_TILE` in src/nn/conv.rs).
+const PT: u32 = 8u;
 // Channels of the forward, input-cotangent and weight-gradient tiles (two CT halves; `CHANNEL_TILE` in
 // src/nn/conv.rs). On CPU adapters every load is one scalar access per lane, so loads, not
 // multiply-adds, bound these kernels: a taller tile loads less per product.
@@ -157,21 +159,29 @@ fn conv_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     conv_forward(item_index(gid, nwg), true);
 }
 
-// The forward tile is 8 output channels (halves a, b) × 4 pixels: each tap's 4 loaded x (and
-// t_x) feed 8 channels and its 8 weights are two packed vec4 loads: 6 loads for 32 products (12
-// for 96 with the tangent), where unpacked weights took 12 (24) and a 4 × 4 tile 8 for 16 (16
-// for 48). Channel tiles run fastest.
+// The forward tile is 8 output channels (halves a, b) × 8 pixels (halves A, B of 4): each tap's
+// 8 loaded x (and t_x) feed 8 channels and its 8 weights are two packed vec4 loads, 10 loads for
+// 64 products (20 for 192 with the tangent), where 8 × 4 tiles took 6 for 32 (12 for 96) and
+// unpacked weights 12 (24). Channel tiles run fastest. The accumulators outnumber the CPU's
+// vector registers and spill to the stack: a stack access is one vector instruction, a storage
+// load on a CPU adapter a loop over the lanes.
+fn conv_pixel_tiles(count: u32) -> u32 { return (count + PT - 1u) / PT; }
+
 fn conv_forward(idx: u32, tangent: bool) {
     let count = batch.rows * layer.h_out * layer.w_out;
     let tco = (layer.c_out + WT - 1u) / WT;
-    if (idx >= tco * ctiles(count)) { return; }
+    if (idx >= tco * conv_pixel_tiles(count)) { return; }
     let c0 = (idx % tco) * WT;
-    let p0 = (idx / tco) * CT;
-    let q = pixels(p0, count, layer.h_out, layer.w_out);
-    let base_h = vec4<i32>(q.h * layer.stride_h) - i32(layer.pad_h);
-    let base_w = vec4<i32>(q.w * layer.stride_w) - i32(layer.pad_w);
+    let p0 = (idx / tco) * PT;
+    let qa = pixels(p0, count, layer.h_out, layer.w_out);
+    let qb = pixels(p0 + CT, count, layer.h_out, layer.w_out);
+    let base_ha = vec4<i32>(qa.h * layer.stride_h) - i32(layer.pad_h);
+    let base_wa = vec4<i32>(qa.w * layer.stride_w) - i32(layer.pad_w);
+    let base_hb = vec4<i32>(qb.h * layer.stride_h) - i32(layer.pad_h);
+    let base_wb = vec4<i32>(qb.w * layer.stride_w) - i32(layer.pad_w);
     let in_plane = layer.h_in * layer.w_in;
-    let x_img = q.b * layer.c_in * in_plane;
+    let x_img_a = qa.b * layer.c_in * in_plane;
+    let x_img_b = qb.b * layer.c_in * in_plane;
     let taps = layer.c_in * layer.k_h * layer.k_w;
     let co_a = cclamp(c0, layer.c_out);
     let co_b = cclamp(c0 + CT, layer.c_out);
@@ -183,11 +193,16 @@ fn conv_forward(idx: u32, tangent: bool) {
     let bias_b = ctheta4(layer.b_off + co_b);
     let zb_a = select(vec4<f32>(), cz4(layer.b_off + co_a), tangent);
     let zb_b = select(vec4<f32>(), cz4(layer.b_off + co_b), tangent);
-    // y[c] / t[c]: channel c0 + c, the 4 pixels in its components
+    // y[c] / t[c]: channel c0 + c % 8 of pixel half A (c < 8) or B (c ≥ 8), its 4 pixels in the
+    // components
     var y0 = vec4<f32>(bias_a.x); var y1 = vec4<f32>(bias_a.y); var y2 = vec4<f32>(bias_a.z); var y3 = vec4<f32>(bias_a.w);
     var y4 = vec4<f32>(bias_b.x); var y5 = vec4<f32>(bias_b.y); var y6 = vec4<f32>(bias_b.z); var y7 = vec4<f32>(bias_b.w);
+    var y8 = vec4<f32>(bias_a.x); var y9 = vec4<f32>(bias_a.y); var y10 = vec4<f32>(bias_a.z); var y11 = vec4<f32>(bias_a.w);
+    var y12 = vec4<f32>(bias_b.x); var y13 = vec4<f32>(bias_b.y); var y14 = vec4<f32>(bias_b.z); var y15 = vec4<f32>(bias_b.w);
     var t0 = vec4<f32>(zb_a.x); var t1 = vec4<f32>(zb_a.y); var t2 = vec4<f32>(zb_a.z); var t3 = vec4<f32>(zb_a.w);
     var t4 = vec4<f32>(zb_b.x); var t5 = vec4<f32>(zb_b.y); var t6 = vec4<f32>(zb_b.z); var t7 = vec4<f32>(zb_b.w);
+    var t8 = vec4<f32>(zb_a.x); var t9 = vec4<f32>(zb_a.y); var t10 = vec4<f32>(zb_a.z); var t11 = vec4<f32>(zb_a.w);
+    var t12 = vec4<f32>(zb_b.x); var t13 = vec4<f32>(zb_b.y); var t14 = vec4<f32>(zb_b.z); var t15 = vec4<f32>(zb_b.w);
     // taps outermost: the padding masks and addresses of a tap are the same for every input
     // channel, so they are computed once per tap, not per multiply-add (order: kh, kw, ci)
     let kk = layer.k_h * layer.k_w;
@@ -199,41 +214,60 @@ fn conv_forward(idx: u32, tangent: bool) {
     let x_off = layer.x_off;
     let t_x_off = layer.t_x_off;
     for (var kh = 0u; kh < layer.k_h; kh++) {
-        let ih = base_h + i32(kh);
-        let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
-        let row = x_img + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in;
+        let iha = base_ha + i32(kh);
+        let ihb = base_hb + i32(kh);
+        let ok_ha = (iha >= vec4<i32>(0)) & (iha < h_in);
+        let ok_hb = (ihb >= vec4<i32>(0)) & (ihb < h_in);
+        let row_a = x_img_a + vec4<u32>(clamp(iha, vec4<i32>(0), h_in - 1)) * layer.w_in;
+        let row_b = x_img_b + vec4<u32>(clamp(ihb, vec4<i32>(0), h_in - 1)) * layer.w_in;
         for (var kw = 0u; kw < layer.k_w; kw++) {
-            let iw = base_w + i32(kw);
-            let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
-            var at = row + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
+            let iwa = base_wa + i32(kw);
+            let iwb = base_wb + i32(kw);
+            let ok_a = ok_ha & (iwa >= vec4<i32>(0)) & (iwa < w_in);
+            let ok_b = ok_hb & (iwb >= vec4<i32>(0)) & (iwb < w_in);
+            var at_a = row_a + vec4<u32>(clamp(iwa, vec4<i32>(0), w_in - 1));
+            var at_b = row_b + vec4<u32>(clamp(iwb, vec4<i32>(0), w_in - 1));
             var k = kh * layer.k_w + kw;
             for (var ci = 0u; ci < c_in; ci++) {
-                let x = select(vec4<f32>(), cwork4(x_off + at), ok);
+                let xa = select(vec4<f32>(), cwork4(x_off + at_a), ok_a);
+                let xb = select(vec4<f32>(), cwork4(x_off + at_b), ok_b);
                 let wa = side4[w_a + k];
                 let wb = side4[w_a + taps + k];
-                y0 += wa.x * x; y1 += wa.y * x; y2 += wa.z * x; y3 += wa.w * x;
-                y4 += wb.x * x; y5 += wb.y * x; y6 += wb.z * x; y7 += wb.w * x;
+                y0 += wa.x * xa; y1 += wa.y * xa; y2 += wa.z * xa; y3 += wa.w * xa;
+                y4 += wb.x * xa; y5 += wb.y * xa; y6 += wb.z * xa; y7 += wb.w * xa;
+                y8 += wa.x * xb; y9 += wa.y * xb; y10 += wa.z * xb; y11 += wa.w * xb;
+                y12 += wb.x * xb; y13 += wb.y * xb; y14 += wb.z * xb; y15 += wb.w * xb;
                 if (tangent) {
                     let za = side4[z_a + k];
                     let zb = side4[z_a + taps + k];
-                    t0 += za.x * x; t1 += za.y * x; t2 += za.z * x; t3 += za.w * x;
-                    t4 += zb.x * x; t5 += zb.y * x; t6 += zb.z * x; t7 += zb.w * x;
+                    t0 += za.x * xa; t1 += za.y * xa; t2 += za.z * xa; t3 += za.w * xa;
+                    t4 += zb.x * xa; t5 += zb.y * xa; t6 += zb.z * xa; t7 += zb.w * xa;
+                    t8 += za.x * xb; t9 += za.y * xb; t10 += za.z * xb; t11 += za.w * xb;
+                    t12 += zb.x * xb; t13 += zb.y * xb; t14 += zb.z * xb; t15 += zb.w * xb;
                     if (has_t) {
-                        let tx = select(vec4<f32>(), cwork4(t_x_off + at), ok);
-                        t0 += wa.x * tx; t1 += wa.y * tx; t2 += wa.z * tx; t3 += wa.w * tx;
-                        t4 += wb.x * tx; t5 += wb.y * tx; t6 += wb.z * tx; t7 += wb.w * tx;
+                        let txa = select(vec4<f32>(), cwork4(t_x_off + at_a), ok_a);
+                        let txb = select(vec4<f32>(), cwork4(t_x_off + at_b), ok_b);
+                        t0 += wa.x * txa; t1 += wa.y * txa; t2 += wa.z * txa; t3 += wa.w * txa;
+                        t4 += wb.x * txa; t5 += wb.y * txa; t6 += wb.z * txa; t7 += wb.w * txa;
+                        t8 += wa.x * txb; t9 += wa.y * txb; t10 += wa.z * txb; t11 += wa.w * txb;
+                        t12 += wb.x * txb; t13 += wb.y * txb; t14 += wb.z * txb; t15 += wb.w * txb;
                     }
                 }
-                at += vec4<u32>(in_plane);
+                at_a += vec4<u32>(in_plane);
+                at_b += vec4<u32>(in_plane);
                 k += kk;
             }
         }
     }
     store_pixels(layer.y_off, c0, layer.c_out, p0, count, layer.h_out, layer.w_out, y0, y1, y2, y3);
     store_pixels(layer.y_off, c0 + CT, layer.c_out, p0, count, layer.h_out, layer.w_out, y4, y5, y6, y7);
+    store_pixels(layer.y_off, c0, layer.c_out, p0 + CT, count, layer.h_out, layer.w_out, y8, y9, y10, y11);
+    store_pixels(layer.y_off, c0 + CT, layer.c_out, p0 + CT, count, layer.h_out, layer.w_out, y12, y13, y14, y15);
     if (tangent) {
         store_pixels(layer.t_y_off, c0, layer.c_out, p0, count, layer.h_out, layer.w_out, t0, t1, t2, t3);
         store_pixels(layer.t_y_off, c0 + CT, layer.c_out, p0, count, layer.h_out, layer.w_out, t4, t5, t6, t7);
+        store_pixels(layer.t_y_off, c0, layer.c_out, p0 + CT, count, layer.h_out, layer.w_out, t8, t9, t10, t11);
+        store_pixels(layer.t_y_off, c0 + CT, layer.c_out, p0 + CT, count, layer.h_out, layer.w_out, t12, t13, t14, t15);
     }
 }
 

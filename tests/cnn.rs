@@ -136,7 +136,7 @@ fn conv_kernels_match_reference() {
     }
 }
 
-/// The implicit-GEMM register-tiled conv kernels (8 channels × 4 pixels per invocation, fused
+/// The implicit-GEMM register-tiled conv kernels (8 channels × 8 pixels or 4 columns or taps per invocation, fused
 /// pairs) against the same f64 references, on channel and pixel counts that are not multiples of
 /// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1; the weight gradients
 /// whole (one split, stored by the tile kernel) and split over their reduction (runs of 1, 5
@@ -235,7 +235,7 @@ fn tiled_conv_kernels_match_reference() {
             let items = [(pack_kernel, pack_items), (kernel, (param_tiles * splits) as u32), (reduce, p as u32)];
             run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p), packed])
         };
-        let out_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(rows * g.h_out * g.w_out);
+        let out_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * (rows * g.h_out * g.w_out).div_ceil(conv::PIXEL_TILE);
         let in_tiles = g.input_cotangent_tiles(rows);
         let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
         let tol = Tolerance::F32_KERNEL;

@@ -272,7 +272,8 @@ impl super::op::Op for ConvOp {
 
 /// The convolution's dispatches in each pass and its uniforms: naive (one output per invocation;
 /// weight gradients a workgroup per weight where the reduction is long on a real GPU) or tiled
-/// (implicit GEMM, 8 channels × 4 pixels or taps, tangent and R-backward fused with their primal).
+/// (implicit GEMM, 8 channels × 8 pixels forward, × 4 columns or taps backward, tangent and
+/// R-backward fused with their primal).
 fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
@@ -386,6 +387,9 @@ pub(crate) struct WeightGradientSplit {
 /// gradients, input channels in the input cotangents (`WT` in shaders/conv_tiled.wgsl; the
 /// tile's other side is [`super::plan::TILE`] pixels or kernel taps).
 pub const CHANNEL_TILE: usize = 8;
+
+/// Pixels of a forward (and tangent) tile of the tiled kernels (`PT` in shaders/conv_tiled.wgsl).
+pub const PIXEL_TILE: usize = 8;
 
 /// Tiles of the weight gradient [c_out, taps + 1]: `CHANNEL_TILE` output channels × `TILE`
 /// columns each.

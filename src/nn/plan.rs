@@ -18,8 +18,8 @@ pub(crate) enum Items {
     Quads(u32),
     /// one invocation per TILE × TILE block of a [rows, n] tensor (the tiled kernels)
     Tiles(u32),
-    /// one invocation per 8 channels (`conv::CHANNEL_TILE`) × 4 pixels of a [rows, channels,
-    /// plane] tensor (the tiled conv forward)
+    /// one invocation per 8 channels (`conv::CHANNEL_TILE`) × 8 pixels (`conv::PIXEL_TILE`) of a
+    /// [rows, channels, plane] tensor (the tiled conv forward)
     PixelTiles { channels: u32, plane: u32 },
     /// one invocation per 8 channels × `tiles_per_row` tiles of each of the `height` rows of
     /// every image (the tiled conv input cotangents: a row's tiles in stride phases)
@@ -42,7 +42,8 @@ impl Items {
             Items::Quads(n) => (rows * n).div_ceil(QUAD),
             Items::Tiles(n) => rows.div_ceil(TILE) * n.div_ceil(TILE),
             Items::PixelTiles { channels, plane } => {
-                channels.div_ceil(super::conv::CHANNEL_TILE as u32) * (rows * plane).div_ceil(TILE)
+                channels.div_ceil(super::conv::CHANNEL_TILE as u32)
+                    * (rows * plane).div_ceil(super::conv::PIXEL_TILE as u32)
             }
             Items::RowTiles { channels, height, tiles_per_row } => {
                 channels.div_ceil(super::conv::CHANNEL_TILE as u32) * rows * height * tiles_per_row
