@@ -2,8 +2,8 @@
 // first), without materialising im2col. Every invocation owns a block of its output and keeps it
 // in registers:
 //   forward / tangent   8 output channels co × 8 output pixels (b, oh, ow)   K = (ci, kh, kw)
-//   input cotangents    8 input channels ci × 4 input pixels (b, ih, iw)     K = (co, kh, kw)
-//                       (4 columns of one row in one stride phase: only the live taps)
+//   input cotangents    8 input channels ci × 8 input pixels (b, ih, iw)     K = (co, kh, kw)
+//                       (8 columns of one row in one stride phase: only the live taps)
 //   weight gradients    8 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
 // so each loaded weight feeds 4 pixels and each loaded activation 8 channels (far fewer loads
 // than one output per invocation, and the receptive-field index maths is shared by the block).
@@ -25,8 +25,10 @@ fn side_get(i: u32) -> f32 { return side4[i >> 2u][i & 3u]; }
 fn side_set(i: u32, v: f32) { side4[i >> 2u][i & 3u] = v; }
 
 const CT: u32 = 4u;
-// Pixels of the forward tile (two CT halves; `PIXEL_TILE` in src/nn/conv.rs).
+// Pixels of the forward tile (two CT halves; `PIXEL_TILE` in src/nn/conv.rs), and columns of the
+// input-cotangent tile (`Geometry::input_tiles_per_row`).
 const PT: u32 = 8u;
+const IT: u32 = 8u;
 // Channels of the forward, input-cotangent and weight-gradient tiles (two CT halves; `CHANNEL_TILE` in
 // src/nn/conv.rs). On CPU adapters every load is one scalar access per lane, so loads, not
 // multiply-adds, bound these kernels: a taller tile loads less per product.
@@ -286,16 +288,19 @@ fn conv_bwd_rbwd_x_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     conv_input_cotangent(item_index(gid, nwg), true);
 }
 
-// Tiles of the input cotangents: 8 channels × 4 pixels of one input row (b, ih) in one stride
-// phase, columns iw = (4t + l)·s_w + φ for lanes l = 0..3 (φ = 0 .. s_w − 1, t the tile within
-// the phase). All four lanes then read the same kernel taps: only kh ≡ ih + p_h and
+// Tiles of the input cotangents: 8 channels × 8 pixels of one input row (b, ih) in one stride
+// phase, columns iw = (8t + l)·s_w + φ for lanes l = 0..7 (φ = 0 .. s_w − 1, t the tile within
+// the phase). All eight lanes then read the same kernel taps: only kh ≡ ih + p_h and
 // kw ≡ iw + p_w (mod s) reach an output pixel, so a stride-s conv walks its ⌈k/s⌉² live taps, not
 // all k² with most of them masked (a quarter of the taps of a 3 × 3 kernel at stride 2), and the
-// lanes read neighbouring output columns ow = m + (φ + p_w − kw)/s_w. At stride 1 a tile is 4
-// neighbouring pixels of one row. The sum per output runs over the live taps in the order of the
+// lanes read neighbouring output columns ow = m + (φ + p_w − kw)/s_w. The sum per output runs over the live taps in the order of the
 // masked walk (kh, kw, co), so the values are those of summing every tap with zeros.
-fn conv_input_tiles_per_phase() -> u32 { return ctiles((layer.w_in + layer.stride_w - 1u) / layer.stride_w); }
+// (At stride 1 a tile is 8 neighbouring pixels of one row.)
+fn conv_input_tiles_per_phase() -> u32 { return (((layer.w_in + layer.stride_w - 1u) / layer.stride_w) + IT - 1u) / IT; }
 
+// The tile is 8 input channels (halves a, b) × 8 columns (halves A, B of 4 lanes each): per
+// live tap and output channel, 8 loaded g_y (and r_y) and two packed weight vec4s (four with Z_W)
+// feed 64 products (192 fused). Accumulators g0..g7 are half A's channels, g8..g15 half B's.
 fn conv_input_cotangent(idx: u32, r_op: bool) {
     let sh = layer.stride_h;
     let sw = layer.stride_w;
@@ -309,13 +314,15 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     let b = (rest / row_tiles) / layer.h_in;
     let ih = (rest / row_tiles) % layer.h_in;
     let phase = in_row / per_phase;
-    let m = vec4<u32>((in_row % per_phase) * CT) + CLANE;
-    let iw = m * sw + phase;
-    let live = iw < vec4<u32>(layer.w_in);
+    let ma = vec4<u32>((in_row % per_phase) * IT) + CLANE;
+    let mb = ma + vec4<u32>(CT);
+    let iwa = ma * sw + phase;
+    let iwb = mb * sw + phase;
+    let live_a = iwa < vec4<u32>(layer.w_in);
+    let live_b = iwb < vec4<u32>(layer.w_in);
     let out_plane = layer.h_out * layer.w_out;
     let y_img = b * layer.c_out * out_plane;
     let kk = layer.k_h * layer.k_w;
-    let taps = layer.c_in * kk;
     // the tile's two packed channel groups: a at w_a + co·kk + tap, b one group (c_out·kk) on
     let per_group = layer.c_out * kk;
     let w_a = layer.pack_off / 4u + (c0 / CT) * per_group;
@@ -325,12 +332,17 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
     let nh = ih + layer.pad_h;
     let nw = phase + layer.pad_w;
     let kw0 = nw % sw;
-    let ow0 = vec4<i32>(m) + i32((nw - kw0) / sw);
+    let ow0a = vec4<i32>(ma) + i32((nw - kw0) / sw);
+    let ow0b = vec4<i32>(mb) + i32((nw - kw0) / sw);
     let w_out = vec4<i32>(i32(layer.w_out));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var g4 = vec4<f32>(); var g5 = vec4<f32>(); var g6 = vec4<f32>(); var g7 = vec4<f32>();
+    var g8 = vec4<f32>(); var g9 = vec4<f32>(); var g10 = vec4<f32>(); var g11 = vec4<f32>();
+    var g12 = vec4<f32>(); var g13 = vec4<f32>(); var g14 = vec4<f32>(); var g15 = vec4<f32>();
     var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
     var r4 = vec4<f32>(); var r5 = vec4<f32>(); var r6 = vec4<f32>(); var r7 = vec4<f32>();
+    var r8 = vec4<f32>(); var r9 = vec4<f32>(); var r10 = vec4<f32>(); var r11 = vec4<f32>();
+    var r12 = vec4<f32>(); var r13 = vec4<f32>(); var r14 = vec4<f32>(); var r15 = vec4<f32>();
     // the layer's fields read once (see conv_forward)
     let c_out = layer.c_out;
     let g_y_off = layer.g_y_off;
@@ -339,36 +351,51 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
         let oh = (nh - kh) / sh;
         if (oh >= layer.h_out) { continue; }
         let row = y_img + oh * layer.w_out;
-        var ow = ow0;
+        var owa = ow0a;
+        var owb = ow0b;
         for (var kw = kw0; kw < layer.k_w; kw += sw) {
-            let ok = live & (ow >= vec4<i32>(0)) & (ow < w_out);
-            var at = vec4<u32>(row) + vec4<u32>(clamp(ow, vec4<i32>(0), w_out - 1));
+            let ok_a = live_a & (owa >= vec4<i32>(0)) & (owa < w_out);
+            let ok_b = live_b & (owb >= vec4<i32>(0)) & (owb < w_out);
+            var at_a = vec4<u32>(row) + vec4<u32>(clamp(owa, vec4<i32>(0), w_out - 1));
+            var at_b = vec4<u32>(row) + vec4<u32>(clamp(owb, vec4<i32>(0), w_out - 1));
             var tap = kh * layer.k_w + kw;
             for (var co = 0u; co < c_out; co++) {
                 let wa = side4[w_a + tap];
                 let wb = side4[w_a + per_group + tap];
-                let g = select(vec4<f32>(), cwork4(g_y_off + at), ok);
-                g0 += wa.x * g; g1 += wa.y * g; g2 += wa.z * g; g3 += wa.w * g;
-                g4 += wb.x * g; g5 += wb.y * g; g6 += wb.z * g; g7 += wb.w * g;
+                let ga = select(vec4<f32>(), cwork4(g_y_off + at_a), ok_a);
+                let gb = select(vec4<f32>(), cwork4(g_y_off + at_b), ok_b);
+                g0 += wa.x * ga; g1 += wa.y * ga; g2 += wa.z * ga; g3 += wa.w * ga;
+                g4 += wb.x * ga; g5 += wb.y * ga; g6 += wb.z * ga; g7 += wb.w * ga;
+                g8 += wa.x * gb; g9 += wa.y * gb; g10 += wa.z * gb; g11 += wa.w * gb;
+                g12 += wb.x * gb; g13 += wb.y * gb; g14 += wb.z * gb; g15 += wb.w * gb;
                 if (r_op) {
                     let za = side4[z_a + tap];
                     let zb = side4[z_a + per_group + tap];
-                    let r = select(vec4<f32>(), cwork4(r_y_off + at), ok);
-                    r0 += wa.x * r + za.x * g; r1 += wa.y * r + za.y * g; r2 += wa.z * r + za.z * g; r3 += wa.w * r + za.w * g;
-                    r4 += wb.x * r + zb.x * g; r5 += wb.y * r + zb.y * g; r6 += wb.z * r + zb.z * g; r7 += wb.w * r + zb.w * g;
+                    let ra = select(vec4<f32>(), cwork4(r_y_off + at_a), ok_a);
+                    let rb = select(vec4<f32>(), cwork4(r_y_off + at_b), ok_b);
+                    r0 += wa.x * ra + za.x * ga; r1 += wa.y * ra + za.y * ga; r2 += wa.z * ra + za.z * ga; r3 += wa.w * ra + za.w * ga;
+                    r4 += wb.x * ra + zb.x * ga; r5 += wb.y * ra + zb.y * ga; r6 += wb.z * ra + zb.z * ga; r7 += wb.w * ra + zb.w * ga;
+                    r8 += wa.x * rb + za.x * gb; r9 += wa.y * rb + za.y * gb; r10 += wa.z * rb + za.z * gb; r11 += wa.w * rb + za.w * gb;
+                    r12 += wb.x * rb + zb.x * gb; r13 += wb.y * rb + zb.y * gb; r14 += wb.z * rb + zb.z * gb; r15 += wb.w * rb + zb.w * gb;
                 }
-                at += vec4<u32>(out_plane);
+                at_a += vec4<u32>(out_plane);
+                at_b += vec4<u32>(out_plane);
                 tap += kk;
             }
-            ow -= vec4<i32>(1);
+            owa -= vec4<i32>(1);
+            owb -= vec4<i32>(1);
         }
     }
     let base = b * layer.c_in * layer.h_in * layer.w_in + ih * layer.w_in;
-    store_row(layer.g_x_off + base, c0, iw, live, g0, g1, g2, g3);
-    store_row(layer.g_x_off + base, c0 + CT, iw, live, g4, g5, g6, g7);
+    store_row(layer.g_x_off + base, c0, iwa, live_a, g0, g1, g2, g3);
+    store_row(layer.g_x_off + base, c0 + CT, iwa, live_a, g4, g5, g6, g7);
+    store_row(layer.g_x_off + base, c0, iwb, live_b, g8, g9, g10, g11);
+    store_row(layer.g_x_off + base, c0 + CT, iwb, live_b, g12, g13, g14, g15);
     if (r_op) {
-        store_row(layer.r_x_off + base, c0, iw, live, r0, r1, r2, r3);
-        store_row(layer.r_x_off + base, c0 + CT, iw, live, r4, r5, r6, r7);
+        store_row(layer.r_x_off + base, c0, iwa, live_a, r0, r1, r2, r3);
+        store_row(layer.r_x_off + base, c0 + CT, iwa, live_a, r4, r5, r6, r7);
+        store_row(layer.r_x_off + base, c0, iwb, live_b, r8, r9, r10, r11);
+        store_row(layer.r_x_off + base, c0 + CT, iwb, live_b, r12, r13, r14, r15);
     }
 }
 

@@ -272,8 +272,8 @@ impl super::op::Op for ConvOp {
 
 /// The convolution's dispatches in each pass and its uniforms: naive (one output per invocation;
 /// weight gradients a workgroup per weight where the reduction is long on a real GPU) or tiled
-/// (implicit GEMM, 8 channels × 8 pixels forward, × 4 columns or taps backward, tangent and
-/// R-backward fused with their primal).
+/// (implicit GEMM, 8 channels × 8 pixels forward and for the input cotangents, × 4 taps for the
+/// weight gradients, tangent and R-backward fused with their primal).
 fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
@@ -390,6 +390,9 @@ pub const CHANNEL_TILE: usize = 8;
 
 /// Pixels of a forward (and tangent) tile of the tiled kernels (`PT` in shaders/conv_tiled.wgsl).
 pub const PIXEL_TILE: usize = 8;
+
+/// Columns of one input row in an input-cotangent tile (`IT` in shaders/conv_tiled.wgsl).
+pub const INPUT_COLUMN_TILE: usize = 8;
 
 /// Tiles of the weight gradient [c_out, taps + 1]: `CHANNEL_TILE` output channels × `TILE`
 /// columns each.

@@ -763,10 +763,11 @@ impl Geometry {
         self.c_out * self.c_in * self.k_h * self.k_w
     }
 
-    /// Tiles of 4 columns per input row in the tiled conv's input cotangents: for each of the
-    /// `stride_w` phases, ⌈⌈w_in / stride_w⌉ / 4⌉ (shaders/conv_tiled.wgsl, "input cotangents").
+    /// Tiles of 8 columns per input row in the tiled conv's input cotangents: for each of the
+    /// `stride_w` phases, ⌈⌈w_in / stride_w⌉ / 8⌉ (`IT` in shaders/conv_tiled.wgsl, "input
+    /// cotangents").
     pub fn input_tiles_per_row(&self) -> usize {
-        self.stride_w * self.w_in.div_ceil(self.stride_w).div_ceil(4)
+        self.stride_w * self.w_in.div_ceil(self.stride_w).div_ceil(conv::INPUT_COLUMN_TILE)
     }
 
     /// Invocations of the tiled conv's input-cotangent kernels at a batch of `rows`.
