@@ -136,13 +136,13 @@ fn conv_kernels_match_reference() {
     }
 }
 
-/// The implicit-GEMM register-tiled conv kernels (8 channels × 8 pixels or 4 columns or taps per invocation, fused
-/// pairs) against the same f64 references, on channel and pixel counts that are not multiples of
-/// the tile, strides > 1, padding, rectangular and 1×1 kernels, batch 1; the weight gradients
-/// whole (one split, stored by the tile kernel) and split over their reduction (runs of 1, 5
-/// and about a third of the pixels, the last run short, summed by the reduce kernels); the
-/// tiles after their pass has packed W and Z_W (forward, input cotangents) or g_y
-/// (weight gradients).
+/// The implicit-GEMM register-tiled conv kernels (8 channels × 8 pixels, 8 columns or 4 taps
+/// per invocation, fused pairs) against the same f64 references, on channel and pixel counts
+/// that are not multiples of the tile, strides > 1, padding, rectangular and 1×1 kernels, batch
+/// 1; the weight gradients whole (one split, stored by the tile kernel) and split over their
+/// reduction (runs of 1, 5 and about a third of the pixels, the last run short, summed by the
+/// reduce kernels); the tiles after their pass has packed W and Z_W (forward, input
+/// cotangents) or g_y (weight gradients).
 #[test]
 fn tiled_conv_kernels_match_reference() {
     let gpu = gpu_or_skip!();

@@ -385,7 +385,8 @@ pub(crate) struct WeightGradientSplit {
 
 /// Channels of a tile of the tiled kernels: output channels forward and in the weight
 /// gradients, input channels in the input cotangents (`WT` in shaders/conv_tiled.wgsl; the
-/// tile's other side is [`super::plan::TILE`] pixels or kernel taps).
+/// tile's other side is [`PIXEL_TILE`] pixels, [`INPUT_COLUMN_TILE`] columns or
+/// [`super::plan::TILE`] kernel taps).
 pub const CHANNEL_TILE: usize = 8;
 
 /// Pixels of a forward (and tangent) tile of the tiled kernels (`PT` in shaders/conv_tiled.wgsl).
