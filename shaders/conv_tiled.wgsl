@@ -5,8 +5,9 @@
 //   input cotangents    8 input channels ci × 8 input pixels (b, ih, iw)     K = (co, kh, kw)
 //                       (8 columns of one row in one stride phase: only the live taps)
 //   weight gradients    8 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
-// so each loaded weight feeds 4 pixels and each loaded activation 8 channels (far fewer loads
-// than one output per invocation, and the receptive-field index maths is shared by the block).
+// so each loaded weight feeds 8 pixels, each loaded activation 8 channels and, in the weight
+// gradients, each loaded g_y 4 taps (far fewer loads than one output per invocation, and the
+// receptive-field index maths is shared by the block).
 // Fused pairs as in dense_tiled.wgsl: y with t_y, g_x with r_gx, ∇W with H z. The kernels of a
 // fused pair also serve a lone tangent or R-backward pass: they recompute y (or g_x, ∇W) from
 // unchanged inputs with the same code, so the rewritten values are bit-identical.
@@ -15,10 +16,10 @@
 // outermost and the channels inside (the tap's masks and addresses are computed once for all
 // channels), weight gradients walk the pixels in order within each split.
 
-// Weights are read packed (below): 4 channels of one tap to a vec4, so a tile's 8 weights of a
-// tap are two loads, not eight.
+// Weights (and the weight gradients' g_y) are read packed (below): 4 channels to a vec4, so a
+// tile's 8 weights of a tap are two loads, not eight.
 
-// The scratch binding (shaders/layer_bindings.wgsl) as vec4s: the packed weights, and the weight
+// The scratch binding (shaders/layer_bindings.wgsl) as vec4s: the packings, and the weight
 // gradients' split partials (floats, through side_get / side_set).
 @group(0) @binding(8) var<storage, read_write> side4: array<vec4<f32>>;
 fn side_get(i: u32) -> f32 { return side4[i >> 2u][i & 3u]; }
