@@ -33,7 +33,9 @@ fn receptive_sum(b: u32, co: u32, oh: u32, ow: u32, use_z: bool, src_off: u32) -
                 let iw = i32(ow * layer.stride_w + kw) - i32(layer.pad_w);
                 if (iw < 0 || iw >= i32(layer.w_in)) { continue; }
                 let wi = layer.w_off + w_index(co, ci, kh, kw);
-                let k = select(theta[wi], z[wi], use_z);
+                // (a branch, not a select: without curvature z is not P long and is never read)
+                var k = theta[wi];
+                if (use_z) { k = z[wi]; }
                 acc += k * work[src_off + x_index(b, ci, u32(ih), u32(iw))];
             }
         }
@@ -57,7 +59,9 @@ fn adjoint_sum(b: u32, ci: u32, ih: u32, iw: u32, use_z: bool, src_off: u32) -> 
                 let ow = u32(nw) / layer.stride_w;
                 if (ow >= layer.w_out) { continue; }
                 let wi = layer.w_off + w_index(co, ci, kh, kw);
-                let k = select(theta[wi], z[wi], use_z);
+                // (a branch, not a select: without curvature z is not P long and is never read)
+                var k = theta[wi];
+                if (use_z) { k = z[wi]; }
                 acc += k * work[src_off + y_index(b, co, oh, ow)];
             }
         }

@@ -194,8 +194,13 @@ fn conv_forward(idx: u32, tangent: bool) {
     let has_t = tangent && input_has_tangent();
     let bias_a = ctheta4(layer.b_off + co_a);
     let bias_b = ctheta4(layer.b_off + co_b);
-    let zb_a = select(vec4<f32>(), cz4(layer.b_off + co_a), tangent);
-    let zb_b = select(vec4<f32>(), cz4(layer.b_off + co_b), tangent);
+    // (z only in the tangent: a network without curvature has no z of length P)
+    var zb_a = vec4<f32>();
+    var zb_b = vec4<f32>();
+    if (tangent) {
+        zb_a = cz4(layer.b_off + co_a);
+        zb_b = cz4(layer.b_off + co_b);
+    }
     // y[c] / t[c]: channel c0 + c % 8 of pixel half A (c < 8) or B (c ≥ 8), its 4 pixels in the
     // components
     var y0 = vec4<f32>(bias_a.x); var y1 = vec4<f32>(bias_a.y); var y2 = vec4<f32>(bias_a.z); var y3 = vec4<f32>(bias_a.w);

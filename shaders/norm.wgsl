@@ -94,9 +94,16 @@ fn norm_param(g: u32, k: u32) -> u32 {
 // storage load is a loop over the lanes, even one whose address all lanes share. LayerNorm's
 // (per_feature true) are the value's feature's, p = k, loaded per value.
 struct NormAffine { gamma: f32, beta: f32, z_gamma: f32, z_beta: f32, };
-fn norm_own_affine(g: u32) -> NormAffine {
+// `with_z`: the tangent and R-backward read z_γ, z_β; a network without curvature has no z of
+// length P, so the forward and backward never read it.
+fn norm_own_affine(g: u32, with_z: bool) -> NormAffine {
     let p = norm_param(g, 0u);   // BatchNorm: g; LayerNorm: 0, a valid index the body never uses
-    return NormAffine(theta[layer.w_off + p], theta[layer.b_off + p], z[layer.w_off + p], z[layer.b_off + p]);
+    var a = NormAffine(theta[layer.w_off + p], theta[layer.b_off + p], 0.0, 0.0);
+    if (with_z) {
+        a.z_gamma = z[layer.w_off + p];
+        a.z_beta = z[layer.b_off + p];
+    }
+    return a;
 }
 fn norm_gamma(per_feature: bool, k: u32, own: NormAffine) -> f32 {
     if (per_feature) { return theta[layer.w_off + k]; }
@@ -147,7 +154,7 @@ fn norm_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 fn norm_forward(g: u32, t: u32, per_feature: bool) {
     let o = norm_offsets();
-    let own = norm_own_affine(g);
+    let own = norm_own_affine(g, false);
     let m = o.m;
     var s = NormStats(0.0, 0.0);
     if (norm_fixed()) {
@@ -215,7 +222,7 @@ fn norm_tangent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 }
 fn norm_tangent_body(g: u32, t: u32, per_feature: bool) {
     let o = norm_offsets();
-    let own = norm_own_affine(g);
+    let own = norm_own_affine(g, true);
     let m = f32(o.m);
     let s = saved_stats(g);
     var mean_t = 0.0;
@@ -249,7 +256,7 @@ fn norm_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 fn norm_backward(g: u32, t: u32, per_feature: bool) {
     let o = norm_offsets();
-    let own = norm_own_affine(g);
+    let own = norm_own_affine(g, false);
     let m = f32(o.m);
     let s = saved_stats(g);
     // (A, B, Σ g_y, Σ g_y x̂); the last two are BatchNorm's g_β, g_γ
@@ -292,7 +299,7 @@ fn norm_rbwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 }
 fn norm_r_backward(g: u32, t: u32, per_feature: bool) {
     let o = norm_offsets();
-    let own = norm_own_affine(g);
+    let own = norm_own_affine(g, true);
     let m = f32(o.m);
     let s = saved_stats(g);
     let mean_t = side[layer.aux_off + 4u * g + 2u];
