@@ -4,9 +4,9 @@
 //   forward / tangent   8 output channels co × 8 output pixels (b, oh, ow)   K = (ci, kh, kw)
 //   input cotangents    8 input channels ci × 8 input pixels (b, ih, iw)     K = (co, kh, kw)
 //                       (8 columns of one row in one stride phase: only the live taps)
-//   weight gradients    8 output channels co × 4 kernel taps (ci, kh, kw)    K = (b, oh, ow)
+//   weight gradients    8 output channels co × 8 kernel taps (ci, kh, kw)    K = (b, oh, ow)
 // so each loaded weight feeds 8 pixels, each loaded activation 8 channels and, in the weight
-// gradients, each loaded g_y 4 taps (far fewer loads than one output per invocation, and the
+// gradients, each loaded g_y 8 taps (far fewer loads than one output per invocation, and the
 // receptive-field index maths is shared by the block).
 // Fused pairs as in dense_tiled.wgsl: y with t_y, g_x with r_gx, ∇W with H z. The kernels of a
 // fused pair also serve a lone tangent or R-backward pass: they recompute y (or g_x, ∇W) from
@@ -34,6 +34,9 @@ const IT: u32 = 8u;
 // src/nn/conv.rs). On CPU adapters every load is one scalar access per lane, so loads, not
 // multiply-adds, bound these kernels: a taller tile loads less per product.
 const WT: u32 = 8u;
+// Columns (kernel taps and the bias) of the weight-gradient tile (two CT halves;
+// `WEIGHT_TAP_TILE` in src/nn/conv.rs).
+const JT: u32 = 8u;
 const CLANE: vec4<u32> = vec4<u32>(0u, 1u, 2u, 3u);
 
 fn ctiles(n: u32) -> u32 { return (n + CT - 1u) / CT; }
@@ -56,7 +59,7 @@ fn cz4(i: vec4<u32>) -> vec4<f32> { return vec4<f32>(z[i.x], z[i.y], z[i.z], z[i
 // them batch·plane/4 times.) The weight gradients read no weights but g_y (and r_y) for 8
 // output channels of one pixel, a plane apart: their passes pack g_y the same way,
 // [rows][2·⌈c_out/8⌉ groups][h_out·w_out] (g_y[b, 4g..4g+3, oh, ow]), and each value packed once
-// is read by all ⌈(taps + 1)/4⌉ column tiles. One pass uses one packing at a time (the backward
+// is read by all ⌈(taps + 1)/8⌉ column tiles. One pass uses one packing at a time (the backward
 // packs g_y for the weight gradient, then W over it for the input cotangents), so the packings
 // share the region. r_y is not packed: a second batch-sized copy would take AdaHessian's memory
 // past 1.5× Adam's on ResNet-20 at small batches (tests/memory.rs). Sizes: `PackedWeights` in
@@ -454,27 +457,35 @@ fn conv_bwd_rbwd_w_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     conv_weight_gradient(item_index(gid, nwg), true);
 }
 
-// The weight-gradient tile is 8 output channels × 4 columns (two 4-channel halves a, b): each
-// pixel's 4 loaded x (and t_x) feed 8 channels and its 8 g_y are two packed vec4 loads, 6 loads
-// for 32 products backward and 18 for 96 fused with r_y unpacked (all unpacked: 12 and 24).
+// The weight-gradient tile is 8 output channels × 8 columns (channel halves a, b; column halves
+// a, b): each pixel's 8 loaded x (and t_x) feed 8 channels and its 8 g_y are two packed vec4
+// loads, 10 loads for 64 products backward and 26 for 192 fused with r_y unpacked (with 4
+// columns: 6 for 32 and 18 for 96). The 128 fused accumulators spill to the stack, which on a
+// CPU adapter costs far less than the loads they save (BENCHMARKS.md, "8-tap weight gradients").
 fn conv_weight_channel_tiles() -> u32 { return (layer.c_out + WT - 1u) / WT; }
+fn conv_weight_column_tiles(taps: u32) -> u32 { return (taps + 1u + JT - 1u) / JT; }
+
+// One half of a weight-gradient tile's columns: 4 kernel taps (ci, kh, kw), or the bias column
+// j = taps, clamped past the end (those columns are never stored).
+struct TapColumns { ci_plane: vec4<u32>, kh: vec4<i32>, kw: vec4<i32>, bias: vec4<bool>, };
+fn tap_columns(j0: u32, taps: u32, kk: u32) -> TapColumns {
+    let j = cclamp(j0, taps);
+    return TapColumns((j / kk) * layer.h_in * layer.w_in, vec4<i32>((j % kk) / layer.k_w) - i32(layer.pad_h),
+                      vec4<i32>(j % layer.k_w) - i32(layer.pad_w), vec4<u32>(j0) + CLANE == vec4<u32>(taps));
+}
 
 fn conv_weight_gradient(idx: u32, r_op: bool) {
     let kk = layer.k_h * layer.k_w;
     let taps = layer.c_in * kk;
-    let tc = ctiles(taps + 1u);
+    let tc = conv_weight_column_tiles(taps);
     let tiles = conv_weight_channel_tiles() * tc;
     let splits = conv_splits();
     if (idx >= tiles * splits) { return; }
     let split = idx / tiles;
     let co0 = ((idx % tiles) / tc) * WT;
-    let j0 = ((idx % tiles) % tc) * CT;
-    // the four columns: kernel taps (ci, kh, kw), or the bias column j = taps
-    let j = cclamp(j0, taps);
-    let bias_col = vec4<u32>(j0) + CLANE == vec4<u32>(taps);
-    let ci_plane = (j / kk) * layer.h_in * layer.w_in;
-    let kh = vec4<i32>((j % kk) / layer.k_w) - i32(layer.pad_h);
-    let kw = vec4<i32>(j % layer.k_w) - i32(layer.pad_w);
+    let j0 = ((idx % tiles) % tc) * JT;
+    let ca = tap_columns(j0, taps, kk);
+    let cb = tap_columns(j0 + CT, taps, kk);
     let x_img_len = layer.c_in * layer.h_in * layer.w_in;
     let out_plane = layer.h_out * layer.w_out;
     // the tile's two packed channel groups of g_y: a at dy_a + (b·groups·plane + oh·w_out + ow),
@@ -487,10 +498,15 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     let has_t = r_op && input_has_tangent();
     let h_in = vec4<i32>(i32(layer.h_in));
     let w_in = vec4<i32>(i32(layer.w_in));
-    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
-    var g4 = vec4<f32>(); var g5 = vec4<f32>(); var g6 = vec4<f32>(); var g7 = vec4<f32>();
-    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
-    var r4 = vec4<f32>(); var r5 = vec4<f32>(); var r6 = vec4<f32>(); var r7 = vec4<f32>();
+    // g (∇W) and r (H z) of channel c for columns a (…a) and b (…b)
+    var g0a = vec4<f32>(); var g1a = vec4<f32>(); var g2a = vec4<f32>(); var g3a = vec4<f32>();
+    var g4a = vec4<f32>(); var g5a = vec4<f32>(); var g6a = vec4<f32>(); var g7a = vec4<f32>();
+    var g0b = vec4<f32>(); var g1b = vec4<f32>(); var g2b = vec4<f32>(); var g3b = vec4<f32>();
+    var g4b = vec4<f32>(); var g5b = vec4<f32>(); var g6b = vec4<f32>(); var g7b = vec4<f32>();
+    var r0a = vec4<f32>(); var r1a = vec4<f32>(); var r2a = vec4<f32>(); var r3a = vec4<f32>();
+    var r4a = vec4<f32>(); var r5a = vec4<f32>(); var r6a = vec4<f32>(); var r7a = vec4<f32>();
+    var r0b = vec4<f32>(); var r1b = vec4<f32>(); var r2b = vec4<f32>(); var r3b = vec4<f32>();
+    var r4b = vec4<f32>(); var r5b = vec4<f32>(); var r6b = vec4<f32>(); var r7b = vec4<f32>();
     // this split's pixels, in order, as segments of output rows (b, oh): the row's input row,
     // its padding mask and base address are computed once per segment, the columns step by the
     // stride, and no pixel needs a division
@@ -508,32 +524,47 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     let t_x_off = layer.t_x_off;
     while (left > 0u) {
         let len = min(left, w_out - ow);
-        let ih = i32(oh * stride_h) + kh;
-        let ok_h = (ih >= vec4<i32>(0)) & (ih < h_in);
-        let x_row = b * x_img_len + ci_plane + vec4<u32>(clamp(ih, vec4<i32>(0), h_in - 1)) * layer.w_in;
+        let ih_a = i32(oh * stride_h) + ca.kh;
+        let ih_b = i32(oh * stride_h) + cb.kh;
+        let ok_ha = (ih_a >= vec4<i32>(0)) & (ih_a < h_in);
+        let ok_hb = (ih_b >= vec4<i32>(0)) & (ih_b < h_in);
+        let x_row_a = b * x_img_len + ca.ci_plane + vec4<u32>(clamp(ih_a, vec4<i32>(0), h_in - 1)) * layer.w_in;
+        let x_row_b = b * x_img_len + cb.ci_plane + vec4<u32>(clamp(ih_b, vec4<i32>(0), h_in - 1)) * layer.w_in;
         let y_row = (b * groups) * out_plane + oh * w_out;
         let r_row = b * layer.c_out * out_plane + oh * w_out;
-        var iw = i32(ow * layer.stride_w) + kw;
+        var iw_a = i32(ow * layer.stride_w) + ca.kw;
+        var iw_b = i32(ow * layer.stride_w) + cb.kw;
         for (var col = ow; col < ow + len; col++) {
-            let ok = ok_h & (iw >= vec4<i32>(0)) & (iw < w_in);
-            let at = x_row + vec4<u32>(clamp(iw, vec4<i32>(0), w_in - 1));
-            let x = select(select(vec4<f32>(), cwork4(x_off + at), ok), vec4<f32>(1.0), bias_col);
+            let ok_a = ok_ha & (iw_a >= vec4<i32>(0)) & (iw_a < w_in);
+            let ok_b = ok_hb & (iw_b >= vec4<i32>(0)) & (iw_b < w_in);
+            let at_a = x_row_a + vec4<u32>(clamp(iw_a, vec4<i32>(0), w_in - 1));
+            let at_b = x_row_b + vec4<u32>(clamp(iw_b, vec4<i32>(0), w_in - 1));
+            let xa = select(select(vec4<f32>(), cwork4(x_off + at_a), ok_a), vec4<f32>(1.0), ca.bias);
+            let xb = select(select(vec4<f32>(), cwork4(x_off + at_b), ok_b), vec4<f32>(1.0), cb.bias);
             let ga = side4[dy_a + y_row + col];
             let gb = side4[dy_a + out_plane + y_row + col];
-            g0 += ga.x * x; g1 += ga.y * x; g2 += ga.z * x; g3 += ga.w * x;
-            g4 += gb.x * x; g5 += gb.y * x; g6 += gb.z * x; g7 += gb.w * x;
+            g0a += ga.x * xa; g1a += ga.y * xa; g2a += ga.z * xa; g3a += ga.w * xa;
+            g4a += gb.x * xa; g5a += gb.y * xa; g6a += gb.z * xa; g7a += gb.w * xa;
+            g0b += ga.x * xb; g1b += ga.y * xb; g2b += ga.z * xb; g3b += ga.w * xb;
+            g4b += gb.x * xb; g5b += gb.y * xb; g6b += gb.z * xb; g7b += gb.w * xb;
             if (r_op) {
                 let ra = cwork4(r_y_off + r_row + co_a + col);
                 let rb = cwork4(r_y_off + r_row + co_b + col);
-                r0 += ra.x * x; r1 += ra.y * x; r2 += ra.z * x; r3 += ra.w * x;
-                r4 += rb.x * x; r5 += rb.y * x; r6 += rb.z * x; r7 += rb.w * x;
+                r0a += ra.x * xa; r1a += ra.y * xa; r2a += ra.z * xa; r3a += ra.w * xa;
+                r4a += rb.x * xa; r5a += rb.y * xa; r6a += rb.z * xa; r7a += rb.w * xa;
+                r0b += ra.x * xb; r1b += ra.y * xb; r2b += ra.z * xb; r3b += ra.w * xb;
+                r4b += rb.x * xb; r5b += rb.y * xb; r6b += rb.z * xb; r7b += rb.w * xb;
                 if (has_t) {
-                    let tx = select(cwork4(t_x_off + at), vec4<f32>(), bias_col | !ok);
-                    r0 += ga.x * tx; r1 += ga.y * tx; r2 += ga.z * tx; r3 += ga.w * tx;
-                    r4 += gb.x * tx; r5 += gb.y * tx; r6 += gb.z * tx; r7 += gb.w * tx;
+                    let txa = select(cwork4(t_x_off + at_a), vec4<f32>(), ca.bias | !ok_a);
+                    let txb = select(cwork4(t_x_off + at_b), vec4<f32>(), cb.bias | !ok_b);
+                    r0a += ga.x * txa; r1a += ga.y * txa; r2a += ga.z * txa; r3a += ga.w * txa;
+                    r4a += gb.x * txa; r5a += gb.y * txa; r6a += gb.z * txa; r7a += gb.w * txa;
+                    r0b += ga.x * txb; r1b += ga.y * txb; r2b += ga.z * txb; r3b += ga.w * txb;
+                    r4b += gb.x * txb; r5b += gb.y * txb; r6b += gb.z * txb; r7b += gb.w * txb;
                 }
             }
-            iw += stride_w;
+            iw_a += stride_w;
+            iw_b += stride_w;
         }
         left -= len;
         ow += len;
@@ -544,11 +575,15 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
         }
     }
     let whole = splits == 1u;
-    conv_store_param(0u, whole, split, co0, j0, taps, g0, g1, g2, g3);
-    conv_store_param(0u, whole, split, co0 + CT, j0, taps, g4, g5, g6, g7);
+    conv_store_param(0u, whole, split, co0, j0, taps, g0a, g1a, g2a, g3a);
+    conv_store_param(0u, whole, split, co0 + CT, j0, taps, g4a, g5a, g6a, g7a);
+    conv_store_param(0u, whole, split, co0, j0 + CT, taps, g0b, g1b, g2b, g3b);
+    conv_store_param(0u, whole, split, co0 + CT, j0 + CT, taps, g4b, g5b, g6b, g7b);
     if (r_op) {
-        conv_store_param(1u, whole, split, co0, j0, taps, r0, r1, r2, r3);
-        conv_store_param(1u, whole, split, co0 + CT, j0, taps, r4, r5, r6, r7);
+        conv_store_param(1u, whole, split, co0, j0, taps, r0a, r1a, r2a, r3a);
+        conv_store_param(1u, whole, split, co0 + CT, j0, taps, r4a, r5a, r6a, r7a);
+        conv_store_param(1u, whole, split, co0, j0 + CT, taps, r0b, r1b, r2b, r3b);
+        conv_store_param(1u, whole, split, co0 + CT, j0 + CT, taps, r4b, r5b, r6b, r7b);
     }
 }
 

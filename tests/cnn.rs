@@ -163,7 +163,6 @@ fn tiled_conv_kernels_match_reference() {
         (2, [12, 6, 5], 13, (3, 3), (1, 1), (1, 1)),
         (1, [9, 5, 7], 17, (3, 3), (2, 2), (1, 1)),
     ];
-    let tiles = |n: usize| n.div_ceil(4);
     for (rows, input, out, kernel, stride, padding) in cases {
         let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding, bias: true });
         let (mut meta, len) = meta_for(&g, rows);
@@ -223,7 +222,8 @@ fn tiled_conv_kernels_match_reference() {
         let (in_w, in_wz) = ((conv::kernels::ConvPackBwd, pack.input), (conv::kernels::ConvPackBwdZ, pack.input));
         // the weight-gradient kernels with `split_len` pixels per split, then their reduction;
         // only the partials' scratch and the packed g_y may change in work
-        let param_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * tiles(g.c_in * g.k_h * g.k_w + 1);
+        let param_tiles =
+            g.c_out.div_ceil(conv::CHANNEL_TILE) * (g.c_in * g.k_h * g.k_w + 1).div_ceil(conv::WEIGHT_TAP_TILE);
         let split_runs = [pixels, 1, 5, pixels / 3 + 1];
         let run_split = |pack_kernel, kernel, reduce, meta: &LayerMeta, split_len: usize| {
             let splits = pixels.div_ceil(split_len);

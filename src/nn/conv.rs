@@ -272,7 +272,7 @@ impl super::op::Op for ConvOp {
 
 /// The convolution's dispatches in each pass and its uniforms: naive (one output per invocation;
 /// weight gradients a workgroup per weight where the reduction is long on a real GPU) or tiled
-/// (implicit GEMM, 8 channels × 8 pixels forward and for the input cotangents, × 4 taps for the
+/// (implicit GEMM, 8 channels × 8 pixels forward and for the input cotangents, × 8 taps for the
 /// weight gradients, tangent and R-backward fused with their primal).
 fn plan(
     cx: &super::plan::LayerContext,
@@ -386,7 +386,7 @@ pub(crate) struct WeightGradientSplit {
 /// Channels of a tile of the tiled kernels: output channels forward and in the weight
 /// gradients, input channels in the input cotangents (`WT` in shaders/conv_tiled.wgsl; the
 /// tile's other side is [`PIXEL_TILE`] pixels, [`INPUT_COLUMN_TILE`] columns or
-/// [`super::plan::TILE`] kernel taps).
+/// [`WEIGHT_TAP_TILE`] kernel taps).
 pub const CHANNEL_TILE: usize = 8;
 
 /// Pixels of a forward (and tangent) tile of the tiled kernels (`PT` in shaders/conv_tiled.wgsl).
@@ -395,10 +395,14 @@ pub const PIXEL_TILE: usize = 8;
 /// Columns of one input row in an input-cotangent tile (`IT` in shaders/conv_tiled.wgsl).
 pub const INPUT_COLUMN_TILE: usize = 8;
 
-/// Tiles of the weight gradient [c_out, taps + 1]: `CHANNEL_TILE` output channels × `TILE`
-/// columns each.
+/// Columns (kernel taps and the bias) of a weight-gradient tile of the tiled kernels (`JT` in
+/// shaders/conv_tiled.wgsl).
+pub const WEIGHT_TAP_TILE: usize = 8;
+
+/// Tiles of the weight gradient [c_out, taps + 1]: `CHANNEL_TILE` output channels ×
+/// `WEIGHT_TAP_TILE` columns each.
 fn weight_gradient_tiles(geom: &Geometry) -> usize {
-    geom.c_out.div_ceil(CHANNEL_TILE) * (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(super::plan::TILE as usize)
+    geom.c_out.div_ceil(CHANNEL_TILE) * (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(WEIGHT_TAP_TILE)
 }
 
 /// The tiled kernels' packed copies of W (and Z_W) and of g_y, in vec4s
@@ -478,14 +482,19 @@ mod tests {
 
     #[test]
     fn the_weight_gradient_split_fills_the_adapter_within_its_scratch() {
-        // the MNIST CNN's first conv at batch 64: 6 tiles over 50,176 pixels
+        // the MNIST CNN's first conv at batch 128: 2 tiles (8 channels × 10 columns) over
+        // 100,352 pixels
         let g = geometry(1, 28, 8);
-        let s = WeightGradientSplit::for_sizes(&g, 64, CPU_TARGET_ITEMS);
-        let tiles = 6;
+        let s = WeightGradientSplit::for_sizes(&g, 128, CPU_TARGET_ITEMS);
+        let tiles = weight_gradient_tiles(&g);
+        assert_eq!(tiles, 2);
         // (splits are whole runs of pixels, so the count rounds down a little)
         assert!(s.splits * tiles * 100 >= CPU_TARGET_ITEMS * 95, "{s:?}");
         assert!(s.split_len >= MIN_SPLIT);
-        assert!(s.splits * s.split_len >= 64 * 28 * 28 && (s.splits - 1) * s.split_len < 64 * 28 * 28);
+        assert!(s.splits * s.split_len >= 128 * 28 * 28 && (s.splits - 1) * s.split_len < 128 * 28 * 28);
+        // at batch 64 the shortest split binds first: 1,568 runs of 32 pixels, 3,136 invocations
+        let s = WeightGradientSplit::for_sizes(&g, 64, CPU_TARGET_ITEMS);
+        assert_eq!((s.split_len, s.splits), (MIN_SPLIT, 64 * 28 * 28 / MIN_SPLIT));
         // no more scratch than the layer's output
         for (g, rows) in [(geometry(8, 14, 16), 64), (geometry(16, 7, 32), 1), (geometry(3, 32, 64), 128)] {
             for target in [CPU_TARGET_ITEMS, GPU_TARGET_ITEMS] {
