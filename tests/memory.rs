@@ -150,13 +150,15 @@ fn data_sets_beyond_a_storage_binding_are_streamed_exactly() {
 
 /// The memory target on ResNet-20: AdaHessian (with its curvature buffers: tangents
 /// and R-cotangents, sharing slots by liveness) allocates at most 1.5× what Adam (a network
-/// without them) does, network and optimizer together, at a small and a large batch. Exactness
-/// of the shared slots is the residual tests' (every kernel set against the f64 model).
+/// without them) does, network and optimizer together, at the benchmarks' batches (8 to 128).
+/// Exactness of the shared slots is the residual tests' (every kernel set against the f64
+/// model). Past about batch 200 a slot can no longer be shared with one three nodes back within
+/// a 128 MiB storage binding, and the ratio reaches 1.50 (BENCHMARKS.md, "r_y packed again").
 #[test]
 fn adahessian_needs_at_most_one_and_a_half_times_adams_memory_on_resnet20() {
     let gpu = gpu_or_skip!();
     let spec = adahessian_wgpu::nn::parse_resnet("resnet20", &[3, 32, 32], 10).unwrap().unwrap();
-    for rows in [8, 32] {
+    for rows in [8, 32, 128] {
         let bytes = |curvature: bool, config: OptimizerConfig| {
             let net = Network::new(gpu, &spec, NetworkOptions { curvature, ..NetworkOptions::new(rows, 0) }).unwrap();
             let opt = Optimizer::new(gpu, &net, config).unwrap();
