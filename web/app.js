@@ -238,28 +238,47 @@ function drawContour() {
   isoLines(c.getContext('2d'), Array.from(f, (v) => Math.log(v - min + 1e-3)), n, c.width, c.height);
   contour = c.getContext('2d').getImageData(0, 0, c.width, c.height);
 }
+// The race's GPU work runs one call at a time. A reset (a lesson's click, a changed control)
+// waits for the step in flight and no new step starts while a reset waits: the animation loop
+// asks for a step every frame, and a reset that polled for a free moment (as this did) lost to
+// it for seconds whenever a step took longer than a frame.
+let resetsWaiting = 0;
+const raceIdleWaiters = [];
+const raceIdle = () => new Promise((resolve) => raceIdleWaiters.push(resolve));
+function releaseRace() {
+  raceBusy = false;
+  for (const resolve of raceIdleWaiters.splice(0)) resolve();
+}
 async function resetRace() {
-  // a reset asked for while a step runs waits for it, and resolves when it is done
-  if (raceBusy) return new Promise((done) => setTimeout(() => resetRace().then(done), 50));
+  resetsWaiting++;
+  const asked = performance.now();
+  try {
+    while (raceBusy) await raceIdle();
+  } finally { resetsWaiting--; }
   raceBusy = true;
+  // what the reset waited for and what it took (the page test prints them)
+  const timing = { lesson: demo.lesson, waited: performance.now() - asked };
   try {
     const start = state.x === null ? STARTS[state.surface] : [state.x, state.y];
     drawContour();
+    timing.contour = performance.now() - asked - timing.waited;
     race = await WebRace.create(demo.gpu, state.surface, kappa(), state.angle, start[0], start[1],
       activeRacers().map((r) => r.name).join(','), new Float32Array(activeRacers().map((r) => state['lr_' + r.name])), state.hpow, !!state.clip);
     paths = Object.fromEntries(activeRacers().map((r) => [r.name, [start]]));
     const costs = Object.fromEntries(JSON.parse(race.costs()).map((c) => [c.name, c.grad_evals_per_step]));
     demo.race = { steps: 0, losses: Object.fromEntries(activeRacers().map((r) => [r.name, []])), costs, lesson: demo.lesson };
+    timing.created = performance.now() - asked;
     drawRace();
     drawRaceChart();
     clearError();
   } catch (e) { fail(e); }
-  raceBusy = false;
+  demo.timings.resets = (demo.timings.resets || []).concat([timing]);
+  releaseRace();
 }
 let firstRaceFrameDrawn;
 const firstRaceFrame = new Promise((resolve) => { firstRaceFrameDrawn = resolve; });
 async function stepRace(n) {
-  if (!race || raceBusy) return;
+  if (!race || raceBusy || resetsWaiting) return;
   raceBusy = true;
   try {
     const rows = JSON.parse(await race.step(n));
@@ -286,7 +305,7 @@ async function stepRace(n) {
     drawRace();
     drawRaceChart();
   } catch (e) { fail(e); playing = false; firstRaceFrameDrawn(); }
-  raceBusy = false;
+  releaseRace();
 }
 // loss against steps or against cost (gradient-evaluation equivalents, the library's count per
 // racer), log scale; and each racer's steps and cost to get within the tolerance of the minimum

@@ -163,7 +163,11 @@ try {
       : window.demo.race.lesson === n && window.demo.race.steps >= 1), [name, pg], { timeout: 900000 });
     const first = await since();
     if (pg) await page.waitForFunction((n) => window.demo.pg.lesson === n && window.demo.pg.a.length >= 1, name, { timeout: 900000 });
-    console.log(`timing: lesson ${name} first frame ${first} ms after the click${pg ? `, first training point ${await since()} ms` : ''}${runningAtClick ? ` (running at the click: ${runningAtClick})` : ''}`);
+    // a race lesson's reset: how long it waited for the step in flight, drew the contour, and
+    // took to build the race (ms from the click)
+    const reset = pg ? null : await page.evaluate((n) => (window.demo.timings.resets || []).filter((r) => r.lesson === n).pop(), name);
+    const parts = reset ? ` (reset: waited ${reset.waited.toFixed(0)}, contour ${reset.contour.toFixed(0)}, race built at ${reset.created.toFixed(0)})` : '';
+    console.log(`timing: lesson ${name} first frame ${first} ms after the click${parts}${pg ? `, first training point ${await since()} ms` : ''}${runningAtClick ? ` (running at the click: ${runningAtClick})` : ''}`);
     if (pg) {
       // the lesson's playground trains both networks and the curvature panel gets a point at step 50
       // a point of the curvature panel for this lesson's networks after they trained (the
