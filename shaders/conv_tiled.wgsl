@@ -2,6 +2,7 @@
 // first), without materialising im2col. Every invocation owns a block of its output and keeps it
 // in registers:
 //   forward / tangent   8 output channels co × 8 output pixels (b, oh, ow)   K = (ci, kh, kw)
+//                       (kernels 3 wide of column stride 1: × 8 columns of one output row)
 //   input cotangents    8 input channels ci × 8 input pixels (b, ih, iw)     K = (co, kh, kw)
 //                       (8 columns of one row in one stride phase: only the live taps)
 //   weight gradients    8 output channels co × 8 kernel taps (ci, kh, kw)    K = (b, oh, ow)
@@ -279,6 +280,166 @@ fn conv_forward(idx: u32, tangent: bool) {
         store_pixels(layer.t_y_off, c0 + CT, layer.c_out, p0, count, layer.h_out, layer.w_out, t4, t5, t6, t7);
         store_pixels(layer.t_y_off, c0, layer.c_out, p0 + CT, count, layer.h_out, layer.w_out, t8, t9, t10, t11);
         store_pixels(layer.t_y_off, c0 + CT, layer.c_out, p0 + CT, count, layer.h_out, layer.w_out, t12, t13, t14, t15);
+    }
+}
+
+// ---------------------------------------------------------------- forward, 3-wide kernels of stride 1
+
+// The same y and t_y for kernels 3 wide with a column stride of 1 (the ResNets' 3 × 3 convs but
+// their downsampling ones), from tiles of 8 output channels × 8 columns of one output row
+// (b, oh, ow0..ow0+7): the three taps of a kernel row read the same 10 input columns shifted by
+// one, so each (kh, ci) loads those 10 values (and 10 of t_x) once for its three taps, where the
+// pixel tiles above load 24 (`Geometry::forward_by_rows`; 20 loads instead of 48 per 3 taps
+// with the tangent, W's and Z_W's 12 vec4s unchanged). Order per output: bias, then kh, ci, kw.
+// A row's last tile may be partial; its columns past w_out are never stored.
+@compute @workgroup_size(256)
+fn conv_fwd_rows_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_forward_rows(item_index(gid, nwg), false);
+}
+
+@compute @workgroup_size(256)
+fn conv_fwd_tangent_rows_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_forward_rows(item_index(gid, nwg), true);
+}
+
+fn conv_output_row_tiles() -> u32 { return (layer.w_out + PT - 1u) / PT; }
+
+// 10 consecutive columns of one input row from `at` (q0: columns 0–3, q1: 4–7, q2.xy: 8, 9),
+// zero where `ok` is false (padding)
+struct Window { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, };
+fn load_window(off: u32, at0: vec4<u32>, at1: vec4<u32>, at2: vec2<u32>,
+               ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec2<bool>) -> Window {
+    let v8 = select(0.0, work[off + at2.x], ok2.x);
+    let v9 = select(0.0, work[off + at2.y], ok2.y);
+    return Window(select(vec4<f32>(), cwork4(off + at0), ok0), select(vec4<f32>(), cwork4(off + at1), ok1),
+                  vec4<f32>(v8, v9, 0.0, 0.0));
+}
+// the 4 columns of pixel half A (half B: `window_b`) seen by tap kw ∈ {0, 1, 2}
+fn window_a(w: Window, kw: u32) -> vec4<f32> {
+    let s1 = vec4<f32>(w.q0.yzw, w.q1.x);
+    let s2 = vec4<f32>(w.q0.zw, w.q1.xy);
+    return select(select(s2, s1, kw == 1u), w.q0, kw == 0u);
+}
+fn window_b(w: Window, kw: u32) -> vec4<f32> {
+    let s1 = vec4<f32>(w.q1.yzw, w.q2.x);
+    let s2 = vec4<f32>(w.q1.zw, w.q2.xy);
+    return select(select(s2, s1, kw == 1u), w.q1, kw == 0u);
+}
+
+fn conv_forward_rows(idx: u32, tangent: bool) {
+    let w_out = layer.w_out;
+    let tpr = conv_output_row_tiles();
+    let tco = (layer.c_out + WT - 1u) / WT;
+    if (idx >= tco * batch.rows * layer.h_out * tpr) { return; }
+    let c0 = (idx % tco) * WT;
+    let rest = idx / tco;
+    let ow0 = (rest % tpr) * PT;
+    let out_row = rest / tpr;              // b · h_out + oh
+    let b = out_row / layer.h_out;
+    let oh = out_row % layer.h_out;
+    let in_plane = layer.h_in * layer.w_in;
+    let x_img = b * layer.c_in * in_plane;
+    // the window's input columns iw = ow0 − pad_w + j, j = 0..9, their padding masks and
+    // clamped addresses within a row
+    let w_in = i32(layer.w_in);
+    let j0 = vec4<i32>(i32(ow0) - i32(layer.pad_w)) + vec4<i32>(0, 1, 2, 3);
+    let j1 = j0 + vec4<i32>(4);
+    let j2 = j0.xy + vec2<i32>(8);
+    let okw0 = (j0 >= vec4<i32>(0)) & (j0 < vec4<i32>(w_in));
+    let okw1 = (j1 >= vec4<i32>(0)) & (j1 < vec4<i32>(w_in));
+    let okw2 = (j2 >= vec2<i32>(0)) & (j2 < vec2<i32>(w_in));
+    let col0 = vec4<u32>(clamp(j0, vec4<i32>(0), vec4<i32>(w_in - 1)));
+    let col1 = vec4<u32>(clamp(j1, vec4<i32>(0), vec4<i32>(w_in - 1)));
+    let col2 = vec2<u32>(clamp(j2, vec2<i32>(0), vec2<i32>(w_in - 1)));
+    let taps = layer.c_in * layer.k_h * 3u;
+    let co_a = cclamp(c0, layer.c_out);
+    let co_b = cclamp(c0 + CT, layer.c_out);
+    let w_a = layer.pack_off / 4u + (c0 / CT) * taps;
+    let z_a = layer.pack_z_off / 4u + (c0 / CT) * taps;
+    let has_t = tangent && input_has_tangent();
+    let bias_a = ctheta4(layer.b_off + co_a);
+    let bias_b = ctheta4(layer.b_off + co_b);
+    var zb_a = vec4<f32>();
+    var zb_b = vec4<f32>();
+    if (tangent) {
+        zb_a = cz4(layer.b_off + co_a);
+        zb_b = cz4(layer.b_off + co_b);
+    }
+    // as in conv_forward: y[c] / t[c] channel c0 + c % 8 of pixel half A (c < 8) or B (c ≥ 8)
+    var y0 = vec4<f32>(bias_a.x); var y1 = vec4<f32>(bias_a.y); var y2 = vec4<f32>(bias_a.z); var y3 = vec4<f32>(bias_a.w);
+    var y4 = vec4<f32>(bias_b.x); var y5 = vec4<f32>(bias_b.y); var y6 = vec4<f32>(bias_b.z); var y7 = vec4<f32>(bias_b.w);
+    var y8 = vec4<f32>(bias_a.x); var y9 = vec4<f32>(bias_a.y); var y10 = vec4<f32>(bias_a.z); var y11 = vec4<f32>(bias_a.w);
+    var y12 = vec4<f32>(bias_b.x); var y13 = vec4<f32>(bias_b.y); var y14 = vec4<f32>(bias_b.z); var y15 = vec4<f32>(bias_b.w);
+    var t0 = vec4<f32>(zb_a.x); var t1 = vec4<f32>(zb_a.y); var t2 = vec4<f32>(zb_a.z); var t3 = vec4<f32>(zb_a.w);
+    var t4 = vec4<f32>(zb_b.x); var t5 = vec4<f32>(zb_b.y); var t6 = vec4<f32>(zb_b.z); var t7 = vec4<f32>(zb_b.w);
+    var t8 = vec4<f32>(zb_a.x); var t9 = vec4<f32>(zb_a.y); var t10 = vec4<f32>(zb_a.z); var t11 = vec4<f32>(zb_a.w);
+    var t12 = vec4<f32>(zb_b.x); var t13 = vec4<f32>(zb_b.y); var t14 = vec4<f32>(zb_b.z); var t15 = vec4<f32>(zb_b.w);
+    let c_in = layer.c_in;
+    let k_h = layer.k_h;
+    let kk = k_h * 3u;
+    let x_off = layer.x_off;
+    let t_x_off = layer.t_x_off;
+    for (var kh = 0u; kh < k_h; kh++) {
+        let ih = i32(oh * layer.stride_h + kh) - i32(layer.pad_h);
+        let ok_h = ih >= 0 && ih < i32(layer.h_in);
+        let ok0 = okw0 & vec4<bool>(ok_h);
+        let ok1 = okw1 & vec4<bool>(ok_h);
+        let ok2 = okw2 & vec2<bool>(ok_h);
+        let row = x_img + u32(clamp(ih, 0, i32(layer.h_in) - 1)) * layer.w_in;
+        var at0 = vec4<u32>(row) + col0;
+        var at1 = vec4<u32>(row) + col1;
+        var at2 = vec2<u32>(row) + col2;
+        var k = kh * 3u;
+        for (var ci = 0u; ci < c_in; ci++) {
+            let xw = load_window(x_off, at0, at1, at2, ok0, ok1, ok2);
+            var tw = Window(vec4<f32>(), vec4<f32>(), vec4<f32>());
+            if (has_t) { tw = load_window(t_x_off, at0, at1, at2, ok0, ok1, ok2); }
+            for (var kw = 0u; kw < 3u; kw++) {
+                let xa = window_a(xw, kw);
+                let xb = window_b(xw, kw);
+                let wa = side4[w_a + k + kw];
+                let wb = side4[w_a + taps + k + kw];
+                y0 += wa.x * xa; y1 += wa.y * xa; y2 += wa.z * xa; y3 += wa.w * xa;
+                y4 += wb.x * xa; y5 += wb.y * xa; y6 += wb.z * xa; y7 += wb.w * xa;
+                y8 += wa.x * xb; y9 += wa.y * xb; y10 += wa.z * xb; y11 += wa.w * xb;
+                y12 += wb.x * xb; y13 += wb.y * xb; y14 += wb.z * xb; y15 += wb.w * xb;
+                if (tangent) {
+                    let za = side4[z_a + k + kw];
+                    let zb = side4[z_a + taps + k + kw];
+                    t0 += za.x * xa; t1 += za.y * xa; t2 += za.z * xa; t3 += za.w * xa;
+                    t4 += zb.x * xa; t5 += zb.y * xa; t6 += zb.z * xa; t7 += zb.w * xa;
+                    t8 += za.x * xb; t9 += za.y * xb; t10 += za.z * xb; t11 += za.w * xb;
+                    t12 += zb.x * xb; t13 += zb.y * xb; t14 += zb.z * xb; t15 += zb.w * xb;
+                    if (has_t) {
+                        let txa = window_a(tw, kw);
+                        let txb = window_b(tw, kw);
+                        t0 += wa.x * txa; t1 += wa.y * txa; t2 += wa.z * txa; t3 += wa.w * txa;
+                        t4 += wb.x * txa; t5 += wb.y * txa; t6 += wb.z * txa; t7 += wb.w * txa;
+                        t8 += wa.x * txb; t9 += wa.y * txb; t10 += wa.z * txb; t11 += wa.w * txb;
+                        t12 += wb.x * txb; t13 += wb.y * txb; t14 += wb.z * txb; t15 += wb.w * txb;
+                    }
+                }
+            }
+            at0 += vec4<u32>(in_plane);
+            at1 += vec4<u32>(in_plane);
+            at2 += vec2<u32>(in_plane);
+            k += kk;
+        }
+    }
+    // the row's pixels end at its last column: a partial tile stores only its live columns
+    let p0 = out_row * w_out + ow0;
+    let end = out_row * w_out + w_out;
+    let h_out = layer.h_out;
+    let c_out = layer.c_out;
+    store_pixels(layer.y_off, c0, c_out, p0, end, h_out, w_out, y0, y1, y2, y3);
+    store_pixels(layer.y_off, c0 + CT, c_out, p0, end, h_out, w_out, y4, y5, y6, y7);
+    store_pixels(layer.y_off, c0, c_out, p0 + CT, end, h_out, w_out, y8, y9, y10, y11);
+    store_pixels(layer.y_off, c0 + CT, c_out, p0 + CT, end, h_out, w_out, y12, y13, y14, y15);
+    if (tangent) {
+        store_pixels(layer.t_y_off, c0, c_out, p0, end, h_out, w_out, t0, t1, t2, t3);
+        store_pixels(layer.t_y_off, c0 + CT, c_out, p0, end, h_out, w_out, t4, t5, t6, t7);
+        store_pixels(layer.t_y_off, c0, c_out, p0 + CT, end, h_out, w_out, t8, t9, t10, t11);
+        store_pixels(layer.t_y_off, c0 + CT, c_out, p0 + CT, end, h_out, w_out, t12, t13, t14, t15);
     }
 }
 

@@ -162,6 +162,14 @@ fn tiled_conv_kernels_match_reference() {
         // more channels than one 8-channel tile, the second one partial (in and out)
         (2, [12, 6, 5], 13, (3, 3), (1, 1), (1, 1)),
         (1, [9, 5, 7], 17, (3, 3), (2, 2), (1, 1)),
+        // 3-wide kernels of column stride 1 by output rows: rows of 15 and 16 columns (a partial
+        // and a whole second tile), a row stride of 2, no padding and padding wider than the
+        // window's two extra columns, a single column
+        (2, [3, 9, 13], 5, (4, 3), (2, 1), (1, 2)),
+        (1, [2, 4, 16], 9, (3, 3), (1, 1), (1, 1)),
+        (3, [4, 5, 11], 3, (3, 3), (1, 1), (0, 0)),
+        (1, [2, 3, 3], 2, (1, 3), (1, 1), (0, 3)),
+        (2, [1, 6, 1], 4, (3, 3), (1, 1), (1, 1)),
     ];
     for (rows, input, out, kernel, stride, padding) in cases {
         let g = geometry(input, Layer::Conv2d { out, kernel, stride, padding, bias: true });
@@ -242,6 +250,15 @@ fn tiled_conv_kernels_match_reference() {
         let y = conv::fwd(&g, rows, &w, &b, &x);
         let a = run(fwd_w, conv::kernels::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
         tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &y);
+        // kernels 3 wide with a column stride of 1 also run by output rows: 8 channels × 8
+        // columns of a row, the row's last tile partial where w_out is no multiple of 8
+        let by_rows = kernel.1 == 3 && stride.1 == 1;
+        assert_eq!(g.forward_by_rows(), by_rows);
+        let row_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * rows * g.h_out * g.w_out.div_ceil(conv::PIXEL_TILE);
+        if by_rows {
+            let a = run(fwd_w, conv::kernels::ConvFwdRowsTiled, &meta, row_tiles, &[(meta.y_off, ny)]);
+            tol.check(&format!("{tag} fwd by rows"), part(&a.work, meta.y_off, ny), &y);
+        }
         let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
         for split_len in split_runs {
             let a = run_split(
@@ -270,6 +287,12 @@ fn tiled_conv_kernels_match_reference() {
             let t_y = conv::tangent(&g, rows, &w, &zw, &zb, &x, t_in);
             tol.check(&format!("{tag} fused fwd"), part(&a.work, meta.y_off, ny), &y);
             tol.check(&format!("{tag} fused tangent"), part(&a.work, meta.t_y_off, ny), &t_y);
+            if by_rows {
+                let outputs = [(meta.y_off, ny), (meta.t_y_off, ny)];
+                let a = run(fwd_wz, conv::kernels::ConvFwdTangentRowsTiled, &meta, row_tiles, &outputs);
+                tol.check(&format!("{tag} fused fwd by rows"), part(&a.work, meta.y_off, ny), &y);
+                tol.check(&format!("{tag} fused tangent by rows"), part(&a.work, meta.t_y_off, ny), &t_y);
+            }
             let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
             for split_len in split_runs {
                 let a = run_split(

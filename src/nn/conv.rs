@@ -312,7 +312,18 @@ fn plan(
         KernelSet::Tiled | KernelSet::Shared => {
             // a lone tangent / R-backward pass runs the fused kernel: it rewrites y (∇W, g_x) with
             // bit-identical values
-            let out_tiles = Items::PixelTiles { channels: geom.c_out as u32, plane: (geom.h_out * geom.w_out) as u32 };
+            // (kernels 3 wide with a column stride of 1 by output rows: their taps share loads)
+            let (fwd, fwd_tangent, out_tiles) = if geom.forward_by_rows() {
+                let tiles = Items::RowTiles {
+                    channels: geom.c_out as u32,
+                    height: geom.h_out as u32,
+                    tiles_per_row: geom.w_out.div_ceil(PIXEL_TILE) as u32,
+                };
+                (kernels::ConvFwdRowsTiled, kernels::ConvFwdTangentRowsTiled, tiles)
+            } else {
+                let tiles = Items::PixelTiles { channels: geom.c_out as u32, plane: (geom.h_out * geom.w_out) as u32 };
+                (kernels::ConvFwdTiled, kernels::ConvFwdTangentTiled, tiles)
+            };
             let in_tiles = Items::RowTiles {
                 channels: geom.c_in as u32,
                 height: geom.h_in as u32,
@@ -345,9 +356,9 @@ fn plan(
             let (fwd_pack, input_pack) = (Items::Fixed(pack.forward as u32), Items::Fixed(pack.input as u32));
             let cotangent_pack = Items::PerRow(pack.cotangents_per_row as u32);
             p.fwd.push(d(kernels::ConvPackFwd, fwd_pack));
-            p.fwd.push(d(kernels::ConvFwdTiled, out_tiles));
+            p.fwd.push(d(fwd, out_tiles));
             p.tangent.push(d(kernels::ConvPackFwdZ, fwd_pack));
-            p.tangent.push(d(kernels::ConvFwdTangentTiled, out_tiles));
+            p.tangent.push(d(fwd_tangent, out_tiles));
             p.fwd_tangent = Some(p.tangent.clone());
             p.bwd.push(d(kernels::ConvPackDy, cotangent_pack));
             p.bwd.push(d(kernels::ConvBwdWTiled, params));
@@ -523,6 +534,8 @@ pub mod kernels {
             ConvRbwdWSerial "conv_rbwd_w_serial",
             ConvFwdTiled "conv_fwd_tiled",
             ConvFwdTangentTiled "conv_fwd_tangent_tiled",
+            ConvFwdRowsTiled "conv_fwd_rows_tiled",
+            ConvFwdTangentRowsTiled "conv_fwd_tangent_rows_tiled",
             ConvBwdXTiled "conv_bwd_x_tiled",
             ConvBwdRbwdXTiled "conv_bwd_rbwd_x_tiled",
             ConvBwdWTiled "conv_bwd_w_tiled",

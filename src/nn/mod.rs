@@ -770,6 +770,13 @@ impl Geometry {
         self.stride_w * self.w_in.div_ceil(self.stride_w).div_ceil(conv::INPUT_COLUMN_TILE)
     }
 
+    /// Whether the tiled conv forward (and tangent) runs by output rows: a kernel 3 wide with a
+    /// column stride of 1, whose three taps of a kernel row read the same input columns shifted
+    /// by one (shaders/conv_tiled.wgsl, "3-wide kernels of stride 1").
+    pub fn forward_by_rows(&self) -> bool {
+        self.k_w == 3 && self.stride_w == 1
+    }
+
     /// Invocations of the tiled conv's input-cotangent kernels at a batch of `rows`.
     pub fn input_cotangent_tiles(&self, rows: usize) -> usize {
         self.c_in.div_ceil(conv::CHANNEL_TILE) * rows * self.h_in * self.input_tiles_per_row()
