@@ -2,7 +2,8 @@
 // first), without materialising im2col. Every invocation owns a block of its output and keeps it
 // in registers:
 //   forward / tangent   8 output channels co × 8 output pixels (b, oh, ow)   K = (ci, kh, kw)
-//                       (kernels 3 wide of column stride 1: × 8 columns of one output row)
+//                       (kernels 3 wide of column stride 1: × 8 columns of one output row,
+//                       and input cotangents by the same row windows)
 //   input cotangents    8 input channels ci × 8 input pixels (b, ih, iw)     K = (co, kh, kw)
 //                       (8 columns of one row in one stride phase: only the live taps)
 //   weight gradients    8 output channels co × 8 kernel taps (ci, kh, kw)    K = (b, oh, ow)
@@ -289,7 +290,7 @@ fn conv_forward(idx: u32, tangent: bool) {
 // their downsampling ones), from tiles of 8 output channels × 8 columns of one output row
 // (b, oh, ow0..ow0+7): the three taps of a kernel row read the same 10 input columns shifted by
 // one, so each (kh, ci) loads those 10 values (and 10 of t_x) once for its three taps, where the
-// pixel tiles above load 24 (`Geometry::forward_by_rows`; 20 loads instead of 48 per 3 taps
+// pixel tiles above load 24 (`Geometry::by_row_windows`; 20 loads instead of 48 per 3 taps
 // with the tangent, W's and Z_W's 12 vec4s unchanged). Order per output: bias, then kh, ci, kw.
 // A row's last tile may be partial; its columns past w_out are never stored.
 @compute @workgroup_size(256)
@@ -554,6 +555,117 @@ fn conv_input_cotangent(idx: u32, r_op: bool) {
             }
             owa -= vec4<i32>(1);
             owb -= vec4<i32>(1);
+        }
+    }
+    let base = b * layer.c_in * layer.h_in * layer.w_in + ih * layer.w_in;
+    store_row(layer.g_x_off + base, c0, iwa, live_a, g0, g1, g2, g3);
+    store_row(layer.g_x_off + base, c0 + CT, iwa, live_a, g4, g5, g6, g7);
+    store_row(layer.g_x_off + base, c0, iwb, live_b, g8, g9, g10, g11);
+    store_row(layer.g_x_off + base, c0 + CT, iwb, live_b, g12, g13, g14, g15);
+    if (r_op) {
+        store_row(layer.r_x_off + base, c0, iwa, live_a, r0, r1, r2, r3);
+        store_row(layer.r_x_off + base, c0 + CT, iwa, live_a, r4, r5, r6, r7);
+        store_row(layer.r_x_off + base, c0, iwb, live_b, r8, r9, r10, r11);
+        store_row(layer.r_x_off + base, c0 + CT, iwb, live_b, r12, r13, r14, r15);
+    }
+}
+
+// The same g_x and r_gx for kernels 3 wide with a column stride of 1, by row windows as the
+// forward's (`Geometry::by_row_windows`): input column iw receives from output columns
+// ow = iw + p_w − kw, so the tile's 8 columns iw0.. read, for kw = 2, 1, 0, the output columns
+// iw0 + p_w − 2 + j shifted by 0, 1, 2: each (kh, co) loads those 10 g_y (and 10 r_y) once for
+// its three taps, where the tiles above load 24 (48). Order per output: kh, co, kw.
+@compute @workgroup_size(256)
+fn conv_bwd_x_rows_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_input_cotangent_rows(item_index(gid, nwg), false);
+}
+
+@compute @workgroup_size(256)
+fn conv_bwd_rbwd_x_rows_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_input_cotangent_rows(item_index(gid, nwg), true);
+}
+
+fn conv_input_cotangent_rows(idx: u32, r_op: bool) {
+    let sh = layer.stride_h;
+    let tc = (layer.c_in + WT - 1u) / WT;
+    let tpr = (layer.w_in + IT - 1u) / IT;
+    if (idx >= tc * batch.rows * layer.h_in * tpr) { return; }
+    let c0 = (idx % tc) * WT;
+    let rest = idx / tc;
+    let iw0 = (rest % tpr) * IT;
+    let b = (rest / tpr) / layer.h_in;
+    let ih = (rest / tpr) % layer.h_in;
+    let iwa = vec4<u32>(iw0) + CLANE;
+    let iwb = iwa + vec4<u32>(CT);
+    let live_a = iwa < vec4<u32>(layer.w_in);
+    let live_b = iwb < vec4<u32>(layer.w_in);
+    let out_plane = layer.h_out * layer.w_out;
+    let y_img = b * layer.c_out * out_plane;
+    let kk = layer.k_h * 3u;
+    let per_group = layer.c_out * kk;
+    let w_a = layer.pack_off / 4u + (c0 / CT) * per_group;
+    let z_a = layer.pack_z_off / 4u + (c0 / CT) * per_group;
+    // the window's output columns ow = iw0 + p_w − 2 + j, j = 0..9, masked past the row
+    let w_out = i32(layer.w_out);
+    let j0 = vec4<i32>(i32(iw0 + layer.pad_w) - 2) + vec4<i32>(0, 1, 2, 3);
+    let j1 = j0 + vec4<i32>(4);
+    let j2 = j0.xy + vec2<i32>(8);
+    let ok0 = (j0 >= vec4<i32>(0)) & (j0 < vec4<i32>(w_out));
+    let ok1 = (j1 >= vec4<i32>(0)) & (j1 < vec4<i32>(w_out));
+    let ok2 = (j2 >= vec2<i32>(0)) & (j2 < vec2<i32>(w_out));
+    let col0 = vec4<u32>(clamp(j0, vec4<i32>(0), vec4<i32>(w_out - 1)));
+    let col1 = vec4<u32>(clamp(j1, vec4<i32>(0), vec4<i32>(w_out - 1)));
+    let col2 = vec2<u32>(clamp(j2, vec2<i32>(0), vec2<i32>(w_out - 1)));
+    var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
+    var g4 = vec4<f32>(); var g5 = vec4<f32>(); var g6 = vec4<f32>(); var g7 = vec4<f32>();
+    var g8 = vec4<f32>(); var g9 = vec4<f32>(); var g10 = vec4<f32>(); var g11 = vec4<f32>();
+    var g12 = vec4<f32>(); var g13 = vec4<f32>(); var g14 = vec4<f32>(); var g15 = vec4<f32>();
+    var r0 = vec4<f32>(); var r1 = vec4<f32>(); var r2 = vec4<f32>(); var r3 = vec4<f32>();
+    var r4 = vec4<f32>(); var r5 = vec4<f32>(); var r6 = vec4<f32>(); var r7 = vec4<f32>();
+    var r8 = vec4<f32>(); var r9 = vec4<f32>(); var r10 = vec4<f32>(); var r11 = vec4<f32>();
+    var r12 = vec4<f32>(); var r13 = vec4<f32>(); var r14 = vec4<f32>(); var r15 = vec4<f32>();
+    let c_out = layer.c_out;
+    let k_h = layer.k_h;
+    let h_out = layer.h_out;
+    let g_y_off = layer.g_y_off;
+    let r_y_off = layer.r_y_off;
+    let nh = ih + layer.pad_h;
+    for (var kh = nh % sh; kh < k_h && kh <= nh; kh += sh) {
+        let oh = (nh - kh) / sh;
+        if (oh >= h_out) { continue; }
+        let row = y_img + oh * layer.w_out;
+        var at0 = vec4<u32>(row) + col0;
+        var at1 = vec4<u32>(row) + col1;
+        var at2 = vec2<u32>(row) + col2;
+        var tap = kh * 3u;
+        for (var co = 0u; co < c_out; co++) {
+            let gw = load_window(g_y_off, at0, at1, at2, ok0, ok1, ok2);
+            var rw = Window(vec4<f32>(), vec4<f32>(), vec4<f32>());
+            if (r_op) { rw = load_window(r_y_off, at0, at1, at2, ok0, ok1, ok2); }
+            for (var kw = 0u; kw < 3u; kw++) {
+                let ga = window_a(gw, 2u - kw);
+                let gb = window_b(gw, 2u - kw);
+                let wa = side4[w_a + tap + kw];
+                let wb = side4[w_a + per_group + tap + kw];
+                g0 += wa.x * ga; g1 += wa.y * ga; g2 += wa.z * ga; g3 += wa.w * ga;
+                g4 += wb.x * ga; g5 += wb.y * ga; g6 += wb.z * ga; g7 += wb.w * ga;
+                g8 += wa.x * gb; g9 += wa.y * gb; g10 += wa.z * gb; g11 += wa.w * gb;
+                g12 += wb.x * gb; g13 += wb.y * gb; g14 += wb.z * gb; g15 += wb.w * gb;
+                if (r_op) {
+                    let za = side4[z_a + tap + kw];
+                    let zb = side4[z_a + per_group + tap + kw];
+                    let ra = window_a(rw, 2u - kw);
+                    let rb = window_b(rw, 2u - kw);
+                    r0 += wa.x * ra + za.x * ga; r1 += wa.y * ra + za.y * ga; r2 += wa.z * ra + za.z * ga; r3 += wa.w * ra + za.w * ga;
+                    r4 += wb.x * ra + zb.x * ga; r5 += wb.y * ra + zb.y * ga; r6 += wb.z * ra + zb.z * ga; r7 += wb.w * ra + zb.w * ga;
+                    r8 += wa.x * rb + za.x * gb; r9 += wa.y * rb + za.y * gb; r10 += wa.z * rb + za.z * gb; r11 += wa.w * rb + za.w * gb;
+                    r12 += wb.x * rb + zb.x * gb; r13 += wb.y * rb + zb.y * gb; r14 += wb.z * rb + zb.z * gb; r15 += wb.w * rb + zb.w * gb;
+                }
+            }
+            at0 += vec4<u32>(out_plane);
+            at1 += vec4<u32>(out_plane);
+            at2 += vec2<u32>(out_plane);
+            tap += kk;
         }
     }
     let base = b * layer.c_in * layer.h_in * layer.w_in + ih * layer.w_in;

@@ -250,10 +250,11 @@ fn tiled_conv_kernels_match_reference() {
         let y = conv::fwd(&g, rows, &w, &b, &x);
         let a = run(fwd_w, conv::kernels::ConvFwdTiled, &meta, out_tiles, &[(meta.y_off, ny)]);
         tol.check(&format!("{tag} fwd"), part(&a.work, meta.y_off, ny), &y);
-        // kernels 3 wide with a column stride of 1 also run by output rows: 8 channels × 8
-        // columns of a row, the row's last tile partial where w_out is no multiple of 8
+        // kernels 3 wide with a column stride of 1 also run by row windows: forward tiles of 8
+        // channels × 8 columns of an output row, the row's last tile partial where w_out is no
+        // multiple of 8 (the input cotangents' tiles are the pixel tiles' at stride 1)
         let by_rows = kernel.1 == 3 && stride.1 == 1;
-        assert_eq!(g.forward_by_rows(), by_rows);
+        assert_eq!(g.by_row_windows(), by_rows);
         let row_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * rows * g.h_out * g.w_out.div_ceil(conv::PIXEL_TILE);
         if by_rows {
             let a = run(fwd_w, conv::kernels::ConvFwdRowsTiled, &meta, row_tiles, &[(meta.y_off, ny)]);
@@ -273,6 +274,10 @@ fn tiled_conv_kernels_match_reference() {
         }
         let a = run(in_w, conv::kernels::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
         tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
+        if by_rows {
+            let a = run(in_w, conv::kernels::ConvBwdXRowsTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
+            tol.check(&format!("{tag} bwd x by rows"), part(&a.work, meta.g_x_off, nx), &gx);
+        }
         for has_t in [false, true] {
             meta.flags = if has_t { FLAG_INPUT_HAS_TANGENT } else { 0 };
             let t_in = has_t.then_some(t_x.as_slice());
@@ -317,6 +322,12 @@ fn tiled_conv_kernels_match_reference() {
             );
             tol.check(&format!("{tag} fused bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
             tol.check(&format!("{tag} fused rbwd x"), part(&a.work, meta.r_x_off, nx), &rx);
+            if by_rows {
+                let outputs = [(meta.g_x_off, nx), (meta.r_x_off, nx)];
+                let a = run(in_wz, conv::kernels::ConvBwdRbwdXRowsTiled, &meta, in_tiles, &outputs);
+                tol.check(&format!("{tag} fused bwd x by rows"), part(&a.work, meta.g_x_off, nx), &gx);
+                tol.check(&format!("{tag} fused rbwd x by rows"), part(&a.work, meta.r_x_off, nx), &rx);
+            }
         }
     }
 }

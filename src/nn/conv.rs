@@ -312,8 +312,9 @@ fn plan(
         KernelSet::Tiled | KernelSet::Shared => {
             // a lone tangent / R-backward pass runs the fused kernel: it rewrites y (∇W, g_x) with
             // bit-identical values
-            // (kernels 3 wide with a column stride of 1 by output rows: their taps share loads)
-            let (fwd, fwd_tangent, out_tiles) = if geom.forward_by_rows() {
+            // (kernels 3 wide with a column stride of 1 by row windows: their taps share loads;
+            // the input cotangents' row tiles are the same for both kernels)
+            let (fwd, fwd_tangent, out_tiles) = if geom.by_row_windows() {
                 let tiles = Items::RowTiles {
                     channels: geom.c_out as u32,
                     height: geom.h_out as u32,
@@ -368,9 +369,14 @@ fn plan(
             p.rbwd.push(d(kernels::ConvBwdRbwdWReduce, outputs));
             if cx.has_input_grad {
                 p.bwd.push(d(kernels::ConvPackBwd, input_pack));
-                p.bwd.push(d(kernels::ConvBwdXTiled, in_tiles));
+                let (bwd_x, rbwd_x) = if geom.by_row_windows() {
+                    (kernels::ConvBwdXRowsTiled, kernels::ConvBwdRbwdXRowsTiled)
+                } else {
+                    (kernels::ConvBwdXTiled, kernels::ConvBwdRbwdXTiled)
+                };
+                p.bwd.push(d(bwd_x, in_tiles));
                 p.rbwd.push(d(kernels::ConvPackBwdZ, input_pack));
-                p.rbwd.push(d(kernels::ConvBwdRbwdXTiled, in_tiles));
+                p.rbwd.push(d(rbwd_x, in_tiles));
                 p.rbwd_rewrites_input_grad = true;
             }
             p.bwd_rbwd = Some(p.rbwd.clone());
@@ -536,6 +542,8 @@ pub mod kernels {
             ConvFwdTangentTiled "conv_fwd_tangent_tiled",
             ConvFwdRowsTiled "conv_fwd_rows_tiled",
             ConvFwdTangentRowsTiled "conv_fwd_tangent_rows_tiled",
+            ConvBwdXRowsTiled "conv_bwd_x_rows_tiled",
+            ConvBwdRbwdXRowsTiled "conv_bwd_rbwd_x_rows_tiled",
             ConvBwdXTiled "conv_bwd_x_tiled",
             ConvBwdRbwdXTiled "conv_bwd_rbwd_x_tiled",
             ConvBwdWTiled "conv_bwd_w_tiled",

@@ -770,10 +770,10 @@ impl Geometry {
         self.stride_w * self.w_in.div_ceil(self.stride_w).div_ceil(conv::INPUT_COLUMN_TILE)
     }
 
-    /// Whether the tiled conv forward (and tangent) runs by output rows: a kernel 3 wide with a
-    /// column stride of 1, whose three taps of a kernel row read the same input columns shifted
-    /// by one (shaders/conv_tiled.wgsl, "3-wide kernels of stride 1").
-    pub fn forward_by_rows(&self) -> bool {
+    /// Whether the tiled conv forward (and tangent) and input cotangents run by row windows: a
+    /// kernel 3 wide with a column stride of 1, whose three taps of a kernel row read the same
+    /// columns shifted by one (shaders/conv_tiled.wgsl, "3-wide kernels of stride 1").
+    pub fn by_row_windows(&self) -> bool {
         self.k_w == 3 && self.stride_w == 1
     }
 
