@@ -7,6 +7,7 @@
 //   input cotangents    8 input channels ci × 8 input pixels (b, ih, iw)     K = (co, kh, kw)
 //                       (8 columns of one row in one stride phase: only the live taps)
 //   weight gradients    8 output channels co × 8 kernel taps (ci, kh, kw)    K = (b, oh, ow)
+//                       (kernels 3 wide of column stride 1: × 3 kernel rows (ci, kh) of 3 taps)
 // so each loaded weight feeds 8 pixels, each loaded activation 8 channels and, in the weight
 // gradients, each loaded g_y 8 taps (far fewer loads than one output per invocation, and the
 // receptive-field index maths is shared by the block).
@@ -860,23 +861,242 @@ fn conv_weight_gradient(idx: u32, r_op: bool) {
     }
 }
 
+// ---------------------------------------------------------------- weight gradients, 3-wide kernels of stride 1
+
+// The same ∇W and H z for kernels 3 wide with a column stride of 1 (`Geometry::by_row_windows`).
+// Their taps come in groups of three, (ci, kh) with kw = 0, 1, 2, at columns j = 3·(ci·k_h + kh)
+// + kw, and along an output row the three read x[ow − p_w + kw]: the value tap kw = 2 loads at
+// column ow is the one kw = 1 reads at ow + 1 and kw = 0 at ow + 2. So a tile is 8 output
+// channels × 3 groups (9 columns), each group keeps its last two x (and t_x) in registers as the
+// columns step, and a pixel loads 3 x (3 t_x) where the 8-tap tiles load 8 per 8 taps. The bias
+// column j = taps is the first column of group G = c_in·k_h, in the last tile.
+@compute @workgroup_size(256)
+fn conv_bwd_w_rows_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_weight_gradient_rows(item_index(gid, nwg), false);
+}
+
+@compute @workgroup_size(256)
+fn conv_bwd_rbwd_w_rows_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    conv_weight_gradient_rows(item_index(gid, nwg), true);
+}
+
+// Tiles of 3 groups along the columns: ⌈(G + 1) / 3⌉, the bias column's group included.
+fn conv_weight_group_tiles() -> u32 { return (layer.c_in * layer.k_h + 3u) / 3u; }
+
+fn conv_weight_gradient_rows(idx: u32, r_op: bool) {
+    let groups_g = layer.c_in * layer.k_h;
+    let taps = groups_g * 3u;
+    let tc = conv_weight_group_tiles();
+    let tiles = conv_weight_channel_tiles() * tc;
+    let splits = conv_splits();
+    if (idx >= tiles * splits) { return; }
+    let split = idx / tiles;
+    let co0 = ((idx % tiles) / tc) * WT;
+    let q0 = ((idx % tiles) % tc) * 3u;
+    // the tile's groups q = q0 + i (components i = 0..2): input channel and kernel row, whether
+    // the group exists, and the bias group (its first column is the bias: x ≡ 1)
+    let q = vec3<u32>(q0) + vec3<u32>(0u, 1u, 2u);
+    let live = q < vec3<u32>(groups_g);
+    let bias = q == vec3<u32>(groups_g);
+    let qc = min(q, vec3<u32>(groups_g - 1u));
+    let ci_plane = (qc / layer.k_h) * layer.h_in * layer.w_in;
+    let kh = vec3<i32>(qc % layer.k_h) - i32(layer.pad_h);
+    let x_img_len = layer.c_in * layer.h_in * layer.w_in;
+    let out_plane = layer.h_out * layer.w_out;
+    // g_y packed (conv_pack_dy, as for the 8-tap tiles); r_y unpacked
+    let groups = conv_out_groups();
+    let dy_a = layer.pack_off / 4u + (co0 / CT) * out_plane;
+    let co_a = cclamp(co0, layer.c_out) * out_plane;
+    let co_b = cclamp(co0 + CT, layer.c_out) * out_plane;
+    let r_y_off = layer.r_y_off;
+    let has_t = r_op && input_has_tangent();
+    let h_in = vec3<i32>(i32(layer.h_in));
+    let w_in = i32(layer.w_in);
+    // g{c}_{kw} (∇W) and r{c}_{kw} (H z): channel co0 + c, tap kw of the three groups
+    var g0_0 = vec3<f32>(); var g0_1 = vec3<f32>(); var g0_2 = vec3<f32>();
+    var g1_0 = vec3<f32>(); var g1_1 = vec3<f32>(); var g1_2 = vec3<f32>();
+    var g2_0 = vec3<f32>(); var g2_1 = vec3<f32>(); var g2_2 = vec3<f32>();
+    var g3_0 = vec3<f32>(); var g3_1 = vec3<f32>(); var g3_2 = vec3<f32>();
+    var g4_0 = vec3<f32>(); var g4_1 = vec3<f32>(); var g4_2 = vec3<f32>();
+    var g5_0 = vec3<f32>(); var g5_1 = vec3<f32>(); var g5_2 = vec3<f32>();
+    var g6_0 = vec3<f32>(); var g6_1 = vec3<f32>(); var g6_2 = vec3<f32>();
+    var g7_0 = vec3<f32>(); var g7_1 = vec3<f32>(); var g7_2 = vec3<f32>();
+    var r0_0 = vec3<f32>(); var r0_1 = vec3<f32>(); var r0_2 = vec3<f32>();
+    var r1_0 = vec3<f32>(); var r1_1 = vec3<f32>(); var r1_2 = vec3<f32>();
+    var r2_0 = vec3<f32>(); var r2_1 = vec3<f32>(); var r2_2 = vec3<f32>();
+    var r3_0 = vec3<f32>(); var r3_1 = vec3<f32>(); var r3_2 = vec3<f32>();
+    var r4_0 = vec3<f32>(); var r4_1 = vec3<f32>(); var r4_2 = vec3<f32>();
+    var r5_0 = vec3<f32>(); var r5_1 = vec3<f32>(); var r5_2 = vec3<f32>();
+    var r6_0 = vec3<f32>(); var r6_1 = vec3<f32>(); var r6_2 = vec3<f32>();
+    var r7_0 = vec3<f32>(); var r7_1 = vec3<f32>(); var r7_2 = vec3<f32>();
+    let p0 = split * layer.split_len;
+    var left = min(layer.split_len, conv_pixels() - p0);
+    var b = p0 / out_plane;
+    var oh = (p0 % out_plane) / layer.w_out;
+    var ow = p0 % layer.w_out;
+    let w_out = layer.w_out;
+    let h_out = layer.h_out;
+    let stride_h = layer.stride_h;
+    let pad_w = i32(layer.pad_w);
+    let x_off = layer.x_off;
+    let t_x_off = layer.t_x_off;
+    while (left > 0u) {
+        let len = min(left, w_out - ow);
+        let ih = i32(oh * stride_h) + kh;
+        let ok_h = live & (ih >= vec3<i32>(0)) & (ih < h_in);
+        let x_row = b * x_img_len + ci_plane + vec3<u32>(clamp(ih, vec3<i32>(0), h_in - 1)) * layer.w_in;
+        let y_row = (b * groups) * out_plane + oh * w_out;
+        let r_row = b * layer.c_out * out_plane + oh * w_out;
+        // the window: x (and t_x) of the three groups at input columns iw − 2, iw − 1 carried,
+        // iw = ow − p_w + 2 loaded at each column
+        var iw = i32(ow) - pad_w;
+        var x0 = row_values(x_off, x_row, iw, ok_h, w_in);
+        var x1 = row_values(x_off, x_row, iw + 1, ok_h, w_in);
+        var t0 = vec3<f32>();
+        var t1 = vec3<f32>();
+        if (has_t) {
+            t0 = row_values(t_x_off, x_row, iw, ok_h, w_in);
+            t1 = row_values(t_x_off, x_row, iw + 1, ok_h, w_in);
+        }
+        for (var col = ow; col < ow + len; col++) {
+            let x2 = row_values(x_off, x_row, iw + 2, ok_h, w_in);
+            // the bias group's first column reads 1, its others 0 (no x: the group is not live)
+            let xb0 = select(x0, vec3<f32>(1.0), bias);
+            let ga = side4[dy_a + y_row + col];
+            let gb = side4[dy_a + out_plane + y_row + col];
+            g0_0 += ga.x * xb0; g0_1 += ga.x * x1; g0_2 += ga.x * x2;
+            g1_0 += ga.y * xb0; g1_1 += ga.y * x1; g1_2 += ga.y * x2;
+            g2_0 += ga.z * xb0; g2_1 += ga.z * x1; g2_2 += ga.z * x2;
+            g3_0 += ga.w * xb0; g3_1 += ga.w * x1; g3_2 += ga.w * x2;
+            g4_0 += gb.x * xb0; g4_1 += gb.x * x1; g4_2 += gb.x * x2;
+            g5_0 += gb.y * xb0; g5_1 += gb.y * x1; g5_2 += gb.y * x2;
+            g6_0 += gb.z * xb0; g6_1 += gb.z * x1; g6_2 += gb.z * x2;
+            g7_0 += gb.w * xb0; g7_1 += gb.w * x1; g7_2 += gb.w * x2;
+            if (r_op) {
+                let ra = cwork4(r_y_off + r_row + co_a + col);
+                let rb = cwork4(r_y_off + r_row + co_b + col);
+                r0_0 += ra.x * xb0; r0_1 += ra.x * x1; r0_2 += ra.x * x2;
+                r1_0 += ra.y * xb0; r1_1 += ra.y * x1; r1_2 += ra.y * x2;
+                r2_0 += ra.z * xb0; r2_1 += ra.z * x1; r2_2 += ra.z * x2;
+                r3_0 += ra.w * xb0; r3_1 += ra.w * x1; r3_2 += ra.w * x2;
+                r4_0 += rb.x * xb0; r4_1 += rb.x * x1; r4_2 += rb.x * x2;
+                r5_0 += rb.y * xb0; r5_1 += rb.y * x1; r5_2 += rb.y * x2;
+                r6_0 += rb.z * xb0; r6_1 += rb.z * x1; r6_2 += rb.z * x2;
+                r7_0 += rb.w * xb0; r7_1 += rb.w * x1; r7_2 += rb.w * x2;
+                if (has_t) {
+                    let t2 = row_values(t_x_off, x_row, iw + 2, ok_h, w_in);
+                    r0_0 += ga.x * t0; r0_1 += ga.x * t1; r0_2 += ga.x * t2;
+                    r1_0 += ga.y * t0; r1_1 += ga.y * t1; r1_2 += ga.y * t2;
+                    r2_0 += ga.z * t0; r2_1 += ga.z * t1; r2_2 += ga.z * t2;
+                    r3_0 += ga.w * t0; r3_1 += ga.w * t1; r3_2 += ga.w * t2;
+                    r4_0 += gb.x * t0; r4_1 += gb.x * t1; r4_2 += gb.x * t2;
+                    r5_0 += gb.y * t0; r5_1 += gb.y * t1; r5_2 += gb.y * t2;
+                    r6_0 += gb.z * t0; r6_1 += gb.z * t1; r6_2 += gb.z * t2;
+                    r7_0 += gb.w * t0; r7_1 += gb.w * t1; r7_2 += gb.w * t2;
+                    t0 = t1;
+                    t1 = t2;
+                }
+            }
+            x0 = x1;
+            x1 = x2;
+            iw += 1;
+        }
+        left -= len;
+        ow += len;
+        if (ow == w_out) {
+            ow = 0u;
+            oh++;
+            if (oh == h_out) { oh = 0u; b++; }
+        }
+    }
+    let whole = splits == 1u;
+    conv_store_groups(0u, whole, split, co0, q0, 0u, taps, g0_0);
+    conv_store_groups(0u, whole, split, co0, q0, 1u, taps, g0_1);
+    conv_store_groups(0u, whole, split, co0, q0, 2u, taps, g0_2);
+    conv_store_groups(0u, whole, split, co0 + 1u, q0, 0u, taps, g1_0);
+    conv_store_groups(0u, whole, split, co0 + 1u, q0, 1u, taps, g1_1);
+    conv_store_groups(0u, whole, split, co0 + 1u, q0, 2u, taps, g1_2);
+    conv_store_groups(0u, whole, split, co0 + 2u, q0, 0u, taps, g2_0);
+    conv_store_groups(0u, whole, split, co0 + 2u, q0, 1u, taps, g2_1);
+    conv_store_groups(0u, whole, split, co0 + 2u, q0, 2u, taps, g2_2);
+    conv_store_groups(0u, whole, split, co0 + 3u, q0, 0u, taps, g3_0);
+    conv_store_groups(0u, whole, split, co0 + 3u, q0, 1u, taps, g3_1);
+    conv_store_groups(0u, whole, split, co0 + 3u, q0, 2u, taps, g3_2);
+    conv_store_groups(0u, whole, split, co0 + CT, q0, 0u, taps, g4_0);
+    conv_store_groups(0u, whole, split, co0 + CT, q0, 1u, taps, g4_1);
+    conv_store_groups(0u, whole, split, co0 + CT, q0, 2u, taps, g4_2);
+    conv_store_groups(0u, whole, split, co0 + CT + 1u, q0, 0u, taps, g5_0);
+    conv_store_groups(0u, whole, split, co0 + CT + 1u, q0, 1u, taps, g5_1);
+    conv_store_groups(0u, whole, split, co0 + CT + 1u, q0, 2u, taps, g5_2);
+    conv_store_groups(0u, whole, split, co0 + CT + 2u, q0, 0u, taps, g6_0);
+    conv_store_groups(0u, whole, split, co0 + CT + 2u, q0, 1u, taps, g6_1);
+    conv_store_groups(0u, whole, split, co0 + CT + 2u, q0, 2u, taps, g6_2);
+    conv_store_groups(0u, whole, split, co0 + CT + 3u, q0, 0u, taps, g7_0);
+    conv_store_groups(0u, whole, split, co0 + CT + 3u, q0, 1u, taps, g7_1);
+    conv_store_groups(0u, whole, split, co0 + CT + 3u, q0, 2u, taps, g7_2);
+    if (r_op) {
+        conv_store_groups(1u, whole, split, co0, q0, 0u, taps, r0_0);
+        conv_store_groups(1u, whole, split, co0, q0, 1u, taps, r0_1);
+        conv_store_groups(1u, whole, split, co0, q0, 2u, taps, r0_2);
+        conv_store_groups(1u, whole, split, co0 + 1u, q0, 0u, taps, r1_0);
+        conv_store_groups(1u, whole, split, co0 + 1u, q0, 1u, taps, r1_1);
+        conv_store_groups(1u, whole, split, co0 + 1u, q0, 2u, taps, r1_2);
+        conv_store_groups(1u, whole, split, co0 + 2u, q0, 0u, taps, r2_0);
+        conv_store_groups(1u, whole, split, co0 + 2u, q0, 1u, taps, r2_1);
+        conv_store_groups(1u, whole, split, co0 + 2u, q0, 2u, taps, r2_2);
+        conv_store_groups(1u, whole, split, co0 + 3u, q0, 0u, taps, r3_0);
+        conv_store_groups(1u, whole, split, co0 + 3u, q0, 1u, taps, r3_1);
+        conv_store_groups(1u, whole, split, co0 + 3u, q0, 2u, taps, r3_2);
+        conv_store_groups(1u, whole, split, co0 + CT, q0, 0u, taps, r4_0);
+        conv_store_groups(1u, whole, split, co0 + CT, q0, 1u, taps, r4_1);
+        conv_store_groups(1u, whole, split, co0 + CT, q0, 2u, taps, r4_2);
+        conv_store_groups(1u, whole, split, co0 + CT + 1u, q0, 0u, taps, r5_0);
+        conv_store_groups(1u, whole, split, co0 + CT + 1u, q0, 1u, taps, r5_1);
+        conv_store_groups(1u, whole, split, co0 + CT + 1u, q0, 2u, taps, r5_2);
+        conv_store_groups(1u, whole, split, co0 + CT + 2u, q0, 0u, taps, r6_0);
+        conv_store_groups(1u, whole, split, co0 + CT + 2u, q0, 1u, taps, r6_1);
+        conv_store_groups(1u, whole, split, co0 + CT + 2u, q0, 2u, taps, r6_2);
+        conv_store_groups(1u, whole, split, co0 + CT + 3u, q0, 0u, taps, r7_0);
+        conv_store_groups(1u, whole, split, co0 + CT + 3u, q0, 1u, taps, r7_1);
+        conv_store_groups(1u, whole, split, co0 + CT + 3u, q0, 2u, taps, r7_2);
+    }
+}
+
+// x at input column iw of the three groups' rows, zero where the column or the row is padding
+// (`w_in` passed in: read from `layer` inside the column loop it would be a load per lane)
+fn row_values(off: u32, x_row: vec3<u32>, iw: i32, ok_h: vec3<bool>, w_in: i32) -> vec3<f32> {
+    let ok = ok_h & vec3<bool>(iw >= 0 && iw < w_in);
+    let at = x_row + vec3<u32>(u32(clamp(iw, 0, w_in - 1)));
+    return select(vec3<f32>(), vec3<f32>(work[off + at.x], work[off + at.y], work[off + at.z]), ok);
+}
+
+// Writes tap kw of groups q0..q0+2 (columns j = 3·(q0 + i) + kw) of output channel co, as
+// conv_store_param_row: columns past the bias (j > taps) are not stored.
+fn conv_store_groups(which: u32, whole: bool, split: u32, co: u32, q0: u32, kw: u32, taps: u32, v: vec3<f32>) {
+    conv_store_param_value(which, whole, split, co, 3u * q0 + kw, taps, v.x);
+    conv_store_param_value(which, whole, split, co, 3u * (q0 + 1u) + kw, taps, v.y);
+    conv_store_param_value(which, whole, split, co, 3u * (q0 + 2u) + kw, taps, v.z);
+}
+
 // Writes a_c (output channel co0 + c; its components columns j0..j0+3) into ∇θ (which = 0) or
 // H z (which = 1), column `taps` being the bias; or, when the reduction is split (`whole` false),
 // into that split's partial [c_out, taps + 1] in scratch (the `side` binding).
 fn conv_store_param_row(which: u32, whole: bool, split: u32, co: u32, j0: u32, taps: u32, v: vec4<f32>) {
-    if (co >= layer.c_out) { return; }
-    let partial = select(layer.aux_off, layer.aux_r_off, which == 1u) + (split * layer.c_out + co) * (taps + 1u);
-    for (var l = 0u; l < CT; l++) {
-        let j = j0 + l;
-        if (j > taps) { return; }
-        let value = select(select(select(v.w, v.z, l == 2u), v.y, l == 1u), v.x, l == 0u);
-        if (!whole) {
-            side_set(partial + j, value);
-            continue;
-        }
-        let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
-        if (which == 0u) { g_theta[at] = value; } else { r_theta[at] = value; }
+    conv_store_param_value(which, whole, split, co, j0, taps, v.x);
+    conv_store_param_value(which, whole, split, co, j0 + 1u, taps, v.y);
+    conv_store_param_value(which, whole, split, co, j0 + 2u, taps, v.z);
+    conv_store_param_value(which, whole, split, co, j0 + 3u, taps, v.w);
+}
+// Column j of output channel co (the bias where j = taps; nothing past it or past c_out).
+fn conv_store_param_value(which: u32, whole: bool, split: u32, co: u32, j: u32, taps: u32, value: f32) {
+    if (co >= layer.c_out || j > taps) { return; }
+    if (!whole) {
+        let partial = select(layer.aux_off, layer.aux_r_off, which == 1u) + (split * layer.c_out + co) * (taps + 1u);
+        side_set(partial + j, value);
+        return;
     }
+    let at = select(layer.w_off + co * taps + j, layer.b_off + co, j == taps);
+    if (which == 0u) { g_theta[at] = value; } else { r_theta[at] = value; }
 }
 fn conv_store_param(which: u32, whole: bool, split: u32, co0: u32, j0: u32, taps: u32,
                     a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {

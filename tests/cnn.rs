@@ -233,16 +233,20 @@ fn tiled_conv_kernels_match_reference() {
         let param_tiles =
             g.c_out.div_ceil(conv::CHANNEL_TILE) * (g.c_in * g.k_h * g.k_w + 1).div_ceil(conv::WEIGHT_TAP_TILE);
         let split_runs = [pixels, 1, 5, pixels / 3 + 1];
-        let run_split = |pack_kernel, kernel, reduce, meta: &LayerMeta, split_len: usize| {
-            let splits = pixels.div_ceil(split_len);
-            let mut meta = *meta;
-            meta.split_len = split_len as u32;
-            meta.aux_off = len as u32;
-            meta.aux_r_off = (len + splits * p) as u32;
-            let pack_items = (rows * pack.cotangents_per_row) as u32;
-            let items = [(pack_kernel, pack_items), (kernel, (param_tiles * splits) as u32), (reduce, p as u32)];
-            run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p), packed])
-        };
+        // (by row windows, for 3-wide kernels of column stride 1: 8 channels × 3 groups of the
+        // three taps of one kernel row, the bias column a group of its own)
+        let row_param_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * (g.c_in * g.k_h + 1).div_ceil(3);
+        let run_split =
+            |pack_kernel, (kernel, param_tiles): (Kernel, usize), reduce, meta: &LayerMeta, split_len: usize| {
+                let splits = pixels.div_ceil(split_len);
+                let mut meta = *meta;
+                meta.split_len = split_len as u32;
+                meta.aux_off = len as u32;
+                meta.aux_r_off = (len + splits * p) as u32;
+                let pack_items = (rows * pack.cotangents_per_row) as u32;
+                let items = [(pack_kernel, pack_items), (kernel, (param_tiles * splits) as u32), (reduce, p as u32)];
+                run_all(&items, &meta, &[(meta.aux_off, splits * p), (meta.aux_r_off, splits * p), packed])
+            };
         let out_tiles = g.c_out.div_ceil(conv::CHANNEL_TILE) * (rows * g.h_out * g.w_out).div_ceil(conv::PIXEL_TILE);
         let in_tiles = g.input_cotangent_tiles(rows);
         let tag = format!("tiled conv rows {rows} {input:?}->{out} k{kernel:?} s{stride:?} p{padding:?}");
@@ -261,16 +265,25 @@ fn tiled_conv_kernels_match_reference() {
             tol.check(&format!("{tag} fwd by rows"), part(&a.work, meta.y_off, ny), &y);
         }
         let (gw, gb, gx) = conv::bwd(&g, rows, &w, &x, &g_y);
-        for split_len in split_runs {
-            let a = run_split(
-                conv::kernels::ConvPackDy,
-                conv::kernels::ConvBwdWTiled,
-                conv::kernels::ConvBwdWReduce,
-                &meta,
-                split_len,
-            );
-            tol.check(&format!("{tag} bwd W (splits of {split_len})"), &a.g_theta[..wl], &gw);
-            tol.check(&format!("{tag} bwd b (splits of {split_len})"), &a.g_theta[wl..], &gb);
+        let weight_kernels = |tap_tiles, rows_kernel| {
+            let mut k = vec![(tap_tiles, param_tiles, "")];
+            if by_rows {
+                k.push((rows_kernel, row_param_tiles, " by rows"));
+            }
+            k
+        };
+        for (kernel, tiles, how) in weight_kernels(conv::kernels::ConvBwdWTiled, conv::kernels::ConvBwdWRowsTiled) {
+            for split_len in split_runs {
+                let a = run_split(
+                    conv::kernels::ConvPackDy,
+                    (kernel, tiles),
+                    conv::kernels::ConvBwdWReduce,
+                    &meta,
+                    split_len,
+                );
+                tol.check(&format!("{tag} bwd W{how} (splits of {split_len})"), &a.g_theta[..wl], &gw);
+                tol.check(&format!("{tag} bwd b{how} (splits of {split_len})"), &a.g_theta[wl..], &gb);
+            }
         }
         let a = run(in_w, conv::kernels::ConvBwdXTiled, &meta, in_tiles, &[(meta.g_x_off, nx)]);
         tol.check(&format!("{tag} bwd x"), part(&a.work, meta.g_x_off, nx), &gx);
@@ -299,19 +312,18 @@ fn tiled_conv_kernels_match_reference() {
                 tol.check(&format!("{tag} fused tangent by rows"), part(&a.work, meta.t_y_off, ny), &t_y);
             }
             let (rw, rb, rx) = conv::rbwd(&g, rows, &w, &zw, &x, t_in, &g_y, &r_y);
-            for split_len in split_runs {
-                let a = run_split(
-                    conv::kernels::ConvPackDy,
-                    conv::kernels::ConvBwdRbwdWTiled,
-                    conv::kernels::ConvBwdRbwdWReduce,
-                    &meta,
-                    split_len,
-                );
-                let tag = format!("{tag} (splits of {split_len})");
-                tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..wl], &gw);
-                tol.check(&format!("{tag} fused bwd b"), &a.g_theta[wl..], &gb);
-                tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..wl], &rw);
-                tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[wl..], &rb);
+            for (kernel, tiles, how) in
+                weight_kernels(conv::kernels::ConvBwdRbwdWTiled, conv::kernels::ConvBwdRbwdWRowsTiled)
+            {
+                for split_len in split_runs {
+                    let reduce = conv::kernels::ConvBwdRbwdWReduce;
+                    let a = run_split(conv::kernels::ConvPackDy, (kernel, tiles), reduce, &meta, split_len);
+                    let tag = format!("{tag}{how} (splits of {split_len})");
+                    tol.check(&format!("{tag} fused bwd W"), &a.g_theta[..wl], &gw);
+                    tol.check(&format!("{tag} fused bwd b"), &a.g_theta[wl..], &gb);
+                    tol.check(&format!("{tag} fused rbwd W"), &a.r_theta[..wl], &rw);
+                    tol.check(&format!("{tag} fused rbwd b"), &a.r_theta[wl..], &rb);
+                }
             }
             let a = run(
                 in_wz,

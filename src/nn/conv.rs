@@ -362,10 +362,15 @@ fn plan(
             p.tangent.push(d(fwd_tangent, out_tiles));
             p.fwd_tangent = Some(p.tangent.clone());
             p.bwd.push(d(kernels::ConvPackDy, cotangent_pack));
-            p.bwd.push(d(kernels::ConvBwdWTiled, params));
+            let (bwd_w, rbwd_w) = if geom.by_row_windows() {
+                (kernels::ConvBwdWRowsTiled, kernels::ConvBwdRbwdWRowsTiled)
+            } else {
+                (kernels::ConvBwdWTiled, kernels::ConvBwdRbwdWTiled)
+            };
+            p.bwd.push(d(bwd_w, params));
             p.bwd.push(d(kernels::ConvBwdWReduce, outputs));
             p.rbwd.push(d(kernels::ConvPackDy, cotangent_pack));
-            p.rbwd.push(d(kernels::ConvBwdRbwdWTiled, params));
+            p.rbwd.push(d(rbwd_w, params));
             p.rbwd.push(d(kernels::ConvBwdRbwdWReduce, outputs));
             if cx.has_input_grad {
                 p.bwd.push(d(kernels::ConvPackBwd, input_pack));
@@ -416,10 +421,21 @@ pub const INPUT_COLUMN_TILE: usize = 8;
 /// shaders/conv_tiled.wgsl).
 pub const WEIGHT_TAP_TILE: usize = 8;
 
+/// Groups of three taps (one kernel row of one input channel) in a weight-gradient tile of the
+/// row-window kernels ([`Geometry::by_row_windows`]; shaders/conv_tiled.wgsl, "weight
+/// gradients, 3-wide kernels of stride 1").
+pub const WEIGHT_GROUP_TILE: usize = 3;
+
 /// Tiles of the weight gradient [c_out, taps + 1]: `CHANNEL_TILE` output channels ×
-/// `WEIGHT_TAP_TILE` columns each.
+/// `WEIGHT_TAP_TILE` columns each, or by row windows × `WEIGHT_GROUP_TILE` groups of three
+/// taps (the bias column a group of its own).
 fn weight_gradient_tiles(geom: &Geometry) -> usize {
-    geom.c_out.div_ceil(CHANNEL_TILE) * (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(WEIGHT_TAP_TILE)
+    let columns = if geom.by_row_windows() {
+        (geom.c_in * geom.k_h + 1).div_ceil(WEIGHT_GROUP_TILE)
+    } else {
+        (geom.c_in * geom.k_h * geom.k_w + 1).div_ceil(WEIGHT_TAP_TILE)
+    };
+    geom.c_out.div_ceil(CHANNEL_TILE) * columns
 }
 
 /// The tiled kernels' packed copies of W (and Z_W) and of g_y, in vec4s
@@ -544,6 +560,8 @@ pub mod kernels {
             ConvFwdTangentRowsTiled "conv_fwd_tangent_rows_tiled",
             ConvBwdXRowsTiled "conv_bwd_x_rows_tiled",
             ConvBwdRbwdXRowsTiled "conv_bwd_rbwd_x_rows_tiled",
+            ConvBwdWRowsTiled "conv_bwd_w_rows_tiled",
+            ConvBwdRbwdWRowsTiled "conv_bwd_rbwd_w_rows_tiled",
             ConvBwdXTiled "conv_bwd_x_tiled",
             ConvBwdRbwdXTiled "conv_bwd_rbwd_x_tiled",
             ConvBwdWTiled "conv_bwd_w_tiled",
