@@ -316,16 +316,17 @@ fn load_window(off: u32, at0: vec4<u32>, at1: vec4<u32>, at2: vec2<u32>,
     return Window(select(vec4<f32>(), cwork4(off + at0), ok0), select(vec4<f32>(), cwork4(off + at1), ok1),
                   vec4<f32>(v8, v9, 0.0, 0.0));
 }
-// the 4 columns of pixel half A (half B: `window_b`) seen by tap kw ∈ {0, 1, 2}
-fn window_a(w: Window, kw: u32) -> vec4<f32> {
+// columns shift..shift+3 of the window (pixel half A; half B, `window_b`: shift+4..shift+7),
+// shift ∈ {0, 1, 2}: tap kw = shift in the forward, kw = 2 − shift in the input cotangents
+fn window_a(w: Window, shift: u32) -> vec4<f32> {
     let s1 = vec4<f32>(w.q0.yzw, w.q1.x);
     let s2 = vec4<f32>(w.q0.zw, w.q1.xy);
-    return select(select(s2, s1, kw == 1u), w.q0, kw == 0u);
+    return select(select(s2, s1, shift == 1u), w.q0, shift == 0u);
 }
-fn window_b(w: Window, kw: u32) -> vec4<f32> {
+fn window_b(w: Window, shift: u32) -> vec4<f32> {
     let s1 = vec4<f32>(w.q1.yzw, w.q2.x);
     let s2 = vec4<f32>(w.q1.zw, w.q2.xy);
-    return select(select(s2, s1, kw == 1u), w.q1, kw == 0u);
+    return select(select(s2, s1, shift == 1u), w.q1, shift == 0u);
 }
 
 fn conv_forward_rows(idx: u32, tangent: bool) {
@@ -1010,55 +1011,23 @@ fn conv_weight_gradient_rows(idx: u32, r_op: bool) {
         }
     }
     let whole = splits == 1u;
-    conv_store_groups(0u, whole, split, co0, q0, 0u, taps, g0_0);
-    conv_store_groups(0u, whole, split, co0, q0, 1u, taps, g0_1);
-    conv_store_groups(0u, whole, split, co0, q0, 2u, taps, g0_2);
-    conv_store_groups(0u, whole, split, co0 + 1u, q0, 0u, taps, g1_0);
-    conv_store_groups(0u, whole, split, co0 + 1u, q0, 1u, taps, g1_1);
-    conv_store_groups(0u, whole, split, co0 + 1u, q0, 2u, taps, g1_2);
-    conv_store_groups(0u, whole, split, co0 + 2u, q0, 0u, taps, g2_0);
-    conv_store_groups(0u, whole, split, co0 + 2u, q0, 1u, taps, g2_1);
-    conv_store_groups(0u, whole, split, co0 + 2u, q0, 2u, taps, g2_2);
-    conv_store_groups(0u, whole, split, co0 + 3u, q0, 0u, taps, g3_0);
-    conv_store_groups(0u, whole, split, co0 + 3u, q0, 1u, taps, g3_1);
-    conv_store_groups(0u, whole, split, co0 + 3u, q0, 2u, taps, g3_2);
-    conv_store_groups(0u, whole, split, co0 + CT, q0, 0u, taps, g4_0);
-    conv_store_groups(0u, whole, split, co0 + CT, q0, 1u, taps, g4_1);
-    conv_store_groups(0u, whole, split, co0 + CT, q0, 2u, taps, g4_2);
-    conv_store_groups(0u, whole, split, co0 + CT + 1u, q0, 0u, taps, g5_0);
-    conv_store_groups(0u, whole, split, co0 + CT + 1u, q0, 1u, taps, g5_1);
-    conv_store_groups(0u, whole, split, co0 + CT + 1u, q0, 2u, taps, g5_2);
-    conv_store_groups(0u, whole, split, co0 + CT + 2u, q0, 0u, taps, g6_0);
-    conv_store_groups(0u, whole, split, co0 + CT + 2u, q0, 1u, taps, g6_1);
-    conv_store_groups(0u, whole, split, co0 + CT + 2u, q0, 2u, taps, g6_2);
-    conv_store_groups(0u, whole, split, co0 + CT + 3u, q0, 0u, taps, g7_0);
-    conv_store_groups(0u, whole, split, co0 + CT + 3u, q0, 1u, taps, g7_1);
-    conv_store_groups(0u, whole, split, co0 + CT + 3u, q0, 2u, taps, g7_2);
+    conv_store_kernel_rows(0u, whole, split, co0, q0, taps, g0_0, g0_1, g0_2);
+    conv_store_kernel_rows(0u, whole, split, co0 + 1u, q0, taps, g1_0, g1_1, g1_2);
+    conv_store_kernel_rows(0u, whole, split, co0 + 2u, q0, taps, g2_0, g2_1, g2_2);
+    conv_store_kernel_rows(0u, whole, split, co0 + 3u, q0, taps, g3_0, g3_1, g3_2);
+    conv_store_kernel_rows(0u, whole, split, co0 + CT, q0, taps, g4_0, g4_1, g4_2);
+    conv_store_kernel_rows(0u, whole, split, co0 + CT + 1u, q0, taps, g5_0, g5_1, g5_2);
+    conv_store_kernel_rows(0u, whole, split, co0 + CT + 2u, q0, taps, g6_0, g6_1, g6_2);
+    conv_store_kernel_rows(0u, whole, split, co0 + CT + 3u, q0, taps, g7_0, g7_1, g7_2);
     if (r_op) {
-        conv_store_groups(1u, whole, split, co0, q0, 0u, taps, r0_0);
-        conv_store_groups(1u, whole, split, co0, q0, 1u, taps, r0_1);
-        conv_store_groups(1u, whole, split, co0, q0, 2u, taps, r0_2);
-        conv_store_groups(1u, whole, split, co0 + 1u, q0, 0u, taps, r1_0);
-        conv_store_groups(1u, whole, split, co0 + 1u, q0, 1u, taps, r1_1);
-        conv_store_groups(1u, whole, split, co0 + 1u, q0, 2u, taps, r1_2);
-        conv_store_groups(1u, whole, split, co0 + 2u, q0, 0u, taps, r2_0);
-        conv_store_groups(1u, whole, split, co0 + 2u, q0, 1u, taps, r2_1);
-        conv_store_groups(1u, whole, split, co0 + 2u, q0, 2u, taps, r2_2);
-        conv_store_groups(1u, whole, split, co0 + 3u, q0, 0u, taps, r3_0);
-        conv_store_groups(1u, whole, split, co0 + 3u, q0, 1u, taps, r3_1);
-        conv_store_groups(1u, whole, split, co0 + 3u, q0, 2u, taps, r3_2);
-        conv_store_groups(1u, whole, split, co0 + CT, q0, 0u, taps, r4_0);
-        conv_store_groups(1u, whole, split, co0 + CT, q0, 1u, taps, r4_1);
-        conv_store_groups(1u, whole, split, co0 + CT, q0, 2u, taps, r4_2);
-        conv_store_groups(1u, whole, split, co0 + CT + 1u, q0, 0u, taps, r5_0);
-        conv_store_groups(1u, whole, split, co0 + CT + 1u, q0, 1u, taps, r5_1);
-        conv_store_groups(1u, whole, split, co0 + CT + 1u, q0, 2u, taps, r5_2);
-        conv_store_groups(1u, whole, split, co0 + CT + 2u, q0, 0u, taps, r6_0);
-        conv_store_groups(1u, whole, split, co0 + CT + 2u, q0, 1u, taps, r6_1);
-        conv_store_groups(1u, whole, split, co0 + CT + 2u, q0, 2u, taps, r6_2);
-        conv_store_groups(1u, whole, split, co0 + CT + 3u, q0, 0u, taps, r7_0);
-        conv_store_groups(1u, whole, split, co0 + CT + 3u, q0, 1u, taps, r7_1);
-        conv_store_groups(1u, whole, split, co0 + CT + 3u, q0, 2u, taps, r7_2);
+        conv_store_kernel_rows(1u, whole, split, co0, q0, taps, r0_0, r0_1, r0_2);
+        conv_store_kernel_rows(1u, whole, split, co0 + 1u, q0, taps, r1_0, r1_1, r1_2);
+        conv_store_kernel_rows(1u, whole, split, co0 + 2u, q0, taps, r2_0, r2_1, r2_2);
+        conv_store_kernel_rows(1u, whole, split, co0 + 3u, q0, taps, r3_0, r3_1, r3_2);
+        conv_store_kernel_rows(1u, whole, split, co0 + CT, q0, taps, r4_0, r4_1, r4_2);
+        conv_store_kernel_rows(1u, whole, split, co0 + CT + 1u, q0, taps, r5_0, r5_1, r5_2);
+        conv_store_kernel_rows(1u, whole, split, co0 + CT + 2u, q0, taps, r6_0, r6_1, r6_2);
+        conv_store_kernel_rows(1u, whole, split, co0 + CT + 3u, q0, taps, r7_0, r7_1, r7_2);
     }
 }
 
@@ -1070,12 +1039,17 @@ fn row_values(off: u32, x_row: vec3<u32>, iw: i32, ok_h: vec3<bool>, w_in: i32) 
     return select(vec3<f32>(), vec3<f32>(work[off + at.x], work[off + at.y], work[off + at.z]), ok);
 }
 
-// Writes tap kw of groups q0..q0+2 (columns j = 3·(q0 + i) + kw) of output channel co, as
-// conv_store_param_row: columns past the bias (j > taps) are not stored.
-fn conv_store_groups(which: u32, whole: bool, split: u32, co: u32, q0: u32, kw: u32, taps: u32, v: vec3<f32>) {
-    conv_store_param_value(which, whole, split, co, 3u * q0 + kw, taps, v.x);
-    conv_store_param_value(which, whole, split, co, 3u * (q0 + 1u) + kw, taps, v.y);
-    conv_store_param_value(which, whole, split, co, 3u * (q0 + 2u) + kw, taps, v.z);
+// Writes output channel co's taps kw = 0, 1, 2 (a_kw) of groups q0..q0+2 (its components):
+// columns j = 3·(q0 + i) + kw, as conv_store_param_row; columns past the bias (j > taps) are
+// not stored.
+fn conv_store_kernel_rows(which: u32, whole: bool, split: u32, co: u32, q0: u32, taps: u32,
+                          a0: vec3<f32>, a1: vec3<f32>, a2: vec3<f32>) {
+    for (var i = 0u; i < 3u; i++) {
+        let j = 3u * (q0 + i);
+        conv_store_param_value(which, whole, split, co, j, taps, a0[i]);
+        conv_store_param_value(which, whole, split, co, j + 1u, taps, a1[i]);
+        conv_store_param_value(which, whole, split, co, j + 2u, taps, a2[i]);
+    }
 }
 
 // Writes a_c (output channel co0 + c; its components columns j0..j0+3) into ∇θ (which = 0) or

@@ -162,7 +162,7 @@ fn tiled_conv_kernels_match_reference() {
         // more channels than one 8-channel tile, the second one partial (in and out)
         (2, [12, 6, 5], 13, (3, 3), (1, 1), (1, 1)),
         (1, [9, 5, 7], 17, (3, 3), (2, 2), (1, 1)),
-        // 3-wide kernels of column stride 1 by output rows: rows of 15 and 16 columns (a partial
+        // 3-wide kernels of column stride 1 by row windows: rows of 15 and 16 columns (a partial
         // and a whole second tile), a row stride of 2, no padding and padding wider than the
         // window's two extra columns, a single column
         (2, [3, 9, 13], 5, (4, 3), (2, 1), (1, 2)),

@@ -272,7 +272,7 @@ async function resetRace() {
     drawRaceChart();
     clearError();
   } catch (e) { fail(e); }
-  demo.timings.resets = (demo.timings.resets || []).concat([timing]);
+  demo.timings.resets = (demo.timings.resets || []).concat([timing]).slice(-50);
   releaseRace();
 }
 let firstRaceFrameDrawn;

@@ -273,7 +273,8 @@ impl super::op::Op for ConvOp {
 /// The convolution's dispatches in each pass and its uniforms: naive (one output per invocation;
 /// weight gradients a workgroup per weight where the reduction is long on a real GPU) or tiled
 /// (implicit GEMM, 8 channels × 8 pixels forward and for the input cotangents, × 8 taps for the
-/// weight gradients, tangent and R-backward fused with their primal).
+/// weight gradients, by row windows for 3-wide kernels of column stride 1, tangent and
+/// R-backward fused with their primal).
 fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
