@@ -176,6 +176,18 @@ fn conv_fwd_tangent_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @builti
 // load on a CPU adapter a loop over the lanes.
 fn conv_pixel_tiles(count: u32) -> u32 { return (count + PT - 1u) / PT; }
 
+// A forward tile's bias b (and with the tangent z_b) for its channel halves a and b. (z only in
+// the tangent: a network without curvature has no z of length P.)
+struct ForwardBias { a: vec4<f32>, b: vec4<f32>, z_a: vec4<f32>, z_b: vec4<f32>, };
+fn forward_bias(co_a: vec4<u32>, co_b: vec4<u32>, tangent: bool) -> ForwardBias {
+    var f = ForwardBias(ctheta4(layer.b_off + co_a), ctheta4(layer.b_off + co_b), vec4<f32>(), vec4<f32>());
+    if (tangent) {
+        f.z_a = cz4(layer.b_off + co_a);
+        f.z_b = cz4(layer.b_off + co_b);
+    }
+    return f;
+}
+
 fn conv_forward(idx: u32, tangent: bool) {
     let count = batch.rows * layer.h_out * layer.w_out;
     let tco = (layer.c_out + WT - 1u) / WT;
@@ -198,15 +210,11 @@ fn conv_forward(idx: u32, tangent: bool) {
     let w_a = layer.pack_off / 4u + (c0 / CT) * taps;
     let z_a = layer.pack_z_off / 4u + (c0 / CT) * taps;
     let has_t = tangent && input_has_tangent();
-    let bias_a = ctheta4(layer.b_off + co_a);
-    let bias_b = ctheta4(layer.b_off + co_b);
-    // (z only in the tangent: a network without curvature has no z of length P)
-    var zb_a = vec4<f32>();
-    var zb_b = vec4<f32>();
-    if (tangent) {
-        zb_a = cz4(layer.b_off + co_a);
-        zb_b = cz4(layer.b_off + co_b);
-    }
+    let bias = forward_bias(co_a, co_b, tangent);
+    let bias_a = bias.a;
+    let bias_b = bias.b;
+    let zb_a = bias.z_a;
+    let zb_b = bias.z_b;
     // y[c] / t[c]: channel c0 + c % 8 of pixel half A (c < 8) or B (c ≥ 8), its 4 pixels in the
     // components
     var y0 = vec4<f32>(bias_a.x); var y1 = vec4<f32>(bias_a.y); var y2 = vec4<f32>(bias_a.z); var y3 = vec4<f32>(bias_a.w);
@@ -306,14 +314,28 @@ fn conv_fwd_tangent_rows_tiled(@builtin(global_invocation_id) gid: vec3<u32>, @b
 
 fn conv_output_row_tiles() -> u32 { return (layer.w_out + PT - 1u) / PT; }
 
-// 10 consecutive columns of one input row from `at` (q0: columns 0–3, q1: 4–7, q2.xy: 8, 9),
-// zero where `ok` is false (padding)
+// A window's 10 columns first, first + 1, .. of a row `width` long: which lie inside it (the
+// others are padding) and their clamped indices (0–3, 4–7, 8–9), computed once per tile.
+struct WindowColumns { ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec2<bool>, col0: vec4<u32>, col1: vec4<u32>, col2: vec2<u32>, };
+fn window_columns(first: i32, width: i32) -> WindowColumns {
+    let j0 = vec4<i32>(first) + vec4<i32>(0, 1, 2, 3);
+    let j1 = j0 + vec4<i32>(4);
+    let j2 = j0.xy + vec2<i32>(8);
+    return WindowColumns((j0 >= vec4<i32>(0)) & (j0 < vec4<i32>(width)), (j1 >= vec4<i32>(0)) & (j1 < vec4<i32>(width)),
+                         (j2 >= vec2<i32>(0)) & (j2 < vec2<i32>(width)),
+                         vec4<u32>(clamp(j0, vec4<i32>(0), vec4<i32>(width - 1))),
+                         vec4<u32>(clamp(j1, vec4<i32>(0), vec4<i32>(width - 1))),
+                         vec2<u32>(clamp(j2, vec2<i32>(0), vec2<i32>(width - 1))));
+}
+// The window's values in the row at work offset off + row (q0: columns 0–3, q1: 4–7, q2.xy:
+// 8, 9), zero in the padding and everywhere where the row itself is padding (`row_ok` false).
 struct Window { q0: vec4<f32>, q1: vec4<f32>, q2: vec4<f32>, };
-fn load_window(off: u32, at0: vec4<u32>, at1: vec4<u32>, at2: vec2<u32>,
-               ok0: vec4<bool>, ok1: vec4<bool>, ok2: vec2<bool>) -> Window {
-    let v8 = select(0.0, work[off + at2.x], ok2.x);
-    let v9 = select(0.0, work[off + at2.y], ok2.y);
-    return Window(select(vec4<f32>(), cwork4(off + at0), ok0), select(vec4<f32>(), cwork4(off + at1), ok1),
+fn load_window(off: u32, row: u32, c: WindowColumns, row_ok: bool) -> Window {
+    let at = off + row;
+    let v8 = select(0.0, work[at + c.col2.x], c.ok2.x && row_ok);
+    let v9 = select(0.0, work[at + c.col2.y], c.ok2.y && row_ok);
+    return Window(select(vec4<f32>(), cwork4(vec4<u32>(at) + c.col0), c.ok0 & vec4<bool>(row_ok)),
+                  select(vec4<f32>(), cwork4(vec4<u32>(at) + c.col1), c.ok1 & vec4<bool>(row_ok)),
                   vec4<f32>(v8, v9, 0.0, 0.0));
 }
 // columns shift..shift+3 of the window (pixel half A; half B, `window_b`: shift+4..shift+7),
@@ -342,32 +364,19 @@ fn conv_forward_rows(idx: u32, tangent: bool) {
     let oh = out_row % layer.h_out;
     let in_plane = layer.h_in * layer.w_in;
     let x_img = b * layer.c_in * in_plane;
-    // the window's input columns iw = ow0 − pad_w + j, j = 0..9, their padding masks and
-    // clamped addresses within a row
-    let w_in = i32(layer.w_in);
-    let j0 = vec4<i32>(i32(ow0) - i32(layer.pad_w)) + vec4<i32>(0, 1, 2, 3);
-    let j1 = j0 + vec4<i32>(4);
-    let j2 = j0.xy + vec2<i32>(8);
-    let okw0 = (j0 >= vec4<i32>(0)) & (j0 < vec4<i32>(w_in));
-    let okw1 = (j1 >= vec4<i32>(0)) & (j1 < vec4<i32>(w_in));
-    let okw2 = (j2 >= vec2<i32>(0)) & (j2 < vec2<i32>(w_in));
-    let col0 = vec4<u32>(clamp(j0, vec4<i32>(0), vec4<i32>(w_in - 1)));
-    let col1 = vec4<u32>(clamp(j1, vec4<i32>(0), vec4<i32>(w_in - 1)));
-    let col2 = vec2<u32>(clamp(j2, vec2<i32>(0), vec2<i32>(w_in - 1)));
+    // the window: input columns iw = ow0 − pad_w + j, j = 0..9
+    let cols = window_columns(i32(ow0) - i32(layer.pad_w), i32(layer.w_in));
     let taps = layer.c_in * layer.k_h * 3u;
     let co_a = cclamp(c0, layer.c_out);
     let co_b = cclamp(c0 + CT, layer.c_out);
     let w_a = layer.pack_off / 4u + (c0 / CT) * taps;
     let z_a = layer.pack_z_off / 4u + (c0 / CT) * taps;
     let has_t = tangent && input_has_tangent();
-    let bias_a = ctheta4(layer.b_off + co_a);
-    let bias_b = ctheta4(layer.b_off + co_b);
-    var zb_a = vec4<f32>();
-    var zb_b = vec4<f32>();
-    if (tangent) {
-        zb_a = cz4(layer.b_off + co_a);
-        zb_b = cz4(layer.b_off + co_b);
-    }
+    let bias = forward_bias(co_a, co_b, tangent);
+    let bias_a = bias.a;
+    let bias_b = bias.b;
+    let zb_a = bias.z_a;
+    let zb_b = bias.z_b;
     // as in conv_forward: y[c] / t[c] channel c0 + c % 8 of pixel half A (c < 8) or B (c ≥ 8)
     var y0 = vec4<f32>(bias_a.x); var y1 = vec4<f32>(bias_a.y); var y2 = vec4<f32>(bias_a.z); var y3 = vec4<f32>(bias_a.w);
     var y4 = vec4<f32>(bias_b.x); var y5 = vec4<f32>(bias_b.y); var y6 = vec4<f32>(bias_b.z); var y7 = vec4<f32>(bias_b.w);
@@ -385,18 +394,12 @@ fn conv_forward_rows(idx: u32, tangent: bool) {
     for (var kh = 0u; kh < k_h; kh++) {
         let ih = i32(oh * layer.stride_h + kh) - i32(layer.pad_h);
         let ok_h = ih >= 0 && ih < i32(layer.h_in);
-        let ok0 = okw0 & vec4<bool>(ok_h);
-        let ok1 = okw1 & vec4<bool>(ok_h);
-        let ok2 = okw2 & vec2<bool>(ok_h);
-        let row = x_img + u32(clamp(ih, 0, i32(layer.h_in) - 1)) * layer.w_in;
-        var at0 = vec4<u32>(row) + col0;
-        var at1 = vec4<u32>(row) + col1;
-        var at2 = vec2<u32>(row) + col2;
+        var row = x_img + u32(clamp(ih, 0, i32(layer.h_in) - 1)) * layer.w_in;
         var k = kh * 3u;
         for (var ci = 0u; ci < c_in; ci++) {
-            let xw = load_window(x_off, at0, at1, at2, ok0, ok1, ok2);
+            let xw = load_window(x_off, row, cols, ok_h);
             var tw = Window(vec4<f32>(), vec4<f32>(), vec4<f32>());
-            if (has_t) { tw = load_window(t_x_off, at0, at1, at2, ok0, ok1, ok2); }
+            if (has_t) { tw = load_window(t_x_off, row, cols, ok_h); }
             for (var kw = 0u; kw < 3u; kw++) {
                 let xa = window_a(xw, kw);
                 let xb = window_b(xw, kw);
@@ -423,9 +426,7 @@ fn conv_forward_rows(idx: u32, tangent: bool) {
                     }
                 }
             }
-            at0 += vec4<u32>(in_plane);
-            at1 += vec4<u32>(in_plane);
-            at2 += vec2<u32>(in_plane);
+            row += in_plane;
             k += kk;
         }
     }
@@ -607,17 +608,8 @@ fn conv_input_cotangent_rows(idx: u32, r_op: bool) {
     let per_group = layer.c_out * kk;
     let w_a = layer.pack_off / 4u + (c0 / CT) * per_group;
     let z_a = layer.pack_z_off / 4u + (c0 / CT) * per_group;
-    // the window's output columns ow = iw0 + p_w − 2 + j, j = 0..9, masked past the row
-    let w_out = i32(layer.w_out);
-    let j0 = vec4<i32>(i32(iw0 + layer.pad_w) - 2) + vec4<i32>(0, 1, 2, 3);
-    let j1 = j0 + vec4<i32>(4);
-    let j2 = j0.xy + vec2<i32>(8);
-    let ok0 = (j0 >= vec4<i32>(0)) & (j0 < vec4<i32>(w_out));
-    let ok1 = (j1 >= vec4<i32>(0)) & (j1 < vec4<i32>(w_out));
-    let ok2 = (j2 >= vec2<i32>(0)) & (j2 < vec2<i32>(w_out));
-    let col0 = vec4<u32>(clamp(j0, vec4<i32>(0), vec4<i32>(w_out - 1)));
-    let col1 = vec4<u32>(clamp(j1, vec4<i32>(0), vec4<i32>(w_out - 1)));
-    let col2 = vec2<u32>(clamp(j2, vec2<i32>(0), vec2<i32>(w_out - 1)));
+    // the window: output columns ow = iw0 + p_w − 2 + j, j = 0..9
+    let cols = window_columns(i32(iw0 + layer.pad_w) - 2, i32(layer.w_out));
     var g0 = vec4<f32>(); var g1 = vec4<f32>(); var g2 = vec4<f32>(); var g3 = vec4<f32>();
     var g4 = vec4<f32>(); var g5 = vec4<f32>(); var g6 = vec4<f32>(); var g7 = vec4<f32>();
     var g8 = vec4<f32>(); var g9 = vec4<f32>(); var g10 = vec4<f32>(); var g11 = vec4<f32>();
@@ -635,15 +627,12 @@ fn conv_input_cotangent_rows(idx: u32, r_op: bool) {
     for (var kh = nh % sh; kh < k_h && kh <= nh; kh += sh) {
         let oh = (nh - kh) / sh;
         if (oh >= h_out) { continue; }
-        let row = y_img + oh * layer.w_out;
-        var at0 = vec4<u32>(row) + col0;
-        var at1 = vec4<u32>(row) + col1;
-        var at2 = vec2<u32>(row) + col2;
+        var row = y_img + oh * layer.w_out;
         var tap = kh * 3u;
         for (var co = 0u; co < c_out; co++) {
-            let gw = load_window(g_y_off, at0, at1, at2, ok0, ok1, ok2);
+            let gw = load_window(g_y_off, row, cols, true);
             var rw = Window(vec4<f32>(), vec4<f32>(), vec4<f32>());
-            if (r_op) { rw = load_window(r_y_off, at0, at1, at2, ok0, ok1, ok2); }
+            if (r_op) { rw = load_window(r_y_off, row, cols, true); }
             for (var kw = 0u; kw < 3u; kw++) {
                 let ga = window_a(gw, 2u - kw);
                 let gb = window_b(gw, 2u - kw);
@@ -664,9 +653,7 @@ fn conv_input_cotangent_rows(idx: u32, r_op: bool) {
                     r12 += wb.x * rb + zb.x * gb; r13 += wb.y * rb + zb.y * gb; r14 += wb.z * rb + zb.z * gb; r15 += wb.w * rb + zb.w * gb;
                 }
             }
-            at0 += vec4<u32>(out_plane);
-            at1 += vec4<u32>(out_plane);
-            at2 += vec2<u32>(out_plane);
+            row += out_plane;
             tap += kk;
         }
     }
