@@ -4,9 +4,17 @@
 # here, then copy them; the machine has no crates.io) and the Vulkan loader and GL dispatch .debs
 # in .gl/ (the machine has no package access either). Logs go to stdout: redirect them into
 # bench/results/<date>-<card>.log.
-# Usage: bash bench/device_run.sh [kernels|mlp|cnn|resnet|all]
+# Usage: bash bench/device_run.sh [kernels|mlp|cnn|resnet|all|ab]
+# `ab` times the ResNets with every binary in .devbin/ab/ (say the parent commit's and this one's,
+# each `adahessian` built here) back to back on the card, round by round, and then one AdaHessian
+# step of the last of them kernel by kernel: a kernel change measured before and after in one run.
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+# the lent machines keep the NVIDIA driver's Vulkan ICD outside the loader's search path
+nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -f "$nv_icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
+  export VK_DRIVER_FILES=$nv_icd __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv
 what=${1:-all}
 if [ "$what" = kernels ] || [ "$what" = all ]; then
@@ -81,4 +89,21 @@ if [ "$what" = resnet ] || [ "$what" = all ]; then
   echo "=== dispatches, resnet20 batch 128"
   ADAHESSIAN_LIMITS=adapter ./.devbin/adahessian bench --data random:3x32x32 --samples 256 --model resnet20 --batch-size 128 \
     --optimizers adahessian --steps 5 --reps 3 --warmup 2 --dispatches 2>&1 | grep -v XDG
+fi
+if [ "$what" = ab ]; then
+  for round in 1 2; do
+    for model in resnet:8 resnet20; do
+      for batch in 128 256; do
+        for bin in .devbin/ab/*; do
+          echo "=== round $round, $model batch $batch: $(basename "$bin")"
+          ADAHESSIAN_LIMITS=adapter "$bin" bench --data random:3x32x32 --samples 512 --model $model --batch-size $batch \
+            --optimizers adam,adahessian --steps 20 --reps 3 --warmup 5 --kernels tiled 2>&1 | grep -E "^tiled|adapter"
+        done
+      done
+    done
+  done
+  last=$(ls .devbin/ab/* | tail -1)
+  echo "=== dispatches, resnet20 batch 128: $(basename "$last")"
+  ADAHESSIAN_LIMITS=adapter "$last" bench --data random:3x32x32 --samples 256 --model resnet20 --batch-size 128 \
+    --optimizers adahessian --steps 5 --reps 3 --warmup 2 --kernels tiled --dispatches 2>&1 | grep -v XDG
 fi
