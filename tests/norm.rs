@@ -150,47 +150,75 @@ fn gpu_models_with_normalisation_match_the_f64_reference_in_both_modes() {
     let gpu = gpu_or_skip!();
     let mut rng = SplitMix64::new(5);
     for (case, (text, rows)) in norm_models().into_iter().enumerate() {
-        for kernels in [KernelSet::Naive, KernelSet::Tiled, KernelSet::Shared] {
-            let spec = ModelSpec::parse(text).unwrap();
-            let model = spec.resolve().unwrap();
-            let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(rows, case as u64), kernels).unwrap();
-            let mut theta32 = block_on(net.params(gpu)).unwrap();
-            for p in model.params.iter().filter(|p| !p.role.is_weight()) {
-                for v in &mut theta32[p.offset..p.offset + p.len()] {
-                    *v += (0.4 * rng.normal()) as f32;
-                }
+        check_against_the_reference(gpu, &mut rng, case, text, rows, rows);
+    }
+}
+
+/// Groups longer than one workgroup's run of the reductions (`KernelTuning::norm_split_len`,
+/// 8,192 values on a CPU adapter, 2,048 on a GPU), so that the partial sums of several chunks,
+/// the last one shorter, are folded into the statistics: a BatchNorm channel of 12 × 40 × 40 =
+/// 19,200 values, and the same network on a batch of 7 (11,200 values: fewer chunks than it was
+/// planned for); a LayerNorm row of 2 × 70 × 70 = 9,800 values.
+#[test]
+fn normalisation_groups_of_several_reduction_chunks_match_the_f64_reference() {
+    let gpu = gpu_or_skip!();
+    let mut rng = SplitMix64::new(6);
+    let bn = "input 1x40x40; conv2d(2, k=3, p=1); batchnorm2d; relu; avgpool2d(40); flatten; linear(3)";
+    check_against_the_reference(gpu, &mut rng, 20, bn, 12, 12);
+    check_against_the_reference(gpu, &mut rng, 21, bn, 12, 7);
+    let ln = "input 2x70x70; layernorm; avgpool2d(70); flatten; linear(2)";
+    check_against_the_reference(gpu, &mut rng, 22, ln, 3, 3);
+}
+
+/// One model planned for batches of `planned` rows, run on `rows`, with every kernel set.
+fn check_against_the_reference(
+    gpu: &adahessian_wgpu::gpu::Gpu,
+    rng: &mut SplitMix64,
+    case: usize,
+    text: &str,
+    planned: usize,
+    rows: usize,
+) {
+    for kernels in [KernelSet::Naive, KernelSet::Tiled, KernelSet::Shared] {
+        let spec = ModelSpec::parse(text).unwrap();
+        let model = spec.resolve().unwrap();
+        let net = Network::with_kernels(gpu, &spec, NetworkOptions::new(planned, case as u64), kernels).unwrap();
+        let mut theta32 = block_on(net.params(gpu)).unwrap();
+        for p in model.params.iter().filter(|p| !p.role.is_weight()) {
+            for v in &mut theta32[p.offset..p.offset + p.len()] {
+                *v += (0.4 * rng.normal()) as f32;
             }
-            net.set_params(gpu, &theta32).unwrap();
-            let running32 = common::randomize_running(gpu, &net, &mut rng);
-            let ds = random_data(&model, rows, 300 + case as u64);
-            let data = common::bind(gpu, &net, &ds);
-            let indices: Vec<u32> = (0..rows as u32).collect();
-            let batch = Batch { data: &data, indices: &indices };
-            let theta = to_f64(&theta32);
-            let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
-            let z32 = uniform(&mut rng, model.n_params, -1.0, 1.0);
-            let z = to_f64(&z32);
-            let running = to_f64(&running32);
-            for mode in [BnMode::Train, BnMode::Eval] {
-                net.set_bn_mode(mode);
-                let ref_mode = common::norm_mode(mode, &running);
-                let want = reference::pass_in(ref_mode, &model, &theta, &x, &t, rows, Some(&z));
-                let label = format!("case {case} '{text}' rows {rows} {kernels:?} {}", mode.name());
-                let (loss, g) = block_on(net.gradient(gpu, &batch)).unwrap();
-                Tolerance::F32_MODEL.check(&format!("{label} loss"), &[loss], &[want.loss]);
-                // 1e-4 of the vector's scale: see Tolerance::scaled_by (a wrong rule is off by O(1))
-                let tol = |want: &[f64]| Tolerance::F32_MODEL.scaled_by(want, 1e-4);
-                tol(&want.grad).check(&format!("{label} gradient"), &g, &want.grad);
-                let hz = block_on(net.hvp(gpu, &batch, &z32)).unwrap();
-                let want_hz = want.hz.as_ref().unwrap();
-                tol(want_hz).check(&format!("{label} Hz"), &hz, want_hz);
-                let dd = block_on(net.directional_derivative(gpu, &batch, &z32)).unwrap();
-                let want_dd = common::dot(&want.grad, &z);
-                Tolerance::F32_MODEL.check(&format!("{label} ⟨∇L, z⟩"), &[dd], &[want_dd]);
-            }
-            net.set_bn_mode(BnMode::Train);
-            gpu.check().unwrap();
         }
+        net.set_params(gpu, &theta32).unwrap();
+        let running32 = common::randomize_running(gpu, &net, rng);
+        let ds = random_data(&model, rows, 300 + case as u64);
+        let data = common::bind(gpu, &net, &ds);
+        let indices: Vec<u32> = (0..rows as u32).collect();
+        let batch = Batch { data: &data, indices: &indices };
+        let theta = to_f64(&theta32);
+        let (x, t) = (to_f64(&ds.x), to_f64(&ds.targets.as_f32()));
+        let z32 = uniform(rng, model.n_params, -1.0, 1.0);
+        let z = to_f64(&z32);
+        let running = to_f64(&running32);
+        for mode in [BnMode::Train, BnMode::Eval] {
+            net.set_bn_mode(mode);
+            let ref_mode = common::norm_mode(mode, &running);
+            let want = reference::pass_in(ref_mode, &model, &theta, &x, &t, rows, Some(&z));
+            let label = format!("case {case} '{text}' rows {rows} of {planned} {kernels:?} {}", mode.name());
+            let (loss, g) = block_on(net.gradient(gpu, &batch)).unwrap();
+            Tolerance::F32_MODEL.check(&format!("{label} loss"), &[loss], &[want.loss]);
+            // 1e-4 of the vector's scale: see Tolerance::scaled_by (a wrong rule is off by O(1))
+            let tol = |want: &[f64]| Tolerance::F32_MODEL.scaled_by(want, 1e-4);
+            tol(&want.grad).check(&format!("{label} gradient"), &g, &want.grad);
+            let hz = block_on(net.hvp(gpu, &batch, &z32)).unwrap();
+            let want_hz = want.hz.as_ref().unwrap();
+            tol(want_hz).check(&format!("{label} Hz"), &hz, want_hz);
+            let dd = block_on(net.directional_derivative(gpu, &batch, &z32)).unwrap();
+            let want_dd = common::dot(&want.grad, &z);
+            Tolerance::F32_MODEL.check(&format!("{label} ⟨∇L, z⟩"), &[dd], &[want_dd]);
+        }
+        net.set_bn_mode(BnMode::Train);
+        gpu.check().unwrap();
     }
 }
 

@@ -349,6 +349,12 @@ fn plan(
             let z_len = if cx.curvature { weight_len } else { 0 };
             meta.pack_z_off = (pack_off + if cx.curvature { pack_len } else { 0 }) as u32;
             p.scratch = pack_off + pack_len + z_len;
+            p.rebase_scratch = Some(|meta, base| {
+                meta.aux_off += base;
+                meta.aux_r_off += base;
+                meta.pack_off += base;
+                meta.pack_z_off += base;
+            });
             let params = Items::SplitTiles {
                 tiles: weight_gradient_tiles(geom) as u32,
                 plane: (geom.h_out * geom.w_out) as u32,

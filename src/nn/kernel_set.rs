@@ -79,6 +79,11 @@ pub struct KernelTuning {
     /// The naive conv weight gradients may reduce a long sum with a workgroup per weight (a tree
     /// with barriers); on a CPU adapter barriers cost more than they save.
     pub workgroup_reductions: bool,
+    /// Values of a normalisation group (a BatchNorm channel over the batch, a LayerNorm row) per
+    /// workgroup of its reductions (shaders/norm.wgsl): short enough that the chunks of a
+    /// ResNet's 16 channels fill a GPU, long enough that a CPU adapter's workgroups are not
+    /// mostly their tree reductions. A multiple of the workgroup (256).
+    pub norm_split_len: usize,
 }
 
 impl KernelTuning {
@@ -90,16 +95,19 @@ impl KernelTuning {
                 fuse_dense_forward_tangent: false,
                 weight_gradient_items: 16 * WORKGROUP as usize,
                 workgroup_reductions: false,
+                norm_split_len: 256 * WORKGROUP as usize,
             },
             AdapterClass::Integrated | AdapterClass::Other => KernelTuning {
                 fuse_dense_forward_tangent: true,
                 weight_gradient_items: 64 * WORKGROUP as usize,
                 workgroup_reductions: true,
+                norm_split_len: 16 * WORKGROUP as usize,
             },
             AdapterClass::Discrete => KernelTuning {
                 fuse_dense_forward_tangent: true,
                 weight_gradient_items: 256 * WORKGROUP as usize,
                 workgroup_reductions: true,
+                norm_split_len: 8 * WORKGROUP as usize,
             },
         }
     }
@@ -107,10 +115,12 @@ impl KernelTuning {
     /// One line for benchmark logs.
     pub fn describe(&self) -> String {
         format!(
-            "dense forward + tangent {}, conv weight gradients split for ~{} invocations, workgroup reductions {}",
+            "dense forward + tangent {}, conv weight gradients split for ~{} invocations, workgroup reductions {}, \
+             normalisation reduced in runs of {} values",
             if self.fuse_dense_forward_tangent { "fused" } else { "as two kernels" },
             self.weight_gradient_items,
             if self.workgroup_reductions { "on" } else { "off" },
+            self.norm_split_len,
         )
     }
 }

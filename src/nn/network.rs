@@ -217,17 +217,14 @@ fn plan_layers(
             metas.push(meta);
         }
     }
-    // the layers' backward scratch: one region, as large as the largest need (layers run one at
-    // a time); a layer's aux offsets were set relative to its start
+    // the layers' scratch: one region, as large as the largest need (layers run one at a time);
+    // a layer's offsets into it were set relative to its start
     let scratch = passes.iter().map(|p| p.scratch).max().unwrap_or(0);
     if scratch > 0 {
         let base = layout.take(scratch);
         for (meta, p) in metas.iter_mut().zip(&passes) {
-            if p.scratch > 0 {
-                meta.aux_off += base;
-                meta.aux_r_off += base;
-                meta.pack_off += base;
-                meta.pack_z_off += base;
+            if let Some(rebase) = p.rebase_scratch.filter(|_| p.scratch > 0) {
+                rebase(meta, base);
             }
         }
     }

@@ -481,11 +481,15 @@ impl super::op::Op for NormOp {
     }
 }
 
-/// The layer's dispatches and uniforms: one workgroup per group in every pass (BatchNorm: per
-/// channel, so a fixed count; LayerNorm: per row), LayerNorm's γ, β sums one invocation per
-/// feature, run before the group kernels in the backward passes (its R-op reads t_x, which the
-/// group kernel's r_x may overwrite). `aux_off`: 4 floats per group saved from the forward and
-/// tangent passes for the backward ones; `run_off`: the running statistics in `stats`.
+/// The layer's dispatches and uniforms. Each pass reduces its group sums and then writes its
+/// outputs (shaders/norm.wgsl): a workgroup per chunk of `split_len` values of a group (the
+/// tuning's `norm_split_len`) for the partial sums, a workgroup per chunk again to fold them and
+/// write the outputs. The fused passes share walks: the forward's outputs with the tangent's
+/// partial sums, the backward's outputs with the R-backward's. LayerNorm's γ, β sums, one
+/// invocation per feature, run before the group kernels in the backward passes (its R-op reads
+/// t_x, which the group kernel's r_x may overwrite). `aux_off`: 4 floats per group saved from the
+/// forward and tangent passes for the backward ones; `pack_off`: two areas of partials (8 floats
+/// per chunk) in the shared scratch; `run_off`: the running statistics in `stats`.
 fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
@@ -504,33 +508,53 @@ fn plan(
     meta.norm_momentum_bits = (DEFAULT_MOMENTUM as f32).to_bits();
     meta.n_in = kind.row_len() as u32;
     meta.n_out = kind.row_len() as u32;
-    let groups = match kind {
+    let split_len = cx.tuning.norm_split_len;
+    debug_assert_eq!(split_len % crate::gpu::WORKGROUP as usize, 0);
+    meta.split_len = split_len as u32;
+    // a workgroup per chunk of each group
+    let chunks = match kind {
         NormKind::Batch { channels, plane } => {
             meta.norm_kind = 0;
             meta.c_in = channels as u32;
             meta.h_in = plane as u32;
-            Items::Fixed(channels as u32)
+            Items::GroupChunks { groups: channels as u32, plane: plane as u32, split_len: split_len as u32 }
         }
-        NormKind::Layer { .. } => {
+        NormKind::Layer { features } => {
             meta.norm_kind = 1;
-            Items::PerRow(1)
+            Items::PerRow(features.div_ceil(split_len) as u32)
         }
     };
-    let one = |k| vec![cx.d(k, groups)];
-    let (mut bwd, mut rbwd) = (one(NormBwd), one(NormRbwd));
+    let groups = match kind {
+        NormKind::Batch { channels, .. } => Items::Fixed(channels as u32),
+        NormKind::Layer { .. } => Items::PerRow(1),
+    };
+    let pass = |partial, total, apply| vec![cx.d(partial, chunks), cx.d(total, groups), cx.d(apply, chunks)];
+    let (mut bwd, mut rbwd) =
+        (pass(NormBwdPartial, NormBwdTotal, NormBwd), pass(NormRbwdPartial, NormRbwdTotal, NormRbwd));
+    // the fused passes: the forward's outputs and the tangent's partial sums in one walk, and
+    // the backward's and R-backward's outputs from one read of their inputs
+    let mut fwd_tangent = pass(NormFwdPartial, NormFwdTotal, NormFwdTangentPartial);
+    fwd_tangent.extend([cx.d(NormTangentTotal, groups), cx.d(NormTangent, chunks)]);
+    let mut bwd_rbwd = pass(NormRbwdPartial, NormBwdRbwdTotal, NormBwdRbwd);
     if let NormKind::Layer { features } = kind {
-        bwd.insert(0, cx.d(LayernormBwdParams, Items::Fixed(features as u32)));
-        rbwd.insert(0, cx.d(LayernormRbwdParams, Items::Fixed(features as u32)));
+        let params = [LayernormBwdParams, LayernormRbwdParams].map(|k| cx.d(k, Items::Fixed(features as u32)));
+        bwd.insert(0, params[0]);
+        rbwd.insert(0, params[1]);
+        bwd_rbwd.splice(0..0, params);
     }
+    // the partials at the largest batch, then a pass's totals
+    let (most_groups, most_chunks) = (kind.groups(cx.rows), kind.group_len(cx.rows).div_ceil(split_len));
+    meta.pack_off = 0;
     LayerPasses {
-        fwd: one(NormFwd),
-        tangent: one(NormTangent),
+        fwd: pass(NormFwdPartial, NormFwdTotal, NormFwd),
+        tangent: pass(NormTangentPartial, NormTangentTotal, NormTangent),
         bwd,
         rbwd,
-        fwd_tangent: None,
-        bwd_rbwd: None,
+        fwd_tangent: Some(fwd_tangent),
+        bwd_rbwd: Some(bwd_rbwd),
         rbwd_rewrites_input_grad: false,
-        scratch: 0,
+        scratch: 8 * most_groups * most_chunks + 4 * most_groups,
+        rebase_scratch: Some(|meta, base| meta.pack_off += base),
     }
 }
 
@@ -538,10 +562,21 @@ fn plan(
 pub mod kernels {
     crate::wgsl_kernels! {
         NORM = ("norm", Layer, ["common.wgsl", "layer_bindings.wgsl", "side.wgsl", "norm.wgsl"]) {
+            NormFwdPartial "norm_fwd_partial" WorkgroupPerItem,
+            NormFwdTotal "norm_fwd_total",
             NormFwd "norm_fwd" WorkgroupPerItem,
+            NormFwdTangentPartial "norm_fwd_tangent_partial" WorkgroupPerItem,
+            NormTangentPartial "norm_tangent_partial" WorkgroupPerItem,
+            NormTangentTotal "norm_tangent_total",
             NormTangent "norm_tangent" WorkgroupPerItem,
+            NormBwdPartial "norm_bwd_partial" WorkgroupPerItem,
+            NormBwdTotal "norm_bwd_total",
             NormBwd "norm_bwd" WorkgroupPerItem,
+            NormRbwdPartial "norm_rbwd_partial" WorkgroupPerItem,
+            NormRbwdTotal "norm_rbwd_total",
             NormRbwd "norm_rbwd" WorkgroupPerItem,
+            NormBwdRbwdTotal "norm_bwd_rbwd_total",
+            NormBwdRbwd "norm_bwd_rbwd" WorkgroupPerItem,
             LayernormBwdParams "layernorm_bwd_params",
             LayernormRbwdParams "layernorm_rbwd_params",
         }

@@ -30,6 +30,9 @@ pub(crate) enum Items {
     /// one invocation per tile of a weight gradient and per run of `split_len` pixels of its
     /// reduction over [rows, plane] (the tiled conv weight gradients)
     SplitTiles { tiles: u32, plane: u32, split_len: u32 },
+    /// one workgroup per run of `split_len` values of each of `groups` groups of [rows, plane]
+    /// values (the BatchNorm reductions: a channel's values over the batch)
+    GroupChunks { groups: u32, plane: u32, split_len: u32 },
     /// a fixed count, whatever the batch
     Fixed(u32),
 }
@@ -50,6 +53,7 @@ impl Items {
             }
             Items::Blocks(n) => rows.div_ceil(SHARED_BLOCK) * n.div_ceil(SHARED_BLOCK),
             Items::SplitTiles { tiles, plane, split_len } => tiles * (rows * plane).div_ceil(split_len),
+            Items::GroupChunks { groups, plane, split_len } => groups * (rows * plane).div_ceil(split_len),
             Items::Fixed(n) => n,
         }
     }
@@ -88,10 +92,12 @@ pub(crate) struct LayerPasses {
     /// step) writes the input cotangent g_x again, as the tiled conv's fused kernel does: a
     /// block input's fan-in sum must then be redone after it, or g_x loses the shortcut's share
     pub rbwd_rewrites_input_grad: bool,
-    /// floats of scratch the layer's backward passes need in the activation arena, at the
-    /// meta's `aux_off` (and `aux_r_off`, set relative to it); layers run one at a time, so
-    /// they share one region (`plan_layers`)
+    /// floats of scratch the layer's passes need in the activation arena; layers run one at a
+    /// time, so they share one region (`plan_layers`), and the layer's offsets into it are set
+    /// relative to its start and moved there by `rebase_scratch`
     pub scratch: usize,
+    /// adds the scratch region's start to the meta's offsets into it (None: no scratch)
+    pub rebase_scratch: Option<fn(&mut LayerMeta, u32)>,
 }
 
 impl LayerPasses {
@@ -118,6 +124,7 @@ impl LayerPasses {
             bwd_rbwd: None,
             rbwd_rewrites_input_grad: false,
             scratch: 0,
+            rebase_scratch: None,
         }
     }
 }

@@ -147,6 +147,7 @@ fn plan(
         bwd_rbwd: None,
         rbwd_rewrites_input_grad: false,
         scratch: 0,
+        rebase_scratch: None,
     }
 }
 
