@@ -6,8 +6,10 @@
 # bench/results/<date>-<card>.log.
 # Usage: bash bench/device_run.sh [kernels|mlp|cnn|resnet|all|ab]
 # `ab` times the ResNets with every binary in .devbin/ab/ (say the parent commit's and this one's,
-# each `adahessian` built here) back to back on the card, round by round, and then one AdaHessian
-# step of the last of them kernel by kernel: a kernel change measured before and after in one run.
+# each `adahessian` built here: `git worktree add /tmp/b HEAD~1 && (cd /tmp/b && cargo build
+# --release)`, copied in under names that sort in order) back to back on the card, round by round,
+# then one AdaHessian step of the last of them kernel by kernel: a kernel change measured before
+# and after in one run. Carry .devbin/ab and .gl only (the 64 MiB limit holds three binaries).
 set -u
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
 # the lent machines keep the NVIDIA driver's Vulkan ICD outside the loader's search path
