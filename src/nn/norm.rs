@@ -483,13 +483,14 @@ impl super::op::Op for NormOp {
 
 /// The layer's dispatches and uniforms. Each pass reduces its group sums and then writes its
 /// outputs (shaders/norm.wgsl): a workgroup per chunk of `split_len` values of a group (the
-/// tuning's `norm_split_len`) for the partial sums, a workgroup per chunk again to fold them and
-/// write the outputs. The fused passes share walks: the forward's outputs with the tangent's
-/// partial sums, the backward's outputs with the R-backward's. LayerNorm's γ, β sums, one
-/// invocation per feature, run before the group kernels in the backward passes (its R-op reads
-/// t_x, which the group kernel's r_x may overwrite). `aux_off`: 4 floats per group saved from the
-/// forward and tangent passes for the backward ones; `pack_off`: two areas of partials (8 floats
-/// per chunk) in the shared scratch; `run_off`: the running statistics in `stats`.
+/// tuning's `norm_split_len`) for the partial sums, an invocation per group to fold them into
+/// the group's totals, a workgroup per chunk again for the outputs. The fused passes share walks:
+/// the forward's outputs with the tangent's partial sums, the backward's outputs with the
+/// R-backward's. LayerNorm's γ, β sums, one invocation per feature, run before the group kernels
+/// in the backward passes (its R-op reads t_x, which the group kernel's r_x may overwrite).
+/// `aux_off`: 4 floats per group saved from the forward and tangent passes for the backward
+/// ones; `pack_off`: the partials (8 floats per chunk) and a backward pass's totals (4 per group)
+/// in the shared scratch; `run_off`: the running statistics in `stats`.
 fn plan(
     cx: &super::plan::LayerContext,
     meta: &mut crate::nn::meta::LayerMeta,
