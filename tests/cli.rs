@@ -345,6 +345,11 @@ fn bad_input_gets_one_clear_line_and_a_non_zero_exit() {
         (vec!["train", "--lr-schedule", "linear", "--out", o], vec!["--lr-schedule linear"]),
         (vec!["compare", "--optimizers", "adam,nosuch", "--out", o], vec!["unknown optimizer 'nosuch'"]),
         (vec!["bench", "--batch-size", "0"], vec!["at least 1"]),
+        // 32 samples keep 26 training rows: timing 26 under the name "batch 32" is refused
+        (
+            vec!["bench", "--data", "random:3x8x8", "--samples", "32", "--batch-size", "32"],
+            vec!["--batch-size 32 is more than the 26 training rows", "--samples 40"],
+        ),
         // issue 11: each of these panicked, ran unbounded or printed nonsense before
         (vec!["train", "--test-fraction", "0.9999", "--out", o], vec!["leaves no training rows"]),
         (vec!["train", "--eval-every", "0", "--out", o], vec!["--eval-every 0"]),

@@ -108,7 +108,22 @@ pub fn run(gpu: &LazyGpu, cmd: &BenchCmd) -> Result<()> {
         }
         None => vec![KernelSet::from_env()?],
     };
-    let batch = cmd.batch_size.min(data.train.rows());
+    // A timed step must be the batch asked for: a smaller one (the training split of too few
+    // rows) would time less work under the asked-for name, as bench/resnet_cpu.sh did until
+    // 2026-12-04 (`--samples 32` kept 26 training rows after the 20% test split).
+    let batch = cmd.batch_size;
+    let rows = data.train.rows();
+    if batch > rows {
+        let more = match cmd.data.rows_keeping(batch) {
+            Some(n) => format!("random:... and the 2-D sets: --samples {n}"),
+            None => "a larger data set".into(),
+        };
+        bail!(
+            "--batch-size {batch} is more than the {rows} training rows of {} (the rest is the test \
+             split); give more rows ({more}) or a smaller --batch-size",
+            data.name
+        );
+    }
     let device_data = DeviceDataset::upload(gpu, &data.train)?;
     println!("adapter: {}", gpu.describe());
     println!(

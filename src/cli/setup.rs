@@ -170,6 +170,19 @@ impl DataArgs {
         Ok(())
     }
 
+    /// The share of a one-table data set's rows held out for testing (--test-fraction).
+    pub fn test_fraction_or_default(&self) -> f64 {
+        self.test_fraction.unwrap_or(0.2)
+    }
+
+    /// The fewest rows of a one-table data set that keep `train_rows` after the test split
+    /// (`Dataset::split` holds out `round(rows * fraction)`); None when no count does.
+    pub fn rows_keeping(&self, train_rows: usize) -> Option<usize> {
+        let fraction = self.test_fraction_or_default();
+        (0.0..1.0).contains(&fraction).then_some(())?;
+        (train_rows..).find(|&n| n - (n as f64 * fraction).round() as usize >= train_rows)
+    }
+
     /// Loads, splits (seeded) and normalises.
     pub fn load(&self, seed: u64) -> Result<Data> {
         self.refuse_flags_that_do_not_apply()?;
@@ -184,7 +197,7 @@ impl DataArgs {
         let (mut train, mut test) = match ds {
             Loaded::Split(train, test) => (train, test),
             Loaded::One(ds) => {
-                let test_fraction = self.test_fraction.unwrap_or(0.2);
+                let test_fraction = self.test_fraction_or_default();
                 if !(0.0..1.0).contains(&test_fraction) {
                     bail!("--test-fraction {test_fraction}: the test fraction must be in [0, 1)");
                 }
