@@ -163,3 +163,101 @@ fn the_gpu_runtime_imports_no_layer_and_no_optimizer() {
         }
     }
 }
+
+/// The module's text without its `//` comments.
+fn code(m: &ShaderModule) -> String {
+    m.source().lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+/// The headers `init; condition; step` of the module's `for` loops, in order.
+fn for_headers(code: &str) -> Vec<[String; 3]> {
+    let mut headers = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("for (") {
+        let after = &rest[at + 5..];
+        let mut depth = 1;
+        let end = after
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .expect("an unclosed for header");
+        let parts: Vec<String> = after[..end].split(';').map(|p| p.trim().to_string()).collect();
+        assert_eq!(parts.len(), 3, "a for header that is not `init; condition; step`: {}", &after[..end]);
+        headers.push([parts[0].clone(), parts[1].clone(), parts[2].clone()]);
+        rest = &after[end..];
+    }
+    headers
+}
+
+/// The shader modules are built with naga's loop bounding off (`src/gpu/kernels.rs`,
+/// `OUR_SHADER_CHECKS`), whose condition is that no loop runs forever. Every loop must have one
+/// of the forms below, each of which ends; a new form fails here until it is argued and listed.
+#[test]
+fn every_loop_ends() {
+    let mut counted = 0;
+    for m in modules() {
+        let code = code(m);
+        assert!(!code.contains("loop {") && !code.contains("loop{"), "{m:?}: a bare `loop`");
+        for [init, condition, step] in for_headers(&code) {
+            let counter = init
+                .strip_prefix("var ")
+                .and_then(|s| s.split(['=', ':']).next())
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("{m:?}: `for ({init}; ..)` declares no counter"));
+            // a counter that climbs to a bound, by one or by a constant or stride at least 1 (the
+            // host refuses a layer stride of 0; sizes stay far below 2^32, so no step wraps)
+            let climbs = [
+                format!("{counter}++"),
+                format!("{counter} += WORKGROUP"),
+                format!("{counter} += SHARED_K"),
+                format!("{counter} += sh"),
+                format!("{counter} += sw"),
+            ]
+            .contains(&step)
+                && (condition.starts_with(&format!("{counter} < "))
+                    || condition.strip_prefix(&format!("{counter} <= ")).is_some_and(|n| {
+                        // `<=` only up to a literal: `i <= n` never ends for n = 2^32 − 1
+                        n.strip_suffix('u').is_some_and(|d| d.parse::<u32>().is_ok_and(|d| d < u32::MAX))
+                    }));
+            // a tree reduction's halving stride, down to 0
+            let halves = step == format!("{counter} /= 2u") && condition == format!("{counter} > 0u");
+            assert!(climbs || halves, "{m:?}: `for ({init}; {condition}; {step})` has no form known to end");
+            if step.ends_with("+= sh") || step.ends_with("+= sw") {
+                let stride = if step.ends_with("sh") { "let sh = layer.stride_h;" } else { "let sw = layer.stride_w;" };
+                assert!(code.contains(stride), "{m:?}: `{step}` steps by something other than `{stride}`");
+            }
+            counted += 1;
+        }
+        // the weight gradients' walks over a split: `left` pixels to go, each turn takes
+        // `len = min(left, w_out - ow)` of them, at least 1 since ow < w_out (it wraps to 0 at
+        // w_out) and w_out ≥ 1
+        let walks: Vec<&str> = code.split("while (").skip(1).collect();
+        for walk in walks {
+            assert!(
+                walk.starts_with("left > 0u)"),
+                "{m:?}: a while loop other than the split walk: while ({}",
+                &walk[..40]
+            );
+            let body =
+                &walk[..walk.find("left -= len;").unwrap_or_else(|| panic!("{m:?}: a split walk that never takes"))];
+            assert!(
+                body.contains("let len = min(left, w_out - ow);"),
+                "{m:?}: a split walk whose turn may take nothing"
+            );
+            let after = &walk[walk.find("left -= len;").unwrap()..];
+            assert!(
+                after.contains("if (ow == w_out) {\n            ow = 0u;"),
+                "{m:?}: a split walk whose column does not wrap"
+            );
+            counted += 1;
+        }
+    }
+    assert!(counted > 100, "only {counted} loops found: the scan is broken");
+}

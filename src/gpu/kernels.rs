@@ -302,14 +302,33 @@ impl Pipelines {
     }
 
     fn build(&self, k: Kernel) -> wgpu::ComputePipeline {
+        /// naga's default checks less its loop bounding: a 64-bit counter it adds to every loop
+        /// so that a driver cannot assume an endless loop away. It costs a compare and a
+        /// decrement per turn in every inner loop; on lavapipe, turning it off made resnet20's
+        /// Adam step 8% faster (BENCHMARKS.md, 2026-12-04). Out-of-bounds accesses and
+        /// division by zero stay guarded. On WebGPU (the browser) the checks are the
+        /// browser's and this changes nothing.
+        const OUR_SHADER_CHECKS: wgpu::ShaderRuntimeChecks = {
+            let mut checks = wgpu::ShaderRuntimeChecks::checked();
+            checks.force_loop_bounding = false;
+            checks
+        };
         self.built.fetch_add(1, Ordering::Relaxed);
         let module = lock(&self.modules)
             .entry(k.module.name)
             .or_insert_with(|| {
-                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(k.module.name),
                     source: wgpu::ShaderSource::Wgsl(k.module.source()),
-                })
+                };
+                // SAFETY: `OUR_SHADER_CHECKS` turns off only naga's loop bounding, whose
+                // condition is that no loop of the module runs forever. Every module is this
+                // crate's own WGSL (compiled in, never user text), and every loop in it has a
+                // form `tests/shaders.rs` (`every_loop_ends`) checks: a counter stepped by a
+                // positive constant or by a layer's stride (validated at least 1 on the host)
+                // up to a bound, a halving down to 0, or one of the row walks that take at
+                // least one pixel per turn. Bounds and division checks stay on.
+                unsafe { self.device.create_shader_module_trusted(desc, OUR_SHADER_CHECKS) }
             })
             .clone();
         self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
